@@ -1,0 +1,281 @@
+//! Reading documents: YAML syntax, document shape, apiVersion and kind,
+//! schema conformance and the typed spec.
+
+use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::model::{API_VERSION, KINDS, KindInfo, Metadata, Spec, Storage, kind_info};
+use crate::project::ProjectConfig;
+use crate::source::{FileId, PROJECT_FILE, Sources};
+use crate::yaml::{self, Node, Value, YamlErrorKind};
+
+use super::{schema, secrets};
+
+/// A document whose kind is known, before organization scoping.
+pub struct LoadedDoc {
+    pub file: FileId,
+    pub kind: &'static KindInfo,
+    pub name: String,
+    pub metadata: Metadata,
+    pub spec: Option<Spec>,
+    pub root: Node,
+}
+
+/// Fields that would hold a secret literally, and the reference to use instead.
+const LITERAL_SECRETS: &[(&str, &str, &str)] = &[
+    (
+        "WebhookSubscription",
+        "secret",
+        "secretRef:\n  name: <secret-name>\n  key: <key>",
+    ),
+    (
+        "AuthProvider",
+        "clientSecret",
+        "the client secret is read from the runtime's environment (KRADLE_AUTH_*_CLIENT_SECRET), never from the spec",
+    ),
+    (
+        "ExternalBackendBinding",
+        "webhookSecret",
+        "webhookSecretRef:\n  name: <secret-name>\n  key: <key>",
+    ),
+    (
+        "AgentProviderConfig",
+        "apiKey",
+        "secretRef:\n  name: <secret-name>\n  key: <key>",
+    ),
+];
+
+pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, Vec<LoadedDoc>) {
+    let mut project = ProjectConfig::default();
+    let mut docs = Vec::new();
+    let schemas: Vec<serde_json::Value> = KINDS.iter().map(KindInfo::document_schema).collect();
+
+    for id in sources.ids() {
+        let file = sources.get(id);
+        let Some(text) = &file.text else {
+            diags.push(
+                Diagnostic::new(
+                    Code::UnreadableFile,
+                    format!("{} is not UTF-8 text", file.path),
+                )
+                .help("config files must be UTF-8 encoded YAML"),
+            );
+            continue;
+        };
+        let (documents, errors) = yaml::parse(text);
+        for e in errors {
+            let code = match e.kind {
+                YamlErrorKind::Syntax | YamlErrorKind::BadKey | YamlErrorKind::UnknownAlias => {
+                    Code::YamlSyntax
+                }
+                YamlErrorKind::DuplicateKey => Code::DuplicateYamlKey,
+                YamlErrorKind::TooLarge | YamlErrorKind::TooDeep => Code::YamlLimit,
+            };
+            let mut d = Diagnostic::new(code, e.message).at(id, e.span);
+            if let Some(first) = e.first {
+                d = d
+                    .related(id, first, "first defined here")
+                    .label("defined again here");
+            }
+            diags.push(d);
+        }
+
+        if file.path == PROJECT_FILE {
+            if let Some(doc) = documents.first() {
+                project = load_project(id, &doc.root, diags);
+            }
+            continue;
+        }
+
+        for doc in documents {
+            secrets::scan(id, &doc.root, diags);
+            if let Some(loaded) = load_document(id, doc.root, &schemas, diags) {
+                docs.push(loaded);
+            }
+        }
+    }
+    (project, docs)
+}
+
+fn load_project(id: FileId, root: &Node, diags: &mut Vec<Diagnostic>) -> ProjectConfig {
+    let schema = ProjectConfig::schema();
+    let errors = schema::validate(&schema, root, id, PROJECT_FILE);
+    if !errors.is_empty() {
+        diags.extend(errors);
+        return ProjectConfig::default();
+    }
+    serde_json::from_value(root.to_json()).unwrap_or_default()
+}
+
+fn load_document(
+    id: FileId,
+    root: Node,
+    schemas: &[serde_json::Value],
+    diags: &mut Vec<Diagnostic>,
+) -> Option<LoadedDoc> {
+    if !matches!(root.value, Value::Map(_)) {
+        diags.push(
+            Diagnostic::new(
+                Code::NotAnObject,
+                format!("expected a resource, found {}", root.type_name()),
+            )
+            .at(id, root.span)
+            .help("each document is a mapping with apiVersion, kind, metadata and spec"),
+        );
+        return None;
+    }
+    let (Some(api_version), Some(kind)) = (root.get("apiVersion"), root.get("kind")) else {
+        let missing = if root.get("apiVersion").is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
+        diags.push(
+            Diagnostic::new(Code::NotAnObject, format!("document has no `{missing}`"))
+                .at(id, start_of(&root))
+                .help("each document is a mapping with apiVersion, kind, metadata and spec"),
+        );
+        return None;
+    };
+    let kind_text = kind.as_str().unwrap_or_default();
+    let Some(info) = kind_info(kind_text) else {
+        let mut d = Diagnostic::new(
+            Code::UnknownKind,
+            format!("unknown kind `{}`", scalar(kind)),
+        )
+        .at(id, kind.span)
+        .label("not a kradle kind");
+        if let Some(best) = did_you_mean(kind_text, KINDS.iter().map(|k| k.kind)) {
+            d = d.help(format!("did you mean `{best}`?"));
+        } else {
+            d = d.help("`kradle schema` lists every kind");
+        }
+        diags.push(d);
+        return None;
+    };
+    if api_version.as_str() != Some(API_VERSION) {
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownApiVersion,
+                format!(
+                    "unknown apiVersion `{}` for kind {}",
+                    scalar(api_version),
+                    info.kind
+                ),
+            )
+            .at(id, api_version.span)
+            .label("unknown apiVersion")
+            .help(format!("use `apiVersion: {API_VERSION}`")),
+        );
+        return None;
+    }
+    if info.storage == Storage::Aggregated {
+        diags.push(
+            Diagnostic::new(
+                Code::AggregatedKind,
+                format!("{} is a runtime kind and cannot be declared in config", info.kind),
+            )
+            .at(id, kind.span)
+            .label("stored in Postgres by the runtime")
+            .help("aggregated kinds (runs, sessions, issues, deliveries, ...) are created by the kradle runtime; remove this document"),
+        );
+        return None;
+    }
+
+    // Literal secrets get their own diagnostic instead of "unknown field".
+    let mut literal_secret = false;
+    if let Some(spec) = root.get("spec") {
+        for (k, field, help) in LITERAL_SECRETS {
+            if *k == info.kind {
+                if let Some(span) = spec.key_span(field) {
+                    let mut d = Diagnostic::new(
+                        Code::LiteralSecret,
+                        format!(
+                            "`spec.{field}` would embed a secret in the {} spec",
+                            info.kind
+                        ),
+                    )
+                    .at(id, span)
+                    .label("secrets are referenced, never embedded")
+                    .help(format!("use instead:\n{help}"));
+                    if let Some(v) = spec.get(field) {
+                        d.masks.push((v.span.start, v.span.end));
+                    }
+                    diags.push(d);
+                    literal_secret = true;
+                }
+            }
+        }
+    }
+
+    let idx = KINDS.iter().position(|k| k.kind == info.kind)?;
+    let mut errors = schema::validate(&schemas[idx], &root, id, info.kind);
+    if literal_secret {
+        errors.retain(|d| {
+            !(d.code == Code::UnknownField
+                && LITERAL_SECRETS.iter().any(|(k, f, _)| {
+                    *k == info.kind && d.message.starts_with(&format!("unknown field `{f}`"))
+                }))
+        });
+    }
+    let valid = errors.is_empty() && !literal_secret;
+    diags.extend(errors);
+
+    let metadata_json = root.get("metadata").map(Node::to_json);
+    let metadata: Metadata = metadata_json
+        .as_ref()
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_else(|| lenient_metadata(root.get("metadata")));
+    if metadata.name.is_empty() {
+        return None;
+    }
+    let spec = if valid {
+        root.get("spec")
+            .and_then(|s| Spec::from_json(info.kind, s.to_json()).ok())
+    } else {
+        None
+    };
+    Some(LoadedDoc {
+        file: id,
+        kind: info,
+        name: metadata.name.clone(),
+        metadata,
+        spec,
+        root,
+    })
+}
+
+/// The name, namespace and labels of a metadata block that failed its schema,
+/// so the rest of the checks can still refer to the resource.
+fn lenient_metadata(node: Option<&Node>) -> Metadata {
+    let mut m = Metadata::default();
+    let Some(node) = node else { return m };
+    if let Some(n) = node.get("name").and_then(Node::as_str) {
+        m.name = n.to_string();
+    }
+    m.namespace = node
+        .get("namespace")
+        .and_then(Node::as_str)
+        .map(String::from);
+    if let Some(Value::Map(entries)) = node.get("labels").map(|l| &l.value) {
+        for (k, v) in entries {
+            if let Some(s) = v.as_str() {
+                m.labels.insert(k.text.clone(), s.to_string());
+            }
+        }
+    }
+    m
+}
+
+fn scalar(node: &Node) -> String {
+    match &node.value {
+        Value::String(s) => s.clone(),
+        _ => format!("<{}>", node.type_name()),
+    }
+}
+
+/// The zero-width span at the start of a node.
+fn start_of(node: &Node) -> yaml::Span {
+    yaml::Span {
+        end: node.span.start,
+        ..node.span
+    }
+}

@@ -1,0 +1,324 @@
+//! Diagnostics: what a check reports, and the registry of every code.
+//!
+//! Codes are stable: once published, a code keeps its meaning and is never
+//! reused. `docs/diagnostics.md` is rendered from [`CODES`] (a test fails when
+//! it is stale), so the registry is the single place a code is described.
+
+use crate::source::FileId;
+use crate::yaml::Span;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One entry of the code registry.
+#[derive(Debug)]
+pub struct CodeInfo {
+    pub code: &'static str,
+    pub name: &'static str,
+    pub severity: Severity,
+    pub summary: &'static str,
+    pub explanation: &'static str,
+}
+
+macro_rules! codes {
+    ($($ident:ident = $code:literal, $name:literal, $sev:ident, $summary:literal, $expl:literal;)*) => {
+        /// Every diagnostic code kradle can report.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code { $($ident,)* }
+
+        pub static CODES: &[CodeInfo] = &[
+            $(CodeInfo { code: $code, name: $name, severity: Severity::$sev, summary: $summary, explanation: $expl },)*
+        ];
+
+        impl Code {
+            pub const ALL: &[Code] = &[$(Code::$ident,)*];
+            pub fn info(self) -> &'static CodeInfo {
+                &CODES[self as usize]
+            }
+        }
+    };
+}
+
+codes! {
+    // 1xx: reading files
+    YamlSyntax = "KR101", "yaml-syntax", Error,
+        "The file is not valid YAML.",
+        "The YAML parser stopped at this position. Nothing after it in the file is checked.";
+    DuplicateYamlKey = "KR102", "duplicate-yaml-key", Error,
+        "A mapping has the same key twice.",
+        "YAML 1.2 forbids duplicate keys; most tools silently keep the last one, which hides mistakes.";
+    YamlLimit = "KR103", "yaml-limit", Error,
+        "The document is too large or too deeply nested.",
+        "kradle refuses documents that expand beyond 200,000 values (for example through alias bombs) or nest deeper than 128 levels.";
+    UnreadableFile = "KR104", "unreadable-file", Error,
+        "A file could not be read as UTF-8 text.",
+        "Config files must be UTF-8 YAML. Binary files with a .yaml extension are reported here.";
+    NotAnObject = "KR105", "not-a-resource", Error,
+        "A YAML document is not a Kubernetes-style object.",
+        "Every document must be a mapping with apiVersion, kind, metadata and spec.";
+    // 2xx: kinds and schema
+    UnknownApiVersion = "KR201", "unknown-api-version", Error,
+        "The apiVersion is not one kradle knows.",
+        "kradle config documents use `apiVersion: kradle.a5c.ai/v1alpha1`.";
+    UnknownKind = "KR202", "unknown-kind", Error,
+        "The kind is not a kradle kind.",
+        "The help names the nearest known kind. `kradle schema` lists every kind.";
+    AggregatedKind = "KR203", "aggregated-kind-in-config", Error,
+        "A runtime (aggregated) kind is declared in the config repository.",
+        "Aggregated kinds (runs, sessions, issues, deliveries, ...) are stored in Postgres by the runtime; they cannot be declared in git.";
+    MissingField = "KR204", "missing-field", Error,
+        "A required field is missing.",
+        "The spec of each kind lists its required fields; `kradle schema` writes them as JSON Schema.";
+    WrongType = "KR205", "wrong-type", Error,
+        "A value has the wrong type.",
+        "For example a string where a list is expected, or a quoted number where an integer is expected.";
+    InvalidEnumValue = "KR206", "invalid-value", Error,
+        "A value is not one of the allowed values.",
+        "Enumerations (visibility, permission levels, modes, scopes, ...) accept only the listed values.";
+    UnknownField = "KR207", "unknown-field", Error,
+        "A field is not part of the kind's schema.",
+        "Kubernetes would silently drop it; kradle reports it, with the nearest known field name.";
+    InvalidName = "KR208", "invalid-name", Error,
+        "metadata.name is not a valid Kubernetes name.",
+        "Names are DNS-1123 subdomains (lowercase letters, digits, '-' and '.', at most 253 characters); organization names are DNS-1123 labels of at most 52 characters so that `kradle-org-<slug>` fits in 63.";
+    InvalidValue = "KR209", "out-of-range", Error,
+        "A value is outside its allowed range or format.",
+        "Numbers have bounds and some strings have a format (for example, non-empty).";
+    LiteralSecret = "KR210", "literal-secret-field", Error,
+        "A field holds a secret literally.",
+        "Secrets are referenced, never embedded: use a secretRef to a Kubernetes Secret.";
+    // 3xx: names, duplicates and organization scoping
+    DuplicateResource = "KR301", "duplicate-resource", Error,
+        "The same kind and name is declared twice in one organization.",
+        "Names are unique per kind within an organization (or within the platform for platform-scoped kinds). The same name in two organizations is fine.";
+    MissingOrganization = "KR302", "missing-organization-ref", Error,
+        "An org-scoped resource has no organization.",
+        "Set `spec.organizationRef`, or put the file under `orgs/<slug>/`.";
+    OrganizationFolderMismatch = "KR303", "organization-folder-mismatch", Error,
+        "organizationRef contradicts the orgs/<slug>/ folder of the file.",
+        "Files under `orgs/<slug>/` belong to that organization; an explicit organizationRef must agree.";
+    NamespaceMismatch = "KR304", "namespace-mismatch", Error,
+        "metadata.namespace is not the namespace of the resource's organization.",
+        "Org-scoped resources live in `kradle-org-<slug>`; Organization and OrgNamespaceBinding live in the platform namespace.";
+    OrgLabelMismatch = "KR305", "org-label-mismatch", Error,
+        "The kradle.a5c.ai/org label contradicts organizationRef.",
+        "kradle sets the org label itself; a different value would move the resource to another tenant.";
+    NamespaceClaimedTwice = "KR306", "namespace-claimed-twice", Error,
+        "Two organizations claim the same namespace.",
+        "Each organization owns exactly one namespace and no namespace is shared.";
+    OrgNamespaceName = "KR307", "org-namespace-name", Error,
+        "An organization's namespace is not kradle-org-<slug>.",
+        "The namespace of an organization is derived from its slug; namespaceName and OrgNamespaceBinding.namespace must equal it.";
+    DuplicateNamespaceBinding = "KR308", "duplicate-namespace-binding", Error,
+        "An organization has more than one OrgNamespaceBinding.",
+        "An Organization and its OrgNamespaceBinding are 1:1.";
+    // 4xx: references
+    UnresolvedReference = "KR401", "unresolved-reference", Error,
+        "A reference names a resource that does not exist.",
+        "References resolve within the organization of the referring resource. The help names the nearest existing name.";
+    CrossOrgReference = "KR402", "cross-organization-reference", Error,
+        "A reference points at a resource of another organization.",
+        "Organizations are isolated: resources never reference across org namespaces.";
+    WrongReferenceKind = "KR403", "wrong-reference-kind", Error,
+        "A `{ kind, name }` reference names a kind that is not allowed there.",
+        "Each typed reference accepts a fixed set of kinds.";
+    // 5xx: per-kind rules
+    RunnerPoolReplicas = "KR501", "runner-pool-replicas", Error,
+        "RunnerPool maxReplicas is smaller than warmReplicas, or zero.",
+        "maxReplicas must be a positive integer at least warmReplicas.";
+    ProjectColumns = "KR502", "project-columns", Error,
+        "KradleProject workflow columns are empty, duplicated or have several defaults.",
+        "workflowColumns must be a non-empty list with unique ids and at most one `default: true`.";
+    InvalidCron = "KR503", "invalid-cron", Error,
+        "A cron expression is not a valid 5-field expression.",
+        "Fields: minute (0-59), hour (0-23), day of month (1-31), month (1-12), day of week (0-7). Each accepts `*`, numbers, ranges `a-b`, lists `a,b` and steps `*/n`.";
+    TriggerSource = "KR504", "trigger-source-config", Error,
+        "An AgentTriggerRule's sources and source configuration disagree, or a source configuration is invalid.",
+        "`schedule` needs cronExpression; webhook URLs are http(s); comment patterns are non-empty regular expressions; label triggers need labels.";
+    SubagentTaskKinds = "KR505", "subagent-task-kinds", Error,
+        "An AgentSubagent has no task kinds.",
+        "taskKinds must be a non-empty list; a stack uses it to route tasks to subagents.";
+    SkillSource = "KR506", "skill-source", Error,
+        "An AgentSkill's sourceRef is not a usable source.",
+        "sourceRef is an http(s) URL or `{ repository, path }` naming a Repository of the organization.";
+    CapabilityManifest = "KR507", "capability-manifest", Error,
+        "An ExternalProviderCapabilityManifest declares no or unknown interfaces, or disagrees with its provider.",
+        "interfaces is a non-empty list of gitForge, issueTracking and cicd; providerType matches the provider's.";
+    SshKey = "KR508", "ssh-key", Error,
+        "SSH public key material does not parse, or the key is used twice.",
+        "Keys are one line `<type> <base64> [comment]`; the type inside the base64 blob must match. kradle computes the `sha256:` fingerprint and refuses the same key twice in one organization (forges reject it).";
+    Expired = "KR509", "expired", Warning,
+        "An invite or exception has expired relative to --now.",
+        "Expired invites are closed and expired exceptions produce no Kyverno PolicyException. Remove them or extend expiresAt.";
+    InvalidTimestamp = "KR510", "invalid-timestamp", Error,
+        "A timestamp is not RFC 3339.",
+        "Use e.g. `2026-12-31T23:59:59Z`.";
+    InvalidUrl = "KR511", "invalid-url", Error,
+        "A URL is not an absolute http(s) URL.",
+        "Endpoints, webhook URLs and gateway URLs must be absolute http:// or https:// URLs.";
+    SshKeyScope = "KR512", "ssh-key-scope", Error,
+        "A deploy key has no repository, or a user key has no user.",
+        "Deploy keys are added to one repository; user keys belong to one user.";
+    TeamMaintainer = "KR513", "team-maintainer-not-member", Warning,
+        "A team maintainer is not listed among the team's members.",
+        "Maintainers are a subset of members.";
+    TriggerTaskKind = "KR514", "trigger-task-kind", Warning,
+        "No subagent of the trigger's stack handles the trigger's taskKind.",
+        "The stack's own taskKind or one of its subagents' taskKinds should include it, or the dispatch has nobody to route to.";
+    PolicyDecision = "KR515", "policy-exception-decision", Error,
+        "A PolicyExceptionRequest decision is incomplete.",
+        "A decision needs phase, decidedBy and decidedAt.";
+    RoleBindingScope = "KR516", "role-binding-scope", Error,
+        "An AgentRoleBinding with cluster scope references a namespaced Role.",
+        "A ClusterRoleBinding can only reference a ClusterRole.";
+    // 6xx: secret hygiene
+    SecretInSpec = "KR601", "secret-in-spec", Error,
+        "A value looks like a secret (token, private key, password).",
+        "Specs are committed to git and synced to the cluster: reference a Kubernetes Secret instead. The matched text is masked in every output.";
+    // 7xx: AgentStack readiness
+    StackNotReady = "KR701", "agent-stack-not-ready", Error,
+        "An AgentStack readiness condition is not met.",
+        "kradle computes the stack's conditions (CapabilitiesResolved, ToolsAdmitted, McpHealthy, SkillsValidated, SubagentsValid, ContextLabelsValid, RuntimeIdentityReady, RolesAdmitted, SecretsAdmitted, ConfigAdmitted) statically from the config.";
+}
+
+/// A secondary location ("first defined here").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Related {
+    pub file: FileId,
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub file: Option<FileId>,
+    pub span: Option<Span>,
+    /// Short text under the primary span.
+    pub label: Option<String>,
+    pub help: Option<String>,
+    pub related: Vec<Related>,
+    /// Byte ranges of the source that must never be shown (secrets).
+    pub masks: Vec<(usize, usize)>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: code.info().severity,
+            message: message.into(),
+            file: None,
+            span: None,
+            label: None,
+            help: None,
+            related: Vec::new(),
+            masks: Vec::new(),
+        }
+    }
+
+    pub fn at(mut self, file: FileId, span: Span) -> Self {
+        self.file = Some(file);
+        self.span = Some(span);
+        self
+    }
+
+    pub fn label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn related(mut self, file: FileId, span: Span, message: impl Into<String>) -> Self {
+        self.related.push(Related {
+            file,
+            span,
+            message: message.into(),
+        });
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// The name in `candidates` closest to `name`, if it is close enough to be a
+/// plausible typo.
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0).then_with(|| b.1.cmp(a.1)))
+        .map(|(_, c)| c)
+}
+
+/// Renders the registry as Markdown (`docs/diagnostics.md`).
+pub fn render_registry_markdown() -> String {
+    let mut out = String::from(
+        "# Diagnostics reference\n\n\
+         <!-- Generated from compiler/src/diagnostics.rs by `KRADLE_UPDATE=1 cargo test`; do not edit. -->\n\n\
+         Every diagnostic kradle reports has a stable code. Codes are never reused.\n\
+         Errors make `kradle validate` exit 1; warnings do not, unless `--deny-warnings` is given.\n\n\
+         | Code | Name | Severity | Summary |\n|---|---|---|---|\n",
+    );
+    for c in CODES {
+        let sev = match c.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        out.push_str(&format!(
+            "| [{}](#{}) | `{}` | {} | {} |\n",
+            c.code,
+            c.code.to_ascii_lowercase(),
+            c.name,
+            sev,
+            c.summary
+        ));
+    }
+    for c in CODES {
+        out.push_str(&format!(
+            "\n## {}\n\n`{}` — {}\n\n{}\n",
+            c.code, c.name, c.summary, c.explanation
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_in_order() {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, c) in CODES.iter().enumerate() {
+            assert!(seen.insert(c.code), "duplicate code {}", c.code);
+            assert_eq!(Code::ALL[i].info().code, c.code);
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        assert_eq!(
+            did_you_mean("visiblity", ["visibility", "defaultBranch"]),
+            Some("visibility")
+        );
+        assert_eq!(did_you_mean("zzz", ["visibility", "defaultBranch"]), None);
+    }
+}

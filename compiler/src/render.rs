@@ -1,0 +1,361 @@
+//! Rendering diagnostics: human (miette), JSON and SARIF 2.1.0.
+//!
+//! Rendering lives in the library (not the binary) so that snapshot tests pin
+//! exactly what a user sees. Secrets never reach any output: masked byte
+//! ranges are replaced by `*` in the source shown, and messages are built
+//! without the values that triggered them.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde_json::{Value, json};
+
+use crate::diagnostics::{CODES, Diagnostic, Severity};
+use crate::source::Sources;
+use crate::yaml::Span;
+
+/// Counts shown in summaries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub errors: usize,
+    pub warnings: usize,
+    pub files: usize,
+    pub resources: usize,
+}
+
+impl Summary {
+    pub fn new(diags: &[Diagnostic], files: usize, resources: usize) -> Summary {
+        Summary {
+            errors: diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .count(),
+            warnings: diags
+                .iter()
+                .filter(|d| d.severity == Severity::Warning)
+                .count(),
+            files,
+            resources,
+        }
+    }
+}
+
+/// Line and column (1-based, columns in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+fn floor_char_boundary(text: &str, mut i: usize) -> usize {
+    while i > 0 && !text.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn masked(text: &str, masks: &[(usize, usize)]) -> String {
+    if masks.is_empty() {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if masks.iter().any(|(s, e)| i >= *s && i < *e) && !c.is_whitespace() {
+            out.push_str(&"*".repeat(c.len_utf8()));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+struct Report<'a> {
+    d: &'a Diagnostic,
+    source: Option<NamedSource<String>>,
+    labels: Vec<LabeledSpan>,
+    help: Option<String>,
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.d.message)
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.d.message)
+    }
+}
+
+impl std::error::Error for Report<'_> {}
+
+impl miette::Diagnostic for Report<'_> {
+    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        Some(Box::new(self.d.code.info().code))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.d.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        if self.labels.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.labels.iter().cloned()))
+        }
+    }
+}
+
+fn source_span(s: Span) -> SourceSpan {
+    SourceSpan::new(s.start.into(), s.end.saturating_sub(s.start))
+}
+
+fn location(sources: &Sources, file: crate::source::FileId, span: Span) -> String {
+    format!("{}:{}:{}", sources.get(file).path, span.line, span.column)
+}
+
+/// Renders one diagnostic the way a person reads it in a terminal.
+pub fn human(sources: &Sources, d: &Diagnostic, color: bool, width: usize) -> String {
+    let mut labels = Vec::new();
+    let mut help = d.help.clone();
+    let mut source = None;
+    let mut notes = Vec::new();
+    if let (Some(file), Some(span)) = (d.file, d.span) {
+        let f = sources.get(file);
+        if let Some(text) = &f.text {
+            let mut masks = d.masks.clone();
+            for r in d.related.iter().filter(|r| r.file == file) {
+                labels.push(LabeledSpan::new_with_span(
+                    Some(r.message.clone()),
+                    source_span(r.span),
+                ));
+            }
+            // Other diagnostics of the file never mask this one's source;
+            // masks of this diagnostic hide what must not be printed.
+            masks.sort();
+            source = Some(NamedSource::new(f.path.clone(), masked(text, &masks)));
+            labels.insert(
+                0,
+                LabeledSpan::new_primary_with_span(d.label.clone(), source_span(span)),
+            );
+        }
+    }
+    for r in d
+        .related
+        .iter()
+        .filter(|r| Some(r.file) != d.file || d.span.is_none())
+    {
+        notes.push(format!(
+            "{}: {}",
+            r.message,
+            location(sources, r.file, r.span)
+        ));
+    }
+    if source.is_none() {
+        if let Some(file) = d.file {
+            notes.insert(0, format!("in {}", sources.get(file).path));
+        }
+    }
+    if !notes.is_empty() {
+        let joined = notes.join("\n");
+        help = Some(match help {
+            Some(h) => format!("{h}\n{joined}"),
+            None => joined,
+        });
+    }
+    let report = Report {
+        d,
+        source,
+        labels,
+        help,
+    };
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(width)
+        .with_links(false);
+    let mut out = String::new();
+    if handler.render_report(&mut out, &report).is_err() {
+        out = format!("{}: {}\n", d.code.info().code, d.message);
+    }
+    out
+}
+
+/// The closing line of human output.
+pub fn human_summary(summary: &Summary) -> String {
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    if summary.errors == 0 && summary.warnings == 0 {
+        format!(
+            "ok: {} in {}, no problems\n",
+            plural(summary.resources, "resource"),
+            plural(summary.files, "file")
+        )
+    } else {
+        format!(
+            "{}: {}, {} ({} in {})\n",
+            if summary.errors > 0 { "failed" } else { "ok" },
+            plural(summary.errors, "error"),
+            plural(summary.warnings, "warning"),
+            plural(summary.resources, "resource"),
+            plural(summary.files, "file")
+        )
+    }
+}
+
+fn severity_str(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// `{"diagnostics": [...], "summary": {...}}`; `file` relative to the checked
+/// folder, 1-based line and column.
+pub fn json(sources: &Sources, diags: &[Diagnostic], summary: &Summary) -> Value {
+    let items: Vec<Value> = diags
+        .iter()
+        .map(|d| {
+            let mut o = json!({
+                "code": d.code.info().code,
+                "severity": severity_str(d.severity),
+                "message": d.message,
+                "file": d.file.map(|f| sources.get(f).path.clone()),
+                "line": d.span.map(|s| s.line),
+                "column": d.span.map(|s| s.column),
+                "help": d.help,
+            });
+            if let (Some(file), Some(span), Some(map)) = (d.file, d.span, o.as_object_mut()) {
+                if let Some(text) = &sources.get(file).text {
+                    let (l, c) = line_col(text, span.end);
+                    map.insert("endLine".into(), json!(l));
+                    map.insert("endColumn".into(), json!(c));
+                }
+                if !d.related.is_empty() {
+                    let related: Vec<Value> = d
+                        .related
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "message": r.message,
+                                "file": sources.get(r.file).path,
+                                "line": r.span.line,
+                                "column": r.span.column,
+                            })
+                        })
+                        .collect();
+                    map.insert("related".into(), Value::Array(related));
+                }
+            }
+            o
+        })
+        .collect();
+    json!({ "diagnostics": items, "summary": summary })
+}
+
+/// SARIF 2.1.0 for GitHub code scanning. `uri_prefix` is the checked folder's
+/// path inside the repository (`""` at the root), so artifact URIs are
+/// relative to the repository root as GitHub expects.
+pub fn sarif(sources: &Sources, diags: &[Diagnostic], uri_prefix: &str, version: &str) -> Value {
+    let rules: Vec<Value> = CODES
+        .iter()
+        .map(|c| {
+            json!({
+                "id": c.code,
+                "name": c.name,
+                "shortDescription": { "text": c.summary },
+                "fullDescription": { "text": c.explanation },
+                "help": { "text": c.explanation },
+                "helpUri": format!("https://github.com/a5c-ai/kradle/blob/main/docs/diagnostics.md#{}", c.code.to_ascii_lowercase()),
+                "defaultConfiguration": { "level": severity_str(c.severity) },
+            })
+        })
+        .collect();
+    let prefix = uri_prefix.trim_matches('/');
+    let results: Vec<Value> = diags
+        .iter()
+        .map(|d| {
+            let rule_index = CODES.iter().position(|c| c.code == d.code.info().code).unwrap_or(0);
+            let text = match &d.help {
+                Some(h) => format!("{}\nhelp: {h}", d.message),
+                None => d.message.clone(),
+            };
+            let mut r = json!({
+                "ruleId": d.code.info().code,
+                "ruleIndex": rule_index,
+                "level": severity_str(d.severity),
+                "message": { "text": text },
+            });
+            if let (Some(file), Some(map)) = (d.file, r.as_object_mut()) {
+                let path = &sources.get(file).path;
+                let uri = if prefix.is_empty() { path.clone() } else { format!("{prefix}/{path}") };
+                let mut physical = json!({ "artifactLocation": { "uri": uri, "uriBaseId": "%SRCROOT%" } });
+                if let (Some(span), Some(text)) = (d.span, &sources.get(file).text) {
+                    let (end_line, end_col) = line_col(text, span.end.max(span.start + 1).min(text.len()));
+                    physical["region"] = json!({
+                        "startLine": span.line,
+                        "startColumn": span.column,
+                        "endLine": end_line.max(span.line),
+                        "endColumn": if end_line > span.line { end_col } else { end_col.max(span.column + 1) },
+                    });
+                }
+                map.insert("locations".into(), json!([{ "physicalLocation": physical }]));
+            }
+            r
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": { "driver": {
+                "name": "kradle",
+                "version": version,
+                "informationUri": "https://github.com/a5c-ai/kradle",
+                "rules": rules,
+            }},
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters() {
+        let t = "ab\ncdé f\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 3), (2, 1));
+        assert_eq!(line_col(t, t.find('f').unwrap()), (2, 5));
+    }
+
+    #[test]
+    fn masking_keeps_byte_offsets() {
+        let t = "token: ghp_secret\nnext: é";
+        let m = masked(t, &[(7, 17)]);
+        assert_eq!(m.len(), t.len());
+        assert!(!m.contains("ghp_"));
+        assert!(m.ends_with("next: é"));
+    }
+}

@@ -1,0 +1,256 @@
+//! The `kradle` binary: parse arguments, run, map the outcome to an exit code
+//! (0 ok, 1 the input has errors, 2 kradle itself could not run).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand, ValueEnum};
+use kradle_compiler::{Options, Sources, render, schemas, source::SourceError};
+
+#[derive(Parser)]
+#[command(
+    name = "kradle",
+    version,
+    about = "GitOps-first compiler for a Kubernetes-native developer platform",
+    long_about = "kradle validates a config repository of kradle.a5c.ai/v1alpha1 documents \
+                  (organizations, users, teams, repositories, policies, agent stacks, ...) \
+                  with precise diagnostics, and generates their schemas and CRDs.\n\n\
+                  Docs: docs/README.md"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a config repository and report every problem with file:line:column.
+    #[command(visible_alias = "lint")]
+    Validate(ValidateArgs),
+    /// Write the JSON Schema of every kind and the CRD of every config kind.
+    Schema(SchemaArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    /// Diagnostics for people, with source snippets.
+    Human,
+    /// One JSON object: {"diagnostics": [...], "summary": {...}}.
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// Folder of the config repository.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Read the files from this git revision of the repository holding PATH (no checkout).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// "Now" for expiry checks (RFC 3339). Default: the commit time of --rev, else the current time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// When to use colours in human output (NO_COLOR is respected).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(clap::Args)]
+struct SchemaArgs {
+    /// Folder to write `json/<Kind>.json` and `crds/<plural>.kradle.a5c.ai.yaml` into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}); e.g. 2026-11-27T12:00:00Z"))
+}
+
+/// A failure of kradle itself (exit 2), as opposed to problems in the input.
+#[derive(Debug)]
+struct Failure(String);
+
+impl From<SourceError> for Failure {
+    fn from(e: SourceError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate(args),
+        Command::Schema(args) => schema(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(msg)) => {
+            let _ = writeln!(std::io::stderr(), "kradle: error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout; a closed pipe (`kradle validate | head`) is not an error.
+fn out(text: &str) -> Result<(), Failure> {
+    match std::io::stdout().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.map_err(Failure::from),
+    }
+}
+
+fn use_color(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                && std::io::stdout().is_terminal()
+        }
+    }
+}
+
+/// The folder's path inside its git repository, for SARIF URIs.
+fn repo_prefix(path: &Path) -> String {
+    let Ok(abs) = path.canonicalize() else {
+        return String::new();
+    };
+    let mut dir: Option<&Path> = Some(&abs);
+    while let Some(d) = dir {
+        if d.join(".git").exists() {
+            return abs
+                .strip_prefix(d)
+                .map(|p| {
+                    p.components()
+                        .map(|c| c.as_os_str().to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or_default();
+        }
+        dir = d.parent();
+    }
+    String::new()
+}
+
+fn validate(args: ValidateArgs) -> Result<u8, Failure> {
+    let (sources, commit_time) = match &args.rev {
+        Some(rev) => {
+            let (s, t) = Sources::from_git(&args.path, rev)?;
+            (s, DateTime::from_timestamp(t, 0))
+        }
+        None => (Sources::from_dir(&args.path)?, None),
+    };
+    let now = args.now.or(commit_time).unwrap_or_else(Utc::now);
+    let v = kradle_compiler::validate(sources, &Options { now });
+    let summary = v.summary();
+    match args.format {
+        Format::Human => {
+            let color = use_color(args.color);
+            let mut text = String::new();
+            for d in &v.diagnostics {
+                text.push_str(&render::human(&v.sources, d, color, 100));
+                text.push('\n');
+            }
+            text.push_str(&render::human_summary(&summary));
+            out(&text)?;
+        }
+        Format::Json => {
+            let json = render::json(&v.sources, &v.diagnostics, &summary);
+            out(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"))?;
+        }
+        Format::Sarif => {
+            let sarif = render::sarif(
+                &v.sources,
+                &v.diagnostics,
+                &repo_prefix(&args.path),
+                env!("CARGO_PKG_VERSION"),
+            );
+            out(&(serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"))?;
+        }
+    }
+    let failed = summary.errors > 0 || (args.deny_warnings && summary.warnings > 0);
+    Ok(if failed { 1 } else { 0 })
+}
+
+fn schema(args: SchemaArgs) -> Result<u8, Failure> {
+    // Write into a temporary sibling folder, then swap, so a failure never
+    // leaves a half-written schema folder.
+    let files = schemas::generated_files();
+    let parent = args
+        .out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let tmp = parent.join(format!(
+        ".{}.kradle-tmp",
+        args.out
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "schemas".into())
+    ));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    for (rel, contents) in &files {
+        let path = tmp.join(rel);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&path, contents)?;
+    }
+    if args.out.exists() {
+        for sub in ["json", "crds"] {
+            let old = args.out.join(sub);
+            if old.exists() {
+                std::fs::remove_dir_all(&old)?;
+            }
+        }
+    } else {
+        std::fs::create_dir_all(&args.out)?;
+    }
+    for sub in ["json", "crds"] {
+        std::fs::rename(tmp.join(sub), args.out.join(sub))?;
+    }
+    std::fs::remove_dir_all(&tmp)?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "wrote {} files to {}",
+        files.len(),
+        args.out.display()
+    );
+    Ok(0)
+}
