@@ -268,6 +268,29 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
+/// `/spec/repositoryGrants/0/permission` → `spec.repositoryGrants[0].permission`.
+pub fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for part in pointer.trim_start_matches('/').split('/') {
+        let part = part.replace("~1", "/").replace("~0", "~");
+        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
+            out.push_str(&format!("[{part}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&part);
+        }
+    }
+    out
+}
+
+/// "a Team", "an AgentStack".
+pub fn article(kind: &str) -> String {
+    let an = kind.starts_with(['A', 'E', 'I', 'O', 'U']);
+    format!("{} {kind}", if an { "an" } else { "a" })
+}
+
 /// Renders the registry as Markdown (`docs/diagnostics.md`).
 pub fn render_registry_markdown() -> String {
     let mut out = String::from(
@@ -311,6 +334,20 @@ mod tests {
             assert!(seen.insert(c.code), "duplicate code {}", c.code);
             assert_eq!(Code::ALL[i].info().code, c.code);
         }
+    }
+
+    #[test]
+    fn field_paths_read_like_yaml() {
+        assert_eq!(
+            field_path("/spec/repositoryGrants/0/permission"),
+            "spec.repositoryGrants[0].permission"
+        );
+        assert_eq!(
+            field_path("/metadata/labels/kradle.a5c.ai~1org"),
+            "metadata.labels.kradle.a5c.ai/org"
+        );
+        assert_eq!(article("AgentStack"), "an AgentStack");
+        assert_eq!(article("Team"), "a Team");
     }
 
     #[test]

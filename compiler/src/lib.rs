@@ -19,7 +19,7 @@ pub mod sshkey;
 pub mod yaml;
 
 pub use check::{Model, Options, Resource};
-pub use diagnostics::{Code, Diagnostic, Severity};
+pub use diagnostics::{CODES, Code, Diagnostic, Severity};
 pub use source::Sources;
 
 /// The result of checking a config repository.

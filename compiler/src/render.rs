@@ -147,8 +147,6 @@ pub fn human(sources: &Sources, d: &Diagnostic, color: bool, width: usize) -> St
                     source_span(r.span),
                 ));
             }
-            // Other diagnostics of the file never mask this one's source;
-            // masks of this diagnostic hide what must not be printed.
             masks.sort();
             source = Some(NamedSource::new(f.path.clone(), masked(text, &masks)));
             labels.insert(

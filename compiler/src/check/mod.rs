@@ -25,6 +25,7 @@ use crate::source::{FileId, Sources};
 use crate::yaml::Node;
 
 pub use readiness::{Condition, stack_conditions};
+pub use secrets::looks_like_secret;
 
 /// Inputs of a check that do not come from the files.
 #[derive(Debug, Clone)]
@@ -132,6 +133,7 @@ pub fn check(sources: &Sources, options: &Options) -> (Model, Vec<Diagnostic>) {
     rules::check(&model, sources, options, &mut diags);
     readiness::check(&model, &mut diags);
 
+    secrets::mask_everywhere(&mut diags);
     diags.sort_by(|a, b| {
         (a.file, a.span.map(|s| s.start), a.code, &a.message).cmp(&(
             b.file,

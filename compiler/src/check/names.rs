@@ -48,7 +48,11 @@ pub fn check_names(model: &Model, diags: &mut Vec<Diagnostic>) {
             diags.push(
                 Diagnostic::new(
                     Code::InvalidName,
-                    format!("`{}` is not a valid name for a {}", r.name, r.kind.kind),
+                    format!(
+                        "`{}` is not a valid name for {}",
+                        r.name,
+                        crate::diagnostics::article(r.kind.kind)
+                    ),
                 )
                 .at(r.file, r.span_of("/metadata/name"))
                 .label("invalid name")

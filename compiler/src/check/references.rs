@@ -3,7 +3,7 @@
 //! referring resource. A missing target is an error with the nearest existing
 //! name; a target that exists only in another organization breaks org isolation.
 
-use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, article, did_you_mean, field_path};
 use crate::model::agents::SkillSource;
 use crate::model::repository::SubjectKind;
 use crate::model::ui::ViewSelector;
@@ -380,12 +380,12 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 
 fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnostic>) {
     let span = r.span_of(&edge.pointer);
-    let field = edge.pointer.trim_start_matches('/').replace('/', ".");
+    let field = field_path(&edge.pointer);
     if let Some(kind) = &edge.kind {
         if !edge.targets.contains(&kind.as_str()) {
             let mut d = Diagnostic::new(
                 Code::WrongReferenceKind,
-                format!("`{field}` cannot reference a {kind}"),
+                format!("`{field}` cannot reference {}", article(kind)),
             )
             .at(r.file, span)
             .label(format!("expected {}", edge.targets.join(", ")));
@@ -416,7 +416,8 @@ fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnost
             .at(r.file, span)
             .label("reference across organizations")
             .help(format!(
-                "organizations are isolated; declare a {kind} `{}` in `{this}` or reference one of its own",
+                "organizations are isolated; declare {} `{}` in `{this}` or reference one of its own",
+                article(kind),
                 edge.name
             )),
         );

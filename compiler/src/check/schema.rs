@@ -10,7 +10,7 @@
 
 use serde_json::Value as J;
 
-use crate::diagnostics::{Code, Diagnostic, did_you_mean};
+use crate::diagnostics::{Code, Diagnostic, did_you_mean, field_path};
 use crate::source::FileId;
 use crate::yaml::{Node, Span, Value};
 
@@ -33,24 +33,12 @@ struct Walker<'a> {
     out: Vec<Diagnostic>,
 }
 
-/// `/spec/repositoryGrants/0/permission` → `` `spec.repositoryGrants[0].permission` ``.
 fn display_path(path: &str) -> String {
     if path.is_empty() {
-        return "the document".to_string();
+        "the document".to_string()
+    } else {
+        format!("`{}`", field_path(path))
     }
-    let mut out = String::new();
-    for part in path[1..].split('/') {
-        let part = part.replace("~1", "/").replace("~0", "~");
-        if !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) {
-            out.push_str(&format!("[{part}]"));
-        } else {
-            if !out.is_empty() {
-                out.push('.');
-            }
-            out.push_str(&part);
-        }
-    }
-    format!("`{out}`")
 }
 
 fn json_type_matches(ty: &str, node: &Node) -> bool {

@@ -58,6 +58,36 @@ pub fn scan(file: FileId, root: &Node, diags: &mut Vec<Diagnostic>) {
     });
 }
 
+/// Every diagnostic of a file hides every secret found in that file (a
+/// snippet shown for another problem may include the secret's line), and no
+/// message repeats a secret-like text.
+pub fn mask_everywhere(diags: &mut [Diagnostic]) {
+    let mut by_file: std::collections::BTreeMap<FileId, Vec<(usize, usize)>> = Default::default();
+    for d in diags.iter() {
+        if let Some(f) = d.file {
+            by_file
+                .entry(f)
+                .or_default()
+                .extend(d.masks.iter().copied());
+        }
+    }
+    for d in diags.iter_mut() {
+        if let Some(masks) = d.file.and_then(|f| by_file.get(&f)) {
+            d.masks.clone_from(masks);
+        }
+        for text in std::iter::once(&mut d.message)
+            .chain(d.help.iter_mut())
+            .chain(d.label.iter_mut())
+        {
+            if looks_like_secret(text).is_some() {
+                for p in PATTERNS.iter() {
+                    *text = p.regex.replace_all(text, "****").into_owned();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::looks_like_secret;
