@@ -2,6 +2,8 @@
 //! and its rendered diagnostics are compared with `expected.txt` (what a user
 //! sees, without colour). `KRADLE_UPDATE=1 cargo test` rewrites the files.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
