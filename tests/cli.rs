@@ -1,0 +1,293 @@
+//! The binary as a user runs it: exit codes, stdout, stderr, formats, `--rev`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn kradle(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args(args)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn case(name: &str) -> String {
+    root()
+        .join("testdata/invalid")
+        .join(name)
+        .join("input")
+        .display()
+        .to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn version_and_help() {
+    let o = kradle(&["--version"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(
+        stdout(&o),
+        format!("kradle {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let o = kradle(&["validate", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    for flag in ["--rev", "--format", "--deny-warnings", "--now", "--color"] {
+        assert!(stdout(&o).contains(flag), "{flag} missing from help");
+    }
+}
+
+#[test]
+fn the_example_validates_clean() {
+    let example = root().join("examples/acme-platform");
+    let o = kradle(&["validate", example.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(stdout(&o), "ok: 72 resources in 9 files, no problems\n");
+    assert_eq!(stderr(&o), "");
+    // `lint` is an alias.
+    assert_eq!(
+        kradle(&["lint", example.to_str().unwrap()]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn errors_exit_1_with_location_code_and_help() {
+    let o = kradle(&["validate", &case("unknown-field"), "--color", "never"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("KR207"), "{out}");
+    assert!(out.contains("orgs/acme/repos.yaml:6:3"), "{out}");
+    assert!(out.contains("did you mean `visibility`?"), "{out}");
+    assert!(
+        out.ends_with("failed: 4 errors, 0 warnings (2 resources in 2 files)\n"),
+        "{out}"
+    );
+    assert!(!out.contains('\u{1b}'), "no colour when not asked");
+}
+
+#[test]
+fn colour_only_when_asked_or_on_a_terminal() {
+    let o = kradle(&["validate", &case("unknown-field"), "--color", "always"]);
+    assert!(stdout(&o).contains('\u{1b}'));
+    // Not a terminal: auto means no colour.
+    let o = kradle(&["validate", &case("unknown-field")]);
+    assert!(!stdout(&o).contains('\u{1b}'));
+}
+
+#[test]
+fn kradle_itself_failing_exits_2() {
+    let o = kradle(&["validate", "/definitely/not/here"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("kradle: error: cannot read /definitely/not/here"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kradle(&["validate", "--format", "xml"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = kradle(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = kradle(&["validate", "--now", "yesterday"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn json_format_is_one_object_with_relative_files_and_1_based_positions() {
+    let o = kradle(&["validate", &case("unknown-field"), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "KR207");
+    assert_eq!(d["severity"], "error");
+    assert_eq!(d["file"], "orgs/acme/repos.yaml");
+    assert_eq!(d["line"], 6);
+    assert_eq!(d["column"], 3);
+    assert_eq!(d["help"], "did you mean `visibility`?");
+    assert!(d["message"].as_str().unwrap().contains("visiblity"));
+    assert_eq!(v["summary"]["errors"], 4);
+    assert_eq!(v["summary"]["warnings"], 0);
+}
+
+#[test]
+fn sarif_format_is_sarif_2_1_0() {
+    let o = kradle(&[
+        "validate",
+        &case("unresolved-reference-typo"),
+        "--format",
+        "sarif",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "kradle");
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 4);
+    for r in results {
+        let idx = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[idx]["id"], r["ruleId"]);
+        let loc = &r["locations"][0]["physicalLocation"];
+        let uri = loc["artifactLocation"]["uri"].as_str().unwrap();
+        // Relative to the repository root, as GitHub code scanning resolves it.
+        assert!(
+            uri.starts_with("testdata/invalid/unresolved-reference-typo/input/orgs/acme/"),
+            "{uri}"
+        );
+        assert!(loc["region"]["startLine"].as_u64().unwrap() >= 1);
+        assert!(loc["region"]["startColumn"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn warnings_pass_unless_denied() {
+    let dir = case("team-maintainer-not-member");
+    assert_eq!(kradle(&["validate", &dir]).status.code(), Some(0));
+    assert_eq!(
+        kradle(&["validate", &dir, "--deny-warnings"]).status.code(),
+        Some(1)
+    );
+}
+
+#[test]
+fn now_decides_expiry() {
+    let dir = case("expired-invite-and-exception");
+    let before = kradle(&[
+        "validate",
+        &dir,
+        "--now",
+        "2024-01-01T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&before)).unwrap();
+    assert_eq!(v["summary"]["warnings"], 0);
+    let after = kradle(&[
+        "validate",
+        &dir,
+        "--now",
+        "2026-06-01T00:00:00Z",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_str(&stdout(&after)).unwrap();
+    assert_eq!(v["summary"]["warnings"], 2);
+}
+
+fn commit(repo: &git2::Repository, dir: &Path, time: i64, message: &str) {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::new("t", "t@example.com", &git2::Time::new(time, 0)).unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parents: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap();
+    let _ = dir;
+}
+
+#[test]
+fn rev_reads_a_git_revision_without_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(tmp.path()).unwrap();
+    let config = tmp.path().join("config");
+    std::fs::create_dir_all(config.join("orgs/acme")).unwrap();
+    std::fs::write(
+        config.join("platform.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Organization\nmetadata:\n  name: acme\nspec:\n  displayName: Acme\n  namespaceName: kradle-org-acme\n",
+    )
+    .unwrap();
+    // Expires one day after the commit time (2000-01-01).
+    std::fs::write(
+        config.join("orgs/acme/invite.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Invite\nmetadata:\n  name: ann\nspec:\n  email: ann@acme.example\n  role: member\n  expiresAt: \"2000-01-02T00:00:00Z\"\n",
+    )
+    .unwrap();
+    commit(&repo, tmp.path(), 946_684_800, "add acme");
+    // The working tree now differs from HEAD: a broken file.
+    std::fs::write(config.join("orgs/acme/broken.yaml"), "kind: [\n").unwrap();
+
+    let cfg = config.to_str().unwrap();
+    let head = kradle(&["validate", cfg, "--rev", "HEAD", "--format", "json"]);
+    assert_eq!(head.status.code(), Some(0), "{}", stdout(&head));
+    let v: Value = serde_json::from_str(&stdout(&head)).unwrap();
+    // "now" defaults to the commit time: not expired yet.
+    assert_eq!(v["summary"]["warnings"], 0);
+    assert_eq!(v["summary"]["files"], 2);
+
+    let tree = kradle(&["validate", cfg, "--format", "json"]);
+    assert_eq!(tree.status.code(), Some(1));
+    let v: Value = serde_json::from_str(&stdout(&tree)).unwrap();
+    assert_eq!(v["summary"]["warnings"], 1, "today the invite has expired");
+
+    // Same content at HEAD and in the tree: byte-identical output.
+    std::fs::remove_file(config.join("orgs/acme/broken.yaml")).unwrap();
+    let a = kradle(&[
+        "validate",
+        cfg,
+        "--rev",
+        "HEAD",
+        "--now",
+        "2001-01-01T00:00:00Z",
+    ]);
+    let b = kradle(&["validate", cfg, "--now", "2001-01-01T00:00:00Z"]);
+    assert_eq!(stdout(&a), stdout(&b));
+
+    let bad = kradle(&["validate", cfg, "--rev", "no-such-rev"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        stderr(&bad).contains("kradle: error: git:"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn schema_writes_json_schemas_and_crds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("schemas");
+    let o = kradle(&["schema", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let crds = std::fs::read_dir(out.join("crds")).unwrap().count();
+    let json = std::fs::read_dir(out.join("json")).unwrap().count();
+    assert_eq!(crds, 51);
+    assert_eq!(json, 82 + 1);
+    let team = std::fs::read_to_string(out.join("crds/teams.kradle.a5c.ai.yaml")).unwrap();
+    assert!(
+        team.starts_with("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n")
+    );
+    // Same bytes as the checked-in copy.
+    let checked_in =
+        std::fs::read_to_string(root().join("schemas/crds/teams.kradle.a5c.ai.yaml")).unwrap();
+    assert_eq!(team, checked_in);
+    // Running again replaces the content.
+    assert_eq!(
+        kradle(&["schema", "--out", out.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+}

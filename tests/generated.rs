@@ -1,0 +1,65 @@
+//! Generated files are checked in and must not drift from their source:
+//! `schemas/` (JSON Schema per kind, CRD per config kind) and
+//! `docs/diagnostics.md` (the code registry). `KRADLE_UPDATE=1 cargo test`
+//! regenerates them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use kradle_compiler::{diagnostics::render_registry_markdown, schemas::generated_files};
+
+fn update() -> bool {
+    std::env::var_os("KRADLE_UPDATE").is_some()
+}
+
+#[test]
+fn schemas_folder_is_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let files = generated_files();
+    let mut stale = Vec::new();
+    for (rel, contents) in &files {
+        let path = root.join(rel);
+        if update() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, contents).unwrap();
+        } else if std::fs::read_to_string(&path).ok().as_deref() != Some(contents.as_str()) {
+            stale.push(rel.clone());
+        }
+    }
+    // Nothing extra either (a removed kind leaves no orphan schema).
+    let expected: BTreeSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    for sub in ["json", "crds"] {
+        for entry in std::fs::read_dir(root.join(sub)).into_iter().flatten() {
+            let entry = entry.unwrap();
+            let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+            if !expected.contains(rel.as_str()) {
+                if update() {
+                    std::fs::remove_file(entry.path()).unwrap();
+                } else {
+                    stale.push(format!("{rel} (not generated any more)"));
+                }
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "schemas/ is stale; run `KRADLE_UPDATE=1 cargo test --test generated`: {stale:?}"
+    );
+}
+
+#[test]
+fn diagnostics_reference_is_up_to_date() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/diagnostics.md");
+    let rendered = render_registry_markdown();
+    if update() {
+        std::fs::write(&path, &rendered).unwrap();
+        return;
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap_or_default(),
+        rendered,
+        "docs/diagnostics.md is stale; run `KRADLE_UPDATE=1 cargo test --test generated`"
+    );
+}

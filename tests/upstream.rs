@@ -1,0 +1,94 @@
+//! Our generated output checked against the official upstream schemas in
+//! `../shared/upstream` (the Kubernetes CRD schema), and our own JSON Schemas
+//! checked against real documents, so editors using them agree with kradle.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+
+use kradle_compiler::model::KINDS;
+use kradle_compiler::schemas::crd;
+use kradle_compiler::yaml;
+use serde_json::Value;
+
+fn upstream() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/upstream")
+}
+
+fn load_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the upstream schemas live in ../shared/upstream)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn every_crd_validates_against_the_kubernetes_crd_schema() {
+    let schema = load_json(&upstream().join(
+        "k8s-schemas/v1.37.0-standalone-strict/customresourcedefinition-apiextensions-v1.json",
+    ));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for k in KINDS.iter().filter(|k| k.is_config()) {
+        let c = crd(k);
+        let errors: Vec<String> = validator
+            .iter_errors(&c)
+            .map(|e| format!("{} at {}", e, e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "CRD of {}: {errors:#?}", k.kind);
+    }
+}
+
+#[test]
+fn the_upstream_crd_schema_rejects_a_broken_crd() {
+    // Guards the test above: the validator really checks something.
+    let schema = load_json(&upstream().join(
+        "k8s-schemas/v1.37.0-standalone-strict/customresourcedefinition-apiextensions-v1.json",
+    ));
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut c = crd(kradle_compiler::model::kind_info("Team").unwrap());
+    c["spec"]["scope"] = Value::from(42);
+    c["spec"]["versionz"] = Value::from("x");
+    assert!(!validator.is_valid(&c));
+}
+
+#[test]
+fn example_documents_validate_against_our_json_schemas() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform");
+    let sources = kradle_compiler::Sources::from_dir(&root).unwrap();
+    let mut checked = 0;
+    for f in &sources.files {
+        if f.path == "kradle.yaml" {
+            continue;
+        }
+        let (docs, errors) = yaml::parse(f.text.as_deref().unwrap());
+        assert!(errors.is_empty());
+        for d in docs {
+            let json = d.root.to_json();
+            let kind = json["kind"].as_str().unwrap();
+            let info = kradle_compiler::model::kind_info(kind).unwrap();
+            let schema = info.document_schema();
+            let validator = jsonschema::validator_for(&schema).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&json)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{} {kind}: {errors:?}", f.path);
+            checked += 1;
+        }
+    }
+    assert!(checked > 50);
+}
+
+#[test]
+fn our_json_schemas_reject_what_kradle_rejects() {
+    let info = kradle_compiler::model::kind_info("Repository").unwrap();
+    let validator = jsonschema::validator_for(&info.document_schema()).unwrap();
+    let doc = serde_json::json!({
+        "apiVersion": "kradle.a5c.ai/v1alpha1", "kind": "Repository",
+        "metadata": {"name": "api"}, "spec": {"visiblity": "private"}
+    });
+    assert!(!validator.is_valid(&doc));
+}
