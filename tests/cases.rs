@@ -116,3 +116,21 @@ fn valid_cases_and_examples_report_nothing() {
         );
     }
 }
+
+#[test]
+fn generated_benchmark_repository_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = xtask::generate(dir.path(), 2).unwrap();
+    assert_eq!(n, 2 * (2 + xtask::resources_per_org()));
+    let v = validate(
+        Sources::from_dir(dir.path()).unwrap(),
+        &Options { now: now() },
+    );
+    let rendered: Vec<String> = v
+        .diagnostics
+        .iter()
+        .map(|d| render::human(&v.sources, d, false, 100))
+        .collect();
+    assert!(v.diagnostics.is_empty(), "{}", rendered.join("\n"));
+    assert_eq!(v.model.resources.len(), n);
+}

@@ -32,7 +32,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
 ];
 
 pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut Vec<Diagnostic>) {
-    let mut fingerprints: BTreeMap<(Option<String>, String), &Resource> = BTreeMap::new();
+    let mut keys = KeyIndex::default();
     for r in &model.resources {
         let Some(spec) = &r.spec else { continue };
         let mut d = Ctx {
@@ -40,126 +40,20 @@ pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut V
             diags: &mut *diags,
         };
         match spec {
-            Spec::RunnerPool(s) => {
-                if s.max_replicas == 0 {
-                    d.err(Code::RunnerPoolReplicas, "/spec/maxReplicas", "maxReplicas must be at least 1", "a pool that can never run a runner is useless; set maxReplicas >= 1");
-                } else if s.max_replicas < s.warm_replicas {
-                    d.err(
-                        Code::RunnerPoolReplicas,
-                        "/spec/maxReplicas",
-                        &format!("maxReplicas ({}) is smaller than warmReplicas ({})", s.max_replicas, s.warm_replicas),
-                        "maxReplicas must be at least warmReplicas",
-                    );
-                }
-            }
-            Spec::KradleProject(s) => {
-                if let Some(cols) = &s.workflow_columns {
-                    if cols.is_empty() {
-                        d.err(Code::ProjectColumns, "/spec/workflowColumns", "workflowColumns must not be empty", "list at least one column, e.g. `- { id: backlog, displayName: Backlog, default: true }`");
-                    }
-                    let mut seen = BTreeSet::new();
-                    for (i, c) in cols.iter().enumerate() {
-                        if !seen.insert(c.id.as_str()) {
-                            d.err(Code::ProjectColumns, &format!("/spec/workflowColumns/{i}/id"), &format!("duplicate column id `{}`", c.id), "column ids are unique within a project");
-                        }
-                    }
-                    let defaults: Vec<usize> = cols.iter().enumerate().filter(|(_, c)| c.default == Some(true)).map(|(i, _)| i).collect();
-                    if defaults.len() > 1 {
-                        d.err(Code::ProjectColumns, &format!("/spec/workflowColumns/{}/default", defaults[1]), "more than one column has `default: true`", "new issues land in the single default column; keep one");
-                    }
-                }
-            }
+            Spec::RunnerPool(s) => runner_pool(&mut d, s),
+            Spec::KradleProject(s) => project(&mut d, s),
             Spec::AgentTriggerRule(s) => trigger_rule(model, &mut d, s),
-            Spec::AgentSubagent(s) => {
-                if s.task_kinds.is_empty() {
-                    d.err(Code::SubagentTaskKinds, "/spec/taskKinds", "taskKinds must not be empty", "list the task kinds this subagent handles, e.g. `[fix, review]`");
-                }
-                for (i, t) in s.task_kinds.iter().enumerate() {
-                    if t.trim().is_empty() {
-                        d.err(Code::SubagentTaskKinds, &format!("/spec/taskKinds/{i}"), "a task kind must not be empty", "remove the empty entry");
-                    }
-                }
-            }
-            Spec::AgentSkill(s) => match &s.source_ref {
-                SkillSource::Url(u) if !is_http_url(u) => d.err(Code::SkillSource, "/spec/sourceRef", "sourceRef is not an http(s) URL", "use `https://...`, or `{ repository: <name>, path: <file> }` for a Repository of the organization"),
-                SkillSource::Repository(src) if src.path.trim().is_empty() => d.err(Code::SkillSource, "/spec/sourceRef/path", "sourceRef.path must not be empty", "name the skill file inside the repository"),
-                _ => {}
-            },
-            Spec::ExternalProviderCapabilityManifest(s) => {
-                if s.capabilities.interfaces.is_empty() {
-                    d.err(Code::CapabilityManifest, "/spec/capabilities/interfaces", "interfaces must not be empty", "list at least one of gitForge, issueTracking, cicd");
-                }
-                if s.capabilities.provider_type.trim().is_empty() {
-                    d.err(Code::CapabilityManifest, "/spec/capabilities/providerType", "providerType must not be empty", "set the provider type, e.g. `github`");
-                } else if let Some(Spec::ExternalBackendProvider(p)) = model.lookup(r.org.as_deref(), "ExternalBackendProvider", s.provider_ref.name()).and_then(|p| p.spec.as_ref()) {
-                    let actual = serde_json::to_value(p.provider_type).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                    if actual != s.capabilities.provider_type {
-                        d.err(
-                            Code::CapabilityManifest,
-                            "/spec/capabilities/providerType",
-                            &format!("providerType `{}` disagrees with provider `{}` (`{actual}`)", s.capabilities.provider_type, s.provider_ref.name()),
-                            "the manifest describes its provider; use the provider's providerType",
-                        );
-                    }
-                }
-            }
-            Spec::SSHKey(s) => {
-                match crate::sshkey::parse(&s.key) {
-                    Err(e) => d.err(Code::SshKey, "/spec/key", &format!("SSH key does not parse: {e}"), "paste the one-line public key, e.g. the content of ~/.ssh/id_ed25519.pub"),
-                    Ok(key) => {
-                        let fp = key.fingerprint();
-                        if s.revoked != Some(true) {
-                            let k = (r.org.clone(), fp.clone());
-                            if let Some(first) = fingerprints.get(&k) {
-                                d.diags.push(
-                                    Diagnostic::new(Code::SshKey, format!("SSH key {fp} is also declared by SSHKey `{}`", first.name))
-                                        .at(r.file, r.span_of("/spec/key"))
-                                        .label("same key material")
-                                        .related(first.file, first.span_of("/spec/key"), "first declared here")
-                                        .help("forges refuse the same public key twice; use one SSHKey, or a separate key per use"),
-                                );
-                            } else {
-                                fingerprints.insert(k, r);
-                            }
-                        }
-                    }
-                }
-                match s.scope {
-                    KeyScope::Deploy if s.repository.is_none() => d.err(Code::SshKeyScope, "/spec/scope", "a deploy key needs `repository`", "set `repository: <name>` (deploy keys are added to one repository)"),
-                    KeyScope::User if s.user.is_none() && s.owner.is_none() => d.err(Code::SshKeyScope, "/spec/scope", "a user key needs `user`", "set `user: <user name>`"),
-                    _ => {}
-                }
-            }
+            Spec::AgentSubagent(s) => subagent(&mut d, s),
+            Spec::AgentSkill(s) => skill(&mut d, s),
+            Spec::ExternalProviderCapabilityManifest(s) => capability_manifest(model, &mut d, s),
+            Spec::SSHKey(s) => ssh_key(&mut d, s, &mut keys),
             Spec::Invite(s) => {
                 if let Some(exp) = &s.expires_at {
                     d.expiry("/spec/expiresAt", exp, options.now, "invite");
                 }
             }
-            Spec::PolicyExceptionRequest(s) => {
-                let active = s.decision.as_ref().is_none_or(|dec| dec.phase == DecisionPhase::Approved);
-                if active {
-                    d.expiry("/spec/expiresAt", &s.expires_at, options.now, "exception");
-                } else {
-                    d.timestamp("/spec/expiresAt", &s.expires_at);
-                }
-                if let Some(dec) = &s.decision {
-                    d.timestamp("/spec/decision/decidedAt", &dec.decided_at);
-                    if dec.decided_by.trim().is_empty() {
-                        d.err(Code::PolicyDecision, "/spec/decision/decidedBy", "decidedBy must not be empty", "name who approved, denied or revoked the request");
-                    }
-                }
-            }
-            Spec::Team(s) => {
-                for (i, m) in s.maintainers.iter().enumerate() {
-                    if !s.members.contains(m) {
-                        d.push(
-                            Diagnostic::new(Code::TeamMaintainer, format!("maintainer `{}` is not a member of team `{}`", m.name(), r.name))
-                                .at(r.file, r.span_of(&format!("/spec/maintainers/{i}")))
-                                .help(format!("add `{}` to members", m.name())),
-                        );
-                    }
-                }
-            }
+            Spec::PolicyExceptionRequest(s) => exception(&mut d, s, options),
+            Spec::Team(s) => team(&mut d, s),
             Spec::AgentRoleBinding(s)
                 if s.scope == BindingScope::Cluster && s.role_ref.kind == RoleKind::Role =>
             {
@@ -174,31 +68,275 @@ pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut V
             Spec::ExternalBackendProvider(s) => d.url("/spec/endpoint", &s.endpoint),
             Spec::AgentGatewayConfig(s) => d.url("/spec/gatewayUrl", &s.gateway_url),
             Spec::AgentMcpServer(s) => {
-                if let Some(u) = &s.endpoint {
-                    d.url("/spec/endpoint", u);
-                }
-                if let Some(u) = &s.discovery_url {
-                    d.url("/spec/discoveryUrl", u);
-                }
+                d.opt_url("/spec/endpoint", &s.endpoint);
+                d.opt_url("/spec/discoveryUrl", &s.discovery_url);
             }
             Spec::AuthProvider(s) => {
-                for (p, u) in [("/spec/authorizationUrl", &s.authorization_url), ("/spec/tokenUrl", &s.token_url), ("/spec/userInfoUrl", &s.user_info_url)] {
-                    if let Some(u) = u {
-                        d.url(p, u);
-                    }
-                }
+                d.opt_url("/spec/authorizationUrl", &s.authorization_url);
+                d.opt_url("/spec/tokenUrl", &s.token_url);
+                d.opt_url("/spec/userInfoUrl", &s.user_info_url);
             }
             _ => {}
         }
     }
 }
 
-struct Ctx<'a> {
-    r: &'a Resource,
-    diags: &'a mut Vec<Diagnostic>,
+fn runner_pool(d: &mut Ctx<'_, '_>, s: &RunnerPoolSpec) {
+    if s.max_replicas == 0 {
+        d.err(
+            Code::RunnerPoolReplicas,
+            "/spec/maxReplicas",
+            "maxReplicas must be at least 1",
+            "a pool that can never run a runner is useless; set maxReplicas >= 1",
+        );
+    } else if s.max_replicas < s.warm_replicas {
+        d.err(
+            Code::RunnerPoolReplicas,
+            "/spec/maxReplicas",
+            &format!(
+                "maxReplicas ({}) is smaller than warmReplicas ({})",
+                s.max_replicas, s.warm_replicas
+            ),
+            "maxReplicas must be at least warmReplicas",
+        );
+    }
 }
 
-impl Ctx<'_> {
+fn project(d: &mut Ctx<'_, '_>, s: &KradleProjectSpec) {
+    let Some(cols) = &s.workflow_columns else {
+        return;
+    };
+    if cols.is_empty() {
+        d.err(
+            Code::ProjectColumns,
+            "/spec/workflowColumns",
+            "workflowColumns must not be empty",
+            "list at least one column, e.g. `- { id: backlog, displayName: Backlog, default: true }`",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    for (i, c) in cols.iter().enumerate() {
+        if !seen.insert(c.id.as_str()) {
+            d.err(
+                Code::ProjectColumns,
+                &format!("/spec/workflowColumns/{i}/id"),
+                &format!("duplicate column id `{}`", c.id),
+                "column ids are unique within a project",
+            );
+        }
+    }
+    let defaults: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.default == Some(true))
+        .map(|(i, _)| i)
+        .collect();
+    if let Some(second) = defaults.get(1) {
+        d.err(
+            Code::ProjectColumns,
+            &format!("/spec/workflowColumns/{second}/default"),
+            "more than one column has `default: true`",
+            "new issues land in the single default column; keep one",
+        );
+    }
+}
+
+fn subagent(d: &mut Ctx<'_, '_>, s: &AgentSubagentSpec) {
+    if s.task_kinds.is_empty() {
+        d.err(
+            Code::SubagentTaskKinds,
+            "/spec/taskKinds",
+            "taskKinds must not be empty",
+            "list the task kinds this subagent handles, e.g. `[fix, review]`",
+        );
+    }
+    for (i, t) in s.task_kinds.iter().enumerate() {
+        if t.trim().is_empty() {
+            d.err(
+                Code::SubagentTaskKinds,
+                &format!("/spec/taskKinds/{i}"),
+                "a task kind must not be empty",
+                "remove the empty entry",
+            );
+        }
+    }
+}
+
+fn skill(d: &mut Ctx<'_, '_>, s: &AgentSkillSpec) {
+    match &s.source_ref {
+        SkillSource::Url(u) if !is_http_url(u) => d.err(
+            Code::SkillSource,
+            "/spec/sourceRef",
+            "sourceRef is not an http(s) URL",
+            "use `https://...`, or `{ repository: <name>, path: <file> }` for a Repository of the organization",
+        ),
+        SkillSource::Repository(src) if src.path.trim().is_empty() => d.err(
+            Code::SkillSource,
+            "/spec/sourceRef/path",
+            "sourceRef.path must not be empty",
+            "name the skill file inside the repository",
+        ),
+        _ => {}
+    }
+}
+
+fn capability_manifest(
+    model: &Model,
+    d: &mut Ctx<'_, '_>,
+    s: &ExternalProviderCapabilityManifestSpec,
+) {
+    if s.capabilities.interfaces.is_empty() {
+        d.err(
+            Code::CapabilityManifest,
+            "/spec/capabilities/interfaces",
+            "interfaces must not be empty",
+            "list at least one of gitForge, issueTracking, cicd",
+        );
+    }
+    let declared = &s.capabilities.provider_type;
+    if declared.trim().is_empty() {
+        d.err(
+            Code::CapabilityManifest,
+            "/spec/capabilities/providerType",
+            "providerType must not be empty",
+            "set the provider type, e.g. `github`",
+        );
+        return;
+    }
+    let provider = model
+        .lookup(
+            d.r.org.as_deref(),
+            "ExternalBackendProvider",
+            s.provider_ref.name(),
+        )
+        .and_then(|p| p.spec.as_ref());
+    if let Some(Spec::ExternalBackendProvider(p)) = provider {
+        let actual = serde_json::to_value(p.provider_type)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        if actual != *declared {
+            d.err(
+                Code::CapabilityManifest,
+                "/spec/capabilities/providerType",
+                &format!(
+                    "providerType `{declared}` disagrees with provider `{}` (`{actual}`)",
+                    s.provider_ref.name()
+                ),
+                "the manifest describes its provider; use the provider's providerType",
+            );
+        }
+    }
+}
+
+/// Active SSH keys by (organization, fingerprint).
+type KeyIndex<'a> = BTreeMap<(Option<String>, String), &'a Resource>;
+
+fn ssh_key<'r>(d: &mut Ctx<'r, '_>, s: &SSHKeySpec, keys: &mut KeyIndex<'r>) {
+    match crate::sshkey::parse(&s.key) {
+        Err(e) => d.err(
+            Code::SshKey,
+            "/spec/key",
+            &format!("SSH key does not parse: {e}"),
+            "paste the one-line public key, e.g. the content of ~/.ssh/id_ed25519.pub",
+        ),
+        Ok(key) if s.revoked != Some(true) => {
+            let fp = key.fingerprint();
+            let r = d.r;
+            match keys.get(&(r.org.clone(), fp.clone())) {
+                Some(first) => d.push(
+                    Diagnostic::new(
+                        Code::SshKey,
+                        format!("SSH key {fp} is also declared by SSHKey `{}`", first.name),
+                    )
+                    .at(r.file, r.span_of("/spec/key"))
+                    .label("same key material")
+                    .related(first.file, first.span_of("/spec/key"), "first declared here")
+                    .help("forges refuse the same public key twice; use one SSHKey, or a separate key per use"),
+                ),
+                None => {
+                    keys.insert((r.org.clone(), fp), r);
+                }
+            }
+        }
+        Ok(_) => {}
+    }
+    match s.scope {
+        KeyScope::Deploy if s.repository.is_none() => d.err(
+            Code::SshKeyScope,
+            "/spec/scope",
+            "a deploy key needs `repository`",
+            "set `repository: <name>` (deploy keys are added to one repository)",
+        ),
+        KeyScope::User if s.user.is_none() && s.owner.is_none() => d.err(
+            Code::SshKeyScope,
+            "/spec/scope",
+            "a user key needs `user`",
+            "set `user: <user name>`",
+        ),
+        _ => {}
+    }
+}
+
+fn exception(d: &mut Ctx<'_, '_>, s: &PolicyExceptionRequestSpec, options: &Options) {
+    let active = s
+        .decision
+        .as_ref()
+        .is_none_or(|dec| dec.phase == DecisionPhase::Approved);
+    if active {
+        d.expiry("/spec/expiresAt", &s.expires_at, options.now, "exception");
+    } else {
+        d.timestamp("/spec/expiresAt", &s.expires_at);
+    }
+    if let Some(dec) = &s.decision {
+        d.timestamp("/spec/decision/decidedAt", &dec.decided_at);
+        if dec.decided_by.trim().is_empty() {
+            d.err(
+                Code::PolicyDecision,
+                "/spec/decision/decidedBy",
+                "decidedBy must not be empty",
+                "name who approved, denied or revoked the request",
+            );
+        }
+    }
+}
+
+fn team(d: &mut Ctx<'_, '_>, s: &TeamSpec) {
+    for (i, m) in s.maintainers.iter().enumerate() {
+        if !s.members.contains(m) {
+            let r = d.r;
+            d.push(
+                Diagnostic::new(
+                    Code::TeamMaintainer,
+                    format!(
+                        "maintainer `{}` is not a member of team `{}`",
+                        m.name(),
+                        r.name
+                    ),
+                )
+                .at(r.file, r.span_of(&format!("/spec/maintainers/{i}")))
+                .help(format!("add `{}` to members", m.name())),
+            );
+        }
+    }
+}
+
+struct Ctx<'r, 'd> {
+    r: &'r Resource,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+type RunnerPoolSpec = crate::model::repository::RunnerPoolSpec;
+type SSHKeySpec = crate::model::repository::SSHKeySpec;
+type KradleProjectSpec = crate::model::agents::KradleProjectSpec;
+type AgentSubagentSpec = crate::model::agents::AgentSubagentSpec;
+type AgentSkillSpec = crate::model::agents::AgentSkillSpec;
+type TeamSpec = crate::model::identity::TeamSpec;
+type PolicyExceptionRequestSpec = crate::model::policy::PolicyExceptionRequestSpec;
+type ExternalProviderCapabilityManifestSpec =
+    crate::model::external::ExternalProviderCapabilityManifestSpec;
+
+impl Ctx<'_, '_> {
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }
@@ -209,6 +347,12 @@ impl Ctx<'_> {
                 .at(self.r.file, self.r.span_of(pointer))
                 .help(help),
         );
+    }
+
+    fn opt_url(&mut self, pointer: &str, url: &Option<String>) {
+        if let Some(u) = url {
+            self.url(pointer, u);
+        }
     }
 
     fn url(&mut self, pointer: &str, url: &str) {
@@ -277,7 +421,11 @@ pub fn is_http_url(u: &str) -> bool {
     }
 }
 
-fn trigger_rule(model: &Model, d: &mut Ctx<'_>, s: &crate::model::agents::AgentTriggerRuleSpec) {
+fn trigger_rule(
+    model: &Model,
+    d: &mut Ctx<'_, '_>,
+    s: &crate::model::agents::AgentTriggerRuleSpec,
+) {
     if s.sources.is_empty() {
         d.err(
             Code::TriggerSource,

@@ -1,0 +1,63 @@
+//! `cargo bench --bench validate`: `kradle validate` on the generated
+//! 10,000-resource repository, against the YAML parser alone reading the same
+//! files with spans. Prints wall times (min and median of several runs) and
+//! the ratio; peak memory is measured on the binary (see docs/benchmarks.md).
+//!
+//! Goals (issue: compiler foundation): validate <= 1.0 s, and within 5x the
+//! parse-only time.
+
+#![allow(clippy::expect_used)] // a benchmark program: failing loudly is right
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use kradle_compiler::{Options, Sources, validate, yaml};
+
+fn time<F: FnMut() -> usize>(runs: usize, mut f: F) -> (Duration, Duration, usize) {
+    let mut times = Vec::with_capacity(runs);
+    let mut n = 0;
+    for _ in 0..runs {
+        let start = Instant::now();
+        n = std::hint::black_box(f());
+        times.push(start.elapsed());
+    }
+    times.sort();
+    (times[0], times[runs / 2], n)
+}
+
+fn main() {
+    let orgs = std::env::var("KRADLE_BENCH_ORGS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let runs = std::env::var("KRADLE_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let resources = xtask::generate(dir.path(), orgs).expect("generate");
+    let options = Options { now: Utc::now() };
+
+    let (parse_min, parse_med, docs) = time(runs, || {
+        let sources = Sources::from_dir(dir.path()).expect("read");
+        sources
+            .files
+            .iter()
+            .map(|f| yaml::parse(f.text.as_deref().unwrap_or("")).0.len())
+            .sum()
+    });
+    let (val_min, val_med, found) = time(runs, || {
+        let v = validate(Sources::from_dir(dir.path()).expect("read"), &options);
+        assert!(!v.has_errors(), "the generated repository must be valid");
+        v.model.resources.len()
+    });
+    assert_eq!(docs, resources);
+    assert_eq!(found, resources);
+    println!("generated repository: {resources} resources in {orgs} organizations");
+    println!("parse only (read + YAML with spans): min {parse_min:.3?}, median {parse_med:.3?}");
+    println!("kradle validate (library):           min {val_min:.3?}, median {val_med:.3?}");
+    println!(
+        "ratio validate / parse (median):     {:.2}x",
+        val_med.as_secs_f64() / parse_med.as_secs_f64()
+    );
+}
