@@ -2,7 +2,7 @@
 //! schema conformance and the typed spec.
 
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
-use crate::model::{API_VERSION, KINDS, KindInfo, Metadata, Spec, Storage, kind_info};
+use crate::model::{API_VERSION, GROUP, KINDS, KindInfo, Metadata, Spec, Storage, kind_info};
 use crate::project::ProjectConfig;
 use crate::source::{FileId, PROJECT_FILE, Sources};
 use crate::yaml::{self, Node, Value, YamlErrorKind};
@@ -136,7 +136,29 @@ fn load_document(
         return None;
     };
     let kind_text = kind.as_str().unwrap_or_default();
-    let Some(info) = kind_info(kind_text) else {
+    let api_text = api_version.as_str().unwrap_or_default();
+    let in_group = api_text.split('/').next() == Some(GROUP);
+    let known = kind_info(kind_text);
+    if !in_group && known.is_none() {
+        diags.push(
+            Diagnostic::new(
+                Code::UnknownApiVersion,
+                format!(
+                    "`{}` {} is not a kradle document",
+                    scalar(api_version),
+                    scalar(kind)
+                ),
+            )
+            .at(id, api_version.span)
+            .label("not a kradle API")
+            .help(format!(
+                "a config repository holds `apiVersion: {API_VERSION}` documents; \
+                 keep other Kubernetes manifests outside the folder kradle reads"
+            )),
+        );
+        return None;
+    }
+    let Some(info) = known else {
         let mut d = Diagnostic::new(
             Code::UnknownKind,
             format!("unknown kind `{}`", scalar(kind)),
@@ -151,7 +173,7 @@ fn load_document(
         diags.push(d);
         return None;
     };
-    if api_version.as_str() != Some(API_VERSION) {
+    if api_text != API_VERSION {
         diags.push(
             Diagnostic::new(
                 Code::UnknownApiVersion,

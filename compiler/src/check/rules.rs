@@ -452,7 +452,12 @@ fn trigger_rule(
     }
     if let Some(c) = &s.cron_expression {
         if let Err(e) = cron::validate(c) {
-            d.err(Code::InvalidCron, "/spec/cronExpression", &format!("invalid cron expression: {e}"), "fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7)");
+            d.err(
+                Code::InvalidCron,
+                "/spec/cronExpression",
+                &format!("invalid cron expression: {e}"),
+                "fields: minute (0-59) hour (0-23) day-of-month (1-31) month (1-12) day-of-week (0-7)",
+            );
         }
     }
     if let Some(w) = &s.webhook_trigger {

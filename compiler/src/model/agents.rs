@@ -240,6 +240,7 @@ pub struct AgentTriggerRuleSpec {
     pub task_kind: String,
     /// Default true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
@@ -424,6 +425,7 @@ pub struct KradleProjectSpec {
     pub workflow_columns: Option<Vec<WorkflowColumn>>,
     /// `active` (default) or `archived`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "active"))]
     pub board_state: Option<BoardState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repository_refs: Vec<Ref>,

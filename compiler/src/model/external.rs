@@ -171,6 +171,7 @@ pub struct ExternalWriteIntentSpec {
     pub requires_approval: Option<bool>,
     /// Default 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 3))]
     pub max_retries: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,

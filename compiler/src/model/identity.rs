@@ -26,6 +26,7 @@ pub struct OrgNamespaceBindingSpec {
     pub namespace: String,
     /// Create the namespace (default true).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = true))]
     pub create_namespace: Option<bool>,
     /// Extra labels merged into the namespace metadata.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]

@@ -22,6 +22,7 @@ pub struct RepositorySpec {
     pub visibility: Visibility,
     /// Default branch (default `main`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "main"))]
     pub default_branch: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -82,6 +83,7 @@ pub struct RepositoryPermissionSpec {
     pub permission: Permission,
     /// `user` (default) or `team`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "user"))]
     pub subject_kind: Option<SubjectKind>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<bool>,
@@ -116,11 +118,13 @@ pub struct BranchProtectionSpec {
     pub refs: OneOrMany,
     /// Required approving reviews (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1))]
     pub required_reviews: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub status_checks: Vec<String>,
     /// Default false.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = false))]
     pub allow_force_push: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dismiss_stale_reviews: Option<bool>,
@@ -184,6 +188,7 @@ pub struct WebhookSubscriptionSpec {
     pub secret_ref: Option<SecretKeyRef>,
     /// `json` (default) or `form`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "json"))]
     pub content_type: Option<ContentType>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
@@ -222,6 +227,7 @@ pub struct RunnerPoolSpec {
     pub max_replicas: u32,
     /// Runner image (default `ubuntu:24.04`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "ubuntu:24.04"))]
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_tier: Option<TrustTier>,
@@ -229,9 +235,11 @@ pub struct RunnerPoolSpec {
     pub cache: Option<CacheConfig>,
     /// `queueDepth` (default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "queueDepth"))]
     pub scaling_metric: Option<ScalingMetric>,
     /// Kubernetes ServiceAccount name for runners (default `kradle-runner`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "kradle-runner"))]
     pub service_account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_limits: Option<ResourceQuantities>,

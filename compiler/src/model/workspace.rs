@@ -9,9 +9,11 @@ use serde::{Deserialize, Serialize};
 pub struct VolumeSpec {
     /// Default `standard`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "standard"))]
     pub storage_class_name: Option<String>,
     /// Default `10Gi`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "10Gi"))]
     pub capacity: Option<String>,
     /// Default `[ReadWriteOnce]`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -35,6 +37,7 @@ pub struct KradleWorkspaceSpec {
     pub volume_spec: VolumeSpec,
     /// Default `main`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "main"))]
     pub branch: Option<String>,
     /// Default `kradle-ws-<name>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
