@@ -43,10 +43,14 @@ const LITERAL_SECRETS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The document schema of every kind, generated once per process.
+static DOCUMENT_SCHEMAS: std::sync::LazyLock<Vec<serde_json::Value>> =
+    std::sync::LazyLock::new(|| KINDS.iter().map(KindInfo::document_schema).collect());
+
 pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, Vec<LoadedDoc>) {
     let mut project = ProjectConfig::default();
     let mut docs = Vec::new();
-    let schemas: Vec<serde_json::Value> = KINDS.iter().map(KindInfo::document_schema).collect();
+    let schemas = &*DOCUMENT_SCHEMAS;
 
     for id in sources.ids() {
         let file = sources.get(id);
@@ -87,7 +91,7 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
 
         for doc in documents {
             secrets::scan(id, &doc.root, diags);
-            if let Some(loaded) = load_document(id, doc.root, &schemas, diags) {
+            if let Some(loaded) = load_document(id, doc.root, schemas, diags) {
                 docs.push(loaded);
             }
         }
