@@ -73,7 +73,22 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
                 YamlErrorKind::DuplicateKey => Code::DuplicateYamlKey,
                 YamlErrorKind::TooLarge | YamlErrorKind::TooDeep => Code::YamlLimit,
             };
-            let mut d = Diagnostic::new(code, e.message).at(id, e.span);
+            let help = match e.kind {
+                YamlErrorKind::Syntax => {
+                    "check the indentation (spaces, not tabs) and the brackets and quotes just before this point"
+                }
+                YamlErrorKind::BadKey => "keys are plain values such as `name`",
+                YamlErrorKind::UnknownAlias => {
+                    "define the anchor (`&name`) before using the alias (`*name`)"
+                }
+                YamlErrorKind::DuplicateKey => {
+                    "remove one of them: YAML allows a key once, and most tools silently keep the last"
+                }
+                YamlErrorKind::TooLarge | YamlErrorKind::TooDeep => {
+                    "split the document, or expand the aliases by hand; kradle refuses documents that could exhaust memory"
+                }
+            };
+            let mut d = Diagnostic::new(code, e.message).at(id, e.span).help(help);
             if let Some(first) = e.first {
                 d = d
                     .related(id, first, "first defined here")

@@ -67,6 +67,40 @@ fn type_phrase(ty: &str) -> &str {
     }
 }
 
+/// How to fix a value of the wrong type.
+fn type_help(expected: &[&str], node: &Node) -> String {
+    let quoted_number = matches!(&node.value, Value::String(s) if s.trim().parse::<f64>().is_ok());
+    if (expected.contains(&"integer") || expected.contains(&"number")) && quoted_number {
+        return "remove the quotes: a quoted number is a string".into();
+    }
+    if expected.contains(&"boolean") && matches!(&node.value, Value::String(_)) {
+        return "write `true` or `false` without quotes (YAML 1.2: `yes`/`no`/`on`/`off` are strings)".into();
+    }
+    if expected.contains(&"array") && !matches!(node.value, Value::Seq(_)) {
+        return "write a list, e.g. `[a, b]` or one `- item` per line".into();
+    }
+    if expected.contains(&"string") && matches!(node.value, Value::Seq(_) | Value::Map(_)) {
+        return "write a single value here".into();
+    }
+    if expected.contains(&"string") {
+        return "quote the value to make it a string".into();
+    }
+    if expected.contains(&"integer") {
+        return "write a whole number, e.g. `3`".into();
+    }
+    if expected.contains(&"object") {
+        return "write a mapping of `key: value` entries".into();
+    }
+    format!(
+        "expected {}",
+        expected
+            .iter()
+            .map(|t| type_phrase(t))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
+}
+
 fn scalar_text(node: &Node) -> String {
     match &node.value {
         Value::String(s) => s.clone(),
@@ -113,6 +147,45 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// "add `visibility: ...` (one of `public`, `internal`, `private`)".
+    fn expectation(&self, field: &str, schema: Option<&'a J>) -> String {
+        let mut text = format!("add `{field}:`");
+        let Some(schema) = schema else { return text };
+        let s = self.resolve(schema);
+        if let Some(J::Array(values)) = s.get("enum") {
+            let shown: Vec<String> = values
+                .iter()
+                .map(|v| {
+                    format!(
+                        "`{}`",
+                        v.as_str().map_or_else(|| v.to_string(), String::from)
+                    )
+                })
+                .collect();
+            text.push_str(&format!(" with one of {}", shown.join(", ")));
+            return text;
+        }
+        let mut types = Vec::new();
+        self.accepted_types(schema, &mut types);
+        types.retain(|t| t != "null");
+        types.dedup();
+        if !types.is_empty() {
+            let phrases: Vec<&str> = types.iter().map(|t| type_phrase(t)).collect();
+            text.push_str(&format!(" with {}", phrases.join(" or ")));
+        }
+        if let Some(desc) = s
+            .get("description")
+            .or_else(|| schema.get("description"))
+            .and_then(J::as_str)
+        {
+            let first = desc.lines().next().unwrap_or("").trim_end_matches('.');
+            if !first.is_empty() {
+                text.push_str(&format!(" ({first})"));
+            }
+        }
+        text
+    }
+
     fn push(&mut self, d: Diagnostic) {
         self.out.push(d);
     }
@@ -151,6 +224,7 @@ impl<'a> Walker<'a> {
                     .filter(|t| **t != "null")
                     .map(|t| type_phrase(t))
                     .collect();
+                let help = type_help(&types, node);
                 self.push(
                     Diagnostic::new(
                         Code::WrongType,
@@ -162,7 +236,8 @@ impl<'a> Walker<'a> {
                         ),
                     )
                     .at(self.file, node.span)
-                    .label(format!("expected {}", expected.join(" or "))),
+                    .label(format!("expected {}", expected.join(" or ")))
+                    .help(help),
                 );
                 return;
             }
@@ -311,7 +386,8 @@ impl<'a> Walker<'a> {
                             ),
                         )
                         .at(self.file, at)
-                        .label(format!("`{r}` is required here")),
+                        .label(format!("`{r}` is required here"))
+                        .help(self.expectation(r, props.and_then(|p| p.get(r)))),
                     );
                 }
             }
@@ -411,7 +487,11 @@ impl<'a> Walker<'a> {
                 ),
             )
             .at(self.file, node.span)
-            .label(format!("expected {}", expected.join(" or "))),
+            .label(format!("expected {}", expected.join(" or ")))
+            .help(type_help(
+                &types.iter().map(String::as_str).collect::<Vec<_>>(),
+                node,
+            )),
         );
     }
 }
