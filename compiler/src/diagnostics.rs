@@ -229,6 +229,12 @@ impl Diagnostic {
         self
     }
 
+    /// A diagnostic about a whole file (no position).
+    pub fn in_file(mut self, file: FileId) -> Self {
+        self.file = Some(file);
+        self
+    }
+
     pub fn label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
         self

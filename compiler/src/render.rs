@@ -168,7 +168,10 @@ pub fn human(sources: &Sources, d: &Diagnostic, color: bool, width: usize) -> St
     }
     if source.is_none() {
         if let Some(file) = d.file {
-            notes.insert(0, format!("in {}", sources.get(file).path));
+            let path = &sources.get(file).path;
+            if !d.message.contains(path.as_str()) {
+                notes.insert(0, format!("in {path}"));
+            }
         }
     }
     if !notes.is_empty() {

@@ -60,6 +60,7 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
                     Code::UnreadableFile,
                     format!("{} is not UTF-8 text", file.path),
                 )
+                .in_file(id)
                 .help("config files must be UTF-8 encoded YAML"),
             );
             continue;

@@ -262,7 +262,8 @@ impl<'a> Walker<'a> {
                                 Code::InvalidValue,
                                 format!("{} must not be empty", display_path(path)),
                             )
-                            .at(self.file, node.span),
+                            .at(self.file, node.span)
+                            .help("give at least one value, or remove the field"),
                         );
                     }
                 }
@@ -280,7 +281,8 @@ impl<'a> Walker<'a> {
                                 Code::InvalidValue,
                                 format!("{} must not be empty", display_path(path)),
                             )
-                            .at(self.file, node.span),
+                            .at(self.file, node.span)
+                            .help("give at least one value, or remove the field"),
                         );
                     }
                 }
@@ -306,7 +308,8 @@ impl<'a> Walker<'a> {
                             scalar_text(node)
                         ),
                     )
-                    .at(self.file, node.span),
+                    .at(self.file, node.span)
+                    .help(format!("use a value of {min} or more")),
                 );
             }
         }
@@ -321,7 +324,8 @@ impl<'a> Walker<'a> {
                             scalar_text(node)
                         ),
                     )
-                    .at(self.file, node.span),
+                    .at(self.file, node.span)
+                    .help(format!("use a value of {max} or less")),
                 );
             }
         }
@@ -349,11 +353,17 @@ impl<'a> Walker<'a> {
         )
         .at(self.file, node.span)
         .label("not an allowed value");
-        if let Value::String(s) = &node.value {
-            if let Some(best) = did_you_mean(s, names.iter().map(String::as_str)) {
-                d = d.help(format!("did you mean `{best}`?"));
-            }
-        }
+        let best = match &node.value {
+            Value::String(s) => did_you_mean(s, names.iter().map(String::as_str)),
+            _ => None,
+        };
+        d = match best {
+            Some(best) => d.help(format!("did you mean `{best}`?")),
+            None => d.help(format!(
+                "use one of {} (values are case-sensitive)",
+                shown.join(", ")
+            )),
+        };
         self.push(d);
     }
 
