@@ -219,26 +219,7 @@ impl<'a> Walker<'a> {
                 _ => vec![],
             };
             if !types.is_empty() && !types.iter().any(|t| json_type_matches(t, node)) {
-                let expected: Vec<&str> = types
-                    .iter()
-                    .filter(|t| **t != "null")
-                    .map(|t| type_phrase(t))
-                    .collect();
-                let help = type_help(&types, node);
-                self.push(
-                    Diagnostic::new(
-                        Code::WrongType,
-                        format!(
-                            "{} must be {}, found {}",
-                            display_path(path),
-                            expected.join(" or "),
-                            node.type_name()
-                        ),
-                    )
-                    .at(self.file, node.span)
-                    .label(format!("expected {}", expected.join(" or ")))
-                    .help(help),
-                );
+                self.wrong_type(&types, node, path);
                 return;
             }
         }
@@ -483,9 +464,18 @@ impl<'a> Walker<'a> {
         for b in branches {
             self.accepted_types(b, &mut types);
         }
-        types.retain(|t| t != "null");
         types.dedup();
-        let expected: Vec<&str> = types.iter().map(|t| type_phrase(t)).collect();
+        let types: Vec<&str> = types.iter().map(String::as_str).collect();
+        self.wrong_type(&types, node, path);
+    }
+
+    /// "`spec.x` must be an integer, found a string".
+    fn wrong_type(&mut self, types: &[&str], node: &Node, path: &str) {
+        let expected: Vec<&str> = types
+            .iter()
+            .filter(|t| **t != "null")
+            .map(|t| type_phrase(t))
+            .collect();
         self.push(
             Diagnostic::new(
                 Code::WrongType,
@@ -498,10 +488,7 @@ impl<'a> Walker<'a> {
             )
             .at(self.file, node.span)
             .label(format!("expected {}", expected.join(" or ")))
-            .help(type_help(
-                &types.iter().map(String::as_str).collect::<Vec<_>>(),
-                node,
-            )),
+            .help(type_help(types, node)),
         );
     }
 }
