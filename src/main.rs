@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use kradle_compiler::{Options, Sources, render, schemas, source::SourceError};
+use kradle_compiler::lower::BuildOptions;
+use kradle_compiler::{Options, Sources, Validation, layout, render, schemas, source::SourceError};
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,8 @@ enum Command {
     /// Check a config repository and report every problem with file:line:column.
     #[command(visible_alias = "lint")]
     Validate(ValidateArgs),
+    /// Compile the repository into manifests and forge plans (nothing is written on errors).
+    Build(BuildArgs),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(SchemaArgs),
 }
@@ -73,6 +76,45 @@ struct ValidateArgs {
 }
 
 #[derive(clap::Args)]
+struct BuildArgs {
+    /// Folder of the config repository.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// Read the files from this git revision of the repository holding PATH (no checkout).
+    #[arg(long, value_name = "REV")]
+    rev: Option<String>,
+    /// Write the output tree here, replacing its previous content atomically.
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "stdout",
+        conflicts_with = "stdout"
+    )]
+    out: Option<PathBuf>,
+    /// Print one YAML stream of every Kubernetes object (for an Argo CD config management plugin).
+    #[arg(long)]
+    stdout: bool,
+    /// "Now" for expiry decisions (RFC 3339). Default: the commit time of --rev, else the current time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Repository URL Argo CD syncs the output from (overrides kradle.yaml gitops.repoURL).
+    #[arg(long, value_name = "URL")]
+    repo_url: Option<String>,
+    /// Revision Argo CD tracks (overrides gitops.targetRevision; default HEAD).
+    #[arg(long, value_name = "REV")]
+    target_revision: Option<String>,
+    /// Folder of the output inside that repository (overrides gitops.path; default `rendered`).
+    #[arg(long = "gitops-path", value_name = "PATH")]
+    gitops_path: Option<String>,
+    /// Format of diagnostics, printed to stderr when the input has errors.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+    /// When to use colours in diagnostics (NO_COLOR is respected).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(clap::Args)]
 struct SchemaArgs {
     /// Folder to write `json/<Kind>.json` and `crds/<plural>.kradle.a5c.ai.yaml` into.
     #[arg(long, value_name = "DIR")]
@@ -112,6 +154,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Validate(args) => validate(args),
+        Command::Build(args) => build(args),
         Command::Schema(args) => schema(args),
     };
     match result {
@@ -165,44 +208,152 @@ fn repo_prefix(path: &Path) -> String {
     String::new()
 }
 
-fn validate(args: ValidateArgs) -> Result<u8, Failure> {
-    let (sources, commit_time) = match &args.rev {
+/// Reads PATH or a revision of it; "now" defaults to the commit time of the revision.
+fn load(
+    path: &Path,
+    rev: Option<&str>,
+    now: Option<DateTime<Utc>>,
+) -> Result<(Sources, DateTime<Utc>), Failure> {
+    let (sources, commit_time) = match rev {
         Some(rev) => {
-            let (s, t) = Sources::from_git(&args.path, rev)?;
+            let (s, t) = Sources::from_git(path, rev)?;
             (s, DateTime::from_timestamp(t, 0))
         }
-        None => (Sources::from_dir(&args.path)?, None),
+        None => (Sources::from_dir(path)?, None),
     };
-    let now = args.now.or(commit_time).unwrap_or_else(Utc::now);
-    let v = kradle_compiler::validate(sources, &Options { now });
+    Ok((sources, now.or(commit_time).unwrap_or_else(Utc::now)))
+}
+
+/// Diagnostics in the chosen format.
+fn render_diagnostics(v: &Validation, format: Format, color: bool, path: &Path) -> String {
     let summary = v.summary();
-    match args.format {
+    match format {
         Format::Human => {
-            let color = use_color(args.color);
             let mut text = String::new();
             for d in &v.diagnostics {
                 text.push_str(&render::human(&v.sources, d, color, 100));
                 text.push('\n');
             }
             text.push_str(&render::human_summary(&summary));
-            out(&text)?;
+            text
         }
         Format::Json => {
             let json = render::json(&v.sources, &v.diagnostics, &summary);
-            out(&(serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"))?;
+            serde_json::to_string_pretty(&json).unwrap_or_default() + "\n"
         }
         Format::Sarif => {
             let sarif = render::sarif(
                 &v.sources,
                 &v.diagnostics,
-                &repo_prefix(&args.path),
+                &repo_prefix(path),
                 env!("CARGO_PKG_VERSION"),
             );
-            out(&(serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"))?;
+            serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
         }
     }
+}
+
+fn validate(args: ValidateArgs) -> Result<u8, Failure> {
+    let (sources, now) = load(&args.path, args.rev.as_deref(), args.now)?;
+    let v = kradle_compiler::validate(sources, &Options { now });
+    out(&render_diagnostics(
+        &v,
+        args.format,
+        use_color(args.color),
+        &args.path,
+    ))?;
+    let summary = v.summary();
     let failed = summary.errors > 0 || (args.deny_warnings && summary.warnings > 0);
     Ok(if failed { 1 } else { 0 })
+}
+
+fn build(args: BuildArgs) -> Result<u8, Failure> {
+    let (sources, now) = load(&args.path, args.rev.as_deref(), args.now)?;
+    let options = BuildOptions {
+        now,
+        repo_url: args.repo_url.clone(),
+        target_revision: args.target_revision.clone(),
+        path: args.gitops_path.clone(),
+    };
+    let b = kradle_compiler::build(sources, &options);
+    let color = use_color(args.color) && std::io::stderr().is_terminal();
+    if b.has_errors() {
+        let text = render_diagnostics(&b.validation, args.format, color, &args.path);
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        return Ok(1);
+    }
+    // Warnings still reach the user, on stderr.
+    if !b.validation.diagnostics.is_empty() {
+        let text = render_diagnostics(&b.validation, args.format, color, &args.path);
+        let _ = std::io::stderr().write_all(text.as_bytes());
+    }
+    if args.stdout {
+        let stream = layout::stream(&b.output);
+        if stream.is_empty() {
+            return Err(Failure(
+                "the build produced no Kubernetes object; refusing to print an empty stream".into(),
+            ));
+        }
+        out(&stream)?;
+        return Ok(0);
+    }
+    let Some(dir) = &args.out else {
+        return Err(Failure("give --out DIR or --stdout".into()));
+    };
+    write_tree(dir, &b.files)?;
+    let _ = writeln!(
+        std::io::stderr(),
+        "wrote {} files ({} objects, {} forge plans) to {}",
+        b.files.len(),
+        b.output.objects.len(),
+        b.output.plans.len(),
+        dir.display()
+    );
+    Ok(0)
+}
+
+/// Writes `files` under `dir`, replacing its content atomically: the tree is
+/// written into a temporary sibling folder, then renamed into place.
+fn write_tree(
+    dir: &Path,
+    files: &std::collections::BTreeMap<String, String>,
+) -> Result<(), Failure> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = parent.join(format!(".{name}.kradle-new-{}", std::process::id()));
+    let old = parent.join(format!(".{name}.kradle-old-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        for (rel, contents) in files {
+            let path = tmp.join(rel);
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&path, contents)?;
+        }
+        if dir.exists() {
+            std::fs::rename(dir, &old)?;
+        }
+        std::fs::rename(&tmp, dir)?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if old.exists() && !dir.exists() {
+            let _ = std::fs::rename(&old, dir);
+        }
+        return Err(Failure(format!("cannot write {}: {e}", dir.display())));
+    }
+    Ok(())
 }
 
 fn schema(args: SchemaArgs) -> Result<u8, Failure> {

@@ -175,6 +175,12 @@ codes! {
     RoleBindingScope = "KR516", "role-binding-scope", Error,
         "An AgentRoleBinding with cluster scope references a namespaced Role.",
         "A ClusterRoleBinding can only reference a ClusterRole.";
+    PolicyParameter = "KR517", "policy-template-parameter", Error,
+        "A policy template uses a parameter nobody defines, or does not compile.",
+        "`[[ params.NAME ]]` in a PolicyTemplate's kyverno body needs a default in the template's `parameters` or a value in every binding's `parameters` (profiles bind with defaults only). Blocks use `[% %]`, comments `[# #]`.";
+    RepositoryDelivery = "KR518", "repository-delivery", Error,
+        "A Repository's delivery is not a KubeVela application spec.",
+        "`spec.delivery` holds KubeVela's own shape: `components` (each with `name` and `type`), and optional `policies` and `workflow`.";
     // 6xx: secret hygiene
     SecretInSpec = "KR601", "secret-in-spec", Error,
         "A value looks like a secret (token, private key, password).",

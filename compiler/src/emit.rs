@@ -109,20 +109,16 @@ fn needs_quotes(s: &str) -> bool {
     if SPECIAL_WORDS.contains(&lower.as_str()) {
         return true;
     }
-    // Anything number-like under either version (ints, octal, hex, floats,
-    // exponents, underscores, sexagesimal `1:20`).
+    // Anything that starts like a number under either version: integers,
+    // octal `0123`, hex, floats, `1_000`, sexagesimal `1:20`, and YAML 1.1
+    // timestamps `2026-01-01T00:00:00Z`. Quoting a plain word like `10Gi` is
+    // harmless; missing one of these is not.
     let first = s.as_bytes()[0];
-    if first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.') {
-        let numeric_chars = s.bytes().all(|b| {
-            b.is_ascii_hexdigit()
-                || matches!(
-                    b,
-                    b'-' | b'+' | b'.' | b'_' | b':' | b'x' | b'o' | b'X' | b'O'
-                )
-        });
-        if numeric_chars {
-            return true;
-        }
+    let second = s.as_bytes().get(1).copied().unwrap_or(b' ');
+    if first.is_ascii_digit()
+        || (matches!(first, b'-' | b'+' | b'.') && (second.is_ascii_digit() || second == b'.'))
+    {
+        return true;
     }
     if matches!(
         first,
@@ -169,7 +165,7 @@ mod tests {
 
     #[test]
     fn quotes_yaml_1_1_ambiguities() {
-        let v = json!({"a": "no", "b": "on", "c": "0123", "d": "1e3", "e": "plain", "f": "", "g": "x: y", "h": "1:20", "i": "Yes"});
+        let v = json!({"a": "no", "b": "on", "c": "0123", "d": "1e3", "e": "plain", "f": "", "g": "x: y", "h": "1:20", "i": "Yes", "j": "2026-01-01T00:00:00Z"});
         let y = to_yaml(&v);
         for line in [
             "a: \"no\"",

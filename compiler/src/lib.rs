@@ -10,12 +10,15 @@
 pub mod check;
 pub mod diagnostics;
 pub mod emit;
+pub mod layout;
+pub mod lower;
 pub mod model;
 pub mod project;
 pub mod render;
 pub mod schemas;
 pub mod source;
 pub mod sshkey;
+pub mod template;
 pub mod yaml;
 
 pub use check::{Model, Options, Resource};
@@ -41,6 +44,49 @@ impl Validation {
             self.sources.files.len(),
             self.model.resources.len(),
         )
+    }
+}
+
+/// A compiled config repository: every output file, or the diagnostics that
+/// prevented it.
+#[derive(Debug)]
+pub struct Build {
+    pub validation: Validation,
+    pub output: lower::Output,
+    /// Path → content; empty when there are errors.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+impl Build {
+    pub fn has_errors(&self) -> bool {
+        self.validation.has_errors()
+    }
+}
+
+/// Checks and lowers `sources`. Nothing is produced when the input has errors.
+pub fn build(sources: Sources, options: &lower::BuildOptions) -> Build {
+    let mut validation = validate(sources, &Options { now: options.now });
+    if validation.has_errors() {
+        return Build {
+            validation,
+            output: lower::Output::default(),
+            files: Default::default(),
+        };
+    }
+    let (output, diags) = lower::lower(&validation.model, options);
+    if !diags.is_empty() {
+        validation.diagnostics.extend(diags);
+        return Build {
+            validation,
+            output: lower::Output::default(),
+            files: Default::default(),
+        };
+    }
+    let files = layout::files(&validation.model, &output);
+    Build {
+        validation,
+        output,
+        files,
     }
 }
 

@@ -54,6 +54,59 @@ pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut V
             }
             Spec::PolicyExceptionRequest(s) => exception(&mut d, s, options),
             Spec::Team(s) => team(&mut d, s),
+            Spec::PolicyTemplate(s) => {
+                if let Some(e) = crate::template::syntax_error(&s.kyverno) {
+                    d.err(
+                        Code::PolicyParameter,
+                        "/spec/kyverno",
+                        &format!("the kyverno body does not compile as a template: {e}"),
+                        "parameters are written `[[ params.NAME ]]`",
+                    );
+                }
+            }
+            Spec::PolicyBinding(s) => policy_parameters(
+                model,
+                &mut d,
+                &s.template_ref,
+                &s.parameters,
+                "/spec/templateRef",
+            ),
+            Spec::PolicyProfile(s) => {
+                for (i, t) in s.default_templates.iter().enumerate() {
+                    let none = BTreeMap::new();
+                    policy_parameters(
+                        model,
+                        &mut d,
+                        t,
+                        &none,
+                        &format!("/spec/defaultTemplates/{i}"),
+                    );
+                }
+            }
+            Spec::Repository(s) => {
+                if let Some(delivery) = &s.delivery {
+                    repository_delivery(&mut d, delivery);
+                }
+            }
+            Spec::AgentServiceAccount(s) => {
+                if let Some(org) = &d.r.org {
+                    let expected = crate::model::org_namespace(org);
+                    if s.namespace != expected {
+                        d.err(
+                            Code::NamespaceMismatch,
+                            "/spec/namespace",
+                            &format!("the ServiceAccount namespace `{}` is not the organization's namespace", s.namespace),
+                            &format!("agent identities live in `{expected}`"),
+                        );
+                    }
+                }
+            }
+            Spec::AgentSecretGrant(s) => {
+                grant_namespace(&mut d, &s.secret_ref, "/spec/secretRef/namespace")
+            }
+            Spec::AgentConfigGrant(s) => {
+                grant_namespace(&mut d, &s.config_map_ref, "/spec/configMapRef/namespace")
+            }
             Spec::AgentRoleBinding(s)
                 if s.scope == BindingScope::Cluster && s.role_ref.kind == RoleKind::Role =>
             {
@@ -240,6 +293,21 @@ fn ssh_key<'r>(d: &mut Ctx<'r, '_>, s: &SSHKeySpec, keys: &mut KeyIndex<'r>) {
             &format!("SSH key does not parse: {e}"),
             "paste the one-line public key, e.g. the content of ~/.ssh/id_ed25519.pub",
         ),
+        Ok(key)
+            if s.fingerprint
+                .as_ref()
+                .is_some_and(|f| *f != key.fingerprint()) =>
+        {
+            d.err(
+                Code::SshKey,
+                "/spec/fingerprint",
+                "spec.fingerprint does not match the key",
+                &format!(
+                    "remove it (kradle computes it) or set `{}`",
+                    key.fingerprint()
+                ),
+            )
+        }
         Ok(key) if s.revoked != Some(true) => {
             let fp = key.fingerprint();
             let r = d.r;
@@ -298,6 +366,118 @@ fn exception(d: &mut Ctx<'_, '_>, s: &PolicyExceptionRequestSpec, options: &Opti
                 "name who approved, denied or revoked the request",
             );
         }
+    }
+}
+
+/// Every `[[ params.NAME ]]` of the bound template has a default or a value here.
+fn policy_parameters(
+    model: &Model,
+    d: &mut Ctx<'_, '_>,
+    template: &crate::model::Ref,
+    given: &BTreeMap<String, serde_json::Value>,
+    pointer: &str,
+) {
+    let org = d.r.org.as_deref();
+    let found = model
+        .lookup(org, "PolicyTemplate", template.name())
+        .or_else(|| model.lookup(None, "PolicyTemplate", template.name()));
+    let Some(Spec::PolicyTemplate(t)) = found.and_then(|t| t.spec.as_ref()) else {
+        return;
+    };
+    let defined: Vec<&str> = t
+        .parameters
+        .iter()
+        .filter(|(_, p)| p.default.as_ref().is_some_and(|v| !v.is_null()))
+        .map(|(k, _)| k.as_str())
+        .chain(given.keys().map(String::as_str))
+        .collect();
+    for name in crate::template::referenced_params(&t.kyverno) {
+        if !defined.contains(&name.as_str()) {
+            let mut diag = Diagnostic::new(
+                Code::PolicyParameter,
+                format!(
+                    "PolicyTemplate `{}` uses parameter `{name}`, which has no value here",
+                    template.name()
+                ),
+            )
+            .at(d.r.file, d.r.span_of(pointer))
+            .label(format!("`params.{name}` is undefined"));
+            diag = if d.r.kind.kind == "PolicyProfile" {
+                diag.help(format!("profiles bind templates with their defaults: give `{name}` a default in the template, or bind it with a PolicyBinding that sets it"))
+            } else {
+                diag.help(format!("set it under `spec.parameters:` (`{name}: <value>`), or give it a default in the template"))
+            };
+            d.push(diag);
+        }
+    }
+}
+
+/// `spec.delivery` is KubeVela's application spec: components with name and type.
+fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value) {
+    let help = "write KubeVela's shape, e.g. `components: [{ name: api, type: webservice, properties: { image: ... } }]`";
+    let Some(map) = delivery.as_object() else {
+        d.err(
+            Code::RepositoryDelivery,
+            "/spec/delivery",
+            "spec.delivery must be a mapping",
+            help,
+        );
+        return;
+    };
+    for key in map.keys() {
+        if !["components", "policies", "workflow"].contains(&key.as_str()) {
+            d.err(
+                Code::RepositoryDelivery,
+                &format!("/spec/delivery/{key}"),
+                &format!("unknown field `{key}` in spec.delivery"),
+                "spec.delivery takes components, policies and workflow",
+            );
+        }
+    }
+    match map.get("components").and_then(|c| c.as_array()) {
+        Some(components) if !components.is_empty() => {
+            for (i, c) in components.iter().enumerate() {
+                for field in ["name", "type"] {
+                    if c.get(field)
+                        .and_then(|v| v.as_str())
+                        .is_none_or(str::is_empty)
+                    {
+                        d.err(
+                            Code::RepositoryDelivery,
+                            &format!("/spec/delivery/components/{i}"),
+                            &format!("delivery component {i} has no `{field}`"),
+                            help,
+                        );
+                    }
+                }
+            }
+        }
+        _ => d.err(
+            Code::RepositoryDelivery,
+            "/spec/delivery",
+            "spec.delivery needs a non-empty `components` list",
+            help,
+        ),
+    }
+}
+
+/// Grants name objects of the organization's own namespace.
+fn grant_namespace(
+    d: &mut Ctx<'_, '_>,
+    target: &crate::model::common::ObjectKeysRef,
+    pointer: &str,
+) {
+    let (Some(ns), Some(org)) = (&target.namespace, &d.r.org) else {
+        return;
+    };
+    let expected = crate::model::org_namespace(org);
+    if *ns != expected {
+        d.err(
+            Code::NamespaceMismatch,
+            pointer,
+            &format!("a grant can only name objects in `{expected}`, not `{ns}`"),
+            "remove namespace (it defaults to the organization's) — organizations are isolated",
+        );
     }
 }
 

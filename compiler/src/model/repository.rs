@@ -63,6 +63,10 @@ pub struct SSHKeySpec {
     pub revoked: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Derived: `sha256:` fingerprint of the key, computed by kradle; an explicit
+    /// value must match the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]

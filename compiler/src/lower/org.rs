@@ -1,0 +1,73 @@
+//! org: per Organization, the three objects of the spec's createOrganization():
+//! the Namespace `kradle-org-<slug>` with the org labels (plus the binding's
+//! `spec.labels`), and — in the platform namespace — the Organization and its
+//! OrgNamespaceBinding. Declared ones are normalized by the `resources` pass;
+//! this pass adds the Namespace and a binding when none is declared.
+
+use serde_json::json;
+
+use crate::check::Model;
+use crate::model::{API_VERSION, Spec, normalize_org_slug, org_namespace};
+
+use super::{Object, Wave, base_labels, object, wave_annotation};
+
+pub fn lower(model: &Model) -> Vec<Object> {
+    let platform_ns = model.project.platform_namespace();
+    let mut out = Vec::new();
+    for org in model.of_kind("Organization") {
+        let slug = normalize_org_slug(&org.name);
+        let binding = model
+            .of_kind("OrgNamespaceBinding")
+            .find_map(|b| match &b.spec {
+                Some(Spec::OrgNamespaceBinding(s))
+                    if normalize_org_slug(s.organization_ref.name()) == slug =>
+                {
+                    Some(s)
+                }
+                _ => None,
+            });
+        let create = binding.and_then(|b| b.create_namespace).unwrap_or(true);
+        if create {
+            let mut labels = base_labels(Some(&slug));
+            if let Some(b) = binding {
+                for (k, v) in &b.labels {
+                    labels.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            out.push(Object {
+                dir: "platform/namespaces".into(),
+                value: object(
+                    "v1",
+                    "Namespace",
+                    &org_namespace(&slug),
+                    None,
+                    &labels,
+                    &wave_annotation(Wave::Namespaces),
+                    vec![],
+                ),
+            });
+        }
+        if binding.is_none() {
+            out.push(Object {
+                dir: "platform/resources".into(),
+                value: object(
+                    API_VERSION,
+                    "OrgNamespaceBinding",
+                    &slug,
+                    Some(platform_ns),
+                    &base_labels(Some(&slug)),
+                    &wave_annotation(Wave::Resources),
+                    vec![(
+                        "spec",
+                        json!({
+                            "organizationRef": slug,
+                            "namespace": org_namespace(&slug),
+                            "createNamespace": true,
+                        }),
+                    )],
+                ),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,373 @@
+//! policy: Kyverno policies from templates and bindings.
+//!
+//! Each PolicyBinding — and each default template of a PolicyProfile, bound
+//! with the profile's mode — becomes a Kyverno `Policy` in the org namespace
+//! (a `ClusterPolicy` when the template says `clusterScoped: true`). The
+//! template's body is rendered with `[[ params.NAME ]]` from the binding's
+//! parameters over the template's defaults. Mode `audit`/`enforce` sets every
+//! validate rule's `failureAction` (the field of the upstream Kyverno schema;
+//! the policy-level `validationFailureAction` is deprecated); `disabled`
+//! produces nothing. The binding's scope narrows every rule's match.
+//!
+//! A PolicyExceptionRequest with an Approved decision whose `expiresAt` is
+//! after now becomes a Kyverno PolicyException (kyverno.io/v2) for the
+//! binding's policy and rules; the others are listed in the report.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::check::{Model, Resource};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::model::policy::{DecisionPhase, PolicyMode, PolicyScope, PolicyTemplateSpec};
+use crate::model::{Spec, org_namespace};
+
+use super::report::{Notes, SkippedException};
+use super::{BuildOptions, Object, Wave, base_labels, object, wave_annotation};
+
+const KYVERNO_V1: &str = "kyverno.io/v1";
+const KYVERNO_V2: &str = "kyverno.io/v2";
+
+/// A policy this pass produced, so exceptions can name it.
+struct Produced {
+    name: String,
+    namespace: Option<String>,
+    rule_names: Vec<String>,
+    target_kinds: Vec<String>,
+}
+
+fn template<'m>(model: &'m Model, org: &str, name: &str) -> Option<&'m PolicyTemplateSpec> {
+    let r = model
+        .lookup(Some(org), "PolicyTemplate", name)
+        .or_else(|| model.lookup(None, "PolicyTemplate", name))?;
+    match &r.spec {
+        Some(Spec::PolicyTemplate(t)) => Some(t),
+        _ => None,
+    }
+}
+
+fn failure_action(mode: PolicyMode) -> Option<&'static str> {
+    match mode {
+        PolicyMode::Audit => Some("Audit"),
+        PolicyMode::Enforce => Some("Enforce"),
+        PolicyMode::Disabled => None,
+    }
+}
+
+/// Adds the binding scope to every match block of every rule.
+fn apply_scope(rules: &mut [Value], scope: &PolicyScope) {
+    let mut expressions = Vec::new();
+    if !scope.repositories.is_empty() {
+        let mut repos: Vec<&str> = scope.repositories.iter().map(|r| r.0.as_str()).collect();
+        repos.sort();
+        expressions
+            .push(json!({ "key": "kradle.a5c.ai/repository", "operator": "In", "values": repos }));
+    }
+    if !scope.environments.is_empty() {
+        let mut envs = scope.environments.clone();
+        envs.sort();
+        expressions
+            .push(json!({ "key": "kradle.a5c.ai/environment", "operator": "In", "values": envs }));
+    }
+    if expressions.is_empty() && scope.labels.is_empty() {
+        return;
+    }
+    for rule in rules {
+        for block in ["any", "all"] {
+            if let Some(Value::Array(filters)) = rule.pointer_mut(&format!("/match/{block}")) {
+                for f in filters {
+                    narrow(f, &expressions, &scope.labels);
+                }
+            }
+        }
+        if let Some(resources) = rule.pointer_mut("/match/resources") {
+            let mut wrapper = json!({ "resources": resources.take() });
+            narrow(&mut wrapper, &expressions, &scope.labels);
+            *resources = wrapper["resources"].take();
+        }
+    }
+}
+
+fn narrow(filter: &mut Value, expressions: &[Value], labels: &BTreeMap<String, String>) {
+    let Some(f) = filter.as_object_mut() else {
+        return;
+    };
+    let resources = f.entry("resources").or_insert_with(|| json!({}));
+    let Some(resources) = resources.as_object_mut() else {
+        return;
+    };
+    let selector = resources.entry("selector").or_insert_with(|| json!({}));
+    let Some(selector) = selector.as_object_mut() else {
+        return;
+    };
+    if !labels.is_empty() {
+        let ml = selector.entry("matchLabels").or_insert_with(|| json!({}));
+        if let Some(ml) = ml.as_object_mut() {
+            for (k, v) in labels {
+                ml.insert(k.clone(), json!(v));
+            }
+        }
+    }
+    if !expressions.is_empty() {
+        let me = selector
+            .entry("matchExpressions")
+            .or_insert_with(|| json!([]));
+        if let Some(me) = me.as_array_mut() {
+            me.extend(expressions.iter().cloned());
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn policy(
+    r: &Resource,
+    org: &str,
+    name: &str,
+    t: &PolicyTemplateSpec,
+    template_name: &str,
+    mode: PolicyMode,
+    scope: Option<&PolicyScope>,
+    given: &BTreeMap<String, Value>,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(Object, Produced)> {
+    let action = failure_action(mode)?;
+    let mut params: BTreeMap<String, Value> = t
+        .parameters
+        .iter()
+        .filter_map(|(k, p)| {
+            p.default
+                .clone()
+                .filter(|v| !v.is_null())
+                .map(|v| (k.clone(), v))
+        })
+        .collect();
+    params.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut body = match crate::template::render(&t.kyverno, &params) {
+        Ok(b) => b,
+        Err(e) => {
+            diags.push(
+                Diagnostic::new(
+                    Code::PolicyParameter,
+                    format!("PolicyTemplate `{template_name}` does not render for `{name}`: {e}"),
+                )
+                .at(r.file, r.span_of("/metadata/name"))
+                .help("every `[[ params.NAME ]]` needs a template default or a binding parameter"),
+            );
+            return None;
+        }
+    };
+    let mut rule_names = Vec::new();
+    if let Some(Value::Array(rules)) = body.get_mut("rules") {
+        for rule in rules.iter_mut() {
+            if let Some(n) = rule.get("name").and_then(Value::as_str) {
+                rule_names.push(n.to_string());
+            }
+            if let Some(v) = rule.get_mut("validate").and_then(Value::as_object_mut) {
+                v.insert("failureAction".into(), json!(action));
+            }
+        }
+        if let Some(scope) = scope {
+            apply_scope(rules, scope);
+        }
+    }
+    if let Some(b) = body.as_object_mut() {
+        // The deprecated policy-level field would override nothing but confuse readers.
+        b.remove("validationFailureAction");
+    }
+    let cluster = t.cluster_scoped == Some(true);
+    let (kind, obj_name, namespace, dir) = if cluster {
+        (
+            "ClusterPolicy",
+            format!("kradle-{org}-{name}"),
+            None,
+            "platform/cluster".to_string(),
+        )
+    } else {
+        (
+            "Policy",
+            name.to_string(),
+            Some(org_namespace(org)),
+            format!("orgs/{org}/policy"),
+        )
+    };
+    let mut labels = base_labels(Some(org));
+    labels.insert(
+        "kradle.a5c.ai/policy-template".into(),
+        template_name.to_string(),
+    );
+    labels.insert(
+        "kradle.a5c.ai/policy-mode".into(),
+        format!("{mode:?}").to_ascii_lowercase(),
+    );
+    let mut annotations = wave_annotation(Wave::Policies);
+    annotations.insert("policies.kyverno.io/title".into(), t.display_name.clone());
+    if let Some(sev) = t.severity {
+        annotations.insert(
+            "policies.kyverno.io/severity".into(),
+            format!("{sev:?}").to_ascii_lowercase(),
+        );
+    }
+    if let Some(rem) = &t.remediation {
+        annotations.insert("policies.kyverno.io/description".into(), rem.clone());
+    }
+    annotations.insert(
+        "policies.kyverno.io/subject".into(),
+        t.target_kinds.join(", "),
+    );
+    let value = object(
+        KYVERNO_V1,
+        kind,
+        &obj_name,
+        namespace.as_deref(),
+        &labels,
+        &annotations,
+        vec![("spec", body)],
+    );
+    Some((
+        Object { dir, value },
+        Produced {
+            name: obj_name,
+            namespace,
+            rule_names,
+            target_kinds: t.target_kinds.clone(),
+        },
+    ))
+}
+
+pub fn lower(
+    model: &Model,
+    options: &BuildOptions,
+    notes: &mut Notes,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<Object> {
+    let mut out = Vec::new();
+    // (org, binding name) → the policy produced for it.
+    let mut produced: BTreeMap<(String, String), Produced> = BTreeMap::new();
+
+    for r in model.of_kind("PolicyBinding") {
+        let (Some(org), Some(Spec::PolicyBinding(b))) = (r.org.as_deref(), &r.spec) else {
+            continue;
+        };
+        let Some(t) = template(model, org, b.template_ref.name()) else {
+            continue;
+        };
+        if b.mode == PolicyMode::Enforce {
+            notes.enforce_orgs.insert(org.to_string());
+        }
+        if let Some((o, p)) = policy(
+            r,
+            org,
+            &r.name,
+            t,
+            b.template_ref.name(),
+            b.mode,
+            b.scope.as_ref(),
+            &b.parameters,
+            diags,
+        ) {
+            out.push(o);
+            produced.insert((org.to_string(), r.name.clone()), p);
+        }
+    }
+
+    for r in model.of_kind("PolicyProfile") {
+        let (Some(org), Some(Spec::PolicyProfile(p))) = (r.org.as_deref(), &r.spec) else {
+            continue;
+        };
+        if p.mode == PolicyMode::Enforce && !p.default_templates.is_empty() {
+            notes.enforce_orgs.insert(org.to_string());
+        }
+        for tref in &p.default_templates {
+            let Some(t) = template(model, org, tref.name()) else {
+                continue;
+            };
+            let name = format!("{}-{}", r.name, tref.name());
+            if let Some((o, _)) = policy(
+                r,
+                org,
+                &name,
+                t,
+                tref.name(),
+                p.mode,
+                None,
+                &BTreeMap::new(),
+                diags,
+            ) {
+                out.push(o);
+            }
+        }
+    }
+
+    for r in model.of_kind("PolicyExceptionRequest") {
+        let (Some(org), Some(Spec::PolicyExceptionRequest(e))) = (r.org.as_deref(), &r.spec) else {
+            continue;
+        };
+        let expires = DateTime::parse_from_rfc3339(&e.expires_at)
+            .map(|t| t.with_timezone(&Utc))
+            .ok();
+        let reason = match (&e.decision, expires) {
+            (None, _) => Some("pending"),
+            (Some(d), _) if d.phase == DecisionPhase::Denied => Some("denied"),
+            (Some(d), _) if d.phase == DecisionPhase::Revoked => Some("revoked"),
+            (_, Some(t)) if t <= options.now => Some("expired"),
+            (_, None) => Some("invalid-expiry"),
+            _ => None,
+        };
+        let policy = produced.get(&(org.to_string(), e.policy_ref.0.clone()));
+        let reason = reason.or(if policy.is_none() {
+            Some("binding-produces-no-policy")
+        } else {
+            None
+        });
+        match (reason, policy) {
+            (None, Some(p)) => {
+                let policy_name = match &p.namespace {
+                    Some(ns) => format!("{ns}/{}", p.name),
+                    None => p.name.clone(),
+                };
+                let rules = if e.rules.is_empty() {
+                    p.rule_names.clone()
+                } else {
+                    e.rules.clone()
+                };
+                let mut labels = base_labels(Some(org));
+                labels.insert(
+                    "kradle.a5c.ai/policy-binding".into(),
+                    e.policy_ref.0.clone(),
+                );
+                let mut annotations = wave_annotation(Wave::Policies);
+                annotations.insert("kradle.a5c.ai/expires-at".into(), e.expires_at.clone());
+                if let Some(d) = &e.decision {
+                    annotations.insert("kradle.a5c.ai/approved-by".into(), d.decided_by.clone());
+                }
+                let spec = json!({
+                    "exceptions": [{ "policyName": policy_name, "ruleNames": rules }],
+                    "match": { "any": [{ "resources": {
+                        "kinds": p.target_kinds,
+                        "namespaces": [org_namespace(org)],
+                    }}]},
+                });
+                out.push(Object {
+                    dir: format!("orgs/{org}/policy"),
+                    value: object(
+                        KYVERNO_V2,
+                        "PolicyException",
+                        &r.name,
+                        Some(&org_namespace(org)),
+                        &labels,
+                        &annotations,
+                        vec![("spec", spec)],
+                    ),
+                });
+            }
+            (reason, _) => notes.skipped_exceptions.push(SkippedException {
+                organization: org.to_string(),
+                name: r.name.clone(),
+                binding: e.policy_ref.0.clone(),
+                reason: reason.unwrap_or("binding-produces-no-policy").to_string(),
+            }),
+        }
+    }
+    out
+}

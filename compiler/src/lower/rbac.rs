@@ -1,0 +1,196 @@
+//! rbac: agent identities as native Kubernetes RBAC.
+//!
+//! AgentServiceAccount → ServiceAccount; AgentRoleBinding → RoleBinding (scope
+//! namespace) or ClusterRoleBinding (scope cluster, in the platform folder as
+//! it is cluster-scoped); AgentSecretGrant / AgentConfigGrant → a Role that
+//! allows `get` on exactly the named Secret/ConfigMap, bound to the subject's
+//! ServiceAccount.
+
+use serde_json::{Value, json};
+
+use crate::check::{Model, Resource};
+use crate::model::common::ObjectKeysRef;
+use crate::model::identity::{BindingScope, RoleKind};
+use crate::model::{Spec, org_namespace};
+
+use super::{Object, Wave, base_labels, object, wave_annotation};
+
+const RBAC: &str = "rbac.authorization.k8s.io/v1";
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
+/// The Kubernetes ServiceAccount name of an AgentServiceAccount.
+pub fn service_account_name(model: &Model, org: &str, agent_sa: &str) -> String {
+    match model
+        .lookup(Some(org), "AgentServiceAccount", agent_sa)
+        .and_then(|r| r.spec.as_ref())
+    {
+        Some(Spec::AgentServiceAccount(s)) => s.service_account_name.clone(),
+        _ => agent_sa.to_string(),
+    }
+}
+
+fn sa_subject(model: &Model, org: &str, agent_sa: &str) -> Value {
+    json!({
+        "kind": "ServiceAccount",
+        "name": service_account_name(model, org, agent_sa),
+        "namespace": org_namespace(org),
+    })
+}
+
+fn user_subject(model: &Model, org: &str, user: &str) -> Value {
+    let name = match model
+        .lookup(Some(org), "User", user)
+        .and_then(|r| r.spec.as_ref())
+    {
+        Some(Spec::User(u)) => u.username.clone().unwrap_or_else(|| user.to_string()),
+        _ => user.to_string(),
+    };
+    json!({ "kind": "User", "apiGroup": RBAC_GROUP, "name": name })
+}
+
+fn role_kind(k: RoleKind) -> &'static str {
+    match k {
+        RoleKind::Role => "Role",
+        RoleKind::ClusterRole => "ClusterRole",
+    }
+}
+
+fn dir(org: &str) -> String {
+    format!("orgs/{org}/rbac")
+}
+
+pub fn lower(model: &Model) -> Vec<Object> {
+    let mut out = Vec::new();
+    for r in &model.resources {
+        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
+            continue;
+        };
+        let ns = org_namespace(org);
+        let labels = base_labels(Some(org));
+        let wave = wave_annotation(Wave::Rbac);
+        match spec {
+            Spec::AgentServiceAccount(s) => out.push(Object {
+                dir: dir(org),
+                value: object(
+                    "v1",
+                    "ServiceAccount",
+                    &s.service_account_name,
+                    Some(&ns),
+                    &labels,
+                    &wave,
+                    vec![],
+                ),
+            }),
+            Spec::AgentRoleBinding(s) => {
+                let subject = match s.subject.kind.as_deref() {
+                    Some("User") => user_subject(model, org, &s.subject.name),
+                    _ => sa_subject(model, org, &s.subject.name),
+                };
+                let role_ref = json!({ "apiGroup": RBAC_GROUP, "kind": role_kind(s.role_ref.kind), "name": s.role_ref.name });
+                let body = vec![("roleRef", role_ref), ("subjects", json!([subject]))];
+                out.push(match s.scope {
+                    BindingScope::Namespace => Object {
+                        dir: dir(org),
+                        value: object(
+                            RBAC,
+                            "RoleBinding",
+                            &r.name,
+                            Some(&ns),
+                            &labels,
+                            &wave,
+                            body,
+                        ),
+                    },
+                    BindingScope::Cluster => Object {
+                        dir: "platform/cluster".into(),
+                        value: object(
+                            RBAC,
+                            "ClusterRoleBinding",
+                            &format!("kradle-{org}-{}", r.name),
+                            None,
+                            &labels,
+                            &wave,
+                            body,
+                        ),
+                    },
+                });
+            }
+            Spec::AgentSecretGrant(s) => out.extend(grant(
+                model,
+                r,
+                org,
+                "secret",
+                "secrets",
+                &s.secret_ref,
+                s.subject.name(),
+            )),
+            Spec::AgentConfigGrant(s) => out.extend(grant(
+                model,
+                r,
+                org,
+                "config",
+                "configmaps",
+                &s.config_map_ref,
+                s.subject.name(),
+            )),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A Role allowing `get` on exactly one object, and its RoleBinding.
+fn grant(
+    model: &Model,
+    r: &Resource,
+    org: &str,
+    prefix: &str,
+    resource: &str,
+    target: &ObjectKeysRef,
+    subject: &str,
+) -> Vec<Object> {
+    let ns = org_namespace(org);
+    let name = format!("kradle-{prefix}-{}", r.name);
+    let labels = base_labels(Some(org));
+    let wave = wave_annotation(Wave::Rbac);
+    let rules = json!([{
+        "apiGroups": [""],
+        "resources": [resource],
+        "resourceNames": [target.name],
+        "verbs": ["get"],
+    }]);
+    let role = object(
+        RBAC,
+        "Role",
+        &name,
+        Some(&ns),
+        &labels,
+        &wave,
+        vec![("rules", rules)],
+    );
+    let binding = object(
+        RBAC,
+        "RoleBinding",
+        &name,
+        Some(&ns),
+        &labels,
+        &wave,
+        vec![
+            (
+                "roleRef",
+                json!({ "apiGroup": RBAC_GROUP, "kind": "Role", "name": name }),
+            ),
+            ("subjects", json!([sa_subject(model, org, subject)])),
+        ],
+    );
+    vec![
+        Object {
+            dir: dir(org),
+            value: role,
+        },
+        Object {
+            dir: dir(org),
+            value: binding,
+        },
+    ]
+}

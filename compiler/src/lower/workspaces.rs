@@ -1,0 +1,50 @@
+//! workspaces: KradleWorkspace → PersistentVolumeClaim `kradle-ws-<name>`
+//! (spec §1.6 PVC Generation), with the spec's defaults: storage class
+//! `standard`, `10Gi`, `ReadWriteOnce`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::check::Model;
+use crate::model::{Spec, org_namespace};
+
+use super::resources::with_defaults;
+use super::{Object, Wave, base_labels, object, wave_annotation};
+
+pub fn lower(model: &Model) -> Vec<Object> {
+    let mut out = Vec::new();
+    for r in model.of_kind("KradleWorkspace") {
+        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
+            continue;
+        };
+        let Spec::KradleWorkspace(s) = with_defaults(r, spec) else {
+            continue;
+        };
+        let mut labels: BTreeMap<String, String> = base_labels(Some(org));
+        labels.insert("kradle.a5c.ai/workspace".into(), r.name.clone());
+        labels.insert("kradle.a5c.ai/repository".into(), s.repository.0.clone());
+        let v = &s.volume_spec;
+        let pvc = object(
+            "v1",
+            "PersistentVolumeClaim",
+            s.pvc_name.as_deref().unwrap_or_default(),
+            Some(&org_namespace(org)),
+            &labels,
+            &wave_annotation(Wave::Resources),
+            vec![(
+                "spec",
+                json!({
+                    "accessModes": v.access_modes,
+                    "storageClassName": v.storage_class_name,
+                    "resources": { "requests": { "storage": v.capacity } },
+                }),
+            )],
+        );
+        out.push(Object {
+            dir: format!("orgs/{org}/workspaces"),
+            value: pvc,
+        });
+    }
+    out
+}
