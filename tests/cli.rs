@@ -291,3 +291,144 @@ fn schema_writes_json_schemas_and_crds() {
         Some(0)
     );
 }
+
+#[test]
+fn build_writes_the_tree_atomically_and_nothing_on_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("rendered");
+    let example = root().join("examples/acme-platform");
+    let o = kradle(&[
+        "build",
+        example.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("wrote "), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(out.join("report.json").is_file());
+    assert!(out.join("plans/acme.json").is_file());
+    assert!(out.join("orgs/acme/kustomization.yaml").is_file());
+    // A stale file from an earlier build disappears: the folder is replaced.
+    std::fs::write(out.join("stale.yaml"), "x").unwrap();
+    let again = kradle(&[
+        "build",
+        example.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ]);
+    assert_eq!(again.status.code(), Some(0));
+    assert!(!out.join("stale.yaml").exists());
+
+    // Broken input: diagnostics on stderr, exit 1, previous output untouched, no temp folder left.
+    let before = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let o = kradle(&[
+        "build",
+        &case("unknown-field"),
+        "--out",
+        out.to_str().unwrap(),
+        "--color",
+        "never",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("KR207"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(out.join("report.json")).unwrap(),
+        before
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
+
+#[test]
+fn build_stdout_is_one_yaml_stream() {
+    let example = root().join("examples/acme-platform");
+    let o = kradle(&[
+        "build",
+        example.to_str().unwrap(),
+        "--stdout",
+        "--now",
+        "2026-06-01T00:00:00Z",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    let (docs, errors) = kradle_compiler::yaml::parse(&text);
+    assert!(errors.is_empty());
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("testdata/golden/acme-platform/report.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        docs.len() as u64,
+        report["outputs"]["objects"].as_u64().unwrap()
+    );
+    assert!(text.starts_with("---\napiVersion: "));
+    // Needs --out or --stdout.
+    assert_eq!(
+        kradle(&["build", example.to_str().unwrap()]).status.code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn build_from_a_revision_equals_the_working_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(tmp.path()).unwrap();
+    let config = tmp.path().join("config");
+    let example = root().join("examples/acme-platform");
+    for f in kradle_compiler::Sources::from_dir(&example).unwrap().files {
+        let p = config.join(&f.path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, f.text.unwrap()).unwrap();
+    }
+    commit(&repo, tmp.path(), 1_780_000_000, "config");
+    let cfg = config.to_str().unwrap();
+    let a = tmp.path().join("a");
+    let b = tmp.path().join("b");
+    assert_eq!(
+        kradle(&["build", cfg, "--rev", "HEAD", "--out", a.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        kradle(&[
+            "build",
+            cfg,
+            "--out",
+            b.to_str().unwrap(),
+            "--now",
+            "2026-05-28T20:26:40Z"
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let tree = |d: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut files = Vec::new();
+        let mut todo = vec![d.to_path_buf()];
+        while let Some(x) = todo.pop() {
+            for e in std::fs::read_dir(&x).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    files.push((
+                        p.strip_prefix(d).unwrap().display().to_string(),
+                        std::fs::read(&p).unwrap(),
+                    ));
+                }
+            }
+        }
+        files.sort();
+        files
+    };
+    assert_eq!(tree(&a), tree(&b));
+}
