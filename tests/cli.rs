@@ -56,7 +56,7 @@ fn the_example_validates_clean() {
     let example = root().join("examples/acme-platform");
     let o = kradle(&["validate", example.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(stdout(&o), "ok: 72 resources in 9 files, no problems\n");
+    assert_eq!(stdout(&o), "ok: 73 resources in 10 files, no problems\n");
     assert_eq!(stderr(&o), "");
     // `lint` is an alias.
     assert_eq!(
@@ -274,7 +274,11 @@ fn schema_writes_json_schemas_and_crds() {
     let crds = std::fs::read_dir(out.join("crds")).unwrap().count();
     let json = std::fs::read_dir(out.join("json")).unwrap().count();
     assert_eq!(crds, 51);
-    assert_eq!(json, 82 + 1);
+    assert_eq!(
+        json,
+        82 + 1 + 1,
+        "every kind, the KubeVela Application, and kradle.yaml"
+    );
     let team = std::fs::read_to_string(out.join("crds/teams.kradle.a5c.ai.yaml")).unwrap();
     assert!(
         team.starts_with("apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n")

@@ -158,7 +158,8 @@ fn load_document(
     let kind_text = kind.as_str().unwrap_or_default();
     let api_text = api_version.as_str().unwrap_or_default();
     let in_group = api_text.split('/').next() == Some(GROUP);
-    let known = kind_info(kind_text);
+    let known = crate::model::kind_for(api_text, kind_text)
+        .or_else(|| kind_info(kind_text).filter(|k| k.storage != Storage::Foreign));
     if !in_group && known.is_none() {
         diags.push(
             Diagnostic::new(
@@ -193,7 +194,7 @@ fn load_document(
         diags.push(d);
         return None;
     };
-    if api_text != API_VERSION {
+    if api_text != info.api_version {
         diags.push(
             Diagnostic::new(
                 Code::UnknownApiVersion,
@@ -205,7 +206,7 @@ fn load_document(
             )
             .at(id, api_version.span)
             .label("unknown apiVersion")
-            .help(format!("use `apiVersion: {API_VERSION}`")),
+            .help(format!("use `apiVersion: {}`", info.api_version)),
         );
         return None;
     }

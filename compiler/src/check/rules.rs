@@ -85,7 +85,26 @@ pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut V
             }
             Spec::Repository(s) => {
                 if let Some(delivery) = &s.delivery {
-                    repository_delivery(&mut d, delivery);
+                    repository_delivery(&mut d, delivery, "/spec/delivery");
+                }
+            }
+            Spec::Application(spec) => {
+                repository_delivery(&mut d, spec, "/spec");
+                // The Application a Repository's delivery generates has the repository's name.
+                let generated = model
+                    .lookup(d.r.org.as_deref(), "Repository", &d.r.name)
+                    .filter(|repo| matches!(&repo.spec, Some(Spec::Repository(s)) if s.delivery.is_some()));
+                if let Some(repo) = generated {
+                    let r = d.r;
+                    d.push(
+                        Diagnostic::new(
+                            Code::RepositoryDelivery,
+                            format!("Application `{}` is also generated from Repository `{}`'s delivery", r.name, repo.name),
+                        )
+                        .at(r.file, r.span_of("/metadata/name"))
+                        .related(repo.file, repo.span_of("/spec/delivery"), "the repository's delivery")
+                        .help("keep one: remove spec.delivery from the repository, or this document"),
+                    );
                 }
             }
             Spec::AgentServiceAccount(s) => {
@@ -413,13 +432,13 @@ fn policy_parameters(
 }
 
 /// `spec.delivery` is KubeVela's application spec: components with name and type.
-fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value) {
+fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value, at: &str) {
     let help = "write KubeVela's shape, e.g. `components: [{ name: api, type: webservice, properties: { image: ... } }]`";
     let Some(map) = delivery.as_object() else {
         d.err(
             Code::RepositoryDelivery,
-            "/spec/delivery",
-            "spec.delivery must be a mapping",
+            at,
+            "a delivery spec must be a mapping",
             help,
         );
         return;
@@ -428,9 +447,9 @@ fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value) {
         if !["components", "policies", "workflow"].contains(&key.as_str()) {
             d.err(
                 Code::RepositoryDelivery,
-                &format!("/spec/delivery/{key}"),
-                &format!("unknown field `{key}` in spec.delivery"),
-                "spec.delivery takes components, policies and workflow",
+                &format!("{at}/{key}"),
+                &format!("unknown field `{key}` in the KubeVela application spec"),
+                "a KubeVela application spec takes components, policies and workflow",
             );
         }
     }
@@ -444,7 +463,7 @@ fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value) {
                     {
                         d.err(
                             Code::RepositoryDelivery,
-                            &format!("/spec/delivery/components/{i}"),
+                            &format!("{at}/components/{i}"),
                             &format!("delivery component {i} has no `{field}`"),
                             help,
                         );
@@ -454,8 +473,8 @@ fn repository_delivery(d: &mut Ctx<'_, '_>, delivery: &serde_json::Value) {
         }
         _ => d.err(
             Code::RepositoryDelivery,
-            "/spec/delivery",
-            "spec.delivery needs a non-empty `components` list",
+            at,
+            "a KubeVela application spec needs a non-empty `components` list",
             help,
         ),
     }

@@ -31,8 +31,23 @@ pub fn assign_org(
     let path = &sources.get(doc.file).path;
     let folder = folder_org(path);
     let spec_node = doc.root.get("spec");
-    let explicit = spec_node.and_then(|s| s.get("organizationRef"));
-    let explicit_name = explicit.and_then(ref_name);
+    let mut explicit = spec_node.and_then(|s| s.get("organizationRef"));
+    let mut explicit_name = explicit.and_then(ref_name);
+    if doc.kind.storage == crate::model::Storage::Foreign && explicit_name.is_none() {
+        // A KubeVela Application names its organization by namespace or org label.
+        let from_ns = doc
+            .metadata
+            .namespace
+            .as_deref()
+            .and_then(|ns| ns.strip_prefix("kradle-org-"));
+        let from_label = doc.metadata.labels.get(ORG_LABEL).map(String::as_str);
+        explicit_name = from_ns.or(from_label);
+        explicit = if from_ns.is_some() {
+            doc.root.pointer("/metadata/namespace")
+        } else {
+            doc.root.pointer("/metadata/labels/kradle.a5c.ai~1org")
+        };
+    }
 
     let org = match doc.kind.scope {
         Scope::Platform => {
@@ -85,7 +100,11 @@ pub fn assign_org(
                     )
                     .at(doc.file, doc.root.span_at("/metadata/name"))
                     .label("which organization owns this?")
-                    .help("set `spec.organizationRef: <org>`, or move the file under orgs/<org>/"),
+                    .help(if doc.kind.storage == crate::model::Storage::Foreign {
+                        "set `metadata.namespace: kradle-org-<org>`, or move the file under orgs/<org>/"
+                    } else {
+                        "set `spec.organizationRef: <org>`, or move the file under orgs/<org>/"
+                    }),
                 );
                 return None;
             }

@@ -1,7 +1,8 @@
 //! resources: every config resource, normalized as the cluster stores it —
 //! namespace set, org labels, defaults of the spec applied, derived fields
 //! (organization slug, SSH key fingerprint) computed, references written in
-//! their canonical form (a plain name).
+//! their canonical form (a plain name). Hand-written KubeVela Applications
+//! pass through to the org's delivery folder, namespaced and labelled.
 
 use std::collections::BTreeMap;
 
@@ -11,7 +12,7 @@ use crate::check::{Model, Resource};
 use crate::model::common::Ref;
 use crate::model::repository::KeyScope;
 use crate::model::workspace::AccessMode;
-use crate::model::{API_VERSION, Spec, normalize_org_slug, org_namespace};
+use crate::model::{Spec, Storage, normalize_org_slug, org_namespace};
 
 use super::{Object, Wave, base_labels, object, wave_annotation};
 
@@ -96,7 +97,8 @@ pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
 /// kind but Organization has one), so the stored object names it explicitly.
 fn set_org(spec: &mut Spec, kind: &str, org: Option<Ref>) {
     let Some(org) = org else { return };
-    if matches!(spec, Spec::Organization(_)) {
+    // Organization has no organizationRef; a KubeVela Application is not ours to extend.
+    if matches!(spec, Spec::Organization(_) | Spec::Application(_)) {
         return;
     }
     let mut value = spec.to_json();
@@ -137,7 +139,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
         let mut annotations = r.metadata.annotations.clone();
         annotations.extend(wave_annotation(Wave::Resources));
         let value: Value = object(
-            API_VERSION,
+            r.kind.api_version,
             r.kind.kind,
             &r.name,
             Some(&namespace_of(model, r)),
@@ -145,8 +147,13 @@ pub fn lower(model: &Model) -> Vec<Object> {
             &annotations,
             vec![("spec", spec.to_json())],
         );
+        let folder = if r.kind.storage == Storage::Foreign {
+            "delivery"
+        } else {
+            "resources"
+        };
         out.push(Object {
-            dir: dir_of(r, "resources"),
+            dir: dir_of(r, folder),
             value,
         });
     }

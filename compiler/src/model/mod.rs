@@ -25,6 +25,7 @@ pub use common::{Metadata, Ref, TypedRef};
 pub const GROUP: &str = "kradle.a5c.ai";
 pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "kradle.a5c.ai/v1alpha1";
+pub const VELA_API_VERSION: &str = "core.oam.dev/v1beta1";
 pub const DEFAULT_PLATFORM_NAMESPACE: &str = "kradle-system";
 pub const ORG_LABEL: &str = "kradle.a5c.ai/org";
 pub const NAMESPACE_LABEL: &str = "kradle.a5c.ai/namespace";
@@ -36,6 +37,9 @@ pub enum Storage {
     Config,
     /// Postgres, through the aggregated API; written by the runtime only.
     Aggregated,
+    /// Another project's kind kradle accepts in config and passes through,
+    /// org-scoped: KubeVela's `core.oam.dev/v1beta1` Application.
+    Foreign,
 }
 
 /// Which namespace a kind lives in.
@@ -51,6 +55,7 @@ pub enum Scope {
 }
 
 pub struct KindInfo {
+    pub api_version: &'static str,
     pub kind: &'static str,
     pub plural: &'static str,
     pub storage: Storage,
@@ -80,6 +85,10 @@ macro_rules! kinds {
 
         pub static KINDS: &[KindInfo] = &[
             $(KindInfo {
+                api_version: match Storage::$storage {
+                    Storage::Foreign => VELA_API_VERSION,
+                    _ => API_VERSION,
+                },
                 kind: stringify!($kind),
                 plural: $plural,
                 storage: Storage::$storage,
@@ -217,10 +226,20 @@ kinds! {
     // aggregated: artifacts
     ArtifactVersion: ArtifactVersionSpec, "artifactversions", Aggregated, Org, "artifacts";
     ArtifactDownload: ArtifactDownloadSpec, "artifactdownloads", Aggregated, Org, "artifacts";
+    // foreign: hand-written KubeVela Applications, validated and org-scoped
+    Application: common::Any, "applications", Foreign, Org, "delivery";
 }
 
 pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.kind == kind)
+}
+
+/// The kind of a document, by apiVersion group and kind.
+pub fn kind_for(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    let group = api_version.split('/').next().unwrap_or_default();
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind && k.api_version.split('/').next() == Some(group))
 }
 
 fn settings() -> SchemaSettings {
@@ -242,7 +261,7 @@ impl KindInfo {
             "type": "object",
             "required": ["apiVersion", "kind", "metadata", "spec"],
             "properties": {
-                "apiVersion": { "const": API_VERSION },
+                "apiVersion": { "const": self.api_version },
                 "kind": { "const": self.kind },
                 "metadata": metadata.to_value(),
                 "spec": spec.to_value(),
