@@ -179,3 +179,215 @@ pub fn lower(model: &Model, options: &BuildOptions) -> (Output, Vec<Diagnostic>)
     out.objects.sort_by_key(Object::identity);
     (out, diags)
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each pass on a small model built from YAML.
+
+    use super::*;
+    use crate::{Options, Sources, validate};
+
+    const ORG: &str = "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Organization\nmetadata:\n  name: acme\nspec:\n  displayName: Acme\n  namespaceName: kradle-org-acme\n";
+
+    fn model(docs: &str) -> Model {
+        let sources = Sources::from_memory([("platform.yaml", ORG), ("orgs/acme/x.yaml", docs)]);
+        let v = validate(sources, &Options { now: now() });
+        assert!(!v.has_errors(), "{:#?}", v.diagnostics);
+        v.model
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn options() -> BuildOptions {
+        BuildOptions {
+            now: now(),
+            repo_url: None,
+            target_revision: None,
+            path: None,
+        }
+    }
+
+    fn doc(kind: &str, name: &str, spec: &str) -> String {
+        let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+        format!(
+            "---\napiVersion: kradle.a5c.ai/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{spec}"
+        )
+    }
+
+    #[test]
+    fn org_pass_respects_create_namespace_and_merges_binding_labels() {
+        let m = model("");
+        let objs = org::lower(&m);
+        assert_eq!(objs.len(), 2, "namespace and a generated binding");
+        assert_eq!(
+            objs[0].value["metadata"]["labels"]["kradle.a5c.ai/org"],
+            "acme"
+        );
+
+        let with_binding = format!(
+            "{ORG}---\n{}",
+            doc(
+                "OrgNamespaceBinding",
+                "acme",
+                "organizationRef: acme\nnamespace: kradle-org-acme\ncreateNamespace: false"
+            )
+        );
+        let v = validate(
+            Sources::from_memory([("platform.yaml", with_binding)]),
+            &Options { now: now() },
+        );
+        assert!(
+            org::lower(&v.model).is_empty(),
+            "no namespace, and the declared binding is used"
+        );
+    }
+
+    #[test]
+    fn rbac_pass_maps_scopes_and_grants() {
+        let m = model(
+            &[
+                doc(
+                    "AgentServiceAccount",
+                    "runner",
+                    "namespace: kradle-org-acme\nserviceAccountName: agent",
+                ),
+                doc(
+                    "AgentRoleBinding",
+                    "view-all",
+                    "subject: runner\nroleRef: { kind: ClusterRole, name: view }\nscope: cluster",
+                ),
+                doc(
+                    "AgentSecretGrant",
+                    "db",
+                    "subject: runner\nsecretRef: { name: db-creds }\npurpose: migrations",
+                ),
+            ]
+            .concat(),
+        );
+        let objs = rbac::lower(&m);
+        let crb = objs
+            .iter()
+            .find(|o| o.kind() == "ClusterRoleBinding")
+            .unwrap();
+        assert_eq!(crb.name(), "kradle-acme-view-all");
+        assert_eq!(crb.dir, "platform/cluster");
+        assert_eq!(crb.value["subjects"][0]["name"], "agent");
+        let role = objs.iter().find(|o| o.kind() == "Role").unwrap();
+        assert_eq!(
+            role.value["rules"][0]["resourceNames"],
+            serde_json::json!(["db-creds"])
+        );
+        assert_eq!(role.value["rules"][0]["verbs"], serde_json::json!(["get"]));
+    }
+
+    #[test]
+    fn workspace_pass_applies_the_pvc_defaults() {
+        let m = model(
+            &[
+                doc("Repository", "api", "visibility: private"),
+                doc("KradleWorkspace", "w", "repository: api\nvolumeSpec: {}"),
+            ]
+            .concat(),
+        );
+        let pvc = &workspaces::lower(&m)[0];
+        assert_eq!(pvc.name(), "kradle-ws-w");
+        assert_eq!(pvc.value["spec"]["storageClassName"], "standard");
+        assert_eq!(
+            pvc.value["spec"]["resources"]["requests"]["storage"],
+            "10Gi"
+        );
+        assert_eq!(
+            pvc.value["spec"]["accessModes"],
+            serde_json::json!(["ReadWriteOnce"])
+        );
+    }
+
+    #[test]
+    fn policy_pass_modes_scopes_and_exceptions() {
+        let template = doc(
+            "PolicyTemplate",
+            "t",
+            "displayName: T\ntargetKinds: [Pod]\nparameters: { tag: { default: latest } }\nkyverno:\n  validationFailureAction: Audit\n  rules:\n    - name: r\n      match: { any: [{ resources: { kinds: [Pod] } }] }\n      validate: { message: \"no [[ params.tag ]]\", deny: {} }",
+        );
+        let m = model(&[
+            template,
+            doc("PolicyBinding", "on", "templateRef: t\nmode: enforce\nscope: { labels: { team: core } }\nparameters: { tag: edge }"),
+            doc("PolicyBinding", "off", "templateRef: t\nmode: disabled"),
+            doc("PolicyExceptionRequest", "old", "policyRef: on\njustification: j\nexpiresAt: \"2026-01-01T00:00:00Z\"\ndecision: { phase: Approved, decidedBy: g, decidedAt: \"2025-12-01T00:00:00Z\" }"),
+            doc("PolicyExceptionRequest", "pending", "policyRef: on\njustification: j\nexpiresAt: \"2099-01-01T00:00:00Z\""),
+        ]
+        .concat());
+        let mut notes = report::Notes::default();
+        let mut diags = Vec::new();
+        let objs = policy::lower(&m, &options(), &mut notes, &mut diags);
+        assert!(diags.is_empty());
+        assert_eq!(
+            objs.len(),
+            1,
+            "disabled binding and skipped exceptions produce nothing"
+        );
+        let rule = &objs[0].value["spec"]["rules"][0];
+        assert_eq!(rule["validate"]["failureAction"], "Enforce");
+        assert_eq!(rule["validate"]["message"], "no edge");
+        assert_eq!(
+            rule["match"]["any"][0]["resources"]["selector"]["matchLabels"]["team"],
+            "core"
+        );
+        assert!(
+            objs[0].value["spec"]
+                .get("validationFailureAction")
+                .is_none()
+        );
+        let reasons: Vec<&str> = notes
+            .skipped_exceptions
+            .iter()
+            .map(|s| s.reason.as_str())
+            .collect();
+        assert_eq!(reasons, ["expired", "pending"]);
+        assert!(notes.enforce_orgs.contains("acme"));
+    }
+
+    #[test]
+    fn delivery_pass_scales_runner_pools_to_warm_replicas() {
+        let m = model(&doc("RunnerPool", "p", "warmReplicas: 3\nmaxReplicas: 5"));
+        let app = &delivery::lower(&m)[0];
+        assert_eq!(app.name(), "runner-pool-p");
+        let c = &app.value["spec"]["components"][0];
+        assert_eq!(c["properties"]["image"], "ubuntu:24.04");
+        assert_eq!(c["traits"][0]["properties"]["replicas"], 3);
+        assert_eq!(c["properties"]["env"][0]["value"], "acme");
+    }
+
+    #[test]
+    fn gitops_pass_needs_a_repository_url() {
+        let m = model("");
+        assert!(gitops::lower(&m, &options()).is_empty());
+        let with_url = BuildOptions {
+            repo_url: Some("https://git.example.com/c.git".into()),
+            ..options()
+        };
+        let objs = gitops::lower(&m, &with_url);
+        let project = objs
+            .iter()
+            .find(|o| o.kind() == "AppProject" && o.name() == "kradle-org-acme")
+            .unwrap();
+        assert_eq!(
+            project.value["spec"]["destinations"][0]["namespace"],
+            "kradle-org-acme"
+        );
+        assert_eq!(
+            project.value["spec"]["sourceRepos"][0],
+            "https://git.example.com/c.git"
+        );
+        let app = objs
+            .iter()
+            .find(|o| o.kind() == "Application" && o.name() == "kradle-org-acme")
+            .unwrap();
+        assert_eq!(app.value["spec"]["source"]["path"], "rendered/orgs/acme");
+        assert_eq!(app.value["spec"]["syncPolicy"]["automated"]["prune"], true);
+    }
+}

@@ -330,7 +330,11 @@ mod tests {
             assert_eq!(s["properties"]["apiVersion"]["const"], k.api_version);
             assert!(s["required"].as_array().unwrap().contains(&json!("spec")));
             // Our kinds have typed specs; a foreign kind's spec is checked by rules.
-            assert!(s["properties"]["spec"].is_object() || k.storage == Storage::Foreign, "{}", k.kind);
+            assert!(
+                s["properties"]["spec"].is_object() || k.storage == Storage::Foreign,
+                "{}",
+                k.kind
+            );
         }
     }
 }
