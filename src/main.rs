@@ -32,8 +32,51 @@ enum Command {
     Validate(ValidateArgs),
     /// Compile the repository into manifests and forge plans (nothing is written on errors).
     Build(BuildArgs),
+    /// Show what a change does: compile a base revision and the head, and diff the outputs.
+    Plan(PlanArgs),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(SchemaArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum PlanFormat {
+    /// Terraform-like text (default on a terminal).
+    Human,
+    /// A pull-request comment, at most 65,536 characters (default when not on a terminal).
+    Markdown,
+    /// The documented JSON shape (docs/plan-format.md).
+    Json,
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    /// Folder of the config repository.
+    #[arg(default_value = ".")]
+    path: PathBuf,
+    /// The revision the change is compared with, e.g. origin/main.
+    #[arg(long, value_name = "REV")]
+    base: String,
+    /// The revision with the change (default: the working tree).
+    #[arg(long, value_name = "REV")]
+    head: Option<String>,
+    /// Output format (default: human on a terminal, markdown otherwise).
+    #[arg(long, value_enum)]
+    format: Option<PlanFormat>,
+    /// Flag an organization losing more than this percentage of its permissions.
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+    max_removal: f64,
+    /// Exit 0 without changes, 2 with changes, 1 on errors (as terraform).
+    #[arg(long)]
+    detailed_exitcode: bool,
+    /// "Now" for expiry decisions on both sides (RFC 3339). Default: the commit time of --head, else the current time.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
+    /// Repository URL Argo CD syncs the output from (overrides kradle.yaml gitops.repoURL).
+    #[arg(long, value_name = "URL")]
+    repo_url: Option<String>,
+    /// When to use colours (NO_COLOR is respected).
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -155,6 +198,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate(args),
         Command::Build(args) => build(args),
+        Command::Plan(args) => plan(args),
         Command::Schema(args) => schema(args),
     };
     match result {
@@ -310,6 +354,73 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
         dir.display()
     );
     Ok(0)
+}
+
+fn plan(args: PlanArgs) -> Result<u8, Failure> {
+    let (head_sources, now) = load(&args.path, args.head.as_deref(), args.now)?;
+    // A folder that does not exist at the base yet is an empty base.
+    let base_sources = match Sources::from_git(&args.path, &args.base) {
+        Ok((s, _)) => s,
+        Err(SourceError::NoSuchPathAtRevision { .. }) => Sources::default(),
+        Err(e) => return Err(e.into()),
+    };
+    let options = BuildOptions {
+        now,
+        repo_url: args.repo_url.clone(),
+        target_revision: None,
+        path: None,
+    };
+    let head = kradle_compiler::build(head_sources, &options);
+    let color = use_color(args.color);
+    if head.has_errors() {
+        let text = render_diagnostics(
+            &head.validation,
+            Format::Human,
+            color && std::io::stderr().is_terminal(),
+            &args.path,
+        );
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        let _ = writeln!(
+            std::io::stderr(),
+            "kradle plan: the head does not compile; fix the errors above"
+        );
+        return Ok(1);
+    }
+    let base = kradle_compiler::build(base_sources, &options);
+    let side = |source: String, b: &kradle_compiler::Build| kradle_compiler::plan::Side {
+        source,
+        compiled: !b.has_errors(),
+        errors: b.validation.summary().errors,
+    };
+    let base_side = side(args.base.clone(), &base);
+    let head_side = side(
+        args.head.clone().unwrap_or_else(|| "working tree".into()),
+        &head,
+    );
+    let base_output = (!base.has_errors()).then_some(&base.output);
+    let diff = kradle_compiler::plan::diff(
+        base_output,
+        &head.output,
+        base_side,
+        head_side,
+        args.max_removal,
+    );
+    let format = args.format.unwrap_or(if std::io::stdout().is_terminal() {
+        PlanFormat::Human
+    } else {
+        PlanFormat::Markdown
+    });
+    let text = match format {
+        PlanFormat::Human => kradle_compiler::plan::human(&diff, color),
+        PlanFormat::Markdown => kradle_compiler::plan::markdown(&diff),
+        PlanFormat::Json => serde_json::to_string_pretty(&diff).unwrap_or_default() + "\n",
+    };
+    out(&text)?;
+    Ok(if args.detailed_exitcode && diff.has_changes() {
+        2
+    } else {
+        0
+    })
 }
 
 /// Writes `files` under `dir`, replacing its content atomically: the tree is

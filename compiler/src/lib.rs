@@ -13,6 +13,7 @@ pub mod emit;
 pub mod layout;
 pub mod lower;
 pub mod model;
+pub mod plan;
 pub mod project;
 pub mod render;
 pub mod schemas;

@@ -1,0 +1,396 @@
+//! `kradle plan` against real git histories built with git2: several commits
+//! that add, remove, change, rename and move, compared revision to revision.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const ORG: &str = "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Organization\nmetadata:\n  name: acme\nspec:\n  displayName: Acme\n  namespaceName: kradle-org-acme\n";
+
+fn doc(kind: &str, name: &str, spec: &str) -> String {
+    let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+    format!(
+        "---\napiVersion: kradle.a5c.ai/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+fn people() -> String {
+    ["grace", "alan", "ada", "linus"]
+        .iter()
+        .map(|u| {
+            doc(
+                "User",
+                u,
+                &format!("displayName: {u}\nemail: {u}@acme.example"),
+            )
+        })
+        .collect()
+}
+
+fn permission(repo: &str, user: &str, level: &str) -> String {
+    doc(
+        "RepositoryPermission",
+        &format!("{repo}-{user}"),
+        &format!("repository: {repo}\nsubject: {user}\npermission: {level}"),
+    )
+}
+
+/// A repository under test: a git repo whose `config/` folder is the config.
+struct History {
+    _tmp: tempfile::TempDir,
+    dir: PathBuf,
+    repo: git2::Repository,
+    time: i64,
+}
+
+impl History {
+    fn new() -> History {
+        let tmp = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(tmp.path()).unwrap();
+        let dir = tmp.path().to_path_buf();
+        History {
+            _tmp: tmp,
+            dir,
+            repo,
+            time: 1_780_000_000,
+        }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.join("config")
+    }
+
+    fn write(&self, path: &str, text: &str) {
+        let p = self.config().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    fn remove(&self, path: &str) {
+        std::fs::remove_file(self.config().join(path)).unwrap();
+    }
+
+    /// Commits the working tree; returns the commit id.
+    fn commit(&mut self, message: &str) -> String {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"], None).unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        self.time += 60;
+        let sig =
+            git2::Signature::new("t", "t@example.com", &git2::Time::new(self.time, 0)).unwrap();
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+            .to_string()
+    }
+
+    fn plan(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kradle"))
+            .arg("plan")
+            .arg(self.config())
+            .args(args)
+            .args(["--now", "2026-06-01T00:00:00Z"])
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap()
+    }
+
+    fn json(&self, base: &str, head: &str) -> Value {
+        let o = self.plan(&["--base", base, "--head", head, "--format", "json"]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        serde_json::from_slice(&o.stdout).unwrap()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+/// A history: base → add a repository → change a permission → remove
+/// permissions → rename the repository → move a file.
+fn history() -> (History, Vec<String>) {
+    let mut h = History::new();
+    let mut commits = Vec::new();
+    h.write("platform/org.yaml", ORG);
+    h.write("orgs/acme/people.yaml", &people());
+    h.write(
+        "orgs/acme/repos.yaml",
+        &doc("Repository", "api", "visibility: private"),
+    );
+    let perms: String = ["grace", "alan", "ada", "linus"]
+        .iter()
+        .map(|u| permission("api", u, "read"))
+        .collect();
+    h.write("orgs/acme/perms.yaml", &perms);
+    commits.push(h.commit("base")); // 0
+
+    h.write(
+        "orgs/acme/repos.yaml",
+        &[
+            doc("Repository", "api", "visibility: private"),
+            doc("Repository", "web", "visibility: public"),
+        ]
+        .concat(),
+    );
+    commits.push(h.commit("add web")); // 1
+
+    let perms: String = [
+        permission("api", "grace", "write"),
+        permission("api", "alan", "read"),
+        permission("api", "ada", "read"),
+        permission("api", "linus", "read"),
+    ]
+    .concat();
+    h.write("orgs/acme/perms.yaml", &perms);
+    commits.push(h.commit("grace writes")); // 2
+
+    h.write("orgs/acme/perms.yaml", &permission("api", "grace", "write"));
+    commits.push(h.commit("remove three permissions")); // 3
+
+    h.write(
+        "orgs/acme/repos.yaml",
+        &[
+            doc("Repository", "api", "visibility: private"),
+            doc("Repository", "website", "visibility: public"),
+        ]
+        .concat(),
+    );
+    commits.push(h.commit("rename web to website")); // 4
+
+    let text = std::fs::read_to_string(h.config().join("orgs/acme/people.yaml")).unwrap();
+    h.remove("orgs/acme/people.yaml");
+    h.write("orgs/acme/team/people.yaml", &text);
+    commits.push(h.commit("move a file")); // 5
+    (h, commits)
+}
+
+fn actions(v: &Value, list: &str) -> Vec<(String, String)> {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c.get("description")
+                    .or(c.get("name"))
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn plans_follow_a_history() {
+    let (h, c) = history();
+
+    // Add a repository: a new object and a new forge operation; nothing destructive.
+    let v = h.json(&c[0], &c[1]);
+    assert_eq!(v["summary"]["objects"]["add"], 1);
+    assert_eq!(v["summary"]["destructive"], 0);
+    assert!(
+        actions(&v, "operations").contains(&("add".into(), "create public repository web".into()))
+    );
+
+    // Change a permission: one changed object, one changed operation with what it was.
+    let v = h.json(&c[1], &c[2]);
+    assert_eq!(
+        v["summary"]["objects"],
+        serde_json::json!({ "add": 0, "change": 1, "remove": 0 })
+    );
+    let ops = actions(&v, "operations");
+    assert_eq!(
+        ops,
+        [(
+            "change".to_string(),
+            "grant write on api to grace (was: grant read on api to grace)".to_string()
+        )]
+    );
+    let field = &v["objects"][0]["fields"][0];
+    assert_eq!(field["path"], "spec.permission");
+    assert_eq!(field["before"], "read");
+    assert_eq!(field["after"], "write");
+
+    // Remove three of four permissions: destructive, and over the 25% guard.
+    let v = h.json(&c[2], &c[3]);
+    assert_eq!(v["summary"]["objects"]["remove"], 3);
+    assert_eq!(
+        v["summary"]["destructive"], 6,
+        "3 objects and 3 collaborator grants"
+    );
+    assert_eq!(v["summary"]["dangerous"], true);
+    let guard = &v["removalGuards"][0];
+    assert_eq!(guard["organization"], "acme");
+    assert_eq!(guard["permissionsBefore"], 4);
+    assert_eq!(guard["permissionsRemoved"], 3);
+    assert!(
+        actions(&v, "operations")
+            .contains(&("remove".into(), "revoke read on api from alan".into()))
+    );
+
+    // Rename a repository: a removal (destructive) and an addition.
+    let v = h.json(&c[3], &c[4]);
+    let objs = actions(&v, "objects");
+    assert!(objs.contains(&("remove".into(), "web".into())));
+    assert!(objs.contains(&("add".into(), "website".into())));
+    assert!(actions(&v, "operations").contains(&("remove".into(), "delete repository web".into())));
+    assert!(v["summary"]["destructive"].as_u64().unwrap() >= 2);
+
+    // Move a file without changing its content: no change at all.
+    let v = h.json(&c[4], &c[5]);
+    assert_eq!(v["objects"], serde_json::json!([]));
+    assert_eq!(v["operations"], serde_json::json!([]));
+}
+
+#[test]
+fn detailed_exit_codes_and_formats() {
+    let (h, c) = history();
+    let none = h.plan(&[
+        "--base",
+        &c[4],
+        "--head",
+        &c[5],
+        "--detailed-exitcode",
+        "--format",
+        "human",
+    ]);
+    assert_eq!(none.status.code(), Some(0));
+    assert!(stdout(&none).contains("No changes."));
+    let some = h.plan(&[
+        "--base",
+        &c[2],
+        "--head",
+        &c[3],
+        "--detailed-exitcode",
+        "--format",
+        "human",
+        "--color",
+        "never",
+    ]);
+    assert_eq!(some.status.code(), Some(2));
+    let text = stdout(&some);
+    // Destructive changes come first.
+    let destructive = text.find("Destructive changes:").unwrap();
+    assert!(destructive < text.find("Kubernetes objects:").unwrap());
+    assert!(
+        text.contains("DANGER acme: removes 3 of 4 permissions (75%, more than the 25% allowed)"),
+        "{text}"
+    );
+    assert!(text.ends_with("Plan: 0 to add, 0 to change, 3 to destroy; forge: 0 to add, 0 to change, 3 to remove.\n"), "{text}");
+    // Without --detailed-exitcode changes still exit 0.
+    assert_eq!(
+        h.plan(&["--base", &c[2], "--head", &c[3]]).status.code(),
+        Some(0)
+    );
+    // A higher threshold is not dangerous.
+    let v: Value = serde_json::from_slice(
+        &h.plan(&[
+            "--base",
+            &c[2],
+            "--head",
+            &c[3],
+            "--format",
+            "json",
+            "--max-removal",
+            "80",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(v["summary"]["dangerous"], false);
+    // Markdown: a summary table, caution first, details per organization.
+    let md = stdout(&h.plan(&["--base", &c[2], "--head", &c[3], "--format", "markdown"]));
+    assert!(md.starts_with("### kradle plan"));
+    assert!(md.find("[!CAUTION]").unwrap() < md.find("<details>").unwrap());
+    assert!(md.contains("| Forge operations | 0 | 0 | 3 |"));
+}
+
+#[test]
+fn head_that_does_not_compile_fails_and_base_that_does_not_is_all_added() {
+    let mut h = History::new();
+    h.write("platform/org.yaml", ORG);
+    h.write("orgs/acme/repos.yaml", "kind: [\n");
+    let broken = h.commit("broken");
+    h.write(
+        "orgs/acme/repos.yaml",
+        &doc("Repository", "api", "visibility: private"),
+    );
+    let fixed = h.commit("fixed");
+
+    let v = h.json(&broken, &fixed);
+    assert_eq!(v["base"]["compiled"], false);
+    assert_eq!(v["summary"]["objects"]["remove"], 0);
+    assert!(
+        v["summary"]["objects"]["add"].as_u64().unwrap() > 50,
+        "everything in head is added"
+    );
+
+    let o = h.plan(&["--base", &fixed, "--head", &broken, "--detailed-exitcode"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(err.contains("KR101"), "{err}");
+    assert!(err.contains("the head does not compile"));
+}
+
+#[test]
+fn working_tree_is_the_default_head() {
+    let (h, c) = history();
+    // The working tree equals the last commit.
+    let o = h.plan(&["--base", &c[5], "--detailed-exitcode", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["head"]["source"], "working tree");
+    h.write(
+        "orgs/acme/more.yaml",
+        &doc("Repository", "docs", "visibility: internal"),
+    );
+    assert_eq!(
+        h.plan(&["--base", &c[5], "--detailed-exitcode"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn markdown_stays_within_githubs_limit_with_complete_counts() {
+    let mut h = History::new();
+    h.write("README.yaml", "# empty base\n");
+    let empty = h.commit("empty");
+    xtask::generate(&h.config(), 12).unwrap();
+    let o = h.plan(&["--base", &empty, "--format", "markdown"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let md = stdout(&o);
+    assert!(md.len() <= 65_536, "{} characters", md.len());
+    assert!(md.contains("are cut to stay within GitHub's comment limit"));
+    let v: Value =
+        serde_json::from_slice(&h.plan(&["--base", &empty, "--format", "json"]).stdout).unwrap();
+    let adds = v["summary"]["objects"]["add"].as_u64().unwrap();
+    assert!(
+        md.contains(&format!("| Kubernetes objects | {adds} | 0 | 0 |")),
+        "counts stay complete"
+    );
+    let _ = Path::new("");
+}
