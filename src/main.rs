@@ -357,13 +357,21 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
 }
 
 fn plan(args: PlanArgs) -> Result<u8, Failure> {
-    let (head_sources, now) = load(&args.path, args.head.as_deref(), args.now)?;
-    // A folder that does not exist at the base yet is an empty base.
-    let base_sources = match Sources::from_git(&args.path, &args.base) {
-        Ok((s, _)) => s,
-        Err(SourceError::NoSuchPathAtRevision { .. }) => Sources::default(),
-        Err(e) => return Err(e.into()),
+    // A folder that does not exist at a revision (new in this change, or
+    // deleted by it) is an empty repository there.
+    let at_rev = |rev: &str| match Sources::from_git(&args.path, rev) {
+        Ok((s, t)) => Ok((s, DateTime::from_timestamp(t, 0))),
+        Err(SourceError::NoSuchPathAtRevision { .. }) => Ok((Sources::default(), None)),
+        Err(e) => Err(Failure::from(e)),
     };
+    let (head_sources, now) = match &args.head {
+        Some(rev) => {
+            let (s, t) = at_rev(rev)?;
+            (s, args.now.or(t).unwrap_or_else(Utc::now))
+        }
+        None => load(&args.path, None, args.now)?,
+    };
+    let (base_sources, _) = at_rev(&args.base)?;
     let options = BuildOptions {
         now,
         repo_url: args.repo_url.clone(),

@@ -394,3 +394,33 @@ fn markdown_stays_within_githubs_limit_with_complete_counts() {
     );
     let _ = Path::new("");
 }
+
+#[test]
+fn a_config_folder_that_is_new_in_head_plans_everything_as_added() {
+    let mut h = History::new();
+    std::fs::write(h.dir.join("README.md"), "no config yet\n").unwrap();
+    let base = h.commit("readme only");
+    h.write("platform/org.yaml", ORG);
+    let v = h.json(&base, "HEAD");
+    // HEAD has no config folder either: both sides are empty and nothing changes.
+    assert_eq!(v["objects"], serde_json::json!([]));
+    let o = h.plan(&["--base", &base, "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["base"]["compiled"], true);
+    let added: Vec<&str> = v["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        added.contains(&"Namespace") && added.contains(&"Organization"),
+        "{added:?}"
+    );
+}
