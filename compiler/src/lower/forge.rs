@@ -173,6 +173,17 @@ fn secret_placeholder(org: &str, name: &str, key: &str) -> String {
     format!("${{secret:{}/{name}/{key}}}", org_namespace(org))
 }
 
+/// The hook `config` both forges take: url, content type, and the signing
+/// secret as a reference the runtime resolves.
+fn webhook_config(org: &str, w: &crate::model::repository::WebhookSubscriptionSpec) -> Value {
+    let form = w.content_type == Some(crate::model::repository::ContentType::Form);
+    let mut config = json!({ "url": w.url, "content_type": if form { "form" } else { "json" } });
+    if let Some(s) = &w.secret_ref {
+        config["secret"] = json!(secret_placeholder(org, &s.name, &s.key));
+    }
+    config
+}
+
 /// The resources of `org` of one kind with their defaulted specs.
 fn specs<'m>(
     model: &'m Model,
@@ -452,13 +463,7 @@ fn gitea_plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str
         let Spec::WebhookSubscription(w) = spec else {
             continue;
         };
-        let mut config = json!({
-            "url": w.url,
-            "content_type": if w.content_type == Some(crate::model::repository::ContentType::Form) { "form" } else { "json" },
-        });
-        if let Some(s) = &w.secret_ref {
-            config["secret"] = json!(secret_placeholder(org, &s.name, &s.key));
-        }
+        let config = webhook_config(org, &w);
         let body = json!({ "type": "gitea", "config": config, "events": w.events, "active": w.active.unwrap_or(true) });
         match &w.repository {
             Some(repo) if in_scope(&repo.0) => b.push(
@@ -747,13 +752,7 @@ fn github_plan(
         let Some(owner) = owner_of(&repo.0) else {
             continue;
         };
-        let mut config = json!({
-            "url": w.url,
-            "content_type": if w.content_type == Some(crate::model::repository::ContentType::Form) { "form" } else { "json" },
-        });
-        if let Some(s) = &w.secret_ref {
-            config["secret"] = json!(secret_placeholder(org, &s.name, &s.key));
-        }
+        let config = webhook_config(org, &w);
         b.push(
             format!("webhook:{}", r.name),
             "createWebhook",
