@@ -1,4 +1,5 @@
-//! Fuzz the loader, every check and every renderer: arbitrary bytes as a
+//! Fuzz the loader, every check, every renderer and — when the input is
+//! valid — every lowering pass and the output layout: arbitrary bytes as a
 //! config file beside a valid organization. Nothing may panic, hang or blow up.
 //!
 //! The input may hold two files separated by a NUL byte, so cross-file checks
@@ -23,11 +24,29 @@ fuzz_target!(|data: &[u8]| {
         ("orgs/acme/b.yaml", second.to_vec()),
     ]);
     let now = DateTime::<Utc>::from_timestamp(1_780_000_000, 0).unwrap_or_default();
-    let v = validate(sources, &Options { now });
+    let v = validate(sources.clone(), &Options { now });
     for d in &v.diagnostics {
         let _ = render::human(&v.sources, d, false, 100);
     }
     let summary = v.summary();
     let _ = serde_json::to_string(&render::json(&v.sources, &v.diagnostics, &summary));
     let _ = serde_json::to_string(&render::sarif(&v.sources, &v.diagnostics, "", "fuzz"));
+    if !v.has_errors() {
+        let options = kradle_compiler::lower::BuildOptions {
+            now,
+            repo_url: Some("https://git.example.com/c.git".into()),
+            target_revision: None,
+            path: None,
+        };
+        let b = kradle_compiler::build(sources, &options);
+        let _ = kradle_compiler::layout::stream(&b.output);
+        let diff = kradle_compiler::plan::diff(
+            None,
+            &b.output,
+            kradle_compiler::plan::Side { source: "base".into(), compiled: true, errors: 0 },
+            kradle_compiler::plan::Side { source: "head".into(), compiled: true, errors: 0 },
+            25.0,
+        );
+        let _ = kradle_compiler::plan::markdown(&diff);
+    }
 });
