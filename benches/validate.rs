@@ -1,9 +1,10 @@
-//! `cargo bench --bench validate`: `kradle validate` and `kradle build` on the generated
+//! `cargo bench --bench validate`: `kradle validate`, `build` and `plan` on the generated
 //! 10,000-resource repository, against the YAML parser alone reading the same
 //! files with spans. Prints wall times (min and median of several runs) and
 //! the ratio; peak memory is measured on the binary (see docs/benchmarks.md).
 //!
-//! Goals: validate <= 1.0 s and within 5x the parse-only time; build <= 2 s.
+//! Goals: validate <= 1.0 s and within 5x the parse-only time; build <= 2 s;
+//! plan from an empty base <= 3 s with the Markdown within 65,536 characters.
 
 #![allow(clippy::expect_used)] // a benchmark program: failing loudly is right
 
@@ -62,6 +63,26 @@ fn main() {
         assert!(!b.has_errors(), "the generated repository must build");
         b.files.len()
     });
+    let (plan_min, plan_med, md_len) = time(runs, || {
+        let base = kradle_compiler::build(Sources::default(), &build_options);
+        let head =
+            kradle_compiler::build(Sources::from_dir(dir.path()).expect("read"), &build_options);
+        let side = |s: &str| kradle_compiler::plan::Side {
+            source: s.into(),
+            compiled: true,
+            errors: 0,
+        };
+        let diff = kradle_compiler::plan::diff(
+            Some(&base.output),
+            &head.output,
+            side("empty"),
+            side("head"),
+            25.0,
+        );
+        let md = kradle_compiler::plan::markdown(&diff);
+        assert!(md.len() <= kradle_compiler::plan::MARKDOWN_LIMIT);
+        md.len()
+    });
     assert_eq!(docs, resources);
     assert_eq!(found, resources);
     println!("generated repository: {resources} resources in {orgs} organizations");
@@ -73,5 +94,8 @@ fn main() {
     );
     println!(
         "kradle build (library, {files} files in memory): min {build_min:.3?}, median {build_med:.3?}"
+    );
+    println!(
+        "kradle plan, empty base -> head, markdown ({md_len} chars): min {plan_min:.3?}, median {plan_med:.3?}"
     );
 }
