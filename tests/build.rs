@@ -235,6 +235,7 @@ fn every_emitted_object_validates_against_its_upstream_schema() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for needed in [
         "kyverno.io/v1/Policy",
+        "kyverno.io/v1/ClusterPolicy",
         "kyverno.io/v2/PolicyException",
         "argoproj.io/v1alpha1/Application",
         "argoproj.io/v1alpha1/AppProject",
@@ -246,6 +247,7 @@ fn every_emitted_object_validates_against_its_upstream_schema() {
         "v1/PersistentVolumeClaim",
         "rbac.authorization.k8s.io/v1/Role",
         "rbac.authorization.k8s.io/v1/RoleBinding",
+        "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
         "apiextensions.k8s.io/v1/CustomResourceDefinition",
     ] {
         assert!(
@@ -447,4 +449,22 @@ fn the_api_oracles_reject_bad_bodies() {
         !v.is_valid(&json!({ "enforce_admins": true })),
         "required fields are enforced"
     );
+}
+
+#[test]
+fn every_yaml_file_reads_back_as_the_object_written() {
+    for (input, _) in golden_cases() {
+        let b = build_dir(&input);
+        for o in &b.output.objects {
+            let text = &b.files[&format!("{}/{}", o.dir, o.file_name())];
+            let (docs, errors) = kradle_compiler::yaml::parse(text);
+            assert!(errors.is_empty(), "{}: {errors:?}", o.file_name());
+            assert_eq!(docs[0].root.to_json(), o.value, "{}", o.file_name());
+        }
+        let stream = kradle_compiler::layout::stream(&b.output);
+        assert_eq!(
+            kradle_compiler::yaml::parse(&stream).0.len(),
+            b.output.objects.len()
+        );
+    }
 }
