@@ -265,6 +265,13 @@ fn load(
         }
         None => (Sources::from_dir(path)?, None),
     };
+    if sources.files.is_empty() {
+        // Most likely a wrong path in a CI job: do not report "ok" for nothing.
+        return Err(Failure(format!(
+            "no *.yaml or *.yml files under {}",
+            path.display()
+        )));
+    }
     Ok((sources, now.or(commit_time).unwrap_or_else(Utc::now)))
 }
 

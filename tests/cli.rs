@@ -436,3 +436,15 @@ fn build_from_a_revision_equals_the_working_tree() {
     };
     assert_eq!(tree(&a), tree(&b));
 }
+
+#[test]
+fn a_folder_without_yaml_is_an_error_not_an_empty_success() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = kradle(&["validate", tmp.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no *.yaml or *.yml files under"),
+        "{}",
+        stderr(&o)
+    );
+}

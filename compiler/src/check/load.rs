@@ -100,6 +100,7 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
 
         if file.path == PROJECT_FILE {
             if let Some(doc) = documents.first() {
+                secrets::scan(id, &doc.root, diags);
                 project = load_project(id, &doc.root, diags);
             }
             continue;

@@ -130,7 +130,7 @@ pub fn check(sources: &Sources, options: &Options) -> (Model, Vec<Diagnostic>) {
 
     // Cross-resource checks need the index.
     references::check(&model, &mut diags);
-    rules::check(&model, sources, options, &mut diags);
+    rules::check(&model, options, &mut diags);
     readiness::check(&model, &mut diags);
 
     secrets::mask_everywhere(&mut diags);

@@ -10,7 +10,6 @@ use crate::model::agents::{SkillSource, TriggerSource};
 use crate::model::identity::{BindingScope, RoleKind};
 use crate::model::policy::DecisionPhase;
 use crate::model::repository::KeyScope;
-use crate::source::Sources;
 
 use super::{Model, Options, Resource, cron};
 
@@ -31,7 +30,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "*",
 ];
 
-pub fn check(model: &Model, _sources: &Sources, options: &Options, diags: &mut Vec<Diagnostic>) {
+pub fn check(model: &Model, options: &Options, diags: &mut Vec<Diagnostic>) {
     let mut keys = KeyIndex::default();
     for r in &model.resources {
         let Some(spec) = &r.spec else { continue };
