@@ -1,0 +1,293 @@
+//! The GitHub plan (spec §2.2) for repositories bound to a GitHub
+//! ExternalBackendProvider: permissions map read→pull, write→push, admin→admin.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+use crate::check::Model;
+use crate::lower::report::{Notes, SkippedOperation};
+use crate::model::Spec;
+use crate::model::identity::Permission;
+use crate::model::repository::{KeyScope, SubjectKind, Visibility};
+
+use super::{Builder, Plan, forge_username, github_permission, specs, webhook_config};
+
+pub fn plan(
+    model: &Model,
+    org: &str,
+    github: &BTreeMap<String, (String, Value)>,
+    notes: &mut Notes,
+) -> Plan {
+    let mut b = Builder {
+        ops: Vec::new(),
+        ids: BTreeSet::new(),
+    };
+    let owner_of = |repo: &str| github.get(repo).map(|(o, _)| o.clone());
+    let mut skip = |id: String, reason: String| {
+        notes.skipped_operations.push(SkippedOperation {
+            organization: org.to_string(),
+            id,
+            reason,
+        })
+    };
+
+    for (r, spec) in specs(model, org, "Repository") {
+        let Spec::Repository(s) = spec else { continue };
+        let Some(owner) = owner_of(&r.name) else {
+            continue;
+        };
+        let visibility = match s.visibility {
+            Visibility::Public => "public",
+            Visibility::Internal => "internal",
+            Visibility::Private => "private",
+        };
+        let mut body = json!({
+            "name": r.name,
+            "private": s.visibility != Visibility::Public,
+            "visibility": visibility,
+            "auto_init": false,
+        });
+        if let Some(d) = &s.description {
+            body["description"] = json!(d);
+        }
+        b.push(
+            format!("repo:{}", r.name),
+            "createRepository",
+            "POST",
+            format!("/orgs/{owner}/repos"),
+            body,
+            vec![],
+        );
+        let branch = s.default_branch.clone().unwrap_or_else(|| "main".into());
+        if branch != "main" {
+            b.push(
+                format!("repo-settings:{}", r.name),
+                "updateRepository",
+                "PATCH",
+                format!("/repos/{owner}/{}", r.name),
+                json!({ "default_branch": branch }),
+                vec![format!("repo:{}", r.name)],
+            );
+        }
+    }
+
+    // Teams that hold grants on GitHub repositories, their members and grants.
+    let mut grants: BTreeMap<String, Vec<(String, Permission)>> = BTreeMap::new();
+    for (r, spec) in specs(model, org, "Team") {
+        if let Spec::Team(t) = spec {
+            for g in t
+                .repository_grants
+                .iter()
+                .filter(|g| github.contains_key(&g.repository.0))
+            {
+                grants
+                    .entry(r.name.clone())
+                    .or_default()
+                    .push((g.repository.0.clone(), g.permission));
+            }
+        }
+    }
+    for (_, spec) in specs(model, org, "RepositoryPermission") {
+        if let Spec::RepositoryPermission(p) = spec {
+            if p.subject_kind == Some(SubjectKind::Team)
+                && p.revoked != Some(true)
+                && github.contains_key(&p.repository.0)
+            {
+                grants
+                    .entry(p.subject.0.clone())
+                    .or_default()
+                    .push((p.repository.0.clone(), p.permission));
+            }
+        }
+    }
+    for (team, repos) in &grants {
+        let Some(owner) = repos.first().and_then(|(repo, _)| owner_of(repo)) else {
+            continue;
+        };
+        let Some(Spec::Team(t)) = model
+            .lookup(Some(org), "Team", team)
+            .and_then(|t| t.spec.as_ref())
+        else {
+            continue;
+        };
+        b.push(
+            format!("team:{team}"),
+            "createTeam",
+            "POST",
+            format!("/orgs/{owner}/teams"),
+            json!({ "name": team, "description": t.display_name, "privacy": "closed" }),
+            vec![],
+        );
+        let maintainers: BTreeSet<&str> = t.maintainers.iter().map(|m| m.0.as_str()).collect();
+        let mut members: BTreeSet<&str> = t.members.iter().map(|m| m.0.as_str()).collect();
+        members.extend(maintainers.iter().copied());
+        for m in members {
+            let role = if maintainers.contains(m) {
+                "maintainer"
+            } else {
+                "member"
+            };
+            b.push(
+                format!("team-member:{team}:{m}"),
+                "addTeamMember",
+                "PUT",
+                format!(
+                    "/orgs/{owner}/teams/${{op:team:{team}.slug}}/memberships/{}",
+                    forge_username(model, org, m)
+                ),
+                json!({ "role": role }),
+                vec![format!("team:{team}")],
+            );
+        }
+        let mut best: BTreeMap<&str, Permission> = BTreeMap::new();
+        for (repo, p) in repos {
+            let e = best.entry(repo.as_str()).or_insert(*p);
+            *e = (*e).max(*p);
+        }
+        for (repo, p) in best {
+            let owner = owner_of(repo).unwrap_or_else(|| owner.clone());
+            b.push(
+                format!("team-repo:{team}:{repo}"),
+                "addTeamRepository",
+                "PUT",
+                format!("/orgs/{owner}/teams/${{op:team:{team}.slug}}/repos/{owner}/{repo}"),
+                json!({ "permission": github_permission(p) }),
+                vec![format!("team:{team}"), format!("repo:{repo}")],
+            );
+        }
+    }
+
+    for (r, spec) in specs(model, org, "SSHKey") {
+        let Spec::SSHKey(k) = spec else { continue };
+        if k.revoked == Some(true) {
+            continue;
+        }
+        match &k.repository {
+            Some(repo) => {
+                let Some(owner) = owner_of(&repo.0) else {
+                    continue;
+                };
+                b.push(
+                    format!("deploy-key:{}", r.name),
+                    "addDeployKey",
+                    "POST",
+                    format!("/repos/{owner}/{}/keys", repo.0),
+                    json!({
+                        "title": k.title.clone().unwrap_or_else(|| r.name.clone()),
+                        "key": k.key.trim(),
+                        "read_only": k.read_only.unwrap_or(true),
+                    }),
+                    vec![format!("repo:{}", repo.0)],
+                );
+            }
+            None if !github.is_empty() && k.scope == KeyScope::User => skip(
+                format!("user-key:{}", r.name),
+                "GitHub user SSH keys belong to the user's own account; kradle cannot add them"
+                    .into(),
+            ),
+            None => {}
+        }
+    }
+
+    for (r, spec) in specs(model, org, "RepositoryPermission") {
+        let Spec::RepositoryPermission(p) = spec else {
+            continue;
+        };
+        if p.revoked == Some(true) || p.subject_kind == Some(SubjectKind::Team) {
+            continue;
+        }
+        let Some(owner) = owner_of(&p.repository.0) else {
+            continue;
+        };
+        b.push(
+            format!("collaborator:{}", r.name),
+            "addCollaborator",
+            "PUT",
+            format!(
+                "/repos/{owner}/{}/collaborators/{}",
+                p.repository.0,
+                forge_username(model, org, &p.subject.0)
+            ),
+            json!({ "permission": github_permission(p.permission) }),
+            vec![format!("repo:{}", p.repository.0)],
+        );
+    }
+
+    for (r, spec) in specs(model, org, "BranchProtection") {
+        let Spec::BranchProtection(p) = spec else {
+            continue;
+        };
+        let targets: Vec<String> = match &p.repository {
+            Some(repo) => vec![repo.0.clone()],
+            None => github.keys().cloned().collect(),
+        };
+        for repo in targets {
+            let Some(owner) = owner_of(&repo) else {
+                continue;
+            };
+            for branch in p.refs.to_vec() {
+                if branch.contains(['*', '?', '[']) {
+                    skip(
+                        format!("protect:{}:{repo}:{branch}", r.name),
+                        format!(
+                            "GitHub branch protection needs a branch name; `{branch}` is a pattern (use a ruleset)"
+                        ),
+                    );
+                    continue;
+                }
+                let checks = if p.status_checks.is_empty() {
+                    Value::Null
+                } else {
+                    json!({ "strict": true, "contexts": p.status_checks })
+                };
+                let body = json!({
+                    "required_status_checks": checks,
+                    "enforce_admins": p.enforce_admins.unwrap_or(false),
+                    "required_pull_request_reviews": {
+                        "dismiss_stale_reviews": p.dismiss_stale_reviews.unwrap_or(false),
+                        "required_approving_review_count": p.required_reviews.unwrap_or(1),
+                    },
+                    "restrictions": Value::Null,
+                    "allow_force_pushes": p.allow_force_push.unwrap_or(false),
+                });
+                b.push(
+                    format!("protect:{}:{repo}:{branch}", r.name),
+                    "protectBranch",
+                    "PUT",
+                    format!("/repos/{owner}/{repo}/branches/{branch}/protection"),
+                    body,
+                    vec![format!("repo:{repo}")],
+                );
+            }
+        }
+    }
+
+    for (r, spec) in specs(model, org, "WebhookSubscription") {
+        let Spec::WebhookSubscription(w) = spec else {
+            continue;
+        };
+        let Some(repo) = &w.repository else { continue };
+        let Some(owner) = owner_of(&repo.0) else {
+            continue;
+        };
+        let config = webhook_config(org, &w);
+        b.push(
+            format!("webhook:{}", r.name),
+            "createWebhook",
+            "POST",
+            format!("/repos/{owner}/{}/hooks", repo.0),
+            json!({ "name": "web", "active": w.active.unwrap_or(true), "events": w.events, "config": config }),
+            vec![format!("repo:{}", repo.0)],
+        );
+    }
+
+    let provider = github.values().next().map(|(_, info)| info.clone());
+    Plan {
+        org: org.to_string(),
+        backend: "github",
+        provider,
+        operations: b.ops,
+        file: String::new(),
+    }
+}

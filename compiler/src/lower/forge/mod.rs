@@ -1,0 +1,266 @@
+//! forge: ordered, idempotent REST plans per organization.
+//!
+//! Gitea is the default backend (spec §2.1, the repository integration plan:
+//! createOrganization, createRepository, ensureUserMappings, addDeployKey,
+//! addUserSshKey, addCollaborator, addTeamRepository, protectBranch,
+//! createWebhook; plus teams, members and the issue-sync repository
+//! `_<org>_`). Repositories in the scope of an ExternalBackendBinding whose
+//! provider is GitHub follow §2.2 instead.
+//!
+//! Values known only at apply time are symbolic: `${op:<id>.<field>}` is a
+//! field of an earlier operation's response (a Gitea team id), and
+//! `${secret:<namespace>/<name>/<key>}` a key of a Kubernetes Secret. Secrets
+//! never appear in a plan. Idempotency keys are
+//! `idem-gitForge-<action>-<hash>`, the hash of the operation's action,
+//! method, path and body, so they are stable across builds.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::check::{Model, Resource};
+use crate::model::external::ProviderType;
+use crate::model::identity::Permission;
+use crate::model::{Spec, org_namespace};
+
+mod gitea;
+mod github;
+
+use super::report::Notes;
+use super::resources::with_defaults;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    pub id: String,
+    pub action: String,
+    pub method: String,
+    pub path: String,
+    pub body: Value,
+    pub idempotency_key: String,
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub org: String,
+    pub backend: &'static str,
+    /// For GitHub: the ExternalBackendProvider used and its API endpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<Value>,
+    pub operations: Vec<Operation>,
+    /// File name under `plans/`.
+    #[serde(skip)]
+    pub file: String,
+}
+
+fn idempotency_key(action: &str, method: &str, path: &str, body: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(&json!([action, method, path, body])).unwrap_or_default());
+    let digest = h.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("idem-gitForge-{action}-{hex}")
+}
+
+struct Builder {
+    ops: Vec<Operation>,
+    ids: BTreeSet<String>,
+}
+
+impl Builder {
+    fn push(
+        &mut self,
+        id: String,
+        action: &str,
+        method: &str,
+        path: String,
+        body: Value,
+        deps: Vec<String>,
+    ) {
+        if !self.ids.insert(id.clone()) {
+            return;
+        }
+        let depends_on = deps.into_iter().filter(|d| self.ids.contains(d)).collect();
+        self.ops.push(Operation {
+            idempotency_key: idempotency_key(action, method, &path, &body),
+            id,
+            action: action.into(),
+            method: method.into(),
+            path,
+            body,
+            depends_on,
+        });
+    }
+}
+
+fn permission(p: Permission) -> &'static str {
+    match p {
+        Permission::Read => "read",
+        Permission::Write => "write",
+        Permission::Admin => "admin",
+    }
+}
+
+/// GitHub's names for the permission levels: read→pull, write→push, admin→admin.
+fn github_permission(p: Permission) -> &'static str {
+    match p {
+        Permission::Read => "pull",
+        Permission::Write => "push",
+        Permission::Admin => "admin",
+    }
+}
+
+/// The forge username of a User: its IdentityMapping's repository identity,
+/// else its username, else its name.
+pub fn forge_username(model: &Model, org: &str, user: &str) -> String {
+    let mapped = model
+        .of_kind("IdentityMapping")
+        .find_map(|m| match &m.spec {
+            Some(Spec::IdentityMapping(s)) if m.org.as_deref() == Some(org) && s.user.0 == user => {
+                s.repository_identity.as_ref().map(|i| i.username.clone())
+            }
+            _ => None,
+        });
+    mapped.unwrap_or_else(|| {
+        match model
+            .lookup(Some(org), "User", user)
+            .and_then(|r| r.spec.as_ref())
+        {
+            Some(Spec::User(u)) => u.username.clone().unwrap_or_else(|| user.to_string()),
+            _ => user.to_string(),
+        }
+    })
+}
+
+/// Repositories of `org` bound to a GitHub provider, with the owner to use.
+fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Value)> {
+    let mut out = BTreeMap::new();
+    for b in model
+        .of_kind("ExternalBackendBinding")
+        .filter(|b| b.org.as_deref() == Some(org))
+    {
+        let Some(Spec::ExternalBackendBinding(binding)) = &b.spec else {
+            continue;
+        };
+        let provider = model.lookup(
+            Some(org),
+            "ExternalBackendProvider",
+            binding.provider_ref.name(),
+        );
+        let Some(Spec::ExternalBackendProvider(p)) = provider.and_then(|p| p.spec.as_ref()) else {
+            continue;
+        };
+        if p.provider_type != ProviderType::Github || binding.sync_enabled == Some(false) {
+            continue;
+        }
+        let owner = p
+            .config
+            .as_ref()
+            .and_then(|c| c.get("organization"))
+            .and_then(Value::as_str)
+            .unwrap_or(org)
+            .to_string();
+        let info =
+            json!({ "name": binding.provider_ref.0, "endpoint": p.endpoint, "owner": owner });
+        for repo in binding.scope.iter().flat_map(|s| s.repositories.iter()) {
+            out.insert(repo.0.clone(), (owner.clone(), info.clone()));
+        }
+    }
+    out
+}
+
+fn secret_placeholder(org: &str, name: &str, key: &str) -> String {
+    format!("${{secret:{}/{name}/{key}}}", org_namespace(org))
+}
+
+/// The hook `config` both forges take: url, content type, and the signing
+/// secret as a reference the runtime resolves.
+fn webhook_config(org: &str, w: &crate::model::repository::WebhookSubscriptionSpec) -> Value {
+    let form = w.content_type == Some(crate::model::repository::ContentType::Form);
+    let mut config = json!({ "url": w.url, "content_type": if form { "form" } else { "json" } });
+    if let Some(s) = &w.secret_ref {
+        config["secret"] = json!(secret_placeholder(org, &s.name, &s.key));
+    }
+    config
+}
+
+/// The resources of `org` of one kind with their defaulted specs.
+fn specs<'m>(
+    model: &'m Model,
+    org: &'m str,
+    kind: &'m str,
+) -> impl Iterator<Item = (&'m Resource, Spec)> + 'm {
+    model
+        .of_kind(kind)
+        .filter(move |r| r.org.as_deref() == Some(org))
+        .filter_map(|r| r.spec.as_ref().map(|s| (r, with_defaults(r, s))))
+}
+
+pub fn lower(model: &Model, notes: &mut Notes) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for org_r in model.of_kind("Organization") {
+        let org = crate::model::normalize_org_slug(&org_r.name);
+        let github = github_repos(model, &org);
+        let repos: Vec<String> = specs(model, &org, "Repository")
+            .map(|(r, _)| r.name.clone())
+            .collect();
+        let on_github = |repo: &str| github.contains_key(repo);
+        let all_github = !repos.is_empty() && repos.iter().all(|r| on_github(r));
+        // An organization whose repositories all live on GitHub needs no Gitea plan.
+        if !all_github {
+            let mut gitea = gitea::plan(model, &org, org_r, &|r: &str| !on_github(r));
+            gitea.file = format!("{org}.json");
+            plans.push(gitea);
+        }
+        if !github.is_empty() {
+            let mut gh = github::plan(model, &org, &github, notes);
+            gh.file = if all_github {
+                format!("{org}.json")
+            } else {
+                format!("{org}.github.json")
+            };
+            plans.push(gh);
+        }
+    }
+    plans
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_are_stable_and_content_addressed() {
+        let a = idempotency_key(
+            "createRepository",
+            "POST",
+            "/orgs/acme/repos",
+            &json!({"name": "api"}),
+        );
+        let b = idempotency_key(
+            "createRepository",
+            "POST",
+            "/orgs/acme/repos",
+            &json!({"name": "api"}),
+        );
+        let c = idempotency_key(
+            "createRepository",
+            "POST",
+            "/orgs/acme/repos",
+            &json!({"name": "web"}),
+        );
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        assert!(a.starts_with("idem-gitForge-createRepository-"));
+        assert_eq!(a.len(), "idem-gitForge-createRepository-".len() + 16);
+    }
+
+    #[test]
+    fn github_permission_mapping() {
+        assert_eq!(github_permission(Permission::Read), "pull");
+        assert_eq!(github_permission(Permission::Write), "push");
+        assert_eq!(github_permission(Permission::Admin), "admin");
+    }
+}
