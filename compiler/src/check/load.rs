@@ -225,41 +225,37 @@ fn load_document(
     }
 
     // Literal secrets get their own diagnostic instead of "unknown field".
-    let mut literal_secret = false;
+    let mut reported: Vec<crate::yaml::Span> = Vec::new();
     if let Some(spec) = root.get("spec") {
-        for (k, field, help) in LITERAL_SECRETS {
-            if *k == info.kind {
-                if let Some(span) = spec.key_span(field) {
-                    let mut d = Diagnostic::new(
-                        Code::LiteralSecret,
-                        format!(
-                            "`spec.{field}` would embed a secret in the {} spec",
-                            info.kind
-                        ),
-                    )
-                    .at(id, span)
-                    .label("secrets are referenced, never embedded")
-                    .help(format!("use instead:\n{help}"));
-                    if let Some(v) = spec.get(field) {
-                        d.masks.push((v.span.start, v.span.end));
-                    }
-                    diags.push(d);
-                    literal_secret = true;
-                }
+        for (_, field, help) in LITERAL_SECRETS.iter().filter(|(k, _, _)| *k == info.kind) {
+            let Some(span) = spec.key_span(field) else {
+                continue;
+            };
+            let mut d = Diagnostic::new(
+                Code::LiteralSecret,
+                format!(
+                    "`spec.{field}` would embed a secret in the {} spec",
+                    info.kind
+                ),
+            )
+            .at(id, span)
+            .label("secrets are referenced, never embedded")
+            .help(format!("use instead:\n{help}"));
+            if let Some(v) = spec.get(field) {
+                d.masks.push((v.span.start, v.span.end));
             }
+            diags.push(d);
+            reported.push(span);
         }
     }
+    let literal_secret = !reported.is_empty();
 
     let idx = KINDS.iter().position(|k| k.kind == info.kind)?;
     let mut errors = schema::validate(&schemas[idx], &root, id, info.kind);
-    if literal_secret {
-        errors.retain(|d| {
-            !(d.code == Code::UnknownField
-                && LITERAL_SECRETS.iter().any(|(k, f, _)| {
-                    *k == info.kind && d.message.starts_with(&format!("unknown field `{f}`"))
-                }))
-        });
-    }
+    // The same key, already reported as a literal secret, is not also "unknown".
+    errors.retain(|d| {
+        !(d.code == Code::UnknownField && d.span.is_some_and(|s| reported.contains(&s)))
+    });
     let valid = errors.is_empty() && !literal_secret;
     diags.extend(errors);
 
