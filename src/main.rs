@@ -15,9 +15,11 @@ use kradle_compiler::{Options, Sources, Validation, layout, render, schemas, sou
     name = "kradle",
     version,
     about = "GitOps-first compiler for a Kubernetes-native developer platform",
-    long_about = "kradle validates a config repository of kradle.a5c.ai/v1alpha1 documents \
+    long_about = "kradle checks a config repository of kradle.a5c.ai/v1alpha1 documents \
                   (organizations, users, teams, repositories, policies, agent stacks, ...) \
-                  with precise diagnostics, and generates their schemas and CRDs.\n\n\
+                  with precise diagnostics, compiles it into Kubernetes manifests and \
+                  Gitea/GitHub plans, and shows what a change does.\n\n\
+                  Exit codes: 0 ok, 1 the input has errors, 2 kradle could not run.\n\
                   Docs: docs/README.md"
 )]
 struct Cli {
