@@ -9,6 +9,9 @@
 //! the policy-level `validationFailureAction` is deprecated); `disabled`
 //! produces nothing. The binding's scope narrows every rule's match.
 //!
+//! A ClusterPolicy (needed for cluster-scoped kinds) is still confined to the
+//! binding's organization: its match filters name only the org namespace.
+//!
 //! A PolicyExceptionRequest with an Approved decision whose `expiresAt` is
 //! after now becomes a Kyverno PolicyException (kyverno.io/v2) for the
 //! binding's policy and rules; the others are listed in the report.
@@ -85,6 +88,29 @@ fn apply_scope(rules: &mut [Value], scope: &PolicyScope) {
             let mut wrapper = json!({ "resources": resources.take() });
             narrow(&mut wrapper, &expressions, &scope.labels);
             *resources = wrapper["resources"].take();
+        }
+    }
+}
+
+/// A ClusterPolicy bound by one organization must not reach the others:
+/// every match filter is limited to the organization's namespace (for the
+/// Namespace kind itself, Kyverno matches the namespace's own name).
+fn confine_to_namespace(rules: &mut [Value], namespace: &str) {
+    for rule in rules {
+        for block in ["any", "all"] {
+            if let Some(Value::Array(filters)) = rule.pointer_mut(&format!("/match/{block}")) {
+                for f in filters {
+                    if let Some(res) = f.get_mut("resources").and_then(Value::as_object_mut) {
+                        res.insert("namespaces".into(), json!([namespace]));
+                    }
+                }
+            }
+        }
+        if let Some(res) = rule
+            .pointer_mut("/match/resources")
+            .and_then(Value::as_object_mut)
+        {
+            res.insert("namespaces".into(), json!([namespace]));
         }
     }
 }
@@ -169,6 +195,9 @@ fn policy(
         }
         if let Some(scope) = scope {
             apply_scope(rules, scope);
+        }
+        if t.cluster_scoped == Some(true) {
+            confine_to_namespace(rules, &org_namespace(org));
         }
     }
     if let Some(b) = body.as_object_mut() {
