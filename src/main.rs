@@ -282,9 +282,10 @@ fn render_diagnostics(v: &Validation, format: Format, color: bool, path: &Path) 
     let summary = v.summary();
     match format {
         Format::Human => {
+            let renderer = render::HumanRenderer::new(&v.sources, color, 100);
             let mut text = String::new();
             for d in &v.diagnostics {
-                text.push_str(&render::human(&v.sources, d, color, 100));
+                text.push_str(&renderer.render(d));
                 text.push('\n');
             }
             text.push_str(&render::human_summary(&summary));

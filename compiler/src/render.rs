@@ -7,11 +7,15 @@
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, SourceSpan};
 use serde_json::{Value, json};
 
 use crate::diagnostics::{CODES, Diagnostic, Severity};
-use crate::source::Sources;
+use crate::source::{FileId, Sources};
 use crate::yaml::Span;
 
 /// Counts shown in summaries.
@@ -42,11 +46,85 @@ impl Summary {
 
 /// Line and column (1-based, columns in characters) of a byte offset.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text[..floor_char_boundary(text, offset)];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    LineIndex::new(text).line_col(text, offset)
+}
+
+/// Where each line of a text starts, so positions are found in O(log n)
+/// instead of rescanning the file for every diagnostic.
+#[derive(Debug, Clone)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    pub fn new(text: &str) -> LineIndex {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { starts }
+    }
+
+    /// 0-based line of a byte offset.
+    fn line_of(&self, offset: usize) -> usize {
+        self.starts
+            .partition_point(|&s| s <= offset)
+            .saturating_sub(1)
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, text: &str, offset: usize) -> (usize, usize) {
+        let offset = floor_char_boundary(text, offset.min(text.len()));
+        let line = self.line_of(offset);
+        let start = self.starts[line].min(offset);
+        (line + 1, text[start..offset].chars().count() + 1)
+    }
+}
+
+/// A file as miette reads it: only a window of lines around each span is
+/// handed to miette, so rendering many diagnostics of a large file stays
+/// linear in the number of diagnostics.
+struct FileSource {
+    name: String,
+    text: Arc<str>,
+    index: Arc<LineIndex>,
+}
+
+impl miette::SourceCode for FileSource {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let start = span.offset().min(self.text.len());
+        let end = (start + span.len()).min(self.text.len());
+        let first = self.index.line_of(start).saturating_sub(before + 2);
+        let last = self.index.line_of(end) + after + 2;
+        let window_start = self.index.starts[first];
+        let window_end = self
+            .index
+            .starts
+            .get(last + 1)
+            .copied()
+            .unwrap_or(self.text.len());
+        let slice: &'a str = &self.text[window_start..window_end];
+        let inner = <str as miette::SourceCode>::read_span(
+            slice,
+            &SourceSpan::new((start - window_start).into(), end - start),
+            before,
+            after,
+        )?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            inner.data(),
+            SourceSpan::new(
+                (inner.span().offset() + window_start).into(),
+                inner.span().len(),
+            ),
+            inner.line() + first,
+            inner.column(),
+            inner.line_count() + first,
+        )))
+    }
 }
 
 fn floor_char_boundary(text: &str, mut i: usize) -> usize {
@@ -73,7 +151,7 @@ fn masked(text: &str, masks: &[(usize, usize)]) -> String {
 
 struct Report<'a> {
     d: &'a Diagnostic,
-    source: Option<NamedSource<String>>,
+    source: Option<FileSource>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
 }
@@ -127,79 +205,127 @@ fn source_span(s: Span) -> SourceSpan {
     SourceSpan::new(s.start.into(), s.end.saturating_sub(s.start))
 }
 
-fn location(sources: &Sources, file: crate::source::FileId, span: Span) -> String {
+fn location(sources: &Sources, file: FileId, span: Span) -> String {
     format!("{}:{}:{}", sources.get(file).path, span.line, span.column)
 }
 
 /// Renders one diagnostic the way a person reads it in a terminal.
 pub fn human(sources: &Sources, d: &Diagnostic, color: bool, width: usize) -> String {
-    let mut labels = Vec::new();
-    let mut help = d.help.clone();
-    let mut source = None;
-    let mut notes = Vec::new();
-    if let (Some(file), Some(span)) = (d.file, d.span) {
-        let f = sources.get(file);
-        if let Some(text) = &f.text {
-            let mut masks = d.masks.clone();
-            for r in d.related.iter().filter(|r| r.file == file) {
-                labels.push(LabeledSpan::new_with_span(
-                    Some(r.message.clone()),
-                    source_span(r.span),
-                ));
-            }
-            masks.sort();
-            source = Some(NamedSource::new(f.path.clone(), masked(text, &masks)));
-            labels.insert(
-                0,
-                LabeledSpan::new_primary_with_span(d.label.clone(), source_span(span)),
-            );
+    HumanRenderer::new(sources, color, width).render(d)
+}
+
+/// A file's text with its secrets masked, and its line index.
+type PreparedFile = (Arc<str>, Arc<LineIndex>);
+/// A file and the byte ranges masked in it.
+type FileKey = (FileId, Vec<(usize, usize)>);
+
+/// Renders many diagnostics, preparing each file (masked text, line index) once.
+pub struct HumanRenderer<'s> {
+    sources: &'s Sources,
+    handler: GraphicalReportHandler,
+    files: RefCell<HashMap<FileKey, PreparedFile>>,
+}
+
+impl<'s> HumanRenderer<'s> {
+    pub fn new(sources: &'s Sources, color: bool, width: usize) -> HumanRenderer<'s> {
+        let theme = if color {
+            GraphicalTheme::unicode()
+        } else {
+            GraphicalTheme::unicode_nocolor()
+        };
+        HumanRenderer {
+            sources,
+            handler: GraphicalReportHandler::new_themed(theme)
+                .with_width(width)
+                .with_links(false),
+            files: RefCell::new(HashMap::new()),
         }
     }
-    for r in d
-        .related
-        .iter()
-        .filter(|r| Some(r.file) != d.file || d.span.is_none())
-    {
-        notes.push(format!(
-            "{}: {}",
-            r.message,
-            location(sources, r.file, r.span)
-        ));
+
+    fn file(
+        &self,
+        file: FileId,
+        text: &str,
+        masks: &[(usize, usize)],
+    ) -> (Arc<str>, Arc<LineIndex>) {
+        let mut masks = masks.to_vec();
+        masks.sort();
+        self.files
+            .borrow_mut()
+            .entry((file, masks))
+            .or_insert_with_key(|(_, masks)| {
+                let text: Arc<str> = masked(text, masks).into();
+                let index = Arc::new(LineIndex::new(&text));
+                (text, index)
+            })
+            .clone()
     }
-    if source.is_none() {
-        if let Some(file) = d.file {
-            let path = &sources.get(file).path;
-            if !d.message.contains(path.as_str()) {
-                notes.insert(0, format!("in {path}"));
+
+    pub fn render(&self, d: &Diagnostic) -> String {
+        let sources = self.sources;
+        let mut labels = Vec::new();
+        let mut help = d.help.clone();
+        let mut source = None;
+        let mut notes = Vec::new();
+        if let (Some(file), Some(span)) = (d.file, d.span) {
+            let f = sources.get(file);
+            if let Some(text) = &f.text {
+                for r in d.related.iter().filter(|r| r.file == file) {
+                    labels.push(LabeledSpan::new_with_span(
+                        Some(r.message.clone()),
+                        source_span(r.span),
+                    ));
+                }
+                let (text, index) = self.file(file, text, &d.masks);
+                source = Some(FileSource {
+                    name: f.path.clone(),
+                    text,
+                    index,
+                });
+                labels.insert(
+                    0,
+                    LabeledSpan::new_primary_with_span(d.label.clone(), source_span(span)),
+                );
             }
         }
+        for r in d
+            .related
+            .iter()
+            .filter(|r| Some(r.file) != d.file || d.span.is_none())
+        {
+            notes.push(format!(
+                "{}: {}",
+                r.message,
+                location(sources, r.file, r.span)
+            ));
+        }
+        if source.is_none() {
+            if let Some(file) = d.file {
+                let path = &sources.get(file).path;
+                if !d.message.contains(path.as_str()) {
+                    notes.insert(0, format!("in {path}"));
+                }
+            }
+        }
+        if !notes.is_empty() {
+            let joined = notes.join("\n");
+            help = Some(match help {
+                Some(h) => format!("{h}\n{joined}"),
+                None => joined,
+            });
+        }
+        let report = Report {
+            d,
+            source,
+            labels,
+            help,
+        };
+        let mut out = String::new();
+        if self.handler.render_report(&mut out, &report).is_err() {
+            out = format!("{}: {}\n", d.code.info().code, d.message);
+        }
+        out
     }
-    if !notes.is_empty() {
-        let joined = notes.join("\n");
-        help = Some(match help {
-            Some(h) => format!("{h}\n{joined}"),
-            None => joined,
-        });
-    }
-    let report = Report {
-        d,
-        source,
-        labels,
-        help,
-    };
-    let theme = if color {
-        GraphicalTheme::unicode()
-    } else {
-        GraphicalTheme::unicode_nocolor()
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(width)
-        .with_links(false);
-    let mut out = String::new();
-    if handler.render_report(&mut out, &report).is_err() {
-        out = format!("{}: {}\n", d.code.info().code, d.message);
-    }
-    out
 }
 
 /// The closing line of human output.
@@ -233,6 +359,7 @@ fn severity_str(s: Severity) -> &'static str {
 /// `{"diagnostics": [...], "summary": {...}}`; `file` relative to the checked
 /// folder, 1-based line and column.
 pub fn json(sources: &Sources, diags: &[Diagnostic], summary: &Summary) -> Value {
+    let mut indexes: HashMap<FileId, LineIndex> = HashMap::new();
     let items: Vec<Value> = diags
         .iter()
         .map(|d| {
@@ -247,7 +374,10 @@ pub fn json(sources: &Sources, diags: &[Diagnostic], summary: &Summary) -> Value
             });
             if let (Some(file), Some(span), Some(map)) = (d.file, d.span, o.as_object_mut()) {
                 if let Some(text) = &sources.get(file).text {
-                    let (l, c) = line_col(text, span.end);
+                    let (l, c) = indexes
+                        .entry(file)
+                        .or_insert_with(|| LineIndex::new(text))
+                        .line_col(text, span.end);
                     map.insert("endLine".into(), json!(l));
                     map.insert("endColumn".into(), json!(c));
                 }
@@ -277,6 +407,7 @@ pub fn json(sources: &Sources, diags: &[Diagnostic], summary: &Summary) -> Value
 /// path inside the repository (`""` at the root), so artifact URIs are
 /// relative to the repository root as GitHub expects.
 pub fn sarif(sources: &Sources, diags: &[Diagnostic], uri_prefix: &str, version: &str) -> Value {
+    let mut indexes: HashMap<FileId, LineIndex> = HashMap::new();
     let rules: Vec<Value> = CODES
         .iter()
         .map(|c| {
@@ -311,7 +442,9 @@ pub fn sarif(sources: &Sources, diags: &[Diagnostic], uri_prefix: &str, version:
                 let uri = if prefix.is_empty() { path.clone() } else { format!("{prefix}/{path}") };
                 let mut physical = json!({ "artifactLocation": { "uri": uri, "uriBaseId": "%SRCROOT%" } });
                 if let (Some(span), Some(text)) = (d.span, &sources.get(file).text) {
-                    let (end_line, end_col) = line_col(text, span.end.max(span.start + 1).min(text.len()));
+                    let index = indexes.entry(file).or_insert_with(|| LineIndex::new(text));
+                    let (end_line, end_col) =
+                        index.line_col(text, span.end.max(span.start + 1).min(text.len()));
                     physical["region"] = json!({
                         "startLine": span.line,
                         "startColumn": span.column,
@@ -349,6 +482,21 @@ mod tests {
         assert_eq!(line_col(t, 0), (1, 1));
         assert_eq!(line_col(t, 3), (2, 1));
         assert_eq!(line_col(t, t.find('f').unwrap()), (2, 5));
+    }
+
+    #[test]
+    fn line_index_agrees_with_a_scan() {
+        let t = "a\nbé\n\nccc\n";
+        let idx = LineIndex::new(t);
+        for off in 0..=t.len() {
+            let before = &t[..floor_char_boundary(t, off)];
+            let line = before.matches('\n').count() + 1;
+            let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                .chars()
+                .count()
+                + 1;
+            assert_eq!(idx.line_col(t, off), (line, col), "offset {off}");
+        }
     }
 
     #[test]
