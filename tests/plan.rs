@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -392,7 +392,6 @@ fn markdown_stays_within_githubs_limit_with_complete_counts() {
         md.contains(&format!("| Kubernetes objects | {adds} | 0 | 0 |")),
         "counts stay complete"
     );
-    let _ = Path::new("");
 }
 
 #[test]
