@@ -189,7 +189,7 @@ fn now_decides_expiry() {
     assert_eq!(v["summary"]["warnings"], 2);
 }
 
-fn commit(repo: &git2::Repository, dir: &Path, time: i64, message: &str) {
+fn commit(repo: &git2::Repository, time: i64, message: &str) {
     let mut index = repo.index().unwrap();
     index
         .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
@@ -206,7 +206,6 @@ fn commit(repo: &git2::Repository, dir: &Path, time: i64, message: &str) {
     let parents: Vec<&git2::Commit> = parents.iter().collect();
     repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
         .unwrap();
-    let _ = dir;
 }
 
 #[test]
@@ -226,7 +225,7 @@ fn rev_reads_a_git_revision_without_checkout() {
         "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Invite\nmetadata:\n  name: ann\nspec:\n  email: ann@acme.example\n  role: member\n  expiresAt: \"2000-01-02T00:00:00Z\"\n",
     )
     .unwrap();
-    commit(&repo, tmp.path(), 946_684_800, "add acme");
+    commit(&repo, 946_684_800, "add acme");
     // The working tree now differs from HEAD: a broken file.
     std::fs::write(config.join("orgs/acme/broken.yaml"), "kind: [\n").unwrap();
 
@@ -392,7 +391,7 @@ fn build_from_a_revision_equals_the_working_tree() {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, f.text.unwrap()).unwrap();
     }
-    commit(&repo, tmp.path(), 1_780_000_000, "config");
+    commit(&repo, 1_780_000_000, "config");
     let cfg = config.to_str().unwrap();
     let a = tmp.path().join("a");
     let b = tmp.path().join("b");
