@@ -417,7 +417,6 @@ pub fn sarif(sources: &Sources, diags: &[Diagnostic], uri_prefix: &str, version:
                 "shortDescription": { "text": c.summary },
                 "fullDescription": { "text": c.explanation },
                 "help": { "text": c.explanation },
-                "helpUri": format!("https://github.com/a5c-ai/kradle/blob/main/docs/diagnostics.md#{}", c.code.to_ascii_lowercase()),
                 "defaultConfiguration": { "level": severity_str(c.severity) },
             })
         })
@@ -464,7 +463,6 @@ pub fn sarif(sources: &Sources, diags: &[Diagnostic], uri_prefix: &str, version:
             "tool": { "driver": {
                 "name": "kradle",
                 "version": version,
-                "informationUri": "https://github.com/a5c-ai/kradle",
                 "rules": rules,
             }},
             "results": results,
