@@ -44,11 +44,6 @@ impl Summary {
     }
 }
 
-/// Line and column (1-based, columns in characters) of a byte offset.
-pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    LineIndex::new(text).line_col(text, offset)
-}
-
 /// Where each line of a text starts, so positions are found in O(log n)
 /// instead of rescanning the file for every diagnostic.
 #[derive(Debug, Clone)]
@@ -477,9 +472,10 @@ mod tests {
     #[test]
     fn line_col_counts_characters() {
         let t = "ab\ncdé f\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 3), (2, 1));
-        assert_eq!(line_col(t, t.find('f').unwrap()), (2, 5));
+        let idx = LineIndex::new(t);
+        assert_eq!(idx.line_col(t, 0), (1, 1));
+        assert_eq!(idx.line_col(t, 3), (2, 1));
+        assert_eq!(idx.line_col(t, t.find('f').unwrap()), (2, 5));
     }
 
     #[test]
