@@ -8,7 +8,9 @@ use std::process::ExitCode;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use kradle_compiler::lower::BuildOptions;
-use kradle_compiler::{Options, Sources, Validation, layout, render, schemas, source::SourceError};
+use kradle_compiler::source::{ReadLimits, ReadOptions, SourceError};
+use kradle_compiler::write::WriteError;
+use kradle_compiler::{Options, Sources, Validation, layout, render, schemas};
 
 #[derive(Parser)]
 #[command(
@@ -40,6 +42,32 @@ enum Command {
     Schema(SchemaArgs),
 }
 
+/// How the config files are read: limits, and what to say about it.
+#[derive(clap::Args, Clone)]
+struct ReadArgs {
+    /// Largest config file read (e.g. 16MiB, 512KiB, 1000000).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "16MiB")]
+    max_file_size: u64,
+    /// Largest sum of all config files read.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "64MiB")]
+    max_input_size: u64,
+    /// Also say which folders were skipped (kradle output, links leaving the folder).
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+impl ReadArgs {
+    fn options(&self, output_path: Option<String>) -> ReadOptions {
+        ReadOptions {
+            limits: ReadLimits {
+                max_file_size: self.max_file_size,
+                max_input_size: self.max_input_size,
+            },
+            output_path,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum PlanFormat {
     /// Terraform-like text (default on a terminal).
@@ -64,8 +92,8 @@ struct PlanArgs {
     /// Output format (default: human on a terminal, markdown otherwise).
     #[arg(long, value_enum)]
     format: Option<PlanFormat>,
-    /// Flag an organization losing more than this percentage of its permissions.
-    #[arg(long, value_name = "PERCENT", default_value_t = 25.0)]
+    /// Flag an organization losing more than this percentage of its permissions (0-100).
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_percent, allow_negative_numbers = true)]
     max_removal: f64,
     /// Exit 0 without changes, 2 with changes, 1 on errors (as terraform).
     #[arg(long)]
@@ -79,6 +107,8 @@ struct PlanArgs {
     /// When to use colours (NO_COLOR is respected).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -118,6 +148,8 @@ struct ValidateArgs {
     /// When to use colours in human output (NO_COLOR is respected).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(clap::Args)]
@@ -129,6 +161,8 @@ struct BuildArgs {
     #[arg(long, value_name = "REV")]
     rev: Option<String>,
     /// Write the output tree here, replacing its previous content atomically.
+    /// Refused when DIR holds the config, is a git work tree's root, or is a
+    /// non-empty folder kradle did not write.
     #[arg(
         long,
         value_name = "DIR",
@@ -139,6 +173,9 @@ struct BuildArgs {
     /// Print one YAML stream of every Kubernetes object (for an Argo CD config management plugin).
     #[arg(long)]
     stdout: bool,
+    /// Replace --out DIR even when it is not empty and was not written by kradle.
+    #[arg(long, requires = "out")]
+    force: bool,
     /// "Now" for expiry decisions (RFC 3339). Default: the commit time of --rev, else the current time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     now: Option<DateTime<Utc>>,
@@ -157,6 +194,8 @@ struct BuildArgs {
     /// When to use colours in diagnostics (NO_COLOR is respected).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
+    #[command(flatten)]
+    read: ReadArgs,
 }
 
 #[derive(clap::Args)]
@@ -164,6 +203,34 @@ struct SchemaArgs {
     /// Folder to write `json/<Kind>.json` and `crds/<plural>.kradle.a5c.ai.yaml` into.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("not a size: `{s}`; e.g. 16MiB, 512KiB or 1000000"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("unknown unit in `{s}`; use KiB, MiB or GiB")),
+    };
+    n.checked_mul(factor)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` is not a usable size"))
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("not a number: `{s}`"))?;
+    if v.is_finite() && (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}` is not a percentage between 0 and 100"))
+    }
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -178,6 +245,12 @@ struct Failure(String);
 
 impl From<SourceError> for Failure {
     fn from(e: SourceError) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+impl From<WriteError> for Failure {
+    fn from(e: WriteError) -> Self {
         Failure(e.to_string())
     }
 }
@@ -259,14 +332,17 @@ fn load(
     path: &Path,
     rev: Option<&str>,
     now: Option<DateTime<Utc>>,
+    read: &ReadOptions,
+    verbose: bool,
 ) -> Result<(Sources, DateTime<Utc>), Failure> {
     let (sources, commit_time) = match rev {
         Some(rev) => {
-            let (s, t) = Sources::from_git(path, rev)?;
+            let (s, t) = Sources::from_git_with(path, rev, read)?;
             (s, DateTime::from_timestamp(t, 0))
         }
-        None => (Sources::from_dir(path)?, None),
+        None => (Sources::from_dir_with(path, read)?, None),
     };
+    report_skipped(&sources, verbose);
     if sources.files.is_empty() {
         // Most likely a wrong path in a CI job: do not report "ok" for nothing.
         return Err(Failure(format!(
@@ -275,6 +351,17 @@ fn load(
         )));
     }
     Ok((sources, now.or(commit_time).unwrap_or_else(Utc::now)))
+}
+
+/// With --verbose, says on stderr which folders were not read and why.
+fn report_skipped(sources: &Sources, verbose: bool) {
+    if !verbose {
+        return;
+    }
+    let mut err = std::io::stderr();
+    for s in &sources.skipped {
+        let _ = writeln!(err, "kradle: skipped {}/: {}", s.path, s.reason);
+    }
 }
 
 /// Diagnostics in the chosen format.
@@ -308,7 +395,14 @@ fn render_diagnostics(v: &Validation, format: Format, color: bool, path: &Path) 
 }
 
 fn validate(args: ValidateArgs) -> Result<u8, Failure> {
-    let (sources, now) = load(&args.path, args.rev.as_deref(), args.now)?;
+    let read = args.read.options(None);
+    let (sources, now) = load(
+        &args.path,
+        args.rev.as_deref(),
+        args.now,
+        &read,
+        args.read.verbose,
+    )?;
     let v = kradle_compiler::validate(sources, &Options { now });
     out(&render_diagnostics(
         &v,
@@ -322,7 +416,18 @@ fn validate(args: ValidateArgs) -> Result<u8, Failure> {
 }
 
 fn build(args: BuildArgs) -> Result<u8, Failure> {
-    let (sources, now) = load(&args.path, args.rev.as_deref(), args.now)?;
+    if let Some(dir) = &args.out {
+        // Refuse a dangerous --out before spending time on the build.
+        kradle_compiler::write::check_target(dir, &args.path, args.force)?;
+    }
+    let read = args.read.options(args.gitops_path.clone());
+    let (sources, now) = load(
+        &args.path,
+        args.rev.as_deref(),
+        args.now,
+        &read,
+        args.read.verbose,
+    )?;
     let options = BuildOptions {
         now,
         repo_url: args.repo_url.clone(),
@@ -354,7 +459,7 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
     let Some(dir) = &args.out else {
         return Err(Failure("give --out DIR or --stdout".into()));
     };
-    write_tree(dir, &b.files)?;
+    kradle_compiler::write::write_output(dir, &b.files, &args.path, args.force)?;
     let _ = writeln!(
         std::io::stderr(),
         "wrote {} files ({} objects, {} forge plans) to {}",
@@ -367,10 +472,26 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
 }
 
 fn plan(args: PlanArgs) -> Result<u8, Failure> {
+    let detailed = args.detailed_exitcode;
+    match plan_inner(args) {
+        // With --detailed-exitcode, 2 means "changes": a failure must not look like one.
+        Err(Failure(msg)) if detailed => {
+            let _ = writeln!(std::io::stderr(), "kradle: error: {msg}");
+            Ok(1)
+        }
+        other => other,
+    }
+}
+
+fn plan_inner(args: PlanArgs) -> Result<u8, Failure> {
+    let read = args.read.options(None);
     // A folder that does not exist at a revision (new in this change, or
     // deleted by it) is an empty repository there.
-    let at_rev = |rev: &str| match Sources::from_git(&args.path, rev) {
-        Ok((s, t)) => Ok((s, DateTime::from_timestamp(t, 0))),
+    let at_rev = |rev: &str| match Sources::from_git_with(&args.path, rev, &read) {
+        Ok((s, t)) => {
+            report_skipped(&s, args.read.verbose);
+            Ok((s, DateTime::from_timestamp(t, 0)))
+        }
         Err(SourceError::NoSuchPathAtRevision { .. }) => Ok((Sources::default(), None)),
         Err(e) => Err(Failure::from(e)),
     };
@@ -379,7 +500,7 @@ fn plan(args: PlanArgs) -> Result<u8, Failure> {
             let (s, t) = at_rev(rev)?;
             (s, args.now.or(t).unwrap_or_else(Utc::now))
         }
-        None => load(&args.path, None, args.now)?,
+        None => load(&args.path, None, args.now, &read, args.read.verbose)?,
     };
     let (base_sources, _) = at_rev(&args.base)?;
     let options = BuildOptions {
@@ -441,91 +562,12 @@ fn plan(args: PlanArgs) -> Result<u8, Failure> {
     })
 }
 
-/// Writes `files` under `dir`, replacing its content atomically: the tree is
-/// written into a temporary sibling folder, then renamed into place.
-fn write_tree(
-    dir: &Path,
-    files: &std::collections::BTreeMap<String, String>,
-) -> Result<(), Failure> {
-    let parent = dir
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let name = dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = parent.join(format!(".{name}.kradle-new-{}", std::process::id()));
-    let old = parent.join(format!(".{name}.kradle-old-{}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        for (rel, contents) in files {
-            let path = tmp.join(rel);
-            if let Some(d) = path.parent() {
-                std::fs::create_dir_all(d)?;
-            }
-            std::fs::write(&path, contents)?;
-        }
-        if dir.exists() {
-            std::fs::rename(dir, &old)?;
-        }
-        std::fs::rename(&tmp, dir)?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old)?;
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_dir_all(&tmp);
-        if old.exists() && !dir.exists() {
-            let _ = std::fs::rename(&old, dir);
-        }
-        return Err(Failure(format!("cannot write {}: {e}", dir.display())));
-    }
-    Ok(())
-}
-
 fn schema(args: SchemaArgs) -> Result<u8, Failure> {
-    // Write into a temporary sibling folder, then swap, so a failure never
-    // leaves a half-written schema folder.
-    let files = schemas::generated_files();
-    let parent = args
-        .out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(
-        ".{}.kradle-tmp",
-        args.out
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "schemas".into())
-    ));
-    if tmp.exists() {
-        std::fs::remove_dir_all(&tmp)?;
-    }
-    for (rel, contents) in &files {
-        let path = tmp.join(rel);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&path, contents)?;
-    }
-    if args.out.exists() {
-        for sub in ["json", "crds"] {
-            let old = args.out.join(sub);
-            if old.exists() {
-                std::fs::remove_dir_all(&old)?;
-            }
-        }
-    } else {
-        std::fs::create_dir_all(&args.out)?;
-    }
-    for sub in ["json", "crds"] {
-        std::fs::rename(tmp.join(sub), args.out.join(sub))?;
-    }
-    std::fs::remove_dir_all(&tmp)?;
+    // `json/` and `crds/` are each replaced atomically; the rest of the
+    // folder is left alone.
+    let files: std::collections::BTreeMap<String, String> =
+        schemas::generated_files().into_iter().collect();
+    kradle_compiler::write::replace_subfolders(&args.out, &files)?;
     let _ = writeln!(
         std::io::stderr(),
         "wrote {} files to {}",

@@ -258,7 +258,7 @@ fn rev_reads_a_git_revision_without_checkout() {
     let bad = kradle(&["validate", cfg, "--rev", "no-such-rev"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        stderr(&bad).contains("kradle: error: git:"),
+        stderr(&bad).contains("kradle: error: revision `no-such-rev` is not in this repository"),
         "{}",
         stderr(&bad)
     );

@@ -423,3 +423,53 @@ fn a_config_folder_that_is_new_in_head_plans_everything_as_added() {
         "{added:?}"
     );
 }
+
+#[test]
+fn a_failure_is_never_mistaken_for_changes() {
+    let (h, c) = history();
+    // --detailed-exitcode: 2 means "changes", so a bad --base is 1.
+    let bad = h.plan(&["--base", "no-such-branch", "--detailed-exitcode"]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr).into_owned();
+    assert!(
+        err.contains(
+            "revision `no-such-branch` is not in this repository; check the name, or fetch it first"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("class="), "libgit2 internals leak: {err}");
+    // Without it, kradle failing is 2, as for every command.
+    assert_eq!(h.plan(&["--base", "no-such-branch"]).status.code(), Some(2));
+    // A guard that cannot be switched off by accident.
+    for bad in ["NaN", "inf", "-1", "101", "lots"] {
+        let o = h.plan(&["--base", &c[2], "--max-removal", bad]);
+        assert_eq!(o.status.code(), Some(2), "--max-removal {bad}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("--max-removal"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn a_shallow_clone_says_to_fetch_more_history() {
+    let (h, _) = history();
+    let clone = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", h.dir.display());
+    let status = Command::new("git")
+        .args(["clone", "--quiet", "--depth", "1", &url])
+        .arg(clone.path().join("c"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .arg("plan")
+        .arg(clone.path().join("c/config"))
+        .args(["--base", "HEAD~1", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains("the clone is shallow"), "{err}");
+    assert!(err.contains("git fetch --unshallow"), "{err}");
+}

@@ -55,8 +55,8 @@ codes! {
         "The document is too large or too deeply nested.",
         "kradle refuses documents that expand beyond 200,000 values (for example through alias bombs) or nest deeper than 128 levels.";
     UnreadableFile = "KR104", "unreadable-file", Error,
-        "A file could not be read as UTF-8 text.",
-        "Config files must be UTF-8 YAML. Binary files with a .yaml extension are reported here.";
+        "A file could not be read as config.",
+        "Config files must be regular UTF-8 YAML files inside the config folder, within the size limits (--max-file-size, default 16 MiB; --max-input-size, default 64 MiB). Binary files, symbolic links that leave the folder, FIFOs and devices with a .yaml name are reported here and never read.";
     NotAnObject = "KR105", "not-a-resource", Error,
         "A YAML document is not a Kubernetes-style object.",
         "Every document must be a mapping with apiVersion, kind, metadata and spec.";

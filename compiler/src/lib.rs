@@ -20,6 +20,7 @@ pub mod schemas;
 pub mod source;
 pub mod sshkey;
 pub mod template;
+pub mod write;
 pub mod yaml;
 
 pub use check::{Model, Options, Resource};

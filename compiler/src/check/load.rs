@@ -4,7 +4,7 @@
 use crate::diagnostics::{Code, Diagnostic, did_you_mean};
 use crate::model::{API_VERSION, GROUP, KINDS, KindInfo, Metadata, Spec, Storage, kind_info};
 use crate::project::ProjectConfig;
-use crate::source::{FileId, PROJECT_FILE, Sources};
+use crate::source::{FileId, FileProblem, PROJECT_FILE, Sources};
 use crate::yaml::{self, Node, Value, YamlErrorKind};
 
 use super::{schema, secrets};
@@ -55,14 +55,7 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
     for id in sources.ids() {
         let file = sources.get(id);
         let Some(text) = &file.text else {
-            diags.push(
-                Diagnostic::new(
-                    Code::UnreadableFile,
-                    format!("{} is not UTF-8 text", file.path),
-                )
-                .in_file(id)
-                .help("config files must be UTF-8 encoded YAML"),
-            );
+            diags.push(unreadable(id, &file.path, file.problem.as_ref()));
             continue;
         };
         let (documents, errors) = yaml::parse(text);
@@ -114,6 +107,49 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
         }
     }
     (project, docs)
+}
+
+/// The diagnostic of a file kradle did not read.
+fn unreadable(id: FileId, path: &str, problem: Option<&FileProblem>) -> Diagnostic {
+    let (message, help) = match problem {
+        None | Some(FileProblem::NotUtf8) => (
+            format!("{path} is not UTF-8 text"),
+            "config files must be UTF-8 encoded YAML".to_string(),
+        ),
+        Some(FileProblem::LinkLeavesRoot) => (
+            format!("{path} is a symbolic link that leaves the config folder"),
+            "kradle follows links only to files inside the folder it reads; copy the file in instead".to_string(),
+        ),
+        Some(FileProblem::NotARegularFile(what)) => (
+            format!("{path} is {what}, not a regular file"),
+            "config files are regular files; kradle does not read from pipes or devices".to_string(),
+        ),
+        Some(FileProblem::TooLarge { limit }) => (
+            format!("{path} is larger than {}", human_size(*limit)),
+            "split the file, or raise the limit with --max-file-size".to_string(),
+        ),
+        Some(FileProblem::InputTooLarge { limit }) => (
+            format!(
+                "the config files add up to more than {}; {path} and the files after it were not read",
+                human_size(*limit)
+            ),
+            "raise the limit with --max-input-size if this repository is really that large".to_string(),
+        ),
+    };
+    Diagnostic::new(Code::UnreadableFile, message)
+        .in_file(id)
+        .help(help)
+}
+
+/// `16 MiB`, `300 KiB`, `12 bytes`.
+pub fn human_size(bytes: u64) -> String {
+    if bytes >= 1 << 20 && bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else if bytes >= 1 << 10 && bytes % (1 << 10) == 0 {
+        format!("{} KiB", bytes >> 10)
+    } else {
+        format!("{bytes} bytes")
+    }
 }
 
 fn load_project(id: FileId, root: &Node, diags: &mut Vec<Diagnostic>) -> ProjectConfig {

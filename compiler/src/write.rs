@@ -1,0 +1,407 @@
+//! Writing output folders: the one place kradle replaces files on disk.
+//!
+//! `kradle build --out DIR` replaces DIR whole, so a wrong DIR must never
+//! cost the user data. [`check_target`] refuses, before anything is touched:
+//! - a DIR that is not a folder (or is a symbolic link);
+//! - a DIR that is, or contains, the config folder being compiled;
+//! - a DIR that is the root of a git work tree (it holds `.git`);
+//! - a DIR that exists, is not empty and is not kradle output (it has no
+//!   [`OUTPUT_MARKER`]), unless the caller forces it.
+//!
+//! Every write goes into a uniquely named temporary sibling folder that is
+//! renamed into place, so readers see the old tree or the new one, never a
+//! mix, and several writers at once (four `kradle schema --out` in parallel)
+//! do not trip over each other. Temporary folders left by a killed run are
+//! removed by the next one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::source::OUTPUT_MARKER;
+
+/// Why an output folder was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("{} is not a folder; give --out a folder (it is replaced whole)", .0.display())]
+    NotAFolder(PathBuf),
+    #[error(
+        "{} is a symbolic link; give --out the real folder (it is replaced whole)",
+        .0.display()
+    )]
+    Link(PathBuf),
+    #[error(
+        "refusing to write to {}: it holds the config folder {}, which would be deleted; write the output somewhere else (e.g. {}/rendered)",
+        .out.display(), .config.display(), .config.display()
+    )]
+    HoldsConfig { out: PathBuf, config: PathBuf },
+    #[error(
+        "refusing to write to {}: it is the root of a git work tree, which would be deleted; write the output into a folder of it",
+        .0.display()
+    )]
+    RepositoryRoot(PathBuf),
+    #[error(
+        "refusing to write to {}: it is not empty and was not written by kradle (no `{OUTPUT_MARKER}` file); its content would be deleted. Pass --force to replace it anyway",
+        .0.display()
+    )]
+    NotKradleOutput(PathBuf),
+    #[error("cannot write {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What `kradle build` writes into [`OUTPUT_MARKER`].
+const MARKER_TEXT: &str = "This folder is the output of `kradle build`: the next build replaces it whole.\nkradle never reads a folder holding this file as config.\n";
+
+/// Whether `dir` holds kradle output: the marker, or the `report.json` of a
+/// kradle from before the marker.
+pub fn is_kradle_output(dir: &Path) -> bool {
+    if dir.join(OUTPUT_MARKER).is_file() {
+        return true;
+    }
+    std::fs::read(dir.join("report.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| {
+            ["inputs", "outputs", "digests"]
+                .iter()
+                .all(|k| v.get(k).is_some())
+        })
+}
+
+/// `path` made absolute and free of links, for the part that exists.
+fn real_path(path: &Path) -> Result<PathBuf, WriteError> {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map_err(io(path))?.join(path)
+    };
+    let mut existing = abs.as_path();
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(real) => {
+                let mut out = real;
+                for part in rest.iter().rev() {
+                    out.push(part);
+                }
+                return Ok(out);
+            }
+            Err(_) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    rest.push(name.to_os_string());
+                    existing = parent;
+                }
+                _ => return Ok(abs),
+            },
+        }
+    }
+}
+
+/// Refuses an output folder whose replacement would lose data (see the module docs).
+pub fn check_target(dir: &Path, config: &Path, force: bool) -> Result<(), WriteError> {
+    if let Ok(meta) = std::fs::symlink_metadata(dir) {
+        if meta.file_type().is_symlink() {
+            return Err(WriteError::Link(dir.to_path_buf()));
+        }
+        if !meta.is_dir() {
+            return Err(WriteError::NotAFolder(dir.to_path_buf()));
+        }
+    }
+    let out = real_path(dir)?;
+    let config_real = real_path(config)?;
+    if config_real.starts_with(&out) {
+        return Err(WriteError::HoldsConfig {
+            out: dir.to_path_buf(),
+            config: config.to_path_buf(),
+        });
+    }
+    if !dir.exists() {
+        return Ok(());
+    }
+    if dir.join(".git").exists() {
+        return Err(WriteError::RepositoryRoot(dir.to_path_buf()));
+    }
+    let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
+    if !empty && !force && !is_kradle_output(dir) {
+        return Err(WriteError::NotKradleOutput(dir.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// Replaces `dir` with `files` (relative path → content) plus the output
+/// marker, after [`check_target`].
+pub fn write_output(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    config: &Path,
+    force: bool,
+) -> Result<(), WriteError> {
+    check_target(dir, config, force)?;
+    let (parent, stem) = split(dir);
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    remove_stale(&parent, &stem);
+    let tmp = fill_temporary(&parent, &stem, files, Some((OUTPUT_MARKER, MARKER_TEXT)))?;
+    swap_into_place(&tmp, dir, &parent, &stem)
+}
+
+/// Replaces the subfolders of `dir` that `files` write into (e.g. `json/`,
+/// `crds/`), each atomically, leaving the rest of `dir` alone.
+pub fn replace_subfolders(dir: &Path, files: &BTreeMap<String, String>) -> Result<(), WriteError> {
+    if let Ok(meta) = std::fs::metadata(dir) {
+        if !meta.is_dir() {
+            return Err(WriteError::NotAFolder(dir.to_path_buf()));
+        }
+    }
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut by_sub: BTreeMap<&str, BTreeMap<String, String>> = BTreeMap::new();
+    for (rel, text) in files {
+        let (sub, rest) = rel.split_once('/').unwrap_or(("", rel));
+        by_sub
+            .entry(sub)
+            .or_default()
+            .insert(rest.to_string(), text.clone());
+    }
+    for (sub, files) in by_sub {
+        if sub.is_empty() {
+            for (name, text) in files {
+                let path = dir.join(&name);
+                std::fs::write(&path, text).map_err(io(&path))?;
+            }
+            continue;
+        }
+        let target = dir.join(sub);
+        remove_stale(dir, sub);
+        let tmp = fill_temporary(dir, sub, &files, None)?;
+        swap_into_place(&tmp, &target, dir, sub)?;
+    }
+    Ok(())
+}
+
+/// The parent folder of `dir` and its last component.
+fn split(dir: &Path) -> (PathBuf, String) {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let stem = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    (parent, stem)
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Creates a fresh folder `.<stem>.kradle-<what>-<pid>-<n>` in `parent`.
+fn unique_folder(parent: &Path, stem: &str, what: &str, create: bool) -> std::io::Result<PathBuf> {
+    loop {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = parent.join(format!(".{stem}.kradle-{what}-{}-{n}", std::process::id()));
+        if !create {
+            if std::fs::symlink_metadata(&path).is_err() {
+                return Ok(path);
+            }
+            continue;
+        }
+        match std::fs::create_dir(&path) {
+            Ok(()) => return Ok(path),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn fill_temporary(
+    parent: &Path,
+    stem: &str,
+    files: &BTreeMap<String, String>,
+    marker: Option<(&str, &str)>,
+) -> Result<PathBuf, WriteError> {
+    let tmp = unique_folder(parent, stem, "new", true).map_err(io(parent))?;
+    let result = (|| -> std::io::Result<()> {
+        for (rel, contents) in files
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(marker)
+        {
+            let path = tmp.join(rel);
+            if let Some(d) = path.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            std::fs::write(&path, contents)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(WriteError::Io {
+            path: tmp,
+            source: e,
+        });
+    }
+    Ok(tmp)
+}
+
+/// Renames `tmp` to `dest`, moving whatever is at `dest` aside first. Another
+/// writer may put its own tree at `dest` between the two renames; then that
+/// tree is moved aside too and the rename tried again.
+fn swap_into_place(tmp: &Path, dest: &Path, parent: &Path, stem: &str) -> Result<(), WriteError> {
+    let mut old = Vec::new();
+    let mut result = Ok(());
+    for _ in 0..16 {
+        match std::fs::rename(tmp, dest) {
+            Ok(()) => {
+                result = Ok(());
+                break;
+            }
+            Err(e) if std::fs::symlink_metadata(dest).is_ok() => {
+                result = Err(e);
+                let aside = match unique_folder(parent, stem, "old", false) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                };
+                match std::fs::rename(dest, &aside) {
+                    Ok(()) => old.push(aside),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+        }
+    }
+    for o in &old {
+        let _ = std::fs::remove_dir_all(o);
+    }
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(tmp);
+        return Err(WriteError::Io {
+            path: dest.to_path_buf(),
+            source: e,
+        });
+    }
+    Ok(())
+}
+
+/// Removes temporary folders of `stem` left by runs that no longer exist.
+fn remove_stale(parent: &Path, stem: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = ["new", "old"]
+            .iter()
+            .find_map(|w| name.strip_prefix(&format!(".{stem}.kradle-{w}-")))
+        else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|p| !process_alive(p)) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// Whether a process with this id runs. Only Linux can tell (through
+/// `/proc`); elsewhere every writer is assumed alive and nothing is removed.
+fn process_alive(pid: u32) -> bool {
+    if pid == std::process::id() {
+        return true;
+    }
+    let proc = Path::new("/proc");
+    !proc.join("self").exists() || proc.join(pid.to_string()).exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn output_is_marked_and_replaced_whole() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("config");
+        std::fs::create_dir(&config).unwrap();
+        let out = root.path().join("out");
+        write_output(
+            &out,
+            &files(&[("a/x.yaml", "1"), ("b.yaml", "2")]),
+            &config,
+            false,
+        )
+        .unwrap();
+        assert!(out.join(OUTPUT_MARKER).is_file());
+        write_output(&out, &files(&[("c.yaml", "3")]), &config, false).unwrap();
+        assert!(!out.join("a").exists() && out.join("c.yaml").is_file());
+        let leftovers: Vec<_> = std::fs::read_dir(root.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().contains("kradle-"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_runs_are_removed_and_live_ones_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("config");
+        std::fs::create_dir(&config).unwrap();
+        // pid 0 never names a user process; ours is alive.
+        let dead = root.path().join(".out.kradle-new-0");
+        let dead_old = root.path().join(".out.kradle-old-0-3");
+        let live = root
+            .path()
+            .join(format!(".out.kradle-new-{}-999", std::process::id()));
+        for d in [&dead, &dead_old, &live] {
+            std::fs::create_dir(d).unwrap();
+        }
+        write_output(
+            &root.path().join("out"),
+            &files(&[("x.yaml", "1")]),
+            &config,
+            false,
+        )
+        .unwrap();
+        assert!(!dead.exists() && !dead_old.exists());
+        assert!(live.exists());
+    }
+
+    #[test]
+    fn legacy_output_is_recognised_by_its_report() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("report.json"),
+            r#"{"inputs":{},"outputs":{},"digests":{}}"#,
+        )
+        .unwrap();
+        assert!(is_kradle_output(dir.path()));
+        std::fs::write(dir.path().join("report.json"), r#"{"something":"else"}"#).unwrap();
+        assert!(!is_kradle_output(dir.path()));
+    }
+}
