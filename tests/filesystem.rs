@@ -415,20 +415,36 @@ fn links_in_a_git_revision_resolve_inside_the_folder_only() {
     config_at(&config);
     std::os::unix::fs::symlink("/etc/passwd", config.join("passwd.yaml")).unwrap();
     std::os::unix::fs::symlink("../../../secret.yaml", config.join("orgs/acme/up.yaml")).unwrap();
-    std::fs::write(sandbox.path().join("secret.yaml"), "SECRET_CONTENT_OUTSIDE: x\n").unwrap();
+    std::fs::write(
+        sandbox.path().join("secret.yaml"),
+        "SECRET_CONTENT_OUTSIDE: x\n",
+    )
+    .unwrap();
     std::os::unix::fs::symlink("../../platform.yaml", config.join("orgs/acme/org.yaml")).unwrap();
     let mut index = repo.index().unwrap();
-    index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+    index
+        .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
     let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
     let sig = git2::Signature::now("t", "t@example.com").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "links", &tree, &[]).unwrap();
+    repo.commit(Some("HEAD"), &sig, &sig, "links", &tree, &[])
+        .unwrap();
 
     let o = kradle(&["validate", config.to_str().unwrap(), "--rev", "HEAD"]);
     let out = stdout(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
-    assert!(!out.contains("root:") && !out.contains("SECRET_CONTENT"), "{out}");
-    assert!(out.contains("passwd.yaml is a symbolic link that leaves the config folder"), "{out}");
-    assert!(out.contains("orgs/acme/up.yaml is a symbolic link that leaves"), "{out}");
+    assert!(
+        !out.contains("root:") && !out.contains("SECRET_CONTENT"),
+        "{out}"
+    );
+    assert!(
+        out.contains("passwd.yaml is a symbolic link that leaves the config folder"),
+        "{out}"
+    );
+    assert!(
+        out.contains("orgs/acme/up.yaml is a symbolic link that leaves"),
+        "{out}"
+    );
     // The link inside the folder was followed: the Organization is read twice.
     assert!(out.contains("KR301"), "{out}");
     // The working tree says the same.

@@ -53,7 +53,7 @@ codes! {
         "YAML 1.2 forbids duplicate keys; most tools silently keep the last one, which hides mistakes.";
     YamlLimit = "KR103", "yaml-limit", Error,
         "The document is too large or too deeply nested.",
-        "kradle refuses documents that expand beyond 200,000 values (for example through alias bombs) or nest deeper than 128 levels.";
+        "kradle refuses a document that expands beyond 200,000 values or nests deeper than 128 levels, a file whose aliases copy more than 200,000 values, and a run of more than 1,500,000 values in all (1,000,000 through aliases). A long string copied by an alias counts one value per 64 bytes. The limits keep a hostile pull request from exhausting CI's memory (docs/security.md).";
     UnreadableFile = "KR104", "unreadable-file", Error,
         "A file could not be read as config.",
         "Config files must be regular UTF-8 YAML files inside the config folder, within the size limits (--max-file-size, default 16 MiB; --max-input-size, default 64 MiB). Binary files, symbolic links that leave the folder, FIFOs and devices with a .yaml name are reported here and never read.";

@@ -20,6 +20,7 @@ pub mod schemas;
 pub mod source;
 pub mod sshkey;
 pub mod template;
+pub mod text;
 pub mod write;
 pub mod yaml;
 

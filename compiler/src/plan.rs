@@ -208,6 +208,10 @@ fn segment(path: &str, i: usize) -> &str {
 
 /// A sentence for a forge operation, as a reviewer reads it.
 pub fn describe(op: &Operation, removed: bool) -> String {
+    crate::text::escape_controls(&describe_raw(op, removed)).into_owned()
+}
+
+fn describe_raw(op: &Operation, removed: bool) -> String {
     let body = &op.body;
     let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
     let id_part = |i: usize| op.id.split(':').nth(i).unwrap_or("?").to_string();

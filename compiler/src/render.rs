@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::diagnostics::{CODES, Diagnostic, Severity};
 use crate::source::{FileId, Sources};
+use crate::text as escape;
 use crate::yaml::Span;
 
 /// Counts shown in summaries.
@@ -58,6 +59,24 @@ impl LineIndex {
         LineIndex { starts }
     }
 
+    /// Byte range of 0-based line `line`, without its newline.
+    fn line_range(&self, text: &str, line: usize) -> (usize, usize) {
+        let start = self.starts[line];
+        let end = self
+            .starts
+            .get(line + 1)
+            .map_or(text.len(), |&next| next - 1);
+        (start, end.max(start))
+    }
+
+    /// Whether any line is longer than `max` bytes.
+    fn has_line_longer_than(&self, text: &str, max: usize) -> bool {
+        (0..self.starts.len()).any(|l| {
+            let (s, e) = self.line_range(text, l);
+            e - s > max
+        })
+    }
+
     /// 0-based line of a byte offset.
     fn line_of(&self, offset: usize) -> usize {
         self.starts
@@ -81,6 +100,101 @@ struct FileSource {
     name: String,
     text: Arc<str>,
     index: Arc<LineIndex>,
+    /// Lines of the file before `text` (0 unless `text` is a window).
+    line_offset: usize,
+    /// Per line of a window: bytes cut from its start, so columns are those
+    /// of the file.
+    column_shift: Vec<usize>,
+}
+
+/// A span over more lines than this is shown by its first line only.
+const MAX_SPAN_LINES: usize = 12;
+
+/// `span` cut to the end of its first line when it covers too many lines.
+fn clip_span(text: &str, index: &LineIndex, span: Span) -> Span {
+    let first = index.line_of(span.start.min(text.len()));
+    let last = index.line_of(span.end.min(text.len()));
+    if last - first <= MAX_SPAN_LINES {
+        return span;
+    }
+    Span {
+        end: index.line_range(text, first).1,
+        ..span
+    }
+}
+
+/// Longest line shown whole; a longer one is cut to a window around the
+/// error, so a 50 KB line does not flood the terminal.
+const MAX_SHOWN_LINE: usize = 240;
+
+/// A window of `text` around `spans`: the lines they cover with three lines
+/// of context, each line longer than [`MAX_SHOWN_LINE`] cut around the first
+/// span on it (or to its start). Returns the window, its first line and the
+/// spans moved into it.
+fn window(text: &str, index: &LineIndex, spans: &[Span]) -> (String, usize, Vec<Span>, Vec<usize>) {
+    let lines = index.starts.len();
+    let first = spans
+        .iter()
+        .map(|s| index.line_of(s.start.min(text.len())))
+        .min()
+        .unwrap_or(0)
+        .saturating_sub(3);
+    let last = spans
+        .iter()
+        .map(|s| index.line_of(s.end.min(text.len())))
+        .max()
+        .unwrap_or(0)
+        .saturating_add(3)
+        .min(lines - 1);
+    let mut out = String::new();
+    let mut shift = Vec::new();
+    // (original kept start, original kept end, offset in `out`) per line.
+    let mut kept = Vec::new();
+    for line in first..=last {
+        let (start, end) = index.line_range(text, line);
+        let (mut ks, mut ke) = (start, end);
+        if end - start > MAX_SHOWN_LINE {
+            let anchor = spans
+                .iter()
+                .map(|s| s.start)
+                .find(|&p| p >= start && p <= end)
+                .unwrap_or(start);
+            ks = anchor.saturating_sub(MAX_SHOWN_LINE / 2).max(start);
+            ke = (ks + MAX_SHOWN_LINE).min(end);
+            ks = floor_char_boundary(text, ks);
+            ke = floor_char_boundary(text, ke);
+        }
+        if ks > start {
+            out.push('…');
+            // miette counts columns in bytes.
+            shift.push((ks - start).saturating_sub('…'.len_utf8()));
+        } else {
+            shift.push(0);
+        }
+        kept.push((ks, ke, out.len()));
+        out.push_str(&text[ks..ke]);
+        if ke < end {
+            out.push('…');
+        }
+        if line < last {
+            out.push('\n');
+        }
+    }
+    let map = |p: usize| -> usize {
+        let p = p.min(text.len());
+        let line = index.line_of(p).clamp(first, last);
+        let (ks, ke, at) = kept[line - first];
+        at + p.clamp(ks, ke) - ks
+    };
+    let moved = spans
+        .iter()
+        .map(|s| Span {
+            start: map(s.start),
+            end: map(s.end).max(map(s.start)),
+            ..*s
+        })
+        .collect();
+    (out, first, moved, shift)
 }
 
 impl miette::SourceCode for FileSource {
@@ -115,8 +229,13 @@ impl miette::SourceCode for FileSource {
                 (inner.span().offset() + window_start).into(),
                 inner.span().len(),
             ),
-            inner.line() + first,
-            inner.column(),
+            inner.line() + first + self.line_offset,
+            inner.column()
+                + self
+                    .column_shift
+                    .get(inner.line() + first)
+                    .copied()
+                    .unwrap_or(0),
             inner.line_count() + first,
         )))
     }
@@ -146,6 +265,8 @@ fn masked(text: &str, masks: &[(usize, usize)]) -> String {
 
 struct Report<'a> {
     d: &'a Diagnostic,
+    /// The message with terminal controls escaped.
+    message: String,
     source: Option<FileSource>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
@@ -153,13 +274,13 @@ struct Report<'a> {
 
 impl fmt::Debug for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.d.message)
+        f.write_str(&self.message)
     }
 }
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.d.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -249,7 +370,8 @@ impl<'s> HumanRenderer<'s> {
             .borrow_mut()
             .entry((file, masks))
             .or_insert_with_key(|(_, masks)| {
-                let text: Arc<str> = masked(text, masks).into();
+                let masked = masked(text, masks);
+                let text: Arc<str> = escape::blank_controls(&masked).into();
                 let index = Arc::new(LineIndex::new(&text));
                 (text, index)
             })
@@ -262,24 +384,46 @@ impl<'s> HumanRenderer<'s> {
         let mut help = d.help.clone();
         let mut source = None;
         let mut notes = Vec::new();
+        let clean = |t: &str| escape::escape_controls(t).into_owned();
         if let (Some(file), Some(span)) = (d.file, d.span) {
             let f = sources.get(file);
             if let Some(text) = &f.text {
-                for r in d.related.iter().filter(|r| r.file == file) {
+                let related: Vec<_> = d.related.iter().filter(|r| r.file == file).collect();
+                let mut spans = vec![span];
+                spans.extend(related.iter().map(|r| r.span));
+                let (mut text, mut index) = self.file(file, text, &d.masks);
+                for s in &mut spans {
+                    *s = clip_span(&text, &index, *s);
+                }
+                let mut line_offset = 0;
+                let mut column_shift = Vec::new();
+                if index.has_line_longer_than(&text, MAX_SHOWN_LINE) {
+                    let (w, first, moved, shift) = window(&text, &index, &spans);
+                    index = Arc::new(LineIndex::new(&w));
+                    text = w.into();
+                    line_offset = first;
+                    spans = moved;
+                    column_shift = shift;
+                }
+                for (r, s) in related.iter().zip(&spans[1..]) {
                     labels.push(LabeledSpan::new_with_span(
-                        Some(r.message.clone()),
-                        source_span(r.span),
+                        Some(clean(&r.message)),
+                        source_span(*s),
                     ));
                 }
-                let (text, index) = self.file(file, text, &d.masks);
                 source = Some(FileSource {
-                    name: f.path.clone(),
+                    name: clean(&f.path),
                     text,
                     index,
+                    line_offset,
+                    column_shift,
                 });
                 labels.insert(
                     0,
-                    LabeledSpan::new_primary_with_span(d.label.clone(), source_span(span)),
+                    LabeledSpan::new_primary_with_span(
+                        d.label.as_deref().map(clean),
+                        source_span(spans[0]),
+                    ),
                 );
             }
         }
@@ -288,17 +432,17 @@ impl<'s> HumanRenderer<'s> {
             .iter()
             .filter(|r| Some(r.file) != d.file || d.span.is_none())
         {
-            notes.push(format!(
+            notes.push(clean(&format!(
                 "{}: {}",
                 r.message,
                 location(sources, r.file, r.span)
-            ));
+            )));
         }
         if source.is_none() {
             if let Some(file) = d.file {
                 let path = &sources.get(file).path;
                 if !d.message.contains(path.as_str()) {
-                    notes.insert(0, format!("in {path}"));
+                    notes.insert(0, clean(&format!("in {path}")));
                 }
             }
         }
@@ -311,13 +455,14 @@ impl<'s> HumanRenderer<'s> {
         }
         let report = Report {
             d,
+            message: clean(&d.message),
             source,
             labels,
-            help,
+            help: help.as_deref().map(clean),
         };
         let mut out = String::new();
         if self.handler.render_report(&mut out, &report).is_err() {
-            out = format!("{}: {}\n", d.code.info().code, d.message);
+            out = format!("{}: {}\n", d.code.info().code, clean(&d.message));
         }
         out
     }

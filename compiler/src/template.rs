@@ -5,6 +5,11 @@
 //! Substitution happens in keys and values. A string that is exactly one
 //! `[[ expression ]]` takes the parameter's value with its type (a list stays
 //! a list); anywhere else the value is rendered as text.
+//!
+//! Templates come from pull requests, so rendering is bounded
+//! (docs/security.md): every string gets [`FUEL`] steps of the engine (a loop
+//! of 10^10 iterations stops at once), nesting is limited to
+//! [`RECURSION_LIMIT`], and each rendered string to [`MAX_OUTPUT`] bytes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::LazyLock;
@@ -14,8 +19,17 @@ use minijinja::{Environment, UndefinedBehavior};
 use regex::Regex;
 use serde_json::{Map, Value};
 
+/// Engine steps one string may take to render.
+pub const FUEL: u64 = 100_000;
+/// Deepest nesting of blocks and calls while rendering.
+pub const RECURSION_LIMIT: usize = 64;
+/// Largest rendered string, in bytes.
+pub const MAX_OUTPUT: usize = 1 << 20;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_fuel(Some(FUEL));
+    env.set_recursion_limit(RECURSION_LIMIT);
     if let Ok(syntax) = SyntaxConfig::builder()
         .block_delimiters("[%", "%]")
         .variable_delimiters("[[", "]]")
@@ -87,17 +101,61 @@ fn render_str(s: &str, ctx: &minijinja::Value) -> Result<Value, String> {
         .map(|c| c[1].to_string())
     {
         if !expr.contains("]]") {
-            let compiled = ENV.compile_expression(&expr).map_err(|e| e.to_string())?;
-            let v = compiled.eval(ctx).map_err(|e| e.to_string())?;
+            let compiled = ENV.compile_expression(&expr).map_err(message)?;
+            let v = compiled.eval(ctx).map_err(message)?;
             if v.is_undefined() {
                 return Err(format!("`{}` is undefined", expr.trim()));
             }
-            return serde_json::to_value(&v).map_err(|e| e.to_string());
+            let json = serde_json::to_value(&v).map_err(|e| e.to_string())?;
+            if serde_json::to_vec(&json).map_or(0, |b| b.len()) > MAX_OUTPUT {
+                return Err(too_large());
+            }
+            return Ok(json);
         }
     }
-    ENV.render_str(s, ctx)
-        .map(Value::String)
-        .map_err(|e| e.to_string())
+    let template = ENV.template_from_str(s).map_err(message)?;
+    let mut out = Capped(Vec::new());
+    template.render_captured_to(ctx, &mut out).map_err(|e| {
+        if out.0.len() > MAX_OUTPUT {
+            too_large()
+        } else {
+            message(e)
+        }
+    })?;
+    Ok(Value::String(String::from_utf8_lossy(&out.0).into_owned()))
+}
+
+fn too_large() -> String {
+    format!("renders to more than {} KiB", MAX_OUTPUT >> 10)
+}
+
+/// A render error in words a policy author can act on.
+fn message(e: minijinja::Error) -> String {
+    match e.kind() {
+        minijinja::ErrorKind::OutOfFuel => format!(
+            "needs more than {FUEL} steps to render (a loop that is too large?); templates are limited so a pull request cannot hang CI"
+        ),
+        _ => e.to_string(),
+    }
+}
+
+/// A writer that refuses to grow past [`MAX_OUTPUT`] bytes.
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT {
+            self.0
+                .extend_from_slice(&buf[..MAX_OUTPUT + 1 - self.0.len().min(MAX_OUTPUT)]);
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Renders every key and value of `body` with `params`.
@@ -159,6 +217,28 @@ mod tests {
     fn undefined_parameters_are_errors() {
         assert!(render(&json!({"a": "[[ params.nope ]]"}), &BTreeMap::new()).is_err());
         assert!(render(&json!({"a": "x [[ params.nope ]] y"}), &BTreeMap::new()).is_err());
+    }
+
+    #[test]
+    fn runaway_templates_stop_with_a_clear_error() {
+        let huge_loop = json!({"a": "[% for a in range(100000) %][% for b in range(100000) %]x[% endfor %][% endfor %]"});
+        let e = render(&huge_loop, &BTreeMap::new()).unwrap_err();
+        assert!(e.contains("steps to render"), "{e}");
+        let big = json!({"a": "x [[ 'y' * 2000000 ]]"});
+        assert!(
+            render(&big, &BTreeMap::new())
+                .unwrap_err()
+                .contains("more than 1024 KiB")
+        );
+        let big_whole = json!({"a": "[[ 'y' * 2000000 ]]"});
+        assert!(
+            render(&big_whole, &BTreeMap::new())
+                .unwrap_err()
+                .contains("more than 1024 KiB")
+        );
+        // Macros, includes and imports are not compiled in: nothing can recurse.
+        let recursive = json!({"a": "[% macro m(n) %][[ m(n) ]][% endmacro %][[ m(1) ]]"});
+        assert!(render(&recursive, &BTreeMap::new()).is_err());
     }
 
     #[test]

@@ -14,6 +14,43 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span as YamlSpan};
 
 /// Largest number of nodes one document may expand to (aliases included).
 pub const MAX_NODES_PER_DOCUMENT: usize = 200_000;
+/// Largest number of values aliases may copy in one file. A long string
+/// copied by an alias counts one value per [`ALIAS_BYTES_PER_VALUE`] bytes.
+pub const MAX_ALIAS_VALUES_PER_FILE: usize = 200_000;
+/// Largest number of values aliases may copy in one run (all files).
+pub const MAX_ALIAS_VALUES_PER_RUN: usize = 1_000_000;
+/// Largest number of values in one run, all files and aliases together.
+pub const MAX_VALUES_PER_RUN: usize = 1_500_000;
+/// How many bytes of a string copied by an alias count as one value.
+pub const ALIAS_BYTES_PER_VALUE: usize = 64;
+
+/// What is left of the limits of one run; one budget is shared by every file
+/// parsed in a run, so many files (or many documents) just under a
+/// per-document limit cannot add up to an exhausted machine.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    values: usize,
+    alias_values: usize,
+    /// Set once a run limit was hit: later files are not parsed.
+    exhausted: bool,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            values: MAX_VALUES_PER_RUN,
+            alias_values: MAX_ALIAS_VALUES_PER_RUN,
+            exhausted: false,
+        }
+    }
+}
+
+impl Budget {
+    /// Whether a run limit was hit (and later files were not parsed).
+    pub fn exhausted(&self) -> bool {
+        self.exhausted
+    }
+}
 /// Deepest nesting of collections accepted in one document.
 pub const MAX_DEPTH: usize = 128;
 
@@ -218,10 +255,20 @@ enum Frame {
     },
 }
 
-/// Parses every document of `text`. Returns the documents read before the first
-/// fatal problem, plus every problem found. Empty documents are skipped.
+/// Parses every document of `text` with the limits of a run of its own.
 pub fn parse(text: &str) -> (Vec<Document>, Vec<YamlError>) {
+    parse_with(text, &mut Budget::default())
+}
+
+/// Parses every document of `text`, spending `budget`. Returns the documents
+/// read before the first fatal problem, plus every problem found. Empty
+/// documents are skipped. Nothing is parsed once the budget is exhausted.
+pub fn parse_with(text: &str, budget: &mut Budget) -> (Vec<Document>, Vec<YamlError>) {
+    if budget.exhausted {
+        return (Vec::new(), Vec::new());
+    }
     let offsets = Offsets::new(text);
+    let mut file_alias_values = 0usize;
     let mut docs = Vec::new();
     let mut errors = Vec::new();
     let mut parser = Parser::new_from_str(text);
@@ -276,6 +323,11 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<YamlError>) {
             }
             _ if poisoned => {}
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                nodes += 1;
+                if !budget.spend(1) {
+                    errors.push(run_limit(span));
+                    break;
+                }
                 if stack.len() >= MAX_DEPTH {
                     errors.push(YamlError {
                         kind: YamlErrorKind::TooDeep,
@@ -336,6 +388,10 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<YamlError>) {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 nodes += 1;
+                if !budget.spend(1) {
+                    errors.push(run_limit(span));
+                    break;
+                }
                 let tag = tag.map(|t| t.suffix.clone());
                 let value = resolve_scalar(&text, style, tag.as_deref());
                 let node = Node { value, span };
@@ -355,8 +411,26 @@ pub fn parse(text: &str) -> (Vec<Document>, Vec<YamlError>) {
                     poisoned = true;
                     continue;
                 };
-                let size = count_nodes(target);
+                let size = alias_weight(target);
                 nodes = nodes.saturating_add(size);
+                file_alias_values = file_alias_values.saturating_add(size);
+                if file_alias_values > MAX_ALIAS_VALUES_PER_FILE {
+                    errors.push(YamlError {
+                        kind: YamlErrorKind::TooLarge,
+                        message: format!(
+                            "aliases in this file expand to more than {MAX_ALIAS_VALUES_PER_FILE} values; the rest of the file is not read"
+                        ),
+                        span,
+                        first: None,
+                    });
+                    break;
+                }
+                budget.alias_values = budget.alias_values.saturating_sub(size);
+                if budget.alias_values == 0 || !budget.spend(size) {
+                    budget.exhausted = true;
+                    errors.push(run_limit(span));
+                    break;
+                }
                 if nodes > MAX_NODES_PER_DOCUMENT {
                     errors.push(YamlError {
                         kind: YamlErrorKind::TooLarge,
@@ -399,14 +473,46 @@ fn close(open: Span, close: Span) -> Span {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
+impl Budget {
+    /// Takes `n` values; `false` (and exhausted) when the run has no more.
+    fn spend(&mut self, n: usize) -> bool {
+        if self.values < n {
+            self.values = 0;
+            self.exhausted = true;
+            return false;
+        }
+        self.values -= n;
+        true
+    }
+}
+
+fn run_limit(span: Span) -> YamlError {
+    YamlError {
+        kind: YamlErrorKind::TooLarge,
+        message: format!(
+            "the config files expand to more than {MAX_VALUES_PER_RUN} values in all (or their aliases to more than {MAX_ALIAS_VALUES_PER_RUN}); nothing after this point is read"
+        ),
+        span,
+        first: None,
+    }
+}
+
+/// What copying `node` through an alias costs: its values, plus one per
+/// [`ALIAS_BYTES_PER_VALUE`] bytes of its strings and keys.
+fn alias_weight(node: &Node) -> usize {
     let mut count = 0usize;
     let mut todo = vec![node];
     while let Some(n) = todo.pop() {
         count += 1;
         match &n.value {
+            Value::String(s) => count = count.saturating_add(s.len() / ALIAS_BYTES_PER_VALUE),
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    count = count.saturating_add(k.text.len() / ALIAS_BYTES_PER_VALUE);
+                    todo.push(v);
+                }
+            }
             Value::Seq(items) => todo.extend(items.iter()),
-            Value::Map(entries) => todo.extend(entries.iter().map(|(_, v)| v)),
             _ => {}
         }
     }

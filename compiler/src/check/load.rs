@@ -51,6 +51,9 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
     let mut project = ProjectConfig::default();
     let mut docs = Vec::new();
     let schemas = &*DOCUMENT_SCHEMAS;
+    // One budget for the whole run: many files just under a per-file limit
+    // must not add up to an exhausted machine.
+    let mut budget = yaml::Budget::default();
 
     for id in sources.ids() {
         let file = sources.get(id);
@@ -58,7 +61,7 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
             diags.push(unreadable(id, &file.path, file.problem.as_ref()));
             continue;
         };
-        let (documents, errors) = yaml::parse(text);
+        let (documents, errors) = yaml::parse_with(text, &mut budget);
         for e in errors {
             let code = match e.kind {
                 YamlErrorKind::Syntax | YamlErrorKind::BadKey | YamlErrorKind::UnknownAlias => {
