@@ -247,7 +247,6 @@ fn every_emitted_object_validates_against_its_upstream_schema() {
         "v1/PersistentVolumeClaim",
         "rbac.authorization.k8s.io/v1/Role",
         "rbac.authorization.k8s.io/v1/RoleBinding",
-        "rbac.authorization.k8s.io/v1/ClusterRoleBinding",
         "apiextensions.k8s.io/v1/CustomResourceDefinition",
     ] {
         assert!(

@@ -15,8 +15,16 @@ fn now() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
+/// What `kradle validate` shows, plus what `kradle build` adds when the
+/// input validates (problems found only while lowering, such as collisions).
 fn render_case(input: &Path) -> (String, bool) {
-    let v = validate(Sources::from_dir(input).unwrap(), &Options { now: now() });
+    let options = kradle_compiler::lower::BuildOptions {
+        now: now(),
+        repo_url: None,
+        target_revision: None,
+        path: None,
+    };
+    let v = kradle_compiler::build(Sources::from_dir(input).unwrap(), &options).validation;
     let mut out = String::new();
     for d in &v.diagnostics {
         out.push_str(&render::human(&v.sources, d, false, 100));

@@ -116,6 +116,9 @@ codes! {
     DuplicateNamespaceBinding = "KR308", "duplicate-namespace-binding", Error,
         "An organization has more than one OrgNamespaceBinding.",
         "An Organization and its OrgNamespaceBinding are 1:1.";
+    OutputCollision = "KR309", "output-collision", Error,
+        "Two resources lower to the same Kubernetes object or output file.",
+        "kradle generates objects with fixed name patterns (`kradle-secret-<grant>`, `runner-pool-<pool>`, `kradle-ws-<workspace>`, ...). A resource whose own output matches another's would silently replace it in the cluster, so the build stops and names both.";
     // 4xx: references
     UnresolvedReference = "KR401", "unresolved-reference", Error,
         "A reference names a resource that does not exist.",
@@ -173,8 +176,8 @@ codes! {
         "A PolicyExceptionRequest decision is incomplete.",
         "A decision needs phase, decidedBy and decidedAt.";
     RoleBindingScope = "KR516", "role-binding-scope", Error,
-        "An AgentRoleBinding with cluster scope references a namespaced Role.",
-        "A ClusterRoleBinding can only reference a ClusterRole.";
+        "An AgentRoleBinding asks for cluster scope.",
+        "Agent RBAC is scoped to the organization's namespace (spec §4.2): an organization's config never produces a ClusterRoleBinding. A namespaced binding may reference a ClusterRole (`view`, `edit`); it grants that role inside the namespace only.";
     PolicyParameter = "KR517", "policy-template-parameter", Error,
         "A policy template uses a parameter nobody defines, or does not compile.",
         "`[[ params.NAME ]]` in a PolicyTemplate's kyverno body needs a default in the template's `parameters` or a value in every binding's `parameters` (profiles bind with defaults only). Blocks use `[% %]`, comments `[# #]`.";

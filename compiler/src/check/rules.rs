@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::model::Spec;
 use crate::model::agents::{SkillSource, TriggerSource};
-use crate::model::identity::{BindingScope, RoleKind};
+use crate::model::identity::BindingScope;
 use crate::model::policy::DecisionPhase;
 use crate::model::repository::KeyScope;
 
@@ -125,14 +125,12 @@ pub fn check(model: &Model, options: &Options, diags: &mut Vec<Diagnostic>) {
             Spec::AgentConfigGrant(s) => {
                 grant_namespace(&mut d, &s.config_map_ref, "/spec/configMapRef/namespace")
             }
-            Spec::AgentRoleBinding(s)
-                if s.scope == BindingScope::Cluster && s.role_ref.kind == RoleKind::Role =>
-            {
+            Spec::AgentRoleBinding(s) if s.scope == BindingScope::Cluster => {
                 d.err(
                     Code::RoleBindingScope,
-                    "/spec/roleRef/kind",
-                    "a cluster-scoped binding cannot reference a namespaced Role",
-                    "use `kind: ClusterRole`, or `scope: namespace`",
+                    "/spec/scope",
+                    "an organization's AgentRoleBinding cannot grant cluster-wide access",
+                    "use `scope: namespace`: agent RBAC is confined to the organization's namespace (spec §4.2); a namespaced binding may still reference a ClusterRole such as `view`",
                 );
             }
             Spec::WebhookSubscription(s) => d.url("/spec/url", &s.url),

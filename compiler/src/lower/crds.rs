@@ -16,6 +16,7 @@ pub fn lower() -> Vec<Object> {
             Object {
                 dir: "platform/crds".into(),
                 value,
+                origin: None,
             }
         })
         .collect()

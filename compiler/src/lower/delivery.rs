@@ -12,7 +12,7 @@ use crate::check::Model;
 use crate::model::{Spec, org_namespace};
 
 use super::resources::with_defaults;
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub const VELA: &str = "core.oam.dev/v1beta1";
 
@@ -54,7 +54,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 }
                 properties.insert("serviceAccountName".into(), json!(p.service_account));
                 let mut labels = base_labels(Some(org));
-                labels.insert("kradle.a5c.ai/pool".into(), r.name.clone());
+                labels.insert("kradle.a5c.ai/pool".into(), super::label_value(&r.name));
                 let spec = json!({
                     "components": [{
                         "name": "worker",
@@ -64,11 +64,12 @@ pub fn lower(model: &Model) -> Vec<Object> {
                     }],
                 });
                 out.push(Object {
+                    origin: Origin::of(r),
                     dir: dir.clone(),
                     value: object(
                         VELA,
                         "Application",
-                        &format!("runner-pool-{}", r.name),
+                        &super::object_name(&format!("runner-pool-{}", r.name)),
                         Some(&ns),
                         &labels,
                         &wave_annotation(Wave::Resources),
@@ -81,8 +82,12 @@ pub fn lower(model: &Model) -> Vec<Object> {
                     continue;
                 };
                 let mut labels = base_labels(Some(org));
-                labels.insert("kradle.a5c.ai/repository".into(), r.name.clone());
+                labels.insert(
+                    "kradle.a5c.ai/repository".into(),
+                    super::label_value(&r.name),
+                );
                 out.push(Object {
+                    origin: Origin::of(r),
                     dir: dir.clone(),
                     value: object(
                         VELA,

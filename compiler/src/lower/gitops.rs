@@ -79,6 +79,7 @@ fn app(
     let mut annotations = std::collections::BTreeMap::new();
     annotations.insert(SYNC_WAVE.to_string(), wave.to_string());
     Object {
+        origin: None,
         dir: "argocd".into(),
         value: object(
             ARGO,
@@ -115,6 +116,7 @@ fn project(
         .map(|ns| json!({ "server": s.server, "namespace": ns }))
         .collect();
     Object {
+        origin: None,
         dir: "argocd".into(),
         value: object(
             ARGO,

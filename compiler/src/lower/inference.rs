@@ -8,7 +8,7 @@ use crate::check::Model;
 use crate::model::inference::ProtocolVersion;
 use crate::model::{Spec, org_namespace};
 
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 fn protocol(p: ProtocolVersion) -> &'static str {
     match p {
@@ -58,6 +58,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 }
                 predictor.insert("model".into(), model_json.into());
                 out.push(Object {
+                    origin: Origin::of(r),
                     dir: dir.clone(),
                     value: object(
                         "serving.kserve.io/v1beta1",
@@ -85,6 +86,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 }
                 spec.insert("containers".into(), json!(s.containers));
                 out.push(Object {
+                    origin: Origin::of(r),
                     dir: dir.clone(),
                     value: object(
                         "serving.kserve.io/v1alpha1",

@@ -8,6 +8,7 @@
 //! Objects carry the folder they are written to; [`crate::layout`] turns the
 //! output into files.
 
+mod collisions;
 mod crds;
 mod delivery;
 pub mod forge;
@@ -25,8 +26,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::check::Model;
+use crate::check::{Model, Resource};
 use crate::diagnostics::Diagnostic;
+use crate::source::FileId;
+use crate::yaml::Span;
 
 pub use forge::{Operation, Plan};
 
@@ -54,12 +57,64 @@ pub enum Wave {
 pub const SYNC_WAVE: &str = "argocd.argoproj.io/sync-wave";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 
+/// The config resource an object was generated from, for diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Origin {
+    pub file: FileId,
+    pub span: Span,
+    pub kind: &'static str,
+    pub name: String,
+}
+
+impl Origin {
+    pub fn of(r: &Resource) -> Option<Origin> {
+        Some(Origin {
+            file: r.file,
+            span: r.span_of("/metadata/name"),
+            kind: r.kind.kind,
+            name: r.name.clone(),
+        })
+    }
+}
+
 /// A Kubernetes object and the output folder it belongs to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
     /// Folder relative to the output root, e.g. `orgs/acme/rbac`.
     pub dir: String,
     pub value: Value,
+    /// The resource it comes from; `None` for what kradle adds itself (CRDs, Argo CD).
+    pub origin: Option<Origin>,
+}
+
+/// Longest output file name, in bytes (file systems allow 255).
+const MAX_FILE_NAME: usize = 160;
+
+/// `text` if it has at most `max` bytes, else a prefix of it and a hash of
+/// the whole, `max` bytes long, so distinct long names stay distinct and
+/// the same name always gives the same result.
+pub fn fit(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let hash = crate::lower::report::digest(text);
+    let hash = &hash["sha256:".len().."sha256:".len() + 10];
+    let mut cut = max.saturating_sub(hash.len() + 1);
+    while cut > 0 && !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let prefix = text[..cut].trim_end_matches(['-', '.']);
+    format!("{prefix}-{hash}")
+}
+
+/// A Kubernetes label value (at most 63 characters) for a resource name.
+pub fn label_value(name: &str) -> String {
+    fit(name, 63)
+}
+
+/// A generated object name (`kradle-secret-<name>`), at most 253 characters.
+pub fn object_name(name: &str) -> String {
+    fit(name, 253)
 }
 
 impl Object {
@@ -86,9 +141,11 @@ impl Object {
             self.name().to_string(),
         )
     }
-    /// File name inside its folder: `<kind>-<name>.yaml`.
+    /// File name inside its folder: `<kind>-<name>.yaml`, shortened with a
+    /// hash when the name is too long for a file system.
     pub fn file_name(&self) -> String {
-        format!("{}-{}.yaml", self.kind().to_ascii_lowercase(), self.name())
+        let stem = format!("{}-{}", self.kind().to_ascii_lowercase(), self.name());
+        format!("{}.yaml", fit(&stem, MAX_FILE_NAME - ".yaml".len()))
     }
 }
 
@@ -177,6 +234,7 @@ pub fn lower(model: &Model, options: &BuildOptions) -> (Output, Vec<Diagnostic>)
     out.plans = forge::lower(model, &mut out.notes);
 
     out.objects.sort_by_key(Object::identity);
+    collisions::check(&out.objects, &mut diags);
     (out, diags)
 }
 
@@ -258,7 +316,7 @@ mod tests {
                 doc(
                     "AgentRoleBinding",
                     "view-all",
-                    "subject: runner\nroleRef: { kind: ClusterRole, name: view }\nscope: cluster",
+                    "subject: runner\nroleRef: { kind: ClusterRole, name: view }\nscope: namespace",
                 ),
                 doc(
                     "AgentSecretGrant",
@@ -269,13 +327,14 @@ mod tests {
             .concat(),
         );
         let objs = rbac::lower(&m);
-        let crb = objs
+        assert!(objs.iter().all(|o| o.kind() != "ClusterRoleBinding"));
+        let rb = objs
             .iter()
-            .find(|o| o.kind() == "ClusterRoleBinding")
+            .find(|o| o.kind() == "RoleBinding" && o.name() == "view-all")
             .unwrap();
-        assert_eq!(crb.name(), "kradle-acme-view-all");
-        assert_eq!(crb.dir, "platform/cluster");
-        assert_eq!(crb.value["subjects"][0]["name"], "agent");
+        assert_eq!(rb.namespace(), "kradle-org-acme");
+        assert_eq!(rb.value["roleRef"]["kind"], "ClusterRole");
+        assert_eq!(rb.value["subjects"][0]["name"], "agent");
         let role = objs.iter().find(|o| o.kind() == "Role").unwrap();
         assert_eq!(
             role.value["rules"][0]["resourceNames"],

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::check::Model;
 use crate::model::{API_VERSION, Spec, normalize_org_slug, org_namespace};
 
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let platform_ns = model.project.platform_namespace();
@@ -35,6 +35,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 }
             }
             out.push(Object {
+                origin: Origin::of(org),
                 dir: "platform/namespaces".into(),
                 value: object(
                     "v1",
@@ -49,6 +50,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
         }
         if binding.is_none() {
             out.push(Object {
+                origin: Origin::of(org),
                 dir: "platform/resources".into(),
                 value: object(
                     API_VERSION,

@@ -27,7 +27,7 @@ use crate::model::policy::{DecisionPhase, PolicyMode, PolicyScope, PolicyTemplat
 use crate::model::{Spec, org_namespace};
 
 use super::report::{Notes, SkippedException};
-use super::{BuildOptions, Object, Wave, base_labels, object, wave_annotation};
+use super::{BuildOptions, Object, Origin, Wave, base_labels, object, wave_annotation};
 
 const KYVERNO_V1: &str = "kyverno.io/v1";
 const KYVERNO_V2: &str = "kyverno.io/v2";
@@ -62,7 +62,11 @@ fn failure_action(mode: PolicyMode) -> Option<&'static str> {
 fn apply_scope(rules: &mut [Value], scope: &PolicyScope) {
     let mut expressions = Vec::new();
     if !scope.repositories.is_empty() {
-        let mut repos: Vec<&str> = scope.repositories.iter().map(|r| r.0.as_str()).collect();
+        let mut repos: Vec<String> = scope
+            .repositories
+            .iter()
+            .map(|r| super::label_value(&r.0))
+            .collect();
         repos.sort();
         expressions
             .push(json!({ "key": "kradle.a5c.ai/repository", "operator": "In", "values": repos }));
@@ -208,14 +212,15 @@ fn policy(
     let (kind, obj_name, namespace, dir) = if cluster {
         (
             "ClusterPolicy",
-            format!("kradle-{org}-{name}"),
+            // Kyverno policy names are also label values in its reports.
+            super::label_value(&format!("kradle-{org}-{name}")),
             None,
             "platform/cluster".to_string(),
         )
     } else {
         (
             "Policy",
-            name.to_string(),
+            super::label_value(name),
             Some(org_namespace(org)),
             format!("orgs/{org}/policy"),
         )
@@ -223,7 +228,7 @@ fn policy(
     let mut labels = base_labels(Some(org));
     labels.insert(
         "kradle.a5c.ai/policy-template".into(),
-        template_name.to_string(),
+        super::label_value(template_name),
     );
     labels.insert(
         "kradle.a5c.ai/policy-mode".into(),
@@ -254,7 +259,11 @@ fn policy(
         vec![("spec", body)],
     );
     Some((
-        Object { dir, value },
+        Object {
+            dir,
+            value,
+            origin: Origin::of(r),
+        },
         Produced {
             name: obj_name,
             namespace,
@@ -363,7 +372,7 @@ pub fn lower(
                 let mut labels = base_labels(Some(org));
                 labels.insert(
                     "kradle.a5c.ai/policy-binding".into(),
-                    e.policy_ref.0.clone(),
+                    super::label_value(&e.policy_ref.0),
                 );
                 let mut annotations = wave_annotation(Wave::Policies);
                 annotations.insert("kradle.a5c.ai/expires-at".into(), e.expires_at.clone());
@@ -378,6 +387,7 @@ pub fn lower(
                     }}]},
                 });
                 out.push(Object {
+                    origin: Origin::of(r),
                     dir: format!("orgs/{org}/policy"),
                     value: object(
                         KYVERNO_V2,

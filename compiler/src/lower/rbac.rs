@@ -1,8 +1,8 @@
 //! rbac: agent identities as native Kubernetes RBAC.
 //!
-//! AgentServiceAccount → ServiceAccount; AgentRoleBinding → RoleBinding (scope
-//! namespace) or ClusterRoleBinding (scope cluster, in the platform folder as
-//! it is cluster-scoped); AgentSecretGrant / AgentConfigGrant → a Role that
+//! AgentServiceAccount → ServiceAccount; AgentRoleBinding → RoleBinding in
+//! the organization's namespace (never a ClusterRoleBinding: spec §4.2, and
+//! the check refuses `scope: cluster`); AgentSecretGrant / AgentConfigGrant → a Role that
 //! allows `get` on exactly the named Secret/ConfigMap, bound to the subject's
 //! ServiceAccount.
 
@@ -13,7 +13,7 @@ use crate::model::common::ObjectKeysRef;
 use crate::model::identity::{BindingScope, RoleKind};
 use crate::model::{Spec, org_namespace};
 
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 const RBAC: &str = "rbac.authorization.k8s.io/v1";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -70,6 +70,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
         let wave = wave_annotation(Wave::Rbac);
         match spec {
             Spec::AgentServiceAccount(s) => out.push(Object {
+                origin: Origin::of(r),
                 dir: dir(org),
                 value: object(
                     "v1",
@@ -88,31 +89,23 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 };
                 let role_ref = json!({ "apiGroup": RBAC_GROUP, "kind": role_kind(s.role_ref.kind), "name": s.role_ref.name });
                 let body = vec![("roleRef", role_ref), ("subjects", json!([subject]))];
-                out.push(match s.scope {
-                    BindingScope::Namespace => Object {
-                        dir: dir(org),
-                        value: object(
-                            RBAC,
-                            "RoleBinding",
-                            &r.name,
-                            Some(&ns),
-                            &labels,
-                            &wave,
-                            body,
-                        ),
-                    },
-                    BindingScope::Cluster => Object {
-                        dir: "platform/cluster".into(),
-                        value: object(
-                            RBAC,
-                            "ClusterRoleBinding",
-                            &format!("kradle-{org}-{}", r.name),
-                            None,
-                            &labels,
-                            &wave,
-                            body,
-                        ),
-                    },
+                // The check refuses `scope: cluster` (KR516); an organization
+                // never gets a ClusterRoleBinding, even from a model that skipped it.
+                if s.scope != BindingScope::Namespace {
+                    continue;
+                }
+                out.push(Object {
+                    origin: Origin::of(r),
+                    dir: dir(org),
+                    value: object(
+                        RBAC,
+                        "RoleBinding",
+                        &r.name,
+                        Some(&ns),
+                        &labels,
+                        &wave,
+                        body,
+                    ),
                 });
             }
             Spec::AgentSecretGrant(s) => out.extend(grant(
@@ -150,7 +143,7 @@ fn grant(
     subject: &str,
 ) -> Vec<Object> {
     let ns = org_namespace(org);
-    let name = format!("kradle-{prefix}-{}", r.name);
+    let name = super::object_name(&format!("kradle-{prefix}-{}", r.name));
     let labels = base_labels(Some(org));
     let wave = wave_annotation(Wave::Rbac);
     let rules = json!([{
@@ -187,10 +180,12 @@ fn grant(
         Object {
             dir: dir(org),
             value: role,
+            origin: Origin::of(r),
         },
         Object {
             dir: dir(org),
             value: binding,
+            origin: Origin::of(r),
         },
     ]
 }

@@ -14,7 +14,7 @@ use crate::model::repository::KeyScope;
 use crate::model::workspace::AccessMode;
 use crate::model::{Spec, Storage, normalize_org_slug, org_namespace};
 
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub const DEFAULT_BRANCH: &str = "main";
 pub const DEFAULT_RUNNER_IMAGE: &str = "ubuntu:24.04";
@@ -76,7 +76,7 @@ pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
         Spec::KradleWorkspace(s) => {
             s.branch.get_or_insert_with(|| DEFAULT_BRANCH.into());
             s.pvc_name
-                .get_or_insert_with(|| format!("kradle-ws-{}", r.name));
+                .get_or_insert_with(|| super::object_name(&format!("kradle-ws-{}", r.name)));
             s.volume_spec
                 .storage_class_name
                 .get_or_insert_with(|| DEFAULT_STORAGE_CLASS.into());
@@ -153,6 +153,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
             "resources"
         };
         out.push(Object {
+            origin: Origin::of(r),
             dir: dir_of(r, folder),
             value,
         });

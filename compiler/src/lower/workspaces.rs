@@ -10,7 +10,7 @@ use crate::check::Model;
 use crate::model::{Spec, org_namespace};
 
 use super::resources::with_defaults;
-use super::{Object, Wave, base_labels, object, wave_annotation};
+use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
@@ -22,8 +22,14 @@ pub fn lower(model: &Model) -> Vec<Object> {
             continue;
         };
         let mut labels: BTreeMap<String, String> = base_labels(Some(org));
-        labels.insert("kradle.a5c.ai/workspace".into(), r.name.clone());
-        labels.insert("kradle.a5c.ai/repository".into(), s.repository.0.clone());
+        labels.insert(
+            "kradle.a5c.ai/workspace".into(),
+            super::label_value(&r.name),
+        );
+        labels.insert(
+            "kradle.a5c.ai/repository".into(),
+            super::label_value(&s.repository.0),
+        );
         let v = &s.volume_spec;
         let pvc = object(
             "v1",
@@ -42,6 +48,7 @@ pub fn lower(model: &Model) -> Vec<Object> {
             )],
         );
         out.push(Object {
+            origin: Origin::of(r),
             dir: format!("orgs/{org}/workspaces"),
             value: pvc,
         });
