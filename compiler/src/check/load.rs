@@ -94,11 +94,15 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
             diags.push(d);
         }
 
+        // After the values: tokens in keys and comments, which the human
+        // output would otherwise show next to another problem.
+        let scan_raw = |diags: &mut Vec<Diagnostic>| secrets::scan_text(id, text, diags);
         if file.path == PROJECT_FILE {
             if let Some(doc) = documents.first() {
                 secrets::scan(id, &doc.root, diags);
                 project = load_project(id, &doc.root, diags);
             }
+            scan_raw(diags);
             continue;
         }
 
@@ -108,7 +112,20 @@ pub fn load(sources: &Sources, diags: &mut Vec<Diagnostic>) -> (ProjectConfig, V
                 docs.push(loaded);
             }
         }
+        scan_raw(diags);
     }
+    // A literal secret field (KR210) already says what the value is.
+    let literal: Vec<(Option<FileId>, (usize, usize))> = diags
+        .iter()
+        .filter(|d| d.code == Code::LiteralSecret)
+        .flat_map(|d| d.masks.iter().map(move |m| (d.file, *m)))
+        .collect();
+    diags.retain(|d| {
+        d.code != Code::SecretInSpec
+            || !d
+                .span
+                .is_some_and(|s| literal.contains(&(d.file, (s.start, s.end))))
+    });
     (project, docs)
 }
 
