@@ -473,3 +473,34 @@ fn a_shallow_clone_says_to_fetch_more_history() {
     assert!(err.contains("the clone is shallow"), "{err}");
     assert!(err.contains("git fetch --unshallow"), "{err}");
 }
+
+#[test]
+fn disabling_a_user_shows_its_grants_removed() {
+    let mut h = History::new();
+    h.write("platform/org.yaml", ORG);
+    h.write("orgs/acme/people.yaml", &people());
+    h.write(
+        "orgs/acme/repos.yaml",
+        &[
+            doc("Repository", "api", "visibility: private"),
+            permission("api", "linus", "write"),
+        ]
+        .concat(),
+    );
+    let base = h.commit("linus writes");
+    h.write(
+        "orgs/acme/people.yaml",
+        &people().replace(
+            "email: linus@acme.example",
+            "email: linus@acme.example\n  disabled: true",
+        ),
+    );
+    let head = h.commit("suspend linus");
+    let v = h.json(&base, &head);
+    let text = v.to_string();
+    assert!(text.contains("revoke write on api from linus"), "{text}");
+    assert!(
+        text.contains("no longer require forge user linus"),
+        "{text}"
+    );
+}

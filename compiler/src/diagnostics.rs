@@ -184,6 +184,15 @@ codes! {
     RepositoryDelivery = "KR518", "repository-delivery", Error,
         "A Repository's delivery is not a KubeVela application spec.",
         "`spec.delivery` holds KubeVela's own shape: `components` (each with `name` and `type`), and optional `policies` and `workflow`.";
+    DisabledUser = "KR519", "disabled-user", Warning,
+        "A grant names a disabled User.",
+        "A disabled (suspended) User keeps no grants: kradle plans no team membership, collaborator access, key or RBAC binding for it, and `kradle plan` shows them removed. The reference stays so a re-enabled User gets them back.";
+    PublicRepositoryInPrivateOrg = "KR520", "public-repository-in-private-org", Warning,
+        "A public Repository belongs to a private or limited Organization.",
+        "The forge hides a private organization's repositories from anonymous users, public or not. Without `visibility`, an Organization with a public repository is made public.";
+    ClusterScopedPolicyTarget = "KR521", "cluster-scoped-policy-target", Error,
+        "An organization binds a PolicyTemplate that targets a cluster-scoped kind.",
+        "An organization's policies are confined to its namespace, so a policy on Namespaces, ClusterRoles, Nodes and other cluster-scoped kinds would match nothing while the config says it is enforced.";
     // 6xx: secret hygiene
     SecretInSpec = "KR601", "secret-in-spec", Error,
         "A value looks like a secret (token, private key, password).",

@@ -5,8 +5,11 @@
 //! problem it can find instead of stopping at the first.
 
 mod cron;
+mod disabled_users;
 mod load;
 mod names;
+mod org_visibility;
+mod policy_targets;
 mod readiness;
 mod references;
 mod rules;
@@ -131,6 +134,9 @@ pub fn check(sources: &Sources, options: &Options) -> (Model, Vec<Diagnostic>) {
     // Cross-resource checks need the index.
     references::check(&model, &mut diags);
     rules::check(&model, options, &mut diags);
+    disabled_users::check(&model, &mut diags);
+    org_visibility::check(&model, &mut diags);
+    policy_targets::check(&model, &mut diags);
     readiness::check(&model, &mut diags);
 
     secrets::mask_everywhere(&mut diags);

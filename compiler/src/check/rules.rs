@@ -352,11 +352,11 @@ fn ssh_key<'r>(d: &mut Ctx<'r, '_>, s: &SSHKeySpec, keys: &mut KeyIndex<'r>) {
             "a deploy key needs `repository`",
             "set `repository: <name>` (deploy keys are added to one repository)",
         ),
-        KeyScope::User if s.user.is_none() && s.owner.is_none() => d.err(
+        KeyScope::User if s.user.is_none() => d.err(
             Code::SshKeyScope,
             "/spec/scope",
             "a user key needs `user`",
-            "set `user: <user name>`",
+            "set `user: <user name>`: `owner` is free text, and kradle cannot add a key for it",
         ),
         _ => {}
     }

@@ -231,7 +231,7 @@ pub fn lower(model: &Model, options: &BuildOptions) -> (Output, Vec<Diagnostic>)
             Some("no repository URL: set gitops.repoURL in kradle.yaml or pass --repo-url".into());
     }
     out.objects.extend(argo);
-    out.plans = forge::lower(model, &mut out.notes);
+    out.plans = forge::lower(model, &mut out.notes, &mut diags);
 
     out.objects.sort_by_key(Object::identity);
     collisions::check(&out.objects, &mut diags);

@@ -83,6 +83,12 @@ pub fn lower(model: &Model) -> Vec<Object> {
                 ),
             }),
             Spec::AgentRoleBinding(s) => {
+                // A disabled User keeps no binding (KR519 warns).
+                if s.subject.kind.as_deref() == Some("User")
+                    && !super::forge::user_active(model, org, &s.subject.name)
+                {
+                    continue;
+                }
                 let subject = match s.subject.kind.as_deref() {
                     Some("User") => user_subject(model, org, &s.subject.name),
                     _ => sa_subject(model, org, &s.subject.name),

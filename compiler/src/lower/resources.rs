@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use crate::check::{Model, Resource};
 use crate::model::common::Ref;
-use crate::model::repository::KeyScope;
+use crate::model::identity::{OrgVisibility, OrganizationSpec};
+use crate::model::repository::{KeyScope, Visibility};
 use crate::model::workspace::AccessMode;
 use crate::model::{Spec, Storage, normalize_org_slug, org_namespace};
 
@@ -23,6 +24,23 @@ pub const DEFAULT_STORAGE_CLASS: &str = "standard";
 pub const DEFAULT_CAPACITY: &str = "10Gi";
 
 /// The spec with the spec's defaults filled in and derived fields computed.
+/// An organization's forge visibility: as declared, else `public` when one
+/// of its repositories is public (a public repository of a private Gitea
+/// organization is invisible to anonymous users), else `private`.
+pub fn org_visibility(model: &Model, slug: &str, spec: &OrganizationSpec) -> OrgVisibility {
+    spec.visibility.unwrap_or_else(|| {
+        let public = model.of_kind("Repository").any(|r| {
+            r.org.as_deref() == Some(slug)
+                && matches!(&r.spec, Some(Spec::Repository(s)) if s.visibility == Visibility::Public)
+        });
+        if public {
+            OrgVisibility::Public
+        } else {
+            OrgVisibility::Private
+        }
+    })
+}
+
 pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
     let mut spec = spec.clone();
     let org = r.org.clone().map(Ref);
@@ -36,7 +54,9 @@ pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
                 .get_or_insert_with(|| DEFAULT_BRANCH.into());
         }
         Spec::SSHKey(s) => {
-            s.read_only.get_or_insert(s.scope == KeyScope::Deploy);
+            // Read-only unless it is a user's own key (spec): a deploy or
+            // automation key that may push must say so.
+            s.read_only.get_or_insert(s.scope != KeyScope::User);
             s.revoked.get_or_insert(false);
             if let Ok(k) = crate::sshkey::parse(&s.key) {
                 s.fingerprint = Some(k.fingerprint());
@@ -128,10 +148,17 @@ pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
     for r in &model.resources {
         let Some(spec) = &r.spec else { continue };
-        let spec = with_defaults(r, spec);
+        let mut spec = with_defaults(r, spec);
+        if let Spec::Organization(o) = &mut spec {
+            o.visibility = Some(org_visibility(model, &normalize_org_slug(&r.name), o));
+        }
         let org = match (&r.org, &spec) {
             (Some(o), _) => Some(o.clone()),
             (None, Spec::Organization(_)) => Some(normalize_org_slug(&r.name)),
+            // Labelled like the binding kradle generates when none is declared.
+            (None, Spec::OrgNamespaceBinding(b)) => {
+                Some(normalize_org_slug(b.organization_ref.name()))
+            }
             _ => None,
         };
         let mut labels: BTreeMap<String, String> = r.metadata.labels.clone();

@@ -15,6 +15,23 @@ pub struct OrganizationSpec {
     /// Derived from metadata.name; may be given but must then agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
+    /// Who can see the organization on the forge. Default: `public` when it
+    /// has a public repository (so anonymous users can see that repository),
+    /// else `private`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<OrgVisibility>,
+}
+
+/// Visibility of an organization on the forge (Gitea's three levels).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub enum OrgVisibility {
+    /// Anyone, signed in or not.
+    Public,
+    /// Signed-in users only.
+    Limited,
+    /// Members only.
+    Private,
 }
 
 /// Explicit 1:1 binding of an Organization to its tenant namespace. Platform-scoped.

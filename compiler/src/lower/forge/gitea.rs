@@ -1,32 +1,66 @@
 //! The Gitea plan (spec §2.1): the repository integration plan, teams and
 //! members, and the issue-sync repository `_<org>_`.
+//!
+//! A Gitea team has one permission for all its repositories, so a Team with
+//! grants at several levels becomes one Gitea team per level: `core` with
+//! the highest, and `core-read` / `core-write` for the lower ones, each with
+//! the same members and only the repositories granted at that level. Nobody
+//! gets more than the config grants (docs/decisions.md).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
 use crate::check::{Model, Resource};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::lower::report::Notes;
+use crate::lower::resources::org_visibility;
 use crate::model::Spec;
-use crate::model::identity::Permission;
+use crate::model::identity::{OrgVisibility, Permission};
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 
-use super::{Builder, Plan, forge_username, permission, specs, webhook_config};
+use super::{
+    Builder, Plan, forge_username, permission, signed_repositories, skipped, specs, team_grants,
+    user_active, webhook_config,
+};
 
-pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) -> bool) -> Plan {
+/// The Gitea team holding a Team's grants at `level` when the Team's
+/// highest level is `top`.
+fn level_team(team: &str, level: Permission, top: Permission) -> String {
+    if level == top {
+        team.to_string()
+    } else {
+        format!("{team}-{}", permission(level))
+    }
+}
+
+pub fn plan(
+    model: &Model,
+    org: &str,
+    org_r: &Resource,
+    in_scope: &dyn Fn(&str) -> bool,
+    notes: &mut Notes,
+    diags: &mut Vec<Diagnostic>,
+) -> Plan {
     let mut b = Builder {
         ops: Vec::new(),
         ids: BTreeSet::new(),
     };
-    let display = match &org_r.spec {
-        Some(Spec::Organization(o)) => o.display_name.clone(),
-        _ => org.to_string(),
+    let (display, visibility) = match &org_r.spec {
+        Some(Spec::Organization(o)) => (o.display_name.clone(), org_visibility(model, org, o)),
+        _ => (org.to_string(), OrgVisibility::Private),
+    };
+    let visibility = match visibility {
+        OrgVisibility::Public => "public",
+        OrgVisibility::Limited => "limited",
+        OrgVisibility::Private => "private",
     };
     b.push(
         "org".into(),
         "createOrganization",
         "POST",
         "/orgs".into(),
-        json!({ "username": org, "full_name": display, "visibility": "private" }),
+        json!({ "username": org, "full_name": display, "visibility": visibility }),
         vec![],
     );
 
@@ -65,19 +99,15 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
         vec!["org".into()],
     );
 
-    // User mappings: every user that a later operation names must exist.
-    let mut users: BTreeSet<String> = BTreeSet::new();
-    for (r, spec) in specs(model, org, "User") {
-        if let Spec::User(u) = spec {
-            if u.disabled != Some(true) {
-                users.insert(r.name.clone());
-            }
-        }
-    }
-    for u in &users {
-        let name = forge_username(model, org, u);
+    // User mappings: every active user that a later operation names must exist.
+    let users: BTreeSet<&str> = model
+        .names_in(Some(org), "User")
+        .filter(|u| user_active(model, org, u))
+        .collect();
+    for user in users {
+        let name = forge_username(model, org, user);
         b.push(
-            format!("user:{u}"),
+            format!("user:{user}"),
             "ensureUserMapping",
             "GET",
             format!("/users/{name}"),
@@ -86,45 +116,77 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
         );
     }
 
-    // Teams (permission: the highest repository grant) and members.
+    // Teams, one Gitea team per permission level, and their members.
+    let grants = team_grants(model, org, in_scope);
+    let declared: BTreeSet<&str> = model.names_in(Some(org), "Team").collect();
+    // (team, repository) → the Gitea team that gets it.
+    let mut team_repos: BTreeMap<(String, String), String> = BTreeMap::new();
     for (r, spec) in specs(model, org, "Team") {
         let Spec::Team(t) = spec else { continue };
-        let perm = t
-            .repository_grants
-            .iter()
-            .map(|g| g.permission)
-            .max()
-            .unwrap_or(Permission::Read);
-        b.push(
-            format!("team:{}", r.name),
-            "createTeam",
-            "POST",
-            format!("/orgs/{org}/teams"),
-            json!({
-                "name": r.name,
-                "description": t.display_name,
-                "permission": permission(perm),
-                "units": ["repo.code", "repo.pulls", "repo.issues"],
-                "includes_all_repositories": false,
-                "can_create_org_repo": false,
-            }),
-            vec!["org".into()],
-        );
+        let repos = grants.get(&r.name).cloned().unwrap_or_default();
+        let levels: BTreeSet<Permission> = repos.values().copied().collect();
+        let top = levels.iter().max().copied().unwrap_or(Permission::Read);
         let mut members: BTreeSet<&str> = t.members.iter().map(|m| m.0.as_str()).collect();
         members.extend(t.maintainers.iter().map(|m| m.0.as_str()));
-        for m in members {
+        let teams: Vec<(String, Permission)> = if levels.is_empty() {
+            vec![(r.name.clone(), top)]
+        } else {
+            levels
+                .iter()
+                .map(|&l| (level_team(&r.name, l, top), l))
+                .collect()
+        };
+        for (gitea_team, level) in &teams {
+            if gitea_team != &r.name && declared.contains(gitea_team.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::OutputCollision,
+                        format!(
+                            "Team `{}` needs a Gitea team `{gitea_team}` for its {} grants, but a Team of that name is declared",
+                            r.name,
+                            permission(*level)
+                        ),
+                    )
+                    .at(r.file, r.span_of("/metadata/name"))
+                    .help("a Gitea team has one permission for all its repositories, so kradle gives each level of a Team its own Gitea team `<team>-<level>`; rename one of the two Teams"),
+                );
+            }
             b.push(
-                format!("team-member:{}:{m}", r.name),
-                "addTeamMember",
-                "PUT",
-                format!(
-                    "/teams/${{op:team:{}.id}}/members/{}",
-                    r.name,
-                    forge_username(model, org, m)
-                ),
-                Value::Null,
-                vec![format!("team:{}", r.name), format!("user:{m}")],
+                format!("team:{gitea_team}"),
+                "createTeam",
+                "POST",
+                format!("/orgs/{org}/teams"),
+                json!({
+                    "name": gitea_team,
+                    "description": t.display_name,
+                    "permission": permission(*level),
+                    "units": ["repo.code", "repo.pulls", "repo.issues"],
+                    "includes_all_repositories": false,
+                    "can_create_org_repo": false,
+                }),
+                vec!["org".into()],
             );
+            for m in &members {
+                let id = format!("team-member:{gitea_team}:{m}");
+                if !user_active(model, org, m) {
+                    skipped(notes, org, id, format!("user `{m}` is disabled"));
+                    continue;
+                }
+                b.push(
+                    id,
+                    "addTeamMember",
+                    "PUT",
+                    format!(
+                        "/teams/${{op:team:{gitea_team}.id}}/members/{}",
+                        forge_username(model, org, m)
+                    ),
+                    Value::Null,
+                    vec![format!("team:{gitea_team}"), format!("user:{m}")],
+                );
+            }
+        }
+        for (repo, level) in repos {
+            team_repos.insert((r.name.clone(), repo), level_team(&r.name, level, top));
         }
     }
 
@@ -135,9 +197,10 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
             continue;
         }
         let title = k.title.clone().unwrap_or_else(|| r.name.clone());
-        let body = json!({ "title": title, "key": k.key.trim(), "read_only": k.read_only.unwrap_or(false) });
-        match (&k.repository, k.scope) {
-            (Some(repo), _) if in_scope(&repo.0) => b.push(
+        let body =
+            json!({ "title": title, "key": k.key.trim(), "read_only": k.read_only != Some(false) });
+        match (&k.repository, k.scope, &k.user) {
+            (Some(repo), _, _) if in_scope(&repo.0) => b.push(
                 format!("deploy-key:{}", r.name),
                 "addDeployKey",
                 "POST",
@@ -145,73 +208,95 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
                 body,
                 vec![format!("repo:{}", repo.0)],
             ),
-            (None, KeyScope::User) => {
-                if let Some(user) = &k.user {
-                    b.push(
-                        format!("user-key:{}", r.name),
-                        "addUserSshKey",
-                        "POST",
-                        format!("/admin/users/{}/keys", forge_username(model, org, &user.0)),
-                        body,
-                        vec![format!("user:{}", user.0)],
-                    );
-                }
-            }
-            _ => {}
+            // On GitHub: the GitHub plan adds it.
+            (Some(_), _, _) => {}
+            (None, KeyScope::User, Some(user)) if user_active(model, org, &user.0) => b.push(
+                format!("user-key:{}", r.name),
+                "addUserSshKey",
+                "POST",
+                format!("/admin/users/{}/keys", forge_username(model, org, &user.0)),
+                body,
+                vec![format!("user:{}", user.0)],
+            ),
+            (None, KeyScope::User, Some(user)) => skipped(
+                notes,
+                org,
+                format!("user-key:{}", r.name),
+                format!("user `{}` is disabled", user.0),
+            ),
+            (None, scope, _) => skipped(
+                notes,
+                org,
+                format!("key:{}", r.name),
+                format!(
+                    "a{} key without a repository{} has nowhere to go on the forge",
+                    if scope == KeyScope::Automation {
+                        "n automation"
+                    } else {
+                        " user"
+                    },
+                    if scope == KeyScope::User {
+                        " or user"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
         }
     }
 
     // Collaborators and team repositories.
-    let mut team_repos: BTreeSet<(String, String)> = BTreeSet::new();
     for (r, spec) in specs(model, org, "RepositoryPermission") {
         let Spec::RepositoryPermission(p) = spec else {
             continue;
         };
-        if p.revoked == Some(true) || !in_scope(&p.repository.0) {
+        if p.revoked == Some(true)
+            || !in_scope(&p.repository.0)
+            || p.subject_kind == Some(SubjectKind::Team)
+        {
             continue;
         }
-        match p.subject_kind.unwrap_or(SubjectKind::User) {
-            SubjectKind::User => b.push(
-                format!("collaborator:{}", r.name),
-                "addCollaborator",
-                "PUT",
-                format!(
-                    "/repos/{org}/{}/collaborators/{}",
-                    p.repository.0,
-                    forge_username(model, org, &p.subject.0)
-                ),
-                json!({ "permission": permission(p.permission) }),
-                vec![
-                    format!("repo:{}", p.repository.0),
-                    format!("user:{}", p.subject.0),
-                ],
+        let id = format!("collaborator:{}", r.name);
+        if !user_active(model, org, &p.subject.0) {
+            skipped(
+                notes,
+                org,
+                id,
+                format!("user `{}` is disabled", p.subject.0),
+            );
+            continue;
+        }
+        b.push(
+            id,
+            "addCollaborator",
+            "PUT",
+            format!(
+                "/repos/{org}/{}/collaborators/{}",
+                p.repository.0,
+                forge_username(model, org, &p.subject.0)
             ),
-            SubjectKind::Team => {
-                team_repos.insert((p.subject.0.clone(), p.repository.0.clone()));
-            }
-        }
+            json!({ "permission": permission(p.permission) }),
+            vec![
+                format!("repo:{}", p.repository.0),
+                format!("user:{}", p.subject.0),
+            ],
+        );
     }
-    for (r, spec) in specs(model, org, "Team") {
-        if let Spec::Team(t) = spec {
-            for g in &t.repository_grants {
-                if in_scope(&g.repository.0) {
-                    team_repos.insert((r.name.clone(), g.repository.0.clone()));
-                }
-            }
-        }
-    }
-    for (team, repo) in team_repos {
+    for ((team, repo), gitea_team) in team_repos {
         b.push(
             format!("team-repo:{team}:{repo}"),
             "addTeamRepository",
             "PUT",
-            format!("/teams/${{op:team:{team}.id}}/repos/{org}/{repo}"),
+            format!("/teams/${{op:team:{gitea_team}.id}}/repos/{org}/{repo}"),
             Value::Null,
-            vec![format!("team:{team}"), format!("repo:{repo}")],
+            vec![format!("team:{gitea_team}"), format!("repo:{repo}")],
         );
     }
 
-    // Branch protection: one rule per pattern, per repository.
+    // Branch protection: one rule per pattern, per repository; signed
+    // commits where a RefPolicy requires them.
+    let signed = signed_repositories(model, org);
+    let mut protected: BTreeSet<String> = BTreeSet::new();
     for (r, spec) in specs(model, org, "BranchProtection") {
         let Spec::BranchProtection(p) = spec else {
             continue;
@@ -232,6 +317,7 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
                     "status_check_contexts": p.status_checks,
                     "dismiss_stale_approvals": p.dismiss_stale_reviews.unwrap_or(false),
                     "block_admin_merge_override": p.enforce_admins.unwrap_or(false),
+                    "require_signed_commits": signed.contains(&repo),
                 });
                 b.push(
                     format!("protect:{}:{repo}:{pattern}", r.name),
@@ -242,7 +328,21 @@ pub fn plan(model: &Model, org: &str, org_r: &Resource, in_scope: &dyn Fn(&str) 
                     vec![format!("repo:{repo}")],
                 );
             }
+            protected.insert(repo);
         }
+    }
+    for repo in signed
+        .iter()
+        .filter(|r| in_scope(r) && !protected.contains(*r))
+    {
+        skipped(
+            notes,
+            org,
+            format!("signing:{repo}"),
+            format!(
+                "a RefPolicy requires signed commits on `{repo}`, but no BranchProtection covers it: add one so Gitea can enforce signing"
+            ),
+        );
     }
 
     // Webhooks: on a repository, or on the organization.

@@ -8,10 +8,12 @@ use serde_json::{Value, json};
 use crate::check::Model;
 use crate::lower::report::{Notes, SkippedOperation};
 use crate::model::Spec;
-use crate::model::identity::Permission;
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 
-use super::{Builder, Plan, forge_username, github_permission, specs, webhook_config};
+use super::{
+    Builder, Plan, forge_username, github_permission, signed_repositories, specs, team_grants,
+    user_active, webhook_config,
+};
 
 pub fn plan(
     model: &Model,
@@ -73,36 +75,9 @@ pub fn plan(
     }
 
     // Teams that hold grants on GitHub repositories, their members and grants.
-    let mut grants: BTreeMap<String, Vec<(String, Permission)>> = BTreeMap::new();
-    for (r, spec) in specs(model, org, "Team") {
-        if let Spec::Team(t) = spec {
-            for g in t
-                .repository_grants
-                .iter()
-                .filter(|g| github.contains_key(&g.repository.0))
-            {
-                grants
-                    .entry(r.name.clone())
-                    .or_default()
-                    .push((g.repository.0.clone(), g.permission));
-            }
-        }
-    }
-    for (_, spec) in specs(model, org, "RepositoryPermission") {
-        if let Spec::RepositoryPermission(p) = spec {
-            if p.subject_kind == Some(SubjectKind::Team)
-                && p.revoked != Some(true)
-                && github.contains_key(&p.repository.0)
-            {
-                grants
-                    .entry(p.subject.0.clone())
-                    .or_default()
-                    .push((p.repository.0.clone(), p.permission));
-            }
-        }
-    }
+    let grants = team_grants(model, org, &|repo: &str| github.contains_key(repo));
     for (team, repos) in &grants {
-        let Some(owner) = repos.first().and_then(|(repo, _)| owner_of(repo)) else {
+        let Some(owner) = repos.keys().next().and_then(|repo| owner_of(repo)) else {
             continue;
         };
         let Some(Spec::Team(t)) = model
@@ -128,6 +103,13 @@ pub fn plan(
             } else {
                 "member"
             };
+            if !user_active(model, org, m) {
+                skip(
+                    format!("team-member:{team}:{m}"),
+                    format!("user `{m}` is disabled"),
+                );
+                continue;
+            }
             b.push(
                 format!("team-member:{team}:{m}"),
                 "addTeamMember",
@@ -140,12 +122,7 @@ pub fn plan(
                 vec![format!("team:{team}")],
             );
         }
-        let mut best: BTreeMap<&str, Permission> = BTreeMap::new();
-        for (repo, p) in repos {
-            let e = best.entry(repo.as_str()).or_insert(*p);
-            *e = (*e).max(*p);
-        }
-        for (repo, p) in best {
+        for (repo, &p) in repos {
             let owner = owner_of(repo).unwrap_or_else(|| owner.clone());
             b.push(
                 format!("team-repo:{team}:{repo}"),
@@ -176,7 +153,7 @@ pub fn plan(
                     json!({
                         "title": k.title.clone().unwrap_or_else(|| r.name.clone()),
                         "key": k.key.trim(),
-                        "read_only": k.read_only.unwrap_or(true),
+                        "read_only": k.read_only != Some(false),
                     }),
                     vec![format!("repo:{}", repo.0)],
                 );
@@ -200,6 +177,13 @@ pub fn plan(
         let Some(owner) = owner_of(&p.repository.0) else {
             continue;
         };
+        if !user_active(model, org, &p.subject.0) {
+            skip(
+                format!("collaborator:{}", r.name),
+                format!("user `{}` is disabled", p.subject.0),
+            );
+            continue;
+        }
         b.push(
             format!("collaborator:{}", r.name),
             "addCollaborator",
@@ -214,6 +198,8 @@ pub fn plan(
         );
     }
 
+    let signed = signed_repositories(model, org);
+    let mut protected: BTreeSet<String> = BTreeSet::new();
     for (r, spec) in specs(model, org, "BranchProtection") {
         let Spec::BranchProtection(p) = spec else {
             continue;
@@ -259,8 +245,33 @@ pub fn plan(
                     body,
                     vec![format!("repo:{repo}")],
                 );
+                if signed.contains(&repo) {
+                    b.push(
+                        format!("signing:{}:{repo}:{branch}", r.name),
+                        "requireSignedCommits",
+                        "POST",
+                        format!(
+                            "/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
+                        ),
+                        Value::Null,
+                        vec![format!("protect:{}:{repo}:{branch}", r.name)],
+                    );
+                }
+                protected.insert(repo.clone());
             }
         }
+    }
+
+    for repo in signed
+        .iter()
+        .filter(|r| github.contains_key(*r) && !protected.contains(*r))
+    {
+        skip(
+            format!("signing:{repo}"),
+            format!(
+                "a RefPolicy requires signed commits on `{repo}`, but no BranchProtection of a branch covers it: add one so GitHub can enforce signing"
+            ),
+        );
     }
 
     for (r, spec) in specs(model, org, "WebhookSubscription") {

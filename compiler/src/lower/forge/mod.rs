@@ -21,14 +21,16 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::check::{Model, Resource};
+use crate::diagnostics::Diagnostic;
 use crate::model::external::ProviderType;
 use crate::model::identity::Permission;
+use crate::model::repository::{SigningPolicy, SubjectKind};
 use crate::model::{Spec, org_namespace};
 
 mod gitea;
 mod github;
 
-use super::report::Notes;
+use super::report::{Notes, SkippedOperation};
 use super::resources::with_defaults;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -134,6 +136,82 @@ pub fn forge_username(model: &Model, org: &str, user: &str) -> String {
     })
 }
 
+/// Whether `user` of `org` may hold grants: declared and not disabled.
+/// A disabled (suspended) User keeps no team membership, collaborator
+/// access or key.
+pub fn user_active(model: &Model, org: &str, user: &str) -> bool {
+    matches!(
+        model.lookup(Some(org), "User", user).and_then(|r| r.spec.as_ref()),
+        Some(Spec::User(u)) if u.disabled != Some(true)
+    )
+}
+
+/// Records an operation kradle did not plan, and why, in `report.json`.
+pub fn skipped(notes: &mut Notes, org: &str, id: String, reason: String) {
+    notes.skipped_operations.push(SkippedOperation {
+        organization: org.to_string(),
+        id,
+        reason,
+    });
+}
+
+/// Repositories of `org` whose RefPolicy requires signed commits.
+pub fn signed_repositories(model: &Model, org: &str) -> BTreeSet<String> {
+    let all: Vec<String> = model
+        .names_in(Some(org), "Repository")
+        .map(str::to_string)
+        .collect();
+    let mut out = BTreeSet::new();
+    for (_, spec) in specs(model, org, "RefPolicy") {
+        if let Spec::RefPolicy(p) = spec {
+            if p.signing_policy == Some(SigningPolicy::Required) {
+                match &p.repository {
+                    Some(r) => {
+                        out.insert(r.0.clone());
+                    }
+                    None => out.extend(all.iter().cloned()),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A team's grants, merged: the highest permission per repository, from the
+/// Team's `repositoryGrants` and from RepositoryPermissions naming the team.
+pub fn team_grants(
+    model: &Model,
+    org: &str,
+    in_scope: &dyn Fn(&str) -> bool,
+) -> BTreeMap<String, BTreeMap<String, Permission>> {
+    let mut out: BTreeMap<String, BTreeMap<String, Permission>> = BTreeMap::new();
+    let mut grant = |team: &str, repo: &str, p: Permission| {
+        if in_scope(repo) {
+            let e = out
+                .entry(team.to_string())
+                .or_default()
+                .entry(repo.to_string())
+                .or_insert(p);
+            *e = (*e).max(p);
+        }
+    };
+    for (r, spec) in specs(model, org, "Team") {
+        if let Spec::Team(t) = spec {
+            for g in &t.repository_grants {
+                grant(&r.name, &g.repository.0, g.permission);
+            }
+        }
+    }
+    for (_, spec) in specs(model, org, "RepositoryPermission") {
+        if let Spec::RepositoryPermission(p) = spec {
+            if p.subject_kind == Some(SubjectKind::Team) && p.revoked != Some(true) {
+                grant(&p.subject.0, &p.repository.0, p.permission);
+            }
+        }
+    }
+    out
+}
+
 /// Repositories of `org` bound to a GitHub provider, with the owner to use.
 fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Value)> {
     let mut out = BTreeMap::new();
@@ -198,7 +276,7 @@ fn specs<'m>(
         .filter_map(|r| r.spec.as_ref().map(|s| (r, with_defaults(r, s))))
 }
 
-pub fn lower(model: &Model, notes: &mut Notes) -> Vec<Plan> {
+pub fn lower(model: &Model, notes: &mut Notes, diags: &mut Vec<Diagnostic>) -> Vec<Plan> {
     let mut plans = Vec::new();
     for org_r in model.of_kind("Organization") {
         let org = crate::model::normalize_org_slug(&org_r.name);
@@ -210,7 +288,7 @@ pub fn lower(model: &Model, notes: &mut Notes) -> Vec<Plan> {
         let all_github = !repos.is_empty() && repos.iter().all(|r| on_github(r));
         // An organization whose repositories all live on GitHub needs no Gitea plan.
         if !all_github {
-            let mut gitea = gitea::plan(model, &org, org_r, &|r: &str| !on_github(r));
+            let mut gitea = gitea::plan(model, &org, org_r, &|r: &str| !on_github(r), notes, diags);
             gitea.file = format!("{org}.json");
             plans.push(gitea);
         }
