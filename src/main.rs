@@ -240,25 +240,21 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 /// A failure of kradle itself (exit 2), as opposed to problems in the input.
-#[derive(Debug)]
-struct Failure(String);
-
-impl From<SourceError> for Failure {
-    fn from(e: SourceError) -> Self {
-        Failure(e.to_string())
-    }
-}
-
-impl From<WriteError> for Failure {
-    fn from(e: WriteError) -> Self {
-        Failure(e.to_string())
-    }
-}
-
-impl From<std::io::Error> for Failure {
-    fn from(e: std::io::Error) -> Self {
-        Failure(e.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Write(#[from] WriteError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// Most likely a wrong path in a CI job: "ok" for nothing would hide it.
+    #[error("no *.yaml or *.yml files under {}", .0.display())]
+    NoInput(PathBuf),
+    #[error("the build produced no Kubernetes object; refusing to print an empty stream")]
+    EmptyStream,
+    #[error("give --out DIR or --stdout")]
+    NoOutput,
 }
 
 fn main() -> ExitCode {
@@ -278,8 +274,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
-        Err(Failure(msg)) => {
-            let _ = writeln!(std::io::stderr(), "kradle: error: {msg}");
+        Err(failure) => {
+            let _ = writeln!(std::io::stderr(), "kradle: error: {failure}");
             ExitCode::from(2)
         }
     }
@@ -345,10 +341,7 @@ fn load(
     report_skipped(&sources, verbose);
     if sources.files.is_empty() {
         // Most likely a wrong path in a CI job: do not report "ok" for nothing.
-        return Err(Failure(format!(
-            "no *.yaml or *.yml files under {}",
-            path.display()
-        )));
+        return Err(Failure::NoInput(path.to_path_buf()));
     }
     Ok((sources, now.or(commit_time).unwrap_or_else(Utc::now)))
 }
@@ -449,15 +442,13 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
     if args.stdout {
         let stream = layout::stream(&b.output);
         if stream.is_empty() {
-            return Err(Failure(
-                "the build produced no Kubernetes object; refusing to print an empty stream".into(),
-            ));
+            return Err(Failure::EmptyStream);
         }
         out(&stream)?;
         return Ok(0);
     }
     let Some(dir) = &args.out else {
-        return Err(Failure("give --out DIR or --stdout".into()));
+        return Err(Failure::NoOutput);
     };
     kradle_compiler::write::write_output(dir, &b.files, &args.path, args.force)?;
     let _ = writeln!(
@@ -475,8 +466,8 @@ fn plan(args: PlanArgs) -> Result<u8, Failure> {
     let detailed = args.detailed_exitcode;
     match plan_inner(args) {
         // With --detailed-exitcode, 2 means "changes": a failure must not look like one.
-        Err(Failure(msg)) if detailed => {
-            let _ = writeln!(std::io::stderr(), "kradle: error: {msg}");
+        Err(failure) if detailed => {
+            let _ = writeln!(std::io::stderr(), "kradle: error: {failure}");
             Ok(1)
         }
         other => other,

@@ -65,27 +65,119 @@ fn check_expected(path: &Path, actual: &str, failures: &mut Vec<String>) {
     }
 }
 
-#[test]
-fn invalid_cases_render_their_pinned_diagnostics() {
+/// Checks one invalid case: its rendered diagnostics equal `expected.txt`,
+/// it reports something, and it never shows a secret.
+fn invalid_case(name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/invalid")
+        .join(name);
     let mut failures = Vec::new();
-    let all = cases("invalid");
-    assert!(all.len() >= 40, "only {} invalid cases", all.len());
-    for dir in all {
-        let (rendered, has_errors) = render_case(&dir.join("input"));
-        check_expected(&dir.join("expected.txt"), &rendered, &mut failures);
-        // An "invalid" case must report something a user would act on.
-        if !rendered.contains("  × ") && !rendered.contains("  ⚠ ") {
-            failures.push(format!("{}: reports nothing", dir.display()));
-        }
-        let _ = has_errors;
-        // Secrets are never printed, whatever the diagnostic.
-        for line in rendered.lines() {
-            if kradle_compiler::check::looks_like_secret(line).is_some() {
-                failures.push(format!("{}: output shows a secret: {line}", dir.display()));
-            }
+    let (rendered, _) = render_case(&dir.join("input"));
+    check_expected(&dir.join("expected.txt"), &rendered, &mut failures);
+    // An "invalid" case must report something a user would act on.
+    if !rendered.contains("  × ") && !rendered.contains("  ⚠ ") {
+        failures.push(format!("{}: reports nothing", dir.display()));
+    }
+    // Secrets are never printed, whatever the diagnostic.
+    for line in rendered.lines() {
+        if kradle_compiler::check::looks_like_secret(line).is_some() {
+            failures.push(format!("{}: output shows a secret: {line}", dir.display()));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// One named test per case, so a failure names its case (ruff-style).
+macro_rules! invalid_cases {
+    ($($test:ident => $dir:literal,)*) => {
+        mod invalid {
+            $(#[test] fn $test() { super::invalid_case($dir); })*
+        }
+        const INVALID_CASES: &[&str] = &[$($dir),*];
+    };
+}
+
+invalid_cases! {
+    agent_namespaces => "agent-namespaces",
+    agent_stack_missing_references => "agent-stack-missing-references",
+    agent_stack_not_ready => "agent-stack-not-ready",
+    aggregated_kind_in_config => "aggregated-kind-in-config",
+    alias_bomb => "alias-bomb",
+    binary_file => "binary-file",
+    capability_manifest => "capability-manifest",
+    cluster_scoped_policy_target => "cluster-scoped-policy-target",
+    cross_organization_reference => "cross-organization-reference",
+    disabled_user => "disabled-user",
+    duplicate_namespace_binding => "duplicate-namespace-binding",
+    duplicate_resource_same_file => "duplicate-resource-same-file",
+    duplicate_resource_two_files => "duplicate-resource-two-files",
+    duplicate_yaml_key => "duplicate-yaml-key",
+    expired_invite_and_exception => "expired-invite-and-exception",
+    invalid_cron => "invalid-cron",
+    invalid_enum_value => "invalid-enum-value",
+    invalid_name => "invalid-name",
+    invalid_organization_name => "invalid-organization-name",
+    invalid_timestamp => "invalid-timestamp",
+    invalid_url => "invalid-url",
+    kubevela_applications => "kubevela-applications",
+    literal_secret_fields => "literal-secret-fields",
+    missing_organization => "missing-organization",
+    missing_required_field => "missing-required-field",
+    multiple_problems_one_document => "multiple-problems-one-document",
+    namespace_claimed_twice => "namespace-claimed-twice",
+    namespace_mismatch => "namespace-mismatch",
+    not_a_resource => "not-a-resource",
+    org_label_mismatch => "org-label-mismatch",
+    org_namespace_name => "org-namespace-name",
+    org_visibility => "org-visibility",
+    organization_folder_mismatch => "organization-folder-mismatch",
+    output_collision => "output-collision",
+    policy_decision => "policy-decision",
+    policy_template_parameters => "policy-template-parameters",
+    policy_template_reference => "policy-template-reference",
+    project_columns => "project-columns",
+    project_file_errors => "project-file-errors",
+    repository_delivery => "repository-delivery",
+    role_binding_scope => "role-binding-scope",
+    runner_pool_replicas => "runner-pool-replicas",
+    secrets_in_spec => "secrets-in-spec",
+    skill_source => "skill-source",
+    ssh_key_duplicate => "ssh-key-duplicate",
+    ssh_key_fingerprint_mismatch => "ssh-key-fingerprint-mismatch",
+    ssh_key_invalid => "ssh-key-invalid",
+    ssh_key_scope => "ssh-key-scope",
+    subagent_task_kinds => "subagent-task-kinds",
+    team_maintainer_not_member => "team-maintainer-not-member",
+    trigger_source_config => "trigger-source-config",
+    trigger_task_kind_not_handled => "trigger-task-kind-not-handled",
+    undeclared_organization => "undeclared-organization",
+    unknown_api_version => "unknown-api-version",
+    unknown_field => "unknown-field",
+    unknown_kind_typo => "unknown-kind-typo",
+    unknown_metadata_field => "unknown-metadata-field",
+    unresolved_reference_typo => "unresolved-reference-typo",
+    view_selector_and_references => "view-selector-and-references",
+    wrong_reference_kind => "wrong-reference-kind",
+    wrong_type => "wrong-type",
+    yaml_syntax_bad_indentation => "yaml-syntax-bad-indentation",
+    yaml_syntax_unclosed_flow => "yaml-syntax-unclosed-flow",
+}
+
+#[test]
+fn every_invalid_case_folder_has_its_test() {
+    let folders: Vec<String> = cases("invalid")
+        .iter()
+        .map(|d| d.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(folders.len() >= 40, "only {} invalid cases", folders.len());
+    let missing: Vec<&String> = folders
+        .iter()
+        .filter(|f| !INVALID_CASES.contains(&f.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "add these to `invalid_cases!` in tests/cases.rs: {missing:?}"
+    );
 }
 
 #[test]

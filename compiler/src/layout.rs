@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::json;
 
-use crate::check::Model;
 use crate::emit::to_yaml;
 use crate::lower::{Output, report};
+use crate::model::Model;
 
 /// Every output file: path (relative, `/`-separated) → content.
 pub fn files(model: &Model, output: &Output) -> BTreeMap<String, String> {

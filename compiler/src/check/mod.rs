@@ -17,15 +17,12 @@ pub mod schema;
 mod scoping;
 mod secrets;
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 
 use crate::diagnostics::Diagnostic;
-use crate::model::{KindInfo, Metadata, Spec};
-use crate::project::ProjectConfig;
-use crate::source::{FileId, Sources};
-use crate::yaml::Node;
+use crate::source::Sources;
+
+pub use crate::model::{Model, Resource};
 
 pub use readiness::{Condition, stack_conditions};
 pub use secrets::looks_like_secret;
@@ -35,78 +32,6 @@ pub use secrets::looks_like_secret;
 pub struct Options {
     /// "Now" for expiry decisions; never read from the clock inside the compiler.
     pub now: DateTime<Utc>,
-}
-
-/// One config document that passed the kind lookup.
-#[derive(Debug, Clone)]
-pub struct Resource {
-    pub file: FileId,
-    pub kind: &'static KindInfo,
-    pub name: String,
-    /// Organization slug; `None` for platform-scoped resources.
-    pub org: Option<String>,
-    pub metadata: Metadata,
-    /// The typed spec; `None` when the document did not match its schema.
-    pub spec: Option<Spec>,
-    /// The document as read, for spans.
-    pub root: Node,
-}
-
-impl Resource {
-    /// Span of the value at `pointer`, or of the document when absent.
-    pub fn span_of(&self, pointer: &str) -> crate::yaml::Span {
-        self.root
-            .pointer(pointer)
-            .map_or(self.root.span, |n| n.span)
-    }
-}
-
-/// The validated config repository.
-#[derive(Debug, Clone, Default)]
-pub struct Model {
-    pub project: ProjectConfig,
-    pub resources: Vec<Resource>,
-    /// (org, kind, name) → index in `resources` of the first declaration.
-    index: HashMap<(Option<String>, &'static str, String), usize>,
-}
-
-impl Model {
-    pub fn lookup(&self, org: Option<&str>, kind: &str, name: &str) -> Option<&Resource> {
-        let key = (
-            org.map(str::to_string),
-            kind_static(kind)?,
-            name.to_string(),
-        );
-        self.index.get(&key).map(|&i| &self.resources[i])
-    }
-
-    /// Names of `kind` declared in `org`.
-    pub fn names_in<'a>(
-        &'a self,
-        org: Option<&'a str>,
-        kind: &'a str,
-    ) -> impl Iterator<Item = &'a str> {
-        self.resources
-            .iter()
-            .filter(move |r| r.kind.kind == kind && r.org.as_deref() == org)
-            .map(|r| r.name.as_str())
-    }
-
-    /// Organizations (by slug) that declare a resource of `kind` named `name`.
-    pub fn orgs_with<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
-        self.resources
-            .iter()
-            .filter(move |r| r.kind.kind == kind && r.name == name)
-            .filter_map(|r| r.org.as_deref())
-    }
-
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> {
-        self.resources.iter().filter(move |r| r.kind.kind == kind)
-    }
-}
-
-fn kind_static(kind: &str) -> Option<&'static str> {
-    crate::model::kind_info(kind).map(|k| k.kind)
 }
 
 /// Runs every check over `sources`.

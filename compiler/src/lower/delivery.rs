@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::check::Model;
+use crate::model::Model;
 use crate::model::{Spec, org_namespace};
 
 use super::resources::with_defaults;

@@ -11,7 +11,7 @@
 
 use serde_json::{Value, json};
 
-use crate::check::Model;
+use crate::model::Model;
 use crate::model::{normalize_org_slug, org_namespace};
 
 use super::{BuildOptions, Object, SYNC_WAVE, base_labels, object};

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, json};
 
-use crate::check::Model;
+use crate::model::Model;
 use crate::model::inference::ProtocolVersion;
 use crate::model::{Spec, org_namespace};
 

@@ -26,8 +26,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
-use crate::check::{Model, Resource};
 use crate::diagnostics::Diagnostic;
+use crate::model::{Model, Resource};
 use crate::source::FileId;
 use crate::yaml::Span;
 

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use crate::check::Model;
+use crate::model::Model;
 use crate::model::{API_VERSION, Spec, normalize_org_slug, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};

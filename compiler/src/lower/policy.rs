@@ -21,9 +21,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::check::{Model, Resource};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::model::policy::{DecisionPhase, PolicyMode, PolicyScope, PolicyTemplateSpec};
+use crate::model::{Model, Resource};
 use crate::model::{Spec, org_namespace};
 
 use super::report::{Notes, SkippedException};

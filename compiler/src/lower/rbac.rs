@@ -8,9 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::check::{Model, Resource};
 use crate::model::common::ObjectKeysRef;
 use crate::model::identity::{BindingScope, RoleKind};
+use crate::model::{Model, Resource};
 use crate::model::{Spec, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};

@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::check::{Model, stack_conditions};
+use crate::check::stack_conditions;
+use crate::model::Model;
 
 use super::Output;
 

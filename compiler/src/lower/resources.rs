@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::check::{Model, Resource};
 use crate::model::common::Ref;
 use crate::model::identity::{OrgVisibility, OrganizationSpec};
 use crate::model::repository::{KeyScope, Visibility};
 use crate::model::workspace::AccessMode;
+use crate::model::{Model, Resource};
 use crate::model::{Spec, Storage, normalize_org_slug, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};

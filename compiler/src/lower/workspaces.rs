@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::check::Model;
+use crate::model::Model;
 use crate::model::{Spec, org_namespace};
 
 use super::resources::with_defaults;

@@ -13,6 +13,7 @@ pub mod identity;
 pub mod inference;
 pub mod memory;
 pub mod policy;
+pub mod repo;
 pub mod repository;
 pub mod ui;
 pub mod workspace;
@@ -21,6 +22,7 @@ use schemars::{Schema, SchemaGenerator, generate::SchemaSettings};
 use serde_json::{Value, json};
 
 pub use common::{Metadata, Ref, TypedRef};
+pub use repo::{Model, Resource};
 
 pub const GROUP: &str = "kradle.a5c.ai";
 pub const VERSION: &str = "v1alpha1";

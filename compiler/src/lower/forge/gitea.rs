@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::check::{Model, Resource};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::lower::report::Notes;
 use crate::lower::resources::org_visibility;
 use crate::model::Spec;
 use crate::model::identity::{OrgVisibility, Permission};
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
+use crate::model::{Model, Resource};
 
 use super::{
     Builder, Plan, forge_username, permission, signed_repositories, skipped, specs, team_grants,

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::check::Model;
 use crate::lower::report::{Notes, SkippedOperation};
+use crate::model::Model;
 use crate::model::Spec;
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 

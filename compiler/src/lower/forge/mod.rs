@@ -20,11 +20,11 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::check::{Model, Resource};
 use crate::diagnostics::Diagnostic;
 use crate::model::external::ProviderType;
 use crate::model::identity::Permission;
 use crate::model::repository::{SigningPolicy, SubjectKind};
+use crate::model::{Model, Resource};
 use crate::model::{Spec, org_namespace};
 
 mod gitea;

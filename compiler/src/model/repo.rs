@@ -1,0 +1,83 @@
+//! The validated config repository: every resource that passed the kind
+//! lookup, with its organization and typed spec, indexed by
+//! (organization, kind, name). The check phase builds it; the lowering
+//! passes read it. It lives in `model` so lowering never imports `check`.
+
+use std::collections::HashMap;
+
+use crate::model::{KindInfo, Metadata, Spec};
+use crate::project::ProjectConfig;
+use crate::source::FileId;
+use crate::yaml::Node;
+
+/// One config document that passed the kind lookup.
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub file: FileId,
+    pub kind: &'static KindInfo,
+    pub name: String,
+    /// Organization slug; `None` for platform-scoped resources.
+    pub org: Option<String>,
+    pub metadata: Metadata,
+    /// The typed spec; `None` when the document did not match its schema.
+    pub spec: Option<Spec>,
+    /// The document as read, for spans.
+    pub root: Node,
+}
+
+impl Resource {
+    /// Span of the value at `pointer`, or of the document when absent.
+    pub fn span_of(&self, pointer: &str) -> crate::yaml::Span {
+        self.root
+            .pointer(pointer)
+            .map_or(self.root.span, |n| n.span)
+    }
+}
+
+/// The validated config repository.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    pub project: ProjectConfig,
+    pub resources: Vec<Resource>,
+    /// (org, kind, name) → index in `resources` of the first declaration.
+    pub(crate) index: HashMap<(Option<String>, &'static str, String), usize>,
+}
+
+impl Model {
+    pub fn lookup(&self, org: Option<&str>, kind: &str, name: &str) -> Option<&Resource> {
+        let key = (
+            org.map(str::to_string),
+            kind_static(kind)?,
+            name.to_string(),
+        );
+        self.index.get(&key).map(|&i| &self.resources[i])
+    }
+
+    /// Names of `kind` declared in `org`.
+    pub fn names_in<'a>(
+        &'a self,
+        org: Option<&'a str>,
+        kind: &'a str,
+    ) -> impl Iterator<Item = &'a str> {
+        self.resources
+            .iter()
+            .filter(move |r| r.kind.kind == kind && r.org.as_deref() == org)
+            .map(|r| r.name.as_str())
+    }
+
+    /// Organizations (by slug) that declare a resource of `kind` named `name`.
+    pub fn orgs_with<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.resources
+            .iter()
+            .filter(move |r| r.kind.kind == kind && r.name == name)
+            .filter_map(|r| r.org.as_deref())
+    }
+
+    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> {
+        self.resources.iter().filter(move |r| r.kind.kind == kind)
+    }
+}
+
+fn kind_static(kind: &str) -> Option<&'static str> {
+    crate::model::kind_info(kind).map(|k| k.kind)
+}
