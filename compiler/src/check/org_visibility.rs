@@ -21,20 +21,18 @@
 use crate::diagnostics::{Code, Diagnostic};
 use crate::model::Spec;
 use crate::model::identity::OrgVisibility;
-use crate::model::normalize_org_slug;
 use crate::model::repository::Visibility;
 
 use super::Model;
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
-    for org in model.of_kind("Organization") {
+    for (slug, org) in model.organizations() {
         let Some(Spec::Organization(o)) = &org.spec else {
             continue;
         };
         let Some(v) = o.visibility.filter(|v| *v != OrgVisibility::Public) else {
             continue;
         };
-        let slug = normalize_org_slug(&org.name);
         for r in model.of_kind("Repository") {
             let public =
                 matches!(&r.spec, Some(Spec::Repository(s)) if s.visibility == Visibility::Public);

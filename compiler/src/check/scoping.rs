@@ -39,7 +39,7 @@ pub fn assign_org(
             .metadata
             .namespace
             .as_deref()
-            .and_then(|ns| ns.strip_prefix("kradle-org-"));
+            .and_then(|ns| ns.strip_prefix(crate::model::ORG_NAMESPACE_PREFIX));
         let from_label = doc.metadata.labels.get(ORG_LABEL).map(String::as_str);
         explicit_name = from_ns.or(from_label);
         explicit = if from_ns.is_some() {
@@ -187,79 +187,62 @@ pub fn check_namespaces(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut bindings: BTreeMap<String, Vec<&Resource>> = BTreeMap::new();
 
     for r in &model.resources {
-        match &r.spec {
+        // What each kind claims: the namespace it names, where, and the message
+        // when that is not the organization's own namespace.
+        let (namespace, pointer, by) = match &r.spec {
             Some(Spec::Organization(spec)) => {
-                let slug = normalize_org_slug(&r.name);
-                let expected = org_namespace(&slug);
-                if spec.namespace_name != expected {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::OrgNamespaceName,
-                            format!(
-                                "organization `{}` must own namespace `{expected}`, not `{}`",
-                                r.name, spec.namespace_name
-                            ),
-                        )
-                        .at(r.file, r.span_of("/spec/namespaceName"))
-                        .label(format!("expected `{expected}`"))
-                        .help(format!("set `namespaceName: {expected}`")),
-                    );
-                }
-                if let Some(given) = &spec.slug {
-                    if *given != slug {
-                        diags.push(
-                            Diagnostic::new(
-                                Code::OrgNamespaceName,
-                                format!(
-                                    "spec.slug `{given}` is not the slug of `{}` (`{slug}`)",
-                                    r.name
-                                ),
-                            )
-                            .at(r.file, r.span_of("/spec/slug"))
-                            .help("remove spec.slug; kradle derives it from metadata.name"),
-                        );
-                    }
-                }
-                claims
-                    .entry(spec.namespace_name.clone())
-                    .or_default()
-                    .push(Claim {
-                        org: slug,
-                        file: r.file,
-                        span: r.span_of("/spec/namespaceName"),
-                        by: "Organization",
-                    });
+                (&spec.namespace_name, "/spec/namespaceName", "Organization")
             }
             Some(Spec::OrgNamespaceBinding(spec)) => {
-                let slug = normalize_org_slug(spec.organization_ref.name());
-                let expected = org_namespace(&slug);
-                if spec.namespace != expected {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::OrgNamespaceName,
-                            format!(
-                                "OrgNamespaceBinding `{}` binds organization `{slug}` to `{}`; its namespace is `{expected}`",
-                                r.name, spec.namespace
-                            ),
-                        )
-                        .at(r.file, r.span_of("/spec/namespace"))
-                        .label(format!("expected `{expected}`"))
-                        .help(format!("set `namespace: {expected}`")),
-                    );
-                }
-                claims
-                    .entry(spec.namespace.clone())
-                    .or_default()
-                    .push(Claim {
-                        org: slug.clone(),
-                        file: r.file,
-                        span: r.span_of("/spec/namespace"),
-                        by: "OrgNamespaceBinding",
-                    });
-                bindings.entry(slug).or_default().push(r);
+                (&spec.namespace, "/spec/namespace", "OrgNamespaceBinding")
             }
-            _ => {}
+            _ => continue,
+        };
+        let Some(slug) = r.org_slug() else { continue };
+        let expected = org_namespace(&slug);
+        if *namespace != expected {
+            let message = if by == "Organization" {
+                format!(
+                    "organization `{}` must own namespace `{expected}`, not `{namespace}`",
+                    r.name
+                )
+            } else {
+                format!(
+                    "OrgNamespaceBinding `{}` binds organization `{slug}` to `{namespace}`; its namespace is `{expected}`",
+                    r.name
+                )
+            };
+            let field = pointer.rsplit('/').next().unwrap_or(pointer);
+            diags.push(
+                Diagnostic::new(Code::OrgNamespaceName, message)
+                    .at(r.file, r.span_of(pointer))
+                    .label(format!("expected `{expected}`"))
+                    .help(format!("set `{field}: {expected}`")),
+            );
         }
+        if let Some(Spec::Organization(spec)) = &r.spec {
+            if let Some(given) = spec.slug.as_ref().filter(|g| **g != slug) {
+                diags.push(
+                    Diagnostic::new(
+                        Code::OrgNamespaceName,
+                        format!(
+                            "spec.slug `{given}` is not the slug of `{}` (`{slug}`)",
+                            r.name
+                        ),
+                    )
+                    .at(r.file, r.span_of("/spec/slug"))
+                    .help("remove spec.slug; kradle derives it from metadata.name"),
+                );
+            }
+        } else {
+            bindings.entry(slug.clone()).or_default().push(r);
+        }
+        claims.entry(namespace.clone()).or_default().push(Claim {
+            org: slug,
+            file: r.file,
+            span: r.span_of(pointer),
+            by,
+        });
     }
 
     for (ns, list) in &claims {

@@ -12,7 +12,7 @@
 use serde_json::{Value, json};
 
 use crate::model::Model;
-use crate::model::{normalize_org_slug, org_namespace};
+use crate::model::org_namespace;
 
 use super::{BuildOptions, Object, SYNC_WAVE, base_labels, object};
 
@@ -160,10 +160,10 @@ pub fn lower(model: &Model, options: &BuildOptions) -> Vec<Object> {
         ),
         app(&s, "kradle-platform", "kradle-platform", &join(&s.path, "platform"), &platform_ns, 0, None),
     ];
-    for org in model.of_kind("Organization") {
-        let slug = normalize_org_slug(&org.name);
+    for (slug, _) in model.organizations() {
         let ns = org_namespace(&slug);
-        let name = format!("kradle-org-{slug}");
+        // The project and application of an organization are named as its namespace.
+        let name = ns.clone();
         out.push(project(
             &s,
             &name,

@@ -7,21 +7,18 @@
 use serde_json::json;
 
 use crate::model::Model;
-use crate::model::{API_VERSION, Spec, normalize_org_slug, org_namespace};
+use crate::model::{API_VERSION, Spec, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let platform_ns = model.project.platform_namespace();
     let mut out = Vec::new();
-    for org in model.of_kind("Organization") {
-        let slug = normalize_org_slug(&org.name);
+    for (slug, org) in model.organizations() {
         let binding = model
             .of_kind("OrgNamespaceBinding")
             .find_map(|b| match &b.spec {
-                Some(Spec::OrgNamespaceBinding(s))
-                    if normalize_org_slug(s.organization_ref.name()) == slug =>
-                {
+                Some(Spec::OrgNamespaceBinding(s)) if b.org_slug().as_deref() == Some(&slug) => {
                     Some(s)
                 }
                 _ => None,

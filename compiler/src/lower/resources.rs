@@ -13,7 +13,7 @@ use crate::model::identity::{OrgVisibility, OrganizationSpec};
 use crate::model::repository::{KeyScope, Visibility};
 use crate::model::workspace::AccessMode;
 use crate::model::{Model, Resource};
-use crate::model::{Spec, Storage, normalize_org_slug, org_namespace};
+use crate::model::{Spec, Storage, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
@@ -45,7 +45,7 @@ pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
     let mut spec = spec.clone();
     let org = r.org.clone().map(Ref);
     match &mut spec {
-        Spec::Organization(s) => s.slug = Some(normalize_org_slug(&r.name)),
+        Spec::Organization(s) => s.slug = r.org_slug(),
         Spec::OrgNamespaceBinding(s) => {
             s.create_namespace.get_or_insert(true);
         }
@@ -150,17 +150,11 @@ pub fn lower(model: &Model) -> Vec<Object> {
         let Some(spec) = &r.spec else { continue };
         let mut spec = with_defaults(r, spec);
         if let Spec::Organization(o) = &mut spec {
-            o.visibility = Some(org_visibility(model, &normalize_org_slug(&r.name), o));
+            let slug = r.org_slug().unwrap_or_default();
+            o.visibility = Some(org_visibility(model, &slug, o));
         }
-        let org = match (&r.org, &spec) {
-            (Some(o), _) => Some(o.clone()),
-            (None, Spec::Organization(_)) => Some(normalize_org_slug(&r.name)),
-            // Labelled like the binding kradle generates when none is declared.
-            (None, Spec::OrgNamespaceBinding(b)) => {
-                Some(normalize_org_slug(b.organization_ref.name()))
-            }
-            _ => None,
-        };
+        // An OrgNamespaceBinding is labelled like the one kradle generates.
+        let org = r.org_slug();
         let mut labels: BTreeMap<String, String> = r.metadata.labels.clone();
         labels.extend(base_labels(org.as_deref()));
         let mut annotations = r.metadata.annotations.clone();

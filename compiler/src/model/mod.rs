@@ -295,8 +295,12 @@ pub fn normalize_org_slug(name: &str) -> String {
     slug.trim_end_matches('-').to_string()
 }
 
+/// The prefix of every organization's namespace.
+pub const ORG_NAMESPACE_PREFIX: &str = "kradle-org-";
+
+/// The namespace of an organization: `kradle-org-<slug>`.
 pub fn org_namespace(slug: &str) -> String {
-    format!("kradle-org-{slug}")
+    format!("{ORG_NAMESPACE_PREFIX}{slug}")
 }
 
 #[cfg(test)]

@@ -26,6 +26,19 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// The organization this resource is about: its own slug for an
+    /// Organization, the bound organization for an OrgNamespaceBinding, else
+    /// the organization it belongs to. The one place a slug is derived.
+    pub fn org_slug(&self) -> Option<String> {
+        match (&self.spec, self.kind.kind) {
+            (_, "Organization") => Some(crate::model::normalize_org_slug(&self.name)),
+            (Some(Spec::OrgNamespaceBinding(b)), _) => {
+                Some(crate::model::normalize_org_slug(b.organization_ref.name()))
+            }
+            _ => self.org.clone(),
+        }
+    }
+
     /// Span of the value at `pointer`, or of the document when absent.
     pub fn span_of(&self, pointer: &str) -> crate::yaml::Span {
         self.root
@@ -71,6 +84,12 @@ impl Model {
             .iter()
             .filter(move |r| r.kind.kind == kind && r.name == name)
             .filter_map(|r| r.org.as_deref())
+    }
+
+    /// Every Organization with its slug.
+    pub fn organizations(&self) -> impl Iterator<Item = (String, &Resource)> {
+        self.of_kind("Organization")
+            .filter_map(|r| r.org_slug().map(|slug| (slug, r)))
     }
 
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> {

@@ -278,8 +278,7 @@ fn specs<'m>(
 
 pub fn lower(model: &Model, notes: &mut Notes, diags: &mut Vec<Diagnostic>) -> Vec<Plan> {
     let mut plans = Vec::new();
-    for org_r in model.of_kind("Organization") {
-        let org = crate::model::normalize_org_slug(&org_r.name);
+    for (org, org_r) in model.organizations() {
         let github = github_repos(model, &org);
         let repos: Vec<String> = specs(model, &org, "Repository")
             .map(|(r, _)| r.name.clone())
