@@ -132,6 +132,29 @@ fn golden_output_trees() {
 }
 
 #[test]
+fn every_plan_file_reads_back_through_the_contract() {
+    for (input, _) in golden_cases() {
+        let b = build_dir(&input);
+        for plan in &b.output.plans {
+            let text = &b.files[&format!("plans/{}", plan.file)];
+            let read = kradle_compiler::forge_plan::Plan::from_json(text)
+                .unwrap_or_else(|e| panic!("{}: plans/{}: {e}", input.display(), plan.file));
+            assert_eq!(
+                read.format_version,
+                kradle_compiler::forge_plan::FORMAT_VERSION
+            );
+            assert_eq!(read.operations, plan.operations, "{}", plan.file);
+            // The schema written to schemas/forge-plan.json accepts it.
+            let schema = kradle_compiler::forge_plan::Plan::schema();
+            let v = jsonschema::validator_for(&schema).unwrap();
+            let value: Value = serde_json::from_str(text).unwrap();
+            let errors: Vec<String> = v.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", plan.file);
+        }
+    }
+}
+
+#[test]
 fn builds_are_deterministic() {
     let dir = root().join("examples/acme-platform");
     let a = build_dir(&dir);
@@ -333,13 +356,14 @@ fn every_forge_request_matches_the_official_api_description() {
         for plan in &b.output.plans {
             for op in &plan.operations {
                 seen.insert(format!("{}:{}", plan.backend, op.action));
-                let spec: &Value = if plan.backend == "gitea" {
+                let spec: &Value = if plan.backend == kradle_compiler::forge_plan::Backend::Gitea {
                     &GITEA
                 } else {
                     &GITHUB
                 };
                 let exists = spec["paths"].as_object().unwrap().iter().any(|(t, item)| {
-                    path_matches(t, &op.path) && item.get(op.method.to_ascii_lowercase()).is_some()
+                    path_matches(t, op.path.as_str())
+                        && item.get(op.method.as_str().to_ascii_lowercase()).is_some()
                 });
                 if !exists {
                     failures.push(format!(
@@ -351,7 +375,9 @@ fn every_forge_request_matches_the_official_api_description() {
                 if op.body.is_null() {
                     continue;
                 }
-                let Some(schema) = body_schema(plan.backend, &op.method, &op.path) else {
+                let Some(schema) =
+                    body_schema(plan.backend.as_str(), op.method.as_str(), op.path.as_str())
+                else {
                     failures.push(format!(
                         "{} {}: {} {} takes no JSON body",
                         plan.backend, op.id, op.method, op.path
@@ -422,7 +448,7 @@ fn plans_never_contain_secrets_and_keys_are_unique() {
     let hook = acme
         .operations
         .iter()
-        .find(|o| o.action == "createWebhook")
+        .find(|o| o.action == kradle_compiler::forge_plan::Action::CreateWebhook)
         .unwrap();
     assert_eq!(
         hook.body["config"]["secret"],

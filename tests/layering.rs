@@ -55,7 +55,7 @@ fn the_compiler_has_no_async_database_or_network_dependency() {
 fn layer(module: &str) -> Option<(u8, &'static str)> {
     Some(match module {
         "yaml" | "source" | "diagnostics" | "text" | "sshkey" | "template" | "emit" => (0, "base"),
-        "model" | "schemas" | "project" => (1, "model"),
+        "model" | "schemas" | "project" | "forge_plan" => (1, "model"),
         "check" => (2, "check"),
         "lower" => (3, "lower"),
         "layout" | "plan" | "render" | "write" => (4, "output"),

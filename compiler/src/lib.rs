@@ -10,6 +10,7 @@
 pub mod check;
 pub mod diagnostics;
 pub mod emit;
+pub mod forge_plan;
 pub mod layout;
 pub mod lower;
 pub mod model;

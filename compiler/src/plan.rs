@@ -17,6 +17,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::forge_plan::Action as ForgeAction;
 use crate::lower::{Object, Operation, Output, Plan};
 
 /// GitHub's limit for a comment body.
@@ -139,20 +140,6 @@ const DESTRUCTIVE_KINDS: &[&str] = &[
     "PersistentVolumeClaim",
 ];
 
-const DESTRUCTIVE_OPERATIONS: &[&str] = &[
-    "createOrganization",
-    "createRepository",
-    "createTeam",
-    "addTeamMember",
-    "addCollaborator",
-    "addTeamRepository",
-    "protectBranch",
-    "addDeployKey",
-    "addUserSshKey",
-];
-
-const PERMISSION_OPERATIONS: &[&str] = &["addCollaborator", "addTeamRepository"];
-
 fn organization_of(o: &Object) -> Option<String> {
     o.value["metadata"]["labels"][crate::model::ORG_LABEL]
         .as_str()
@@ -212,13 +199,15 @@ pub fn describe(op: &Operation, removed: bool) -> String {
 }
 
 fn describe_raw(op: &Operation, removed: bool) -> String {
+    use ForgeAction as A;
     let body = &op.body;
+    let path = op.path.as_str();
     let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
     let id_part = |i: usize| op.id.split(':').nth(i).unwrap_or("?").to_string();
-    match (op.action.as_str(), removed) {
-        ("createOrganization", false) => format!("create organization {}", s(&body["username"])),
-        ("createOrganization", true) => format!("delete organization {}", s(&body["username"])),
-        ("createRepository", false) => format!(
+    match (op.action, removed) {
+        (A::CreateOrganization, false) => format!("create organization {}", s(&body["username"])),
+        (A::CreateOrganization, true) => format!("delete organization {}", s(&body["username"])),
+        (A::CreateRepository, false) => format!(
             "create {} repository {}",
             if body["private"] == Value::Bool(false) {
                 "public"
@@ -227,30 +216,30 @@ fn describe_raw(op: &Operation, removed: bool) -> String {
             },
             s(&body["name"])
         ),
-        ("createRepository", true) => format!("delete repository {}", s(&body["name"])),
-        ("ensureOrgMemoryRepository", _) => {
+        (A::CreateRepository, true) => format!("delete repository {}", s(&body["name"])),
+        (A::EnsureOrgMemoryRepository, _) => {
             format!("ensure issue-sync repository {}", s(&body["name"]))
         }
-        ("updateRepository", _) => {
+        (A::UpdateRepository, _) => {
             format!(
                 "set the default branch of {} to {}",
-                last_segment(&op.path),
+                last_segment(path),
                 s(&body["default_branch"])
             )
         }
-        ("ensureUserMapping", false) => format!("require forge user {}", last_segment(&op.path)),
-        ("ensureUserMapping", true) => {
-            format!("no longer require forge user {}", last_segment(&op.path))
+        (A::EnsureUserMapping, false) => format!("require forge user {}", last_segment(path)),
+        (A::EnsureUserMapping, true) => {
+            format!("no longer require forge user {}", last_segment(path))
         }
-        ("createTeam", false) => format!("create team {}", s(&body["name"])),
-        ("createTeam", true) => format!("delete team {}", s(&body["name"])),
-        ("addTeamMember", false) => {
-            format!("add {} to team {}", last_segment(&op.path), id_part(1))
+        (A::CreateTeam, false) => format!("create team {}", s(&body["name"])),
+        (A::CreateTeam, true) => format!("delete team {}", s(&body["name"])),
+        (A::AddTeamMember, false) => {
+            format!("add {} to team {}", last_segment(path), id_part(1))
         }
-        ("addTeamMember", true) => {
-            format!("remove {} from team {}", last_segment(&op.path), id_part(1))
+        (A::AddTeamMember, true) => {
+            format!("remove {} from team {}", last_segment(path), id_part(1))
         }
-        ("addDeployKey", false) => format!(
+        (A::AddDeployKey, false) => format!(
             "add {} deploy key {} to {}",
             if body["read_only"] == Value::Bool(true) {
                 "read-only"
@@ -258,62 +247,71 @@ fn describe_raw(op: &Operation, removed: bool) -> String {
                 "read-write"
             },
             s(&body["title"]),
-            segment(&op.path, 2)
+            segment(path, 2)
         ),
-        ("addDeployKey", true) => format!(
+        (A::AddDeployKey, true) => format!(
             "delete deploy key {} from {}",
             s(&body["title"]),
-            segment(&op.path, 2)
+            segment(path, 2)
         ),
-        ("addUserSshKey", false) => format!(
-            "add SSH key {} for {}",
-            s(&body["title"]),
-            segment(&op.path, 2)
-        ),
-        ("addUserSshKey", true) => format!(
+        (A::AddUserSshKey, false) => {
+            format!("add SSH key {} for {}", s(&body["title"]), segment(path, 2))
+        }
+        (A::AddUserSshKey, true) => format!(
             "delete SSH key {} of {}",
             s(&body["title"]),
-            segment(&op.path, 2)
+            segment(path, 2)
         ),
-        ("addCollaborator", false) => format!(
+        (A::AddCollaborator, false) => format!(
             "grant {} on {} to {}",
             s(&body["permission"]),
-            segment(&op.path, 2),
-            last_segment(&op.path)
+            segment(path, 2),
+            last_segment(path)
         ),
-        ("addCollaborator", true) => format!(
+        (A::AddCollaborator, true) => format!(
             "revoke {} on {} from {}",
             s(&body["permission"]),
-            segment(&op.path, 2),
-            last_segment(&op.path)
+            segment(path, 2),
+            last_segment(path)
         ),
-        ("addTeamRepository", false) => {
+        (A::AddTeamRepository, false) => {
             format!("give team {} access to {}", id_part(1), id_part(2))
         }
-        ("addTeamRepository", true) => {
+        (A::AddTeamRepository, true) => {
             format!("remove team {}'s access to {}", id_part(1), id_part(2))
         }
-        ("protectBranch", false) => {
+        (A::ProtectBranch, false) => {
             let branch = body["rule_name"]
                 .as_str()
                 .map(String::from)
-                .unwrap_or_else(|| segment(&op.path, 4).to_string());
-            format!("protect {branch} on {}", segment(&op.path, 2))
+                .unwrap_or_else(|| segment(path, 4).to_string());
+            format!("protect {branch} on {}", segment(path, 2))
         }
-        ("protectBranch", true) => {
+        (A::ProtectBranch, true) => {
             let branch = body["rule_name"]
                 .as_str()
                 .map(String::from)
-                .unwrap_or_else(|| segment(&op.path, 4).to_string());
-            format!("unprotect {branch} on {}", segment(&op.path, 2))
+                .unwrap_or_else(|| segment(path, 4).to_string());
+            format!("unprotect {branch} on {}", segment(path, 2))
         }
-        ("createWebhook", false) => format!(
+        (A::CreateWebhook, false) => format!(
             "send {} events to {}",
             body["events"].as_array().map_or(0, Vec::len),
             s(&body["config"]["url"])
         ),
-        ("createWebhook", true) => format!("delete the webhook to {}", s(&body["config"]["url"])),
-        (action, removed) => format!("{}{action} {}", if removed { "undo " } else { "" }, op.path),
+        (A::CreateWebhook, true) => format!("delete the webhook to {}", s(&body["config"]["url"])),
+        (A::RequireSignedCommits, false) => {
+            format!(
+                "require signed commits on {} of {}",
+                segment(path, 4),
+                segment(path, 2)
+            )
+        }
+        (A::RequireSignedCommits, true) => format!(
+            "stop requiring signed commits on {} of {}",
+            segment(path, 4),
+            segment(path, 2)
+        ),
     }
 }
 
@@ -384,7 +382,7 @@ pub fn diff(
         let guard = guards.entry(key.0.clone()).or_default();
         guard.0 += ops_before
             .values()
-            .filter(|o| PERMISSION_OPERATIONS.contains(&o.action.as_str()))
+            .filter(|o| o.action.grants_permission())
             .count();
         // Keep the plan's own order: base order for removals, head order otherwise.
         let mut order: Vec<&str> = plans_after
@@ -412,7 +410,7 @@ pub fn diff(
             {
                 description = format!("{description} (was: {old})");
             }
-            if action == Action::Remove && PERMISSION_OPERATIONS.contains(&op.action.as_str()) {
+            if action == Action::Remove && op.action.grants_permission() {
                 guard.1 += 1;
             }
             operations.push(OperationChange {
@@ -420,13 +418,12 @@ pub fn diff(
                 organization: key.0.clone(),
                 backend: key.1.clone(),
                 id: op.id.clone(),
-                operation: op.action.clone(),
+                operation: op.action.to_string(),
                 description,
-                method: op.method.clone(),
-                path: op.path.clone(),
+                method: op.method.to_string(),
+                path: op.path.to_string(),
                 idempotency_key: op.idempotency_key.clone(),
-                destructive: action == Action::Remove
-                    && DESTRUCTIVE_OPERATIONS.contains(&op.action.as_str()),
+                destructive: action == Action::Remove && op.action.destructive_when_removed(),
             });
         }
     }
@@ -814,9 +811,9 @@ mod tests {
     fn describes_operations_for_reviewers() {
         let op = Operation {
             id: "collaborator:x".into(),
-            action: "addCollaborator".into(),
-            method: "PUT".into(),
-            path: "/repos/acme/api/collaborators/grace".into(),
+            action: ForgeAction::AddCollaborator,
+            method: crate::forge_plan::Method::Put,
+            path: crate::forge_plan::Template::new("/repos/acme/api/collaborators/grace"),
             body: json!({"permission": "write"}),
             idempotency_key: "k".into(),
             depends_on: vec![],

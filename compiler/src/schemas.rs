@@ -236,6 +236,8 @@ pub fn generated_files() -> Vec<(String, String)> {
     let project =
         serde_json::to_string_pretty(&crate::project::ProjectConfig::schema()).unwrap_or_default();
     files.push(("json/kradle.yaml.json".into(), project + "\n"));
+    let plan = serde_json::to_string_pretty(&crate::forge_plan::Plan::schema()).unwrap_or_default();
+    files.push(("forge-plan.json".into(), plan + "\n"));
     files.sort();
     files
 }

@@ -19,6 +19,8 @@ use crate::model::identity::{OrgVisibility, Permission};
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 use crate::model::{Model, Resource};
 
+use crate::forge_plan::{Action, Method};
+
 use super::{
     Builder, Plan, forge_username, permission, signed_repositories, skipped, specs, team_grants,
     user_active, webhook_config,
@@ -57,8 +59,8 @@ pub fn plan(
     };
     b.push(
         "org".into(),
-        "createOrganization",
-        "POST",
+        Action::CreateOrganization,
+        Method::Post,
         "/orgs".into(),
         json!({ "username": org, "full_name": display, "visibility": visibility }),
         vec![],
@@ -83,8 +85,8 @@ pub fn plan(
         }
         b.push(
             format!("repo:{}", r.name),
-            "createRepository",
-            "POST",
+            Action::CreateRepository,
+            Method::Post,
             format!("/orgs/{org}/repos"),
             body,
             vec!["org".into()],
@@ -92,8 +94,8 @@ pub fn plan(
     }
     b.push(
         "repo:_issues_".into(),
-        "ensureOrgMemoryRepository",
-        "POST",
+        Action::EnsureOrgMemoryRepository,
+        Method::Post,
         format!("/orgs/{org}/repos"),
         json!({ "name": format!("_{org}_"), "private": true, "auto_init": true, "description": "kradle issue sync and memory" }),
         vec!["org".into()],
@@ -108,8 +110,8 @@ pub fn plan(
         let name = forge_username(model, org, user);
         b.push(
             format!("user:{user}"),
-            "ensureUserMapping",
-            "GET",
+            Action::EnsureUserMapping,
+            Method::Get,
             format!("/users/{name}"),
             Value::Null,
             vec![],
@@ -153,8 +155,8 @@ pub fn plan(
             }
             b.push(
                 format!("team:{gitea_team}"),
-                "createTeam",
-                "POST",
+                Action::CreateTeam,
+                Method::Post,
                 format!("/orgs/{org}/teams"),
                 json!({
                     "name": gitea_team,
@@ -174,8 +176,8 @@ pub fn plan(
                 }
                 b.push(
                     id,
-                    "addTeamMember",
-                    "PUT",
+                    Action::AddTeamMember,
+                    Method::Put,
                     format!(
                         "/teams/${{op:team:{gitea_team}.id}}/members/{}",
                         forge_username(model, org, m)
@@ -202,8 +204,8 @@ pub fn plan(
         match (&k.repository, k.scope, &k.user) {
             (Some(repo), _, _) if in_scope(&repo.0) => b.push(
                 format!("deploy-key:{}", r.name),
-                "addDeployKey",
-                "POST",
+                Action::AddDeployKey,
+                Method::Post,
                 format!("/repos/{org}/{}/keys", repo.0),
                 body,
                 vec![format!("repo:{}", repo.0)],
@@ -212,8 +214,8 @@ pub fn plan(
             (Some(_), _, _) => {}
             (None, KeyScope::User, Some(user)) if user_active(model, org, &user.0) => b.push(
                 format!("user-key:{}", r.name),
-                "addUserSshKey",
-                "POST",
+                Action::AddUserSshKey,
+                Method::Post,
                 format!("/admin/users/{}/keys", forge_username(model, org, &user.0)),
                 body,
                 vec![format!("user:{}", user.0)],
@@ -268,8 +270,8 @@ pub fn plan(
         }
         b.push(
             id,
-            "addCollaborator",
-            "PUT",
+            Action::AddCollaborator,
+            Method::Put,
             format!(
                 "/repos/{org}/{}/collaborators/{}",
                 p.repository.0,
@@ -285,8 +287,8 @@ pub fn plan(
     for ((team, repo), gitea_team) in team_repos {
         b.push(
             format!("team-repo:{team}:{repo}"),
-            "addTeamRepository",
-            "PUT",
+            Action::AddTeamRepository,
+            Method::Put,
             format!("/teams/${{op:team:{gitea_team}.id}}/repos/{org}/{repo}"),
             Value::Null,
             vec![format!("team:{gitea_team}"), format!("repo:{repo}")],
@@ -321,8 +323,8 @@ pub fn plan(
                 });
                 b.push(
                     format!("protect:{}:{repo}:{pattern}", r.name),
-                    "protectBranch",
-                    "POST",
+                    Action::ProtectBranch,
+                    Method::Post,
                     format!("/repos/{org}/{repo}/branch_protections"),
                     body,
                     vec![format!("repo:{repo}")],
@@ -355,8 +357,8 @@ pub fn plan(
         match &w.repository {
             Some(repo) if in_scope(&repo.0) => b.push(
                 format!("webhook:{}", r.name),
-                "createWebhook",
-                "POST",
+                Action::CreateWebhook,
+                Method::Post,
                 format!("/repos/{org}/{}/hooks", repo.0),
                 body,
                 vec![format!("repo:{}", repo.0)],
@@ -364,8 +366,8 @@ pub fn plan(
             Some(_) => {}
             None => b.push(
                 format!("webhook:{}", r.name),
-                "createWebhook",
-                "POST",
+                Action::CreateWebhook,
+                Method::Post,
                 format!("/orgs/{org}/hooks"),
                 body,
                 vec!["org".into()],
@@ -373,8 +375,9 @@ pub fn plan(
         }
     }
     Plan {
+        format_version: crate::forge_plan::FORMAT_VERSION,
         org: org.to_string(),
-        backend: "gitea",
+        backend: crate::forge_plan::Backend::Gitea,
         provider: None,
         operations: b.ops,
         file: String::new(),

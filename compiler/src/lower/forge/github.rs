@@ -10,6 +10,8 @@ use crate::model::Model;
 use crate::model::Spec;
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 
+use crate::forge_plan::{Action, Method};
+
 use super::{
     Builder, Plan, forge_username, github_permission, signed_repositories, specs, team_grants,
     user_active, webhook_config,
@@ -18,7 +20,7 @@ use super::{
 pub fn plan(
     model: &Model,
     org: &str,
-    github: &BTreeMap<String, (String, Value)>,
+    github: &BTreeMap<String, (String, super::Provider)>,
     notes: &mut Notes,
 ) -> Plan {
     let mut b = Builder {
@@ -55,8 +57,8 @@ pub fn plan(
         }
         b.push(
             format!("repo:{}", r.name),
-            "createRepository",
-            "POST",
+            Action::CreateRepository,
+            Method::Post,
             format!("/orgs/{owner}/repos"),
             body,
             vec![],
@@ -65,8 +67,8 @@ pub fn plan(
         if branch != "main" {
             b.push(
                 format!("repo-settings:{}", r.name),
-                "updateRepository",
-                "PATCH",
+                Action::UpdateRepository,
+                Method::Patch,
                 format!("/repos/{owner}/{}", r.name),
                 json!({ "default_branch": branch }),
                 vec![format!("repo:{}", r.name)],
@@ -88,8 +90,8 @@ pub fn plan(
         };
         b.push(
             format!("team:{team}"),
-            "createTeam",
-            "POST",
+            Action::CreateTeam,
+            Method::Post,
             format!("/orgs/{owner}/teams"),
             json!({ "name": team, "description": t.display_name, "privacy": "closed" }),
             vec![],
@@ -112,8 +114,8 @@ pub fn plan(
             }
             b.push(
                 format!("team-member:{team}:{m}"),
-                "addTeamMember",
-                "PUT",
+                Action::AddTeamMember,
+                Method::Put,
                 format!(
                     "/orgs/{owner}/teams/${{op:team:{team}.slug}}/memberships/{}",
                     forge_username(model, org, m)
@@ -126,8 +128,8 @@ pub fn plan(
             let owner = owner_of(repo).unwrap_or_else(|| owner.clone());
             b.push(
                 format!("team-repo:{team}:{repo}"),
-                "addTeamRepository",
-                "PUT",
+                Action::AddTeamRepository,
+                Method::Put,
                 format!("/orgs/{owner}/teams/${{op:team:{team}.slug}}/repos/{owner}/{repo}"),
                 json!({ "permission": github_permission(p) }),
                 vec![format!("team:{team}"), format!("repo:{repo}")],
@@ -147,8 +149,8 @@ pub fn plan(
                 };
                 b.push(
                     format!("deploy-key:{}", r.name),
-                    "addDeployKey",
-                    "POST",
+                    Action::AddDeployKey,
+                    Method::Post,
                     format!("/repos/{owner}/{}/keys", repo.0),
                     json!({
                         "title": k.title.clone().unwrap_or_else(|| r.name.clone()),
@@ -186,8 +188,8 @@ pub fn plan(
         }
         b.push(
             format!("collaborator:{}", r.name),
-            "addCollaborator",
-            "PUT",
+            Action::AddCollaborator,
+            Method::Put,
             format!(
                 "/repos/{owner}/{}/collaborators/{}",
                 p.repository.0,
@@ -239,8 +241,8 @@ pub fn plan(
                 });
                 b.push(
                     format!("protect:{}:{repo}:{branch}", r.name),
-                    "protectBranch",
-                    "PUT",
+                    Action::ProtectBranch,
+                    Method::Put,
                     format!("/repos/{owner}/{repo}/branches/{branch}/protection"),
                     body,
                     vec![format!("repo:{repo}")],
@@ -248,8 +250,8 @@ pub fn plan(
                 if signed.contains(&repo) {
                     b.push(
                         format!("signing:{}:{repo}:{branch}", r.name),
-                        "requireSignedCommits",
-                        "POST",
+                        Action::RequireSignedCommits,
+                        Method::Post,
                         format!(
                             "/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
                         ),
@@ -285,8 +287,8 @@ pub fn plan(
         let config = webhook_config(org, &w);
         b.push(
             format!("webhook:{}", r.name),
-            "createWebhook",
-            "POST",
+            Action::CreateWebhook,
+            Method::Post,
             format!("/repos/{owner}/{}/hooks", repo.0),
             json!({ "name": "web", "active": w.active.unwrap_or(true), "events": w.events, "config": config }),
             vec![format!("repo:{}", repo.0)],
@@ -295,8 +297,9 @@ pub fn plan(
 
     let provider = github.values().next().map(|(_, info)| info.clone());
     Plan {
+        format_version: crate::forge_plan::FORMAT_VERSION,
         org: org.to_string(),
-        backend: "github",
+        backend: crate::forge_plan::Backend::Github,
         provider,
         operations: b.ops,
         file: String::new(),

@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -33,34 +32,14 @@ mod github;
 use super::report::{Notes, SkippedOperation};
 use super::resources::with_defaults;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Operation {
-    pub id: String,
-    pub action: String,
-    pub method: String,
-    pub path: String,
-    pub body: Value,
-    pub idempotency_key: String,
-    pub depends_on: Vec<String>,
-}
+pub use crate::forge_plan::{Action, Backend, Method, Operation, Plan, Provider, Template};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Plan {
-    pub org: String,
-    pub backend: &'static str,
-    /// For GitHub: the ExternalBackendProvider used and its API endpoint.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub provider: Option<Value>,
-    pub operations: Vec<Operation>,
-    /// File name under `plans/`.
-    #[serde(skip)]
-    pub file: String,
-}
-
-fn idempotency_key(action: &str, method: &str, path: &str, body: &Value) -> String {
+fn idempotency_key(action: Action, method: Method, path: &str, body: &Value) -> String {
     let mut h = Sha256::new();
-    h.update(serde_json::to_vec(&json!([action, method, path, body])).unwrap_or_default());
+    h.update(
+        serde_json::to_vec(&json!([action.as_str(), method.as_str(), path, body]))
+            .unwrap_or_default(),
+    );
     let digest = h.finalize();
     let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
     format!("idem-gitForge-{action}-{hex}")
@@ -75,8 +54,8 @@ impl Builder {
     fn push(
         &mut self,
         id: String,
-        action: &str,
-        method: &str,
+        action: Action,
+        method: Method,
         path: String,
         body: Value,
         deps: Vec<String>,
@@ -88,9 +67,9 @@ impl Builder {
         self.ops.push(Operation {
             idempotency_key: idempotency_key(action, method, &path, &body),
             id,
-            action: action.into(),
-            method: method.into(),
-            path,
+            action,
+            method,
+            path: Template::new(path),
             body,
             depends_on,
         });
@@ -213,7 +192,7 @@ pub fn team_grants(
 }
 
 /// Repositories of `org` bound to a GitHub provider, with the owner to use.
-fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Value)> {
+fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)> {
     let mut out = BTreeMap::new();
     for b in model
         .of_kind("ExternalBackendBinding")
@@ -240,8 +219,11 @@ fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Value)> {
             .and_then(Value::as_str)
             .unwrap_or(org)
             .to_string();
-        let info =
-            json!({ "name": binding.provider_ref.0, "endpoint": p.endpoint, "owner": owner });
+        let info = Provider {
+            name: binding.provider_ref.0.clone(),
+            endpoint: p.endpoint.clone(),
+            owner: owner.clone(),
+        };
         for repo in binding.scope.iter().flat_map(|s| s.repositories.iter()) {
             out.insert(repo.0.clone(), (owner.clone(), info.clone()));
         }
@@ -311,20 +293,20 @@ mod tests {
     #[test]
     fn idempotency_keys_are_stable_and_content_addressed() {
         let a = idempotency_key(
-            "createRepository",
-            "POST",
+            Action::CreateRepository,
+            Method::Post,
             "/orgs/acme/repos",
             &json!({"name": "api"}),
         );
         let b = idempotency_key(
-            "createRepository",
-            "POST",
+            Action::CreateRepository,
+            Method::Post,
             "/orgs/acme/repos",
             &json!({"name": "api"}),
         );
         let c = idempotency_key(
-            "createRepository",
-            "POST",
+            Action::CreateRepository,
+            Method::Post,
             "/orgs/acme/repos",
             &json!({"name": "web"}),
         );
