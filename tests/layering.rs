@@ -58,7 +58,7 @@ fn layer(module: &str) -> Option<(u8, &'static str)> {
         "model" | "schemas" | "project" | "forge_plan" => (1, "model"),
         "check" => (2, "check"),
         "lower" => (3, "lower"),
-        "layout" | "plan" | "render" | "write" => (4, "output"),
+        "layout" | "diff" | "plan" | "render" | "write" => (4, "output"),
         _ => return None,
     })
 }

@@ -9,12 +9,14 @@
 
 pub mod check;
 pub mod diagnostics;
+pub mod diff;
 pub mod emit;
 pub mod forge_plan;
 pub mod layout;
 pub mod lower;
 pub mod model;
-pub mod plan;
+/// `kradle plan`'s diff, under the command's name.
+pub use diff as plan;
 pub mod project;
 pub mod render;
 pub mod schemas;
