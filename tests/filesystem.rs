@@ -102,6 +102,11 @@ fn dangerous_out_targets_are_refused_and_nothing_is_touched() {
         ("a regular file", "file.txt", "is not a folder"),
         ("a symbolic link to a folder", "link", "is a symbolic link"),
         ("a foreign non-empty folder", "other", "Pass --force"),
+        (
+            "a folder of the config",
+            "repo/config/orgs",
+            "(even with --force)",
+        ),
     ];
     for (what, target, message) in cases {
         let sandbox = tempfile::tempdir().unwrap();

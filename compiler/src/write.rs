@@ -6,7 +6,8 @@
 //! - a DIR that is, or contains, the config folder being compiled;
 //! - a DIR that is the root of a git work tree (it holds `.git`);
 //! - a DIR that exists, is not empty and is not kradle output (it has no
-//!   [`OUTPUT_MARKER`]), unless the caller forces it.
+//!   [`OUTPUT_MARKER`]), unless the caller forces it — and never when DIR is
+//!   inside the config folder, where such a folder holds config.
 //!
 //! Every write goes into a uniquely named temporary sibling folder that is
 //! renamed into place, so readers see the old tree or the new one, never a
@@ -35,6 +36,11 @@ pub enum WriteError {
         .out.display(), .config.display(), .config.display()
     )]
     HoldsConfig { out: PathBuf, config: PathBuf },
+    #[error(
+        "refusing to write to {}: it is a folder of the config {} and holds files kradle did not write, which would be deleted (even with --force); write the output into a new or empty folder",
+        .out.display(), .config.display()
+    )]
+    InsideConfig { out: PathBuf, config: PathBuf },
     #[error(
         "refusing to write to {}: it is the root of a git work tree, which would be deleted; write the output into a folder of it",
         .0.display()
@@ -132,8 +138,17 @@ pub fn check_target(dir: &Path, config: &Path, force: bool) -> Result<(), WriteE
         return Err(WriteError::RepositoryRoot(dir.to_path_buf()));
     }
     let empty = std::fs::read_dir(dir).map_err(io(dir))?.next().is_none();
-    if !empty && !force && !is_kradle_output(dir) {
-        return Err(WriteError::NotKradleOutput(dir.to_path_buf()));
+    if !empty && !is_kradle_output(dir) {
+        // Inside the config folder, a foreign folder holds config: never, even forced.
+        if out.starts_with(&config_real) {
+            return Err(WriteError::InsideConfig {
+                out: dir.to_path_buf(),
+                config: config.to_path_buf(),
+            });
+        }
+        if !force {
+            return Err(WriteError::NotKradleOutput(dir.to_path_buf()));
+        }
     }
     Ok(())
 }
