@@ -14,7 +14,7 @@
 
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::FileId;
@@ -75,12 +75,21 @@ static PATTERNS: LazyLock<Vec<Pattern>> = LazyLock::new(|| {
     .collect()
 });
 
+/// All patterns in one automaton: one pass over a text says which match.
+static SET: LazyLock<Option<RegexSet>> =
+    LazyLock::new(|| RegexSet::new(PATTERNS.iter().map(|p| p.regex.as_str())).ok());
+
+/// The patterns that match somewhere in `text`, most specific first.
+fn matching(text: &str) -> Vec<&'static Pattern> {
+    match SET.as_ref() {
+        Some(set) => set.matches(text).iter().map(|i| &PATTERNS[i]).collect(),
+        None => PATTERNS.iter().filter(|p| p.regex.is_match(text)).collect(),
+    }
+}
+
 /// What kind of secret `text` looks like, if any.
 pub fn looks_like_secret(text: &str) -> Option<&'static str> {
-    PATTERNS
-        .iter()
-        .find(|p| p.regex.is_match(text))
-        .map(|p| p.what)
+    matching(text).first().map(|p| p.what)
 }
 
 /// Whether a key names a secret value (`password`, `apiKey`, `client_secret`).
@@ -186,7 +195,7 @@ pub fn scan_text(file: FileId, text: &str, diags: &mut Vec<Diagnostic>) {
         .filter_map(|d| d.span.map(|s| (s.start, s.end)))
         .collect();
     let mut found: Vec<(usize, usize, &'static str)> = Vec::new();
-    for p in PATTERNS.iter() {
+    for p in matching(text) {
         for m in p.regex.find_iter(text) {
             let (start, end) = (m.start(), m.end());
             let overlaps = |a: usize, b: usize| start < b && a < end;
