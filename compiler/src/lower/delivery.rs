@@ -9,21 +9,24 @@
 use serde_json::{Map, Value, json};
 
 use crate::model::Model;
-use crate::model::{Spec, org_namespace};
+use crate::model::Spec;
 
 use super::resources::with_defaults;
-use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
+use super::{InOrg, Object, Origin, Wave, base_labels, in_orgs, object, wave_annotation};
 
 pub const VELA: &str = "core.oam.dev/v1beta1";
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
-    for r in &model.resources {
-        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
-            continue;
-        };
-        let ns = org_namespace(org);
-        let dir = format!("orgs/{org}/delivery");
+    for InOrg {
+        r,
+        org,
+        spec,
+        ns,
+        dir,
+        ..
+    } in in_orgs(model, "delivery")
+    {
         match with_defaults(r, spec) {
             Spec::RunnerPool(p) => {
                 let mut properties = Map::new();

@@ -5,10 +5,10 @@
 use serde_json::{Map, json};
 
 use crate::model::Model;
+use crate::model::Spec;
 use crate::model::inference::ProtocolVersion;
-use crate::model::{Spec, org_namespace};
 
-use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
+use super::{InOrg, Object, Origin, Wave, in_orgs, object, wave_annotation};
 
 fn protocol(p: ProtocolVersion) -> &'static str {
     match p {
@@ -19,14 +19,16 @@ fn protocol(p: ProtocolVersion) -> &'static str {
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
-    for r in &model.resources {
-        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
-            continue;
-        };
-        let ns = org_namespace(org);
-        let labels = base_labels(Some(org));
-        let wave = wave_annotation(Wave::Resources);
-        let dir = format!("orgs/{org}/inference");
+    let wave = wave_annotation(Wave::Resources);
+    for InOrg {
+        r,
+        spec,
+        ns,
+        labels,
+        dir,
+        ..
+    } in in_orgs(model, "inference")
+    {
         match spec {
             Spec::KradleInferenceService(s) => {
                 let m = &s.predictor.model;

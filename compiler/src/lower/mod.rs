@@ -27,7 +27,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::diagnostics::Diagnostic;
-use crate::model::{Model, Resource};
+use crate::model::{Model, Resource, Spec};
 use crate::source::FileId;
 use crate::yaml::Span;
 
@@ -199,6 +199,38 @@ pub fn wave_annotation(wave: Wave) -> BTreeMap<String, String> {
     let mut a = BTreeMap::new();
     a.insert(SYNC_WAVE.to_string(), (wave as i32).to_string());
     a
+}
+
+/// An org-scoped resource with its typed spec, and what every
+/// per-organization pass writes about it.
+pub struct InOrg<'m> {
+    pub r: &'m Resource,
+    pub org: &'m str,
+    pub spec: &'m Spec,
+    /// `kradle-org-<org>`.
+    pub ns: String,
+    /// The org labels (`base_labels`).
+    pub labels: BTreeMap<String, String>,
+    /// `orgs/<org>/<folder>`.
+    pub dir: String,
+}
+
+/// Every org-scoped resource that has a typed spec, for a pass writing into
+/// `orgs/<org>/<folder>`.
+pub fn in_orgs<'m>(model: &'m Model, folder: &'m str) -> impl Iterator<Item = InOrg<'m>> + 'm {
+    model.resources.iter().filter_map(move |r| {
+        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
+            return None;
+        };
+        Some(InOrg {
+            r,
+            org,
+            spec,
+            ns: crate::model::org_namespace(org),
+            labels: base_labels(Some(org)),
+            dir: format!("orgs/{org}/{folder}"),
+        })
+    })
 }
 
 /// Everything a build produces, before it is laid out as files.

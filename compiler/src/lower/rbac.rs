@@ -13,7 +13,7 @@ use crate::model::identity::{BindingScope, RoleKind};
 use crate::model::{Model, Resource};
 use crate::model::{Spec, org_namespace};
 
-use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
+use super::{InOrg, Object, Origin, Wave, base_labels, in_orgs, object, wave_annotation};
 
 const RBAC: &str = "rbac.authorization.k8s.io/v1";
 const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
@@ -61,13 +61,16 @@ fn dir(org: &str) -> String {
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
-    for r in &model.resources {
-        let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
-            continue;
-        };
-        let ns = org_namespace(org);
-        let labels = base_labels(Some(org));
-        let wave = wave_annotation(Wave::Rbac);
+    let wave = wave_annotation(Wave::Rbac);
+    for InOrg {
+        r,
+        org,
+        spec,
+        ns,
+        labels,
+        ..
+    } in in_orgs(model, "rbac")
+    {
         match spec {
             Spec::AgentServiceAccount(s) => out.push(Object {
                 origin: Origin::of(r),
