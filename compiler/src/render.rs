@@ -50,13 +50,26 @@ impl Summary {
 #[derive(Debug, Clone)]
 pub struct LineIndex {
     starts: Vec<usize>,
+    /// Bytes of the longest line, so a renderer knows once whether to window.
+    longest: usize,
 }
 
 impl LineIndex {
     pub fn new(text: &str) -> LineIndex {
         let mut starts = vec![0];
         starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { starts }
+        let longest = starts
+            .iter()
+            .zip(
+                starts
+                    .iter()
+                    .skip(1)
+                    .chain(std::iter::once(&(text.len() + 1))),
+            )
+            .map(|(s, next)| next - 1 - s)
+            .max()
+            .unwrap_or(0);
+        LineIndex { starts, longest }
     }
 
     /// Byte range of 0-based line `line`, without its newline.
@@ -67,14 +80,6 @@ impl LineIndex {
             .get(line + 1)
             .map_or(text.len(), |&next| next - 1);
         (start, end.max(start))
-    }
-
-    /// Whether any line is longer than `max` bytes.
-    fn has_line_longer_than(&self, text: &str, max: usize) -> bool {
-        (0..self.starts.len()).any(|l| {
-            let (s, e) = self.line_range(text, l);
-            e - s > max
-        })
     }
 
     /// 0-based line of a byte offset.
@@ -397,7 +402,7 @@ impl<'s> HumanRenderer<'s> {
                 }
                 let mut line_offset = 0;
                 let mut column_shift = Vec::new();
-                if index.has_line_longer_than(&text, MAX_SHOWN_LINE) {
+                if index.longest > MAX_SHOWN_LINE {
                     let (w, first, moved, shift) = window(&text, &index, &spans);
                     index = Arc::new(LineIndex::new(&w));
                     text = w.into();

@@ -114,15 +114,17 @@ fn render_str(s: &str, ctx: &minijinja::Value) -> Result<Value, String> {
         }
     }
     let template = ENV.template_from_str(s).map_err(message)?;
-    let mut out = Capped(Vec::new());
+    let mut out = Capped::default();
     template.render_captured_to(ctx, &mut out).map_err(|e| {
-        if out.0.len() > MAX_OUTPUT {
+        if out.overflowed {
             too_large()
         } else {
             message(e)
         }
     })?;
-    Ok(Value::String(String::from_utf8_lossy(&out.0).into_owned()))
+    Ok(Value::String(
+        String::from_utf8_lossy(&out.bytes).into_owned(),
+    ))
 }
 
 fn too_large() -> String {
@@ -140,16 +142,19 @@ fn message(e: minijinja::Error) -> String {
 }
 
 /// A writer that refuses to grow past [`MAX_OUTPUT`] bytes.
-struct Capped(Vec<u8>);
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
 
 impl std::io::Write for Capped {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if self.0.len() + buf.len() > MAX_OUTPUT {
-            self.0
-                .extend_from_slice(&buf[..MAX_OUTPUT + 1 - self.0.len().min(MAX_OUTPUT)]);
+        if self.bytes.len() + buf.len() > MAX_OUTPUT {
+            self.overflowed = true;
             return Err(std::io::Error::other("output too large"));
         }
-        self.0.extend_from_slice(buf);
+        self.bytes.extend_from_slice(buf);
         Ok(buf.len())
     }
 
