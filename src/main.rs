@@ -328,9 +328,11 @@ fn load(
     path: &Path,
     rev: Option<&str>,
     now: Option<DateTime<Utc>>,
-    read: &ReadOptions,
-    verbose: bool,
+    args: &ReadArgs,
+    output_path: Option<String>,
 ) -> Result<(Sources, DateTime<Utc>), Failure> {
+    let read = &args.options(output_path);
+    let verbose = args.verbose;
     let (sources, commit_time) = match rev {
         Some(rev) => {
             let (s, t) = Sources::from_git_with(path, rev, read)?;
@@ -388,14 +390,7 @@ fn render_diagnostics(v: &Validation, format: Format, color: bool, path: &Path) 
 }
 
 fn validate(args: ValidateArgs) -> Result<u8, Failure> {
-    let read = args.read.options(None);
-    let (sources, now) = load(
-        &args.path,
-        args.rev.as_deref(),
-        args.now,
-        &read,
-        args.read.verbose,
-    )?;
+    let (sources, now) = load(&args.path, args.rev.as_deref(), args.now, &args.read, None)?;
     let v = kradle_compiler::validate(sources, &Options { now });
     out(&render_diagnostics(
         &v,
@@ -413,13 +408,12 @@ fn build(args: BuildArgs) -> Result<u8, Failure> {
         // Refuse a dangerous --out before spending time on the build.
         kradle_compiler::write::check_target(dir, &args.path, args.force)?;
     }
-    let read = args.read.options(args.gitops_path.clone());
     let (sources, now) = load(
         &args.path,
         args.rev.as_deref(),
         args.now,
-        &read,
-        args.read.verbose,
+        &args.read,
+        args.gitops_path.clone(),
     )?;
     let options = BuildOptions {
         now,
@@ -491,7 +485,7 @@ fn plan_inner(args: PlanArgs) -> Result<u8, Failure> {
             let (s, t) = at_rev(rev)?;
             (s, args.now.or(t).unwrap_or_else(Utc::now))
         }
-        None => load(&args.path, None, args.now, &read, args.read.verbose)?,
+        None => load(&args.path, None, args.now, &args.read, None)?,
     };
     let (base_sources, _) = at_rev(&args.base)?;
     let options = BuildOptions {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn kradle(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kradle"))
@@ -317,23 +317,24 @@ fn links_leaving_the_folder_are_never_read() {
 
 /// Runs kradle and fails the test if it has not exited by the deadline.
 fn run_with_deadline(args: &[&str], deadline: Duration) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kradle"))
+    let child = Command::new(env!("CARGO_BIN_EXE_kradle"))
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if start.elapsed() > deadline {
-            let _ = child.kill();
+    let pid = child.id().to_string();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match exited.recv_timeout(deadline) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
             panic!("kradle {args:?} hangs");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -22,8 +22,8 @@ use crate::model::{Model, Resource};
 use crate::forge_plan::{Action, Method};
 
 use super::{
-    Builder, Plan, forge_username, permission, signed_repositories, skipped, specs, team_grants,
-    user_active, webhook_config,
+    Builder, Plan, forge_username, note_unprotected_signing, permission, signed_repositories,
+    skipped, specs, team_grants, user_active, webhook_config,
 };
 
 /// The Gitea team holding a Team's grants at `level` when the Team's
@@ -333,19 +333,7 @@ pub fn plan(
             protected.insert(repo);
         }
     }
-    for repo in signed
-        .iter()
-        .filter(|r| in_scope(r) && !protected.contains(*r))
-    {
-        skipped(
-            notes,
-            org,
-            format!("signing:{repo}"),
-            format!(
-                "a RefPolicy requires signed commits on `{repo}`, but no BranchProtection covers it: add one so Gitea can enforce signing"
-            ),
-        );
-    }
+    note_unprotected_signing(notes, org, &signed, &protected, in_scope);
 
     // Webhooks: on a repository, or on the organization.
     for (r, spec) in specs(model, org, "WebhookSubscription") {

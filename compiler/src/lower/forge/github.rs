@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use crate::lower::report::{Notes, SkippedOperation};
+use crate::lower::report::Notes;
 use crate::model::Model;
 use crate::model::Spec;
 use crate::model::repository::{KeyScope, SubjectKind, Visibility};
@@ -13,8 +13,8 @@ use crate::model::repository::{KeyScope, SubjectKind, Visibility};
 use crate::forge_plan::{Action, Method};
 
 use super::{
-    Builder, Plan, forge_username, github_permission, signed_repositories, specs, team_grants,
-    user_active, webhook_config,
+    Builder, Plan, forge_username, github_permission, note_unprotected_signing,
+    signed_repositories, skipped, specs, team_grants, user_active, webhook_config,
 };
 
 pub fn plan(
@@ -28,13 +28,7 @@ pub fn plan(
         ids: BTreeSet::new(),
     };
     let owner_of = |repo: &str| github.get(repo).map(|(o, _)| o.clone());
-    let mut skip = |id: String, reason: String| {
-        notes.skipped_operations.push(SkippedOperation {
-            organization: org.to_string(),
-            id,
-            reason,
-        })
-    };
+    let mut skip = |id: String, reason: String| skipped(notes, org, id, reason);
 
     for (r, spec) in specs(model, org, "Repository") {
         let Spec::Repository(s) = spec else { continue };
@@ -264,17 +258,7 @@ pub fn plan(
         }
     }
 
-    for repo in signed
-        .iter()
-        .filter(|r| github.contains_key(*r) && !protected.contains(*r))
-    {
-        skip(
-            format!("signing:{repo}"),
-            format!(
-                "a RefPolicy requires signed commits on `{repo}`, but no BranchProtection of a branch covers it: add one so GitHub can enforce signing"
-            ),
-        );
-    }
+    note_unprotected_signing(notes, org, &signed, &protected, &|r| github.contains_key(r));
 
     for (r, spec) in specs(model, org, "WebhookSubscription") {
         let Spec::WebhookSubscription(w) = spec else {

@@ -156,6 +156,31 @@ pub fn signed_repositories(model: &Model, org: &str) -> BTreeSet<String> {
     out
 }
 
+/// Reports the repositories (in scope) whose RefPolicy requires signed
+/// commits but that no BranchProtection covers: both forges attach signing
+/// to a protection rule.
+pub fn note_unprotected_signing(
+    notes: &mut Notes,
+    org: &str,
+    signed: &BTreeSet<String>,
+    protected: &BTreeSet<String>,
+    in_scope: &dyn Fn(&str) -> bool,
+) {
+    for repo in signed
+        .iter()
+        .filter(|r| in_scope(r) && !protected.contains(*r))
+    {
+        skipped(
+            notes,
+            org,
+            format!("signing:{repo}"),
+            format!(
+                "a RefPolicy requires signed commits on `{repo}`, but no BranchProtection covers it: add one so the forge can enforce signing"
+            ),
+        );
+    }
+}
+
 /// A team's grants, merged: the highest permission per repository, from the
 /// Team's `repositoryGrants` and from RepositoryPermissions naming the team.
 pub fn team_grants(
