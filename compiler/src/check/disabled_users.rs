@@ -23,6 +23,7 @@
 
 use crate::diagnostics::{Code, Diagnostic};
 use crate::model::Spec;
+use crate::model::identity::UserSpec;
 
 use super::Model;
 use super::references::{edges, resolve};
@@ -38,7 +39,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             let Some(target) = resolve(model, r, &edge) else {
                 continue;
             };
-            if let Some(Spec::User(u)) = &target.spec {
+            if let Some(u) = target.spec_as::<UserSpec>() {
                 if u.disabled == Some(true) {
                     diags.push(
                         Diagnostic::new(

@@ -24,7 +24,9 @@ use crate::source::Sources;
 
 pub use crate::model::{Model, Resource};
 
-pub use readiness::{Condition, stack_conditions};
+pub use readiness::{
+    Condition, ConditionStatus, ConditionType, Reason, is_ready, stack_conditions,
+};
 pub use secrets::looks_like_secret;
 
 /// Inputs of a check that do not come from the files.

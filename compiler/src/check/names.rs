@@ -2,7 +2,7 @@
 //! is declared once per organization (or once in the platform).
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::model::Scope;
+use crate::model::{Kind, Scope};
 
 use super::Model;
 
@@ -28,7 +28,7 @@ pub fn is_dns1123_label(name: &str, max: usize) -> bool {
 
 pub fn check_names(model: &Model, diags: &mut Vec<Diagnostic>) {
     for r in &model.resources {
-        let (ok, rule) = if r.kind.kind == "Organization" {
+        let (ok, rule) = if r.kind.id == Kind::Organization {
             (
                 is_dns1123_label(&r.name, 52),
                 "an organization name is a DNS-1123 label of at most 52 characters (lowercase letters, digits and '-'), so that kradle-org-<name> is a valid namespace",
@@ -66,7 +66,7 @@ pub fn check_names(model: &Model, diags: &mut Vec<Diagnostic>) {
 /// points at both places.
 pub fn index_and_find_duplicates(model: &mut Model, diags: &mut Vec<Diagnostic>) {
     for (i, r) in model.resources.iter().enumerate() {
-        let key = (r.org.clone(), r.kind.kind, r.name.clone());
+        let key = (r.org.clone(), r.kind.id, r.name.clone());
         if let Some(&first) = model.index.get(&key) {
             let f = &model.resources[first];
             let where_ = match (&r.org, r.kind.scope) {

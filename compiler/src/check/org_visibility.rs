@@ -19,24 +19,21 @@
 //! ```
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::model::Spec;
-use crate::model::identity::OrgVisibility;
-use crate::model::repository::Visibility;
+use crate::model::identity::{OrgVisibility, OrganizationSpec};
+use crate::model::repository::{RepositorySpec, Visibility};
 
 use super::Model;
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     for (slug, org) in model.organizations() {
-        let Some(Spec::Organization(o)) = &org.spec else {
+        let Some(o) = org.spec_as::<OrganizationSpec>() else {
             continue;
         };
         let Some(v) = o.visibility.filter(|v| *v != OrgVisibility::Public) else {
             continue;
         };
-        for r in model.of_kind("Repository") {
-            let public =
-                matches!(&r.spec, Some(Spec::Repository(s)) if s.visibility == Visibility::Public);
-            if public && r.org.as_deref() == Some(slug.as_str()) {
+        for (r, repo) in model.all::<RepositorySpec>() {
+            if repo.visibility == Visibility::Public && r.org.as_deref() == Some(slug.as_str()) {
                 let level = if v == OrgVisibility::Limited {
                     "limited"
                 } else {

@@ -91,7 +91,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
             let Some(t) = resolve(model, r, &edge) else {
                 continue;
             };
-            let Some(Spec::PolicyTemplate(ts)) = &t.spec else {
+            let Some(ts) = t.spec_as::<PolicyTemplateSpec>() else {
                 continue;
             };
             if let Some(kind) = kinds(ts).into_iter().find(|k| is_cluster_scoped(k)) {

@@ -4,21 +4,103 @@
 //! is already reported where it is written.
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::model::Spec;
-use crate::model::agents::{AgentStackSpec, McpTransport};
-use crate::model::identity::{BindingScope, RoleKind};
+use crate::model::agents::{
+    AgentContextLabelSpec, AgentMcpServerSpec, AgentProviderConfigSpec, AgentSkillSpec,
+    AgentStackSpec, AgentSubagentSpec, AgentToolProfileSpec, McpTransport,
+};
+use crate::model::identity::{
+    AgentConfigGrantSpec, AgentRoleBindingSpec, AgentSecretGrantSpec, AgentServiceAccountSpec,
+    BindingScope, RoleKind,
+};
+use crate::model::{Kind, KindSpec};
 
 use super::references::{edges, resolve};
 use super::{Model, Resource};
 
+/// The conditions of an AgentStack (spec §1.5), in the order they are computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ConditionType {
+    CapabilitiesResolved,
+    ToolsAdmitted,
+    McpHealthy,
+    SkillsValidated,
+    SubagentsValid,
+    ContextLabelsValid,
+    RuntimeIdentityReady,
+    RolesAdmitted,
+    SecretsAdmitted,
+    ConfigAdmitted,
+    /// Every other condition is True.
+    Ready,
+}
+
+impl ConditionType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionType::CapabilitiesResolved => "CapabilitiesResolved",
+            ConditionType::ToolsAdmitted => "ToolsAdmitted",
+            ConditionType::McpHealthy => "McpHealthy",
+            ConditionType::SkillsValidated => "SkillsValidated",
+            ConditionType::SubagentsValid => "SubagentsValid",
+            ConditionType::ContextLabelsValid => "ContextLabelsValid",
+            ConditionType::RuntimeIdentityReady => "RuntimeIdentityReady",
+            ConditionType::RolesAdmitted => "RolesAdmitted",
+            ConditionType::SecretsAdmitted => "SecretsAdmitted",
+            ConditionType::ConfigAdmitted => "ConfigAdmitted",
+            ConditionType::Ready => "Ready",
+        }
+    }
+}
+
+impl std::fmt::Display for ConditionType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A condition's status, as Kubernetes writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum ConditionStatus {
+    True,
+    False,
+}
+
+/// Why a condition has its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Reason {
+    /// The condition holds.
+    Satisfied,
+    /// The config does not meet the condition: reported as KR-stack-not-ready.
+    Unmet,
+    /// A referenced resource is missing or invalid, which is reported where
+    /// the reference is written.
+    ReferenceNotResolved,
+    /// `Ready` is True.
+    AllConditionsMet,
+    /// `Ready` is False.
+    ConditionsNotMet,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub type_: &'static str,
-    /// "True" or "False", as Kubernetes conditions.
-    pub status: &'static str,
-    pub reason: String,
+    pub type_: ConditionType,
+    pub status: ConditionStatus,
+    pub reason: Reason,
     pub message: String,
+}
+
+impl Condition {
+    pub fn is_true(&self) -> bool {
+        self.status == ConditionStatus::True
+    }
+}
+
+/// Whether a stack's conditions say it is Ready.
+pub fn is_ready(conditions: &[Condition]) -> bool {
+    conditions
+        .iter()
+        .any(|c| c.type_ == ConditionType::Ready && c.is_true())
 }
 
 /// Why a condition failed: only `Unmet` is reported by readiness itself.
@@ -31,24 +113,24 @@ enum Failure {
 
 struct Builder {
     conditions: Vec<Condition>,
-    unmet: Vec<(&'static str, String)>,
+    unmet: Vec<(ConditionType, String)>,
 }
 
 impl Builder {
-    fn add(&mut self, type_: &'static str, problems: Vec<(Failure, String)>) {
+    fn add(&mut self, type_: ConditionType, problems: Vec<(Failure, String)>) {
         if problems.is_empty() {
             self.conditions.push(Condition {
                 type_,
-                status: "True",
-                reason: "Satisfied".into(),
+                status: ConditionStatus::True,
+                reason: Reason::Satisfied,
                 message: String::new(),
             });
             return;
         }
         let reason = if problems.iter().any(|(f, _)| *f == Failure::Unmet) {
-            "Unmet"
+            Reason::Unmet
         } else {
-            "ReferenceNotResolved"
+            Reason::ReferenceNotResolved
         };
         let message = problems
             .iter()
@@ -62,24 +144,24 @@ impl Builder {
         }
         self.conditions.push(Condition {
             type_,
-            status: "False",
-            reason: reason.into(),
+            status: ConditionStatus::False,
+            reason,
             message,
         });
     }
 }
 
-fn spec_of<'m>(
+/// The typed spec of the `T` named `name`, or why there is none.
+fn spec_of<'m, T: KindSpec>(
     model: &'m Model,
     org: Option<&str>,
-    kind: &str,
     name: &str,
-) -> Result<&'m Spec, (Failure, String)> {
+) -> Result<&'m T, (Failure, String)> {
+    let kind = T::KIND;
     match model.lookup(org, kind, name) {
         None => Err((Failure::Reference, format!("{kind} `{name}` not found"))),
         Some(r) => r
-            .spec
-            .as_ref()
+            .spec_as::<T>()
             .ok_or((Failure::Reference, format!("{kind} `{name}` is invalid"))),
     }
 }
@@ -88,12 +170,12 @@ fn spec_of<'m>(
 pub fn stack_conditions(
     model: &Model,
     stack: &Resource,
-) -> (Vec<Condition>, Vec<(&'static str, String)>) {
+) -> (Vec<Condition>, Vec<(ConditionType, String)>) {
     let mut b = Builder {
         conditions: Vec::new(),
         unmet: Vec::new(),
     };
-    let Some(spec @ Spec::AgentStack(s)) = &stack.spec else {
+    let (Some(spec), Some(s)) = (&stack.spec, stack.spec_as::<AgentStackSpec>()) else {
         return (Vec::new(), Vec::new());
     };
     let org = stack.org.as_deref();
@@ -108,23 +190,21 @@ pub fn stack_conditions(
             )
         })
         .collect();
-    b.add("CapabilitiesResolved", unresolved);
+    b.add(ConditionType::CapabilitiesResolved, unresolved);
 
     let mut tools = Vec::new();
     for r in s.tool_policy.iter().chain(s.tool_policy_ref.iter()) {
-        if let Err(e) = spec_of(model, org, "AgentToolProfile", r.name()) {
+        if let Err(e) = spec_of::<AgentToolProfileSpec>(model, org, r.name()) {
             tools.push(e);
         }
     }
-    b.add("ToolsAdmitted", tools);
+    b.add(ConditionType::ToolsAdmitted, tools);
 
     let mut mcp = Vec::new();
     for r in &s.mcp_server_refs {
-        match spec_of(model, org, "AgentMcpServer", r.name()) {
+        match spec_of::<AgentMcpServerSpec>(model, org, r.name()) {
             Err(e) => mcp.push(e),
-            Ok(Spec::AgentMcpServer(m))
-                if m.transport != McpTransport::Stdio && m.endpoint.is_none() =>
-            {
+            Ok(m) if m.transport != McpTransport::Stdio && m.endpoint.is_none() => {
                 mcp.push((
                     Failure::Unmet,
                     format!(
@@ -136,21 +216,21 @@ pub fn stack_conditions(
             Ok(_) => {}
         }
     }
-    b.add("McpHealthy", mcp);
+    b.add(ConditionType::McpHealthy, mcp);
 
     let mut skills = Vec::new();
     for r in &s.skill_refs {
-        if let Err(e) = spec_of(model, org, "AgentSkill", r.name()) {
+        if let Err(e) = spec_of::<AgentSkillSpec>(model, org, r.name()) {
             skills.push(e);
         }
     }
-    b.add("SkillsValidated", skills);
+    b.add(ConditionType::SkillsValidated, skills);
 
     let mut subs = Vec::new();
     for r in &s.subagent_refs {
-        match spec_of(model, org, "AgentSubagent", r.name()) {
+        match spec_of::<AgentSubagentSpec>(model, org, r.name()) {
             Err(e) => subs.push(e),
-            Ok(Spec::AgentSubagent(sa)) if sa.task_kinds.is_empty() => {
+            Ok(sa) if sa.task_kinds.is_empty() => {
                 subs.push((
                     Failure::Unmet,
                     format!("AgentSubagent `{}` has no taskKinds", r.name()),
@@ -159,38 +239,45 @@ pub fn stack_conditions(
             Ok(_) => {}
         }
     }
-    b.add("SubagentsValid", subs);
+    b.add(ConditionType::SubagentsValid, subs);
 
     let mut labels = Vec::new();
     for r in &s.context_label_refs {
-        if let Err(e) = spec_of(model, org, "AgentContextLabel", r.name()) {
+        if let Err(e) = spec_of::<AgentContextLabelSpec>(model, org, r.name()) {
             labels.push(e);
         }
     }
-    b.add("ContextLabelsValid", labels);
+    b.add(ConditionType::ContextLabelsValid, labels);
 
     let sa = s.runtime_identity.service_account_ref.name();
-    let sa_ok = spec_of(model, org, "AgentServiceAccount", sa);
-    b.add("RuntimeIdentityReady", sa_ok.err().into_iter().collect());
+    let sa_ok = spec_of::<AgentServiceAccountSpec>(model, org, sa);
+    b.add(
+        ConditionType::RuntimeIdentityReady,
+        sa_ok.err().into_iter().collect(),
+    );
 
-    b.add("RolesAdmitted", roles(model, org, sa));
-    b.add("SecretsAdmitted", secrets(model, org, sa, s));
-    b.add("ConfigAdmitted", configs(model, org, sa, s));
+    b.add(ConditionType::RolesAdmitted, roles(model, org, sa));
+    b.add(ConditionType::SecretsAdmitted, secrets(model, org, sa, s));
+    b.add(ConditionType::ConfigAdmitted, configs(model, org, sa, s));
 
-    let all = b.conditions.iter().all(|c| c.status == "True");
+    let all = b.conditions.iter().all(Condition::is_true);
     b.conditions.push(Condition {
-        type_: "Ready",
-        status: if all { "True" } else { "False" },
-        reason: if all {
-            "AllConditionsMet".into()
+        type_: ConditionType::Ready,
+        status: if all {
+            ConditionStatus::True
         } else {
-            "ConditionsNotMet".into()
+            ConditionStatus::False
+        },
+        reason: if all {
+            Reason::AllConditionsMet
+        } else {
+            Reason::ConditionsNotMet
         },
         message: b
             .conditions
             .iter()
-            .filter(|c| c.status == "False")
-            .map(|c| c.type_)
+            .filter(|c| !c.is_true())
+            .map(|c| c.type_.as_str())
             .collect::<Vec<_>>()
             .join(", "),
     });
@@ -199,19 +286,14 @@ pub fn stack_conditions(
 
 fn roles(model: &Model, org: Option<&str>, sa: &str) -> Vec<(Failure, String)> {
     let bindings: Vec<_> = model
-        .of_kind("AgentRoleBinding")
-        .filter(|r| r.org.as_deref() == org)
-        .filter_map(|r| match &r.spec {
-            Some(Spec::AgentRoleBinding(b))
-                if b.subject.name == sa
-                    && b.subject
-                        .kind
-                        .as_deref()
-                        .is_none_or(|k| k == "AgentServiceAccount") =>
-            {
-                Some((r, b))
-            }
-            _ => None,
+        .all::<AgentRoleBindingSpec>()
+        .filter(|(r, b)| {
+            r.org.as_deref() == org
+                && b.subject.name == sa
+                && b.subject
+                    .kind
+                    .as_deref()
+                    .is_none_or(|k| k == Kind::AgentServiceAccount.as_str())
         })
         .collect();
     if bindings.is_empty() {
@@ -243,14 +325,12 @@ fn needed_secrets(
 ) -> Vec<(String, Option<String>)> {
     let mut out = Vec::new();
     for r in &s.mcp_server_refs {
-        if let Ok(Spec::AgentMcpServer(m)) = spec_of(model, org, "AgentMcpServer", r.name()) {
+        if let Ok(m) = spec_of::<AgentMcpServerSpec>(model, org, r.name()) {
             out.extend(m.secret_refs.iter().map(|x| (x.0.clone(), None)));
         }
     }
     if let Some(p) = &s.provider {
-        if let Ok(Spec::AgentProviderConfig(pc)) =
-            spec_of(model, org, "AgentProviderConfig", p.name())
-        {
+        if let Ok(pc) = spec_of::<AgentProviderConfigSpec>(model, org, p.name()) {
             if let Some(sr) = &pc.secret_ref {
                 out.push((sr.name.clone(), Some(sr.key.clone())));
             }
@@ -266,12 +346,9 @@ fn secrets(
     s: &AgentStackSpec,
 ) -> Vec<(Failure, String)> {
     let grants: Vec<_> = model
-        .of_kind("AgentSecretGrant")
-        .filter(|r| r.org.as_deref() == org)
-        .filter_map(|r| match &r.spec {
-            Some(Spec::AgentSecretGrant(g)) if g.subject.name() == sa => Some(g),
-            _ => None,
-        })
+        .all::<AgentSecretGrantSpec>()
+        .filter(|(r, g)| r.org.as_deref() == org && g.subject.name() == sa)
+        .map(|(_, g)| g)
         .collect();
     needed_secrets(model, org, s)
         .into_iter()
@@ -301,18 +378,13 @@ fn configs(
     s: &AgentStackSpec,
 ) -> Vec<(Failure, String)> {
     let granted: Vec<&str> = model
-        .of_kind("AgentConfigGrant")
-        .filter(|r| r.org.as_deref() == org)
-        .filter_map(|r| match &r.spec {
-            Some(Spec::AgentConfigGrant(g)) if g.subject.name() == sa => {
-                Some(g.config_map_ref.name.as_str())
-            }
-            _ => None,
-        })
+        .all::<AgentConfigGrantSpec>()
+        .filter(|(r, g)| r.org.as_deref() == org && g.subject.name() == sa)
+        .map(|(_, g)| g.config_map_ref.name.as_str())
         .collect();
     let mut out = Vec::new();
     for r in &s.mcp_server_refs {
-        if let Ok(Spec::AgentMcpServer(m)) = spec_of(model, org, "AgentMcpServer", r.name()) {
+        if let Ok(m) = spec_of::<AgentMcpServerSpec>(model, org, r.name()) {
             for c in &m.config_refs {
                 if !granted.contains(&c.name()) {
                     out.push((Failure::Unmet, format!("no AgentConfigGrant gives service account `{sa}` access to ConfigMap `{}`", c.name())));
@@ -324,7 +396,7 @@ fn configs(
 }
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
-    for stack in model.of_kind("AgentStack") {
+    for stack in model.of_kind(Kind::AgentStack) {
         let (_, unmet) = stack_conditions(model, stack);
         for (condition, message) in unmet {
             diags.push(
@@ -336,7 +408,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
                     ),
                 )
                 .at(stack.file, stack.span_of("/metadata/name"))
-                .label(condition)
+                .label(condition.as_str())
                 .help(message),
             );
         }

@@ -7,7 +7,9 @@ use crate::diagnostics::{Code, Diagnostic, article, did_you_mean, field_path};
 use crate::model::agents::SkillSource;
 use crate::model::repository::SubjectKind;
 use crate::model::ui::ViewSelector;
-use crate::model::{Ref, Spec, TypedRef};
+use std::sync::LazyLock;
+
+use crate::model::{KINDS, Kind, Ref, Scope, Spec, TypedRef};
 
 use super::{Model, Resource};
 
@@ -17,7 +19,7 @@ pub struct Edge {
     /// JSON Pointer of the reference in the document.
     pub pointer: String,
     /// Kinds the reference may name.
-    pub targets: &'static [&'static str],
+    pub targets: &'static [Kind],
     /// The kind given in a `{ kind, name }` reference.
     pub kind: Option<String>,
     pub name: String,
@@ -26,7 +28,7 @@ pub struct Edge {
 struct Edges(Vec<Edge>);
 
 impl Edges {
-    fn one(&mut self, pointer: &str, targets: &'static [&'static str], r: &Ref) {
+    fn one(&mut self, pointer: &str, targets: &'static [Kind], r: &Ref) {
         self.0.push(Edge {
             pointer: pointer.into(),
             targets,
@@ -34,17 +36,17 @@ impl Edges {
             name: r.0.clone(),
         });
     }
-    fn opt(&mut self, pointer: &str, targets: &'static [&'static str], r: &Option<Ref>) {
+    fn opt(&mut self, pointer: &str, targets: &'static [Kind], r: &Option<Ref>) {
         if let Some(r) = r {
             self.one(pointer, targets, r);
         }
     }
-    fn many(&mut self, pointer: &str, targets: &'static [&'static str], refs: &[Ref]) {
+    fn many(&mut self, pointer: &str, targets: &'static [Kind], refs: &[Ref]) {
         for (i, r) in refs.iter().enumerate() {
             self.one(&format!("{pointer}/{i}"), targets, r);
         }
     }
-    fn typed(&mut self, pointer: &str, targets: &'static [&'static str], r: &TypedRef) {
+    fn typed(&mut self, pointer: &str, targets: &'static [Kind], r: &TypedRef) {
         self.0.push(Edge {
             pointer: pointer.into(),
             targets,
@@ -54,63 +56,20 @@ impl Edges {
     }
 }
 
-const USER: &[&str] = &["User"];
-const TEAM: &[&str] = &["Team"];
-const REPO: &[&str] = &["Repository"];
-const SA: &[&str] = &["AgentServiceAccount"];
+const USER: &[Kind] = &[Kind::User];
+const TEAM: &[Kind] = &[Kind::Team];
+const REPO: &[Kind] = &[Kind::Repository];
+const SA: &[Kind] = &[Kind::AgentServiceAccount];
 
-/// Kinds an AgentMemoryAssociation may point at: every config kind of an org.
-const ANY_ORG_KIND: &[&str] = &[
-    "User",
-    "Team",
-    "Invite",
-    "IdentityMapping",
-    "AuthProvider",
-    "AgentServiceAccount",
-    "AgentRoleBinding",
-    "AgentSecretGrant",
-    "AgentConfigGrant",
-    "Repository",
-    "SSHKey",
-    "RepositoryPermission",
-    "BranchProtection",
-    "RefPolicy",
-    "WebhookSubscription",
-    "RunnerPool",
-    "PolicyProfile",
-    "PolicyTemplate",
-    "PolicyBinding",
-    "PolicyExceptionRequest",
-    "View",
-    "Selector",
-    "AgentStack",
-    "AgentSubagent",
-    "AgentToolProfile",
-    "AgentMcpServer",
-    "AgentSkill",
-    "AgentTriggerRule",
-    "AgentContextLabel",
-    "KradleWorkspacePolicy",
-    "AgentAdapter",
-    "AgentTransportBinding",
-    "AgentProviderConfig",
-    "AgentGatewayConfig",
-    "KradleProject",
-    "KradleWorkspace",
-    "AgentMemoryRepository",
-    "AgentMemorySource",
-    "AgentMemoryOntology",
-    "AgentMemoryAssociation",
-    "ExternalBackendProvider",
-    "ExternalBackendBinding",
-    "ExternalBackendSyncPolicy",
-    "ExternalProviderCapabilityManifest",
-    "KradleInferenceService",
-    "KradleServingRuntime",
-    "ArtifactRegistry",
-    "ArtifactFeed",
-    "ArtifactAccessPolicy",
-];
+/// Kinds an AgentMemoryAssociation may point at: every config kind of an
+/// organization, in registry order.
+static ANY_ORG_KIND: LazyLock<Vec<Kind>> = LazyLock::new(|| {
+    KINDS
+        .iter()
+        .filter(|k| k.is_config() && k.scope != Scope::Platform)
+        .map(|k| k.id)
+        .collect()
+});
 
 /// Every reference a spec holds, with where it is written.
 pub fn edges(spec: &Spec) -> Vec<Edge> {
@@ -118,7 +77,7 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
     match spec {
         Spec::OrgNamespaceBinding(s) => e.one(
             "/spec/organizationRef",
-            &["Organization"],
+            &[Kind::Organization],
             &s.organization_ref,
         ),
         Spec::User(s) => e.many("/spec/teams", TEAM, &s.teams),
@@ -137,7 +96,7 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
         Spec::IdentityMapping(s) => e.one("/spec/user", USER, &s.user),
         Spec::AgentRoleBinding(s) => e.typed(
             "/spec/subject",
-            &["AgentServiceAccount", "User"],
+            &[Kind::AgentServiceAccount, Kind::User],
             &s.subject,
         ),
         Spec::AgentSecretGrant(s) => e.one("/spec/subject", SA, &s.subject),
@@ -159,14 +118,18 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
         Spec::WebhookSubscription(s) => e.opt("/spec/repository", REPO, &s.repository),
         Spec::PolicyProfile(s) => e.many(
             "/spec/defaultTemplates",
-            &["PolicyTemplate"],
+            &[Kind::PolicyTemplate],
             &s.default_templates,
         ),
         Spec::PolicyBinding(s) => {
-            e.one("/spec/templateRef", &["PolicyTemplate"], &s.template_ref);
+            e.one(
+                "/spec/templateRef",
+                &[Kind::PolicyTemplate],
+                &s.template_ref,
+            );
             e.many(
                 "/spec/exceptions",
-                &["PolicyExceptionRequest"],
+                &[Kind::PolicyExceptionRequest],
                 &s.exceptions,
             );
             if let Some(scope) = &s.scope {
@@ -174,48 +137,56 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
             }
         }
         Spec::PolicyExceptionRequest(s) => {
-            e.one("/spec/policyRef", &["PolicyBinding"], &s.policy_ref)
+            e.one("/spec/policyRef", &[Kind::PolicyBinding], &s.policy_ref)
         }
         Spec::View(s) => {
             if let ViewSelector::Ref(r) = &s.selector {
-                e.one("/spec/selector", &["Selector"], r);
+                e.one("/spec/selector", &[Kind::Selector], r);
             }
         }
         Spec::AgentStack(s) => {
-            e.one("/spec/adapter", &["AgentAdapter"], &s.adapter);
+            e.one("/spec/adapter", &[Kind::AgentAdapter], &s.adapter);
             e.one(
                 "/spec/runtimeIdentity/serviceAccountRef",
                 SA,
                 &s.runtime_identity.service_account_ref,
             );
-            e.opt("/spec/provider", &["AgentProviderConfig"], &s.provider);
-            e.opt("/spec/toolPolicy", &["AgentToolProfile"], &s.tool_policy);
+            e.opt("/spec/provider", &[Kind::AgentProviderConfig], &s.provider);
+            e.opt(
+                "/spec/toolPolicy",
+                &[Kind::AgentToolProfile],
+                &s.tool_policy,
+            );
             e.opt(
                 "/spec/toolPolicyRef",
-                &["AgentToolProfile"],
+                &[Kind::AgentToolProfile],
                 &s.tool_policy_ref,
             );
             e.many(
                 "/spec/mcpServerRefs",
-                &["AgentMcpServer"],
+                &[Kind::AgentMcpServer],
                 &s.mcp_server_refs,
             );
-            e.many("/spec/skillRefs", &["AgentSkill"], &s.skill_refs);
-            e.many("/spec/subagentRefs", &["AgentSubagent"], &s.subagent_refs);
+            e.many("/spec/skillRefs", &[Kind::AgentSkill], &s.skill_refs);
+            e.many(
+                "/spec/subagentRefs",
+                &[Kind::AgentSubagent],
+                &s.subagent_refs,
+            );
             e.many(
                 "/spec/contextLabelRefs",
-                &["AgentContextLabel"],
+                &[Kind::AgentContextLabel],
                 &s.context_label_refs,
             );
             e.opt(
                 "/spec/workspacePolicy",
-                &["KradleWorkspacePolicy"],
+                &[Kind::KradleWorkspacePolicy],
                 &s.workspace_policy,
             );
             if let Some(rp) = &s.runner_policy {
                 e.one(
                     "/spec/runnerPolicy/runnerPoolRef",
-                    &["RunnerPool"],
+                    &[Kind::RunnerPool],
                     &rp.runner_pool_ref,
                 );
             }
@@ -226,7 +197,7 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
             }
         }
         Spec::AgentTriggerRule(s) => {
-            e.one("/spec/agentStack", &["AgentStack"], &s.agent_stack);
+            e.one("/spec/agentStack", &[Kind::AgentStack], &s.agent_stack);
             e.opt("/spec/repository", REPO, &s.repository);
             if let Some(w) = &s.webhook_trigger {
                 e.opt("/spec/webhookTrigger/repository", REPO, &w.repository);
@@ -236,15 +207,15 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
             }
         }
         Spec::AgentTransportBinding(s) => {
-            e.one("/spec/adapterRef", &["AgentAdapter"], &s.adapter_ref)
+            e.one("/spec/adapterRef", &[Kind::AgentAdapter], &s.adapter_ref)
         }
         Spec::KradleProject(s) => {
             e.many("/spec/repositoryRefs", REPO, &s.repository_refs);
-            e.many("/spec/stackRefs", &["AgentStack"], &s.stack_refs);
+            e.many("/spec/stackRefs", &[Kind::AgentStack], &s.stack_refs);
             for (i, sr) in s.sync_refs.iter().enumerate() {
                 e.one(
                     &format!("/spec/syncRefs/{i}/bindingRef"),
-                    &["ExternalBackendBinding"],
+                    &[Kind::ExternalBackendBinding],
                     &sr.binding_ref,
                 );
             }
@@ -254,25 +225,30 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
         Spec::AgentMemorySource(s) => {
             e.one(
                 "/spec/repositoryRef",
-                &["AgentMemoryRepository"],
+                &[Kind::AgentMemoryRepository],
                 &s.repository_ref,
             );
             e.typed(
                 "/spec/appliesTo",
-                &["Repository", "Team", "AgentStack", "AgentTriggerRule"],
+                &[
+                    Kind::Repository,
+                    Kind::Team,
+                    Kind::AgentStack,
+                    Kind::AgentTriggerRule,
+                ],
                 &s.applies_to,
             );
         }
         Spec::AgentMemoryOntology(s) => e.one(
             "/spec/memoryRepository",
-            &["AgentMemoryRepository"],
+            &[Kind::AgentMemoryRepository],
             &s.memory_repository,
         ),
-        Spec::AgentMemoryAssociation(s) => e.typed("/spec/targetRef", ANY_ORG_KIND, &s.target_ref),
+        Spec::AgentMemoryAssociation(s) => e.typed("/spec/targetRef", &ANY_ORG_KIND, &s.target_ref),
         Spec::ExternalBackendBinding(s) => {
             e.one(
                 "/spec/providerRef",
-                &["ExternalBackendProvider"],
+                &[Kind::ExternalBackendProvider],
                 &s.provider_ref,
             );
             if let Some(scope) = &s.scope {
@@ -281,28 +257,32 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
         }
         Spec::ExternalBackendSyncPolicy(s) => e.one(
             "/spec/providerRef",
-            &["ExternalBackendProvider"],
+            &[Kind::ExternalBackendProvider],
             &s.provider_ref,
         ),
         Spec::ExternalProviderCapabilityManifest(s) => e.one(
             "/spec/providerRef",
-            &["ExternalBackendProvider"],
+            &[Kind::ExternalBackendProvider],
             &s.provider_ref,
         ),
         Spec::KradleInferenceService(s) => e.opt(
             "/spec/predictor/model/runtime",
-            &["KradleServingRuntime"],
+            &[Kind::KradleServingRuntime],
             &s.predictor.model.runtime,
         ),
         Spec::ArtifactFeed(s) => {
-            e.one("/spec/registryRef", &["ArtifactRegistry"], &s.registry_ref);
+            e.one(
+                "/spec/registryRef",
+                &[Kind::ArtifactRegistry],
+                &s.registry_ref,
+            );
             e.opt("/spec/repository", REPO, &s.repository);
         }
         Spec::ArtifactAccessPolicy(s) => {
-            e.one("/spec/feedRef", &["ArtifactFeed"], &s.feed_ref);
+            e.one("/spec/feedRef", &[Kind::ArtifactFeed], &s.feed_ref);
             e.typed(
                 "/spec/subject",
-                &["User", "Team", "AgentServiceAccount"],
+                &[Kind::User, Kind::Team, Kind::AgentServiceAccount],
                 &s.subject,
             );
         }
@@ -311,31 +291,38 @@ pub fn edges(spec: &Spec) -> Vec<Edge> {
     e.0
 }
 
+impl Edge {
+    /// The kind the reference names: the one written in a `{ kind, name }`
+    /// reference when it is allowed (and known), else the first target.
+    pub fn target(&self) -> Option<Kind> {
+        match &self.kind {
+            Some(k) => self.targets.iter().copied().find(|t| t.as_str() == k),
+            None => self.targets.first().copied(),
+        }
+    }
+}
+
 /// The resource an edge of `from` names, if it exists in `from`'s organization.
 pub fn resolve<'m>(model: &'m Model, from: &Resource, edge: &Edge) -> Option<&'m Resource> {
-    let org = from.org.as_deref();
-    let kinds: Vec<&str> = match &edge.kind {
-        Some(k) => vec![k.as_str()],
-        None => vec![edge.targets[0]],
-    };
-    kinds.iter().find_map(|k| {
-        if *k == "Organization" {
-            return model.lookup(None, k, &edge.name);
-        }
-        model.lookup(org, k, &edge.name).or_else(|| {
-            // A platform-wide PolicyTemplate may be bound by any organization.
-            (*k == "PolicyTemplate")
-                .then(|| model.lookup(None, k, &edge.name))
+    let kind = edge.target()?;
+    if kind == Kind::Organization {
+        return model.lookup(None, kind, &edge.name);
+    }
+    model
+        .lookup(from.org.as_deref(), kind, &edge.name)
+        // A platform-wide PolicyTemplate may be bound by any organization.
+        .or_else(|| {
+            (kind == Kind::PolicyTemplate)
+                .then(|| model.lookup(None, kind, &edge.name))
                 .flatten()
         })
-    })
 }
 
 pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
     let mut undeclared: std::collections::BTreeMap<&str, Vec<&Resource>> = Default::default();
     for r in &model.resources {
         if let Some(org) = r.org.as_deref() {
-            if model.lookup(None, "Organization", org).is_none() {
+            if model.lookup(None, Kind::Organization, org).is_none() {
                 undeclared.entry(org).or_default().push(r);
             }
         }
@@ -362,7 +349,7 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
         )
         .at(r.file, r.span_of(pointer))
         .label("no such Organization");
-        d = match did_you_mean(org, model.names_in(None, "Organization")) {
+        d = match did_you_mean(org, model.names_in(None, Kind::Organization)) {
             Some(best) => d.help(format!("did you mean `{best}`?")),
             None => d.help(format!(
                 "declare `kind: Organization` with `metadata.name: {org}`"
@@ -381,18 +368,19 @@ pub fn check(model: &Model, diags: &mut Vec<Diagnostic>) {
 fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnostic>) {
     let span = r.span_of(&edge.pointer);
     let field = field_path(&edge.pointer);
+    let names: Vec<&str> = edge.targets.iter().map(|k| k.as_str()).collect();
     if let Some(kind) = &edge.kind {
-        if !edge.targets.contains(&kind.as_str()) {
+        if !names.contains(&kind.as_str()) {
             let mut d = Diagnostic::new(
                 Code::WrongReferenceKind,
                 format!("`{field}` cannot reference {}", article(kind)),
             )
             .at(r.file, span)
-            .label(format!("expected {}", edge.targets.join(", ")));
-            if let Some(best) = did_you_mean(kind, edge.targets.iter().copied()) {
+            .label(format!("expected {}", names.join(", ")));
+            if let Some(best) = did_you_mean(kind, names.iter().copied()) {
                 d = d.help(format!("did you mean `{best}`?"));
             } else {
-                d = d.help(format!("allowed kinds: {}", edge.targets.join(", ")));
+                d = d.help(format!("allowed kinds: {}", names.join(", ")));
             }
             diags.push(d);
             return;
@@ -401,7 +389,7 @@ fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnost
     if resolve(model, r, edge).is_some() {
         return;
     }
-    let kind = edge.kind.as_deref().unwrap_or(edge.targets[0]);
+    let Some(kind) = edge.target() else { return };
     let org = r.org.as_deref();
     let elsewhere: Vec<&str> = model
         .orgs_with(kind, &edge.name)
@@ -417,7 +405,7 @@ fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnost
             .label("reference across organizations")
             .help(format!(
                 "organizations are isolated; declare {} `{}` in `{this}` or reference one of its own",
-                article(kind),
+                article(kind.as_str()),
                 edge.name
             )),
         );
@@ -435,7 +423,7 @@ fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnost
     .at(r.file, span)
     .label(format!("no such {kind}"));
     let mut candidates: Vec<&str> = model.names_in(org, kind).collect();
-    if kind == "PolicyTemplate" {
+    if kind == Kind::PolicyTemplate {
         candidates.extend(model.names_in(None, kind));
     }
     d = match did_you_mean(&edge.name, candidates.iter().copied()) {

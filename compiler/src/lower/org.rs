@@ -7,7 +7,8 @@
 use serde_json::json;
 
 use crate::model::Model;
-use crate::model::{API_VERSION, Spec, org_namespace};
+use crate::model::identity::OrgNamespaceBindingSpec;
+use crate::model::{API_VERSION, org_namespace};
 
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
@@ -16,13 +17,9 @@ pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
     for (slug, org) in model.organizations() {
         let binding = model
-            .of_kind("OrgNamespaceBinding")
-            .find_map(|b| match &b.spec {
-                Some(Spec::OrgNamespaceBinding(s)) if b.org_slug().as_deref() == Some(&slug) => {
-                    Some(s)
-                }
-                _ => None,
-            });
+            .all::<OrgNamespaceBindingSpec>()
+            .find(|(b, _)| b.org_slug().as_deref() == Some(&slug))
+            .map(|(_, s)| s);
         let create = binding.and_then(|b| b.create_namespace).unwrap_or(true);
         if create {
             let mut labels = base_labels(Some(&slug));

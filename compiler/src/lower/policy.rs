@@ -22,9 +22,12 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use crate::diagnostics::{Code, Diagnostic};
-use crate::model::policy::{DecisionPhase, PolicyMode, PolicyScope, PolicyTemplateSpec};
+use crate::model::org_namespace;
+use crate::model::policy::{
+    DecisionPhase, PolicyBindingSpec, PolicyExceptionRequestSpec, PolicyMode, PolicyProfileSpec,
+    PolicyScope, PolicyTemplateSpec,
+};
 use crate::model::{Model, Resource};
-use crate::model::{Spec, org_namespace};
 
 use super::report::{Notes, SkippedException};
 use super::{BuildOptions, Object, Origin, Wave, base_labels, object, wave_annotation};
@@ -41,13 +44,10 @@ struct Produced {
 }
 
 fn template<'m>(model: &'m Model, org: &str, name: &str) -> Option<&'m PolicyTemplateSpec> {
-    let r = model
-        .lookup(Some(org), "PolicyTemplate", name)
-        .or_else(|| model.lookup(None, "PolicyTemplate", name))?;
-    match &r.spec {
-        Some(Spec::PolicyTemplate(t)) => Some(t),
-        _ => None,
-    }
+    model
+        .get::<PolicyTemplateSpec>(Some(org), name)
+        .or_else(|| model.get::<PolicyTemplateSpec>(None, name))
+        .map(|(_, t)| t)
 }
 
 fn failure_action(mode: PolicyMode) -> Option<&'static str> {
@@ -283,8 +283,8 @@ pub fn lower(
     // (org, binding name) → the policy produced for it.
     let mut produced: BTreeMap<(String, String), Produced> = BTreeMap::new();
 
-    for r in model.of_kind("PolicyBinding") {
-        let (Some(org), Some(Spec::PolicyBinding(b))) = (r.org.as_deref(), &r.spec) else {
+    for (r, b) in model.all::<PolicyBindingSpec>() {
+        let Some(org) = r.org.as_deref() else {
             continue;
         };
         let Some(t) = template(model, org, b.template_ref.name()) else {
@@ -309,8 +309,8 @@ pub fn lower(
         }
     }
 
-    for r in model.of_kind("PolicyProfile") {
-        let (Some(org), Some(Spec::PolicyProfile(p))) = (r.org.as_deref(), &r.spec) else {
+    for (r, p) in model.all::<PolicyProfileSpec>() {
+        let Some(org) = r.org.as_deref() else {
             continue;
         };
         if p.mode == PolicyMode::Enforce && !p.default_templates.is_empty() {
@@ -337,8 +337,8 @@ pub fn lower(
         }
     }
 
-    for r in model.of_kind("PolicyExceptionRequest") {
-        let (Some(org), Some(Spec::PolicyExceptionRequest(e))) = (r.org.as_deref(), &r.spec) else {
+    for (r, e) in model.all::<PolicyExceptionRequestSpec>() {
+        let Some(org) = r.org.as_deref() else {
             continue;
         };
         let expires = DateTime::parse_from_rfc3339(&e.expires_at)

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::model::common::ObjectKeysRef;
-use crate::model::identity::{BindingScope, RoleKind};
+use crate::model::identity::{AgentServiceAccountSpec, BindingScope, RoleKind, UserSpec};
 use crate::model::{Model, Resource};
 use crate::model::{Spec, org_namespace};
 
@@ -20,12 +20,9 @@ const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 
 /// The Kubernetes ServiceAccount name of an AgentServiceAccount.
 pub fn service_account_name(model: &Model, org: &str, agent_sa: &str) -> String {
-    match model
-        .lookup(Some(org), "AgentServiceAccount", agent_sa)
-        .and_then(|r| r.spec.as_ref())
-    {
-        Some(Spec::AgentServiceAccount(s)) => s.service_account_name.clone(),
-        _ => agent_sa.to_string(),
+    match model.get::<AgentServiceAccountSpec>(Some(org), agent_sa) {
+        Some((_, s)) => s.service_account_name.clone(),
+        None => agent_sa.to_string(),
     }
 }
 
@@ -38,13 +35,10 @@ fn sa_subject(model: &Model, org: &str, agent_sa: &str) -> Value {
 }
 
 fn user_subject(model: &Model, org: &str, user: &str) -> Value {
-    let name = match model
-        .lookup(Some(org), "User", user)
-        .and_then(|r| r.spec.as_ref())
-    {
-        Some(Spec::User(u)) => u.username.clone().unwrap_or_else(|| user.to_string()),
-        _ => user.to_string(),
-    };
+    let name = model
+        .get::<UserSpec>(Some(org), user)
+        .and_then(|(_, u)| u.username.clone())
+        .unwrap_or_else(|| user.to_string());
     json!({ "kind": "User", "apiGroup": RBAC_GROUP, "name": name })
 }
 

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::check::stack_conditions;
+use crate::check::{is_ready, stack_conditions};
 use crate::model::Model;
+use crate::model::agents::AgentStackSpec;
 
 use super::Output;
 
@@ -78,11 +79,10 @@ pub fn build(model: &Model, output: &Output, files: &BTreeMap<String, String>) -
         })
         .collect();
     let stacks: Vec<Value> = model
-        .of_kind("AgentStack")
-        .filter(|s| s.spec.is_some())
-        .map(|s| {
+        .all::<AgentStackSpec>()
+        .map(|(s, _)| {
             let (conditions, _) = stack_conditions(model, s);
-            let ready = conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True");
+            let ready = is_ready(&conditions);
             json!({ "organization": s.org, "name": s.name, "ready": ready, "conditions": conditions })
         })
         .collect();

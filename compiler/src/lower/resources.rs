@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::model::common::Ref;
 use crate::model::identity::{OrgVisibility, OrganizationSpec};
-use crate::model::repository::{KeyScope, Visibility};
+use crate::model::repository::{KeyScope, RepositorySpec, Visibility};
 use crate::model::workspace::AccessMode;
 use crate::model::{Model, Resource};
 use crate::model::{Spec, Storage, org_namespace};
@@ -29,10 +29,9 @@ pub const DEFAULT_CAPACITY: &str = "10Gi";
 /// organization is invisible to anonymous users), else `private`.
 pub fn org_visibility(model: &Model, slug: &str, spec: &OrganizationSpec) -> OrgVisibility {
     spec.visibility.unwrap_or_else(|| {
-        let public = model.of_kind("Repository").any(|r| {
-            r.org.as_deref() == Some(slug)
-                && matches!(&r.spec, Some(Spec::Repository(s)) if s.visibility == Visibility::Public)
-        });
+        let public = model
+            .all::<RepositorySpec>()
+            .any(|(r, s)| r.org.as_deref() == Some(slug) && s.visibility == Visibility::Public);
         if public {
             OrgVisibility::Public
         } else {

@@ -7,18 +7,19 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use crate::model::Model;
-use crate::model::{Spec, org_namespace};
+use crate::model::workspace::KradleWorkspaceSpec;
+use crate::model::{Kind, KindSpec, org_namespace};
 
 use super::resources::with_defaults;
 use super::{Object, Origin, Wave, base_labels, object, wave_annotation};
 
 pub fn lower(model: &Model) -> Vec<Object> {
     let mut out = Vec::new();
-    for r in model.of_kind("KradleWorkspace") {
+    for r in model.of_kind(Kind::KradleWorkspace) {
         let (Some(org), Some(spec)) = (r.org.as_deref(), &r.spec) else {
             continue;
         };
-        let Spec::KradleWorkspace(s) = with_defaults(r, spec) else {
+        let Some(s) = KradleWorkspaceSpec::from_spec(with_defaults(r, spec)) else {
             continue;
         };
         let mut labels: BTreeMap<String, String> = base_labels(Some(org));

@@ -57,6 +57,8 @@ pub enum Scope {
 }
 
 pub struct KindInfo {
+    /// The kind as a type.
+    pub id: Kind,
     pub api_version: &'static str,
     pub kind: &'static str,
     pub plural: &'static str,
@@ -85,8 +87,38 @@ macro_rules! kinds {
         #[allow(clippy::large_enum_variant)]
         pub enum Spec { $($kind($spec),)* }
 
+        /// Every kind of the spec, one variant each, in registry order.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Kind { $($kind,)* }
+
+        impl Kind {
+            /// The kind's name, as written in `kind:`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Kind::$kind => stringify!($kind),)* }
+            }
+        }
+
+        $(impl KindSpec for $spec {
+            const KIND: Kind = Kind::$kind;
+            fn of(spec: &Spec) -> Option<&Self> {
+                match spec {
+                    Spec::$kind(s) => Some(s),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+            fn from_spec(spec: Spec) -> Option<Self> {
+                match spec {
+                    Spec::$kind(s) => Some(s),
+                    #[allow(unreachable_patterns)]
+                    _ => None,
+                }
+            }
+        })*
+
         pub static KINDS: &[KindInfo] = &[
             $(KindInfo {
+                id: Kind::$kind,
                 api_version: match Storage::$storage {
                     Storage::Foreign => VELA_API_VERSION,
                     _ => API_VERSION,
@@ -107,6 +139,11 @@ macro_rules! kinds {
                     $(stringify!($kind) => serde_json::from_value::<$spec>(value).map(Spec::$kind),)*
                     other => Err(serde::de::Error::custom(format!("unknown kind {other}"))),
                 }
+            }
+
+            /// The kind of this spec.
+            pub fn kind(&self) -> Kind {
+                match self { $(Spec::$kind(_) => Kind::$kind,)* }
             }
 
             pub fn to_json(&self) -> Value {
@@ -232,6 +269,38 @@ kinds! {
     Application: common::Any, "applications", Foreign, Org, "delivery";
 }
 
+/// A spec type of one kind: typed access to the resources of that kind.
+pub trait KindSpec: Sized {
+    const KIND: Kind;
+    /// The spec, when `spec` is of this kind.
+    fn of(spec: &Spec) -> Option<&Self>;
+    /// The spec, when `spec` is of this kind, by value.
+    fn from_spec(spec: Spec) -> Option<Self>;
+}
+
+impl Kind {
+    /// The registry entry of this kind.
+    pub fn info(self) -> &'static KindInfo {
+        &KINDS[self as usize]
+    }
+
+    /// The kind named `name`, of any storage.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        kind_info(name).map(|k| k.id)
+    }
+
+    /// Every kind, in registry order.
+    pub fn all() -> impl Iterator<Item = Kind> {
+        KINDS.iter().map(|k| k.id)
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub fn kind_info(kind: &str) -> Option<&'static KindInfo> {
     KINDS.iter().find(|k| k.kind == kind)
 }
@@ -319,6 +388,17 @@ mod tests {
             .count();
         assert_eq!(config, 51);
         assert_eq!(aggregated, 31);
+    }
+
+    #[test]
+    fn kinds_index_the_registry() {
+        for (i, k) in KINDS.iter().enumerate() {
+            assert_eq!(k.id as usize, i);
+            assert_eq!(k.id.as_str(), k.kind);
+            assert_eq!(Kind::from_name(k.kind), Some(k.id));
+            assert_eq!(k.id.info().kind, k.kind);
+        }
+        assert_eq!(Kind::from_name("Nope"), None);
     }
 
     #[test]

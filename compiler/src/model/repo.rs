@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::{KindInfo, Metadata, Spec};
+use crate::model::{Kind, KindInfo, KindSpec, Metadata, Spec};
 use crate::project::ProjectConfig;
 use crate::source::FileId;
 use crate::yaml::Node;
@@ -30,13 +30,18 @@ impl Resource {
     /// Organization, the bound organization for an OrgNamespaceBinding, else
     /// the organization it belongs to. The one place a slug is derived.
     pub fn org_slug(&self) -> Option<String> {
-        match (&self.spec, self.kind.kind) {
-            (_, "Organization") => Some(crate::model::normalize_org_slug(&self.name)),
+        match (&self.spec, self.kind.id) {
+            (_, Kind::Organization) => Some(crate::model::normalize_org_slug(&self.name)),
             (Some(Spec::OrgNamespaceBinding(b)), _) => {
                 Some(crate::model::normalize_org_slug(b.organization_ref.name()))
             }
             _ => self.org.clone(),
         }
+    }
+
+    /// The typed spec, when this resource is of `T`'s kind and matched its schema.
+    pub fn spec_as<T: KindSpec>(&self) -> Option<&T> {
+        self.spec.as_ref().and_then(T::of)
     }
 
     /// Span of the value at `pointer`, or of the document when absent.
@@ -53,50 +58,53 @@ pub struct Model {
     pub project: ProjectConfig,
     pub resources: Vec<Resource>,
     /// (org, kind, name) → index in `resources` of the first declaration.
-    pub(crate) index: HashMap<(Option<String>, &'static str, String), usize>,
+    pub(crate) index: HashMap<(Option<String>, Kind, String), usize>,
 }
 
 impl Model {
-    pub fn lookup(&self, org: Option<&str>, kind: &str, name: &str) -> Option<&Resource> {
-        let key = (
-            org.map(str::to_string),
-            kind_static(kind)?,
-            name.to_string(),
-        );
+    /// The resource of `kind` named `name` in `org` (`None`: the platform).
+    pub fn lookup(&self, org: Option<&str>, kind: Kind, name: &str) -> Option<&Resource> {
+        let key = (org.map(str::to_string), kind, name.to_string());
         self.index.get(&key).map(|&i| &self.resources[i])
     }
 
+    /// The resource of `T`'s kind named `name` in `org`, with its typed spec;
+    /// `None` when it is missing or did not match its schema.
+    pub fn get<T: KindSpec>(&self, org: Option<&str>, name: &str) -> Option<(&Resource, &T)> {
+        let r = self.lookup(org, T::KIND, name)?;
+        r.spec_as::<T>().map(|s| (r, s))
+    }
+
+    /// Every resource of `T`'s kind that matched its schema, with its typed spec.
+    pub fn all<'a, T: KindSpec + 'a>(&'a self) -> impl Iterator<Item = (&'a Resource, &'a T)> {
+        self.of_kind(T::KIND)
+            .filter_map(|r| r.spec_as::<T>().map(|s| (r, s)))
+    }
+
     /// Names of `kind` declared in `org`.
-    pub fn names_in<'a>(
-        &'a self,
-        org: Option<&'a str>,
-        kind: &'a str,
-    ) -> impl Iterator<Item = &'a str> {
+    pub fn names_in(&self, org: Option<&str>, kind: Kind) -> impl Iterator<Item = &str> {
         self.resources
             .iter()
-            .filter(move |r| r.kind.kind == kind && r.org.as_deref() == org)
+            .filter(move |r| r.kind.id == kind && r.org.as_deref() == org)
             .map(|r| r.name.as_str())
     }
 
     /// Organizations (by slug) that declare a resource of `kind` named `name`.
-    pub fn orgs_with<'a>(&'a self, kind: &'a str, name: &'a str) -> impl Iterator<Item = &'a str> {
+    pub fn orgs_with<'a>(&'a self, kind: Kind, name: &'a str) -> impl Iterator<Item = &'a str> {
         self.resources
             .iter()
-            .filter(move |r| r.kind.kind == kind && r.name == name)
+            .filter(move |r| r.kind.id == kind && r.name == name)
             .filter_map(|r| r.org.as_deref())
     }
 
     /// Every Organization with its slug.
     pub fn organizations(&self) -> impl Iterator<Item = (String, &Resource)> {
-        self.of_kind("Organization")
+        self.of_kind(Kind::Organization)
             .filter_map(|r| r.org_slug().map(|slug| (slug, r)))
     }
 
-    pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Resource> {
-        self.resources.iter().filter(move |r| r.kind.kind == kind)
+    /// Every resource of `kind`, whether or not it matched its schema.
+    pub fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Resource> {
+        self.resources.iter().filter(move |r| r.kind.id == kind)
     }
-}
-
-fn kind_static(kind: &str) -> Option<&'static str> {
-    crate::model::kind_info(kind).map(|k| k.kind)
 }

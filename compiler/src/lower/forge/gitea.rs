@@ -14,10 +14,12 @@ use serde_json::{Value, json};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::lower::report::Notes;
 use crate::lower::resources::org_visibility;
-use crate::model::Spec;
-use crate::model::identity::{OrgVisibility, Permission};
-use crate::model::repository::{KeyScope, SubjectKind, Visibility};
-use crate::model::{Model, Resource};
+use crate::model::identity::{OrgVisibility, OrganizationSpec, Permission, TeamSpec};
+use crate::model::repository::{
+    BranchProtectionSpec, KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec,
+    SubjectKind, Visibility, WebhookSubscriptionSpec,
+};
+use crate::model::{Kind, Model, Resource};
 
 use crate::forge_plan::{Action, Method};
 
@@ -48,9 +50,9 @@ pub fn plan(
         ops: Vec::new(),
         ids: BTreeSet::new(),
     };
-    let (display, visibility) = match &org_r.spec {
-        Some(Spec::Organization(o)) => (o.display_name.clone(), org_visibility(model, org, o)),
-        _ => (org.to_string(), OrgVisibility::Private),
+    let (display, visibility) = match org_r.spec_as::<OrganizationSpec>() {
+        Some(o) => (o.display_name.clone(), org_visibility(model, org, o)),
+        None => (org.to_string(), OrgVisibility::Private),
     };
     let visibility = match visibility {
         OrgVisibility::Public => "public",
@@ -68,8 +70,7 @@ pub fn plan(
 
     // Repositories, then the issue-sync repository `_<org>_`.
     let mut repo_names = Vec::new();
-    for (r, spec) in specs(model, org, "Repository") {
-        let Spec::Repository(s) = spec else { continue };
+    for (r, s) in specs::<RepositorySpec>(model, org) {
         if !in_scope(&r.name) {
             continue;
         }
@@ -103,7 +104,7 @@ pub fn plan(
 
     // User mappings: every active user that a later operation names must exist.
     let users: BTreeSet<&str> = model
-        .names_in(Some(org), "User")
+        .names_in(Some(org), Kind::User)
         .filter(|u| user_active(model, org, u))
         .collect();
     for user in users {
@@ -120,11 +121,10 @@ pub fn plan(
 
     // Teams, one Gitea team per permission level, and their members.
     let grants = team_grants(model, org, in_scope);
-    let declared: BTreeSet<&str> = model.names_in(Some(org), "Team").collect();
+    let declared: BTreeSet<&str> = model.names_in(Some(org), Kind::Team).collect();
     // (team, repository) → the Gitea team that gets it.
     let mut team_repos: BTreeMap<(String, String), String> = BTreeMap::new();
-    for (r, spec) in specs(model, org, "Team") {
-        let Spec::Team(t) = spec else { continue };
+    for (r, t) in specs::<TeamSpec>(model, org) {
         let repos = grants.get(&r.name).cloned().unwrap_or_default();
         let levels: BTreeSet<Permission> = repos.values().copied().collect();
         let top = levels.iter().max().copied().unwrap_or(Permission::Read);
@@ -193,8 +193,7 @@ pub fn plan(
     }
 
     // Keys.
-    for (r, spec) in specs(model, org, "SSHKey") {
-        let Spec::SSHKey(k) = spec else { continue };
+    for (r, k) in specs::<SSHKeySpec>(model, org) {
         if k.revoked == Some(true) {
             continue;
         }
@@ -248,10 +247,7 @@ pub fn plan(
     }
 
     // Collaborators and team repositories.
-    for (r, spec) in specs(model, org, "RepositoryPermission") {
-        let Spec::RepositoryPermission(p) = spec else {
-            continue;
-        };
+    for (r, p) in specs::<RepositoryPermissionSpec>(model, org) {
         if p.revoked == Some(true)
             || !in_scope(&p.repository.0)
             || p.subject_kind == Some(SubjectKind::Team)
@@ -299,10 +295,7 @@ pub fn plan(
     // commits where a RefPolicy requires them.
     let signed = signed_repositories(model, org);
     let mut protected: BTreeSet<String> = BTreeSet::new();
-    for (r, spec) in specs(model, org, "BranchProtection") {
-        let Spec::BranchProtection(p) = spec else {
-            continue;
-        };
+    for (r, p) in specs::<BranchProtectionSpec>(model, org) {
         let targets: Vec<String> = match &p.repository {
             Some(repo) => vec![repo.0.clone()],
             None => repo_names.clone(),
@@ -336,10 +329,7 @@ pub fn plan(
     note_unprotected_signing(notes, org, &signed, &protected, in_scope);
 
     // Webhooks: on a repository, or on the organization.
-    for (r, spec) in specs(model, org, "WebhookSubscription") {
-        let Spec::WebhookSubscription(w) = spec else {
-            continue;
-        };
+    for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
         let config = webhook_config(org, &w);
         let body = json!({ "type": "gitea", "config": config, "events": w.events, "active": w.active.unwrap_or(true) });
         match &w.repository {

@@ -7,8 +7,11 @@ use serde_json::{Value, json};
 
 use crate::lower::report::Notes;
 use crate::model::Model;
-use crate::model::Spec;
-use crate::model::repository::{KeyScope, SubjectKind, Visibility};
+use crate::model::identity::TeamSpec;
+use crate::model::repository::{
+    BranchProtectionSpec, KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec,
+    SubjectKind, Visibility, WebhookSubscriptionSpec,
+};
 
 use crate::forge_plan::{Action, Method};
 
@@ -30,8 +33,7 @@ pub fn plan(
     let owner_of = |repo: &str| github.get(repo).map(|(o, _)| o.clone());
     let mut skip = |id: String, reason: String| skipped(notes, org, id, reason);
 
-    for (r, spec) in specs(model, org, "Repository") {
-        let Spec::Repository(s) = spec else { continue };
+    for (r, s) in specs::<RepositorySpec>(model, org) {
         let Some(owner) = owner_of(&r.name) else {
             continue;
         };
@@ -76,10 +78,7 @@ pub fn plan(
         let Some(owner) = repos.keys().next().and_then(|repo| owner_of(repo)) else {
             continue;
         };
-        let Some(Spec::Team(t)) = model
-            .lookup(Some(org), "Team", team)
-            .and_then(|t| t.spec.as_ref())
-        else {
+        let Some((_, t)) = model.get::<TeamSpec>(Some(org), team) else {
             continue;
         };
         b.push(
@@ -131,8 +130,7 @@ pub fn plan(
         }
     }
 
-    for (r, spec) in specs(model, org, "SSHKey") {
-        let Spec::SSHKey(k) = spec else { continue };
+    for (r, k) in specs::<SSHKeySpec>(model, org) {
         if k.revoked == Some(true) {
             continue;
         }
@@ -163,10 +161,7 @@ pub fn plan(
         }
     }
 
-    for (r, spec) in specs(model, org, "RepositoryPermission") {
-        let Spec::RepositoryPermission(p) = spec else {
-            continue;
-        };
+    for (r, p) in specs::<RepositoryPermissionSpec>(model, org) {
         if p.revoked == Some(true) || p.subject_kind == Some(SubjectKind::Team) {
             continue;
         }
@@ -196,10 +191,7 @@ pub fn plan(
 
     let signed = signed_repositories(model, org);
     let mut protected: BTreeSet<String> = BTreeSet::new();
-    for (r, spec) in specs(model, org, "BranchProtection") {
-        let Spec::BranchProtection(p) = spec else {
-            continue;
-        };
+    for (r, p) in specs::<BranchProtectionSpec>(model, org) {
         let targets: Vec<String> = match &p.repository {
             Some(repo) => vec![repo.0.clone()],
             None => github.keys().cloned().collect(),
@@ -260,10 +252,7 @@ pub fn plan(
 
     note_unprotected_signing(notes, org, &signed, &protected, &|r| github.contains_key(r));
 
-    for (r, spec) in specs(model, org, "WebhookSubscription") {
-        let Spec::WebhookSubscription(w) = spec else {
-            continue;
-        };
+    for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
         let Some(repo) = &w.repository else { continue };
         let Some(owner) = owner_of(&repo.0) else {
             continue;

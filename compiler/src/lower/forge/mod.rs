@@ -20,11 +20,14 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostics::Diagnostic;
-use crate::model::external::ProviderType;
-use crate::model::identity::Permission;
-use crate::model::repository::{SigningPolicy, SubjectKind};
-use crate::model::{Model, Resource};
-use crate::model::{Spec, org_namespace};
+use crate::model::external::{
+    ExternalBackendBindingSpec, ExternalBackendProviderSpec, ProviderType,
+};
+use crate::model::identity::{IdentityMappingSpec, Permission, TeamSpec, UserSpec};
+use crate::model::repository::{
+    RefPolicySpec, RepositoryPermissionSpec, RepositorySpec, SigningPolicy, SubjectKind,
+};
+use crate::model::{Kind, KindSpec, Model, Resource, org_namespace};
 
 mod gitea;
 mod github;
@@ -97,32 +100,21 @@ fn github_permission(p: Permission) -> &'static str {
 /// else its username, else its name.
 pub fn forge_username(model: &Model, org: &str, user: &str) -> String {
     let mapped = model
-        .of_kind("IdentityMapping")
-        .find_map(|m| match &m.spec {
-            Some(Spec::IdentityMapping(s)) if m.org.as_deref() == Some(org) && s.user.0 == user => {
-                s.repository_identity.as_ref().map(|i| i.username.clone())
-            }
-            _ => None,
-        });
-    mapped.unwrap_or_else(|| {
-        match model
-            .lookup(Some(org), "User", user)
-            .and_then(|r| r.spec.as_ref())
-        {
-            Some(Spec::User(u)) => u.username.clone().unwrap_or_else(|| user.to_string()),
-            _ => user.to_string(),
-        }
-    })
+        .all::<IdentityMappingSpec>()
+        .filter(|(m, s)| m.org.as_deref() == Some(org) && s.user.0 == user)
+        .find_map(|(_, s)| s.repository_identity.as_ref().map(|i| i.username.clone()));
+    mapped
+        .or_else(|| model.get::<UserSpec>(Some(org), user)?.1.username.clone())
+        .unwrap_or_else(|| user.to_string())
 }
 
 /// Whether `user` of `org` may hold grants: declared and not disabled.
 /// A disabled (suspended) User keeps no team membership, collaborator
 /// access or key.
 pub fn user_active(model: &Model, org: &str, user: &str) -> bool {
-    matches!(
-        model.lookup(Some(org), "User", user).and_then(|r| r.spec.as_ref()),
-        Some(Spec::User(u)) if u.disabled != Some(true)
-    )
+    model
+        .get::<UserSpec>(Some(org), user)
+        .is_some_and(|(_, u)| u.disabled != Some(true))
 }
 
 /// Records an operation kradle did not plan, and why, in `report.json`.
@@ -137,19 +129,17 @@ pub fn skipped(notes: &mut Notes, org: &str, id: String, reason: String) {
 /// Repositories of `org` whose RefPolicy requires signed commits.
 pub fn signed_repositories(model: &Model, org: &str) -> BTreeSet<String> {
     let all: Vec<String> = model
-        .names_in(Some(org), "Repository")
+        .names_in(Some(org), Kind::Repository)
         .map(str::to_string)
         .collect();
     let mut out = BTreeSet::new();
-    for (_, spec) in specs(model, org, "RefPolicy") {
-        if let Spec::RefPolicy(p) = spec {
-            if p.signing_policy == Some(SigningPolicy::Required) {
-                match &p.repository {
-                    Some(r) => {
-                        out.insert(r.0.clone());
-                    }
-                    None => out.extend(all.iter().cloned()),
+    for (_, p) in specs::<RefPolicySpec>(model, org) {
+        if p.signing_policy == Some(SigningPolicy::Required) {
+            match &p.repository {
+                Some(r) => {
+                    out.insert(r.0.clone());
                 }
+                None => out.extend(all.iter().cloned()),
             }
         }
     }
@@ -199,18 +189,14 @@ pub fn team_grants(
             *e = (*e).max(p);
         }
     };
-    for (r, spec) in specs(model, org, "Team") {
-        if let Spec::Team(t) = spec {
-            for g in &t.repository_grants {
-                grant(&r.name, &g.repository.0, g.permission);
-            }
+    for (r, t) in specs::<TeamSpec>(model, org) {
+        for g in &t.repository_grants {
+            grant(&r.name, &g.repository.0, g.permission);
         }
     }
-    for (_, spec) in specs(model, org, "RepositoryPermission") {
-        if let Spec::RepositoryPermission(p) = spec {
-            if p.subject_kind == Some(SubjectKind::Team) && p.revoked != Some(true) {
-                grant(&p.subject.0, &p.repository.0, p.permission);
-            }
+    for (_, p) in specs::<RepositoryPermissionSpec>(model, org) {
+        if p.subject_kind == Some(SubjectKind::Team) && p.revoked != Some(true) {
+            grant(&p.subject.0, &p.repository.0, p.permission);
         }
     }
     out
@@ -219,19 +205,13 @@ pub fn team_grants(
 /// Repositories of `org` bound to a GitHub provider, with the owner to use.
 fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)> {
     let mut out = BTreeMap::new();
-    for b in model
-        .of_kind("ExternalBackendBinding")
-        .filter(|b| b.org.as_deref() == Some(org))
+    for (_, binding) in model
+        .all::<ExternalBackendBindingSpec>()
+        .filter(|(b, _)| b.org.as_deref() == Some(org))
     {
-        let Some(Spec::ExternalBackendBinding(binding)) = &b.spec else {
-            continue;
-        };
-        let provider = model.lookup(
-            Some(org),
-            "ExternalBackendProvider",
-            binding.provider_ref.name(),
-        );
-        let Some(Spec::ExternalBackendProvider(p)) = provider.and_then(|p| p.spec.as_ref()) else {
+        let Some((_, p)) =
+            model.get::<ExternalBackendProviderSpec>(Some(org), binding.provider_ref.name())
+        else {
             continue;
         };
         if p.provider_type != ProviderType::Github || binding.sync_enabled == Some(false) {
@@ -271,23 +251,25 @@ fn webhook_config(org: &str, w: &crate::model::repository::WebhookSubscriptionSp
     config
 }
 
-/// The resources of `org` of one kind with their defaulted specs.
-fn specs<'m>(
+/// The resources of `org` of `T`'s kind with their defaulted specs.
+fn specs<'m, T: KindSpec + 'm>(
     model: &'m Model,
     org: &'m str,
-    kind: &'m str,
-) -> impl Iterator<Item = (&'m Resource, Spec)> + 'm {
+) -> impl Iterator<Item = (&'m Resource, T)> + 'm {
     model
-        .of_kind(kind)
+        .of_kind(T::KIND)
         .filter(move |r| r.org.as_deref() == Some(org))
-        .filter_map(|r| r.spec.as_ref().map(|s| (r, with_defaults(r, s))))
+        .filter_map(|r| {
+            let spec = with_defaults(r, r.spec.as_ref()?);
+            T::from_spec(spec).map(|s| (r, s))
+        })
 }
 
 pub fn lower(model: &Model, notes: &mut Notes, diags: &mut Vec<Diagnostic>) -> Vec<Plan> {
     let mut plans = Vec::new();
     for (org, org_r) in model.organizations() {
         let github = github_repos(model, &org);
-        let repos: Vec<String> = specs(model, &org, "Repository")
+        let repos: Vec<String> = specs::<RepositorySpec>(model, &org)
             .map(|(r, _)| r.name.clone())
             .collect();
         let on_github = |repo: &str| github.contains_key(repo);
