@@ -309,6 +309,7 @@ pub struct Provider {
 }
 
 /// The ordered operations that make one organization's forge match the config.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Plan {
@@ -317,7 +318,6 @@ pub struct Plan {
     pub org: String,
     pub backend: Backend,
     /// For GitHub plans: the ExternalBackendProvider used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Provider>,
     pub operations: Vec<Operation>,
     /// File name under `plans/`.

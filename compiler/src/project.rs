@@ -12,49 +12,43 @@ pub enum Backend {
 }
 
 /// Repository-wide defaults. Every field is optional; no project file is needed.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectConfig {
     /// Namespace of platform-scoped resources (default `kradle-system`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_namespace: Option<String>,
     /// Forge of repositories not bound to an ExternalBackendProvider (default `gitea`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_backend: Option<Backend>,
     /// Where Argo CD finds the compiled output (`kradle build`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gitops: Option<GitOpsConfig>,
     /// Kyverno integration.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kyverno: Option<KyvernoConfig>,
 }
 
 /// The repository Argo CD syncs the compiled output from.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GitOpsConfig {
     /// URL of the git repository holding the compiled output.
-    #[serde(default, rename = "repoURL", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "repoURL")]
     pub repo_url: Option<String>,
     /// Revision Argo CD tracks (default `HEAD`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_revision: Option<String>,
     /// Folder of the compiled output inside that repository (default `rendered`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     /// Namespace of Argo CD (default `argocd`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     /// Destination cluster (default `https://kubernetes.default.svc`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KyvernoConfig {
     /// KRADLE_KYVERNO_REQUIRE_FOR_ENFORCE_MODE: enforce bindings need Kyverno installed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_for_enforce_mode: Option<bool>,
 }
 

@@ -21,10 +21,10 @@ pub struct RunnerPolicy {
 }
 
 /// The recipe of an agent; the hub of the agent capability graph (spec §4.1).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentStackSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Agent type identifier.
     pub base_agent: String,
@@ -32,17 +32,13 @@ pub struct AgentStackSpec {
     pub adapter: Ref,
     pub runtime_identity: RuntimeIdentity,
     /// AgentProviderConfig of the organization.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub prompt_templates: BTreeMap<String, String>,
     /// AgentToolProfile (alias of toolPolicyRef).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_policy: Option<Ref>,
     /// AgentToolProfile.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_policy_ref: Option<Ref>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mcp_server_refs: Vec<Ref>,
@@ -53,45 +49,37 @@ pub struct AgentStackSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_label_refs: Vec<Ref>,
     /// When to require human approval.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval_mode: Option<String>,
     /// KradleWorkspacePolicy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_policy: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runner_policy: Option<RunnerPolicy>,
     /// Default task kind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_kind: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentSubagentSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub role_prompt: String,
     /// Non-empty list of task kinds this subagent handles.
     pub task_kinds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_subset: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_scope: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentToolProfileSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub filesystem_policy: Any,
     /// Tool name → approval requirement.
     pub approval_policy_by_tool: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_policy: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shell_policy: Option<Any>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_list: Vec<String>,
@@ -106,16 +94,14 @@ pub enum McpTransport {
     StreamableHttp,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentMcpServerSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub transport: McpTransport,
     pub scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovery_url: Option<String>,
     /// Kubernetes Secrets the server needs (granted through AgentSecretGrant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -123,7 +109,6 @@ pub struct AgentMcpServerSpec {
     /// ConfigMaps the server needs (granted through AgentConfigGrant).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config_refs: Vec<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<Any>,
 }
 
@@ -135,13 +120,13 @@ pub enum SkillFormat {
     Json,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SkillRepositorySource {
     /// Repository of the organization holding the skill.
     pub repository: Ref,
     pub path: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#ref: Option<String>,
 }
 
@@ -153,10 +138,10 @@ pub enum SkillSource {
     Repository(SkillRepositorySource),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentSkillSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub format: SkillFormat,
     pub source_ref: SkillSource,
@@ -164,7 +149,6 @@ pub struct AgentSkillSpec {
     pub prompt_fragments: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_deps: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_contract: Option<Any>,
 }
 
@@ -190,6 +174,7 @@ pub enum TriggerSource {
     Manual,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookTrigger {
@@ -198,11 +183,8 @@ pub struct WebhookTrigger {
     /// Event names, or `*`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
 }
 
@@ -229,172 +211,143 @@ pub struct LabelTrigger {
     pub action: LabelAction,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentTriggerRuleSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub sources: Vec<TriggerSource>,
     /// AgentStack dispatched on a match.
     pub agent_stack: Ref,
     pub task_kind: String,
     /// Default true.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = true))]
     pub enabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_actors: Vec<String>,
     /// 5-field cron; required by the `schedule` source.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron_expression: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook_trigger: Option<WebhookTrigger>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment_trigger: Option<CommentTrigger>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub label_trigger: Option<LabelTrigger>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentContextLabelSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub prompt_fragment: String,
     pub allowed_sources: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceRetention {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_count: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleanup_schedule: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KradleWorkspacePolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Provisioning mode (e.g. on-demand, pre-warmed).
     pub mode: String,
     pub retention_policy: WorkspaceRetention,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_tier: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_class_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_capacity: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentAdapterSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub adapter_type: String,
     pub transport: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_requirements: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation_method: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HealthCheck {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interval: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentTransportBindingSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub adapter_ref: Ref,
     pub endpoint: String,
     pub protocol: String,
     /// Authentication (token references, never literal tokens).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health_check: Option<HealthCheck>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_policy: Option<RetryPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RateLimits {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_minute: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_per_minute: Option<u64>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentProviderConfigSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Provider identifier (anthropic, openai, kserve, ...).
     pub provider: String,
     /// Authentication method (api-key, oauth, none).
     pub auth_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_base: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_model: Option<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub model_translations: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<RateLimits>,
     /// Secret holding the API key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentGatewayConfigSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub gateway_url: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconnect_policy: Option<RetryPolicy>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub feature_flags: BTreeMap<String, bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sse_enabled: Option<bool>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkflowColumn {
     pub id: String,
     pub display_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub color: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
 }
 
@@ -405,26 +358,24 @@ pub enum BoardState {
     Archived,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectSyncRef {
     /// ExternalBackendBinding used for the sync.
     pub binding_ref: Ref,
     /// Project id on the external provider.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_project: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KradleProjectSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub display_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_columns: Option<Vec<WorkflowColumn>>,
     /// `active` (default) or `archived`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "active"))]
     pub board_state: Option<BoardState>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -437,6 +388,7 @@ pub struct KradleProjectSpec {
 
 // ---- aggregated (runtime) kinds ----
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentDispatchRunSpec {
@@ -445,16 +397,13 @@ pub struct AgentDispatchRunSpec {
     pub source_refs: Vec<Any>,
     pub agent_stack: Ref,
     pub task_kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_bundle_ref: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_snapshot_ref: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_ref: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_spec: Option<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentDispatchAttemptSpec {
@@ -462,7 +411,6 @@ pub struct AgentDispatchAttemptSpec {
     pub agent_dispatch_run: Ref,
     pub attempt_reason: String,
     pub agent_stack_snapshot: Any,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_bundle_digest: Option<String>,
 }
 
@@ -483,6 +431,7 @@ pub struct AgentContextBundleSpec {
     pub sources: Vec<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct KradleArtifactSpec {
@@ -490,11 +439,8 @@ pub struct KradleArtifactSpec {
     pub dispatch_run: Ref,
     pub kind: String,
     pub digest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
 }
 
@@ -508,6 +454,7 @@ pub enum ApprovalAction {
     Escalation,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentApprovalSpec {
@@ -515,9 +462,7 @@ pub struct AgentApprovalSpec {
     pub dispatch_run: Ref,
     pub action: ApprovalAction,
     pub requested_by: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested_at: Option<String>,
 }
 
@@ -556,24 +501,23 @@ pub struct WorkItemSessionLinkSpec {
     pub agent_session: Ref,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkItemWorkspaceLinkSpec {
     pub organization_ref: Ref,
     pub work_item_ref: TypedRef,
     pub workspace: Ref,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_item_kind: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct TranscriptMessage {
     pub role: String,
     pub content: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tool_calls: Vec<Any>,
@@ -587,6 +531,7 @@ pub struct AgentSessionTranscriptSpec {
     pub messages: Vec<TranscriptMessage>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentSessionAttachmentSpec {
@@ -594,12 +539,8 @@ pub struct AgentSessionAttachmentSpec {
     pub session_ref: Ref,
     pub source_type: String,
     pub digest: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mime_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redacted: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub original_path: Option<String>,
 }

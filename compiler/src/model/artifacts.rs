@@ -23,28 +23,25 @@ pub enum IntegrationMode {
     Mirror,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalIntegration {
     pub mode: IntegrationMode,
     /// e.g. npm, pypi, github-packages.
     pub provider: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_ref: Option<SecretKeyRef>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactRegistrySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub storage_backend: StorageBackend,
     /// Bucket, prefix, region... (credentials by reference only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_config: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_integration: Option<ExternalIntegration>,
 }
 
@@ -55,36 +52,33 @@ pub enum FeedVisibility {
     Private,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FeedRetention {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_versions: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_age_days: Option<u32>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactFeedSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// ArtifactRegistry of the organization.
     pub registry_ref: Ref,
     /// Package format (npm, pypi, maven, oci, generic, ...).
     pub format: String,
     pub visibility: FeedVisibility,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<FeedRetention>,
     /// Optional repository whose releases mirror the feed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ArtifactAccessPolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// ArtifactFeed of the organization.
     pub feed_ref: Ref,
@@ -93,6 +87,7 @@ pub struct ArtifactAccessPolicySpec {
     pub permission: Permission,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactVersionSpec {
@@ -100,27 +95,20 @@ pub struct ArtifactVersionSpec {
     pub feed_ref: Ref,
     pub package: String,
     pub version: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub published_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksums: Option<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactDownloadSpec {
     pub organization_ref: Ref,
     pub version_ref: Ref,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downloaded_by: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downloaded_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
 }

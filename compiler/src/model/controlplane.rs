@@ -4,20 +4,19 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PullRequestSpec {
     pub organization_ref: Ref,
     pub repository: Ref,
     pub title: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IssueSpec {
@@ -27,7 +26,6 @@ pub struct IssueSpec {
     pub repository_refs: Vec<Ref>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub project_refs: Vec<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow_state: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
@@ -43,42 +41,38 @@ pub enum ReviewState {
     Commented,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ReviewSpec {
     pub organization_ref: Ref,
     pub pull_request: Ref,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<ReviewState>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub author: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct PipelineSpec {
     pub organization_ref: Ref,
     pub repository: Ref,
     pub r#ref: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actor: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_tier: Option<super::repository::TrustTier>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_from: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
     pub organization_ref: Ref,
     pub pipeline: Ref,
     pub step: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_account: Option<String>,
 }
 

@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Tenant boundary. Platform-scoped; owns the namespace `kradle-org-<slug>`.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrganizationSpec {
@@ -13,12 +14,10 @@ pub struct OrganizationSpec {
     /// The bound Kubernetes namespace; must be `kradle-org-<slug>`.
     pub namespace_name: String,
     /// Derived from metadata.name; may be given but must then agree.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slug: Option<String>,
     /// Who can see the organization on the forge. Default: `public` when it
     /// has a public repository (so anonymous users can see that repository),
     /// else `private`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visibility: Option<OrgVisibility>,
 }
 
@@ -35,6 +34,7 @@ pub enum OrgVisibility {
 }
 
 /// Explicit 1:1 binding of an Organization to its tenant namespace. Platform-scoped.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OrgNamespaceBindingSpec {
@@ -42,7 +42,6 @@ pub struct OrgNamespaceBindingSpec {
     /// The target namespace; must be `kradle-org-<slug>`.
     pub namespace: String,
     /// Create the namespace (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = true))]
     pub create_namespace: Option<bool>,
     /// Extra labels merged into the namespace metadata.
@@ -50,23 +49,20 @@ pub struct OrgNamespaceBindingSpec {
     pub labels: Labels,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub display_name: String,
     pub email: String,
     /// Login handle; also the forge username when no IdentityMapping says otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<Ref>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<bool>,
 }
 
@@ -87,10 +83,10 @@ pub struct RepositoryGrant {
     pub permission: Permission,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub display_name: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -109,15 +105,14 @@ pub enum OrgRole {
     Member,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InviteSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub email: String,
     pub role: OrgRole,
     /// RFC 3339 expiry; an invite past it is reported as expired.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<Ref>,
@@ -136,19 +131,17 @@ pub struct RepositoryIdentity {
     pub username: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityMappingSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub user: Ref,
     /// Identity provider id (e.g. github, sso, delegated).
     pub provider: String,
     /// External subject identifier.
     pub subject: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workspace_identity: Option<WorkspaceIdentity>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository_identity: Option<RepositoryIdentity>,
 }
 
@@ -161,32 +154,26 @@ pub enum AuthProviderType {
 }
 
 /// Sign-in provider. The client secret is never part of the spec (environment only).
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthProviderSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     #[serde(rename = "type")]
     pub provider_type: AuthProviderType,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorization_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_url: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_info_url: Option<String>,
     /// Space-separated OAuth scopes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentServiceAccountSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Target namespace of the ServiceAccount (the org namespace).
     pub namespace: String,
@@ -215,10 +202,10 @@ pub enum RoleKind {
 }
 
 /// Projection of an agent identity to Kubernetes RBAC.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentRoleBindingSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// AgentServiceAccount (default) or `{ kind: User, name }`.
     pub subject: TypedRef,
@@ -226,10 +213,10 @@ pub struct AgentRoleBindingSpec {
     pub scope: BindingScope,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentSecretGrantSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// The AgentServiceAccount given access.
     pub subject: Ref,
@@ -237,10 +224,10 @@ pub struct AgentSecretGrantSpec {
     pub purpose: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentConfigGrantSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// The AgentServiceAccount given access.
     pub subject: Ref,

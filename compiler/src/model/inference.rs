@@ -4,27 +4,24 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelFormat {
     /// e.g. sklearn, pytorch, onnx, huggingface.
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PredictorModel {
     pub model_format: ModelFormat,
     /// KradleServingRuntime of the organization.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_uri: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<ProtocolVersion>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Any>,
 }
 
@@ -35,44 +32,41 @@ pub enum ProtocolVersion {
     V2,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Predictor {
     pub model: PredictorModel,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_replicas: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_replicas: Option<u32>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KradleInferenceServiceSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub predictor: Predictor,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SupportedModelFormat {
     pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_select: Option<bool>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KradleServingRuntimeSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub supported_model_formats: Vec<SupportedModelFormat>,
     /// Serving containers, in Kubernetes container shape.
     pub containers: Vec<Any>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub protocol_versions: Vec<ProtocolVersion>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multi_model: Option<bool>,
 }

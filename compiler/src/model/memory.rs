@@ -4,26 +4,24 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentMemoryRepositorySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Repository storing the memory.
     pub repository_ref: Ref,
     pub default_branch: String,
     /// e.g. flat, hierarchical.
     pub layout_profile: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index_policy: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_policy: Option<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentMemorySourceSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// AgentMemoryRepository this policy applies to.
     pub repository_ref: Ref,
@@ -36,20 +34,20 @@ pub struct AgentMemorySourceSpec {
     pub kinds: Vec<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentMemoryOntologySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// AgentMemoryRepository.
     pub memory_repository: Ref,
     pub ontology_path: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentMemoryAssociationSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Path or id of a memory record.
     pub memory_ref: String,
@@ -59,6 +57,7 @@ pub struct AgentMemoryAssociationSpec {
     pub relationship: String,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentMemorySnapshotSpec {
@@ -66,17 +65,11 @@ pub struct AgentMemorySnapshotSpec {
     pub memory_repository: Ref,
     pub requested_ref: String,
     pub resolved_commit: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query_manifest_digest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_records_digest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected_documents_digest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ontology_digest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_count: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub document_count: Option<u64>,
 }
 
@@ -98,6 +91,7 @@ pub struct AgentMemoryUpdateSpec {
     pub changes: Vec<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentRunMemoryImportSpec {
@@ -105,6 +99,5 @@ pub struct AgentRunMemoryImportSpec {
     pub memory_repository: Ref,
     pub source: Any,
     pub include: Any,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validation_policy: Option<String>,
 }

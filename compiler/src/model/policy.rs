@@ -13,19 +13,17 @@ pub enum PolicyMode {
     Disabled,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyProfileSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub display_name: String,
     pub mode: PolicyMode,
     /// PolicyTemplates bound by default with the profile's mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_templates: Vec<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exception_approval_policy: Option<Any>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_schedule: Option<Any>,
 }
 
@@ -45,21 +43,20 @@ pub enum RolloutMode {
     Enforce,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateParameter {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Any>,
 }
 
 /// Curated Kyverno policy. May omit organizationRef to be platform-wide.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyTemplateSpec {
     /// Owning organization; omitted for a platform-wide template any org may bind.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub display_name: String,
     pub target_kinds: Vec<String>,
@@ -67,14 +64,10 @@ pub struct PolicyTemplateSpec {
     pub kyverno: Any,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, TemplateParameter>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout_default: Option<RolloutMode>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remediation: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub severity: Option<Severity>,
     /// Emit a ClusterPolicy instead of a namespaced Policy.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_scoped: Option<bool>,
 }
 
@@ -89,15 +82,14 @@ pub struct PolicyScope {
     pub labels: Labels,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyBindingSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// PolicyTemplate of this organization, or a platform-wide one.
     pub template_ref: Ref,
     pub mode: PolicyMode,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<PolicyScope>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, Any>,
@@ -113,6 +105,7 @@ pub enum DecisionPhase {
 }
 
 /// The reviewed decision; in GitOps the merge of this change is the approval.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExceptionDecision {
@@ -120,14 +113,13 @@ pub struct ExceptionDecision {
     pub decided_by: String,
     /// RFC 3339 time of the decision.
     pub decided_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyExceptionRequestSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// The PolicyBinding being excepted.
     pub policy_ref: Ref,
@@ -138,6 +130,5 @@ pub struct PolicyExceptionRequestSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<String>,
     /// No decision means Pending.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision: Option<ExceptionDecision>,
 }

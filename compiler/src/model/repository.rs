@@ -14,20 +14,17 @@ pub enum Visibility {
     Private,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositorySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub visibility: Visibility,
     /// Default branch (default `main`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "main"))]
     pub default_branch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Optional KubeVela delivery (components, traits, policies, workflow).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<Any>,
 }
 
@@ -39,33 +36,26 @@ pub enum KeyScope {
     Automation,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SSHKeySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub scope: KeyScope,
     /// Public key material, one line: `<type> <base64> [comment]`.
     pub key: String,
     /// Repository of a deploy key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
     /// Default: false for user keys, true for deploy keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_only: Option<bool>,
     /// Owning user (user keys) or automation name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// The User owning a user key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Derived: `sha256:` fingerprint of the key, computed by kradle; an explicit
     /// value must match the key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
 }
 
@@ -76,20 +66,18 @@ pub enum SubjectKind {
     Team,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositoryPermissionSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub repository: Ref,
     /// User or Team name, per subjectKind.
     pub subject: Ref,
     pub permission: Permission,
     /// `user` (default) or `team`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "user"))]
     pub subject_kind: Option<SubjectKind>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked: Option<bool>,
 }
 
@@ -110,29 +98,24 @@ impl OneOrMany {
     }
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BranchProtectionSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Protected repository; all repositories of the org when omitted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
     /// Branch pattern(s), e.g. `main`, `release/*`.
     pub refs: OneOrMany,
     /// Required approving reviews (default 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = 1))]
     pub required_reviews: Option<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub status_checks: Vec<String>,
     /// Default false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = false))]
     pub allow_force_push: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dismiss_stale_reviews: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce_admins: Option<bool>,
 }
 
@@ -152,18 +135,15 @@ pub enum SigningPolicy {
     Disabled,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefPolicySpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_rules: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub force_push_policy: Option<ForcePushPolicy>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_policy: Option<SigningPolicy>,
     /// Custom pre-receive hook configurations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -177,26 +157,21 @@ pub enum ContentType {
     Form,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookSubscriptionSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repository: Option<Ref>,
     /// Target http(s) URL.
     pub url: String,
     pub events: Vec<String>,
     /// HMAC signing secret, as a reference to a Secret key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretKeyRef>,
     /// `json` (default) or `form`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "json"))]
     pub content_type: Option<ContentType>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,
 }
 
@@ -220,33 +195,26 @@ pub enum ScalingMetric {
     QueueDepth,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RunnerPoolSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     /// Idle runners kept warm (>= 0).
     pub warm_replicas: u32,
     /// Maximum runners (>= 1 and >= warmReplicas).
     pub max_replicas: u32,
     /// Runner image (default `ubuntu:24.04`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "ubuntu:24.04"))]
     pub image: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust_tier: Option<TrustTier>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheConfig>,
     /// `queueDepth` (default).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "queueDepth"))]
     pub scaling_metric: Option<ScalingMetric>,
     /// Kubernetes ServiceAccount name for runners (default `kradle-runner`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "kradle-runner"))]
     pub service_account: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_limits: Option<ResourceQuantities>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_requests: Option<ResourceQuantities>,
 }

@@ -4,12 +4,12 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InlineSelector {
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }
 
@@ -21,10 +21,10 @@ pub enum ViewSelector {
     Inline(InlineSelector),
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ViewSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub selector: ViewSelector,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -33,13 +33,12 @@ pub struct ViewSpec {
     pub sort: Vec<Any>,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SelectorSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub query: Option<String>,
 }

@@ -4,15 +4,14 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeSpec {
     /// Default `standard`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "standard"))]
     pub storage_class_name: Option<String>,
     /// Default `10Gi`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "10Gi"))]
     pub capacity: Option<String>,
     /// Default `[ReadWriteOnce]`.
@@ -28,19 +27,17 @@ pub enum AccessMode {
     ReadWriteOncePod,
 }
 
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KradleWorkspaceSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_ref: Option<Ref>,
     pub repository: Ref,
     pub volume_spec: VolumeSpec,
     /// Default `main`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("default" = "main"))]
     pub branch: Option<String>,
     /// Default `kradle-ws-<name>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pvc_name: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub associations: Vec<Any>,
