@@ -16,16 +16,15 @@ use crate::lower::report::Notes;
 use crate::lower::resources::org_visibility;
 use crate::model::identity::{OrgVisibility, OrganizationSpec, Permission, TeamSpec};
 use crate::model::repository::{
-    BranchProtectionSpec, KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec,
-    SubjectKind, Visibility, WebhookSubscriptionSpec,
+    KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec, SubjectKind, Visibility,
 };
 use crate::model::{Kind, Model, Resource};
 
-use crate::forge_plan::{Action, Method};
+use crate::forge_plan::{Action, Backend, Method};
 
 use super::{
-    Builder, Plan, forge_username, note_unprotected_signing, permission, signed_repositories,
-    skipped, specs, team_grants, user_active, webhook_config,
+    Builder, Plan, forge_username, permission, plan_protections, plan_webhooks, skipped, specs,
+    team_grants, user_active,
 };
 
 /// The Gitea team holding a Team's grants at `level` when the Team's
@@ -46,10 +45,7 @@ pub fn plan(
     notes: &mut Notes,
     diags: &mut Vec<Diagnostic>,
 ) -> Plan {
-    let mut b = Builder {
-        ops: Vec::new(),
-        ids: BTreeSet::new(),
-    };
+    let mut b = Builder::default();
     let (display, visibility) = match org_r.spec_as::<OrganizationSpec>() {
         Some(o) => (o.display_name.clone(), org_visibility(model, org, o)),
         None => (org.to_string(), OrgVisibility::Private),
@@ -75,21 +71,17 @@ pub fn plan(
             continue;
         }
         repo_names.push(r.name.clone());
-        let mut body = json!({
+        let body = json!({
             "name": r.name,
             "private": s.visibility != Visibility::Public,
             "default_branch": s.default_branch,
             "auto_init": false,
         });
-        if let Some(d) = &s.description {
-            body["description"] = json!(d);
-        }
-        b.push(
-            format!("repo:{}", r.name),
-            Action::CreateRepository,
-            Method::Post,
-            format!("/orgs/{org}/repos"),
+        b.push_repository(
+            &r.name,
+            &s,
             body,
+            format!("/orgs/{org}/repos"),
             vec!["org".into()],
         );
     }
@@ -293,71 +285,47 @@ pub fn plan(
 
     // Branch protection: one rule per pattern, per repository; signed
     // commits where a RefPolicy requires them.
-    let signed = signed_repositories(model, org);
-    let mut protected: BTreeSet<String> = BTreeSet::new();
-    for (r, p) in specs::<BranchProtectionSpec>(model, org) {
-        let targets: Vec<String> = match &p.repository {
-            Some(repo) => vec![repo.0.clone()],
-            None => repo_names.clone(),
-        };
-        for repo in targets.into_iter().filter(|x| in_scope(x)) {
-            for pattern in p.refs.to_vec() {
-                let body = json!({
-                    "rule_name": pattern,
-                    "enable_push": false,
-                    "enable_push_whitelist": true,
-                    "enable_force_push": p.allow_force_push.unwrap_or(false),
-                    "required_approvals": p.required_reviews.unwrap_or(1),
-                    "enable_status_check": !p.status_checks.is_empty(),
-                    "status_check_contexts": p.status_checks,
-                    "dismiss_stale_approvals": p.dismiss_stale_reviews.unwrap_or(false),
-                    "block_admin_merge_override": p.enforce_admins.unwrap_or(false),
-                    "require_signed_commits": signed.contains(&repo),
-                });
-                b.push(
-                    format!("protect:{}:{repo}:{pattern}", r.name),
-                    Action::ProtectBranch,
-                    Method::Post,
-                    format!("/repos/{org}/{repo}/branch_protections"),
-                    body,
-                    vec![format!("repo:{repo}")],
-                );
-            }
-            protected.insert(repo);
-        }
-    }
-    note_unprotected_signing(notes, org, &signed, &protected, in_scope);
+    plan_protections(model, org, notes, &repo_names, in_scope, |rule, _| {
+        let p = rule.spec;
+        let (repo, pattern) = (rule.repo, rule.pattern);
+        let body = json!({
+            "rule_name": pattern,
+            "enable_push": false,
+            "enable_push_whitelist": true,
+            "enable_force_push": p.allow_force_push.unwrap_or(false),
+            "required_approvals": p.required_reviews.unwrap_or(1),
+            "enable_status_check": !p.status_checks.is_empty(),
+            "status_check_contexts": p.status_checks,
+            "dismiss_stale_approvals": p.dismiss_stale_reviews.unwrap_or(false),
+            "block_admin_merge_override": p.enforce_admins.unwrap_or(false),
+            "require_signed_commits": rule.signed,
+        });
+        b.push(
+            rule.id(),
+            Action::ProtectBranch,
+            Method::Post,
+            format!("/repos/{org}/{repo}/branch_protections"),
+            body,
+            vec![format!("repo:{repo}")],
+        );
+        true
+    });
 
     // Webhooks: on a repository, or on the organization.
-    for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
-        let config = webhook_config(org, &w);
-        let body = json!({ "type": "gitea", "config": config, "events": w.events, "active": w.active.unwrap_or(true) });
-        match &w.repository {
-            Some(repo) if in_scope(&repo.0) => b.push(
-                format!("webhook:{}", r.name),
-                Action::CreateWebhook,
-                Method::Post,
-                format!("/repos/{org}/{}/hooks", repo.0),
-                body,
-                vec![format!("repo:{}", repo.0)],
-            ),
-            Some(_) => {}
-            None => b.push(
-                format!("webhook:{}", r.name),
-                Action::CreateWebhook,
-                Method::Post,
-                format!("/orgs/{org}/hooks"),
-                body,
-                vec!["org".into()],
-            ),
-        }
-    }
-    Plan {
-        format_version: crate::forge_plan::FORMAT_VERSION,
-        org: org.to_string(),
-        backend: crate::forge_plan::Backend::Gitea,
-        provider: None,
-        operations: b.ops,
-        file: String::new(),
-    }
+    let place = |repo: Option<&str>| match repo {
+        Some(repo) if in_scope(repo) => Some((
+            format!("/repos/{org}/{repo}/hooks"),
+            vec![format!("repo:{repo}")],
+        )),
+        Some(_) => None,
+        None => Some((format!("/orgs/{org}/hooks"), vec!["org".into()])),
+    };
+    plan_webhooks(
+        &mut b,
+        model,
+        org,
+        place,
+        |w, config| json!({ "type": "gitea", "config": config, "events": w.events, "active": w.active.unwrap_or(true) }),
+    );
+    b.finish(org, Backend::Gitea, None)
 }

@@ -9,15 +9,14 @@ use crate::lower::report::Notes;
 use crate::model::Model;
 use crate::model::identity::TeamSpec;
 use crate::model::repository::{
-    BranchProtectionSpec, KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec,
-    SubjectKind, Visibility, WebhookSubscriptionSpec,
+    KeyScope, RepositoryPermissionSpec, RepositorySpec, SSHKeySpec, SubjectKind, Visibility,
 };
 
-use crate::forge_plan::{Action, Method};
+use crate::forge_plan::{Action, Backend, Method};
 
 use super::{
-    Builder, Plan, forge_username, github_permission, note_unprotected_signing,
-    signed_repositories, skipped, specs, team_grants, user_active, webhook_config,
+    Builder, Plan, forge_username, github_permission, plan_protections, plan_webhooks, skipped,
+    specs, team_grants, user_active,
 };
 
 pub fn plan(
@@ -26,10 +25,7 @@ pub fn plan(
     github: &BTreeMap<String, (String, super::Provider)>,
     notes: &mut Notes,
 ) -> Plan {
-    let mut b = Builder {
-        ops: Vec::new(),
-        ids: BTreeSet::new(),
-    };
+    let mut b = Builder::default();
     let owner_of = |repo: &str| github.get(repo).map(|(o, _)| o.clone());
     let mut skip = |id: String, reason: String| skipped(notes, org, id, reason);
 
@@ -42,23 +38,13 @@ pub fn plan(
             Visibility::Internal => "internal",
             Visibility::Private => "private",
         };
-        let mut body = json!({
+        let body = json!({
             "name": r.name,
             "private": s.visibility != Visibility::Public,
             "visibility": visibility,
             "auto_init": false,
         });
-        if let Some(d) = &s.description {
-            body["description"] = json!(d);
-        }
-        b.push(
-            format!("repo:{}", r.name),
-            Action::CreateRepository,
-            Method::Post,
-            format!("/orgs/{owner}/repos"),
-            body,
-            vec![],
-        );
+        b.push_repository(&r.name, &s, body, format!("/orgs/{owner}/repos"), vec![]);
         let branch = s.default_branch.clone().unwrap_or_else(|| "main".into());
         if branch != "main" {
             b.push(
@@ -189,92 +175,77 @@ pub fn plan(
         );
     }
 
-    let signed = signed_repositories(model, org);
-    let mut protected: BTreeSet<String> = BTreeSet::new();
-    for (r, p) in specs::<BranchProtectionSpec>(model, org) {
-        let targets: Vec<String> = match &p.repository {
-            Some(repo) => vec![repo.0.clone()],
-            None => github.keys().cloned().collect(),
+    let all_repos: Vec<String> = github.keys().cloned().collect();
+    let on_github = |repo: &str| github.contains_key(repo);
+    plan_protections(model, org, notes, &all_repos, &on_github, |rule, notes| {
+        let (p, repo, branch) = (rule.spec, rule.repo, rule.pattern);
+        let Some(owner) = owner_of(repo) else {
+            return false;
         };
-        for repo in targets {
-            let Some(owner) = owner_of(&repo) else {
-                continue;
-            };
-            for branch in p.refs.to_vec() {
-                if branch.contains(['*', '?', '[']) {
-                    skip(
-                        format!("protect:{}:{repo}:{branch}", r.name),
-                        format!(
-                            "GitHub branch protection needs a branch name; `{branch}` is a pattern (use a ruleset)"
-                        ),
-                    );
-                    continue;
-                }
-                let checks = if p.status_checks.is_empty() {
-                    Value::Null
-                } else {
-                    json!({ "strict": true, "contexts": p.status_checks })
-                };
-                let body = json!({
-                    "required_status_checks": checks,
-                    "enforce_admins": p.enforce_admins.unwrap_or(false),
-                    "required_pull_request_reviews": {
-                        "dismiss_stale_reviews": p.dismiss_stale_reviews.unwrap_or(false),
-                        "required_approving_review_count": p.required_reviews.unwrap_or(1),
-                    },
-                    "restrictions": Value::Null,
-                    "allow_force_pushes": p.allow_force_push.unwrap_or(false),
-                });
-                b.push(
-                    format!("protect:{}:{repo}:{branch}", r.name),
-                    Action::ProtectBranch,
-                    Method::Put,
-                    format!("/repos/{owner}/{repo}/branches/{branch}/protection"),
-                    body,
-                    vec![format!("repo:{repo}")],
-                );
-                if signed.contains(&repo) {
-                    b.push(
-                        format!("signing:{}:{repo}:{branch}", r.name),
-                        Action::RequireSignedCommits,
-                        Method::Post,
-                        format!(
-                            "/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-                        ),
-                        Value::Null,
-                        vec![format!("protect:{}:{repo}:{branch}", r.name)],
-                    );
-                }
-                protected.insert(repo.clone());
-            }
+        if branch.contains(['*', '?', '[']) {
+            skipped(
+                notes,
+                org,
+                rule.id(),
+                format!(
+                    "GitHub branch protection needs a branch name; `{branch}` is a pattern (use a ruleset)"
+                ),
+            );
+            return false;
         }
-    }
-
-    note_unprotected_signing(notes, org, &signed, &protected, &|r| github.contains_key(r));
-
-    for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
-        let Some(repo) = &w.repository else { continue };
-        let Some(owner) = owner_of(&repo.0) else {
-            continue;
+        let checks = if p.status_checks.is_empty() {
+            Value::Null
+        } else {
+            json!({ "strict": true, "contexts": p.status_checks })
         };
-        let config = webhook_config(org, &w);
+        let body = json!({
+            "required_status_checks": checks,
+            "enforce_admins": p.enforce_admins.unwrap_or(false),
+            "required_pull_request_reviews": {
+                "dismiss_stale_reviews": p.dismiss_stale_reviews.unwrap_or(false),
+                "required_approving_review_count": p.required_reviews.unwrap_or(1),
+            },
+            "restrictions": Value::Null,
+            "allow_force_pushes": p.allow_force_push.unwrap_or(false),
+        });
         b.push(
-            format!("webhook:{}", r.name),
-            Action::CreateWebhook,
-            Method::Post,
-            format!("/repos/{owner}/{}/hooks", repo.0),
-            json!({ "name": "web", "active": w.active.unwrap_or(true), "events": w.events, "config": config }),
-            vec![format!("repo:{}", repo.0)],
+            rule.id(),
+            Action::ProtectBranch,
+            Method::Put,
+            format!("/repos/{owner}/{repo}/branches/{branch}/protection"),
+            body,
+            vec![format!("repo:{repo}")],
         );
-    }
+        if rule.signed {
+            b.push(
+                format!("signing:{}:{repo}:{branch}", rule.name),
+                Action::RequireSignedCommits,
+                Method::Post,
+                format!("/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"),
+                Value::Null,
+                vec![rule.id()],
+            );
+        }
+        true
+    });
+
+    // Webhooks: on repositories only (organization hooks stay on Gitea).
+    let place = |repo: Option<&str>| {
+        let repo = repo?;
+        let owner = owner_of(repo)?;
+        Some((
+            format!("/repos/{owner}/{repo}/hooks"),
+            vec![format!("repo:{repo}")],
+        ))
+    };
+    plan_webhooks(
+        &mut b,
+        model,
+        org,
+        place,
+        |w, config| json!({ "name": "web", "active": w.active.unwrap_or(true), "events": w.events, "config": config }),
+    );
 
     let provider = github.values().next().map(|(_, info)| info.clone());
-    Plan {
-        format_version: crate::forge_plan::FORMAT_VERSION,
-        org: org.to_string(),
-        backend: crate::forge_plan::Backend::Github,
-        provider,
-        operations: b.ops,
-        file: String::new(),
-    }
+    b.finish(org, Backend::Github, provider)
 }

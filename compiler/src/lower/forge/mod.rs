@@ -25,7 +25,8 @@ use crate::model::external::{
 };
 use crate::model::identity::{IdentityMappingSpec, Permission, TeamSpec, UserSpec};
 use crate::model::repository::{
-    RefPolicySpec, RepositoryPermissionSpec, RepositorySpec, SigningPolicy, SubjectKind,
+    BranchProtectionSpec, RefPolicySpec, RepositoryPermissionSpec, RepositorySpec, SigningPolicy,
+    SubjectKind, WebhookSubscriptionSpec,
 };
 use crate::model::{Kind, KindSpec, Model, Resource, org_namespace};
 
@@ -48,12 +49,130 @@ fn idempotency_key(action: Action, method: Method, path: &str, body: &Value) -> 
     format!("idem-gitForge-{action}-{hex}")
 }
 
+#[derive(Default)]
 struct Builder {
     ops: Vec<Operation>,
     ids: BTreeSet<String>,
 }
 
+/// One branch-protection rule to plan: a BranchProtection, applied to one
+/// repository and one ref pattern.
+struct ProtectionRule<'a> {
+    /// The BranchProtection's name.
+    name: &'a str,
+    spec: &'a BranchProtectionSpec,
+    repo: &'a str,
+    pattern: &'a str,
+    /// A RefPolicy requires signed commits on the repository.
+    signed: bool,
+}
+
+impl ProtectionRule<'_> {
+    fn id(&self) -> String {
+        format!("protect:{}:{}:{}", self.name, self.repo, self.pattern)
+    }
+}
+
+/// Plans every branch protection of `org` through `rule`, one call per
+/// (protection, repository, pattern): a protection without `repository`
+/// covers `all_repos`. `rule` returns whether it protected the repository.
+/// Repositories whose RefPolicy requires signing but that no rule protects
+/// are reported, since both forges attach signing to a protection.
+fn plan_protections(
+    model: &Model,
+    org: &str,
+    notes: &mut Notes,
+    all_repos: &[String],
+    in_scope: &dyn Fn(&str) -> bool,
+    mut rule: impl FnMut(&ProtectionRule<'_>, &mut Notes) -> bool,
+) {
+    let signed = signed_repositories(model, org);
+    let mut protected: BTreeSet<String> = BTreeSet::new();
+    for (r, p) in specs::<BranchProtectionSpec>(model, org) {
+        let targets: Vec<String> = match &p.repository {
+            Some(repo) => vec![repo.0.clone()],
+            None => all_repos.to_vec(),
+        };
+        for repo in targets.iter().filter(|x| in_scope(x)) {
+            for pattern in p.refs.to_vec() {
+                let target = ProtectionRule {
+                    name: &r.name,
+                    spec: &p,
+                    repo,
+                    pattern: &pattern,
+                    signed: signed.contains(repo),
+                };
+                if rule(&target, notes) {
+                    protected.insert(repo.clone());
+                }
+            }
+        }
+    }
+    note_unprotected_signing(notes, org, &signed, &protected, in_scope);
+}
+
+/// Plans every webhook of `org`: `place` says where a hook goes (the hooks
+/// path and what it depends on) given its repository, or `None` to skip it;
+/// `body` builds the backend's body from the subscription and its config.
+fn plan_webhooks(
+    b: &mut Builder,
+    model: &Model,
+    org: &str,
+    place: impl Fn(Option<&str>) -> Option<(String, Vec<String>)>,
+    body: impl Fn(&WebhookSubscriptionSpec, Value) -> Value,
+) {
+    for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
+        let Some((path, deps)) = place(w.repository.as_ref().map(|x| x.0.as_str())) else {
+            continue;
+        };
+        let config = webhook_config(org, &w);
+        b.push(
+            format!("webhook:{}", r.name),
+            Action::CreateWebhook,
+            Method::Post,
+            path,
+            body(&w, config),
+            deps,
+        );
+    }
+}
+
 impl Builder {
+    /// Plans creating a repository: `body` with the repository's
+    /// description, posted to `path`.
+    fn push_repository(
+        &mut self,
+        name: &str,
+        spec: &RepositorySpec,
+        mut body: Value,
+        path: String,
+        deps: Vec<String>,
+    ) {
+        if let Some(d) = &spec.description {
+            body["description"] = json!(d);
+        }
+        self.push(
+            format!("repo:{name}"),
+            Action::CreateRepository,
+            Method::Post,
+            path,
+            body,
+            deps,
+        );
+    }
+
+    /// The plan of `org` on `backend`, with the planned operations.
+    fn finish(self, org: &str, backend: Backend, provider: Option<Provider>) -> Plan {
+        Plan {
+            format_version: crate::forge_plan::FORMAT_VERSION,
+            org: org.to_string(),
+            backend,
+            provider,
+            operations: self.ops,
+            file: String::new(),
+        }
+    }
+
     fn push(
         &mut self,
         id: String,
@@ -242,7 +361,7 @@ fn secret_placeholder(org: &str, name: &str, key: &str) -> String {
 
 /// The hook `config` both forges take: url, content type, and the signing
 /// secret as a reference the runtime resolves.
-fn webhook_config(org: &str, w: &crate::model::repository::WebhookSubscriptionSpec) -> Value {
+fn webhook_config(org: &str, w: &WebhookSubscriptionSpec) -> Value {
     let form = w.content_type == Some(crate::model::repository::ContentType::Form);
     let mut config = json!({ "url": w.url, "content_type": if form { "form" } else { "json" } });
     if let Some(s) = &w.secret_ref {
