@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn the_compiler_has_no_async_database_or_network_dependency() {
+/// The crates `kradle-compiler` depends on at run time, one per line.
+fn compiler_tree(extra: &[&str]) -> String {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let out = Command::new(cargo)
         .args([
@@ -22,16 +22,34 @@ fn the_compiler_has_no_async_database_or_network_dependency() {
             "--locked",
             "--offline",
         ])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
-    let tree = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let tree = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(tree.contains("kradle-compiler"), "{tree}");
+    tree
+}
+
+#[test]
+fn without_the_terminal_renderer_the_compiler_has_no_miette() {
+    let tree = compiler_tree(&["--no-default-features"]);
+    assert!(
+        !tree.lines().any(|l| l.starts_with("miette ")),
+        "kradle-compiler --no-default-features still depends on miette:\n{tree}"
+    );
+    // The default build renders for terminals.
+    assert!(compiler_tree(&[]).lines().any(|l| l.starts_with("miette ")));
+}
+
+#[test]
+fn the_compiler_has_no_async_database_or_network_dependency() {
+    let tree = compiler_tree(&[]);
     for line in tree.lines() {
         let name = line.split_whitespace().next().unwrap_or("");
         for banned in [
