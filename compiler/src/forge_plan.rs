@@ -267,6 +267,8 @@ impl fmt::Display for Template {
 pub struct Operation {
     /// Unique in the plan and stable across builds, e.g. `collaborator:api-grace`.
     pub id: String,
+    /// What the operation acts on, by forge name.
+    pub target: Target,
     pub action: Action,
     pub method: Method,
     /// Relative to the API root (Gitea `/api/v1`, GitHub `https://api.github.com`).
@@ -293,6 +295,49 @@ impl Operation {
             }
         }
         out
+    }
+}
+
+/// What an operation acts on, by forge name: `kradle plan` describes an
+/// operation from it, and the runtime keys the objects it links on it.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Target {
+    /// The organization (Gitea) or owner (GitHub) the operation is in.
+    pub owner: String,
+    /// The repository's name.
+    pub repository: Option<String>,
+    /// The forge team's name (on Gitea, `<team>-<level>`: one team per permission level).
+    pub team: Option<String>,
+    /// The forge username.
+    pub user: Option<String>,
+    /// The branch name or pattern.
+    pub branch: Option<String>,
+}
+
+impl Target {
+    pub fn owner(owner: &str) -> Target {
+        Target {
+            owner: owner.to_string(),
+            ..Target::default()
+        }
+    }
+    pub fn repo(mut self, name: &str) -> Target {
+        self.repository = Some(name.to_string());
+        self
+    }
+    pub fn team(mut self, name: &str) -> Target {
+        self.team = Some(name.to_string());
+        self
+    }
+    pub fn user(mut self, name: &str) -> Target {
+        self.user = Some(name.to_string());
+        self
+    }
+    pub fn branch(mut self, name: &str) -> Target {
+        self.branch = Some(name.to_string());
+        self
     }
 }
 
@@ -447,7 +492,7 @@ mod tests {
         )
     }
 
-    const ORG: &str = r#"{"id": "org", "action": "createOrganization", "method": "POST", "path": "/orgs", "body": {}, "idempotencyKey": "k1", "dependsOn": []}"#;
+    const ORG: &str = r#"{"id": "org", "target": {"owner": "acme"}, "action": "createOrganization", "method": "POST", "path": "/orgs", "body": {}, "idempotencyKey": "k1", "dependsOn": []}"#;
 
     #[test]
     fn unknown_versions_and_inconsistent_plans_are_refused() {
@@ -474,7 +519,7 @@ mod tests {
         let dangling = plan_json(
             "1",
             &format!(
-                r#"{ORG}, {{"id": "m", "action": "addTeamMember", "method": "PUT", "path": "/teams/${{op:team:core.id}}/members/g", "body": null, "idempotencyKey": "k2", "dependsOn": ["org"]}}"#
+                r#"{ORG}, {{"id": "m", "target": {{"owner": "acme"}}, "action": "addTeamMember", "method": "PUT", "path": "/teams/${{op:team:core.id}}/members/g", "body": null, "idempotencyKey": "k2", "dependsOn": ["org"]}}"#
             ),
         );
         assert!(matches!(

@@ -71,14 +71,6 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<FieldChange>) {
     }
 }
 
-fn last_segment(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
-}
-
-fn segment(path: &str, i: usize) -> &str {
-    path.trim_start_matches('/').split('/').nth(i).unwrap_or("")
-}
-
 /// A sentence for a forge operation, as a reviewer reads it.
 pub fn describe(op: &Operation, removed: bool) -> String {
     crate::text::escape_controls(&describe_raw(op, removed)).into_owned()
@@ -87,9 +79,15 @@ pub fn describe(op: &Operation, removed: bool) -> String {
 fn describe_raw(op: &Operation, removed: bool) -> String {
     use ForgeAction as A;
     let body = &op.body;
-    let path = op.path.as_str();
     let s = |v: &Value| v.as_str().unwrap_or("?").to_string();
-    let id_part = |i: usize| op.id.split(':').nth(i).unwrap_or("?").to_string();
+    let t = &op.target;
+    let name = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".into());
+    let (repo, user, team, branch) = (
+        name(&t.repository),
+        name(&t.user),
+        name(&t.team),
+        name(&t.branch),
+    );
     match (op.action, removed) {
         (A::CreateOrganization, false) => format!("create organization {}", s(&body["username"])),
         (A::CreateOrganization, true) => format!("delete organization {}", s(&body["username"])),
@@ -108,22 +106,21 @@ fn describe_raw(op: &Operation, removed: bool) -> String {
         }
         (A::UpdateRepository, _) => {
             format!(
-                "set the default branch of {} to {}",
-                last_segment(path),
+                "set the default branch of {repo} to {}",
                 s(&body["default_branch"])
             )
         }
-        (A::EnsureUserMapping, false) => format!("require forge user {}", last_segment(path)),
+        (A::EnsureUserMapping, false) => format!("require forge user {user}"),
         (A::EnsureUserMapping, true) => {
-            format!("no longer require forge user {}", last_segment(path))
+            format!("no longer require forge user {user}")
         }
         (A::CreateTeam, false) => format!("create team {}", s(&body["name"])),
         (A::CreateTeam, true) => format!("delete team {}", s(&body["name"])),
         (A::AddTeamMember, false) => {
-            format!("add {} to team {}", last_segment(path), id_part(1))
+            format!("add {user} to team {team}")
         }
         (A::AddTeamMember, true) => {
-            format!("remove {} from team {}", last_segment(path), id_part(1))
+            format!("remove {user} from team {team}")
         }
         (A::AddDeployKey, false) => format!(
             "add {} deploy key {} to {}",
@@ -133,53 +130,29 @@ fn describe_raw(op: &Operation, removed: bool) -> String {
                 "read-write"
             },
             s(&body["title"]),
-            segment(path, 2)
+            repo
         ),
-        (A::AddDeployKey, true) => format!(
-            "delete deploy key {} from {}",
-            s(&body["title"]),
-            segment(path, 2)
-        ),
+        (A::AddDeployKey, true) => format!("delete deploy key {} from {repo}", s(&body["title"]),),
         (A::AddUserSshKey, false) => {
-            format!("add SSH key {} for {}", s(&body["title"]), segment(path, 2))
+            format!("add SSH key {} for {user}", s(&body["title"]))
         }
-        (A::AddUserSshKey, true) => format!(
-            "delete SSH key {} of {}",
-            s(&body["title"]),
-            segment(path, 2)
-        ),
-        (A::AddCollaborator, false) => format!(
-            "grant {} on {} to {}",
-            s(&body["permission"]),
-            segment(path, 2),
-            last_segment(path)
-        ),
-        (A::AddCollaborator, true) => format!(
-            "revoke {} on {} from {}",
-            s(&body["permission"]),
-            segment(path, 2),
-            last_segment(path)
-        ),
+        (A::AddUserSshKey, true) => {
+            format!("delete SSH key {} of {user}", s(&body["title"]))
+        }
+        (A::AddCollaborator, false) => {
+            format!("grant {} on {repo} to {user}", s(&body["permission"]))
+        }
+        (A::AddCollaborator, true) => {
+            format!("revoke {} on {repo} from {user}", s(&body["permission"]))
+        }
         (A::AddTeamRepository, false) => {
-            format!("give team {} access to {}", id_part(1), id_part(2))
+            format!("give team {team} access to {repo}")
         }
         (A::AddTeamRepository, true) => {
-            format!("remove team {}'s access to {}", id_part(1), id_part(2))
+            format!("remove team {team}'s access to {repo}")
         }
-        (A::ProtectBranch, false) => {
-            let branch = body["rule_name"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| segment(path, 4).to_string());
-            format!("protect {branch} on {}", segment(path, 2))
-        }
-        (A::ProtectBranch, true) => {
-            let branch = body["rule_name"]
-                .as_str()
-                .map(String::from)
-                .unwrap_or_else(|| segment(path, 4).to_string());
-            format!("unprotect {branch} on {}", segment(path, 2))
-        }
+        (A::ProtectBranch, false) => format!("protect {branch} on {repo}"),
+        (A::ProtectBranch, true) => format!("unprotect {branch} on {repo}"),
         (A::CreateWebhook, false) => format!(
             "send {} events to {}",
             body["events"].as_array().map_or(0, Vec::len),
@@ -187,17 +160,11 @@ fn describe_raw(op: &Operation, removed: bool) -> String {
         ),
         (A::CreateWebhook, true) => format!("delete the webhook to {}", s(&body["config"]["url"])),
         (A::RequireSignedCommits, false) => {
-            format!(
-                "require signed commits on {} of {}",
-                segment(path, 4),
-                segment(path, 2)
-            )
+            format!("require signed commits on {branch} of {repo}")
         }
-        (A::RequireSignedCommits, true) => format!(
-            "stop requiring signed commits on {} of {}",
-            segment(path, 4),
-            segment(path, 2)
-        ),
+        (A::RequireSignedCommits, true) => {
+            format!("stop requiring signed commits on {branch} of {repo}")
+        }
     }
 }
 
@@ -385,6 +352,9 @@ mod tests {
     fn describes_operations_for_reviewers() {
         let op = Operation {
             id: "collaborator:x".into(),
+            target: crate::forge_plan::Target::owner("acme")
+                .repo("api")
+                .user("grace"),
             action: ForgeAction::AddCollaborator,
             method: crate::forge_plan::Method::Put,
             path: crate::forge_plan::Template::new("/repos/acme/api/collaborators/grace"),

@@ -23,8 +23,8 @@ use crate::model::{Kind, Model, Resource};
 use crate::forge_plan::{Action, Backend, Method};
 
 use super::{
-    Builder, Plan, forge_username, permission, plan_protections, plan_webhooks, skipped, specs,
-    team_grants, user_active,
+    Builder, Plan, Target, forge_username, permission, plan_protections, plan_webhooks, skipped,
+    specs, team_grants, user_active,
 };
 
 /// The Gitea team holding a Team's grants at `level` when the Team's
@@ -57,6 +57,7 @@ pub fn plan(
     };
     b.push(
         "org".into(),
+        Target::owner(org),
         Action::CreateOrganization,
         Method::Post,
         "/orgs".into(),
@@ -78,7 +79,7 @@ pub fn plan(
             "auto_init": false,
         });
         b.push_repository(
-            &r.name,
+            Target::owner(org).repo(&r.name),
             &s,
             body,
             format!("/orgs/{org}/repos"),
@@ -87,6 +88,7 @@ pub fn plan(
     }
     b.push(
         "repo:_issues_".into(),
+        Target::owner(org).repo(&format!("_{org}_")),
         Action::EnsureOrgMemoryRepository,
         Method::Post,
         format!("/orgs/{org}/repos"),
@@ -103,6 +105,7 @@ pub fn plan(
         let name = forge_username(model, org, user);
         b.push(
             format!("user:{user}"),
+            Target::owner(org).user(&name),
             Action::EnsureUserMapping,
             Method::Get,
             format!("/users/{name}"),
@@ -147,6 +150,7 @@ pub fn plan(
             }
             b.push(
                 format!("team:{gitea_team}"),
+                Target::owner(org).team(gitea_team),
                 Action::CreateTeam,
                 Method::Post,
                 format!("/orgs/{org}/teams"),
@@ -168,6 +172,9 @@ pub fn plan(
                 }
                 b.push(
                     id,
+                    Target::owner(org)
+                        .team(gitea_team)
+                        .user(&forge_username(model, org, m)),
                     Action::AddTeamMember,
                     Method::Put,
                     format!(
@@ -195,6 +202,7 @@ pub fn plan(
         match (&k.repository, k.scope, &k.user) {
             (Some(repo), _, _) if in_scope(&repo.0) => b.push(
                 format!("deploy-key:{}", r.name),
+                Target::owner(org).repo(&repo.0),
                 Action::AddDeployKey,
                 Method::Post,
                 format!("/repos/{org}/{}/keys", repo.0),
@@ -205,6 +213,7 @@ pub fn plan(
             (Some(_), _, _) => {}
             (None, KeyScope::User, Some(user)) if user_active(model, org, &user.0) => b.push(
                 format!("user-key:{}", r.name),
+                Target::owner(org).user(&forge_username(model, org, &user.0)),
                 Action::AddUserSshKey,
                 Method::Post,
                 format!("/admin/users/{}/keys", forge_username(model, org, &user.0)),
@@ -258,6 +267,9 @@ pub fn plan(
         }
         b.push(
             id,
+            Target::owner(org)
+                .repo(&p.repository.0)
+                .user(&forge_username(model, org, &p.subject.0)),
             Action::AddCollaborator,
             Method::Put,
             format!(
@@ -275,6 +287,7 @@ pub fn plan(
     for ((team, repo), gitea_team) in team_repos {
         b.push(
             format!("team-repo:{team}:{repo}"),
+            Target::owner(org).team(&gitea_team).repo(&repo),
             Action::AddTeamRepository,
             Method::Put,
             format!("/teams/${{op:team:{gitea_team}.id}}/repos/{org}/{repo}"),
@@ -302,6 +315,7 @@ pub fn plan(
         });
         b.push(
             rule.id(),
+            Target::owner(org).repo(repo).branch(pattern),
             Action::ProtectBranch,
             Method::Post,
             format!("/repos/{org}/{repo}/branch_protections"),
@@ -314,11 +328,16 @@ pub fn plan(
     // Webhooks: on a repository, or on the organization.
     let place = |repo: Option<&str>| match repo {
         Some(repo) if in_scope(repo) => Some((
+            Target::owner(org).repo(repo),
             format!("/repos/{org}/{repo}/hooks"),
             vec![format!("repo:{repo}")],
         )),
         Some(_) => None,
-        None => Some((format!("/orgs/{org}/hooks"), vec!["org".into()])),
+        None => Some((
+            Target::owner(org),
+            format!("/orgs/{org}/hooks"),
+            vec!["org".into()],
+        )),
     };
     plan_webhooks(
         &mut b,

@@ -15,8 +15,8 @@ use crate::model::repository::{
 use crate::forge_plan::{Action, Backend, Method};
 
 use super::{
-    Builder, Plan, forge_username, github_permission, plan_protections, plan_webhooks, skipped,
-    specs, team_grants, user_active,
+    Builder, Plan, Target, forge_username, github_permission, plan_protections, plan_webhooks,
+    skipped, specs, team_grants, user_active,
 };
 
 pub fn plan(
@@ -44,11 +44,18 @@ pub fn plan(
             "visibility": visibility,
             "auto_init": false,
         });
-        b.push_repository(&r.name, &s, body, format!("/orgs/{owner}/repos"), vec![]);
+        b.push_repository(
+            Target::owner(&owner).repo(&r.name),
+            &s,
+            body,
+            format!("/orgs/{owner}/repos"),
+            vec![],
+        );
         let branch = s.default_branch.clone().unwrap_or_else(|| "main".into());
         if branch != "main" {
             b.push(
                 format!("repo-settings:{}", r.name),
+                Target::owner(&owner).repo(&r.name),
                 Action::UpdateRepository,
                 Method::Patch,
                 format!("/repos/{owner}/{}", r.name),
@@ -69,6 +76,7 @@ pub fn plan(
         };
         b.push(
             format!("team:{team}"),
+            Target::owner(&owner).team(team),
             Action::CreateTeam,
             Method::Post,
             format!("/orgs/{owner}/teams"),
@@ -93,6 +101,9 @@ pub fn plan(
             }
             b.push(
                 format!("team-member:{team}:{m}"),
+                Target::owner(&owner)
+                    .team(team)
+                    .user(&forge_username(model, org, m)),
                 Action::AddTeamMember,
                 Method::Put,
                 format!(
@@ -107,6 +118,7 @@ pub fn plan(
             let owner = owner_of(repo).unwrap_or_else(|| owner.clone());
             b.push(
                 format!("team-repo:{team}:{repo}"),
+                Target::owner(&owner).team(team).repo(repo),
                 Action::AddTeamRepository,
                 Method::Put,
                 format!("/orgs/{owner}/teams/${{op:team:{team}.slug}}/repos/{owner}/{repo}"),
@@ -127,6 +139,7 @@ pub fn plan(
                 };
                 b.push(
                     format!("deploy-key:{}", r.name),
+                    Target::owner(&owner).repo(&repo.0),
                     Action::AddDeployKey,
                     Method::Post,
                     format!("/repos/{owner}/{}/keys", repo.0),
@@ -163,6 +176,9 @@ pub fn plan(
         }
         b.push(
             format!("collaborator:{}", r.name),
+            Target::owner(&owner)
+                .repo(&p.repository.0)
+                .user(&forge_username(model, org, &p.subject.0)),
             Action::AddCollaborator,
             Method::Put,
             format!(
@@ -210,6 +226,7 @@ pub fn plan(
         });
         b.push(
             rule.id(),
+            Target::owner(&owner).repo(repo).branch(branch),
             Action::ProtectBranch,
             Method::Put,
             format!("/repos/{owner}/{repo}/branches/{branch}/protection"),
@@ -219,6 +236,7 @@ pub fn plan(
         if rule.signed {
             b.push(
                 format!("signing:{}:{repo}:{branch}", rule.name),
+                Target::owner(&owner).repo(repo).branch(branch),
                 Action::RequireSignedCommits,
                 Method::Post,
                 format!("/repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"),
@@ -234,6 +252,7 @@ pub fn plan(
         let repo = repo?;
         let owner = owner_of(repo)?;
         Some((
+            Target::owner(&owner).repo(repo),
             format!("/repos/{owner}/{repo}/hooks"),
             vec![format!("repo:{repo}")],
         ))

@@ -36,7 +36,7 @@ mod github;
 use super::report::{Notes, SkippedOperation};
 use super::resources::with_defaults;
 
-pub use crate::forge_plan::{Action, Backend, Method, Operation, Plan, Provider, Template};
+pub use crate::forge_plan::{Action, Backend, Method, Operation, Plan, Provider, Target, Template};
 
 fn idempotency_key(action: Action, method: Method, path: &str, body: &Value) -> String {
     let mut h = Sha256::new();
@@ -118,16 +118,17 @@ fn plan_webhooks(
     b: &mut Builder,
     model: &Model,
     org: &str,
-    place: impl Fn(Option<&str>) -> Option<(String, Vec<String>)>,
+    place: impl Fn(Option<&str>) -> Option<(Target, String, Vec<String>)>,
     body: impl Fn(&WebhookSubscriptionSpec, Value) -> Value,
 ) {
     for (r, w) in specs::<WebhookSubscriptionSpec>(model, org) {
-        let Some((path, deps)) = place(w.repository.as_ref().map(|x| x.0.as_str())) else {
+        let Some((target, path, deps)) = place(w.repository.as_ref().map(|x| x.0.as_str())) else {
             continue;
         };
         let config = webhook_config(org, &w);
         b.push(
             format!("webhook:{}", r.name),
+            target,
             Action::CreateWebhook,
             Method::Post,
             path,
@@ -142,7 +143,7 @@ impl Builder {
     /// description, posted to `path`.
     fn push_repository(
         &mut self,
-        name: &str,
+        target: Target,
         spec: &RepositorySpec,
         mut body: Value,
         path: String,
@@ -151,8 +152,10 @@ impl Builder {
         if let Some(d) = &spec.description {
             body["description"] = json!(d);
         }
+        let name = target.repository.clone().unwrap_or_default();
         self.push(
             format!("repo:{name}"),
+            target,
             Action::CreateRepository,
             Method::Post,
             path,
@@ -173,9 +176,11 @@ impl Builder {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
         id: String,
+        target: Target,
         action: Action,
         method: Method,
         path: String,
@@ -189,6 +194,7 @@ impl Builder {
         self.ops.push(Operation {
             idempotency_key: idempotency_key(action, method, &path, &body),
             id,
+            target,
             action,
             method,
             path: Template::new(path),
