@@ -42,6 +42,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(commands::schema::Args),
+    /// Manage the runtime's PostgreSQL database (migrations).
+    Db(commands::db::Args),
 }
 
 /// A failure of kradle itself (exit 2), as opposed to problems in the input.
@@ -60,6 +62,18 @@ enum Failure {
     EmptyStream,
     #[error("give --out DIR or --stdout")]
     NoOutput,
+    #[error(transparent)]
+    Store(#[from] kradle_runtime::store::StoreError),
+}
+
+/// Runs a runtime command on a tokio runtime of its own.
+fn block_on<F: std::future::Future<Output = Result<u8, Failure>>>(
+    future: F,
+) -> Result<u8, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }
 
 fn main() -> ExitCode {
@@ -76,6 +90,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Db(args) => commands::db::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

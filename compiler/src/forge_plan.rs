@@ -201,7 +201,28 @@ impl Template {
     }
 }
 
-fn placeholders_in(text: &str) -> Vec<Placeholder> {
+/// `text` with each placeholder replaced by what `value` gives for it. Text
+/// that does not parse (a plan not read through [`Plan::from_json`]) is
+/// returned as it is.
+pub fn substitute<E>(
+    text: &str,
+    mut value: impl FnMut(&Placeholder) -> Result<String, E>,
+) -> Result<String, E> {
+    let Ok(parts) = Template::parse(text) else {
+        return Ok(text.to_string());
+    };
+    let mut out = String::with_capacity(text.len());
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push_str(&t),
+            Part::Value(p) => out.push_str(&value(&p)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The placeholders written in `text`.
+pub fn placeholders_in(text: &str) -> Vec<Placeholder> {
     Template::parse(text)
         .unwrap_or_default()
         .into_iter()

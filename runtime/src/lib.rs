@@ -1,6 +1,17 @@
-//! kradle's runtime: forge executors and the Postgres-side loops.
+//! kradle's runtime: everything async. The compiler stays pure; this crate
+//! carries out what it compiled.
 //!
-//! Not built yet: the runtime issues (apply, serve) add the forge clients, the
-//! store and the loops here. It depends on the compiler, never the reverse.
+//! - [`store`]: PostgreSQL (the only module that uses sqlx): migrations, the
+//!   forge journal (write intents, object links) and the per-org apply lock.
+//! - [`forge`]: the forges' REST APIs, with retries, rate limits and
+//!   pagination.
+//! - [`secrets`]: secret values, which never reach a log, an error, the
+//!   database or an output.
+//!
+//! It depends on the compiler, never the reverse (`tests/layering.rs`).
+
+pub mod forge;
+pub mod secrets;
+pub mod store;
 
 pub use kradle_compiler as compiler;

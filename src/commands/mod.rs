@@ -2,6 +2,7 @@
 //! rendering diagnostics, writing to stdout.
 
 pub mod build;
+pub mod db;
 pub mod plan;
 pub mod schema;
 pub mod validate;

@@ -1,0 +1,438 @@
+//! HTTP to a forge: retries, rate limits and pagination, on reqwest.
+//!
+//! - 429, a 403 that says the rate limit is spent, and 503 are the server
+//!   declining: every method waits (`Retry-After`, `x-ratelimit-reset`,
+//!   else a jittered backoff) and retries.
+//! - Other 5xx, timeouts and connection resets are retried for idempotent
+//!   methods only. A POST that may have reached the server is never re-sent
+//!   blindly (Gitea accepts the same hook twice): it fails as
+//!   [`HttpError::Ambiguous`], and the caller reads the forge before deciding
+//!   again.
+//! - Tries and the total wait are bounded by a [`RetryPolicy`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::secrets::SecretValue;
+
+/// How hard to try.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Tries of one request, the first included.
+    pub max_attempts: u32,
+    /// First backoff; doubled each try, with jitter.
+    pub base: Duration,
+    /// Longest single wait (also caps `Retry-After`).
+    pub max_wait: Duration,
+    /// Longest total wait for one request.
+    pub max_total: Duration,
+    /// Timeout of one try.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base: Duration::from_millis(250),
+            max_wait: Duration::from_secs(20),
+            max_total: Duration::from_secs(90),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Counters of one client, for the summary line.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub requests: AtomicU64,
+    pub writes: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// A response, its body parsed as JSON (`null` when empty or not JSON).
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum HttpError {
+    /// The forge answered with an error status.
+    #[error("{method} {path}: HTTP {status}{}", message_suffix(.message))]
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
+    /// A write may or may not have been applied: read the forge before
+    /// deciding again.
+    #[error(
+        "{method} {path}: no clear answer ({reason}); the forge is read again before any retry"
+    )]
+    Ambiguous {
+        method: String,
+        path: String,
+        reason: String,
+    },
+    /// Retries ran out.
+    #[error("{method} {path}: gave up after {attempts} tries: {reason}")]
+    Exhausted {
+        method: String,
+        path: String,
+        attempts: u32,
+        reason: String,
+    },
+}
+
+fn message_suffix(message: &str) -> String {
+    if message.is_empty() {
+        String::new()
+    } else {
+        format!(": {message}")
+    }
+}
+
+impl HttpError {
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            HttpError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// A forge's REST API.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: String,
+    auth: Option<SecretValue>,
+    policy: RetryPolicy,
+    pub stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Http {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http").field("base", &self.base).finish()
+    }
+}
+
+impl Http {
+    /// A client of the API at `base` (e.g. `https://gitea.example/api/v1`),
+    /// sending `auth` as the `Authorization` header value.
+    pub fn new(base: &str, auth: Option<SecretValue>, policy: RetryPolicy) -> Result<Http, String> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("kradle/", env!("CARGO_PKG_VERSION")))
+            .timeout(policy.timeout)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Http {
+            client,
+            base: base.trim_end_matches('/').to_string(),
+            auth,
+            policy,
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one request to `path` (relative to the base, or absolute),
+    /// retrying as the module says.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, HttpError> {
+        let idempotent = method != Method::POST && method != Method::PATCH;
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let shown_path = path.split('?').next().unwrap_or(path).to_string();
+        let err_ctx = |reason: String| (method.to_string(), shown_path.clone(), reason);
+        let started = Instant::now();
+        let mut waited = Duration::ZERO;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            self.stats.requests.fetch_add(1, Ordering::Relaxed);
+            if method != Method::GET {
+                self.stats.writes.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut req = self.client.request(method.clone(), &url);
+            if let Some(auth) = &self.auth {
+                if let Ok(mut v) = HeaderValue::from_str(auth.expose()) {
+                    v.set_sensitive(true);
+                    req = req.header(AUTHORIZATION, v);
+                }
+            }
+            if let Some(b) = body {
+                req = req.json(b);
+            }
+            let (retry_after, reason) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status();
+                    let headers = resp.headers().clone();
+                    let declined = status == StatusCode::TOO_MANY_REQUESTS
+                        || status == StatusCode::SERVICE_UNAVAILABLE
+                        || (status == StatusCode::FORBIDDEN && rate_limited(&headers));
+                    if declined {
+                        (wait_hint(&headers), format!("HTTP {}", status.as_u16()))
+                    } else if status.is_server_error() {
+                        if !idempotent {
+                            let (m, p, r) = err_ctx(format!("HTTP {}", status.as_u16()));
+                            return Err(HttpError::Ambiguous {
+                                method: m,
+                                path: p,
+                                reason: r,
+                            });
+                        }
+                        (None, format!("HTTP {}", status.as_u16()))
+                    } else {
+                        let bytes = resp.bytes().await.unwrap_or_default();
+                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+                        if status.is_client_error() {
+                            return Err(HttpError::Status {
+                                method: method.to_string(),
+                                path: shown_path,
+                                status: status.as_u16(),
+                                message: forge_message(&body),
+                            });
+                        }
+                        return Ok(Response {
+                            status: status.as_u16(),
+                            headers,
+                            body,
+                        });
+                    }
+                }
+                Err(e) => {
+                    let reason = transport_reason(&e);
+                    // A request that never connected was never sent.
+                    if !idempotent && !e.is_connect() {
+                        let (m, p, r) = err_ctx(reason);
+                        return Err(HttpError::Ambiguous {
+                            method: m,
+                            path: p,
+                            reason: r,
+                        });
+                    }
+                    (None, reason)
+                }
+            };
+            let backoff = self.backoff(attempt);
+            let wait = retry_after.unwrap_or(backoff).min(self.policy.max_wait);
+            let out_of_time = started.elapsed() + wait > self.policy.max_total
+                || waited + wait > self.policy.max_total;
+            if attempt >= self.policy.max_attempts || out_of_time {
+                let (m, p, r) = err_ctx(reason);
+                return Err(HttpError::Exhausted {
+                    method: m,
+                    path: p,
+                    attempts: attempt,
+                    reason: r,
+                });
+            }
+            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            waited += wait;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Response, HttpError> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `GET path`, or `None` on 404.
+    pub async fn get_opt(&self, path: &str) -> Result<Option<Value>, HttpError> {
+        match self.get(path).await {
+            Ok(r) => Ok(Some(r.body)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every item of a Gitea list: `page`/`limit` (50, Gitea's maximum),
+    /// until a short page or `X-Total-Count`.
+    pub async fn list_gitea(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+        const LIMIT: usize = 50;
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut out = Vec::new();
+        for page in 1.. {
+            let r = self
+                .get(&format!("{path}{sep}page={page}&limit={LIMIT}"))
+                .await?;
+            let items = r.body.as_array().cloned().unwrap_or_default();
+            let n = items.len();
+            out.extend(items);
+            let total = r
+                .headers
+                .get("x-total-count")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok());
+            let done = match total {
+                Some(total) => out.len() >= total || n == 0,
+                None => n < LIMIT,
+            };
+            if done {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of a GitHub list: `per_page=100`, following `Link: rel="next"`.
+    pub async fn list_github(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let mut next = Some(format!("{path}{sep}per_page=100"));
+        let mut out = Vec::new();
+        while let Some(url) = next.take() {
+            let r = self.get(&url).await?;
+            out.extend(r.body.as_array().cloned().unwrap_or_default());
+            next = r
+                .headers
+                .get("link")
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+        }
+        Ok(out)
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .policy
+            .base
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+        // Full jitter: anywhere between half and all of the exponential wait.
+        let half = exp / 2;
+        half + half.mul_f64(jitter())
+    }
+}
+
+/// GitHub's "rate limit exceeded" 403: no requests left in the window.
+fn rate_limited(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-ratelimit-remaining")
+        .and_then(|v| v.to_str().ok())
+        == Some("0")
+        || headers.contains_key("retry-after")
+}
+
+/// How long the server asks us to wait: `Retry-After` seconds, else
+/// GitHub's `x-ratelimit-reset` epoch.
+fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(secs) = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()) {
+        return Some(Duration::from_secs(secs));
+    }
+    let reset = header("x-ratelimit-reset")?.trim().parse::<u64>().ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now) + 1))
+}
+
+/// The `rel="next"` URL of a `Link` header.
+fn next_link(link: &str) -> Option<String> {
+    link.split(',').find_map(|part| {
+        let (url, params) = part.split_once(';')?;
+        params
+            .split(';')
+            .any(|p| p.trim() == "rel=\"next\"")
+            .then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+    })
+}
+
+/// The forge's own error message, cut and made terminal-safe: a response is
+/// hostile input.
+fn forge_message(body: &Value) -> String {
+    let text = body
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let cut: String = text.chars().take(200).collect();
+    kradle_compiler::text::escape_controls(&cut).into_owned()
+}
+
+fn transport_reason(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        "the connection broke".into()
+    }
+}
+
+/// A number in [0, 1), different on each call; jitter needs no more.
+fn jitter() -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id()) << 32
+                | 1,
+        );
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_are_found() {
+        let link = r#"<https://api.github.com/orgs/x/repos?page=2&per_page=100>; rel="next", <https://api.github.com/orgs/x/repos?page=5>; rel="last""#;
+        assert_eq!(
+            next_link(link).as_deref(),
+            Some("https://api.github.com/orgs/x/repos?page=2&per_page=100")
+        );
+        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn jitter_stays_in_range() {
+        for _ in 0..1000 {
+            let j = jitter();
+            assert!((0.0..1.0).contains(&j));
+        }
+    }
+
+    #[test]
+    fn forge_messages_are_cut_and_made_safe() {
+        let body = serde_json::json!({ "message": format!("bad\u{1b}[2J{}", "x".repeat(500)) });
+        let m = forge_message(&body);
+        assert!(!m.contains('\u{1b}'));
+        assert!(m.chars().count() <= 220);
+    }
+}

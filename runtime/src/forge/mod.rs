@@ -1,0 +1,4 @@
+//! Forge clients: HTTP with retries and pagination (`http`), and what each
+//! forge needs to converge to a compiled plan (`gitea`).
+
+pub mod http;

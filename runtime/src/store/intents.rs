@@ -1,0 +1,253 @@
+//! Write intents (spec ExternalWriteIntent): a forge write is recorded as
+//! Pending before it is sent, InFlight while it is on the wire, and
+//! Succeeded or Failed after. A run killed at any instant leaves at most one
+//! open intent per idempotency key; the rerun finds it and resolves it by
+//! reading the forge before it sends anything again.
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+
+use kradle_compiler::forge_plan::{Backend, Operation};
+
+use super::{Store, StoreError};
+
+/// Where a write intent is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Phase {
+    /// Recorded, not sent yet.
+    Pending,
+    /// Being sent: the request may or may not have reached the forge.
+    InFlight,
+    Succeeded,
+    /// Gave up after its retries; `last_error` says why.
+    Failed,
+    /// A destructive write waiting for `kradle intents approve`.
+    PendingApproval,
+    /// A later run found the forge already in the wanted state, or the plan
+    /// no longer has the write.
+    Superseded,
+}
+
+impl Phase {
+    pub const OPEN: [Phase; 3] = [Phase::Pending, Phase::InFlight, Phase::PendingApproval];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::InFlight => "InFlight",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+            Phase::PendingApproval => "PendingApproval",
+            Phase::Superseded => "Superseded",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Phase> {
+        [
+            Phase::Pending,
+            Phase::InFlight,
+            Phase::Succeeded,
+            Phase::Failed,
+            Phase::PendingApproval,
+            Phase::Superseded,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+
+    pub fn is_open(self) -> bool {
+        Phase::OPEN.contains(&self)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A write about to be recorded: one operation of a compiled plan.
+#[derive(Debug, Clone, Copy)]
+pub struct NewIntent<'a> {
+    pub org: &'a str,
+    pub backend: Backend,
+    pub operation: &'a Operation,
+    /// Destructive writes that need approval start as PendingApproval.
+    pub needs_approval: bool,
+}
+
+/// A recorded write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Intent {
+    pub id: i64,
+    pub idempotency_key: String,
+    pub org: String,
+    pub backend: String,
+    pub operation_id: String,
+    pub action: String,
+    pub method: String,
+    pub path: String,
+    pub body_digest: String,
+    pub phase: Phase,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// `sha256:<hex>` of the body as planned: placeholders, never secret values.
+pub fn body_digest(operation: &Operation) -> String {
+    let bytes = serde_json::to_vec(&operation.body).unwrap_or_default();
+    let hash = Sha256::digest(&bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+const COLUMNS: &str = "id, idempotency_key, org, backend, operation_id, action, method, path, body_digest, phase, attempts, last_error";
+
+fn intent(row: &PgRow) -> Result<Intent, sqlx::Error> {
+    let phase: String = row.try_get("phase")?;
+    Ok(Intent {
+        id: row.try_get("id")?,
+        idempotency_key: row.try_get("idempotency_key")?,
+        org: row.try_get("org")?,
+        backend: row.try_get("backend")?,
+        operation_id: row.try_get("operation_id")?,
+        action: row.try_get("action")?,
+        method: row.try_get("method")?,
+        path: row.try_get("path")?,
+        body_digest: row.try_get("body_digest")?,
+        phase: Phase::parse(&phase).ok_or_else(|| sqlx::Error::ColumnDecode {
+            index: "phase".into(),
+            source: format!("unknown phase `{phase}`").into(),
+        })?,
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+    })
+}
+
+impl Store {
+    /// Records `new` as an open intent, or returns the open intent a
+    /// previous run left for the same idempotency key (whatever its phase),
+    /// so a rerun never records, or sends, the same write twice.
+    pub async fn record_intent(&self, new: NewIntent<'_>) -> Result<Intent, StoreError> {
+        let op = new.operation;
+        let phase = if new.needs_approval {
+            Phase::PendingApproval
+        } else {
+            Phase::Pending
+        };
+        // The insert and the read race with another run closing the open
+        // intent in between; a few rounds settle it.
+        for _ in 0..3 {
+            let inserted = sqlx::query(&format!(
+                "INSERT INTO kradle_write_intents
+                     (idempotency_key, org, backend, operation_id, action, method, path, body_digest, phase)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (idempotency_key) WHERE phase IN ('Pending', 'InFlight', 'PendingApproval')
+                 DO NOTHING
+                 RETURNING {COLUMNS}"
+            ))
+            .bind(&op.idempotency_key)
+            .bind(new.org)
+            .bind(new.backend.to_string())
+            .bind(&op.id)
+            .bind(op.action.to_string())
+            .bind(op.method.to_string())
+            .bind(op.path.as_str())
+            .bind(body_digest(op))
+            .bind(phase.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))?;
+            if let Some(row) = inserted {
+                return intent(&row).map_err(|e| self.query_error(e));
+            }
+            if let Some(open) = self.open_intent(&op.idempotency_key).await? {
+                return Ok(open);
+            }
+        }
+        Err(self.query_error(sqlx::Error::Protocol(format!(
+            "the intent of operation {} kept closing while it was recorded",
+            op.id
+        ))))
+    }
+
+    /// The open intent (Pending, InFlight or PendingApproval) for `key`.
+    pub async fn open_intent(&self, key: &str) -> Result<Option<Intent>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM kradle_write_intents
+             WHERE idempotency_key = $1 AND phase IN ('Pending', 'InFlight', 'PendingApproval')"
+        ))
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        row.map(|r| intent(&r))
+            .transpose()
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// Marks an intent as being sent, counting the attempt. Committed before
+    /// the request leaves, so a crash during it is found as InFlight.
+    pub async fn start_intent(&self, id: i64) -> Result<Intent, StoreError> {
+        self.set_phase(id, Phase::InFlight, None, true).await
+    }
+
+    /// Records the outcome of an intent.
+    pub async fn finish_intent(
+        &self,
+        id: i64,
+        phase: Phase,
+        error: Option<&str>,
+    ) -> Result<Intent, StoreError> {
+        self.set_phase(id, phase, error, false).await
+    }
+
+    async fn set_phase(
+        &self,
+        id: i64,
+        phase: Phase,
+        error: Option<&str>,
+        attempt: bool,
+    ) -> Result<Intent, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE kradle_write_intents
+             SET phase = $2, last_error = $3, attempts = attempts + $4, updated_at = now()
+             WHERE id = $1
+             RETURNING {COLUMNS}"
+        ))
+        .bind(id)
+        .bind(phase.as_str())
+        .bind(error)
+        .bind(i32::from(attempt))
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        intent(&row).map_err(|e| self.query_error(e))
+    }
+
+    /// Intents of `org` on `backend` in one of `phases`, oldest first.
+    pub async fn intents(
+        &self,
+        org: &str,
+        backend: Backend,
+        phases: &[Phase],
+    ) -> Result<Vec<Intent>, StoreError> {
+        let phases: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM kradle_write_intents
+             WHERE org = $1 AND backend = $2 AND phase = ANY($3)
+             ORDER BY id"
+        ))
+        .bind(org)
+        .bind(backend.to_string())
+        .bind(&phases)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        rows.iter()
+            .map(intent)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.query_error(e))
+    }
+}
