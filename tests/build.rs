@@ -15,6 +15,11 @@ use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::{Build, Sources, build, render};
 use serde_json::{Value, json};
 
+#[path = "../runtime/tests/support/upstream.rs"]
+mod upstream;
+
+use upstream::Api;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -279,72 +284,16 @@ fn every_emitted_object_validates_against_its_upstream_schema() {
     }
 }
 
-/// Turns an OpenAPI 3.0 / Swagger 2.0 schema into JSON Schema: `nullable`
-/// becomes a null type, and `$ref`s point where the root keeps the components.
-fn openapi_to_json_schema(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut out = serde_json::Map::new();
-            for (k, x) in m {
-                if k == "nullable" || k == "example" || k == "x-github" {
-                    continue;
-                }
-                out.insert(k.clone(), openapi_to_json_schema(x));
-            }
-            if m.get("nullable") == Some(&json!(true)) {
-                let inner = Value::Object(out);
-                return json!({ "anyOf": [inner, { "type": "null" }] });
-            }
-            Value::Object(out)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(openapi_to_json_schema).collect()),
-        other => other.clone(),
-    }
-}
+static GITEA: LazyLock<Api> = LazyLock::new(Api::gitea);
+static GITHUB: LazyLock<Api> = LazyLock::new(Api::github);
 
-fn path_matches(template: &str, path: &str) -> bool {
-    let t: Vec<&str> = template.trim_matches('/').split('/').collect();
-    let p: Vec<&str> = path.trim_matches('/').split('/').collect();
-    t.len() == p.len()
-        && t.iter()
-            .zip(&p)
-            .all(|(a, b)| (a.starts_with('{') && a.ends_with('}')) || a == b)
+fn api(backend: &str) -> &'static Api {
+    if backend == "gitea" { &GITEA } else { &GITHUB }
 }
-
-static GITEA: LazyLock<Value> =
-    LazyLock::new(|| load_json(&upstream().join("gitea/swagger.v1.json")));
-static GITHUB: LazyLock<Value> =
-    LazyLock::new(|| load_json(&upstream().join("github/api.github.com.json")));
 
 /// The request body schema of `method path` in the official description.
 fn body_schema(backend: &str, method: &str, path: &str) -> Option<Value> {
-    let spec: &Value = if backend == "gitea" { &GITEA } else { &GITHUB };
-    let paths = spec["paths"].as_object()?;
-    // Prefer a template without parameters where both match.
-    let mut candidates: Vec<(&String, &Value)> = paths
-        .iter()
-        .filter(|(t, _)| path_matches(t, path))
-        .collect();
-    candidates.sort_by_key(|(t, _)| t.matches('{').count());
-    let (_, item) = candidates
-        .into_iter()
-        .find(|(_, item)| item.get(method.to_ascii_lowercase()).is_some())?;
-    let op = &item[method.to_ascii_lowercase()];
-    if backend == "gitea" {
-        let body = op["parameters"]
-            .as_array()?
-            .iter()
-            .find(|p| p["in"] == "body")?;
-        let mut root = openapi_to_json_schema(&body["schema"]);
-        root["definitions"] = openapi_to_json_schema(&spec["definitions"]);
-        Some(root)
-    } else {
-        let schema = op.pointer("/requestBody/content/application~1json/schema")?;
-        let mut root = openapi_to_json_schema(schema);
-        root["components"] =
-            json!({ "schemas": openapi_to_json_schema(&spec["components"]["schemas"]) });
-        Some(root)
-    }
+    api(backend).body_schema(method, path)
 }
 
 #[test]
@@ -356,15 +305,7 @@ fn every_forge_request_matches_the_official_api_description() {
         for plan in &b.output.plans {
             for op in &plan.operations {
                 seen.insert(format!("{}:{}", plan.backend, op.action));
-                let spec: &Value = if plan.backend == kradle_compiler::forge_plan::Backend::Gitea {
-                    &GITEA
-                } else {
-                    &GITHUB
-                };
-                let exists = spec["paths"].as_object().unwrap().iter().any(|(t, item)| {
-                    path_matches(t, op.path.as_str())
-                        && item.get(op.method.as_str().to_ascii_lowercase()).is_some()
-                });
+                let exists = api(plan.backend.as_str()).has(op.method.as_str(), op.path.as_str());
                 if !exists {
                     failures.push(format!(
                         "{} {}: {} {} is not in the API description",

@@ -10,6 +10,7 @@
 //!
 //! It depends on the compiler, never the reverse (`tests/layering.rs`).
 
+pub mod apply;
 pub mod forge;
 pub mod secrets;
 pub mod store;

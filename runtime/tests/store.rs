@@ -31,13 +31,8 @@ fn operation(id: &str, key: &str) -> Operation {
     }
 }
 
-fn new<'a>(op: &'a Operation) -> NewIntent<'a> {
-    NewIntent {
-        org: "acme",
-        backend: Backend::Gitea,
-        operation: op,
-        needs_approval: false,
-    }
+fn new(op: &Operation) -> NewIntent<'_> {
+    NewIntent::of("acme", Backend::Gitea, op)
 }
 
 /// Waits for `condition` to hold, up to a deadline.

@@ -1,4 +1,5 @@
 //! Forge clients: HTTP with retries and pagination (`http`), and what each
 //! forge needs to converge to a compiled plan (`gitea`).
 
+pub mod gitea;
 pub mod http;

@@ -67,14 +67,38 @@ impl std::fmt::Display for Phase {
     }
 }
 
-/// A write about to be recorded: one operation of a compiled plan.
-#[derive(Debug, Clone, Copy)]
+/// A write about to be recorded: an operation of a compiled plan, or a
+/// removal kradle decided on.
+#[derive(Debug, Clone)]
 pub struct NewIntent<'a> {
     pub org: &'a str,
     pub backend: Backend,
-    pub operation: &'a Operation,
+    pub operation_id: &'a str,
+    pub idempotency_key: &'a str,
+    pub action: &'a str,
+    pub method: &'a str,
+    pub path: &'a str,
+    /// `sha256:<hex>` of the body as planned.
+    pub body_digest: String,
     /// Destructive writes that need approval start as PendingApproval.
     pub needs_approval: bool,
+}
+
+impl<'a> NewIntent<'a> {
+    /// The intent of one operation of a plan.
+    pub fn of(org: &'a str, backend: Backend, op: &'a Operation) -> NewIntent<'a> {
+        NewIntent {
+            org,
+            backend,
+            operation_id: &op.id,
+            idempotency_key: &op.idempotency_key,
+            action: op.action.as_str(),
+            method: op.method.as_str(),
+            path: op.path.as_str(),
+            body_digest: body_digest(&op.body),
+            needs_approval: false,
+        }
+    }
 }
 
 /// A recorded write.
@@ -94,9 +118,9 @@ pub struct Intent {
     pub last_error: Option<String>,
 }
 
-/// `sha256:<hex>` of the body as planned: placeholders, never secret values.
-pub fn body_digest(operation: &Operation) -> String {
-    let bytes = serde_json::to_vec(&operation.body).unwrap_or_default();
+/// `sha256:<hex>` of a body as planned: placeholders, never secret values.
+pub fn body_digest(body: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
     let hash = Sha256::digest(&bytes);
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
@@ -130,7 +154,6 @@ impl Store {
     /// previous run left for the same idempotency key (whatever its phase),
     /// so a rerun never records, or sends, the same write twice.
     pub async fn record_intent(&self, new: NewIntent<'_>) -> Result<Intent, StoreError> {
-        let op = new.operation;
         let phase = if new.needs_approval {
             Phase::PendingApproval
         } else {
@@ -147,14 +170,14 @@ impl Store {
                  DO NOTHING
                  RETURNING {COLUMNS}"
             ))
-            .bind(&op.idempotency_key)
+            .bind(new.idempotency_key)
             .bind(new.org)
             .bind(new.backend.to_string())
-            .bind(&op.id)
-            .bind(op.action.to_string())
-            .bind(op.method.to_string())
-            .bind(op.path.as_str())
-            .bind(body_digest(op))
+            .bind(new.operation_id)
+            .bind(new.action)
+            .bind(new.method)
+            .bind(new.path)
+            .bind(&new.body_digest)
             .bind(phase.as_str())
             .fetch_optional(self.pool())
             .await
@@ -162,13 +185,13 @@ impl Store {
             if let Some(row) = inserted {
                 return intent(&row).map_err(|e| self.query_error(e));
             }
-            if let Some(open) = self.open_intent(&op.idempotency_key).await? {
+            if let Some(open) = self.open_intent(new.idempotency_key).await? {
                 return Ok(open);
             }
         }
         Err(self.query_error(sqlx::Error::Protocol(format!(
             "the intent of operation {} kept closing while it was recorded",
-            op.id
+            new.operation_id
         ))))
     }
 

@@ -19,7 +19,7 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
-pub use intents::{Intent, NewIntent, Phase};
+pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
 

@@ -6,6 +6,9 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_gitea;
+pub mod upstream;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sqlx::Connection;

@@ -1,0 +1,936 @@
+//! `kradle apply`: converge a forge to a compiled plan, recording every
+//! write before it is sent.
+//!
+//! For one organization:
+//! 1. take its apply lock (one run per organization at a time);
+//! 2. read what kradle manages (object links) and, for everything in scope,
+//!    what the forge has;
+//! 3. work out the removals: objects kradle manages that the plan no longer
+//!    has, and, with `--prune`, objects nobody declared (drift). Refuse
+//!    before any write when they take away more than `--max-removal` percent
+//!    of the permission grants;
+//! 4. walk the plan in order: decide each operation against the live state;
+//!    a match is adopted (linked), a difference is recorded as an intent,
+//!    marked InFlight, sent, and recorded as Succeeded or Failed;
+//! 5. send the removals the same way. Repositories are archived, never
+//!    deleted.
+//!
+//! A run killed at any point is simply rerun: step 4 reads the forge before
+//! each write, so a write that landed before the kill is found and not sent
+//! again, and the intent it left open is closed.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use kradle_compiler::forge_plan::{Backend, Operation, Placeholder, Plan, substitute};
+
+use crate::forge::gitea::{Change, Decision, Gitea, Key, Request, encode, key_of};
+use crate::forge::http::HttpError;
+use crate::secrets::{SecretError, Secrets};
+use crate::store::{CreatedBy, Link, NewIntent, Phase, Store, StoreError, body_digest};
+
+/// How an apply behaves.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Read the forge, write nothing, report what a run would send.
+    pub dry_run: bool,
+    /// Also remove what nobody declared (drift).
+    pub prune: bool,
+    /// Refuse when removals take more than this share (percent) of the grants.
+    pub max_removal: f64,
+    /// Let such an apply through.
+    pub allow_removal: bool,
+    /// Fail at once when another run holds the organization.
+    pub no_wait: bool,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions {
+            dry_run: false,
+            prune: false,
+            max_removal: 25.0,
+            allow_removal: false,
+            no_wait: false,
+        }
+    }
+}
+
+/// What happened to one operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Created,
+    Updated,
+    Removed,
+    Archived,
+    /// It existed and matched: now linked, not re-created.
+    Adopted,
+    Unchanged,
+    /// Not declared, found on the forge; reported (removed with --prune).
+    Drift,
+    Failed,
+    /// Not attempted: an operation it depends on failed.
+    Skipped,
+    /// Dry run: what a real run would do.
+    WouldCreate,
+    WouldUpdate,
+    WouldRemove,
+    WouldArchive,
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct OpReport {
+    pub id: String,
+    pub action: String,
+    pub result: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The report of one organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgReport {
+    pub org: String,
+    pub backend: Backend,
+    pub operations: Vec<OpReport>,
+}
+
+/// Why an apply of an organization stopped before its writes.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reading the forge failed: {0}")]
+    Forge(#[from] HttpError),
+    #[error(
+        "refusing to remove {removed} of the {total} permission grants of `{org}` ({share:.0}%, more than --max-removal {max}%); check the config, or pass --allow-removal"
+    )]
+    TooManyRemovals {
+        org: String,
+        removed: usize,
+        total: usize,
+        share: f64,
+        max: f64,
+    },
+    #[error("{backend} plans cannot be applied yet (organization `{org}`)")]
+    Unsupported { org: String, backend: Backend },
+}
+
+/// Object kinds that grant access: what the removal guard counts.
+const GRANTS: &[&str] = &["collaborator", "team-member", "team-repository"];
+
+/// Applies one organization's plan to Gitea.
+pub async fn apply_gitea(
+    store: &Store,
+    gitea: &mut Gitea,
+    plan: &Plan,
+    secrets: &Secrets,
+    options: &ApplyOptions,
+    progress: &mut (dyn FnMut(&OpReport) + Send),
+) -> Result<OrgReport, ApplyError> {
+    if plan.backend != Backend::Gitea {
+        return Err(ApplyError::Unsupported {
+            org: plan.org.clone(),
+            backend: plan.backend,
+        });
+    }
+    let org = plan.org.as_str();
+    let lock = if options.dry_run {
+        None
+    } else {
+        Some(store.lock_org(org, !options.no_wait).await?)
+    };
+    let result = run(store, gitea, plan, secrets, options, progress).await;
+    if let Some(lock) = lock {
+        lock.release().await;
+    }
+    result
+}
+
+async fn run(
+    store: &Store,
+    gitea: &mut Gitea,
+    plan: &Plan,
+    secrets: &Secrets,
+    options: &ApplyOptions,
+    progress: &mut (dyn FnMut(&OpReport) + Send),
+) -> Result<OrgReport, ApplyError> {
+    let org = plan.org.as_str();
+    let mut run = Run {
+        store,
+        org,
+        secrets,
+        options,
+        outputs: HashMap::new(),
+        reports: Vec::new(),
+        links: store
+            .links(org, Backend::Gitea)
+            .await?
+            .into_iter()
+            .map(|l| ((l.kind.clone(), l.name.clone()), l))
+            .collect(),
+    };
+
+    // Removals and drift first, so the guard can refuse before any write.
+    let desired: BTreeSet<(String, String)> = plan
+        .operations
+        .iter()
+        .filter_map(key_of)
+        .map(|k| (k.kind.to_string(), k.name))
+        .collect();
+    let scan = scan(gitea, plan, &run.links, &desired).await?;
+    let mut removals: Vec<Removal> = scan.stale;
+    if options.prune {
+        removals.extend(scan.drift.iter().cloned());
+    }
+    let removed = removals.iter().filter(|r| GRANTS.contains(&r.kind)).count();
+    let total = scan.grants.max(removed);
+    let share = if total == 0 {
+        0.0
+    } else {
+        removed as f64 * 100.0 / total as f64
+    };
+    if share > options.max_removal && !options.allow_removal && removed > 0 {
+        return Err(ApplyError::TooManyRemovals {
+            org: org.to_string(),
+            removed,
+            total,
+            share,
+            max: options.max_removal,
+        });
+    }
+
+    // The plan, in order.
+    let mut failed: BTreeSet<&str> = BTreeSet::new();
+    for op in &plan.operations {
+        if let Some(dep) = op.depends_on.iter().find(|d| failed.contains(d.as_str())) {
+            failed.insert(&op.id);
+            run.report(
+                progress,
+                OpReport {
+                    id: op.id.clone(),
+                    action: op.action.to_string(),
+                    result: Outcome::Skipped,
+                    method: None,
+                    path: None,
+                    status: None,
+                    attempts: 0,
+                    error: Some(format!("`{dep}` failed")),
+                },
+            );
+            continue;
+        }
+        let report = run.operation(gitea, op).await?;
+        if report.result == Outcome::Failed {
+            failed.insert(&op.id);
+        }
+        run.report(progress, report);
+    }
+
+    // Drift not pruned is reported; removals are sent.
+    if !options.prune {
+        for d in &scan.drift {
+            run.report(
+                progress,
+                OpReport {
+                    id: format!("drift:{}:{}", d.kind, d.name),
+                    action: format!("remove-{}", d.kind),
+                    result: Outcome::Drift,
+                    method: Some(d.request.method.to_string()),
+                    path: Some(d.request.path.clone()),
+                    status: None,
+                    attempts: 0,
+                    error: None,
+                },
+            );
+        }
+    }
+    for removal in &removals {
+        let report = run.removal(gitea, removal).await?;
+        run.report(progress, report);
+    }
+    Ok(OrgReport {
+        org: org.to_string(),
+        backend: Backend::Gitea,
+        operations: run.reports,
+    })
+}
+
+/// Something to take away: a managed object the plan no longer has, or a
+/// drifted one.
+#[derive(Debug, Clone)]
+struct Removal {
+    kind: &'static str,
+    name: String,
+    request: Request,
+    change: Change,
+    /// The link to forget afterwards (none for drift).
+    linked: bool,
+}
+
+struct Scan {
+    /// Linked objects the plan no longer has.
+    stale: Vec<Removal>,
+    /// Live objects in scope that nobody declared.
+    drift: Vec<Removal>,
+    /// Permission grants on the forge now, in scope.
+    grants: usize,
+}
+
+/// Reads what is in scope: the collaborators, hooks and keys of the
+/// repositories the plan manages, and the members of its teams.
+async fn scan(
+    gitea: &mut Gitea,
+    plan: &Plan,
+    links: &BTreeMap<(String, String), Link>,
+    desired: &BTreeSet<(String, String)>,
+) -> Result<Scan, HttpError> {
+    let org = plan.org.as_str();
+    let mut stale = Vec::new();
+    let mut drift = Vec::new();
+    let mut grants = 0;
+    let teams: Vec<Value> = gitea.list(&format!("/orgs/{org}/teams")).await?.to_vec();
+    let team_id = |name: &str| {
+        teams
+            .iter()
+            .find(|t| {
+                t["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .map(|t| t["id"].to_string())
+    };
+    let known = |kind: &str, name: &str| {
+        desired.contains(&(kind.to_string(), name.to_string()))
+            || links.contains_key(&(kind.to_string(), name.to_string()))
+    };
+
+    // Managed objects the plan dropped.
+    for ((kind, name), link) in links {
+        if desired.contains(&(kind.clone(), name.clone())) {
+            continue;
+        }
+        let (first, second) = name.split_once('/').unwrap_or((name.as_str(), ""));
+        let native = link.native_id.clone().unwrap_or_default();
+        let (change, method, path, body) = match kind.as_str() {
+            "repository" => (
+                Change::Archive,
+                Method::PATCH,
+                format!("/repos/{org}/{name}"),
+                Some(json!({ "archived": true })),
+            ),
+            "team" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/teams/{native}"),
+                None,
+            ),
+            "team-member" => match team_id(first) {
+                Some(id) => (
+                    Change::Remove,
+                    Method::DELETE,
+                    format!("/teams/{id}/members/{second}"),
+                    None,
+                ),
+                None => continue,
+            },
+            "team-repository" => match team_id(first) {
+                Some(id) => (
+                    Change::Remove,
+                    Method::DELETE,
+                    format!("/teams/{id}/repos/{org}/{second}"),
+                    None,
+                ),
+                None => continue,
+            },
+            "collaborator" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/repos/{org}/{first}/collaborators/{second}"),
+                None,
+            ),
+            "deploy-key" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/repos/{org}/{first}/keys/{native}"),
+                None,
+            ),
+            "user-key" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/admin/users/{first}/keys/{native}"),
+                None,
+            ),
+            "branch-protection" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/repos/{org}/{first}/branch_protections/{}", encode(second)),
+                None,
+            ),
+            "hook" if first == "-" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/orgs/{org}/hooks/{native}"),
+                None,
+            ),
+            "hook" => (
+                Change::Remove,
+                Method::DELETE,
+                format!("/repos/{org}/{first}/hooks/{native}"),
+                None,
+            ),
+            // Organizations are never removed.
+            _ => continue,
+        };
+        stale.push(Removal {
+            kind: static_kind(kind),
+            name: name.clone(),
+            request: Request { method, path, body },
+            change,
+            linked: true,
+        });
+    }
+
+    // Live objects in scope nobody declared.
+    let repos: BTreeSet<String> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateRepository)
+        .filter_map(|o| o.target.repository.clone())
+        .collect();
+    let existing: BTreeSet<String> = gitea
+        .list(&format!("/orgs/{org}/repos"))
+        .await?
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect();
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        let base = format!("/repos/{org}/{repo}");
+        grants += drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "collaborator",
+            &format!("{base}/collaborators"),
+            |c| {
+                let user = c["login"].as_str().unwrap_or_default();
+                (
+                    format!("{repo}/{user}"),
+                    format!("{base}/collaborators/{user}"),
+                )
+            },
+        )
+        .await?;
+        drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "hook",
+            &format!("{base}/hooks"),
+            |h| {
+                let url = h["config"]["url"].as_str().unwrap_or_default();
+                (format!("{repo}/{url}"), format!("{base}/hooks/{}", h["id"]))
+            },
+        )
+        .await?;
+        drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "deploy-key",
+            &format!("{base}/keys"),
+            |k| {
+                let material = crate::forge::gitea::key_material(&k["key"]);
+                (
+                    format!("{repo}/{material}"),
+                    format!("{base}/keys/{}", k["id"]),
+                )
+            },
+        )
+        .await?;
+    }
+    let planned_teams: BTreeSet<String> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateTeam)
+        .filter_map(|o| o.target.team.clone())
+        .collect();
+    for team in &planned_teams {
+        let Some(id) = team_id(team) else { continue };
+        grants += drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "team-member",
+            &format!("/teams/{id}/members"),
+            |m| {
+                let user = m["login"].as_str().unwrap_or_default();
+                (
+                    format!("{team}/{user}"),
+                    format!("/teams/{id}/members/{user}"),
+                )
+            },
+        )
+        .await?;
+        grants += gitea.list(&format!("/teams/{id}/repos")).await?.len();
+    }
+    Ok(Scan {
+        stale,
+        drift,
+        grants,
+    })
+}
+
+/// Adds to `drift` each item of the list at `list` that nobody declared;
+/// `identify` gives an item's link name and its DELETE path. Returns how
+/// many items the list has.
+async fn drift_in(
+    gitea: &mut Gitea,
+    drift: &mut Vec<Removal>,
+    known: &dyn Fn(&str, &str) -> bool,
+    kind: &'static str,
+    list: &str,
+    identify: impl Fn(&Value) -> (String, String),
+) -> Result<usize, HttpError> {
+    let items = gitea.list(list).await?.to_vec();
+    for item in &items {
+        let (name, path) = identify(item);
+        if !known(kind, &name) {
+            drift.push(removal(kind, name, path));
+        }
+    }
+    Ok(items.len())
+}
+
+fn removal(kind: &'static str, name: String, path: String) -> Removal {
+    Removal {
+        kind,
+        name,
+        request: Request {
+            method: Method::DELETE,
+            path,
+            body: None,
+        },
+        change: Change::Remove,
+        linked: false,
+    }
+}
+
+fn static_kind(kind: &str) -> &'static str {
+    [
+        "organization",
+        "repository",
+        "team",
+        "team-member",
+        "team-repository",
+        "collaborator",
+        "deploy-key",
+        "user-key",
+        "branch-protection",
+        "hook",
+    ]
+    .into_iter()
+    .find(|k| *k == kind)
+    .unwrap_or("object")
+}
+
+struct Run<'a> {
+    store: &'a Store,
+    org: &'a str,
+    secrets: &'a Secrets,
+    options: &'a ApplyOptions,
+    /// What each operation's object is, for `${op:<id>.<field>}`.
+    outputs: HashMap<String, Value>,
+    links: BTreeMap<(String, String), Link>,
+    reports: Vec<OpReport>,
+}
+
+/// How many times one operation is decided and sent before it fails.
+const ROUNDS: u32 = 4;
+
+impl Run<'_> {
+    fn report(&mut self, progress: &mut (dyn FnMut(&OpReport) + Send), mut report: OpReport) {
+        if let Some(e) = &report.error {
+            report.error = Some(self.redact(e));
+        }
+        progress(&report);
+        self.reports.push(report);
+    }
+
+    /// `text` with every secret value replaced: a forge may echo a body.
+    fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for v in self.secrets.values() {
+            if !v.expose().is_empty() {
+                out = out.replace(v.expose(), "***");
+            }
+        }
+        out
+    }
+
+    /// The operation's path with `${op:…}` resolved; `None` when an earlier
+    /// operation's object is not there (a dry run that would create it).
+    fn resolve_path(&self, op: &Operation) -> Option<String> {
+        substitute(op.path.as_str(), |p| match p {
+            Placeholder::Op { id, field } => self
+                .outputs
+                .get(id)
+                .and_then(|o| o.get(field))
+                .map(|v| match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .ok_or(()),
+            other => Ok(other.to_string()),
+        })
+        .ok()
+    }
+
+    async fn operation(
+        &mut self,
+        gitea: &mut Gitea,
+        op: &Operation,
+    ) -> Result<OpReport, ApplyError> {
+        let mut report = OpReport {
+            id: op.id.clone(),
+            action: op.action.to_string(),
+            result: Outcome::Unchanged,
+            method: None,
+            path: None,
+            status: None,
+            attempts: 0,
+            error: None,
+        };
+        let key = key_of(op);
+        let mut intent: Option<i64> = None;
+        for _round in 0..ROUNDS {
+            let path = self.resolve_path(op);
+            let decision = gitea.decide(op, path.as_deref()).await?;
+            match decision {
+                Decision::Matches(live) => {
+                    // A write an earlier (killed) run sent may have landed:
+                    // close its intent.
+                    if !self.options.dry_run {
+                        let open = match intent {
+                            Some(id) => Some(id),
+                            None => self
+                                .store
+                                .open_intent(&op.idempotency_key)
+                                .await?
+                                .map(|i| i.id),
+                        };
+                        if let Some(id) = open {
+                            let phase = if intent.is_some() {
+                                Phase::Succeeded
+                            } else {
+                                Phase::Superseded
+                            };
+                            self.store.finish_intent(id, phase, None).await?;
+                        }
+                    }
+                    if report.result == Outcome::Unchanged {
+                        let linked = key.as_ref().is_some_and(|k| {
+                            self.links
+                                .contains_key(&(k.kind.to_string(), k.name.clone()))
+                        });
+                        if !linked && key.is_some() {
+                            report.result = Outcome::Adopted;
+                        }
+                    }
+                    self.link(key.as_ref(), &live, op, CreatedBy::Adopted)
+                        .await?;
+                    self.outputs.insert(op.id.clone(), live);
+                    return Ok(report);
+                }
+                Decision::Fail(reason) => {
+                    report.result = Outcome::Failed;
+                    report.error = Some(reason);
+                    return Ok(report);
+                }
+                Decision::Write(change, requests) => {
+                    let last = requests.last().cloned();
+                    report.method = last.as_ref().map(|r| r.method.to_string());
+                    report.path = last.as_ref().map(|r| r.path.clone());
+                    if self.options.dry_run {
+                        report.result = match change {
+                            Change::Create => Outcome::WouldCreate,
+                            _ => Outcome::WouldUpdate,
+                        };
+                        return Ok(report);
+                    }
+                    let id = match intent {
+                        Some(id) => id,
+                        None => {
+                            let new = NewIntent::of(self.org, Backend::Gitea, op);
+                            self.store.record_intent(new).await?.id
+                        }
+                    };
+                    intent = Some(id);
+                    self.store.start_intent(id).await?;
+                    report.attempts += 1;
+                    match self.send(gitea, &requests).await {
+                        Ok(object) => {
+                            self.store.finish_intent(id, Phase::Succeeded, None).await?;
+                            report.result = match change {
+                                Change::Create => Outcome::Created,
+                                _ => Outcome::Updated,
+                            };
+                            report.status = None;
+                            self.link(key.as_ref(), &object, op, CreatedBy::Kradle)
+                                .await?;
+                            // A PUT answers 204: the object is what was asked.
+                            let object = if object.is_null() {
+                                op.body.clone()
+                            } else {
+                                object
+                            };
+                            self.outputs.insert(op.id.clone(), object);
+                            return Ok(report);
+                        }
+                        // It may have landed: read again, then decide.
+                        Err(SendError::Http(HttpError::Ambiguous { .. })) => continue,
+                        Err(e) => {
+                            let message = self.redact(&e.to_string());
+                            self.store
+                                .finish_intent(id, Phase::Failed, Some(&message))
+                                .await?;
+                            report.result = Outcome::Failed;
+                            report.status = e.status();
+                            report.error = Some(message);
+                            return Ok(report);
+                        }
+                    }
+                }
+            }
+        }
+        let message = format!("no clear answer from the forge after {ROUNDS} tries");
+        if let Some(id) = intent {
+            self.store
+                .finish_intent(id, Phase::Failed, Some(&message))
+                .await?;
+        }
+        report.result = Outcome::Failed;
+        report.error = Some(message);
+        Ok(report)
+    }
+
+    /// Sends `requests` in order, secrets resolved; the last answer.
+    async fn send(&self, gitea: &mut Gitea, requests: &[Request]) -> Result<Value, SendError> {
+        let mut last = Value::Null;
+        for r in requests {
+            let body = match &r.body {
+                Some(b) => Some(self.secrets.resolve(b)?),
+                None => None,
+            };
+            let response = gitea
+                .http
+                .send(r.method.clone(), &r.path, body.as_ref())
+                .await;
+            gitea.forget(&r.path);
+            match response {
+                Ok(resp) => last = resp.body,
+                // Removing what is already gone is done.
+                Err(e) if r.method == Method::DELETE && e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(last)
+    }
+
+    async fn link(
+        &mut self,
+        key: Option<&Key>,
+        object: &Value,
+        op: &Operation,
+        created_by: CreatedBy,
+    ) -> Result<(), ApplyError> {
+        let Some(key) = key else { return Ok(()) };
+        if self.options.dry_run {
+            return Ok(());
+        }
+        let native_id = match &object["id"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        };
+        let link = Link {
+            org: self.org.to_string(),
+            backend: Backend::Gitea.to_string(),
+            kind: key.kind.to_string(),
+            name: key.name.clone(),
+            native_id,
+            created_by,
+            applied_digest: Some(body_digest(&op.body)),
+        };
+        self.store.upsert_link(&link).await?;
+        self.links
+            .insert((link.kind.clone(), link.name.clone()), link);
+        Ok(())
+    }
+
+    async fn removal(&mut self, gitea: &mut Gitea, r: &Removal) -> Result<OpReport, ApplyError> {
+        let id = format!("remove:{}:{}", r.kind, r.name);
+        let mut report = OpReport {
+            id: id.clone(),
+            action: format!("remove-{}", r.kind),
+            result: Outcome::Removed,
+            method: Some(r.request.method.to_string()),
+            path: Some(r.request.path.clone()),
+            status: None,
+            attempts: 0,
+            error: None,
+        };
+        if self.options.dry_run {
+            report.result = if r.change == Change::Archive {
+                Outcome::WouldArchive
+            } else {
+                Outcome::WouldRemove
+            };
+            return Ok(report);
+        }
+        let body = r.request.body.clone().unwrap_or(Value::Null);
+        let key = format!(
+            "idem-gitForge-remove-{}",
+            &body_digest(&json!([id, r.request.path]))[7..23]
+        );
+        let intent = self
+            .store
+            .record_intent(NewIntent {
+                org: self.org,
+                backend: Backend::Gitea,
+                operation_id: &id,
+                idempotency_key: &key,
+                action: &report.action,
+                method: r.request.method.as_str(),
+                path: &r.request.path,
+                body_digest: body_digest(&body),
+                needs_approval: false,
+            })
+            .await?;
+        self.store.start_intent(intent.id).await?;
+        report.attempts = 1;
+        match self.send(gitea, std::slice::from_ref(&r.request)).await {
+            Ok(_) => {
+                self.store
+                    .finish_intent(intent.id, Phase::Succeeded, None)
+                    .await?;
+                if r.linked {
+                    self.store
+                        .delete_link(self.org, Backend::Gitea, r.kind, &r.name)
+                        .await?;
+                }
+                if r.change == Change::Archive {
+                    report.result = Outcome::Archived;
+                }
+            }
+            Err(e) => {
+                let message = self.redact(&e.to_string());
+                self.store
+                    .finish_intent(intent.id, Phase::Failed, Some(&message))
+                    .await?;
+                report.result = Outcome::Failed;
+                report.status = e.status();
+                report.error = Some(message);
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error(transparent)]
+    Http(#[from] HttpError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+impl SendError {
+    fn status(&self) -> Option<u16> {
+        match self {
+            SendError::Http(e) => e.status(),
+            SendError::Secret(_) => None,
+        }
+    }
+}
+
+/// The summary line's counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    pub created: usize,
+    pub updated: usize,
+    pub removed: usize,
+    pub archived: usize,
+    pub adopted: usize,
+    pub unchanged: usize,
+    pub drift: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub retries: u64,
+    pub seconds: f64,
+}
+
+impl Summary {
+    pub fn of(reports: &[OrgReport], retries: u64, started: Instant) -> Summary {
+        let mut s = Summary {
+            retries,
+            seconds: started.elapsed().as_secs_f64(),
+            ..Summary::default()
+        };
+        for op in reports.iter().flat_map(|r| &r.operations) {
+            match op.result {
+                Outcome::Created | Outcome::WouldCreate => s.created += 1,
+                Outcome::Updated | Outcome::WouldUpdate => s.updated += 1,
+                Outcome::Removed | Outcome::WouldRemove => s.removed += 1,
+                Outcome::Archived | Outcome::WouldArchive => s.archived += 1,
+                Outcome::Adopted => s.adopted += 1,
+                Outcome::Unchanged => s.unchanged += 1,
+                Outcome::Drift => s.drift += 1,
+                Outcome::Failed => s.failed += 1,
+                Outcome::Skipped => s.skipped += 1,
+            }
+        }
+        s
+    }
+
+    /// `N created, N updated, … in X s`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} created, {} updated, {} removed, {} archived, {} adopted, {} unchanged, {} drift, {} failed ({} retries) in {:.1} s",
+            self.created,
+            self.updated,
+            self.removed,
+            self.archived,
+            self.adopted,
+            self.unchanged,
+            self.drift,
+            self.failed + self.skipped,
+            self.retries,
+            self.seconds
+        )
+    }
+
+    /// Writes a real run would send (creates, updates, removals, archives).
+    pub fn writes(&self) -> usize {
+        self.created + self.updated + self.removed + self.archived
+    }
+}
+
+/// Retries counted by a client so far.
+pub fn retries_of(gitea: &Gitea) -> u64 {
+    gitea.http.stats.retries.load(Ordering::Relaxed)
+}

@@ -1,0 +1,657 @@
+//! A stateful fake of Gitea's REST API (`/api/v1`), served by axum on a
+//! local port, for the apply tests.
+//!
+//! It behaves like Gitea where kradle can notice: lists paginate (`page`,
+//! `limit` ≤ 50, `X-Total-Count`); duplicates are refused the way Gitea
+//! refuses them (organization 422, repository 409, team 422, branch
+//! protection 403) except hooks, which Gitea accepts twice; a hook's secret
+//! is never returned. Every request is checked against the official swagger
+//! (`violations`). Faults can be injected: 500s before or after the write is
+//! applied, 429s with `Retry-After`, and connections closed without an
+//! answer.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::upstream::Api;
+
+pub const TOKEN: &str = "token fake-gitea-admin-token";
+
+/// Faults to inject, each a share of requests (0.0 to 1.0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    /// 500 before anything is applied.
+    pub error: f64,
+    /// A write applied, then answered 500 (the client cannot know it landed).
+    pub error_after_write: f64,
+    /// 429 with `Retry-After: 0`.
+    pub throttle: f64,
+    /// The connection closed without an answer (after applying a write).
+    pub reset: f64,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    pub orgs: BTreeMap<String, Value>,
+    pub users: BTreeSet<String>,
+    /// (org, repo) → repository.
+    pub repos: BTreeMap<(String, String), Value>,
+    /// id → (org, team, members, repos).
+    pub teams: BTreeMap<i64, Team>,
+    /// (org, repo) → user → permission.
+    pub collaborators: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// (org, repo) → deploy keys.
+    pub keys: BTreeMap<(String, String), Vec<Value>>,
+    pub user_keys: BTreeMap<String, Vec<Value>>,
+    /// "org" or "org/repo" → hooks (with their secret, which is never shown).
+    pub hooks: BTreeMap<String, Vec<Value>>,
+    /// (org, repo) → protections.
+    pub protections: BTreeMap<(String, String), Vec<Value>>,
+    pub next_id: i64,
+    /// Every write that changed something: "METHOD /path".
+    pub writes: Vec<String>,
+    pub requests: usize,
+    pub violations: Vec<String>,
+    pub faults: Faults,
+    /// Faults injected so far.
+    pub injected: usize,
+    rng: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Team {
+    pub org: String,
+    pub value: Value,
+    pub members: BTreeSet<String>,
+    pub repos: BTreeSet<String>,
+}
+
+impl World {
+    fn id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn roll(&mut self) -> f64 {
+        let mut x = self.rng.max(1);
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn team_named(&self, org: &str, name: &str) -> Option<(i64, &Team)> {
+        self.teams
+            .iter()
+            .find(|(_, t)| t.org == org && t.value["name"] == name)
+            .map(|(id, t)| (*id, t))
+    }
+
+    pub fn hooks_of(&self, scope: &str) -> usize {
+        self.hooks.get(scope).map_or(0, Vec::len)
+    }
+}
+
+/// A running fake; the server stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct FakeGitea {
+    pub url: String,
+    pub world: Arc<Mutex<World>>,
+}
+
+impl FakeGitea {
+    pub async fn start(api: Api) -> FakeGitea {
+        let world = Arc::new(Mutex::new(World {
+            rng: 0x2545_f491_4f6c_dd1d,
+            ..World::default()
+        }));
+        let app = Router::new()
+            .fallback(handle)
+            .with_state((world.clone(), api));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGitea {
+            url: format!("http://{addr}"),
+            world,
+        }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+}
+
+type AppState = (Arc<Mutex<World>>, Api);
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    json_response(status, json!({ "message": text }))
+}
+
+async fn handle(
+    State((world, api)): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(path) = uri.path().strip_prefix("/api/v1") else {
+        return message(StatusCode::NOT_FOUND, "not the API");
+    };
+    let path = percent_decode(path);
+    let query: BTreeMap<String, String> = uri
+        .query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(_) => return message(StatusCode::BAD_REQUEST, "body is not JSON"),
+        }
+    };
+    let mut w = world.lock().unwrap();
+    w.requests += 1;
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
+        return message(StatusCode::UNAUTHORIZED, "token is required");
+    }
+    if let Err(v) = api.check(
+        method.as_str(),
+        uri.path().trim_start_matches("/api/v1"),
+        body.as_ref(),
+    ) {
+        w.violations.push(v.clone());
+        return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
+    }
+    let faults = w.faults;
+    let write = method != Method::GET;
+    if w.roll() < faults.throttle {
+        w.injected += 1;
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            axum::Json(json!({ "message": "slow down" })),
+        )
+            .into_response();
+    }
+    if w.roll() < faults.error {
+        w.injected += 1;
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "injected");
+    }
+    let after_write = write && w.roll() < faults.error_after_write;
+    let reset = write && w.roll() < faults.reset;
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let response = route(
+        &mut w,
+        &method,
+        &segments,
+        &query,
+        body.unwrap_or(Value::Null),
+    );
+    if write && response.status().is_success() {
+        w.writes.push(format!("{method} {path}"));
+        if reset || after_write {
+            w.injected += 1;
+        }
+    }
+    drop(w);
+    if reset && response.status().is_success() {
+        // The write is applied; the client never hears of it.
+        panic!("injected connection reset");
+    }
+    if after_write && response.status().is_success() {
+        return message(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "injected after the write",
+        );
+    }
+    response
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A page of `items` as Gitea pages: `limit` ≤ 50 (default 30).
+fn page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Response {
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 50);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = items.len();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * limit)
+        .take(limit)
+        .collect();
+    (
+        StatusCode::OK,
+        [("x-total-count", total.to_string())],
+        axum::Json(Value::Array(slice)),
+    )
+        .into_response()
+}
+
+fn no_content() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
+fn user(login: &str) -> Value {
+    json!({ "login": login, "username": login })
+}
+
+fn public_hook(h: &Value) -> Value {
+    let mut h = h.clone();
+    if let Some(c) = h["config"].as_object_mut() {
+        c.remove("secret");
+    }
+    h
+}
+
+fn merge(target: &mut Value, patch: &Value) {
+    if let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) {
+        for (k, v) in p {
+            t.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+fn route(
+    w: &mut World,
+    method: &Method,
+    s: &[&str],
+    query: &BTreeMap<String, String>,
+    body: Value,
+) -> Response {
+    let not_found = || message(StatusCode::NOT_FOUND, "not found");
+    let m = method.as_str();
+    match (m, s) {
+        ("GET", ["orgs", org]) => match w.orgs.get(*org) {
+            Some(o) => json_response(StatusCode::OK, o.clone()),
+            None => not_found(),
+        },
+        ("POST", ["orgs"]) => {
+            let name = body["username"].as_str().unwrap_or_default().to_string();
+            if w.orgs.contains_key(&name) {
+                return message(StatusCode::UNPROCESSABLE_ENTITY, "user already exists");
+            }
+            let id = w.id();
+            let mut o =
+                json!({ "id": id, "username": name, "full_name": "", "visibility": "public" });
+            merge(&mut o, &body);
+            w.orgs.insert(name, o.clone());
+            json_response(StatusCode::CREATED, o)
+        }
+        ("PATCH", ["orgs", org]) => match w.orgs.get_mut(*org) {
+            Some(o) => {
+                merge(o, &body);
+                json_response(StatusCode::OK, o.clone())
+            }
+            None => not_found(),
+        },
+        ("GET", ["orgs", org, "repos"]) => {
+            let items = w
+                .repos
+                .iter()
+                .filter(|((o, _), _)| o == org)
+                .map(|(_, r)| r.clone())
+                .collect();
+            page(items, query)
+        }
+        ("POST", ["orgs", org, "repos"]) => {
+            if !w.orgs.contains_key(*org) {
+                return not_found();
+            }
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            let key = (org.to_string(), name.clone());
+            if w.repos.contains_key(&key) {
+                return message(
+                    StatusCode::CONFLICT,
+                    "The repository with the same name already exists.",
+                );
+            }
+            let id = w.id();
+            let mut r = json!({
+                "id": id, "name": name, "full_name": format!("{org}/{name}"),
+                "private": false, "description": "", "default_branch": "main",
+                "archived": false, "empty": true,
+            });
+            merge(&mut r, &body);
+            r.as_object_mut().unwrap().remove("auto_init");
+            w.repos.insert(key, r.clone());
+            json_response(StatusCode::CREATED, r)
+        }
+        ("PATCH", ["repos", org, repo]) => {
+            match w.repos.get_mut(&(org.to_string(), repo.to_string())) {
+                Some(r) => {
+                    merge(r, &body);
+                    json_response(StatusCode::OK, r.clone())
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["users", name]) => {
+            if w.users.contains(*name) {
+                json_response(StatusCode::OK, user(name))
+            } else {
+                not_found()
+            }
+        }
+        ("GET", ["orgs", org, "teams"]) => {
+            let items = w
+                .teams
+                .values()
+                .filter(|t| t.org == *org)
+                .map(|t| t.value.clone())
+                .collect();
+            page(items, query)
+        }
+        ("POST", ["orgs", org, "teams"]) => {
+            let name = body["name"].as_str().unwrap_or_default();
+            if w.team_named(org, name).is_some() {
+                return message(StatusCode::UNPROCESSABLE_ENTITY, "team already exists");
+            }
+            let id = w.id();
+            let mut v = json!({ "id": id, "name": name, "description": "", "permission": "none",
+                "units": [], "includes_all_repositories": false, "can_create_org_repo": false });
+            merge(&mut v, &body);
+            w.teams.insert(
+                id,
+                Team {
+                    org: org.to_string(),
+                    value: v.clone(),
+                    ..Team::default()
+                },
+            );
+            json_response(StatusCode::CREATED, v)
+        }
+        ("PATCH", ["teams", id]) => match w.teams.get_mut(&id.parse().unwrap_or(-1)) {
+            Some(t) => {
+                merge(&mut t.value, &body);
+                json_response(StatusCode::OK, t.value.clone())
+            }
+            None => not_found(),
+        },
+        ("DELETE", ["teams", id]) => match w.teams.remove(&id.parse().unwrap_or(-1)) {
+            Some(_) => no_content(),
+            None => not_found(),
+        },
+        ("GET", ["teams", id, "members"]) => match w.teams.get(&id.parse().unwrap_or(-1)) {
+            Some(t) => page(t.members.iter().map(|m| user(m)).collect(), query),
+            None => not_found(),
+        },
+        ("PUT" | "DELETE", ["teams", id, "members", name]) => {
+            if !w.users.contains(*name) {
+                return not_found();
+            }
+            match w.teams.get_mut(&id.parse().unwrap_or(-1)) {
+                Some(t) => {
+                    if m == "PUT" {
+                        t.members.insert(name.to_string());
+                    } else {
+                        t.members.remove(*name);
+                    }
+                    no_content()
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["teams", id, "repos"]) => {
+            let Some(t) = w.teams.get(&id.parse().unwrap_or(-1)) else {
+                return not_found();
+            };
+            let items = t
+                .repos
+                .iter()
+                .filter_map(|r| w.repos.get(&(t.org.clone(), r.clone())).cloned())
+                .collect();
+            page(items, query)
+        }
+        ("PUT" | "DELETE", ["teams", id, "repos", org, repo]) => {
+            if !w.repos.contains_key(&(org.to_string(), repo.to_string())) {
+                return not_found();
+            }
+            match w.teams.get_mut(&id.parse().unwrap_or(-1)) {
+                Some(t) => {
+                    if m == "PUT" {
+                        t.repos.insert(repo.to_string());
+                    } else {
+                        t.repos.remove(*repo);
+                    }
+                    no_content()
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["repos", org, repo, "collaborators"]) => {
+            let items = w
+                .collaborators
+                .get(&(org.to_string(), repo.to_string()))
+                .map(|c| c.keys().map(|u| user(u)).collect())
+                .unwrap_or_default();
+            page(items, query)
+        }
+        ("GET", ["repos", org, repo, "collaborators", name, "permission"]) => {
+            match w
+                .collaborators
+                .get(&(org.to_string(), repo.to_string()))
+                .and_then(|c| c.get(*name))
+            {
+                Some(p) => json_response(
+                    StatusCode::OK,
+                    json!({ "permission": p, "role_name": p, "user": user(name) }),
+                ),
+                None => not_found(),
+            }
+        }
+        ("PUT" | "DELETE", ["repos", org, repo, "collaborators", name]) => {
+            let key = (org.to_string(), repo.to_string());
+            if !w.repos.contains_key(&key) || !w.users.contains(*name) {
+                return not_found();
+            }
+            let c = w.collaborators.entry(key).or_default();
+            if m == "PUT" {
+                let p = body["permission"].as_str().unwrap_or("write").to_string();
+                c.insert(name.to_string(), p);
+            } else {
+                c.remove(*name);
+            }
+            no_content()
+        }
+        ("GET", ["repos", org, repo, "keys"]) => page(
+            w.keys
+                .get(&(org.to_string(), repo.to_string()))
+                .cloned()
+                .unwrap_or_default(),
+            query,
+        ),
+        ("POST", ["repos", org, repo, "keys"]) => {
+            let key = (org.to_string(), repo.to_string());
+            if !w.repos.contains_key(&key) {
+                return not_found();
+            }
+            let wanted = material(&body["key"]);
+            if w.keys
+                .get(&key)
+                .is_some_and(|ks| ks.iter().any(|k| material(&k["key"]) == wanted))
+            {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Key content has been used as non-deploy key",
+                );
+            }
+            let id = w.id();
+            let mut k = json!({ "id": id, "read_only": false });
+            merge(&mut k, &body);
+            w.keys.entry(key).or_default().push(k.clone());
+            json_response(StatusCode::CREATED, k)
+        }
+        ("DELETE", ["repos", org, repo, "keys", id]) => {
+            let keys = w
+                .keys
+                .entry((org.to_string(), repo.to_string()))
+                .or_default();
+            let before = keys.len();
+            keys.retain(|k| k["id"].as_i64().map(|n| n.to_string()).as_deref() != Some(*id));
+            if keys.len() < before {
+                no_content()
+            } else {
+                not_found()
+            }
+        }
+        ("GET", ["users", name, "keys"]) => {
+            page(w.user_keys.get(*name).cloned().unwrap_or_default(), query)
+        }
+        ("POST", ["admin", "users", name, "keys"]) => {
+            if !w.users.contains(*name) {
+                return not_found();
+            }
+            let id = w.id();
+            let mut k = json!({ "id": id });
+            merge(&mut k, &body);
+            w.user_keys
+                .entry(name.to_string())
+                .or_default()
+                .push(k.clone());
+            json_response(StatusCode::CREATED, k)
+        }
+        ("GET", ["orgs", org, "hooks"]) => page(
+            w.hooks
+                .get(*org)
+                .map(|h| h.iter().map(public_hook).collect())
+                .unwrap_or_default(),
+            query,
+        ),
+        ("GET", ["repos", org, repo, "hooks"]) => page(
+            w.hooks
+                .get(&format!("{org}/{repo}"))
+                .map(|h| h.iter().map(public_hook).collect())
+                .unwrap_or_default(),
+            query,
+        ),
+        ("POST", ["orgs", org, "hooks"]) | ("POST", ["repos", org, _, "hooks"]) => {
+            let scope = if s[0] == "orgs" {
+                org.to_string()
+            } else {
+                format!("{org}/{}", s[2])
+            };
+            // Gitea accepts the same hook twice.
+            let id = w.id();
+            let mut h = json!({ "id": id, "active": false, "events": [] });
+            merge(&mut h, &body);
+            w.hooks.entry(scope).or_default().push(h.clone());
+            json_response(StatusCode::CREATED, public_hook(&h))
+        }
+        ("PATCH" | "DELETE", ["orgs", org, "hooks", id])
+        | ("PATCH" | "DELETE", ["repos", org, _, "hooks", id]) => {
+            let scope = if s[0] == "orgs" {
+                org.to_string()
+            } else {
+                format!("{org}/{}", s[2])
+            };
+            let hooks = w.hooks.entry(scope).or_default();
+            let Some(i) = hooks
+                .iter()
+                .position(|h| h["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(*id))
+            else {
+                return not_found();
+            };
+            if m == "DELETE" {
+                hooks.remove(i);
+                return no_content();
+            }
+            merge(&mut hooks[i], &body);
+            json_response(StatusCode::OK, public_hook(&hooks[i]))
+        }
+        ("GET", ["repos", org, repo, "branch_protections"]) => json_response(
+            StatusCode::OK,
+            Value::Array(
+                w.protections
+                    .get(&(org.to_string(), repo.to_string()))
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        ),
+        ("POST", ["repos", org, repo, "branch_protections"]) => {
+            let key = (org.to_string(), repo.to_string());
+            if !w.repos.contains_key(&key) {
+                return not_found();
+            }
+            let rule = body["rule_name"].clone();
+            let list = w.protections.entry(key).or_default();
+            if list.iter().any(|p| p["rule_name"] == rule) {
+                return message(StatusCode::FORBIDDEN, "Branch protection already exist");
+            }
+            let mut p =
+                json!({ "rule_name": rule, "branch_name": rule, "status_check_contexts": null });
+            merge(&mut p, &body);
+            list.push(p.clone());
+            json_response(StatusCode::CREATED, p)
+        }
+        ("PATCH" | "DELETE", ["repos", org, repo, "branch_protections", name]) => {
+            let list = w
+                .protections
+                .entry((org.to_string(), repo.to_string()))
+                .or_default();
+            let Some(i) = list.iter().position(|p| p["rule_name"] == *name) else {
+                return not_found();
+            };
+            if m == "DELETE" {
+                list.remove(i);
+                return no_content();
+            }
+            merge(&mut list[i], &body);
+            json_response(StatusCode::OK, list[i].clone())
+        }
+        _ => message(StatusCode::NOT_FOUND, "the fake does not serve this"),
+    }
+}
+
+fn material(key: &Value) -> String {
+    key.as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
