@@ -42,6 +42,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(commands::schema::Args),
+    /// Converge Gitea to the compiled plans, journaling every write in PostgreSQL.
+    Apply(commands::apply::Args),
     /// Manage the runtime's PostgreSQL database (migrations).
     Db(commands::db::Args),
 }
@@ -64,6 +66,8 @@ enum Failure {
     NoOutput,
     #[error(transparent)]
     Store(#[from] kradle_runtime::store::StoreError),
+    #[error(transparent)]
+    Apply(#[from] commands::apply::SetupError),
 }
 
 /// Runs a runtime command on a tokio runtime of its own.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Apply(args) => commands::apply::run(args),
         Command::Db(args) => commands::db::run(args),
     };
     match result {

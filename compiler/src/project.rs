@@ -24,6 +24,27 @@ pub struct ProjectConfig {
     pub gitops: Option<GitOpsConfig>,
     /// Kyverno integration.
     pub kyverno: Option<KyvernoConfig>,
+    /// Where the forges are, for `kradle apply`.
+    pub forges: Option<ForgesConfig>,
+}
+
+/// The forges `kradle apply` writes to.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ForgesConfig {
+    pub gitea: Option<GiteaConfig>,
+}
+
+/// The Gitea server of repositories not bound to an ExternalBackendProvider.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GiteaConfig {
+    /// Base URL, e.g. `https://gitea.example.com` (the API is under `/api/v1`).
+    /// `KRADLE_GITEA_HTTP_URL` and `--gitea-url` override it. The token is
+    /// never written here: it comes from `KRADLE_GITEA_TOKEN`.
+    pub url: Option<String>,
 }
 
 /// The repository Argo CD syncs the compiled output from.

@@ -64,6 +64,8 @@ pub struct World {
     pub faults: Faults,
     /// Faults injected so far.
     pub injected: usize,
+    /// Latency added to every request.
+    pub delay: std::time::Duration,
     rng: u64,
 }
 
@@ -170,6 +172,10 @@ async fn handle(
             Err(_) => return message(StatusCode::BAD_REQUEST, "body is not JSON"),
         }
     };
+    let delay = world.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut w = world.lock().unwrap();
     w.requests += 1;
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(TOKEN) {

@@ -1,0 +1,279 @@
+//! `kradle apply`: compile the repository, then converge each forge to its
+//! plan, journaling every write in PostgreSQL (docs/apply.md).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::ValueEnum;
+use kradle_compiler::forge_plan::Backend;
+use kradle_compiler::lower::BuildOptions;
+use kradle_runtime::apply::{ApplyError, ApplyOptions, OpReport, OrgReport, Outcome, Summary};
+use kradle_runtime::forge::gitea::Gitea;
+use kradle_runtime::forge::http::{Http, RetryPolicy};
+use kradle_runtime::secrets::{SecretValue, Secrets};
+use serde_json::json;
+
+use super::db::Database;
+use super::{load, out, render_diagnostics, use_color};
+use crate::Failure;
+use crate::args::{Format, Input, Revision, parse_percent};
+
+/// The environment variable holding the Gitea token.
+const GITEA_TOKEN_ENV: &str = "KRADLE_GITEA_TOKEN";
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ApplyFormat {
+    /// One line per write, then a summary.
+    Human,
+    /// The documented JSON report (docs/apply.md).
+    Json,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    input: Input,
+    #[command(flatten)]
+    revision: Revision,
+    #[command(flatten)]
+    database: Database,
+    /// Only this organization (repeatable; default: every organization).
+    #[arg(long = "org", value_name = "SLUG")]
+    orgs: Vec<String>,
+    /// Read the forges and print the writes a real run would send; write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Also remove what nobody declared (drift is otherwise only reported).
+    #[arg(long)]
+    prune: bool,
+    /// Refuse when removals take more than this percentage of an org's permission grants.
+    #[arg(long, value_name = "PERCENT", default_value_t = 25.0, value_parser = parse_percent)]
+    max_removal: f64,
+    /// Let an apply over --max-removal through.
+    #[arg(long)]
+    allow_removal: bool,
+    /// Fail at once when another apply holds an organization, instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
+    /// YAML file of secret values: `"<namespace>/<name>": {<key>: <value>}`.
+    #[arg(long, value_name = "FILE")]
+    secrets: Option<PathBuf>,
+    /// Gitea base URL (default: $KRADLE_GITEA_HTTP_URL, else kradle.yaml forges.gitea.url).
+    /// The token comes from $KRADLE_GITEA_TOKEN.
+    #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
+    gitea_url: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Human)]
+    format: ApplyFormat,
+}
+
+/// Why apply could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "no Gitea URL: give --gitea-url, set KRADLE_GITEA_HTTP_URL, or set forges.gitea.url in kradle.yaml"
+    )]
+    NoGiteaUrl,
+    #[error("no Gitea token: set {GITEA_TOKEN_ENV}")]
+    NoGiteaToken,
+    #[error("{0}")]
+    Client(String),
+    #[error(transparent)]
+    Secrets(#[from] kradle_runtime::secrets::SecretError),
+    #[error("{0}")]
+    Forge(String),
+}
+
+pub fn run(args: Args) -> Result<u8, Failure> {
+    crate::block_on(apply(args))
+}
+
+async fn apply(args: Args) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let (sources, now) = load(&args.input, args.revision.rev.as_deref(), None)?;
+    let build = kradle_compiler::build(
+        sources,
+        &BuildOptions {
+            now,
+            repo_url: None,
+            target_revision: None,
+            path: None,
+        },
+    );
+    let color = use_color(args.input.color) && std::io::stderr().is_terminal();
+    if build.has_errors() {
+        let text = render_diagnostics(&build.validation, Format::Human, color, &args.input.path);
+        let _ = std::io::stderr().write_all(text.as_bytes());
+        let _ = writeln!(
+            std::io::stderr(),
+            "kradle apply: the config does not compile; nothing was applied"
+        );
+        return Ok(1);
+    }
+    let plans: Vec<_> = build
+        .output
+        .plans
+        .iter()
+        .filter(|p| args.orgs.is_empty() || args.orgs.contains(&p.org))
+        .collect();
+    for wanted in &args.orgs {
+        if !plans.iter().any(|p| &p.org == wanted) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "kradle apply: no plan for organization `{wanted}`"
+            );
+            return Ok(1);
+        }
+    }
+
+    let secrets = match &args.secrets {
+        Some(path) => Secrets::from_file(path).map_err(SetupError::from)?,
+        None => Secrets::default(),
+    };
+    let gitea_url = args
+        .gitea_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or_else(|| {
+            build
+                .validation
+                .model
+                .project
+                .forges
+                .as_ref()
+                .and_then(|f| f.gitea.as_ref())
+                .and_then(|g| g.url.clone())
+        });
+    let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
+    let mut gitea = if needs_gitea {
+        let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;
+        let token = std::env::var(GITEA_TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.trim().is_empty())
+            .ok_or(SetupError::NoGiteaToken)?;
+        let http = Http::new(
+            &format!("{}/api/v1", url.trim_end_matches('/')),
+            Some(SecretValue::new(format!("token {}", token.trim()))),
+            RetryPolicy::default(),
+        )
+        .map_err(SetupError::Client)?;
+        Some(Gitea::new(http))
+    } else {
+        None
+    };
+
+    let store = args.database.connect().await?;
+    store.migrate().await?;
+
+    let options = ApplyOptions {
+        dry_run: args.dry_run,
+        prune: args.prune,
+        max_removal: args.max_removal,
+        allow_removal: args.allow_removal,
+        no_wait: args.no_wait,
+    };
+    let human = args.format == ApplyFormat::Human;
+    let mut reports: Vec<OrgReport> = Vec::new();
+    let mut refused = false;
+    let mut unsupported = false;
+    for plan in plans {
+        let Some(client) = gitea.as_mut().filter(|_| plan.backend == Backend::Gitea) else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "kradle apply: {}: applying {} plans is not built yet; this organization was not applied",
+                plan.org,
+                plan.backend
+            );
+            unsupported = true;
+            continue;
+        };
+        let org = plan.org.clone();
+        let mut progress = |r: &OpReport| {
+            if human {
+                print_line(&org, r);
+            }
+        };
+        match kradle_runtime::apply::apply_gitea(
+            &store,
+            client,
+            plan,
+            &secrets,
+            &options,
+            &mut progress,
+        )
+        .await
+        {
+            Ok(report) => reports.push(report),
+            Err(e @ ApplyError::TooManyRemovals { .. }) => {
+                let _ = writeln!(std::io::stderr(), "kradle apply: {e}");
+                refused = true;
+            }
+            Err(ApplyError::Store(e)) => return Err(e.into()),
+            Err(ApplyError::Forge(e)) => {
+                return Err(SetupError::Forge(format!("{}: {e}", plan.org)).into());
+            }
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "kradle apply: {e}");
+                unsupported = true;
+            }
+        }
+    }
+    let retries = gitea
+        .as_ref()
+        .map(kradle_runtime::apply::retries_of)
+        .unwrap_or_default();
+    let summary = Summary::of(&reports, retries, started);
+    match args.format {
+        ApplyFormat::Json => {
+            let doc = json!({ "dryRun": args.dry_run, "orgs": reports, "summary": summary });
+            out(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"))?;
+        }
+        ApplyFormat::Human => {
+            let prefix = if args.dry_run {
+                "dry run: would send: "
+            } else {
+                ""
+            };
+            let _ = writeln!(std::io::stderr(), "{prefix}{}", summary.line());
+        }
+    }
+    let failed = summary.failed + summary.skipped > 0;
+    Ok(if failed || refused || unsupported {
+        1
+    } else {
+        0
+    })
+}
+
+/// One line per write (and per failure, drift or skip); matches stay quiet.
+fn print_line(org: &str, r: &OpReport) {
+    let sign = match r.result {
+        Outcome::Unchanged | Outcome::Adopted => return,
+        Outcome::Created | Outcome::WouldCreate => "+",
+        Outcome::Updated | Outcome::WouldUpdate => "~",
+        Outcome::Removed | Outcome::WouldRemove => "-",
+        Outcome::Archived | Outcome::WouldArchive => "a",
+        Outcome::Drift => "?",
+        Outcome::Failed => "!",
+        Outcome::Skipped => "s",
+    };
+    let request = match (&r.method, &r.path) {
+        (Some(m), Some(p)) => format!("  {m} {p}"),
+        _ => String::new(),
+    };
+    let error = r
+        .error
+        .as_ref()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    let result = serde_json::to_value(r.result)
+        .ok()
+        .and_then(|v| v.as_str().map(String::from))
+        .unwrap_or_default();
+    let _ = writeln!(
+        std::io::stderr(),
+        "{sign} {org} {} {result}{request}{error}",
+        r.id
+    );
+}

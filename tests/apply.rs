@@ -1,0 +1,238 @@
+//! `kradle apply` from the command line, on the bundled example, against a
+//! stateful fake Gitea and a database of its own: exit codes, the summary,
+//! the JSON report, and runs killed with SIGKILL then rerun.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::TestDb;
+use support::fake_gitea::{FakeGitea, TOKEN};
+use support::upstream::Api;
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform")
+}
+
+struct Env {
+    db: TestDb,
+    fake: FakeGitea,
+    secrets: tempfile::NamedTempFile,
+}
+
+const HOOK_SECRET: &str = "hmac-value-that-must-not-leak";
+
+async fn env() -> Env {
+    let db = TestDb::new().await;
+    let fake = FakeGitea::start(Api::gitea()).await;
+    fake.with(|w| {
+        for u in ["ada", "alan", "ghopper"] {
+            w.users.insert(u.into());
+        }
+    });
+    let mut secrets = tempfile::NamedTempFile::new().unwrap();
+    use std::io::Write;
+    writeln!(
+        secrets,
+        "kradle-org-acme/api-webhook:\n  hmac: {HOOK_SECRET}\n"
+    )
+    .unwrap();
+    Env { db, fake, secrets }
+}
+
+impl Env {
+    fn command(&self, extra: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle"));
+        cmd.arg("apply")
+            .arg(example())
+            .args(["--org", "acme", "--now", "2026-06-01T00:00:00Z"])
+            .args(["--gitea-url", &self.fake.url])
+            .arg("--secrets")
+            .arg(self.secrets.path())
+            .args(extra)
+            .env("KRADLE_DATABASE_URL", &self.db.url)
+            .env("KRADLE_GITEA_TOKEN", TOKEN.trim_start_matches("token "))
+            .env_remove("KRADLE_GITEA_HTTP_URL");
+        cmd
+    }
+
+    /// Runs kradle off the test's runtime thread, so the fake keeps serving.
+    async fn run(&self, extra: &[&str]) -> Output {
+        let mut cmd = self.command(extra);
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_converges_and_a_second_run_changes_nothing() {
+    let env = env().await;
+    let first = env.run(&[]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let err = stderr(&first);
+    assert!(
+        err.contains("+ acme repo:api created  POST /orgs/acme/repos"),
+        "{err}"
+    );
+    assert!(err.contains(" created, 0 updated"), "{err}");
+
+    let second = env.run(&[]).await;
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    assert!(
+        stderr(&second).starts_with("0 created, 0 updated, 0 removed, 0 archived, 0 adopted"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(env.fake.with(|w| w.violations.is_empty()));
+
+    // The hook secret reached Gitea, and nothing else.
+    let all = format!("{}{}", stderr(&first), stderr(&second));
+    assert!(!all.contains(HOOK_SECRET));
+    assert!(env.fake.with(|w| {
+        w.hooks
+            .values()
+            .flatten()
+            .any(|h| h["config"]["secret"] == HOOK_SECRET)
+    }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_and_json_report() {
+    let env = env().await;
+    let dry = env.run(&["--dry-run", "--format", "json"]).await;
+    assert_eq!(dry.status.code(), Some(0), "{}", stderr(&dry));
+    assert_eq!(
+        env.fake.with(|w| w.writes.len()),
+        0,
+        "a dry run writes nothing"
+    );
+    let doc: Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(doc["dryRun"], true);
+    let ops = doc["orgs"][0]["operations"].as_array().unwrap();
+    assert!(
+        ops.iter()
+            .any(|o| o["id"] == "repo:api" && o["result"] == "wouldcreate")
+    );
+    let announced = doc["summary"]["created"].as_u64().unwrap();
+
+    let real = env.run(&["--format", "json"]).await;
+    assert_eq!(real.status.code(), Some(0), "{}", stderr(&real));
+    let doc: Value = serde_json::from_slice(&real.stdout).unwrap();
+    assert_eq!(doc["summary"]["created"].as_u64().unwrap(), announced);
+    assert_eq!(doc["orgs"][0]["org"], "acme");
+    assert_eq!(doc["orgs"][0]["backend"], "gitea");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_token_or_url_kradle_cannot_run() {
+    let env = env().await;
+    let mut cmd = env.command(&[]);
+    cmd.env_remove("KRADLE_GITEA_TOKEN");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("KRADLE_GITEA_TOKEN"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    cmd.arg("apply")
+        .arg(example())
+        .args(["--org", "acme"])
+        .env("KRADLE_DATABASE_URL", &env.db.url)
+        .env("KRADLE_GITEA_TOKEN", "x")
+        .env_remove("KRADLE_GITEA_HTTP_URL");
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--gitea-url"), "{}", stderr(&out));
+}
+
+/// Waits for `condition`, up to a deadline.
+async fn until(what: &str, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        if Instant::now() > deadline {
+            eprintln!("gave up waiting for {what}");
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
+    let env = env().await;
+    env.fake.with(|w| w.delay = Duration::from_millis(3));
+    // 20 runs, each killed after a different number of its writes.
+    let mut killed = 0;
+    for run in 0..20usize {
+        let before = env.fake.with(|w| w.writes.len());
+        let mut child = env
+            .command(&[])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = before + (run % 5) + 1;
+        let mut finished = false;
+        until("the run to write or finish", || {
+            finished = matches!(child.try_wait(), Ok(Some(_)));
+            finished || env.fake.with(|w| w.writes.len()) >= target
+        })
+        .await;
+        if finished {
+            break; // converged: nothing left to write
+        }
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        killed += 1;
+    }
+    assert!(killed >= 5, "runs were killed mid-apply ({killed})");
+    env.fake.with(|w| w.delay = Duration::ZERO);
+    let last = env.run(&[]).await;
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    let again = env.run(&[]).await;
+    assert!(
+        stderr(&again).starts_with("0 created, 0 updated"),
+        "{}",
+        stderr(&again)
+    );
+    env.fake.with(|w| {
+        for (scope, hooks) in &w.hooks {
+            assert_eq!(hooks.len(), 1, "duplicate hooks on {scope}: {hooks:?}");
+        }
+        for (repo, keys) in &w.keys {
+            assert_eq!(keys.len(), 1, "duplicate keys on {repo:?}");
+        }
+        for (user, keys) in &w.user_keys {
+            assert_eq!(keys.len(), 1, "duplicate keys of {user}");
+        }
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+    });
+    // No intent is left open.
+    let pool = sqlx::PgPool::connect(&env.db.url).await.unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kradle_write_intents WHERE phase IN ('Pending', 'InFlight')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 0);
+}
