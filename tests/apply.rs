@@ -190,7 +190,7 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let target = before + (run % 5) + 1;
+        let target = before + (run % 3) + 1;
         let mut finished = false;
         until("the run to write or finish", || {
             finished = matches!(child.try_wait(), Ok(Some(_)));

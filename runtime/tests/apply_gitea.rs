@@ -125,10 +125,10 @@ impl Env {
         plan: &Plan,
         options: ApplyOptions,
     ) -> Result<OrgReport, ApplyError> {
-        let mut gitea = client(&self.fake);
+        let gitea = client(&self.fake);
         apply_gitea(
             &self.store,
-            &mut gitea,
+            &gitea,
             plan,
             &self.secrets,
             &options,

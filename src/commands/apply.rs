@@ -56,6 +56,9 @@ pub struct Args {
     /// Fail at once when another apply holds an organization, instead of waiting.
     #[arg(long)]
     no_wait: bool,
+    /// Writes sent at once, within what the plan's dependencies allow.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
     /// YAML file of secret values: `"<namespace>/<name>": {<key>: <value>}`.
     #[arg(long, value_name = "FILE")]
     secrets: Option<PathBuf>,
@@ -172,6 +175,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         max_removal: args.max_removal,
         allow_removal: args.allow_removal,
         no_wait: args.no_wait,
+        concurrency: usize::from(args.concurrency),
     };
     let human = args.format == ApplyFormat::Human;
     let mut reports: Vec<OrgReport> = Vec::new();

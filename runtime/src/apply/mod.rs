@@ -23,6 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -47,6 +48,8 @@ pub struct ApplyOptions {
     pub allow_removal: bool,
     /// Fail at once when another run holds the organization.
     pub no_wait: bool,
+    /// Operations sent at once (within what `dependsOn` allows).
+    pub concurrency: usize,
 }
 
 impl Default for ApplyOptions {
@@ -57,6 +60,7 @@ impl Default for ApplyOptions {
             max_removal: 25.0,
             allow_removal: false,
             no_wait: false,
+            concurrency: 8,
         }
     }
 }
@@ -101,6 +105,21 @@ pub struct OpReport {
     pub error: Option<String>,
 }
 
+impl OpReport {
+    fn new(id: &str, action: &str, result: Outcome) -> OpReport {
+        OpReport {
+            id: id.to_string(),
+            action: action.to_string(),
+            result,
+            method: None,
+            path: None,
+            status: None,
+            attempts: 0,
+            error: None,
+        }
+    }
+}
+
 /// The report of one organization.
 #[derive(Debug, Clone, Serialize)]
 pub struct OrgReport {
@@ -136,7 +155,7 @@ const GRANTS: &[&str] = &["collaborator", "team-member", "team-repository"];
 /// Applies one organization's plan to Gitea.
 pub async fn apply_gitea(
     store: &Store,
-    gitea: &mut Gitea,
+    gitea: &Gitea,
     plan: &Plan,
     secrets: &Secrets,
     options: &ApplyOptions,
@@ -163,7 +182,7 @@ pub async fn apply_gitea(
 
 async fn run(
     store: &Store,
-    gitea: &mut Gitea,
+    gitea: &Gitea,
     plan: &Plan,
     secrets: &Secrets,
     options: &ApplyOptions,
@@ -214,31 +233,52 @@ async fn run(
         });
     }
 
-    // The plan, in order.
+    // The plan, level by level: an operation runs once everything it
+    // depends on has; the operations of one level run at once.
+    let levels = levels(plan);
     let mut failed: BTreeSet<&str> = BTreeSet::new();
-    for op in &plan.operations {
-        if let Some(dep) = op.depends_on.iter().find(|d| failed.contains(d.as_str())) {
-            failed.insert(&op.id);
-            run.report(
-                progress,
-                OpReport {
-                    id: op.id.clone(),
-                    action: op.action.to_string(),
-                    result: Outcome::Skipped,
-                    method: None,
-                    path: None,
-                    status: None,
-                    attempts: 0,
-                    error: Some(format!("`{dep}` failed")),
-                },
-            );
-            continue;
+    for level in 0..=levels.iter().copied().max().unwrap_or(0) {
+        let mut ready = Vec::new();
+        for (i, op) in plan.operations.iter().enumerate() {
+            if levels[i] != level {
+                continue;
+            }
+            match op.depends_on.iter().find(|d| failed.contains(d.as_str())) {
+                Some(dep) => {
+                    failed.insert(&op.id);
+                    let mut r = OpReport::new(&op.id, &op.action.to_string(), Outcome::Skipped);
+                    r.error = Some(format!("`{dep}` failed"));
+                    run.report(progress, r);
+                }
+                None => ready.push(op),
+            }
         }
-        let report = run.operation(gitea, op).await?;
-        if report.result == Outcome::Failed {
-            failed.insert(&op.id);
+        let this = &run;
+        let mut results: Vec<(usize, Result<Done, ApplyError>)> =
+            futures_util::stream::iter(ready.into_iter().enumerate())
+                .map(|(n, op)| async move { (n, this.operation(gitea, op).await) })
+                .buffer_unordered(options.concurrency.max(1))
+                .collect()
+                .await;
+        // Reported in plan order, whatever order they finished in.
+        results.sort_by_key(|(n, _)| *n);
+        for (_, result) in results {
+            let done = result?;
+            let Some(report) = done.report else { continue };
+            if report.result == Outcome::Failed {
+                if let Some(op) = plan.operations.iter().find(|o| o.id == report.id) {
+                    failed.insert(&op.id);
+                }
+            }
+            if let Some(output) = done.output {
+                run.outputs.insert(report.id.clone(), output);
+            }
+            if let Some(link) = done.link {
+                run.links
+                    .insert((link.kind.clone(), link.name.clone()), link);
+            }
+            run.report(progress, report);
         }
-        run.report(progress, report);
     }
 
     // Drift not pruned is reported; removals are sent.
@@ -270,6 +310,25 @@ async fn run(
     })
 }
 
+/// Each operation's level: 0 without dependencies, else one more than its
+/// deepest dependency. Plans list dependencies first.
+fn levels(plan: &Plan) -> Vec<usize> {
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    let mut out = Vec::with_capacity(plan.operations.len());
+    for op in &plan.operations {
+        let level = op
+            .depends_on
+            .iter()
+            .filter_map(|d| by_id.get(d.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        by_id.insert(&op.id, level);
+        out.push(level);
+    }
+    out
+}
+
 /// Something to take away: a managed object the plan no longer has, or a
 /// drifted one.
 #[derive(Debug, Clone)]
@@ -294,7 +353,7 @@ struct Scan {
 /// Reads what is in scope: the collaborators, hooks and keys of the
 /// repositories the plan manages, and the members of its teams.
 async fn scan(
-    gitea: &mut Gitea,
+    gitea: &Gitea,
     plan: &Plan,
     links: &BTreeMap<(String, String), Link>,
     desired: &BTreeSet<(String, String)>,
@@ -499,7 +558,7 @@ async fn scan(
 /// `identify` gives an item's link name and its DELETE path. Returns how
 /// many items the list has.
 async fn drift_in(
-    gitea: &mut Gitea,
+    gitea: &Gitea,
     drift: &mut Vec<Removal>,
     known: &dyn Fn(&str, &str) -> bool,
     kind: &'static str,
@@ -559,6 +618,15 @@ struct Run<'a> {
     reports: Vec<OpReport>,
 }
 
+/// What one operation produced.
+#[derive(Default)]
+struct Done {
+    report: Option<OpReport>,
+    /// Its object, for the `${op:…}` of later operations.
+    output: Option<Value>,
+    link: Option<Link>,
+}
+
 /// How many times one operation is decided and sent before it fails.
 const ROUNDS: u32 = 4;
 
@@ -600,11 +668,11 @@ impl Run<'_> {
         .ok()
     }
 
-    async fn operation(
-        &mut self,
-        gitea: &mut Gitea,
-        op: &Operation,
-    ) -> Result<OpReport, ApplyError> {
+    /// Decides and carries out one operation. Reads the run's state only;
+    /// what it produced (the object, for `${op:…}`, and its link) is
+    /// returned, so operations of one level run at once.
+    async fn operation(&self, gitea: &Gitea, op: &Operation) -> Result<Done, ApplyError> {
+        let mut done = Done::default();
         let mut report = OpReport {
             id: op.id.clone(),
             action: op.action.to_string(),
@@ -651,15 +719,18 @@ impl Run<'_> {
                             report.result = Outcome::Adopted;
                         }
                     }
-                    self.link(key.as_ref(), &live, op, CreatedBy::Adopted)
+                    done.link = self
+                        .link(key.as_ref(), &live, op, CreatedBy::Adopted)
                         .await?;
-                    self.outputs.insert(op.id.clone(), live);
-                    return Ok(report);
+                    done.output = Some(live);
+                    done.report = Some(report);
+                    return Ok(done);
                 }
                 Decision::Fail(reason) => {
                     report.result = Outcome::Failed;
                     report.error = Some(reason);
-                    return Ok(report);
+                    done.report = Some(report);
+                    return Ok(done);
                 }
                 Decision::Write(change, requests) => {
                     let last = requests.last().cloned();
@@ -670,7 +741,8 @@ impl Run<'_> {
                             Change::Create => Outcome::WouldCreate,
                             _ => Outcome::WouldUpdate,
                         };
-                        return Ok(report);
+                        done.report = Some(report);
+                        return Ok(done);
                     }
                     let id = match intent {
                         Some(id) => id,
@@ -690,7 +762,8 @@ impl Run<'_> {
                                 _ => Outcome::Updated,
                             };
                             report.status = None;
-                            self.link(key.as_ref(), &object, op, CreatedBy::Kradle)
+                            done.link = self
+                                .link(key.as_ref(), &object, op, CreatedBy::Kradle)
                                 .await?;
                             // A PUT answers 204: the object is what was asked.
                             let object = if object.is_null() {
@@ -698,8 +771,9 @@ impl Run<'_> {
                             } else {
                                 object
                             };
-                            self.outputs.insert(op.id.clone(), object);
-                            return Ok(report);
+                            done.output = Some(object);
+                            done.report = Some(report);
+                            return Ok(done);
                         }
                         // It may have landed: read again, then decide.
                         Err(SendError::Http(HttpError::Ambiguous { .. })) => continue,
@@ -711,7 +785,8 @@ impl Run<'_> {
                             report.result = Outcome::Failed;
                             report.status = e.status();
                             report.error = Some(message);
-                            return Ok(report);
+                            done.report = Some(report);
+                            return Ok(done);
                         }
                     }
                 }
@@ -725,11 +800,12 @@ impl Run<'_> {
         }
         report.result = Outcome::Failed;
         report.error = Some(message);
-        Ok(report)
+        done.report = Some(report);
+        Ok(done)
     }
 
     /// Sends `requests` in order, secrets resolved; the last answer.
-    async fn send(&self, gitea: &mut Gitea, requests: &[Request]) -> Result<Value, SendError> {
+    async fn send(&self, gitea: &Gitea, requests: &[Request]) -> Result<Value, SendError> {
         let mut last = Value::Null;
         for r in requests {
             let body = match &r.body {
@@ -751,16 +827,17 @@ impl Run<'_> {
         Ok(last)
     }
 
+    /// Records that kradle manages `key`; the link, for the run's state.
     async fn link(
-        &mut self,
+        &self,
         key: Option<&Key>,
         object: &Value,
         op: &Operation,
         created_by: CreatedBy,
-    ) -> Result<(), ApplyError> {
-        let Some(key) = key else { return Ok(()) };
+    ) -> Result<Option<Link>, ApplyError> {
+        let Some(key) = key else { return Ok(None) };
         if self.options.dry_run {
-            return Ok(());
+            return Ok(None);
         }
         let native_id = match &object["id"] {
             Value::Null => None,
@@ -777,12 +854,10 @@ impl Run<'_> {
             applied_digest: Some(body_digest(&op.body)),
         };
         self.store.upsert_link(&link).await?;
-        self.links
-            .insert((link.kind.clone(), link.name.clone()), link);
-        Ok(())
+        Ok(Some(link))
     }
 
-    async fn removal(&mut self, gitea: &mut Gitea, r: &Removal) -> Result<OpReport, ApplyError> {
+    async fn removal(&self, gitea: &Gitea, r: &Removal) -> Result<OpReport, ApplyError> {
         let id = format!("remove:{}:{}", r.kind, r.name);
         let mut report = OpReport {
             id: id.clone(),

@@ -8,6 +8,7 @@
 //! `null` and `[]` are the same; lists compare as sets).
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use reqwest::Method;
 use serde_json::{Map, Value, json};
@@ -114,41 +115,54 @@ pub fn key_material(key: &Value) -> String {
         .join(" ")
 }
 
-/// A Gitea server, for one apply run.
+/// A Gitea server, for one apply run. Shared by the operations that run at
+/// once: the lists it read are cached behind a lock.
 #[derive(Debug)]
 pub struct Gitea {
     pub http: Http,
-    lists: HashMap<String, Vec<Value>>,
+    lists: Mutex<HashMap<String, Vec<Value>>>,
 }
 
 impl Gitea {
     pub fn new(http: Http) -> Gitea {
         Gitea {
             http,
-            lists: HashMap::new(),
+            lists: Mutex::default(),
+        }
+    }
+
+    fn cached(&self, path: &str) -> Option<Vec<Value>> {
+        self.lists.lock().ok()?.get(path).cloned()
+    }
+
+    fn remember(&self, path: &str, items: &[Value]) {
+        if let Ok(mut lists) = self.lists.lock() {
+            lists.insert(path.to_string(), items.to_vec());
         }
     }
 
     /// Every item of the list at `path`, read once per run.
-    pub async fn list(&mut self, path: &str) -> Result<&[Value], HttpError> {
-        if !self.lists.contains_key(path) {
-            let items = self.http.list_gitea(path).await?;
-            self.lists.insert(path.to_string(), items);
+    pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+        if let Some(items) = self.cached(path) {
+            return Ok(items);
         }
-        Ok(self.lists.get(path).map(Vec::as_slice).unwrap_or_default())
+        let items = self.http.list_gitea(path).await?;
+        self.remember(path, &items);
+        Ok(items)
     }
 
     /// Forgets what was read under `path` (after a write there).
-    pub fn forget(&mut self, path: &str) {
+    pub fn forget(&self, path: &str) {
         let path = path.split('?').next().unwrap_or(path);
-        self.lists
-            .retain(|k, _| !k.starts_with(path) && !path.starts_with(k.as_str()));
+        if let Ok(mut lists) = self.lists.lock() {
+            lists.retain(|k, _| !k.starts_with(path) && !path.starts_with(k.as_str()));
+        }
     }
 
     /// A list that is not paginated (branch protections).
-    async fn plain_list(&mut self, path: &str) -> Result<Vec<Value>, HttpError> {
-        if let Some(items) = self.lists.get(path) {
-            return Ok(items.clone());
+    async fn plain_list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+        if let Some(items) = self.cached(path) {
+            return Ok(items);
         }
         let items = self
             .http
@@ -156,18 +170,14 @@ impl Gitea {
             .await?
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default();
-        self.lists.insert(path.to_string(), items.clone());
+        self.remember(path, &items);
         Ok(items)
     }
 
     /// What `op` needs. `path` is the operation's path with `${op:…}`
     /// resolved, or `None` when an earlier operation has not created what it
     /// names yet (a dry run): then nothing under it can exist.
-    pub async fn decide(
-        &mut self,
-        op: &Operation,
-        path: Option<&str>,
-    ) -> Result<Decision, HttpError> {
+    pub async fn decide(&self, op: &Operation, path: Option<&str>) -> Result<Decision, HttpError> {
         let t = &op.target;
         let org = t.owner.as_str();
         let body = &op.body;
@@ -199,7 +209,7 @@ impl Gitea {
             Action::CreateRepository | Action::EnsureOrgMemoryRepository => {
                 let repo = name(&t.repository);
                 let live = find(
-                    self.list(&format!("/orgs/{org}/repos")).await?,
+                    &self.list(&format!("/orgs/{org}/repos")).await?,
                     "name",
                     &repo,
                 );
@@ -234,7 +244,7 @@ impl Gitea {
             Action::CreateTeam => {
                 let team = name(&t.team);
                 match find(
-                    self.list(&format!("/orgs/{org}/teams")).await?,
+                    &self.list(&format!("/orgs/{org}/teams")).await?,
                     "name",
                     &team,
                 ) {
@@ -262,7 +272,7 @@ impl Gitea {
             Action::AddTeamMember => {
                 let members = parent(path, "/members/");
                 let user = name(&t.user);
-                match find(self.list(&members).await?, "login", &user) {
+                match find(&self.list(&members).await?, "login", &user) {
                     Some(live) => Decision::Matches(live),
                     None => create(),
                 }
@@ -270,7 +280,7 @@ impl Gitea {
             Action::AddTeamRepository => {
                 let repos = format!("{}/repos", path.split("/repos/").next().unwrap_or(path));
                 let repo = name(&t.repository);
-                match find(self.list(&repos).await?, "name", &repo) {
+                match find(&self.list(&repos).await?, "name", &repo) {
                     Some(live) => Decision::Matches(live),
                     None => create(),
                 }
@@ -278,7 +288,7 @@ impl Gitea {
             Action::AddCollaborator => {
                 let list = parent(path, "/collaborators/");
                 let user = name(&t.user);
-                if find(self.list(&list).await?, "login", &user).is_none() {
+                if find(&self.list(&list).await?, "login", &user).is_none() {
                     create()
                 } else {
                     let live = self.http.get(&format!("{path}/permission")).await?.body;
@@ -299,9 +309,8 @@ impl Gitea {
                 let live = self
                     .list(&list)
                     .await?
-                    .iter()
-                    .find(|k| key_material(&k["key"]) == material)
-                    .cloned();
+                    .into_iter()
+                    .find(|k| key_material(&k["key"]) == material);
                 match live {
                     None => create(),
                     Some(live)
@@ -361,9 +370,8 @@ impl Gitea {
                 let live = self
                     .list(path)
                     .await?
-                    .iter()
-                    .find(|h| h["config"]["url"] == url)
-                    .cloned();
+                    .into_iter()
+                    .find(|h| h["config"]["url"] == url);
                 match live {
                     None => create(),
                     Some(live) => {
