@@ -211,7 +211,7 @@ async fn run(
         .filter_map(key_of)
         .map(|k| (k.kind.to_string(), k.name))
         .collect();
-    let scan = scan(gitea, plan, &run.links, &desired).await?;
+    let scan = scan(gitea, options.concurrency, plan, &run.links, &desired).await?;
     let mut removals: Vec<Removal> = scan.stale;
     if options.prune {
         removals.extend(scan.drift.iter().cloned());
@@ -299,9 +299,16 @@ async fn run(
             );
         }
     }
-    for removal in &removals {
-        let report = run.removal(gitea, removal).await?;
-        run.report(progress, report);
+    let this = &run;
+    let mut removed: Vec<(usize, Result<OpReport, ApplyError>)> =
+        futures_util::stream::iter(removals.iter().enumerate())
+            .map(|(n, r)| async move { (n, this.removal(gitea, r).await) })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+    removed.sort_by_key(|(n, _)| *n);
+    for (_, report) in removed {
+        run.report(progress, report?);
     }
     Ok(OrgReport {
         org: org.to_string(),
@@ -354,6 +361,7 @@ struct Scan {
 /// repositories the plan manages, and the members of its teams.
 async fn scan(
     gitea: &Gitea,
+    concurrency: usize,
     plan: &Plan,
     links: &BTreeMap<(String, String), Link>,
     desired: &BTreeSet<(String, String)>,
@@ -477,6 +485,34 @@ async fn scan(
         .iter()
         .filter_map(|r| r["name"].as_str().map(str::to_string))
         .collect();
+    let planned_teams: BTreeSet<String> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateTeam)
+        .filter_map(|o| o.target.team.clone())
+        .collect();
+    // Read every list in scope at once, `concurrency` at a time; the walk
+    // below then reads the cache.
+    let mut lists: Vec<String> = Vec::new();
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        for list in ["collaborators", "hooks", "keys"] {
+            lists.push(format!("/repos/{org}/{repo}/{list}"));
+        }
+    }
+    for team in &planned_teams {
+        if let Some(id) = team_id(team) {
+            lists.push(format!("/teams/{id}/members"));
+            lists.push(format!("/teams/{id}/repos"));
+        }
+    }
+    let read: Vec<Result<Vec<Value>, HttpError>> = futures_util::stream::iter(lists)
+        .map(|path| async move { gitea.list(&path).await })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
     for repo in repos.iter().filter(|r| existing.contains(*r)) {
         let base = format!("/repos/{org}/{repo}");
         grants += drift_in(
@@ -522,12 +558,6 @@ async fn scan(
         )
         .await?;
     }
-    let planned_teams: BTreeSet<String> = plan
-        .operations
-        .iter()
-        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateTeam)
-        .filter_map(|o| o.target.team.clone())
-        .collect();
     for team in &planned_teams {
         let Some(id) = team_id(team) else { continue };
         grants += drift_in(
@@ -816,12 +846,19 @@ impl Run<'_> {
                 .http
                 .send(r.method.clone(), &r.path, body.as_ref())
                 .await;
-            gitea.forget(&r.path);
             match response {
-                Ok(resp) => last = resp.body,
+                Ok(resp) => {
+                    gitea.wrote(&r.method, &r.path, &resp.body);
+                    last = resp.body;
+                }
                 // Removing what is already gone is done.
-                Err(e) if r.method == Method::DELETE && e.status() == Some(404) => {}
-                Err(e) => return Err(e.into()),
+                Err(e) if r.method == Method::DELETE && e.status() == Some(404) => {
+                    gitea.forget(&r.path);
+                }
+                Err(e) => {
+                    gitea.forget(&r.path);
+                    return Err(e.into());
+                }
             }
         }
         Ok(last)

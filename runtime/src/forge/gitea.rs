@@ -151,6 +151,21 @@ impl Gitea {
         Ok(items)
     }
 
+    /// Keeps the cache true after a write: an object created in a list that
+    /// was read is added to it (so creating 500 repositories does not read
+    /// the list 500 times); anything else under `path` is read again.
+    pub fn wrote(&self, method: &Method, path: &str, created: &Value) {
+        if *method == Method::POST && created.is_object() {
+            if let Ok(mut lists) = self.lists.lock() {
+                if let Some(items) = lists.get_mut(path) {
+                    items.push(created.clone());
+                    return;
+                }
+            }
+        }
+        self.forget(path);
+    }
+
     /// Forgets what was read under `path` (after a write there).
     pub fn forget(&self, path: &str) {
         let path = path.split('?').next().unwrap_or(path);
