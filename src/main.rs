@@ -44,6 +44,8 @@ enum Command {
     Schema(commands::schema::Args),
     /// Converge Gitea to the compiled plans, journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
+    /// List the journaled forge writes; approve or reject those waiting for approval.
+    Intents(commands::intents::Args),
     /// Manage the runtime's PostgreSQL database (migrations).
     Db(commands::db::Args),
 }
@@ -96,6 +98,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Db(args) => commands::db::run(args),
+        Command::Intents(args) => commands::intents::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -71,3 +71,30 @@ fn an_unreachable_database_is_exit_2_and_its_password_is_not_printed() {
     let help = kradle(&["db", "migrate", "--help"], Some(url));
     assert!(!String::from_utf8_lossy(&help.stdout).contains("pa55"));
 }
+
+#[tokio::test]
+async fn intents_can_be_listed_and_unknown_ones_are_not_approved() {
+    let db = support::TestDb::new().await;
+    // Before migrating: kradle says so.
+    let early = kradle(&["intents", "list"], Some(&db.url));
+    assert_eq!(early.status.code(), Some(2));
+    assert!(
+        stderr(&early).contains("kradle db migrate"),
+        "{}",
+        stderr(&early)
+    );
+
+    assert_eq!(
+        kradle(&["db", "migrate"], Some(&db.url)).status.code(),
+        Some(0)
+    );
+    let list = kradle(&["intents", "list"], Some(&db.url));
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    assert_eq!(String::from_utf8_lossy(&list.stdout), "no intents\n");
+    let json = kradle(&["intents", "list", "--all", "--json"], Some(&db.url));
+    assert_eq!(String::from_utf8_lossy(&json.stdout).trim(), "[]");
+
+    let approve = kradle(&["intents", "approve", "999"], Some(&db.url));
+    assert_eq!(approve.status.code(), Some(1));
+    assert!(stderr(&approve).contains("intent 999 is not waiting for approval"));
+}

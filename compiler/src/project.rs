@@ -34,6 +34,10 @@ pub struct ProjectConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForgesConfig {
     pub gitea: Option<GiteaConfig>,
+    /// Removals by `kradle apply` (archiving a repository, removing a
+    /// collaborator, a member, a hook, ...) wait for `kradle intents
+    /// approve` instead of being sent (default false).
+    pub approve_removals: Option<bool>,
 }
 
 /// The Gitea server of repositories not bound to an ExternalBackendProvider.

@@ -500,3 +500,82 @@ async fn no_secret_value_reaches_the_database_or_the_report() {
     }
     assert!(!all.contains(TOKEN.trim_start_matches("token ")));
 }
+
+#[tokio::test]
+async fn removals_wait_for_approval_when_the_config_asks() {
+    use kradle_runtime::store::Phase;
+    let env = env().await;
+    env.apply(ApplyOptions::default()).await;
+    let plan = without_repository(&env.plan, "agent-memory");
+    let options = ApplyOptions {
+        approve_removals: true,
+        ..allowing_removal()
+    };
+    let archived = |env: &Env| {
+        env.fake.with(|w| {
+            w.repos[&("acme".to_string(), "agent-memory".to_string())]["archived"] == true
+        })
+    };
+    for _ in 0..2 {
+        let r = env.apply_plan(&plan, options.clone()).await.unwrap();
+        assert_eq!(
+            count(&r, Outcome::AwaitingApproval),
+            1,
+            "{:#?}",
+            r.operations
+        );
+        assert!(!archived(&env), "nothing is sent before approval");
+    }
+    let waiting = env
+        .store
+        .list_intents(Some("acme"), &[Phase::PendingApproval])
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting.len(),
+        1,
+        "one intent, however many runs: {waiting:?}"
+    );
+    assert!(
+        env.store
+            .decide_intent(waiting[0].id, true)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let r = env.apply_plan(&plan, options.clone()).await.unwrap();
+    assert_eq!(count(&r, Outcome::Archived), 1);
+    assert!(archived(&env));
+
+    // A rejected removal is never sent.
+    env.fake.with(|w| {
+        w.users.insert("eve".into());
+        w.collaborators
+            .entry(("acme".into(), "api".into()))
+            .or_default()
+            .insert("eve".into(), "read".into());
+    });
+    let pruning = ApplyOptions {
+        prune: true,
+        ..options
+    };
+    env.apply_plan(&plan, pruning.clone()).await.unwrap();
+    let waiting = env
+        .store
+        .list_intents(Some("acme"), &[Phase::PendingApproval])
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert!(
+        env.store
+            .decide_intent(waiting[0].id, false)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let r = env.apply_plan(&plan, pruning).await.unwrap();
+    assert_eq!(count(&r, Outcome::Rejected), 1);
+    env.fake.with(|w| {
+        assert!(w.collaborators[&("acme".to_string(), "api".to_string())].contains_key("eve"));
+    });
+}

@@ -176,6 +176,14 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         allow_removal: args.allow_removal,
         no_wait: args.no_wait,
         concurrency: usize::from(args.concurrency),
+        approve_removals: build
+            .validation
+            .model
+            .project
+            .forges
+            .as_ref()
+            .and_then(|f| f.approve_removals)
+            .unwrap_or(false),
     };
     let human = args.format == ApplyFormat::Human;
     let mut reports: Vec<OrgReport> = Vec::new();
@@ -242,7 +250,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             let _ = writeln!(std::io::stderr(), "{prefix}{}", summary.line());
         }
     }
-    let failed = summary.failed + summary.skipped > 0;
+    let failed = summary.failed + summary.skipped + summary.awaiting_approval > 0;
     Ok(if failed || refused || unsupported {
         1
     } else {
@@ -261,6 +269,8 @@ fn print_line(org: &str, r: &OpReport) {
         Outcome::Drift => "?",
         Outcome::Failed => "!",
         Outcome::Skipped => "s",
+        Outcome::AwaitingApproval => "w",
+        Outcome::Rejected => "x",
     };
     let request = match (&r.method, &r.path) {
         (Some(m), Some(p)) => format!("  {m} {p}"),

@@ -50,6 +50,9 @@ pub struct ApplyOptions {
     pub no_wait: bool,
     /// Operations sent at once (within what `dependsOn` allows).
     pub concurrency: usize,
+    /// Removals wait for `kradle intents approve` (kradle.yaml
+    /// `forges.approveRemovals`).
+    pub approve_removals: bool,
 }
 
 impl Default for ApplyOptions {
@@ -61,6 +64,7 @@ impl Default for ApplyOptions {
             allow_removal: false,
             no_wait: false,
             concurrency: 8,
+            approve_removals: false,
         }
     }
 }
@@ -81,6 +85,10 @@ pub enum Outcome {
     Failed,
     /// Not attempted: an operation it depends on failed.
     Skipped,
+    /// A removal recorded as PendingApproval, not sent.
+    AwaitingApproval,
+    /// A removal refused by `kradle intents reject`.
+    Rejected,
     /// Dry run: what a real run would do.
     WouldCreate,
     WouldUpdate,
@@ -491,11 +499,11 @@ async fn scan(
         .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateTeam)
         .filter_map(|o| o.target.team.clone())
         .collect();
-    // Read every list in scope at once, `concurrency` at a time; the walk
-    // below then reads the cache.
+    // Read every list in scope up front, many at a time; the walk below and
+    // the decisions then read the cache.
     let mut lists: Vec<String> = Vec::new();
     for repo in repos.iter().filter(|r| existing.contains(*r)) {
-        for list in ["collaborators", "hooks", "keys"] {
+        for list in ["collaborators", "hooks", "keys", "branch_protections"] {
             lists.push(format!("/repos/{org}/{repo}/{list}"));
         }
     }
@@ -505,9 +513,16 @@ async fn scan(
             lists.push(format!("/teams/{id}/repos"));
         }
     }
+    // Reads run at twice the write concurrency: they change nothing.
     let read: Vec<Result<Vec<Value>, HttpError>> = futures_util::stream::iter(lists)
-        .map(|path| async move { gitea.list(&path).await })
-        .buffer_unordered(concurrency.max(1))
+        .map(|path| async move {
+            if path.ends_with("/branch_protections") {
+                gitea.plain_list(&path).await
+            } else {
+                gitea.list(&path).await
+            }
+        })
+        .buffer_unordered(concurrency.max(1) * 2)
         .collect()
         .await;
     if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
@@ -919,6 +934,16 @@ impl Run<'_> {
             "idem-gitForge-remove-{}",
             &body_digest(&json!([id, r.request.path]))[7..23]
         );
+        let approval = self.options.approve_removals;
+        if approval {
+            if let Some(last) = self.store.last_intent(&key).await? {
+                if last.phase == Phase::Rejected {
+                    report.result = Outcome::Rejected;
+                    report.error = Some(format!("rejected (intent {})", last.id));
+                    return Ok(report);
+                }
+            }
+        }
         let intent = self
             .store
             .record_intent(NewIntent {
@@ -930,9 +955,17 @@ impl Run<'_> {
                 method: r.request.method.as_str(),
                 path: &r.request.path,
                 body_digest: body_digest(&body),
-                needs_approval: false,
+                needs_approval: approval,
             })
             .await?;
+        if intent.phase == Phase::PendingApproval {
+            report.result = Outcome::AwaitingApproval;
+            report.error = Some(format!(
+                "waiting for approval: kradle intents approve {}",
+                intent.id
+            ));
+            return Ok(report);
+        }
         self.store.start_intent(intent.id).await?;
         report.attempts = 1;
         match self.send(gitea, std::slice::from_ref(&r.request)).await {
@@ -982,6 +1015,7 @@ impl SendError {
 
 /// The summary line's counts.
 #[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub created: usize,
     pub updated: usize,
@@ -992,6 +1026,8 @@ pub struct Summary {
     pub drift: usize,
     pub failed: usize,
     pub skipped: usize,
+    pub awaiting_approval: usize,
+    pub rejected: usize,
     pub retries: u64,
     pub seconds: f64,
 }
@@ -1014,6 +1050,8 @@ impl Summary {
                 Outcome::Drift => s.drift += 1,
                 Outcome::Failed => s.failed += 1,
                 Outcome::Skipped => s.skipped += 1,
+                Outcome::AwaitingApproval => s.awaiting_approval += 1,
+                Outcome::Rejected => s.rejected += 1,
             }
         }
         s
@@ -1021,8 +1059,16 @@ impl Summary {
 
     /// `N created, N updated, … in X s`.
     pub fn line(&self) -> String {
+        let approvals = if self.awaiting_approval + self.rejected > 0 {
+            format!(
+                ", {} awaiting approval, {} rejected",
+                self.awaiting_approval, self.rejected
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{} created, {} updated, {} removed, {} archived, {} adopted, {} unchanged, {} drift, {} failed ({} retries) in {:.1} s",
+            "{} created, {} updated, {} removed, {} archived, {} adopted, {} unchanged, {} drift, {} failed{approvals} ({} retries) in {:.1} s",
             self.created,
             self.updated,
             self.removed,

@@ -155,6 +155,15 @@ impl Gitea {
     /// was read is added to it (so creating 500 repositories does not read
     /// the list 500 times); anything else under `path` is read again.
     pub fn wrote(&self, method: &Method, path: &str, created: &Value) {
+        // A repository created now has no collaborator, hook, key or
+        // protection yet: nothing to read.
+        if *method == Method::POST && path.starts_with("/orgs/") && path.ends_with("/repos") {
+            if let (Some(owner), Some(name)) = (path.split('/').nth(2), created["name"].as_str()) {
+                for list in ["collaborators", "hooks", "keys", "branch_protections"] {
+                    self.remember(&format!("/repos/{owner}/{name}/{list}"), &[]);
+                }
+            }
+        }
         if *method == Method::POST && created.is_object() {
             if let Ok(mut lists) = self.lists.lock() {
                 if let Some(items) = lists.get_mut(path) {
@@ -175,7 +184,7 @@ impl Gitea {
     }
 
     /// A list that is not paginated (branch protections).
-    async fn plain_list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+    pub async fn plain_list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         if let Some(items) = self.cached(path) {
             return Ok(items);
         }
@@ -264,8 +273,16 @@ impl Gitea {
                     &team,
                 ) {
                     None => create(),
-                    Some(live) => {
+                    Some(mut live) => {
                         let id = live["id"].clone();
+                        // Newer Gitea versions answer `units_map` and leave
+                        // `units` empty: compare the units either way.
+                        if equivalent(&live["units"], &Value::Null) {
+                            if let Some(map) = live["units_map"].as_object() {
+                                let units: Vec<Value> = map.keys().map(|k| json!(k)).collect();
+                                live["units"] = Value::Array(units);
+                            }
+                        }
                         let mut extra = Map::new();
                         extra.insert("name".into(), json!(team));
                         update(
@@ -559,6 +576,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn a_team_answered_with_units_map_only_matches() {
+        // No server: the list is already cached.
+        let gitea =
+            Gitea::new(Http::new("http://127.0.0.1:1/api/v1", None, Default::default()).unwrap());
+        gitea.remember(
+            "/orgs/acme/teams",
+            &[
+                json!({ "id": 7, "name": "core", "description": "Core", "permission": "write",
+                      "units": null, "units_map": { "repo.code": "write", "repo.pulls": "write" },
+                      "includes_all_repositories": false, "can_create_org_repo": false }),
+            ],
+        );
+        let op: Operation = serde_json::from_value(json!({
+            "id": "team:core", "target": { "owner": "acme", "team": "core" },
+            "action": "createTeam", "method": "POST", "path": "/orgs/acme/teams",
+            "body": { "name": "core", "description": "Core", "permission": "write",
+                      "units": ["repo.pulls", "repo.code"], "includes_all_repositories": false,
+                      "can_create_org_repo": false },
+            "idempotencyKey": "k", "dependsOn": []
+        }))
+        .unwrap();
+        let decision = gitea.decide(&op, Some("/orgs/acme/teams")).await.unwrap();
+        assert!(matches!(decision, Decision::Matches(_)), "{decision:?}");
     }
 
     #[test]

@@ -27,10 +27,21 @@ pub enum Phase {
     /// A later run found the forge already in the wanted state, or the plan
     /// no longer has the write.
     Superseded,
+    /// Refused by `kradle intents reject`: never sent.
+    Rejected,
 }
 
 impl Phase {
     pub const OPEN: [Phase; 3] = [Phase::Pending, Phase::InFlight, Phase::PendingApproval];
+    pub const ALL: [Phase; 7] = [
+        Phase::Pending,
+        Phase::InFlight,
+        Phase::Succeeded,
+        Phase::Failed,
+        Phase::PendingApproval,
+        Phase::Superseded,
+        Phase::Rejected,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -40,20 +51,12 @@ impl Phase {
             Phase::Failed => "Failed",
             Phase::PendingApproval => "PendingApproval",
             Phase::Superseded => "Superseded",
+            Phase::Rejected => "Rejected",
         }
     }
 
     fn parse(s: &str) -> Option<Phase> {
-        [
-            Phase::Pending,
-            Phase::InFlight,
-            Phase::Succeeded,
-            Phase::Failed,
-            Phase::PendingApproval,
-            Phase::Superseded,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
     }
 
     pub fn is_open(self) -> bool {
@@ -149,7 +152,32 @@ fn intent(row: &PgRow) -> Result<Intent, sqlx::Error> {
     })
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
 impl Store {
+    /// The intent `query` returns, if any.
+    async fn fetch_intent(&self, query: Query<'_>) -> Result<Option<Intent>, StoreError> {
+        let row = query
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))?;
+        row.map(|r| intent(&r))
+            .transpose()
+            .map_err(|e| self.query_error(e))
+    }
+
+    /// The intents `query` returns.
+    async fn fetch_intents(&self, query: Query<'_>) -> Result<Vec<Intent>, StoreError> {
+        let rows = query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))?;
+        rows.iter()
+            .map(intent)
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.query_error(e))
+    }
+
     /// Records `new` as an open intent, or returns the open intent a
     /// previous run left for the same idempotency key (whatever its phase),
     /// so a rerun never records, or sends, the same write twice.
@@ -197,17 +225,14 @@ impl Store {
 
     /// The open intent (Pending, InFlight or PendingApproval) for `key`.
     pub async fn open_intent(&self, key: &str) -> Result<Option<Intent>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM kradle_write_intents
+        self.fetch_intent(
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM kradle_write_intents
              WHERE idempotency_key = $1 AND phase IN ('Pending', 'InFlight', 'PendingApproval')"
-        ))
-        .bind(key)
-        .fetch_optional(self.pool())
+            ))
+            .bind(key),
+        )
         .await
-        .map_err(|e| self.query_error(e))?;
-        row.map(|r| intent(&r))
-            .transpose()
-            .map_err(|e| self.query_error(e))
     }
 
     /// Marks an intent as being sent, counting the attempt. Committed before
@@ -233,44 +258,75 @@ impl Store {
         error: Option<&str>,
         attempt: bool,
     ) -> Result<Intent, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE kradle_write_intents
-             SET phase = $2, last_error = $3, attempts = attempts + $4, updated_at = now()
-             WHERE id = $1
-             RETURNING {COLUMNS}"
-        ))
-        .bind(id)
-        .bind(phase.as_str())
-        .bind(error)
-        .bind(i32::from(attempt))
-        .fetch_one(self.pool())
-        .await
-        .map_err(|e| self.query_error(e))?;
-        intent(&row).map_err(|e| self.query_error(e))
+        let updated = self
+            .fetch_intent(
+                sqlx::query(&format!(
+                    "UPDATE kradle_write_intents
+                     SET phase = $2, last_error = $3, attempts = attempts + $4, updated_at = now()
+                     WHERE id = $1
+                     RETURNING {COLUMNS}"
+                ))
+                .bind(id)
+                .bind(phase.as_str())
+                .bind(error)
+                .bind(i32::from(attempt)),
+            )
+            .await?;
+        updated.ok_or_else(|| self.query_error(sqlx::Error::RowNotFound))
     }
 
-    /// Intents of `org` on `backend` in one of `phases`, oldest first.
-    pub async fn intents(
+    /// The newest intent recorded for `key`, open or closed.
+    pub async fn last_intent(&self, key: &str) -> Result<Option<Intent>, StoreError> {
+        self.fetch_intent(
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM kradle_write_intents
+                 WHERE idempotency_key = $1 ORDER BY id DESC LIMIT 1"
+            ))
+            .bind(key),
+        )
+        .await
+    }
+
+    /// Approves (`Pending`) or rejects (`Rejected`) an intent waiting for
+    /// approval. `None` when no intent `id` waits for approval.
+    pub async fn decide_intent(
         &self,
-        org: &str,
-        backend: Backend,
+        id: i64,
+        approve: bool,
+    ) -> Result<Option<Intent>, StoreError> {
+        let phase = if approve {
+            Phase::Pending
+        } else {
+            Phase::Rejected
+        };
+        self.fetch_intent(
+            sqlx::query(&format!(
+                "UPDATE kradle_write_intents SET phase = $2, updated_at = now()
+             WHERE id = $1 AND phase = 'PendingApproval'
+             RETURNING {COLUMNS}"
+            ))
+            .bind(id)
+            .bind(phase.as_str()),
+        )
+        .await
+    }
+
+    /// Intents in one of `phases` (of `org` when given), oldest first.
+    pub async fn list_intents(
+        &self,
+        org: Option<&str>,
         phases: &[Phase],
     ) -> Result<Vec<Intent>, StoreError> {
         let phases: Vec<&str> = phases.iter().map(|p| p.as_str()).collect();
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM kradle_write_intents
-             WHERE org = $1 AND backend = $2 AND phase = ANY($3)
+        self.fetch_intents(
+            sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM kradle_write_intents
+             WHERE ($1::text IS NULL OR org = $1) AND phase = ANY($2)
              ORDER BY id"
-        ))
-        .bind(org)
-        .bind(backend.to_string())
-        .bind(&phases)
-        .fetch_all(self.pool())
+            ))
+            .bind(org)
+            .bind(&phases),
+        )
         .await
-        .map_err(|e| self.query_error(e))?;
-        rows.iter()
-            .map(intent)
-            .collect::<Result<_, _>>()
-            .map_err(|e| self.query_error(e))
     }
 }
