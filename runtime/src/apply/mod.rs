@@ -528,6 +528,25 @@ async fn scan(
     if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
         return Err(e);
     }
+    // The permission of each declared collaborator found, the same way.
+    let mut permissions = Vec::new();
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        let path = format!("/repos/{org}/{repo}/collaborators");
+        for c in gitea.list(&path).await? {
+            let user = c["login"].as_str().unwrap_or_default();
+            if desired.contains(&("collaborator".to_string(), format!("{repo}/{user}"))) {
+                permissions.push(format!("{path}/{user}/permission"));
+            }
+        }
+    }
+    let read: Vec<Result<Value, HttpError>> = futures_util::stream::iter(permissions)
+        .map(|path| async move { gitea.get_once(&path).await })
+        .buffer_unordered(concurrency.max(1) * 2)
+        .collect()
+        .await;
+    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
     for repo in repos.iter().filter(|r| existing.contains(*r)) {
         let base = format!("/repos/{org}/{repo}");
         grants += drift_in(

@@ -183,6 +183,16 @@ impl Gitea {
         }
     }
 
+    /// `GET path` (an object), read once per run.
+    pub async fn get_once(&self, path: &str) -> Result<Value, HttpError> {
+        if let Some(mut one) = self.cached(path) {
+            return Ok(one.pop().unwrap_or_default());
+        }
+        let value = self.http.get(path).await?.body;
+        self.remember(path, std::slice::from_ref(&value));
+        Ok(value)
+    }
+
     /// A list that is not paginated (branch protections).
     pub async fn plain_list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         if let Some(items) = self.cached(path) {
@@ -323,7 +333,7 @@ impl Gitea {
                 if find(&self.list(&list).await?, "login", &user).is_none() {
                     create()
                 } else {
-                    let live = self.http.get(&format!("{path}/permission")).await?.body;
+                    let live = self.get_once(&format!("{path}/permission")).await?;
                     if live["permission"] == body["permission"] {
                         Decision::Matches(live)
                     } else {
