@@ -279,7 +279,7 @@ async fn drift_is_reported_and_removed_only_with_prune() {
         w.collaborators
             .entry(("acme".into(), "api".into()))
             .or_default()
-            .insert("eve".into(), "admin".into());
+            .insert("eve".into(), "write".into());
         w.hooks.entry("acme/api".into()).or_default().push(
             json!({ "id": 5000, "type": "gitea", "active": true, "events": ["push"], "config": { "url": "https://evil.example/hook" } }),
         );
@@ -577,5 +577,45 @@ async fn removals_wait_for_approval_when_the_config_asks() {
     assert_eq!(count(&r, Outcome::Rejected), 1);
     env.fake.with(|w| {
         assert!(w.collaborators[&("acme".to_string(), "api".to_string())].contains_key("eve"));
+    });
+}
+
+#[tokio::test]
+async fn the_last_admin_of_a_repository_is_never_removed() {
+    let env = env().await;
+    env.apply(ApplyOptions::default()).await;
+    // By hand, two admins nobody declared: pruning both would leave `api`
+    // without an admin collaborator.
+    env.fake.with(|w| {
+        for u in ["eve", "frank"] {
+            w.users.insert(u.into());
+            w.collaborators
+                .entry(("acme".into(), "api".into()))
+                .or_default()
+                .insert(u.into(), "admin".into());
+        }
+    });
+    let report = env
+        .apply(ApplyOptions {
+            prune: true,
+            ..allowing_removal()
+        })
+        .await;
+    let result = |id: &str| {
+        report
+            .operations
+            .iter()
+            .find(|o| o.id == id)
+            .map(|o| (o.result, o.error.clone()))
+            .unwrap()
+    };
+    assert_eq!(result("remove:collaborator:api/eve").0, Outcome::Removed);
+    let (outcome, error) = result("remove:collaborator:api/frank");
+    assert_eq!(outcome, Outcome::Failed);
+    assert!(error.unwrap().contains("last admin"));
+    env.fake.with(|w| {
+        let c = &w.collaborators[&("acme".to_string(), "api".to_string())];
+        assert!(!c.contains_key("eve"));
+        assert_eq!(c["frank"], "admin");
     });
 }

@@ -307,13 +307,18 @@ async fn run(
             );
         }
     }
+    let mut refused = run.last_admins(gitea, &removals).await?;
     let this = &run;
-    let mut removed: Vec<(usize, Result<OpReport, ApplyError>)> =
-        futures_util::stream::iter(removals.iter().enumerate())
-            .map(|(n, r)| async move { (n, this.removal(gitea, r).await) })
-            .buffer_unordered(options.concurrency.max(1))
-            .collect()
-            .await;
+    let mut removed: Vec<(usize, Result<OpReport, ApplyError>)> = futures_util::stream::iter(
+        removals
+            .iter()
+            .enumerate()
+            .map(|(n, r)| (n, r, refused.remove(&n))),
+    )
+    .map(|(n, r, refusal)| async move { (n, this.removal(gitea, r, refusal).await) })
+    .buffer_unordered(options.concurrency.max(1))
+    .collect()
+    .await;
     removed.sort_by_key(|(n, _)| *n);
     for (_, report) in removed {
         run.report(progress, report?);
@@ -928,7 +933,107 @@ impl Run<'_> {
         Ok(Some(link))
     }
 
-    async fn removal(&self, gitea: &Gitea, r: &Removal) -> Result<OpReport, ApplyError> {
+    /// The removals that must not be sent, by index, and why: together
+    /// they would leave a repository without an admin collaborator, or an
+    /// owners team without a member. Removals are taken in order; the one
+    /// that would remove the last is refused.
+    async fn last_admins(
+        &self,
+        gitea: &Gitea,
+        removals: &[Removal],
+    ) -> Result<HashMap<usize, String>, HttpError> {
+        let org = self.org;
+        let mut refused = HashMap::new();
+        // Admins (or members of owners teams) left, by repository or team.
+        let mut left: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let admin = |p: &Value| matches!(p["permission"].as_str(), Some("admin" | "owner"));
+        for (i, r) in removals.iter().enumerate() {
+            let (scope, user, message) = match r.kind {
+                "collaborator" => {
+                    let Some((repo, user)) = r.name.split_once('/') else {
+                        continue;
+                    };
+                    let list = format!("/repos/{org}/{repo}/collaborators");
+                    if !admin(&gitea.get_once(&format!("{list}/{user}/permission")).await?) {
+                        continue;
+                    }
+                    if !left.contains_key(&list) {
+                        let mut admins = BTreeSet::new();
+                        for c in gitea.list(&list).await? {
+                            let login = c["login"].as_str().unwrap_or_default().to_string();
+                            if admin(
+                                &gitea
+                                    .get_once(&format!("{list}/{login}/permission"))
+                                    .await?,
+                            ) {
+                                admins.insert(login);
+                            }
+                        }
+                        left.insert(list.clone(), admins);
+                    }
+                    (
+                        list,
+                        user.to_string(),
+                        format!(
+                            "`{user}` is the last admin collaborator of `{repo}`; kradle never removes the last admin: grant admin to someone else first"
+                        ),
+                    )
+                }
+                "team-member" => {
+                    let Some(id) = r.request.path.split('/').nth(2) else {
+                        continue;
+                    };
+                    let Some(user) = r.request.path.rsplit('/').next() else {
+                        continue;
+                    };
+                    let owners = gitea
+                        .list(&format!("/orgs/{org}/teams"))
+                        .await?
+                        .iter()
+                        .any(|t| {
+                            t["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id)
+                                && t["permission"] == "owner"
+                        });
+                    if !owners {
+                        continue;
+                    }
+                    let list = format!("/teams/{id}/members");
+                    if !left.contains_key(&list) {
+                        let members = gitea.list(&list).await?;
+                        left.insert(
+                            list.clone(),
+                            members
+                                .iter()
+                                .filter_map(|m| m["login"].as_str().map(String::from))
+                                .collect(),
+                        );
+                    }
+                    (
+                        list,
+                        user.to_string(),
+                        format!(
+                            "`{user}` is the last member of an owners team of `{org}`; kradle never removes the last owner"
+                        ),
+                    )
+                }
+                _ => continue,
+            };
+            let admins = left.entry(scope).or_default();
+            if admins.len() <= 1 && admins.contains(&user) {
+                refused.insert(i, message);
+            } else {
+                admins.remove(&user);
+            }
+        }
+        Ok(refused)
+    }
+
+    async fn removal(
+        &self,
+        gitea: &Gitea,
+        r: &Removal,
+        refusal: Option<String>,
+    ) -> Result<OpReport, ApplyError> {
         let id = format!("remove:{}:{}", r.kind, r.name);
         let mut report = OpReport {
             id: id.clone(),
@@ -940,6 +1045,11 @@ impl Run<'_> {
             attempts: 0,
             error: None,
         };
+        if let Some(reason) = refusal {
+            report.result = Outcome::Failed;
+            report.error = Some(reason);
+            return Ok(report);
+        }
         if self.options.dry_run {
             report.result = if r.change == Change::Archive {
                 Outcome::WouldArchive
