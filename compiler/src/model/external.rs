@@ -5,6 +5,17 @@ use super::common::*;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// The Secret of a binding's credentials.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CredentialRef {
+    /// Name of the Secret in the organization namespace.
+    pub name: String,
+    /// Key holding a token; omitted for a GitHub App.
+    pub key: Option<String>,
+}
+
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub enum ProviderType {
@@ -45,8 +56,10 @@ pub struct BindingScope {
 pub struct ExternalBackendBindingSpec {
     pub organization_ref: Option<Ref>,
     pub provider_ref: Ref,
-    /// Secret with the provider credentials.
-    pub credential_ref: SecretKeyRef,
+    /// Secret with the provider credentials: with `key`, that key holds a
+    /// token; without, the Secret holds a GitHub App (`appId`, `privateKey`,
+    /// `installationId`).
+    pub credential_ref: CredentialRef,
     pub scope: Option<BindingScope>,
     /// Secret key holding the webhook HMAC secret.
     pub webhook_secret_ref: Option<SecretKeyRef>,
@@ -180,4 +193,23 @@ pub struct ExternalObjectLinkSpec {
     pub provider_ref: Ref,
     pub external_id: String,
     pub local_ref: TypedRef,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_binding_credential_may_be_a_token_key_or_a_github_app() {
+        let token: ExternalBackendBindingSpec = serde_json::from_value(serde_json::json!({
+            "providerRef": "github", "credentialRef": { "name": "gh", "key": "token" }
+        }))
+        .unwrap();
+        assert_eq!(token.credential_ref.key.as_deref(), Some("token"));
+        let app: ExternalBackendBindingSpec = serde_json::from_value(serde_json::json!({
+            "providerRef": "github", "credentialRef": { "name": "gh-app" }
+        }))
+        .unwrap();
+        assert_eq!(app.credential_ref.key, None);
+    }
 }

@@ -2,4 +2,5 @@
 //! forge needs to converge to a compiled plan (`gitea`).
 
 pub mod gitea;
+pub mod github_app;
 pub mod http;
