@@ -236,3 +236,36 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     .unwrap();
     assert_eq!(open, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_a_progress_bar_runs_under_the_lines() {
+    let env = env().await;
+    // `script` gives kradle a terminal; its output is the terminal's.
+    let inner = env.command(&[]);
+    let mut shell = String::new();
+    shell.push_str(&shell_quote(inner.get_program().to_str().unwrap()));
+    for a in inner.get_args() {
+        shell.push(' ');
+        shell.push_str(&shell_quote(a.to_str().unwrap()));
+    }
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &shell, "/dev/null"]);
+    for (k, v) in inner.get_envs() {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{screen}");
+    assert!(screen.contains("+ acme repo:api created"), "{screen}");
+    assert!(screen.contains("acme ["), "the bar is drawn: {screen}");
+    assert!(screen.contains(" created, 0 updated"), "{screen}");
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}

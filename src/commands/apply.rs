@@ -201,12 +201,40 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             continue;
         };
         let org = plan.org.clone();
+        // On a terminal, a bar with the lines printed above it; otherwise
+        // the lines alone.
+        let bar = (human && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(plan.operations.len() as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} {elapsed}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(org.clone());
+            bar.tick();
+            bar
+        });
         let mut progress = |r: &OpReport| {
-            if human {
-                print_line(&org, r);
+            if !human {
+                return;
+            }
+            let text = line(&org, r);
+            match (&bar, text) {
+                (Some(bar), text) => {
+                    if let Some(t) = text {
+                        bar.println(t);
+                    }
+                    bar.inc(1);
+                }
+                (None, Some(t)) => {
+                    let _ = writeln!(std::io::stderr(), "{t}");
+                }
+                (None, None) => {}
             }
         };
-        match kradle_runtime::apply::apply_gitea(
+        let result = kradle_runtime::apply::apply_gitea(
             &store,
             client,
             plan,
@@ -214,8 +242,11 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             &options,
             &mut progress,
         )
-        .await
-        {
+        .await;
+        if let Some(bar) = &bar {
+            bar.finish_and_clear();
+        }
+        match result {
             Ok(report) => reports.push(report),
             Err(e @ ApplyError::TooManyRemovals { .. }) => {
                 let _ = writeln!(std::io::stderr(), "kradle apply: {e}");
@@ -259,9 +290,10 @@ async fn apply(args: Args) -> Result<u8, Failure> {
 }
 
 /// One line per write (and per failure, drift or skip); matches stay quiet.
-fn print_line(org: &str, r: &OpReport) {
+/// The line of one report, or `None` for what stays quiet (matches).
+fn line(org: &str, r: &OpReport) -> Option<String> {
     let sign = match r.result {
-        Outcome::Unchanged | Outcome::Adopted => return,
+        Outcome::Unchanged | Outcome::Adopted => return None,
         Outcome::Created | Outcome::WouldCreate => "+",
         Outcome::Updated | Outcome::WouldUpdate => "~",
         Outcome::Removed | Outcome::WouldRemove => "-",
@@ -285,9 +317,5 @@ fn print_line(org: &str, r: &OpReport) {
         .ok()
         .and_then(|v| v.as_str().map(String::from))
         .unwrap_or_default();
-    let _ = writeln!(
-        std::io::stderr(),
-        "{sign} {org} {} {result}{request}{error}",
-        r.id
-    );
+    Some(format!("{sign} {org} {} {result}{request}{error}", r.id))
 }
