@@ -224,7 +224,10 @@ async fn run(
     if options.prune {
         removals.extend(scan.drift.iter().cloned());
     }
-    let removed = removals.iter().filter(|r| GRANTS.contains(&r.kind)).count();
+    let removed = removals
+        .iter()
+        .filter(|r| GRANTS.contains(&r.kind.as_str()))
+        .count();
     let total = scan.grants.max(removed);
     let share = if total == 0 {
         0.0
@@ -292,19 +295,14 @@ async fn run(
     // Drift not pruned is reported; removals are sent.
     if !options.prune {
         for d in &scan.drift {
-            run.report(
-                progress,
-                OpReport {
-                    id: format!("drift:{}:{}", d.kind, d.name),
-                    action: format!("remove-{}", d.kind),
-                    result: Outcome::Drift,
-                    method: Some(d.request.method.to_string()),
-                    path: Some(d.request.path.clone()),
-                    status: None,
-                    attempts: 0,
-                    error: None,
-                },
+            let mut r = OpReport::new(
+                &format!("drift:{}:{}", d.kind, d.name),
+                &format!("remove-{}", d.kind),
+                Outcome::Drift,
             );
+            r.method = Some(d.request.method.to_string());
+            r.path = Some(d.request.path.clone());
+            run.report(progress, r);
         }
     }
     let mut refused = run.last_admins(gitea, &removals).await?;
@@ -353,7 +351,7 @@ fn levels(plan: &Plan) -> Vec<usize> {
 /// drifted one.
 #[derive(Debug, Clone)]
 struct Removal {
-    kind: &'static str,
+    kind: String,
     name: String,
     request: Request,
     change: Change,
@@ -406,78 +404,30 @@ async fn scan(
         }
         let (first, second) = name.split_once('/').unwrap_or((name.as_str(), ""));
         let native = link.native_id.clone().unwrap_or_default();
-        let (change, method, path, body) = match kind.as_str() {
-            "repository" => (
+        let (change, method, path, body) = if kind == "repository" {
+            (
                 Change::Archive,
                 Method::PATCH,
                 format!("/repos/{org}/{name}"),
                 Some(json!({ "archived": true })),
-            ),
-            "team" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/teams/{native}"),
-                None,
-            ),
-            "team-member" => match team_id(first) {
-                Some(id) => (
-                    Change::Remove,
-                    Method::DELETE,
-                    format!("/teams/{id}/members/{second}"),
-                    None,
-                ),
-                None => continue,
-            },
-            "team-repository" => match team_id(first) {
-                Some(id) => (
-                    Change::Remove,
-                    Method::DELETE,
-                    format!("/teams/{id}/repos/{org}/{second}"),
-                    None,
-                ),
-                None => continue,
-            },
-            "collaborator" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/repos/{org}/{first}/collaborators/{second}"),
-                None,
-            ),
-            "deploy-key" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/repos/{org}/{first}/keys/{native}"),
-                None,
-            ),
-            "user-key" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/admin/users/{first}/keys/{native}"),
-                None,
-            ),
-            "branch-protection" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/repos/{org}/{first}/branch_protections/{}", encode(second)),
-                None,
-            ),
-            "hook" if first == "-" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/orgs/{org}/hooks/{native}"),
-                None,
-            ),
-            "hook" => (
-                Change::Remove,
-                Method::DELETE,
-                format!("/repos/{org}/{first}/hooks/{native}"),
-                None,
-            ),
+            )
+        } else {
+            // Team members and repositories are addressed by the team's id.
+            let scope = match kind.as_str() {
+                "team-member" | "team-repository" => match team_id(first) {
+                    Some(id) => id,
+                    None => continue,
+                },
+                _ => first.to_string(),
+            };
             // Organizations are never removed.
-            _ => continue,
+            let Some(path) = delete_path(org, kind, &scope, second, &native) else {
+                continue;
+            };
+            (Change::Remove, Method::DELETE, path, None)
         };
         stale.push(Removal {
-            kind: static_kind(kind),
+            kind: kind.clone(),
             name: name.clone(),
             request: Request { method, path, body },
             change,
@@ -562,10 +512,8 @@ async fn scan(
             &format!("{base}/collaborators"),
             |c| {
                 let user = c["login"].as_str().unwrap_or_default();
-                (
-                    format!("{repo}/{user}"),
-                    format!("{base}/collaborators/{user}"),
-                )
+                let path = delete_path(org, "collaborator", repo, user, "");
+                (format!("{repo}/{user}"), path)
             },
         )
         .await?;
@@ -577,7 +525,8 @@ async fn scan(
             &format!("{base}/hooks"),
             |h| {
                 let url = h["config"]["url"].as_str().unwrap_or_default();
-                (format!("{repo}/{url}"), format!("{base}/hooks/{}", h["id"]))
+                let path = delete_path(org, "hook", repo, url, &h["id"].to_string());
+                (format!("{repo}/{url}"), path)
             },
         )
         .await?;
@@ -589,10 +538,8 @@ async fn scan(
             &format!("{base}/keys"),
             |k| {
                 let material = crate::forge::gitea::key_material(&k["key"]);
-                (
-                    format!("{repo}/{material}"),
-                    format!("{base}/keys/{}", k["id"]),
-                )
+                let path = delete_path(org, "deploy-key", repo, &material, &k["id"].to_string());
+                (format!("{repo}/{material}"), path)
             },
         )
         .await?;
@@ -607,10 +554,8 @@ async fn scan(
             &format!("/teams/{id}/members"),
             |m| {
                 let user = m["login"].as_str().unwrap_or_default();
-                (
-                    format!("{team}/{user}"),
-                    format!("/teams/{id}/members/{user}"),
-                )
+                let path = delete_path(org, "team-member", &id, user, "");
+                (format!("{team}/{user}"), path)
             },
         )
         .await?;
@@ -623,6 +568,28 @@ async fn scan(
     })
 }
 
+/// The DELETE path of a managed object of `kind`: `scope` is its
+/// repository (`-` for the organization's hooks), its user (user keys) or
+/// its team's id (team members and repositories); `item` the user,
+/// repository or rule it names; `native` the forge's id of the object.
+/// `None` for what kradle never deletes (organizations, repositories).
+fn delete_path(org: &str, kind: &str, scope: &str, item: &str, native: &str) -> Option<String> {
+    Some(match kind {
+        "team" => format!("/teams/{native}"),
+        "team-member" => format!("/teams/{scope}/members/{item}"),
+        "team-repository" => format!("/teams/{scope}/repos/{org}/{item}"),
+        "collaborator" => format!("/repos/{org}/{scope}/collaborators/{item}"),
+        "deploy-key" => format!("/repos/{org}/{scope}/keys/{native}"),
+        "user-key" => format!("/admin/users/{scope}/keys/{native}"),
+        "branch-protection" => {
+            format!("/repos/{org}/{scope}/branch_protections/{}", encode(item))
+        }
+        "hook" if scope == "-" => format!("/orgs/{org}/hooks/{native}"),
+        "hook" => format!("/repos/{org}/{scope}/hooks/{native}"),
+        _ => return None,
+    })
+}
+
 /// Adds to `drift` each item of the list at `list` that nobody declared;
 /// `identify` gives an item's link name and its DELETE path. Returns how
 /// many items the list has.
@@ -632,21 +599,21 @@ async fn drift_in(
     known: &dyn Fn(&str, &str) -> bool,
     kind: &'static str,
     list: &str,
-    identify: impl Fn(&Value) -> (String, String),
+    identify: impl Fn(&Value) -> (String, Option<String>),
 ) -> Result<usize, HttpError> {
     let items = gitea.list(list).await?.to_vec();
     for item in &items {
         let (name, path) = identify(item);
-        if !known(kind, &name) {
+        if let (false, Some(path)) = (known(kind, &name), path) {
             drift.push(removal(kind, name, path));
         }
     }
     Ok(items.len())
 }
 
-fn removal(kind: &'static str, name: String, path: String) -> Removal {
+fn removal(kind: &str, name: String, path: String) -> Removal {
     Removal {
-        kind,
+        kind: kind.to_string(),
         name,
         request: Request {
             method: Method::DELETE,
@@ -656,24 +623,6 @@ fn removal(kind: &'static str, name: String, path: String) -> Removal {
         change: Change::Remove,
         linked: false,
     }
-}
-
-fn static_kind(kind: &str) -> &'static str {
-    [
-        "organization",
-        "repository",
-        "team",
-        "team-member",
-        "team-repository",
-        "collaborator",
-        "deploy-key",
-        "user-key",
-        "branch-protection",
-        "hook",
-    ]
-    .into_iter()
-    .find(|k| *k == kind)
-    .unwrap_or("object")
 }
 
 struct Run<'a> {
@@ -742,16 +691,7 @@ impl Run<'_> {
     /// returned, so operations of one level run at once.
     async fn operation(&self, gitea: &Gitea, op: &Operation) -> Result<Done, ApplyError> {
         let mut done = Done::default();
-        let mut report = OpReport {
-            id: op.id.clone(),
-            action: op.action.to_string(),
-            result: Outcome::Unchanged,
-            method: None,
-            path: None,
-            status: None,
-            attempts: 0,
-            error: None,
-        };
+        let mut report = OpReport::new(&op.id, op.action.as_str(), Outcome::Unchanged);
         let key = key_of(op);
         let mut intent: Option<i64> = None;
         for _round in 0..ROUNDS {
@@ -948,7 +888,7 @@ impl Run<'_> {
         let mut left: HashMap<String, BTreeSet<String>> = HashMap::new();
         let admin = |p: &Value| matches!(p["permission"].as_str(), Some("admin" | "owner"));
         for (i, r) in removals.iter().enumerate() {
-            let (scope, user, message) = match r.kind {
+            let (scope, user, message) = match r.kind.as_str() {
                 "collaborator" => {
                     let Some((repo, user)) = r.name.split_once('/') else {
                         continue;
@@ -1035,16 +975,9 @@ impl Run<'_> {
         refusal: Option<String>,
     ) -> Result<OpReport, ApplyError> {
         let id = format!("remove:{}:{}", r.kind, r.name);
-        let mut report = OpReport {
-            id: id.clone(),
-            action: format!("remove-{}", r.kind),
-            result: Outcome::Removed,
-            method: Some(r.request.method.to_string()),
-            path: Some(r.request.path.clone()),
-            status: None,
-            attempts: 0,
-            error: None,
-        };
+        let mut report = OpReport::new(&id, &format!("remove-{}", r.kind), Outcome::Removed);
+        report.method = Some(r.request.method.to_string());
+        report.path = Some(r.request.path.clone());
         if let Some(reason) = refusal {
             report.result = Outcome::Failed;
             report.error = Some(reason);
@@ -1104,7 +1037,7 @@ impl Run<'_> {
                     .await?;
                 if r.linked {
                     self.store
-                        .delete_link(self.org, Backend::Gitea, r.kind, &r.name)
+                        .delete_link(self.org, Backend::Gitea, &r.kind, &r.name)
                         .await?;
                 }
                 if r.change == Change::Archive {

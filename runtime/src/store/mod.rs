@@ -104,10 +104,11 @@ impl Store {
         Ok(Store { pool, server })
     }
 
-    /// `url`, else `KRADLE_DATABASE_URL`, else [`StoreError::NoUrl`].
+    /// Connects to `url`, or fails with [`StoreError::NoUrl`] when none (or a
+    /// blank one) is given. The CLI reads `--database-url` and
+    /// `KRADLE_DATABASE_URL`; the library reads no environment.
     pub async fn connect_from(url: Option<&str>) -> Result<Store, StoreError> {
-        let from_env = std::env::var(DATABASE_URL_ENV).ok();
-        match url.or(from_env.as_deref()).filter(|u| !u.trim().is_empty()) {
+        match url.filter(|u| !u.trim().is_empty()) {
             Some(url) => Store::connect(url).await,
             None => Err(StoreError::NoUrl),
         }
