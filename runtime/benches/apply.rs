@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use kradle_compiler::forge_plan::{
     Action, Backend, FORMAT_VERSION, Method, Operation, Plan, Target, Template,
 };
-use kradle_runtime::apply::{ApplyOptions, Outcome, apply_gitea};
+use kradle_runtime::apply::{ApplyOptions, Outcome, apply};
 use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::secrets::{SecretValue, Secrets};
@@ -174,7 +174,7 @@ fn main() {
         };
         let run = || async {
             let started = Instant::now();
-            let report = apply_gitea(
+            let report = apply(
                 &store,
                 &gitea(),
                 &plan,

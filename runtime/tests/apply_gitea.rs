@@ -12,7 +12,7 @@ use std::time::Duration;
 use kradle_compiler::forge_plan::{Action, Backend, Placeholder, Plan};
 use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
-use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply_gitea};
+use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply};
 use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::secrets::{SecretValue, Secrets};
@@ -126,7 +126,7 @@ impl Env {
         options: ApplyOptions,
     ) -> Result<OrgReport, ApplyError> {
         let gitea = client(&self.fake);
-        apply_gitea(
+        apply(
             &self.store,
             &gitea,
             plan,

@@ -234,15 +234,9 @@ async fn apply(args: Args) -> Result<u8, Failure> {
                 (None, None) => {}
             }
         };
-        let result = kradle_runtime::apply::apply_gitea(
-            &store,
-            client,
-            plan,
-            &secrets,
-            &options,
-            &mut progress,
-        )
-        .await;
+        let result =
+            kradle_runtime::apply::apply(&store, client, plan, &secrets, &options, &mut progress)
+                .await;
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
@@ -264,7 +258,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     }
     let retries = gitea
         .as_ref()
-        .map(kradle_runtime::apply::retries_of)
+        .map(|g| kradle_runtime::apply::retries_of(&g.http))
         .unwrap_or_default();
     let summary = Summary::of(&reports, retries, started);
     match args.format {

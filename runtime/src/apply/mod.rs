@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 
 use kradle_compiler::forge_plan::{Backend, Operation, Placeholder, Plan, substitute};
 
-use crate::forge::gitea::{Change, Decision, Gitea, Key, Request, encode, key_of};
-use crate::forge::http::HttpError;
+use crate::forge::http::{Http, HttpError};
+use crate::forge::{Change, Decision, Forge, Key, Removal, Request, key_of};
 use crate::secrets::{SecretError, Secrets};
 use crate::store::{CreatedBy, Link, NewIntent, Phase, Store, StoreError, body_digest};
 
@@ -153,26 +153,31 @@ pub enum ApplyError {
         share: f64,
         max: f64,
     },
-    #[error("{backend} plans cannot be applied yet (organization `{org}`)")]
-    Unsupported { org: String, backend: Backend },
+    #[error("the plan of `{org}` is for {plan}, not {forge}")]
+    WrongForge {
+        org: String,
+        plan: Backend,
+        forge: Backend,
+    },
 }
 
 /// Object kinds that grant access: what the removal guard counts.
 const GRANTS: &[&str] = &["collaborator", "team-member", "team-repository"];
 
-/// Applies one organization's plan to Gitea.
-pub async fn apply_gitea(
+/// Applies one organization's plan to its forge.
+pub async fn apply<F: Forge>(
     store: &Store,
-    gitea: &Gitea,
+    forge: &F,
     plan: &Plan,
     secrets: &Secrets,
     options: &ApplyOptions,
     progress: &mut (dyn FnMut(&OpReport) + Send),
 ) -> Result<OrgReport, ApplyError> {
-    if plan.backend != Backend::Gitea {
-        return Err(ApplyError::Unsupported {
+    if plan.backend != forge.backend() {
+        return Err(ApplyError::WrongForge {
             org: plan.org.clone(),
-            backend: plan.backend,
+            plan: plan.backend,
+            forge: forge.backend(),
         });
     }
     let org = plan.org.as_str();
@@ -181,16 +186,16 @@ pub async fn apply_gitea(
     } else {
         Some(store.lock_org(org, !options.no_wait).await?)
     };
-    let result = run(store, gitea, plan, secrets, options, progress).await;
+    let result = run(store, forge, plan, secrets, options, progress).await;
     if let Some(lock) = lock {
         lock.release().await;
     }
     result
 }
 
-async fn run(
+async fn run<F: Forge>(
     store: &Store,
-    gitea: &Gitea,
+    forge: &F,
     plan: &Plan,
     secrets: &Secrets,
     options: &ApplyOptions,
@@ -200,12 +205,13 @@ async fn run(
     let mut run = Run {
         store,
         org,
+        backend: forge.backend(),
         secrets,
         options,
         outputs: HashMap::new(),
         reports: Vec::new(),
         links: store
-            .links(org, Backend::Gitea)
+            .links(org, forge.backend())
             .await?
             .into_iter()
             .map(|l| ((l.kind.clone(), l.name.clone()), l))
@@ -219,7 +225,9 @@ async fn run(
         .filter_map(key_of)
         .map(|k| (k.kind.to_string(), k.name))
         .collect();
-    let scan = scan(gitea, options.concurrency, plan, &run.links, &desired).await?;
+    let scan = forge
+        .scan(plan, &run.links, &desired, options.concurrency)
+        .await?;
     let mut removals: Vec<Removal> = scan.stale;
     if options.prune {
         removals.extend(scan.drift.iter().cloned());
@@ -267,7 +275,7 @@ async fn run(
         let this = &run;
         let mut results: Vec<(usize, Result<Done, ApplyError>)> =
             futures_util::stream::iter(ready.into_iter().enumerate())
-                .map(|(n, op)| async move { (n, this.operation(gitea, op).await) })
+                .map(|(n, op)| async move { (n, this.operation(forge, op).await) })
                 .buffer_unordered(options.concurrency.max(1))
                 .collect()
                 .await;
@@ -305,7 +313,7 @@ async fn run(
             run.report(progress, r);
         }
     }
-    let mut refused = run.last_admins(gitea, &removals).await?;
+    let mut refused = forge.last_admins(org, &removals).await?;
     let this = &run;
     let mut removed: Vec<(usize, Result<OpReport, ApplyError>)> = futures_util::stream::iter(
         removals
@@ -313,7 +321,7 @@ async fn run(
             .enumerate()
             .map(|(n, r)| (n, r, refused.remove(&n))),
     )
-    .map(|(n, r, refusal)| async move { (n, this.removal(gitea, r, refusal).await) })
+    .map(|(n, r, refusal)| async move { (n, this.removal(forge, r, refusal).await) })
     .buffer_unordered(options.concurrency.max(1))
     .collect()
     .await;
@@ -323,7 +331,7 @@ async fn run(
     }
     Ok(OrgReport {
         org: org.to_string(),
-        backend: Backend::Gitea,
+        backend: forge.backend(),
         operations: run.reports,
     })
 }
@@ -347,287 +355,10 @@ fn levels(plan: &Plan) -> Vec<usize> {
     out
 }
 
-/// Something to take away: a managed object the plan no longer has, or a
-/// drifted one.
-#[derive(Debug, Clone)]
-struct Removal {
-    kind: String,
-    name: String,
-    request: Request,
-    change: Change,
-    /// The link to forget afterwards (none for drift).
-    linked: bool,
-}
-
-struct Scan {
-    /// Linked objects the plan no longer has.
-    stale: Vec<Removal>,
-    /// Live objects in scope that nobody declared.
-    drift: Vec<Removal>,
-    /// Permission grants on the forge now, in scope.
-    grants: usize,
-}
-
-/// Reads what is in scope: the collaborators, hooks and keys of the
-/// repositories the plan manages, and the members of its teams.
-async fn scan(
-    gitea: &Gitea,
-    concurrency: usize,
-    plan: &Plan,
-    links: &BTreeMap<(String, String), Link>,
-    desired: &BTreeSet<(String, String)>,
-) -> Result<Scan, HttpError> {
-    let org = plan.org.as_str();
-    let mut stale = Vec::new();
-    let mut drift = Vec::new();
-    let mut grants = 0;
-    let teams: Vec<Value> = gitea.list(&format!("/orgs/{org}/teams")).await?.to_vec();
-    let team_id = |name: &str| {
-        teams
-            .iter()
-            .find(|t| {
-                t["name"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
-            })
-            .map(|t| t["id"].to_string())
-    };
-    let known = |kind: &str, name: &str| {
-        desired.contains(&(kind.to_string(), name.to_string()))
-            || links.contains_key(&(kind.to_string(), name.to_string()))
-    };
-
-    // Managed objects the plan dropped.
-    for ((kind, name), link) in links {
-        if desired.contains(&(kind.clone(), name.clone())) {
-            continue;
-        }
-        let (first, second) = name.split_once('/').unwrap_or((name.as_str(), ""));
-        let native = link.native_id.clone().unwrap_or_default();
-        let (change, method, path, body) = if kind == "repository" {
-            (
-                Change::Archive,
-                Method::PATCH,
-                format!("/repos/{org}/{name}"),
-                Some(json!({ "archived": true })),
-            )
-        } else {
-            // Team members and repositories are addressed by the team's id.
-            let scope = match kind.as_str() {
-                "team-member" | "team-repository" => match team_id(first) {
-                    Some(id) => id,
-                    None => continue,
-                },
-                _ => first.to_string(),
-            };
-            // Organizations are never removed.
-            let Some(path) = delete_path(org, kind, &scope, second, &native) else {
-                continue;
-            };
-            (Change::Remove, Method::DELETE, path, None)
-        };
-        stale.push(Removal {
-            kind: kind.clone(),
-            name: name.clone(),
-            request: Request { method, path, body },
-            change,
-            linked: true,
-        });
-    }
-
-    // Live objects in scope nobody declared.
-    let repos: BTreeSet<String> = plan
-        .operations
-        .iter()
-        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateRepository)
-        .filter_map(|o| o.target.repository.clone())
-        .collect();
-    let existing: BTreeSet<String> = gitea
-        .list(&format!("/orgs/{org}/repos"))
-        .await?
-        .iter()
-        .filter_map(|r| r["name"].as_str().map(str::to_string))
-        .collect();
-    let planned_teams: BTreeSet<String> = plan
-        .operations
-        .iter()
-        .filter(|o| o.action == kradle_compiler::forge_plan::Action::CreateTeam)
-        .filter_map(|o| o.target.team.clone())
-        .collect();
-    // Read every list in scope up front, many at a time; the walk below and
-    // the decisions then read the cache.
-    let mut lists: Vec<String> = Vec::new();
-    for repo in repos.iter().filter(|r| existing.contains(*r)) {
-        for list in ["collaborators", "hooks", "keys", "branch_protections"] {
-            lists.push(format!("/repos/{org}/{repo}/{list}"));
-        }
-    }
-    for team in &planned_teams {
-        if let Some(id) = team_id(team) {
-            lists.push(format!("/teams/{id}/members"));
-            lists.push(format!("/teams/{id}/repos"));
-        }
-    }
-    // Reads run at twice the write concurrency: they change nothing.
-    let read: Vec<Result<Vec<Value>, HttpError>> = futures_util::stream::iter(lists)
-        .map(|path| async move {
-            if path.ends_with("/branch_protections") {
-                gitea.plain_list(&path).await
-            } else {
-                gitea.list(&path).await
-            }
-        })
-        .buffer_unordered(concurrency.max(1) * 2)
-        .collect()
-        .await;
-    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
-        return Err(e);
-    }
-    // The permission of each declared collaborator found, the same way.
-    let mut permissions = Vec::new();
-    for repo in repos.iter().filter(|r| existing.contains(*r)) {
-        let path = format!("/repos/{org}/{repo}/collaborators");
-        for c in gitea.list(&path).await? {
-            let user = c["login"].as_str().unwrap_or_default();
-            if desired.contains(&("collaborator".to_string(), format!("{repo}/{user}"))) {
-                permissions.push(format!("{path}/{user}/permission"));
-            }
-        }
-    }
-    let read: Vec<Result<Value, HttpError>> = futures_util::stream::iter(permissions)
-        .map(|path| async move { gitea.get_once(&path).await })
-        .buffer_unordered(concurrency.max(1) * 2)
-        .collect()
-        .await;
-    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
-        return Err(e);
-    }
-    for repo in repos.iter().filter(|r| existing.contains(*r)) {
-        let base = format!("/repos/{org}/{repo}");
-        grants += drift_in(
-            gitea,
-            &mut drift,
-            &known,
-            "collaborator",
-            &format!("{base}/collaborators"),
-            |c| {
-                let user = c["login"].as_str().unwrap_or_default();
-                let path = delete_path(org, "collaborator", repo, user, "");
-                (format!("{repo}/{user}"), path)
-            },
-        )
-        .await?;
-        drift_in(
-            gitea,
-            &mut drift,
-            &known,
-            "hook",
-            &format!("{base}/hooks"),
-            |h| {
-                let url = h["config"]["url"].as_str().unwrap_or_default();
-                let path = delete_path(org, "hook", repo, url, &h["id"].to_string());
-                (format!("{repo}/{url}"), path)
-            },
-        )
-        .await?;
-        drift_in(
-            gitea,
-            &mut drift,
-            &known,
-            "deploy-key",
-            &format!("{base}/keys"),
-            |k| {
-                let material = crate::forge::gitea::key_material(&k["key"]);
-                let path = delete_path(org, "deploy-key", repo, &material, &k["id"].to_string());
-                (format!("{repo}/{material}"), path)
-            },
-        )
-        .await?;
-    }
-    for team in &planned_teams {
-        let Some(id) = team_id(team) else { continue };
-        grants += drift_in(
-            gitea,
-            &mut drift,
-            &known,
-            "team-member",
-            &format!("/teams/{id}/members"),
-            |m| {
-                let user = m["login"].as_str().unwrap_or_default();
-                let path = delete_path(org, "team-member", &id, user, "");
-                (format!("{team}/{user}"), path)
-            },
-        )
-        .await?;
-        grants += gitea.list(&format!("/teams/{id}/repos")).await?.len();
-    }
-    Ok(Scan {
-        stale,
-        drift,
-        grants,
-    })
-}
-
-/// The DELETE path of a managed object of `kind`: `scope` is its
-/// repository (`-` for the organization's hooks), its user (user keys) or
-/// its team's id (team members and repositories); `item` the user,
-/// repository or rule it names; `native` the forge's id of the object.
-/// `None` for what kradle never deletes (organizations, repositories).
-fn delete_path(org: &str, kind: &str, scope: &str, item: &str, native: &str) -> Option<String> {
-    Some(match kind {
-        "team" => format!("/teams/{native}"),
-        "team-member" => format!("/teams/{scope}/members/{item}"),
-        "team-repository" => format!("/teams/{scope}/repos/{org}/{item}"),
-        "collaborator" => format!("/repos/{org}/{scope}/collaborators/{item}"),
-        "deploy-key" => format!("/repos/{org}/{scope}/keys/{native}"),
-        "user-key" => format!("/admin/users/{scope}/keys/{native}"),
-        "branch-protection" => {
-            format!("/repos/{org}/{scope}/branch_protections/{}", encode(item))
-        }
-        "hook" if scope == "-" => format!("/orgs/{org}/hooks/{native}"),
-        "hook" => format!("/repos/{org}/{scope}/hooks/{native}"),
-        _ => return None,
-    })
-}
-
-/// Adds to `drift` each item of the list at `list` that nobody declared;
-/// `identify` gives an item's link name and its DELETE path. Returns how
-/// many items the list has.
-async fn drift_in(
-    gitea: &Gitea,
-    drift: &mut Vec<Removal>,
-    known: &dyn Fn(&str, &str) -> bool,
-    kind: &'static str,
-    list: &str,
-    identify: impl Fn(&Value) -> (String, Option<String>),
-) -> Result<usize, HttpError> {
-    let items = gitea.list(list).await?.to_vec();
-    for item in &items {
-        let (name, path) = identify(item);
-        if let (false, Some(path)) = (known(kind, &name), path) {
-            drift.push(removal(kind, name, path));
-        }
-    }
-    Ok(items.len())
-}
-
-fn removal(kind: &str, name: String, path: String) -> Removal {
-    Removal {
-        kind: kind.to_string(),
-        name,
-        request: Request {
-            method: Method::DELETE,
-            path,
-            body: None,
-        },
-        change: Change::Remove,
-        linked: false,
-    }
-}
-
 struct Run<'a> {
     store: &'a Store,
     org: &'a str,
+    backend: Backend,
     secrets: &'a Secrets,
     options: &'a ApplyOptions,
     /// What each operation's object is, for `${op:<id>.<field>}`.
@@ -689,14 +420,14 @@ impl Run<'_> {
     /// Decides and carries out one operation. Reads the run's state only;
     /// what it produced (the object, for `${op:…}`, and its link) is
     /// returned, so operations of one level run at once.
-    async fn operation(&self, gitea: &Gitea, op: &Operation) -> Result<Done, ApplyError> {
+    async fn operation<F: Forge>(&self, forge: &F, op: &Operation) -> Result<Done, ApplyError> {
         let mut done = Done::default();
         let mut report = OpReport::new(&op.id, op.action.as_str(), Outcome::Unchanged);
         let key = key_of(op);
         let mut intent: Option<i64> = None;
         for _round in 0..ROUNDS {
             let path = self.resolve_path(op);
-            let decision = gitea.decide(op, path.as_deref()).await?;
+            let decision = forge.decide(op, path.as_deref()).await?;
             match decision {
                 Decision::Matches(live) => {
                     // A write an earlier (killed) run sent may have landed:
@@ -756,14 +487,14 @@ impl Run<'_> {
                     let id = match intent {
                         Some(id) => id,
                         None => {
-                            let new = NewIntent::of(self.org, Backend::Gitea, op);
+                            let new = NewIntent::of(self.org, self.backend, op);
                             self.store.record_intent(new).await?.id
                         }
                     };
                     intent = Some(id);
                     self.store.start_intent(id).await?;
                     report.attempts += 1;
-                    match self.send(gitea, &requests).await {
+                    match self.send(forge, &requests).await {
                         Ok(object) => {
                             self.store.finish_intent(id, Phase::Succeeded, None).await?;
                             report.result = match change {
@@ -814,28 +545,28 @@ impl Run<'_> {
     }
 
     /// Sends `requests` in order, secrets resolved; the last answer.
-    async fn send(&self, gitea: &Gitea, requests: &[Request]) -> Result<Value, SendError> {
+    async fn send<F: Forge>(&self, forge: &F, requests: &[Request]) -> Result<Value, SendError> {
         let mut last = Value::Null;
         for r in requests {
             let body = match &r.body {
                 Some(b) => Some(self.secrets.resolve(b)?),
                 None => None,
             };
-            let response = gitea
-                .http
+            let response = forge
+                .http()
                 .send(r.method.clone(), &r.path, body.as_ref())
                 .await;
             match response {
                 Ok(resp) => {
-                    gitea.wrote(&r.method, &r.path, &resp.body);
+                    forge.wrote(&r.method, &r.path, &resp.body);
                     last = resp.body;
                 }
                 // Removing what is already gone is done.
                 Err(e) if r.method == Method::DELETE && e.status() == Some(404) => {
-                    gitea.forget(&r.path);
+                    forge.forget(&r.path);
                 }
                 Err(e) => {
-                    gitea.forget(&r.path);
+                    forge.forget(&r.path);
                     return Err(e.into());
                 }
             }
@@ -862,7 +593,7 @@ impl Run<'_> {
         };
         let link = Link {
             org: self.org.to_string(),
-            backend: Backend::Gitea.to_string(),
+            backend: self.backend.to_string(),
             kind: key.kind.to_string(),
             name: key.name.clone(),
             native_id,
@@ -873,104 +604,9 @@ impl Run<'_> {
         Ok(Some(link))
     }
 
-    /// The removals that must not be sent, by index, and why: together
-    /// they would leave a repository without an admin collaborator, or an
-    /// owners team without a member. Removals are taken in order; the one
-    /// that would remove the last is refused.
-    async fn last_admins(
+    async fn removal<F: Forge>(
         &self,
-        gitea: &Gitea,
-        removals: &[Removal],
-    ) -> Result<HashMap<usize, String>, HttpError> {
-        let org = self.org;
-        let mut refused = HashMap::new();
-        // Admins (or members of owners teams) left, by repository or team.
-        let mut left: HashMap<String, BTreeSet<String>> = HashMap::new();
-        let admin = |p: &Value| matches!(p["permission"].as_str(), Some("admin" | "owner"));
-        for (i, r) in removals.iter().enumerate() {
-            let (scope, user, message) = match r.kind.as_str() {
-                "collaborator" => {
-                    let Some((repo, user)) = r.name.split_once('/') else {
-                        continue;
-                    };
-                    let list = format!("/repos/{org}/{repo}/collaborators");
-                    if !admin(&gitea.get_once(&format!("{list}/{user}/permission")).await?) {
-                        continue;
-                    }
-                    if !left.contains_key(&list) {
-                        let mut admins = BTreeSet::new();
-                        for c in gitea.list(&list).await? {
-                            let login = c["login"].as_str().unwrap_or_default().to_string();
-                            if admin(
-                                &gitea
-                                    .get_once(&format!("{list}/{login}/permission"))
-                                    .await?,
-                            ) {
-                                admins.insert(login);
-                            }
-                        }
-                        left.insert(list.clone(), admins);
-                    }
-                    (
-                        list,
-                        user.to_string(),
-                        format!(
-                            "`{user}` is the last admin collaborator of `{repo}`; kradle never removes the last admin: grant admin to someone else first"
-                        ),
-                    )
-                }
-                "team-member" => {
-                    let Some(id) = r.request.path.split('/').nth(2) else {
-                        continue;
-                    };
-                    let Some(user) = r.request.path.rsplit('/').next() else {
-                        continue;
-                    };
-                    let owners = gitea
-                        .list(&format!("/orgs/{org}/teams"))
-                        .await?
-                        .iter()
-                        .any(|t| {
-                            t["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id)
-                                && t["permission"] == "owner"
-                        });
-                    if !owners {
-                        continue;
-                    }
-                    let list = format!("/teams/{id}/members");
-                    if !left.contains_key(&list) {
-                        let members = gitea.list(&list).await?;
-                        left.insert(
-                            list.clone(),
-                            members
-                                .iter()
-                                .filter_map(|m| m["login"].as_str().map(String::from))
-                                .collect(),
-                        );
-                    }
-                    (
-                        list,
-                        user.to_string(),
-                        format!(
-                            "`{user}` is the last member of an owners team of `{org}`; kradle never removes the last owner"
-                        ),
-                    )
-                }
-                _ => continue,
-            };
-            let admins = left.entry(scope).or_default();
-            if admins.len() <= 1 && admins.contains(&user) {
-                refused.insert(i, message);
-            } else {
-                admins.remove(&user);
-            }
-        }
-        Ok(refused)
-    }
-
-    async fn removal(
-        &self,
-        gitea: &Gitea,
+        forge: &F,
         r: &Removal,
         refusal: Option<String>,
     ) -> Result<OpReport, ApplyError> {
@@ -1010,7 +646,7 @@ impl Run<'_> {
             .store
             .record_intent(NewIntent {
                 org: self.org,
-                backend: Backend::Gitea,
+                backend: self.backend,
                 operation_id: &id,
                 idempotency_key: &key,
                 action: &report.action,
@@ -1030,14 +666,14 @@ impl Run<'_> {
         }
         self.store.start_intent(intent.id).await?;
         report.attempts = 1;
-        match self.send(gitea, std::slice::from_ref(&r.request)).await {
+        match self.send(forge, std::slice::from_ref(&r.request)).await {
             Ok(_) => {
                 self.store
                     .finish_intent(intent.id, Phase::Succeeded, None)
                     .await?;
                 if r.linked {
                     self.store
-                        .delete_link(self.org, Backend::Gitea, &r.kind, &r.name)
+                        .delete_link(self.org, self.backend, &r.kind, &r.name)
                         .await?;
                 }
                 if r.change == Change::Archive {
@@ -1151,6 +787,6 @@ impl Summary {
 }
 
 /// Retries counted by a client so far.
-pub fn retries_of(gitea: &Gitea) -> u64 {
-    gitea.http.stats.retries.load(Ordering::Relaxed)
+pub fn retries_of(http: &Http) -> u64 {
+    http.stats.retries.load(Ordering::Relaxed)
 }

@@ -1,201 +1,63 @@
 //! Gitea: what the forge has, and the writes that bring it to a plan.
 //!
-//! For each operation of a compiled plan, [`Gitea::decide`] reads the live
-//! state (lists are read to the end and cached for the run) and answers:
-//! it already matches (then the object is adopted, never re-created), this
-//! write creates or updates it, or it cannot be done. Only the fields the
-//! plan sets are compared, with server defaults normalized (a missing list,
-//! `null` and `[]` are the same; lists compare as sets).
+//! Lists are read to the end (`page`/`limit`) and cached for the run.
+//! Teams, members and team repositories are addressed by the team's id;
+//! hooks are answered without their secret; branch protections are one
+//! unpaginated list per repository.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeSet, HashMap};
 
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
-use kradle_compiler::forge_plan::{Action, Operation};
+use kradle_compiler::forge_plan::{Action, Backend, Operation, Plan};
 
 use super::http::{Http, HttpError};
-
-/// What kind of write a decision is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Change {
-    Create,
-    Update,
-    /// Delete, then create (what cannot be edited: a deploy key's access).
-    Replace,
-    Remove,
-    Archive,
-}
-
-/// One request of a write.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub method: Method,
-    pub path: String,
-    /// `${secret:…}` placeholders are still in it.
-    pub body: Option<Value>,
-}
-
-/// What an operation needs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Decision {
-    /// The forge already has it: its live state.
-    Matches(Value),
-    /// Send these requests, in order; the last answer is the object.
-    Write(Change, Vec<Request>),
-    /// It cannot be done, and why.
-    Fail(String),
-}
-
-/// A managed object: what a link records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key {
-    pub kind: &'static str,
-    pub name: String,
-}
-
-/// The link key of an operation: what it manages, in kradle's terms.
-pub fn key_of(op: &Operation) -> Option<Key> {
-    let t = &op.target;
-    let part = |v: &Option<String>| v.clone().unwrap_or_default();
-    let (kind, name) = match op.action {
-        Action::CreateOrganization => ("organization", t.owner.clone()),
-        Action::CreateRepository | Action::EnsureOrgMemoryRepository => {
-            ("repository", part(&t.repository))
-        }
-        Action::CreateTeam => ("team", part(&t.team)),
-        Action::AddTeamMember => (
-            "team-member",
-            format!("{}/{}", part(&t.team), part(&t.user)),
-        ),
-        Action::AddTeamRepository => (
-            "team-repository",
-            format!("{}/{}", part(&t.team), part(&t.repository)),
-        ),
-        Action::AddCollaborator => (
-            "collaborator",
-            format!("{}/{}", part(&t.repository), part(&t.user)),
-        ),
-        Action::AddDeployKey => (
-            "deploy-key",
-            format!("{}/{}", part(&t.repository), key_material(&op.body["key"])),
-        ),
-        Action::AddUserSshKey => (
-            "user-key",
-            format!("{}/{}", part(&t.user), key_material(&op.body["key"])),
-        ),
-        Action::ProtectBranch => (
-            "branch-protection",
-            format!("{}/{}", part(&t.repository), part(&t.branch)),
-        ),
-        Action::CreateWebhook => (
-            "hook",
-            format!(
-                "{}/{}",
-                t.repository.as_deref().unwrap_or("-"),
-                op.body["config"]["url"].as_str().unwrap_or_default()
-            ),
-        ),
-        Action::EnsureUserMapping | Action::UpdateRepository | Action::RequireSignedCommits => {
-            return None;
-        }
-    };
-    Some(Key { kind, name })
-}
-
-/// An SSH key's type and base64 body, without its comment: how forges
-/// compare keys.
-pub fn key_material(key: &Value) -> String {
-    let text = key.as_str().unwrap_or_default();
-    text.split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+use super::{
+    Change, Decision, Forge, Links, ReadCache, Removal, Request, Scan, decide_deploy_key,
+    decide_hook, encode, equivalent, find, key_material, method_of, parent, update,
+};
 
 /// A Gitea server, for one apply run. Shared by the operations that run at
 /// once: the lists it read are cached behind a lock.
 #[derive(Debug)]
 pub struct Gitea {
     pub http: Http,
-    lists: Mutex<HashMap<String, Vec<Value>>>,
+    cache: ReadCache,
 }
 
 impl Gitea {
     pub fn new(http: Http) -> Gitea {
         Gitea {
             http,
-            lists: Mutex::default(),
-        }
-    }
-
-    fn cached(&self, path: &str) -> Option<Vec<Value>> {
-        self.lists.lock().ok()?.get(path).cloned()
-    }
-
-    fn remember(&self, path: &str, items: &[Value]) {
-        if let Ok(mut lists) = self.lists.lock() {
-            lists.insert(path.to_string(), items.to_vec());
+            cache: ReadCache::default(),
         }
     }
 
     /// Every item of the list at `path`, read once per run.
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        if let Some(items) = self.cached(path) {
+        if let Some(items) = self.cache.get(path) {
             return Ok(items);
         }
         let items = self.http.list_gitea(path).await?;
-        self.remember(path, &items);
+        self.cache.put(path, &items);
         Ok(items)
-    }
-
-    /// Keeps the cache true after a write: an object created in a list that
-    /// was read is added to it (so creating 500 repositories does not read
-    /// the list 500 times); anything else under `path` is read again.
-    pub fn wrote(&self, method: &Method, path: &str, created: &Value) {
-        // A repository created now has no collaborator, hook, key or
-        // protection yet: nothing to read.
-        if *method == Method::POST && path.starts_with("/orgs/") && path.ends_with("/repos") {
-            if let (Some(owner), Some(name)) = (path.split('/').nth(2), created["name"].as_str()) {
-                for list in ["collaborators", "hooks", "keys", "branch_protections"] {
-                    self.remember(&format!("/repos/{owner}/{name}/{list}"), &[]);
-                }
-            }
-        }
-        if *method == Method::POST && created.is_object() {
-            if let Ok(mut lists) = self.lists.lock() {
-                if let Some(items) = lists.get_mut(path) {
-                    items.push(created.clone());
-                    return;
-                }
-            }
-        }
-        self.forget(path);
-    }
-
-    /// Forgets what was read under `path` (after a write there).
-    pub fn forget(&self, path: &str) {
-        let path = path.split('?').next().unwrap_or(path);
-        if let Ok(mut lists) = self.lists.lock() {
-            lists.retain(|k, _| !k.starts_with(path) && !path.starts_with(k.as_str()));
-        }
     }
 
     /// `GET path` (an object), read once per run.
     pub async fn get_once(&self, path: &str) -> Result<Value, HttpError> {
-        if let Some(mut one) = self.cached(path) {
+        if let Some(mut one) = self.cache.get(path) {
             return Ok(one.pop().unwrap_or_default());
         }
         let value = self.http.get(path).await?.body;
-        self.remember(path, std::slice::from_ref(&value));
+        self.cache.put(path, std::slice::from_ref(&value));
         Ok(value)
     }
 
     /// A list that is not paginated (branch protections).
     pub async fn plain_list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        if let Some(items) = self.cached(path) {
+        if let Some(items) = self.cache.get(path) {
             return Ok(items);
         }
         let items = self
@@ -204,25 +66,22 @@ impl Gitea {
             .await?
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default();
-        self.remember(path, &items);
+        self.cache.put(path, &items);
         Ok(items)
     }
 
-    /// What `op` needs. `path` is the operation's path with `${op:…}`
-    /// resolved, or `None` when an earlier operation has not created what it
-    /// names yet (a dry run): then nothing under it can exist.
-    pub async fn decide(&self, op: &Operation, path: Option<&str>) -> Result<Decision, HttpError> {
+    async fn decide_op(&self, op: &Operation, path: Option<&str>) -> Result<Decision, HttpError> {
         let t = &op.target;
         let org = t.owner.as_str();
         let body = &op.body;
         let create = || {
             Decision::Write(
                 Change::Create,
-                vec![Request {
-                    method: method_of(op),
-                    path: path.unwrap_or(op.path.as_str()).to_string(),
-                    body: (!body.is_null()).then(|| body.clone()),
-                }],
+                vec![Request::new(
+                    method_of(op),
+                    path.unwrap_or(op.path.as_str()),
+                    (!body.is_null()).then(|| body.clone()),
+                )],
             )
         };
         let Some(path) = path else {
@@ -353,31 +212,10 @@ impl Gitea {
                     .await?
                     .into_iter()
                     .find(|k| key_material(&k["key"]) == material);
-                match live {
-                    None => create(),
-                    Some(live)
-                        if op.action == Action::AddUserSshKey
-                            || live["read_only"] == body["read_only"] =>
-                    {
-                        Decision::Matches(live)
-                    }
-                    // A key's access cannot be edited: delete it, add it again.
-                    Some(live) => Decision::Write(
-                        Change::Replace,
-                        vec![
-                            Request {
-                                method: Method::DELETE,
-                                path: format!("{path}/{}", live["id"]),
-                                body: None,
-                            },
-                            Request {
-                                method: Method::POST,
-                                path: path.to_string(),
-                                body: Some(body.clone()),
-                            },
-                        ],
-                    ),
+                if op.action == Action::AddUserSshKey {
+                    return Ok(live.map_or_else(create, Decision::Matches));
                 }
+                decide_deploy_key(live, path, body).unwrap_or_else(create)
             }
             Action::ProtectBranch => {
                 let rule = body["rule_name"].as_str().unwrap_or_default().to_string();
@@ -414,33 +252,7 @@ impl Gitea {
                     .await?
                     .into_iter()
                     .find(|h| h["config"]["url"] == url);
-                match live {
-                    None => create(),
-                    Some(live) => {
-                        let same = same_set(&live["events"], &body["events"])
-                            && live["active"] == body["active"]
-                            && equivalent(
-                                &live["config"]["content_type"],
-                                &body["config"]["content_type"],
-                            );
-                        if same {
-                            Decision::Matches(live)
-                        } else {
-                            Decision::Write(
-                                Change::Update,
-                                vec![Request {
-                                    method: Method::PATCH,
-                                    path: format!("{path}/{}", live["id"]),
-                                    body: Some(json!({
-                                        "config": body["config"],
-                                        "events": body["events"],
-                                        "active": body["active"],
-                                    })),
-                                }],
-                            )
-                        }
-                    }
-                }
+                decide_hook(live, path, body).unwrap_or_else(create)
             }
             Action::UpdateRepository | Action::RequireSignedCommits => Decision::Fail(format!(
                 "{} is a GitHub operation, not a Gitea one",
@@ -450,150 +262,398 @@ impl Gitea {
     }
 }
 
-fn method_of(op: &Operation) -> Method {
-    Method::from_bytes(op.method.as_str().as_bytes()).unwrap_or(Method::POST)
-}
+impl Forge for Gitea {
+    fn backend(&self) -> Backend {
+        Backend::Gitea
+    }
 
-/// `/a/b/members/x` → `/a/b/members`.
-fn parent(path: &str, marker: &str) -> String {
-    match path.rsplit_once(marker) {
-        Some((head, _)) => format!("{head}{}", marker.trim_end_matches('/')),
-        None => path.to_string(),
+    fn http(&self) -> &Http {
+        &self.http
+    }
+
+    async fn decide(&self, op: &Operation, path: Option<&str>) -> Result<Decision, HttpError> {
+        self.decide_op(op, path).await
+    }
+
+    async fn scan(
+        &self,
+        plan: &Plan,
+        links: &Links,
+        desired: &BTreeSet<(String, String)>,
+        concurrency: usize,
+    ) -> Result<Scan, HttpError> {
+        scan(self, concurrency, plan, links, desired).await
+    }
+
+    async fn last_admins(
+        &self,
+        org: &str,
+        removals: &[Removal],
+    ) -> Result<HashMap<usize, String>, HttpError> {
+        let gitea = self;
+        let mut refused = HashMap::new();
+        // Admins (or members of owners teams) left, by repository or team.
+        let mut left: HashMap<String, BTreeSet<String>> = HashMap::new();
+        let admin = |p: &Value| matches!(p["permission"].as_str(), Some("admin" | "owner"));
+        for (i, r) in removals.iter().enumerate() {
+            let (scope, user, message) = match r.kind.as_str() {
+                "collaborator" => {
+                    let Some((repo, user)) = r.name.split_once('/') else {
+                        continue;
+                    };
+                    let list = format!("/repos/{org}/{repo}/collaborators");
+                    if !admin(&gitea.get_once(&format!("{list}/{user}/permission")).await?) {
+                        continue;
+                    }
+                    if !left.contains_key(&list) {
+                        let mut admins = BTreeSet::new();
+                        for c in gitea.list(&list).await? {
+                            let login = c["login"].as_str().unwrap_or_default().to_string();
+                            if admin(
+                                &gitea
+                                    .get_once(&format!("{list}/{login}/permission"))
+                                    .await?,
+                            ) {
+                                admins.insert(login);
+                            }
+                        }
+                        left.insert(list.clone(), admins);
+                    }
+                    (
+                        list,
+                        user.to_string(),
+                        format!(
+                            "`{user}` is the last admin collaborator of `{repo}`; kradle never removes the last admin: grant admin to someone else first"
+                        ),
+                    )
+                }
+                "team-member" => {
+                    let Some(id) = r.request.path.split('/').nth(2) else {
+                        continue;
+                    };
+                    let Some(user) = r.request.path.rsplit('/').next() else {
+                        continue;
+                    };
+                    let owners = gitea
+                        .list(&format!("/orgs/{org}/teams"))
+                        .await?
+                        .iter()
+                        .any(|t| {
+                            t["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(id)
+                                && t["permission"] == "owner"
+                        });
+                    if !owners {
+                        continue;
+                    }
+                    let list = format!("/teams/{id}/members");
+                    if !left.contains_key(&list) {
+                        let members = gitea.list(&list).await?;
+                        left.insert(
+                            list.clone(),
+                            members
+                                .iter()
+                                .filter_map(|m| m["login"].as_str().map(String::from))
+                                .collect(),
+                        );
+                    }
+                    (
+                        list,
+                        user.to_string(),
+                        format!(
+                            "`{user}` is the last member of an owners team of `{org}`; kradle never removes the last owner"
+                        ),
+                    )
+                }
+                _ => continue,
+            };
+            let admins = left.entry(scope).or_default();
+            if admins.len() <= 1 && admins.contains(&user) {
+                refused.insert(i, message);
+            } else {
+                admins.remove(&user);
+            }
+        }
+        Ok(refused)
+    }
+
+    /// Keeps the cache true after a write: an object created in a list that
+    /// was read is added to it (so creating 500 repositories does not read
+    /// the list 500 times); anything else under `path` is read again.
+    fn wrote(&self, method: &Method, path: &str, created: &Value) {
+        // A repository created now has no collaborator, hook, key or
+        // protection yet: nothing to read.
+        if *method == Method::POST && path.starts_with("/orgs/") && path.ends_with("/repos") {
+            if let (Some(owner), Some(name)) = (path.split('/').nth(2), created["name"].as_str()) {
+                for list in ["collaborators", "hooks", "keys", "branch_protections"] {
+                    self.cache
+                        .put(&format!("/repos/{owner}/{name}/{list}"), &[]);
+                }
+            }
+        }
+        if *method == Method::POST && created.is_object() && self.cache.push(path, created) {
+            return;
+        }
+        self.cache.forget(path);
+    }
+
+    fn forget(&self, path: &str) {
+        self.cache.forget(path);
     }
 }
 
-/// The item of `items` whose `field` is `value` (names compare without case,
-/// as Gitea's do).
-fn find(items: &[Value], field: &str, value: &str) -> Option<Value> {
-    items
-        .iter()
-        .find(|i| {
-            i[field]
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case(value))
-        })
-        .cloned()
-}
+/// Reads what is in scope: the collaborators, hooks and keys of the
+/// repositories the plan manages, and the members of its teams.
+async fn scan(
+    gitea: &Gitea,
+    concurrency: usize,
+    plan: &Plan,
+    links: &Links,
+    desired: &BTreeSet<(String, String)>,
+) -> Result<Scan, HttpError> {
+    let org = plan.org.as_str();
+    let mut stale = Vec::new();
+    let mut drift = Vec::new();
+    let mut grants = 0;
+    let teams: Vec<Value> = gitea.list(&format!("/orgs/{org}/teams")).await?.to_vec();
+    let team_id = |name: &str| {
+        teams
+            .iter()
+            .find(|t| {
+                t["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+            })
+            .map(|t| t["id"].to_string())
+    };
+    let known = |kind: &str, name: &str| {
+        desired.contains(&(kind.to_string(), name.to_string()))
+            || links.contains_key(&(kind.to_string(), name.to_string()))
+    };
 
-/// Matches when every field in `fields` that the plan sets equals the live
-/// one; otherwise a PATCH of the differing fields (plus `extra`) to `path`.
-fn update(
-    live: Value,
-    planned: &Value,
-    fields: &[&str],
-    path: &str,
-    mut extra: Map<String, Value>,
-) -> Decision {
-    let forced = extra.keys().any(|k| k != "name");
-    let mut patch = Map::new();
-    for field in fields {
-        let Some(want) = planned.get(*field) else {
+    // Managed objects the plan dropped.
+    for ((kind, name), link) in links {
+        if desired.contains(&(kind.clone(), name.clone())) {
             continue;
-        };
-        if !equivalent(&live[*field], want) {
-            patch.insert((*field).to_string(), want.clone());
         }
-    }
-    if patch.is_empty() && !forced {
-        return Decision::Matches(live);
-    }
-    patch.append(&mut extra);
-    Decision::Write(
-        Change::Update,
-        vec![Request {
-            method: Method::PATCH,
-            path: path.to_string(),
-            body: Some(Value::Object(patch)),
-        }],
-    )
-}
-
-/// Equal after normalizing server defaults: `null`, `""` and `[]` are one
-/// "empty"; lists compare as sets.
-pub fn equivalent(live: &Value, want: &Value) -> bool {
-    let empty = |v: &Value| match v {
-        Value::Null => true,
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        _ => false,
-    };
-    if empty(live) && empty(want) {
-        return true;
-    }
-    match (live, want) {
-        (Value::Array(_), Value::Array(_)) => same_set(live, want),
-        _ => live == want,
-    }
-}
-
-fn same_set(a: &Value, b: &Value) -> bool {
-    let set = |v: &Value| {
-        let mut items: Vec<String> = v
-            .as_array()
-            .map(|a| a.iter().map(Value::to_string).collect())
-            .unwrap_or_default();
-        items.sort();
-        items.dedup();
-        items
-    };
-    set(a) == set(b)
-}
-
-/// A path segment, percent-encoded (branch rule names may hold `/` or `*`).
-pub fn encode(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for b in segment.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
+        let (first, second) = name.split_once('/').unwrap_or((name.as_str(), ""));
+        let native = link.native_id.clone().unwrap_or_default();
+        let (change, method, path, body) = if kind == "repository" {
+            (
+                Change::Archive,
+                Method::PATCH,
+                format!("/repos/{org}/{name}"),
+                Some(json!({ "archived": true })),
+            )
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            // Team members and repositories are addressed by the team's id.
+            let scope = match kind.as_str() {
+                "team-member" | "team-repository" => match team_id(first) {
+                    Some(id) => id,
+                    None => continue,
+                },
+                _ => first.to_string(),
+            };
+            // Organizations are never removed.
+            let Some(path) = delete_path(org, kind, &scope, second, &native) else {
+                continue;
+            };
+            (Change::Remove, Method::DELETE, path, None)
+        };
+        stale.push(Removal {
+            kind: kind.clone(),
+            name: name.clone(),
+            request: Request::new(method, path, body),
+            change,
+            linked: true,
+        });
+    }
+
+    // Live objects in scope nobody declared.
+    let repos: BTreeSet<String> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == Action::CreateRepository)
+        .filter_map(|o| o.target.repository.clone())
+        .collect();
+    let existing: BTreeSet<String> = gitea
+        .list(&format!("/orgs/{org}/repos"))
+        .await?
+        .iter()
+        .filter_map(|r| r["name"].as_str().map(str::to_string))
+        .collect();
+    let planned_teams: BTreeSet<String> = plan
+        .operations
+        .iter()
+        .filter(|o| o.action == Action::CreateTeam)
+        .filter_map(|o| o.target.team.clone())
+        .collect();
+    // Read every list in scope up front, many at a time; the walk below and
+    // the decisions then read the cache.
+    let mut lists: Vec<String> = Vec::new();
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        for list in ["collaborators", "hooks", "keys", "branch_protections"] {
+            lists.push(format!("/repos/{org}/{repo}/{list}"));
         }
     }
-    out
+    for team in &planned_teams {
+        if let Some(id) = team_id(team) {
+            lists.push(format!("/teams/{id}/members"));
+            lists.push(format!("/teams/{id}/repos"));
+        }
+    }
+    // Reads run at twice the write concurrency: they change nothing.
+    let read: Vec<Result<Vec<Value>, HttpError>> = futures_util::stream::iter(lists)
+        .map(|path| async move {
+            if path.ends_with("/branch_protections") {
+                gitea.plain_list(&path).await
+            } else {
+                gitea.list(&path).await
+            }
+        })
+        .buffer_unordered(concurrency.max(1) * 2)
+        .collect()
+        .await;
+    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+    // The permission of each declared collaborator found, the same way.
+    let mut permissions = Vec::new();
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        let path = format!("/repos/{org}/{repo}/collaborators");
+        for c in gitea.list(&path).await? {
+            let user = c["login"].as_str().unwrap_or_default();
+            if desired.contains(&("collaborator".to_string(), format!("{repo}/{user}"))) {
+                permissions.push(format!("{path}/{user}/permission"));
+            }
+        }
+    }
+    let read: Vec<Result<Value, HttpError>> = futures_util::stream::iter(permissions)
+        .map(|path| async move { gitea.get_once(&path).await })
+        .buffer_unordered(concurrency.max(1) * 2)
+        .collect()
+        .await;
+    if let Some(Err(e)) = read.into_iter().find(Result::is_err) {
+        return Err(e);
+    }
+    for repo in repos.iter().filter(|r| existing.contains(*r)) {
+        let base = format!("/repos/{org}/{repo}");
+        grants += drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "collaborator",
+            &format!("{base}/collaborators"),
+            |c| {
+                let user = c["login"].as_str().unwrap_or_default();
+                let path = delete_path(org, "collaborator", repo, user, "");
+                (format!("{repo}/{user}"), path)
+            },
+        )
+        .await?;
+        drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "hook",
+            &format!("{base}/hooks"),
+            |h| {
+                let url = h["config"]["url"].as_str().unwrap_or_default();
+                let path = delete_path(org, "hook", repo, url, &h["id"].to_string());
+                (format!("{repo}/{url}"), path)
+            },
+        )
+        .await?;
+        drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "deploy-key",
+            &format!("{base}/keys"),
+            |k| {
+                let material = key_material(&k["key"]);
+                let path = delete_path(org, "deploy-key", repo, &material, &k["id"].to_string());
+                (format!("{repo}/{material}"), path)
+            },
+        )
+        .await?;
+    }
+    for team in &planned_teams {
+        let Some(id) = team_id(team) else { continue };
+        grants += drift_in(
+            gitea,
+            &mut drift,
+            &known,
+            "team-member",
+            &format!("/teams/{id}/members"),
+            |m| {
+                let user = m["login"].as_str().unwrap_or_default();
+                let path = delete_path(org, "team-member", &id, user, "");
+                (format!("{team}/{user}"), path)
+            },
+        )
+        .await?;
+        grants += gitea.list(&format!("/teams/{id}/repos")).await?.len();
+    }
+    Ok(Scan {
+        stale,
+        drift,
+        grants,
+    })
+}
+
+/// The DELETE path of a managed object of `kind`: `scope` is its
+/// repository (`-` for the organization's hooks), its user (user keys) or
+/// its team's id (team members and repositories); `item` the user,
+/// repository or rule it names; `native` the forge's id of the object.
+/// `None` for what kradle never deletes (organizations, repositories).
+fn delete_path(org: &str, kind: &str, scope: &str, item: &str, native: &str) -> Option<String> {
+    Some(match kind {
+        "team" => format!("/teams/{native}"),
+        "team-member" => format!("/teams/{scope}/members/{item}"),
+        "team-repository" => format!("/teams/{scope}/repos/{org}/{item}"),
+        "collaborator" => format!("/repos/{org}/{scope}/collaborators/{item}"),
+        "deploy-key" => format!("/repos/{org}/{scope}/keys/{native}"),
+        "user-key" => format!("/admin/users/{scope}/keys/{native}"),
+        "branch-protection" => {
+            format!("/repos/{org}/{scope}/branch_protections/{}", encode(item))
+        }
+        "hook" if scope == "-" => format!("/orgs/{org}/hooks/{native}"),
+        "hook" => format!("/repos/{org}/{scope}/hooks/{native}"),
+        _ => return None,
+    })
+}
+
+/// Adds to `drift` each item of the list at `list` that nobody declared;
+/// `identify` gives an item's link name and its DELETE path. Returns how
+/// many items the list has.
+async fn drift_in(
+    gitea: &Gitea,
+    drift: &mut Vec<Removal>,
+    known: &(dyn Fn(&str, &str) -> bool + Sync),
+    kind: &'static str,
+    list: &str,
+    identify: impl Fn(&Value) -> (String, Option<String>),
+) -> Result<usize, HttpError> {
+    let items = gitea.list(list).await?.to_vec();
+    for item in &items {
+        let (name, path) = identify(item);
+        if let (false, Some(path)) = (known(kind, &name), path) {
+            drift.push(Removal::drift(kind, name, path));
+        }
+    }
+    Ok(items.len())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn server_defaults_are_not_differences() {
-        assert!(equivalent(&Value::Null, &json!([])));
-        assert!(equivalent(&json!(""), &Value::Null));
-        assert!(equivalent(&json!(["b", "a"]), &json!(["a", "b", "a"])));
-        assert!(!equivalent(&json!(false), &Value::Null));
-        assert!(!equivalent(&json!("write"), &json!("read")));
-    }
-
-    #[test]
-    fn only_the_fields_the_plan_sets_are_compared() {
-        let live = json!({ "private": true, "description": "", "website": "https://x" });
-        let planned = json!({ "name": "api", "private": true });
-        assert!(matches!(
-            update(
-                live.clone(),
-                &planned,
-                &["private", "description"],
-                "/repos/a/api",
-                Map::new()
-            ),
-            Decision::Matches(_)
-        ));
-        let planned = json!({ "private": false });
-        match update(live, &planned, &["private"], "/repos/a/api", Map::new()) {
-            Decision::Write(Change::Update, reqs) => {
-                assert_eq!(reqs[0].body, Some(json!({ "private": false })));
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
     #[tokio::test]
     async fn a_team_answered_with_units_map_only_matches() {
         // No server: the list is already cached.
         let gitea =
             Gitea::new(Http::new("http://127.0.0.1:1/api/v1", None, Default::default()).unwrap());
-        gitea.remember(
+        gitea.cache.put(
             "/orgs/acme/teams",
             &[
                 json!({ "id": 7, "name": "core", "description": "Core", "permission": "write",
@@ -612,19 +672,5 @@ mod tests {
         .unwrap();
         let decision = gitea.decide(&op, Some("/orgs/acme/teams")).await.unwrap();
         assert!(matches!(decision, Decision::Matches(_)), "{decision:?}");
-    }
-
-    #[test]
-    fn keys_compare_without_their_comment() {
-        assert_eq!(
-            key_material(&json!("ssh-ed25519 AAAAC3 ada@laptop")),
-            key_material(&json!("ssh-ed25519 AAAAC3 other")),
-        );
-    }
-
-    #[test]
-    fn segments_are_encoded() {
-        assert_eq!(encode("release/*"), "release%2F%2A");
-        assert_eq!(encode("main"), "main");
     }
 }
