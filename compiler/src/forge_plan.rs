@@ -363,8 +363,9 @@ impl Target {
 }
 
 /// The GitHub provider a plan is for.
+#[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Provider {
     /// The ExternalBackendProvider.
     pub name: String,
@@ -372,6 +373,26 @@ pub struct Provider {
     pub endpoint: String,
     /// The GitHub organization that owns the repositories.
     pub owner: String,
+    /// The binding's credentials: a reference, never a value.
+    pub credential_ref: Option<PlanCredentialRef>,
+    /// The provider's `authConfig.appId`, for a GitHub App whose Secret
+    /// does not hold it.
+    pub app_id: Option<String>,
+    /// The provider's `authConfig.installationId`, likewise.
+    pub installation_id: Option<String>,
+}
+
+/// The Secret holding a provider's credentials.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PlanCredentialRef {
+    /// The organization's namespace.
+    pub namespace: String,
+    pub name: String,
+    /// The key holding a token; without it, the Secret holds a GitHub App
+    /// (`appId`, `privateKey`, `installationId`).
+    pub key: Option<String>,
 }
 
 /// The ordered operations that make one organization's forge match the config.

@@ -9,9 +9,7 @@ mod support;
 
 use std::time::Duration;
 
-use kradle_compiler::forge_plan::{Action, Backend, Placeholder, Plan};
-use kradle_compiler::lower::BuildOptions;
-use kradle_compiler::source::Sources;
+use kradle_compiler::forge_plan::{Action, Backend, Plan};
 use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply};
 use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
@@ -24,49 +22,7 @@ use support::upstream::Api;
 
 /// The compiled Gitea plan of `acme`, read back through the typed contract.
 fn example_plan() -> Plan {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/acme-platform");
-    let sources = Sources::from_dir(&root).unwrap();
-    let options = BuildOptions {
-        now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
-            .unwrap()
-            .into(),
-        repo_url: None,
-        target_revision: None,
-        path: None,
-    };
-    let build = kradle_compiler::build(sources, &options);
-    assert!(!build.has_errors());
-    let plan = build
-        .output
-        .plans
-        .iter()
-        .find(|p| p.org == "acme" && p.backend == Backend::Gitea)
-        .expect("the example has a Gitea plan for acme")
-        .clone();
-    Plan::from_json(&serde_json::to_string(&plan).unwrap()).unwrap()
-}
-
-/// A value for every `${secret:…}` the plan names.
-fn secrets_for(plan: &Plan) -> Secrets {
-    let mut s = Secrets::default();
-    for op in &plan.operations {
-        for p in op.placeholders() {
-            if let Placeholder::Secret {
-                namespace,
-                name,
-                key,
-            } = p
-            {
-                s.insert(
-                    &namespace,
-                    &name,
-                    &key,
-                    SecretValue::new(format!("s3cret-{name}-{key}-value")),
-                );
-            }
-        }
-    }
-    s
+    support::example_plan("acme", Backend::Gitea)
 }
 
 struct Env {
@@ -91,7 +47,7 @@ async fn env() -> Env {
             }
         }
     });
-    let secrets = secrets_for(&plan);
+    let secrets = support::secrets_for(&plan);
     Env {
         _db: db,
         store,
@@ -157,22 +113,7 @@ fn allowing_removal() -> ApplyOptions {
     }
 }
 
-fn count(report: &OrgReport, outcome: Outcome) -> usize {
-    report
-        .operations
-        .iter()
-        .filter(|o| o.result == outcome)
-        .count()
-}
-
-fn failures(report: &OrgReport) -> Vec<String> {
-    report
-        .operations
-        .iter()
-        .filter(|o| matches!(o.result, Outcome::Failed | Outcome::Skipped))
-        .map(|o| format!("{}: {:?}", o.id, o.error))
-        .collect()
-}
+use support::{count, failures};
 
 #[tokio::test]
 async fn a_fresh_apply_builds_the_org_and_a_second_one_sends_nothing() {
@@ -308,27 +249,11 @@ async fn drift_is_reported_and_removed_only_with_prune() {
     });
 }
 
-/// The plan without everything about `repo`.
-fn without_repository(plan: &Plan, repo: &str) -> Plan {
-    let mut p = plan.clone();
-    let dropped: Vec<String> = p
-        .operations
-        .iter()
-        .filter(|o| o.target.repository.as_deref() == Some(repo))
-        .map(|o| o.id.clone())
-        .collect();
-    p.operations.retain(|o| !dropped.contains(&o.id));
-    for o in &mut p.operations {
-        o.depends_on.retain(|d| !dropped.contains(d));
-    }
-    p
-}
-
 #[tokio::test]
 async fn a_repository_dropped_from_the_config_is_archived_not_deleted() {
     let env = env().await;
     env.apply(ApplyOptions::default()).await;
-    let plan = without_repository(&env.plan, "agent-memory");
+    let plan = support::without_repository(&env.plan, "agent-memory");
     let report = env.apply_plan(&plan, allowing_removal()).await.unwrap();
     assert!(failures(&report).is_empty(), "{:?}", failures(&report));
     assert_eq!(
@@ -506,7 +431,7 @@ async fn removals_wait_for_approval_when_the_config_asks() {
     use kradle_runtime::store::Phase;
     let env = env().await;
     env.apply(ApplyOptions::default()).await;
-    let plan = without_repository(&env.plan, "agent-memory");
+    let plan = support::without_repository(&env.plan, "agent-memory");
     let options = ApplyOptions {
         approve_removals: true,
         ..allowing_removal()

@@ -8,8 +8,13 @@ use std::time::Instant;
 use clap::ValueEnum;
 use kradle_compiler::forge_plan::Backend;
 use kradle_compiler::lower::BuildOptions;
-use kradle_runtime::apply::{ApplyError, ApplyOptions, OpReport, OrgReport, Outcome, Summary};
+use kradle_runtime::apply::{
+    ApplyError, ApplyOptions, OpReport, OrgReport, Outcome, Summary, apply as apply_plan,
+    retries_of,
+};
 use kradle_runtime::forge::gitea::Gitea;
+use kradle_runtime::forge::github::GitHub;
+use kradle_runtime::forge::github_app::{AppCredentials, AppTokens};
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use serde_json::json;
@@ -86,6 +91,84 @@ pub enum SetupError {
     Secrets(#[from] kradle_runtime::secrets::SecretError),
     #[error("{0}")]
     Forge(String),
+    #[error(
+        "organization `{org}`: its GitHub plan names no provider credentials; bind the provider with an ExternalBackendBinding that has a credentialRef"
+    )]
+    NoGitHubCredentials { org: String },
+    #[error(
+        "organization `{org}`: the GitHub App credentials in Secret `{secret}` lack `{key}` (give it in --secrets, or appId/installationId in the provider's authConfig)"
+    )]
+    IncompleteApp {
+        org: String,
+        secret: String,
+        key: &'static str,
+    },
+}
+
+/// A client of the forge of one plan.
+enum Client<'a> {
+    Gitea(&'a Gitea),
+    GitHub(Box<GitHub>),
+}
+
+/// The GitHub client of a plan: the provider's endpoint, and its binding's
+/// credentials from the secrets (a token under `key`, else a GitHub App).
+fn github_client(
+    plan: &kradle_compiler::forge_plan::Plan,
+    secrets: &Secrets,
+) -> Result<GitHub, SetupError> {
+    let org = plan.org.clone();
+    let provider = plan
+        .provider
+        .as_ref()
+        .ok_or_else(|| SetupError::NoGitHubCredentials { org: org.clone() })?;
+    let credential = provider
+        .credential_ref
+        .as_ref()
+        .ok_or_else(|| SetupError::NoGitHubCredentials { org: org.clone() })?;
+    let endpoint = provider.endpoint.trim_end_matches('/');
+    let policy = RetryPolicy::default();
+    let (ns, name) = (credential.namespace.as_str(), credential.name.as_str());
+    let http = match &credential.key {
+        Some(key) => {
+            let token = secrets.get(ns, name, key)?;
+            Http::new(
+                endpoint,
+                Some(SecretValue::new(format!(
+                    "Bearer {}",
+                    token.expose().trim()
+                ))),
+                policy,
+            )
+            .map_err(SetupError::Client)?
+            .github()
+        }
+        None => {
+            let field = |key: &'static str, fallback: &Option<String>| {
+                secrets
+                    .get(ns, name, key)
+                    .ok()
+                    .map(|v| v.expose().trim().to_string())
+                    .or_else(|| fallback.clone())
+                    .ok_or_else(|| SetupError::IncompleteApp {
+                        org: org.clone(),
+                        secret: format!("{ns}/{name}"),
+                        key,
+                    })
+            };
+            let credentials = AppCredentials {
+                app_id: field("appId", &provider.app_id)?,
+                installation_id: field("installationId", &provider.installation_id)?,
+                private_key: secrets.get(ns, name, "privateKey")?.clone(),
+            };
+            let tokens = std::sync::Arc::new(AppTokens::new(endpoint, credentials, policy));
+            Http::new(endpoint, None, policy)
+                .map_err(SetupError::Client)?
+                .github()
+                .with_app(tokens)
+        }
+    };
+    Ok(GitHub::new(http))
 }
 
 pub fn run(args: Args) -> Result<u8, Failure> {
@@ -149,7 +232,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
                 .and_then(|g| g.url.clone())
         });
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
-    let mut gitea = if needs_gitea {
+    let gitea = if needs_gitea {
         let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;
         let token = std::env::var(GITEA_TOKEN_ENV)
             .ok()
@@ -165,6 +248,15 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     } else {
         None
     };
+    // Every client is set up before anything is applied: missing
+    // credentials stop the run before its first write.
+    let mut clients = Vec::with_capacity(plans.len());
+    for plan in &plans {
+        clients.push(match plan.backend {
+            Backend::Gitea => Client::Gitea(gitea.as_ref().ok_or(SetupError::NoGiteaUrl)?),
+            Backend::Github => Client::GitHub(Box::new(github_client(plan, &secrets)?)),
+        });
+    }
 
     let store = args.database.connect().await?;
     store.migrate().await?;
@@ -189,17 +281,8 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     let mut reports: Vec<OrgReport> = Vec::new();
     let mut refused = false;
     let mut unsupported = false;
-    for plan in plans {
-        let Some(client) = gitea.as_mut().filter(|_| plan.backend == Backend::Gitea) else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "kradle apply: {}: applying {} plans is not built yet; this organization was not applied",
-                plan.org,
-                plan.backend
-            );
-            unsupported = true;
-            continue;
-        };
+    let mut retries = 0;
+    for (plan, client) in plans.into_iter().zip(&clients) {
         let org = plan.org.clone();
         // On a terminal, a bar with the lines printed above it; otherwise
         // the lines alone.
@@ -234,9 +317,17 @@ async fn apply(args: Args) -> Result<u8, Failure> {
                 (None, None) => {}
             }
         };
-        let result =
-            kradle_runtime::apply::apply(&store, client, plan, &secrets, &options, &mut progress)
-                .await;
+        let result = match client {
+            Client::GitHub(github) => {
+                let result =
+                    apply_plan(&store, &**github, plan, &secrets, &options, &mut progress).await;
+                retries += retries_of(&github.http);
+                result
+            }
+            Client::Gitea(gitea) => {
+                apply_plan(&store, *gitea, plan, &secrets, &options, &mut progress).await
+            }
+        };
         if let Some(bar) = &bar {
             bar.finish_and_clear();
         }
@@ -256,9 +347,9 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             }
         }
     }
-    let retries = gitea
+    retries += gitea
         .as_ref()
-        .map(|g| kradle_runtime::apply::retries_of(&g.http))
+        .map(|g| retries_of(&g.http))
         .unwrap_or_default();
     let summary = Summary::of(&reports, retries, started);
     match args.format {

@@ -228,9 +228,9 @@ async fn run<F: Forge>(
     let scan = forge
         .scan(plan, &run.links, &desired, options.concurrency)
         .await?;
-    let mut removals: Vec<Removal> = scan.stale;
+    let mut removals: Vec<Removal> = within_archived(scan.stale);
     if options.prune {
-        removals.extend(scan.drift.iter().cloned());
+        removals.extend(within_archived(scan.drift.clone()));
     }
     let removed = removals
         .iter()
@@ -334,6 +334,42 @@ async fn run<F: Forge>(
         backend: forge.backend(),
         operations: run.reports,
     })
+}
+
+/// Removals without what is inside a repository being archived: an
+/// archived repository is read-only, and keeps its collaborators, keys,
+/// hooks and protections as they were. kradle lets go of them (their links
+/// are deleted with the archive) instead of removing them one by one.
+fn within_archived(removals: Vec<Removal>) -> Vec<Removal> {
+    let archived: BTreeSet<String> = removals
+        .iter()
+        .filter(|r| r.change == Change::Archive)
+        .map(|r| r.name.clone())
+        .collect();
+    let inside = |r: &Removal| {
+        let (first, second) = r.name.split_once('/').unwrap_or((r.name.as_str(), ""));
+        match r.kind.as_str() {
+            "collaborator" | "deploy-key" | "branch-protection" | "hook" => {
+                archived.contains(first)
+            }
+            "team-repository" => archived.contains(second),
+            _ => false,
+        }
+    };
+    let (inside, mut rest): (Vec<Removal>, Vec<Removal>) = removals.into_iter().partition(inside);
+    for r in inside.into_iter().filter(|r| r.linked) {
+        let repo = match r.kind.as_str() {
+            "team-repository" => r.name.split_once('/').map(|(_, repo)| repo),
+            _ => r.name.split_once('/').map(|(repo, _)| repo),
+        };
+        if let Some(archive) = rest
+            .iter_mut()
+            .find(|a| a.change == Change::Archive && Some(a.name.as_str()) == repo)
+        {
+            archive.let_go.push((r.kind, r.name));
+        }
+    }
+    rest
 }
 
 /// Each operation's level: 0 without dependencies, else one more than its
@@ -674,6 +710,11 @@ impl Run<'_> {
                 if r.linked {
                     self.store
                         .delete_link(self.org, self.backend, &r.kind, &r.name)
+                        .await?;
+                }
+                for (kind, name) in &r.let_go {
+                    self.store
+                        .delete_link(self.org, self.backend, kind, name)
                         .await?;
                 }
                 if r.change == Change::Archive {

@@ -88,6 +88,18 @@ impl Gitea {
             return Ok(create());
         };
         let name = |v: &Option<String>| v.clone().unwrap_or_default();
+        // Nothing can exist in a repository that does not (a dry run).
+        if !matches!(
+            op.action,
+            Action::CreateRepository | Action::EnsureOrgMemoryRepository
+        ) {
+            if let Some(repo) = &t.repository {
+                let repos = self.list(&format!("/orgs/{org}/repos")).await?;
+                if find(&repos, "name", repo).is_none() {
+                    return Ok(create());
+                }
+            }
+        }
         Ok(match op.action {
             Action::CreateOrganization => match self.http.get_opt(&format!("/orgs/{org}")).await? {
                 None => create(),
@@ -459,13 +471,12 @@ async fn scan(
             };
             (Change::Remove, Method::DELETE, path, None)
         };
-        stale.push(Removal {
-            kind: kind.clone(),
-            name: name.clone(),
-            request: Request::new(method, path, body),
+        stale.push(Removal::managed(
+            kind,
+            name,
+            Request::new(method, path, body),
             change,
-            linked: true,
-        });
+        ));
     }
 
     // Live objects in scope nobody declared.

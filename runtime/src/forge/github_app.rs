@@ -8,6 +8,7 @@
 //! keys `appId`, `privateKey` (PEM) and `installationId`. Neither the key,
 //! the JWT nor the token is ever printed: they are held as [`SecretValue`]s.
 
+use std::future::Future;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -79,8 +80,16 @@ impl AppTokens {
     }
 
     /// An installation token with at least 5 minutes left: the cached one,
-    /// or a new one from the exchange.
-    pub async fn token(&self) -> Result<SecretValue, AppAuthError> {
+    /// or a new one from the exchange. (Boxed: the exchange is itself a
+    /// request of the client that asks for the token.)
+    pub fn token(
+        &self,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<SecretValue, AppAuthError>> + Send + '_>>
+    {
+        Box::pin(self.fetch())
+    }
+
+    async fn fetch(&self) -> Result<SecretValue, AppAuthError> {
         let mut cached = self.cached.lock().await;
         let now = SystemTime::now();
         if let Some((token, expires)) = cached.as_ref() {

@@ -9,15 +9,21 @@
 //!   [`HttpError::Ambiguous`], and the caller reads the forge before deciding
 //!   again.
 //! - Tries and the total wait are bounded by a [`RetryPolicy`].
+//! - GitHub reads are conditional: each answer's `ETag` is kept, and a
+//!   `304 Not Modified` is answered from it (and costs no rate limit).
+//! - A list's `Link: rel="next"` is followed only to the API's own origin:
+//!   a forge answer cannot send the token elsewhere.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NONE_MATCH};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use super::github_app::AppTokens;
 use crate::secrets::SecretValue;
 
 /// How hard to try.
@@ -53,6 +59,8 @@ pub struct Stats {
     pub requests: AtomicU64,
     pub writes: AtomicU64,
     pub retries: AtomicU64,
+    /// Reads answered `304 Not Modified` from a kept ETag.
+    pub not_modified: AtomicU64,
 }
 
 /// A response, its body parsed as JSON (`null` when empty or not JSON).
@@ -79,6 +87,13 @@ pub enum HttpError {
         "{method} {path}: no clear answer ({reason}); the forge is read again before any retry"
     )]
     Ambiguous {
+        method: String,
+        path: String,
+        reason: String,
+    },
+    /// No credentials to send (a GitHub App token exchange failed).
+    #[error("{method} {path}: {reason}")]
+    Auth {
         method: String,
         path: String,
         reason: String,
@@ -110,12 +125,28 @@ impl HttpError {
     }
 }
 
+/// What a request is authenticated with.
+#[derive(Clone)]
+enum Auth {
+    None,
+    /// The `Authorization` header value.
+    Header(SecretValue),
+    /// `Bearer` and a GitHub App installation token, renewed as needed.
+    App(Arc<AppTokens>),
+}
+
+/// The last answer to a GET and its ETag.
+type Etags = Arc<Mutex<HashMap<String, (HeaderValue, Response)>>>;
+
 /// A forge's REST API.
 #[derive(Clone)]
 pub struct Http {
     client: reqwest::Client,
     base: String,
-    auth: Option<SecretValue>,
+    auth: Auth,
+    headers: HeaderMap,
+    /// Kept for conditional reads (GitHub), else `None`.
+    etags: Option<Etags>,
     policy: RetryPolicy,
     pub stats: Arc<Stats>,
 }
@@ -138,10 +169,47 @@ impl Http {
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_string(),
-            auth,
+            auth: auth.map_or(Auth::None, Auth::Header),
+            headers: HeaderMap::new(),
+            etags: None,
             policy,
             stats: Arc::default(),
         })
+    }
+
+    /// GitHub's REST API: its media type and API version on every request,
+    /// and conditional reads.
+    pub fn github(mut self) -> Http {
+        self.headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        );
+        self.headers.insert(
+            "x-github-api-version",
+            HeaderValue::from_static("2022-11-28"),
+        );
+        self.etags = Some(Etags::default());
+        self
+    }
+
+    /// Authenticates as a GitHub App installation.
+    pub fn with_app(mut self, tokens: Arc<AppTokens>) -> Http {
+        self.auth = Auth::App(tokens);
+        self
+    }
+
+    async fn authorization(&self) -> Result<Option<HeaderValue>, String> {
+        let value = match &self.auth {
+            Auth::None => return Ok(None),
+            Auth::Header(v) => HeaderValue::from_str(v.expose()),
+            Auth::App(tokens) => {
+                let token = tokens.token().await.map_err(|e| e.to_string())?;
+                HeaderValue::from_str(&format!("Bearer {}", token.expose()))
+            }
+        };
+        let mut value = value.map_err(|_| "the credentials are not a valid header value")?;
+        value.set_sensitive(true);
+        Ok(Some(value))
     }
 
     pub fn base(&self) -> &str {
@@ -173,12 +241,28 @@ impl Http {
             if method != Method::GET {
                 self.stats.writes.fetch_add(1, Ordering::Relaxed);
             }
-            let mut req = self.client.request(method.clone(), &url);
-            if let Some(auth) = &self.auth {
-                if let Ok(mut v) = HeaderValue::from_str(auth.expose()) {
-                    v.set_sensitive(true);
-                    req = req.header(AUTHORIZATION, v);
+            let mut req = self
+                .client
+                .request(method.clone(), &url)
+                .headers(self.headers.clone());
+            match self.authorization().await {
+                Ok(Some(v)) => req = req.header(AUTHORIZATION, v),
+                Ok(None) => {}
+                Err(reason) => {
+                    let (m, p, r) = err_ctx(reason);
+                    return Err(HttpError::Auth {
+                        method: m,
+                        path: p,
+                        reason: r,
+                    });
                 }
+            }
+            let kept = match (&self.etags, method == Method::GET) {
+                (Some(etags), true) => etags.lock().ok().and_then(|e| e.get(&url).cloned()),
+                _ => None,
+            };
+            if let Some((etag, _)) = &kept {
+                req = req.header(IF_NONE_MATCH, etag.clone());
             }
             if let Some(b) = body {
                 req = req.json(b);
@@ -187,6 +271,12 @@ impl Http {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
+                    if status == StatusCode::NOT_MODIFIED {
+                        if let Some((_, kept)) = kept {
+                            self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
+                            return Ok(kept);
+                        }
+                    }
                     let declined = status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::SERVICE_UNAVAILABLE
                         || (status == StatusCode::FORBIDDEN && rate_limited(&headers));
@@ -213,11 +303,21 @@ impl Http {
                                 message: forge_message(&body),
                             });
                         }
-                        return Ok(Response {
+                        let response = Response {
                             status: status.as_u16(),
                             headers,
                             body,
-                        });
+                        };
+                        if let (Some(etags), Some(etag)) =
+                            (&self.etags, response.headers.get(ETAG).cloned())
+                        {
+                            if method == Method::GET {
+                                if let Ok(mut e) = etags.lock() {
+                                    e.insert(url.clone(), (etag, response.clone()));
+                                }
+                            }
+                        }
+                        return Ok(response);
                     }
                 }
                 Err(e) => {
@@ -295,19 +395,42 @@ impl Http {
         Ok(out)
     }
 
-    /// Every item of a GitHub list: `per_page=100`, following `Link: rel="next"`.
+    /// Every item of a GitHub list: `per_page=100`, following `Link:
+    /// rel="next"`, but only within the API's own origin.
     pub async fn list_github(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut next = Some(format!("{path}{sep}per_page=100"));
         let mut out = Vec::new();
+        let mut pages = 0u32;
         while let Some(url) = next.take() {
+            pages += 1;
             let r = self.get(&url).await?;
             out.extend(r.body.as_array().cloned().unwrap_or_default());
-            next = r
+            let link = r
                 .headers
                 .get("link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
+            next = match link {
+                Some(link) if !same_origin(&self.base, &link) => {
+                    return Err(HttpError::Status {
+                        method: "GET".into(),
+                        path: path.to_string(),
+                        status: r.status,
+                        message: "the next page is on another server; not followed".into(),
+                    });
+                }
+                // A server that never stops paginating is not followed forever.
+                Some(_) if pages >= MAX_PAGES => {
+                    return Err(HttpError::Status {
+                        method: "GET".into(),
+                        path: path.to_string(),
+                        status: r.status,
+                        message: format!("more than {MAX_PAGES} pages"),
+                    });
+                }
+                other => other,
+            };
         }
         Ok(out)
     }
@@ -321,6 +444,22 @@ impl Http {
         let half = exp / 2;
         half + half.mul_f64(jitter())
     }
+}
+
+/// The most pages one list is read to (100,000 items on GitHub).
+const MAX_PAGES: u32 = 1000;
+
+/// Whether `url` is on the scheme, host and port of `base`.
+fn same_origin(base: &str, url: &str) -> bool {
+    let origin = |u: &str| {
+        let (scheme, rest) = u.split_once("://")?;
+        let host = rest.split('/').next()?;
+        Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
+    };
+    if !url.contains("://") {
+        return url.starts_with('/') && !url.starts_with("//");
+    }
+    matches!((origin(base), origin(url)), (Some(a), Some(b)) if a == b)
 }
 
 /// GitHub's "rate limit exceeded" 403: no requests left in the window.
@@ -418,6 +557,25 @@ mod tests {
             Some("https://api.github.com/orgs/x/repos?page=2&per_page=100")
         );
         assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
+    }
+
+    #[test]
+    fn next_pages_stay_on_the_api_origin() {
+        let base = "https://api.github.com";
+        assert!(same_origin(
+            base,
+            "https://api.github.com/orgs/x/repos?page=2"
+        ));
+        assert!(same_origin(base, "https://API.github.com/x"));
+        assert!(!same_origin(
+            base,
+            "https://evil.example/orgs/x/repos?page=2"
+        ));
+        assert!(!same_origin(base, "http://api.github.com/x"));
+        assert!(!same_origin(base, "https://api.github.com.evil.example/x"));
+        assert!(!same_origin(base, "https://api.github.com@evil.example/x"));
+        assert!(same_origin(base, "/orgs/x/repos?page=2"));
+        assert!(!same_origin(base, "//evil.example/x"));
     }
 
     #[test]

@@ -88,9 +88,24 @@ pub struct Removal {
     pub change: Change,
     /// The link to forget afterwards (none for drift).
     pub linked: bool,
+    /// Other links to forget with it: what is inside a repository being
+    /// archived, which kradle stops managing.
+    pub let_go: Vec<(String, String)>,
 }
 
 impl Removal {
+    /// The removal (or archive) of an object kradle manages.
+    pub fn managed(kind: &str, name: &str, request: Request, change: Change) -> Removal {
+        Removal {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            request,
+            change,
+            linked: true,
+            let_go: Vec::new(),
+        }
+    }
+
     /// A DELETE of something nobody declared.
     pub fn drift(kind: &str, name: String, path: String) -> Removal {
         Removal {
@@ -99,6 +114,7 @@ impl Removal {
             request: Request::new(Method::DELETE, path, None),
             change: Change::Remove,
             linked: false,
+            let_go: Vec::new(),
         }
     }
 }
@@ -247,6 +263,13 @@ impl ReadCache {
             }
         }
         false
+    }
+
+    /// Forgets the list at `path`, whatever query it was read with.
+    pub fn forget_exact(&self, path: &str) {
+        if let Ok(mut lists) = self.lists.lock() {
+            lists.retain(|k, _| k.split('?').next().unwrap_or(k) != path);
+        }
     }
 
     /// Forgets what was read under (or above) `path`.

@@ -22,22 +22,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+pub use super::fake_http::Faults;
+use super::fake_http::{json_response, material, merge, message, percent_decode, query_of};
 use super::upstream::Api;
 
 pub const TOKEN: &str = "token fake-gitea-admin-token";
-
-/// Faults to inject, each a share of requests (0.0 to 1.0).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Faults {
-    /// 500 before anything is applied.
-    pub error: f64,
-    /// A write applied, then answered 500 (the client cannot know it landed).
-    pub error_after_write: f64,
-    /// 429 with `Retry-After: 0`.
-    pub throttle: f64,
-    /// The connection closed without an answer (after applying a write).
-    pub reset: f64,
-}
 
 #[derive(Debug, Default)]
 pub struct World {
@@ -81,15 +70,6 @@ impl World {
     fn id(&mut self) -> i64 {
         self.next_id += 1;
         self.next_id
-    }
-
-    fn roll(&mut self) -> f64 {
-        let mut x = self.rng.max(1);
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
     pub fn team_named(&self, org: &str, name: &str) -> Option<(i64, &Team)> {
@@ -138,14 +118,6 @@ impl FakeGitea {
 
 type AppState = (Arc<Mutex<World>>, Api);
 
-fn json_response(status: StatusCode, body: Value) -> Response {
-    (status, axum::Json(body)).into_response()
-}
-
-fn message(status: StatusCode, text: &str) -> Response {
-    json_response(status, json!({ "message": text }))
-}
-
 async fn handle(
     State((world, api)): State<AppState>,
     method: Method,
@@ -157,13 +129,7 @@ async fn handle(
         return message(StatusCode::NOT_FOUND, "not the API");
     };
     let path = percent_decode(path);
-    let query: BTreeMap<String, String> = uri
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let query = query_of(uri.query());
     let body: Option<Value> = if body.is_empty() {
         None
     } else {
@@ -189,23 +155,13 @@ async fn handle(
         w.violations.push(v.clone());
         return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
     }
-    let faults = w.faults;
     let write = method != Method::GET;
-    if w.roll() < faults.throttle {
-        w.injected += 1;
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "0")],
-            axum::Json(json!({ "message": "slow down" })),
-        )
-            .into_response();
-    }
-    if w.roll() < faults.error {
-        w.injected += 1;
-        return message(StatusCode::INTERNAL_SERVER_ERROR, "injected");
-    }
-    let after_write = write && w.roll() < faults.error_after_write;
-    let reset = write && w.roll() < faults.reset;
+    let faults = w.faults;
+    let World { rng, injected, .. } = &mut *w;
+    let injection = match faults.roll(rng, injected, write) {
+        Ok(injection) => injection,
+        Err(response) => return *response,
+    };
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let response = route(
         &mut w,
@@ -216,40 +172,12 @@ async fn handle(
     );
     if write && response.status().is_success() {
         w.writes.push(format!("{method} {path}"));
-        if reset || after_write {
+        if injection.hits() {
             w.injected += 1;
         }
     }
     drop(w);
-    if reset && response.status().is_success() {
-        // The write is applied; the client never hears of it.
-        panic!("injected connection reset");
-    }
-    if after_write && response.status().is_success() {
-        return message(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "injected after the write",
-        );
-    }
-    response
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    injection.deliver(response)
 }
 
 /// A page of `items` as Gitea pages: `limit` ≤ 50 (default 30).
@@ -292,14 +220,6 @@ fn public_hook(h: &Value) -> Value {
         c.remove("secret");
     }
     h
-}
-
-fn merge(target: &mut Value, patch: &Value) {
-    if let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) {
-        for (k, v) in p {
-            t.insert(k.clone(), v.clone());
-        }
-    }
 }
 
 fn route(
@@ -651,13 +571,4 @@ fn route(
         }
         _ => message(StatusCode::NOT_FOUND, "the fake does not serve this"),
     }
-}
-
-fn material(key: &Value) -> String {
-    key.as_str()
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
 }

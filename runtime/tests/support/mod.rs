@@ -7,10 +7,17 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_gitea;
+pub mod fake_github;
+pub mod fake_http;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use kradle_compiler::forge_plan::{Backend, Placeholder, Plan};
+use kradle_compiler::lower::BuildOptions;
+use kradle_compiler::source::Sources;
+use kradle_runtime::apply::{OrgReport, Outcome};
+use kradle_runtime::secrets::{SecretValue, Secrets};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
 
@@ -75,4 +82,85 @@ impl Drop for TestDb {
         })
         .join();
     }
+}
+
+/// The compiled plan of `org` for `backend` from the bundled example,
+/// read back through the typed contract.
+pub fn example_plan(org: &str, backend: Backend) -> Plan {
+    let root = upstream::workspace().join("examples/acme-platform");
+    let sources = Sources::from_dir(&root).unwrap();
+    let options = BuildOptions {
+        now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .unwrap()
+            .into(),
+        repo_url: None,
+        target_revision: None,
+        path: None,
+    };
+    let build = kradle_compiler::build(sources, &options);
+    assert!(!build.has_errors());
+    let plan = build
+        .output
+        .plans
+        .iter()
+        .find(|p| p.org == org && p.backend == backend)
+        .expect("the example has this plan")
+        .clone();
+    Plan::from_json(&serde_json::to_string(&plan).unwrap()).unwrap()
+}
+
+/// A value for every `${secret:…}` the plan names.
+pub fn secrets_for(plan: &Plan) -> Secrets {
+    let mut s = Secrets::default();
+    for op in &plan.operations {
+        for p in op.placeholders() {
+            if let Placeholder::Secret {
+                namespace,
+                name,
+                key,
+            } = p
+            {
+                s.insert(
+                    &namespace,
+                    &name,
+                    &key,
+                    SecretValue::new(format!("s3cret-{name}-{key}-value")),
+                );
+            }
+        }
+    }
+    s
+}
+
+/// The plan without everything about `repo`.
+pub fn without_repository(plan: &Plan, repo: &str) -> Plan {
+    let mut p = plan.clone();
+    let dropped: Vec<String> = p
+        .operations
+        .iter()
+        .filter(|o| o.target.repository.as_deref() == Some(repo))
+        .map(|o| o.id.clone())
+        .collect();
+    p.operations.retain(|o| !dropped.contains(&o.id));
+    for o in &mut p.operations {
+        o.depends_on.retain(|d| !dropped.contains(d));
+    }
+    p
+}
+
+pub fn count(report: &OrgReport, outcome: Outcome) -> usize {
+    report
+        .operations
+        .iter()
+        .filter(|o| o.result == outcome)
+        .count()
+}
+
+pub fn failures(report: &OrgReport) -> Vec<String> {
+    report
+        .operations
+        .iter()
+        .filter(|o| matches!(o.result, Outcome::Failed | Outcome::Skipped))
+        .map(|o| format!("{}: {:?}", o.id, o.error))
+        .collect()
 }

@@ -10,16 +10,20 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-/// `../shared/upstream`, from the workspace root.
-pub fn upstream() -> PathBuf {
+/// The workspace root (the root package and the runtime crate both use
+/// this module).
+pub fn workspace() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    // The root package and the runtime crate both use this module.
-    let root = if here.ends_with("runtime") {
+    if here.ends_with("runtime") {
         here.parent().unwrap().to_path_buf()
     } else {
         here
-    };
-    root.join("../shared/upstream")
+    }
+}
+
+/// `../shared/upstream`, from the workspace root.
+pub fn upstream() -> PathBuf {
+    workspace().join("../shared/upstream")
 }
 
 fn load_json(path: &std::path::Path) -> Value {

@@ -36,7 +36,9 @@ mod github;
 use super::report::{Notes, SkippedOperation};
 use super::resources::with_defaults;
 
-pub use crate::forge_plan::{Action, Backend, Method, Operation, Plan, Provider, Target, Template};
+pub use crate::forge_plan::{
+    Action, Backend, Method, Operation, Plan, PlanCredentialRef, Provider, Target, Template,
+};
 
 fn idempotency_key(action: Action, method: Method, path: &str, body: &Value) -> String {
     let mut h = Sha256::new();
@@ -349,10 +351,27 @@ fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)
             .and_then(Value::as_str)
             .unwrap_or(org)
             .to_string();
+        let auth = |field: &str| {
+            p.auth_config
+                .as_ref()
+                .and_then(|c| c.get(field))
+                .and_then(|v| match v {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        };
         let info = Provider {
             name: binding.provider_ref.0.clone(),
             endpoint: p.endpoint.clone(),
             owner: owner.clone(),
+            credential_ref: Some(PlanCredentialRef {
+                namespace: org_namespace(org),
+                name: binding.credential_ref.name.clone(),
+                key: binding.credential_ref.key.clone(),
+            }),
+            app_id: auth("appId"),
+            installation_id: auth("installationId"),
         };
         for repo in binding.scope.iter().flat_map(|s| s.repositories.iter()) {
             out.insert(repo.0.clone(), (owner.clone(), info.clone()));

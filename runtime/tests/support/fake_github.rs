@@ -1,0 +1,834 @@
+//! A stateful fake of GitHub's REST API, served by axum on a local port,
+//! for the apply tests.
+//!
+//! It behaves like GitHub where kradle can notice:
+//! - lists paginate (`per_page` ≤ 100, default 30) with absolute
+//!   `Link: <…>; rel="next"` URLs, and answer `ETag`s: a read with a
+//!   matching `If-None-Match` gets `304 Not Modified`;
+//! - duplicates are refused with 422 (repository, team, deploy key, a hook
+//!   with the same URL);
+//! - a repository created without `auto_init` has no branch: its default
+//!   branch cannot be changed and no branch of it can be protected until a
+//!   branch is pushed ([`FakeGitHub::push`]);
+//! - a user outside the organization is invited: a team membership is
+//!   `pending` and not listed among the members, a collaborator becomes a
+//!   repository invitation;
+//! - a hook's secret is answered as `********`.
+//!
+//! Every request is checked against GitHub's OpenAPI description
+//! (`violations`). Faults can be injected as in the Gitea fake, plus
+//! primary rate limits (403 with `x-ratelimit-remaining: 0`).
+//!
+//! Authentication: `Authorization: Bearer <TOKEN>` (or `token <TOKEN>`),
+//! or an installation token obtained at `POST
+//! /app/installations/{id}/access_tokens` with any well-formed App JWT (the
+//! JWT itself is verified in `github_app.rs`).
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+pub use super::fake_http::Faults;
+use super::fake_http::{json_response, material, merge, message, percent_decode, query_of};
+use super::upstream::Api;
+
+/// The personal access token the fake accepts.
+pub const TOKEN: &str = "ghp_fakeGitHubToken0123456789";
+/// The installation token it hands out for an App JWT.
+pub const INSTALLATION_TOKEN: &str = "ghs_fakeInstallationToken0123456789";
+
+#[derive(Debug, Default, Clone)]
+pub struct Repo {
+    pub value: Value,
+    pub branches: BTreeSet<String>,
+    /// login → permission (`pull`, `push`, `admin`, …).
+    pub collaborators: BTreeMap<String, String>,
+    /// Open invitations: `{id, invitee: {login}, permissions}`.
+    pub invitations: Vec<Value>,
+    pub keys: Vec<Value>,
+    /// With their secret, which is never shown.
+    pub hooks: Vec<Value>,
+    /// branch → protection (in the shape GET answers).
+    pub protections: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Team {
+    pub org: String,
+    pub value: Value,
+    /// login → role, active members.
+    pub members: BTreeMap<String, String>,
+    /// login → role, invited and not yet in the organization.
+    pub pending: BTreeMap<String, String>,
+    /// repository → permission.
+    pub repos: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default)]
+pub struct World {
+    /// organization → its members.
+    pub orgs: BTreeMap<String, BTreeSet<String>>,
+    /// login → id.
+    pub users: BTreeMap<String, i64>,
+    pub repos: BTreeMap<(String, String), Repo>,
+    pub teams: BTreeMap<i64, Team>,
+    pub next_id: i64,
+    /// Every write that changed something: "METHOD /path".
+    pub writes: Vec<String>,
+    pub requests: usize,
+    /// Reads answered 304.
+    pub not_modified: usize,
+    /// Installation tokens handed out.
+    pub exchanges: usize,
+    pub violations: Vec<String>,
+    pub faults: Faults,
+    /// The next this many requests hit the primary rate limit (403).
+    pub rate_limited: usize,
+    pub injected: usize,
+    pub delay: std::time::Duration,
+    rng: u64,
+}
+
+impl World {
+    fn id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn org(&mut self, org: &str) {
+        self.orgs.entry(org.to_string()).or_default();
+    }
+
+    /// A user; `member_of` an organization, or outside any.
+    pub fn user(&mut self, login: &str, member_of: Option<&str>) {
+        let id = self.id();
+        self.users.entry(login.to_string()).or_insert(id);
+        if let Some(org) = member_of {
+            self.orgs
+                .entry(org.to_string())
+                .or_default()
+                .insert(login.to_string());
+        }
+    }
+
+    pub fn repo(&self, owner: &str, name: &str) -> Option<&Repo> {
+        self.repos.get(&(owner.to_string(), name.to_string()))
+    }
+
+    pub fn team_named(&self, org: &str, name: &str) -> Option<&Team> {
+        self.teams
+            .values()
+            .find(|t| t.org == org && t.value["name"] == name)
+    }
+
+    fn team_by_slug(&mut self, org: &str, slug: &str) -> Option<&mut Team> {
+        self.teams
+            .values_mut()
+            .find(|t| t.org == org && t.value["slug"] == slug)
+    }
+
+    fn user_json(&self, login: &str) -> Value {
+        json!({ "login": login, "id": self.users.get(login).copied().unwrap_or(0), "type": "User" })
+    }
+}
+
+/// A running fake; the server stops when the test's runtime ends.
+#[derive(Clone)]
+pub struct FakeGitHub {
+    pub url: String,
+    pub world: Arc<Mutex<World>>,
+}
+
+impl FakeGitHub {
+    pub async fn start(api: Api) -> FakeGitHub {
+        let world = Arc::new(Mutex::new(World {
+            rng: 0x9e37_79b9_7f4a_7c15,
+            ..World::default()
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .fallback(handle)
+            .with_state((world.clone(), api, url.clone()));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeGitHub { url, world }
+    }
+
+    pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
+        f(&mut self.world.lock().unwrap())
+    }
+
+    /// Someone pushed `branch` to `owner/repo`.
+    pub fn push(&self, owner: &str, repo: &str, branch: &str) {
+        self.with(|w| {
+            if let Some(r) = w.repos.get_mut(&(owner.to_string(), repo.to_string())) {
+                r.branches.insert(branch.to_string());
+            }
+        });
+    }
+}
+
+type AppState = (Arc<Mutex<World>>, Api, String);
+
+async fn handle(
+    State((world, api, base)): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = percent_decode(uri.path());
+    let query = query_of(uri.query());
+    let body: Option<Value> = if body.is_empty() {
+        None
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => Some(v),
+            Err(_) => return message(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
+        }
+    };
+    let delay = world.lock().unwrap().delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let mut w = world.lock().unwrap();
+    w.requests += 1;
+    let auth = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    if method == Method::POST
+        && matches!(
+            segments.as_slice(),
+            ["app", "installations", _, "access_tokens"]
+        )
+    {
+        // An App JWT: three base64url parts.
+        let jwt = auth.strip_prefix("Bearer ").unwrap_or_default();
+        if jwt.split('.').count() != 3 {
+            return message(
+                StatusCode::UNAUTHORIZED,
+                "A JSON web token could not be decoded",
+            );
+        }
+        w.exchanges += 1;
+        let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+        return json_response(
+            StatusCode::CREATED,
+            json!({ "token": INSTALLATION_TOKEN, "expires_at": expires.to_rfc3339() }),
+        );
+    }
+    let token = auth
+        .strip_prefix("Bearer ")
+        .or_else(|| auth.strip_prefix("token "));
+    if !matches!(token, Some(TOKEN | INSTALLATION_TOKEN)) {
+        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
+    }
+    if headers.get("x-github-api-version").is_none()
+        || headers.get("accept").and_then(|v| v.to_str().ok())
+            != Some("application/vnd.github+json")
+    {
+        let v = format!("{method} {path}: no GitHub media type or API version header");
+        w.violations.push(v.clone());
+        return message(StatusCode::BAD_REQUEST, &v);
+    }
+    if let Err(v) = api.check(method.as_str(), uri.path(), body.as_ref()) {
+        w.violations.push(v.clone());
+        return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
+    }
+    if w.rate_limited > 0 {
+        w.rate_limited -= 1;
+        w.injected += 1;
+        let reset = chrono::Utc::now().timestamp().to_string();
+        return (
+            StatusCode::FORBIDDEN,
+            [
+                ("x-ratelimit-remaining", "0".to_string()),
+                ("x-ratelimit-reset", reset),
+            ],
+            axum::Json(json!({ "message": "API rate limit exceeded" })),
+        )
+            .into_response();
+    }
+    let write = method != Method::GET;
+    let faults = w.faults;
+    let World { rng, injected, .. } = &mut *w;
+    let injection = match faults.roll(rng, injected, write) {
+        Ok(injection) => injection,
+        Err(response) => return *response,
+    };
+    let answer = route(
+        &mut w,
+        &method,
+        &segments,
+        &query,
+        body.unwrap_or(Value::Null),
+    );
+    let response = match answer {
+        Answer::List(items) => {
+            let page = page(&base, &path, &query, items);
+            let etag = format!(
+                "W/\"{}\"",
+                hex(&Sha256::digest(page.0.to_string().as_bytes())[..8])
+            );
+            if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+                w.not_modified += 1;
+                return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+            }
+            let mut r = (StatusCode::OK, [("etag", etag)], axum::Json(page.0)).into_response();
+            if let Some(link) = page.1 {
+                r.headers_mut().insert("link", link.parse().unwrap());
+            }
+            r
+        }
+        Answer::Done(r) => r,
+    };
+    if write && response.status().is_success() {
+        w.writes.push(format!("{method} {path}"));
+        if injection.hits() {
+            w.injected += 1;
+        }
+    }
+    drop(w);
+    injection.deliver(response)
+}
+
+/// Whether a JSON id is the one in a path.
+fn same_id(v: &Value, id: &str) -> bool {
+    v.as_i64().is_some_and(|n| id.parse() == Ok(n))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Answer {
+    List(Vec<Value>),
+    Done(Response),
+}
+
+/// A page of `items` (`per_page` ≤ 100, default 30) and its `Link` header.
+fn page(
+    base: &str,
+    path: &str,
+    query: &BTreeMap<String, String>,
+    items: Vec<Value>,
+) -> (Value, Option<String>) {
+    let per_page = query
+        .get("per_page")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = query
+        .get("page")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let total = items.len();
+    let slice: Vec<Value> = items
+        .into_iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .collect();
+    let link = (page * per_page < total).then(|| {
+        let mut q = query.clone();
+        q.insert("page".into(), (page + 1).to_string());
+        q.insert("per_page".into(), per_page.to_string());
+        let q: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        format!("<{base}{path}?{}>; rel=\"next\"", q.join("&"))
+    });
+    (Value::Array(slice), link)
+}
+
+fn done(status: StatusCode, body: Value) -> Answer {
+    Answer::Done(json_response(status, body))
+}
+
+fn no_content() -> Answer {
+    Answer::Done(StatusCode::NO_CONTENT.into_response())
+}
+
+fn fail(status: StatusCode, text: &str) -> Answer {
+    Answer::Done(message(status, text))
+}
+
+fn not_found() -> Answer {
+    fail(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// GitHub's role name for a permission.
+fn role_name(permission: &str) -> &'static str {
+    match permission {
+        "admin" => "admin",
+        "maintain" => "maintain",
+        "push" => "write",
+        "triage" => "triage",
+        _ => "read",
+    }
+}
+
+fn permissions(permission: &str) -> Value {
+    let rank = ["pull", "triage", "push", "maintain", "admin"];
+    let at = rank.iter().position(|r| *r == permission).unwrap_or(0);
+    let mut p = serde_json::Map::new();
+    for (i, r) in rank.iter().enumerate() {
+        p.insert((*r).to_string(), json!(i <= at));
+    }
+    Value::Object(p)
+}
+
+fn public_hook(h: &Value) -> Value {
+    let mut h = h.clone();
+    if let Some(c) = h["config"].as_object_mut() {
+        if c.contains_key("secret") {
+            c.insert("secret".into(), json!("********"));
+        }
+    }
+    h
+}
+
+fn slug(name: &str) -> String {
+    let mut s: String = name
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
+    s.trim_matches('-').to_string()
+}
+
+fn route(
+    w: &mut World,
+    method: &Method,
+    s: &[&str],
+    query: &BTreeMap<String, String>,
+    body: Value,
+) -> Answer {
+    let m = method.as_str();
+    let repo_key = |o: &str, r: &str| (o.to_string(), r.to_string());
+    match (m, s) {
+        ("GET", ["orgs", org, "repos"]) => Answer::List(
+            w.repos
+                .iter()
+                .filter(|((o, _), _)| o == org)
+                .map(|(_, r)| r.value.clone())
+                .collect(),
+        ),
+        ("POST", ["orgs", org, "repos"]) => {
+            if !w.orgs.contains_key(*org) {
+                return not_found();
+            }
+            let name = body["name"].as_str().unwrap_or_default().to_string();
+            if w.repos.contains_key(&repo_key(org, &name)) {
+                return fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Repository creation failed: name already exists on this account",
+                );
+            }
+            let id = w.id();
+            let private = body["private"].as_bool().unwrap_or(false);
+            let mut v = json!({
+                "id": id, "name": name, "full_name": format!("{org}/{name}"),
+                "owner": { "login": org }, "private": private,
+                "visibility": if private { "private" } else { "public" },
+                "description": null, "default_branch": "main", "archived": false,
+            });
+            merge(&mut v, &body);
+            let auto_init = v
+                .as_object_mut()
+                .unwrap()
+                .remove("auto_init")
+                .and_then(|a| a.as_bool())
+                .unwrap_or(false);
+            let mut repo = Repo {
+                value: v.clone(),
+                ..Repo::default()
+            };
+            if auto_init {
+                repo.branches.insert("main".into());
+            }
+            w.repos.insert(repo_key(org, &name), repo);
+            done(StatusCode::CREATED, v)
+        }
+        ("PATCH", ["repos", o, r]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            if let Some(b) = body["default_branch"].as_str() {
+                if repo.branches.is_empty() {
+                    return fail(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "Cannot update default branch for an empty repository. Please init the repository and push first.",
+                    );
+                }
+                if !repo.branches.contains(b) {
+                    return fail(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+                }
+            }
+            merge(&mut repo.value, &body);
+            if let Some(p) = body["private"].as_bool() {
+                repo.value["visibility"] = json!(if p { "private" } else { "public" });
+            }
+            done(StatusCode::OK, repo.value.clone())
+        }
+        ("GET", ["repos", o, r, "branches", b]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) if repo.branches.contains(*b) => done(
+                StatusCode::OK,
+                json!({ "name": b, "protected": repo.protections.contains_key(*b) }),
+            ),
+            _ => fail(StatusCode::NOT_FOUND, "Branch not found"),
+        },
+        ("GET", ["orgs", org, "teams"]) => Answer::List(
+            w.teams
+                .values()
+                .filter(|t| t.org == *org)
+                .map(|t| t.value.clone())
+                .collect(),
+        ),
+        ("POST", ["orgs", org, "teams"]) => {
+            let name = body["name"].as_str().unwrap_or_default();
+            if !w.orgs.contains_key(*org) {
+                return not_found();
+            }
+            if w.team_named(org, name).is_some() {
+                return fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Validation Failed: Name must be unique for this org",
+                );
+            }
+            let id = w.id();
+            let mut v = json!({ "id": id, "name": name, "slug": slug(name),
+                "description": null, "privacy": "secret", "permission": "pull" });
+            merge(&mut v, &body);
+            w.teams.insert(
+                id,
+                Team {
+                    org: org.to_string(),
+                    value: v.clone(),
+                    ..Team::default()
+                },
+            );
+            done(StatusCode::CREATED, v)
+        }
+        ("PATCH", ["orgs", org, "teams", t]) => match w.team_by_slug(org, t) {
+            Some(team) => {
+                merge(&mut team.value, &body);
+                done(StatusCode::OK, team.value.clone())
+            }
+            None => not_found(),
+        },
+        ("DELETE", ["orgs", org, "teams", t]) => {
+            let id = w
+                .teams
+                .iter()
+                .find(|(_, x)| x.org == *org && x.value["slug"] == *t)
+                .map(|(id, _)| *id);
+            match id {
+                Some(id) => {
+                    w.teams.remove(&id);
+                    no_content()
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["orgs", org, "teams", t, "members"]) => {
+            let Some(team) = w.team_by_slug(org, t).cloned() else {
+                return not_found();
+            };
+            let role = query.get("role").map_or("all", String::as_str);
+            Answer::List(
+                team.members
+                    .iter()
+                    .filter(|(_, r)| role == "all" || r.as_str() == role)
+                    .map(|(login, _)| w.user_json(login))
+                    .collect(),
+            )
+        }
+        ("GET", ["orgs", org, "teams", t, "memberships", user]) => {
+            let Some(team) = w.team_by_slug(org, t) else {
+                return not_found();
+            };
+            if let Some(role) = team.members.get(*user) {
+                done(StatusCode::OK, json!({ "role": role, "state": "active" }))
+            } else if let Some(role) = team.pending.get(*user) {
+                done(StatusCode::OK, json!({ "role": role, "state": "pending" }))
+            } else {
+                not_found()
+            }
+        }
+        ("PUT" | "DELETE", ["orgs", org, "teams", t, "memberships", user]) => {
+            if !w.users.contains_key(*user) {
+                return not_found();
+            }
+            let member = w.orgs.get(*org).is_some_and(|m| m.contains(*user));
+            let Some(team) = w.team_by_slug(org, t) else {
+                return not_found();
+            };
+            if m == "DELETE" {
+                let had =
+                    team.members.remove(*user).is_some() | team.pending.remove(*user).is_some();
+                return if had { no_content() } else { not_found() };
+            }
+            let role = body["role"].as_str().unwrap_or("member").to_string();
+            let state = if member {
+                team.members.insert(user.to_string(), role.clone());
+                "active"
+            } else {
+                team.pending.insert(user.to_string(), role.clone());
+                "pending"
+            };
+            done(StatusCode::OK, json!({ "role": role, "state": state }))
+        }
+        ("GET", ["orgs", org, "teams", t, "repos"]) => {
+            let Some(team) = w.team_by_slug(org, t).cloned() else {
+                return not_found();
+            };
+            Answer::List(
+                team.repos
+                    .iter()
+                    .filter_map(|(r, p)| {
+                        let mut v = w.repos.get(&repo_key(org, r))?.value.clone();
+                        v["role_name"] = json!(role_name(p));
+                        v["permissions"] = permissions(p);
+                        Some(v)
+                    })
+                    .collect(),
+            )
+        }
+        ("PUT" | "DELETE", ["orgs", org, "teams", t, "repos", o, r]) => {
+            if !w.repos.contains_key(&repo_key(o, r)) {
+                return not_found();
+            }
+            let Some(team) = w.team_by_slug(org, t) else {
+                return not_found();
+            };
+            if m == "PUT" {
+                let p = body["permission"].as_str().unwrap_or("push").to_string();
+                team.repos.insert(r.to_string(), p);
+            } else {
+                team.repos.remove(*r);
+            }
+            no_content()
+        }
+        ("GET", ["repos", o, r, "collaborators"]) => {
+            let Some(repo) = w.repos.get(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let items = repo
+                .collaborators
+                .iter()
+                .map(|(login, p)| {
+                    let mut u = w.user_json(login);
+                    u["permissions"] = permissions(p);
+                    u["role_name"] = json!(role_name(p));
+                    u
+                })
+                .collect();
+            Answer::List(items)
+        }
+        ("PUT", ["repos", o, r, "collaborators", user]) => {
+            if !w.users.contains_key(*user) {
+                return not_found();
+            }
+            let member = w.orgs.get(*o).is_some_and(|m| m.contains(*user));
+            let id = w.id();
+            let invitee = w.user_json(user);
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let p = body["permission"].as_str().unwrap_or("push").to_string();
+            if member {
+                repo.collaborators.insert(user.to_string(), p);
+                return no_content();
+            }
+            if let Some(i) = repo
+                .invitations
+                .iter()
+                .find(|i| i["invitee"]["login"] == *user)
+            {
+                return done(StatusCode::CREATED, i.clone());
+            }
+            let invitation = json!({ "id": id, "invitee": invitee, "permissions": role_name(&p) });
+            repo.invitations.push(invitation.clone());
+            done(StatusCode::CREATED, invitation)
+        }
+        ("DELETE", ["repos", o, r, "collaborators", user]) => {
+            let removed = w
+                .repos
+                .get_mut(&repo_key(o, r))
+                .and_then(|repo| repo.collaborators.remove(*user));
+            if removed.is_some() {
+                no_content()
+            } else {
+                not_found()
+            }
+        }
+        ("GET", ["repos", o, r, "invitations"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => Answer::List(repo.invitations.clone()),
+            None => not_found(),
+        },
+        ("PATCH", ["repos", o, r, "invitations", id]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            match repo.invitations.iter_mut().find(|i| same_id(&i["id"], id)) {
+                Some(i) => {
+                    merge(i, &body);
+                    done(StatusCode::OK, i.clone())
+                }
+                None => not_found(),
+            }
+        }
+        ("GET", ["repos", o, r, "keys"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => Answer::List(repo.keys.clone()),
+            None => not_found(),
+        },
+        ("POST", ["repos", o, r, "keys"]) => {
+            let id = w.id();
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let wanted = material(&body["key"]);
+            if repo.keys.iter().any(|k| material(&k["key"]) == wanted) {
+                return fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Validation Failed: key is already in use",
+                );
+            }
+            let mut k = json!({ "id": id, "read_only": false, "verified": true });
+            merge(&mut k, &body);
+            repo.keys.push(k.clone());
+            done(StatusCode::CREATED, k)
+        }
+        ("DELETE", ["repos", o, r, "keys", id]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let before = repo.keys.len();
+            repo.keys.retain(|k| !same_id(&k["id"], id));
+            if repo.keys.len() < before {
+                no_content()
+            } else {
+                not_found()
+            }
+        }
+        ("GET", ["repos", o, r, "hooks"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => Answer::List(repo.hooks.iter().map(public_hook).collect()),
+            None => not_found(),
+        },
+        ("POST", ["repos", o, r, "hooks"]) => {
+            let id = w.id();
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let url = &body["config"]["url"];
+            if repo.hooks.iter().any(|h| h["config"]["url"] == *url) {
+                return fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Validation Failed: Hook already exists on this repository",
+                );
+            }
+            let mut h = json!({ "id": id, "type": "Repository", "name": "web", "active": true, "events": ["push"] });
+            merge(&mut h, &body);
+            repo.hooks.push(h.clone());
+            done(StatusCode::CREATED, public_hook(&h))
+        }
+        ("PATCH" | "DELETE", ["repos", o, r, "hooks", id]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let Some(i) = repo.hooks.iter().position(|h| same_id(&h["id"], id)) else {
+                return not_found();
+            };
+            if m == "DELETE" {
+                repo.hooks.remove(i);
+                return no_content();
+            }
+            merge(&mut repo.hooks[i], &body);
+            done(StatusCode::OK, public_hook(&repo.hooks[i]))
+        }
+        ("GET" | "PUT" | "DELETE", ["repos", o, r, "branches", b, "protection"]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            if !repo.branches.contains(*b) {
+                return fail(StatusCode::NOT_FOUND, "Branch not found");
+            }
+            match m {
+                "GET" => match repo.protections.get(*b) {
+                    Some(p) => done(StatusCode::OK, p.clone()),
+                    None => fail(StatusCode::NOT_FOUND, "Branch not protected"),
+                },
+                "DELETE" => match repo.protections.remove(*b) {
+                    Some(_) => no_content(),
+                    None => fail(StatusCode::NOT_FOUND, "Branch not protected"),
+                },
+                _ => {
+                    let signed = repo
+                        .protections
+                        .get(*b)
+                        .is_some_and(|p| p["required_signatures"]["enabled"] == Value::Bool(true));
+                    let enabled = |v: &Value| json!({ "enabled": v.as_bool().unwrap_or(false) });
+                    let checks = &body["required_status_checks"];
+                    let p = json!({
+                        "required_status_checks": if checks.is_object() {
+                            json!({ "strict": checks["strict"], "contexts": checks["contexts"],
+                                    "checks": checks["contexts"].as_array().map(|c| c.iter().map(|x| json!({ "context": x, "app_id": null })).collect::<Vec<_>>()) })
+                        } else { Value::Null },
+                        "enforce_admins": enabled(&body["enforce_admins"]),
+                        "required_pull_request_reviews": body["required_pull_request_reviews"].clone(),
+                        "restrictions": body["restrictions"].clone(),
+                        "allow_force_pushes": enabled(&body["allow_force_pushes"]),
+                        "required_signatures": { "enabled": signed },
+                    });
+                    repo.protections.insert(b.to_string(), p.clone());
+                    done(StatusCode::OK, p)
+                }
+            }
+        }
+        (
+            "GET" | "POST" | "DELETE",
+            [
+                "repos",
+                o,
+                r,
+                "branches",
+                b,
+                "protection",
+                "required_signatures",
+            ],
+        ) => {
+            let Some(p) = w
+                .repos
+                .get_mut(&repo_key(o, r))
+                .and_then(|repo| repo.protections.get_mut(*b))
+            else {
+                return fail(StatusCode::NOT_FOUND, "Branch not protected");
+            };
+            match m {
+                "POST" => p["required_signatures"] = json!({ "enabled": true }),
+                "DELETE" => {
+                    p["required_signatures"] = json!({ "enabled": false });
+                    return no_content();
+                }
+                _ => {}
+            }
+            done(StatusCode::OK, p["required_signatures"].clone())
+        }
+        _ => fail(StatusCode::NOT_FOUND, "the fake does not serve this"),
+    }
+}
