@@ -35,6 +35,21 @@ impl Gitea {
         }
     }
 
+    /// The item of the list at `path` whose `field` is `value` (without
+    /// case), searched in place: the list is read once, never copied.
+    pub async fn find_in(
+        &self,
+        path: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>, HttpError> {
+        if let Some(found) = self.cache.find(path, field, value) {
+            return Ok(found);
+        }
+        let items = self.list(path).await?;
+        Ok(find(&items, field, value))
+    }
+
     /// Every item of the list at `path`, read once per run.
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         if let Some(items) = self.cache.get(path) {
@@ -94,8 +109,11 @@ impl Gitea {
             Action::CreateRepository | Action::EnsureOrgMemoryRepository
         ) {
             if let Some(repo) = &t.repository {
-                let repos = self.list(&format!("/orgs/{org}/repos")).await?;
-                if find(&repos, "name", repo).is_none() {
+                if self
+                    .find_in(&format!("/orgs/{org}/repos"), "name", repo)
+                    .await?
+                    .is_none()
+                {
                     return Ok(create());
                 }
             }
@@ -113,11 +131,9 @@ impl Gitea {
             },
             Action::CreateRepository | Action::EnsureOrgMemoryRepository => {
                 let repo = name(&t.repository);
-                let live = find(
-                    &self.list(&format!("/orgs/{org}/repos")).await?,
-                    "name",
-                    &repo,
-                );
+                let live = self
+                    .find_in(&format!("/orgs/{org}/repos"), "name", &repo)
+                    .await?;
                 match live {
                     None => create(),
                     Some(live) if op.action == Action::EnsureOrgMemoryRepository => {
@@ -148,11 +164,10 @@ impl Gitea {
             },
             Action::CreateTeam => {
                 let team = name(&t.team);
-                match find(
-                    &self.list(&format!("/orgs/{org}/teams")).await?,
-                    "name",
-                    &team,
-                ) {
+                match self
+                    .find_in(&format!("/orgs/{org}/teams"), "name", &team)
+                    .await?
+                {
                     None => create(),
                     Some(mut live) => {
                         let id = live["id"].clone();
@@ -185,7 +200,7 @@ impl Gitea {
             Action::AddTeamMember => {
                 let members = parent(path, "/members/");
                 let user = name(&t.user);
-                match find(&self.list(&members).await?, "login", &user) {
+                match self.find_in(&members, "login", &user).await? {
                     Some(live) => Decision::Matches(live),
                     None => create(),
                 }
@@ -193,7 +208,7 @@ impl Gitea {
             Action::AddTeamRepository => {
                 let repos = format!("{}/repos", path.split("/repos/").next().unwrap_or(path));
                 let repo = name(&t.repository);
-                match find(&self.list(&repos).await?, "name", &repo) {
+                match self.find_in(&repos, "name", &repo).await? {
                     Some(live) => Decision::Matches(live),
                     None => create(),
                 }
@@ -201,7 +216,7 @@ impl Gitea {
             Action::AddCollaborator => {
                 let list = parent(path, "/collaborators/");
                 let user = name(&t.user);
-                if find(&self.list(&list).await?, "login", &user).is_none() {
+                if self.find_in(&list, "login", &user).await?.is_none() {
                     create()
                 } else {
                     let live = self.get_once(&format!("{path}/permission")).await?;

@@ -106,6 +106,21 @@ impl GitHub {
         }
     }
 
+    /// The item of the list at `path` whose `field` is `value` (without
+    /// case), searched in place: the list is read once, never copied.
+    pub async fn find_in(
+        &self,
+        path: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>, HttpError> {
+        if let Some(found) = self.cache.find(path, field, value) {
+            return Ok(found);
+        }
+        let items = self.list(path).await?;
+        Ok(find(&items, field, value))
+    }
+
     /// Every item of the list at `path`, read once per run.
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         if let Some(items) = self.cache.get(path) {
@@ -149,12 +164,10 @@ impl GitHub {
         // Nothing can exist in a repository that does not (a dry run).
         if op.action != Action::CreateRepository
             && t.repository.is_some()
-            && find(
-                &self.list(&format!("/orgs/{owner}/repos")).await?,
-                "name",
-                &repo,
-            )
-            .is_none()
+            && self
+                .find_in(&format!("/orgs/{owner}/repos"), "name", &repo)
+                .await?
+                .is_none()
         {
             return Ok(match op.action {
                 Action::UpdateRepository => write(Change::Update),
@@ -163,11 +176,10 @@ impl GitHub {
         }
         Ok(match op.action {
             Action::CreateRepository => {
-                match find(
-                    &self.list(&format!("/orgs/{owner}/repos")).await?,
-                    "name",
-                    &repo,
-                ) {
+                match self
+                    .find_in(&format!("/orgs/{owner}/repos"), "name", &repo)
+                    .await?
+                {
                     None => create(),
                     Some(live) => {
                         let mut extra = Map::new();
@@ -186,12 +198,10 @@ impl GitHub {
                 }
             }
             Action::UpdateRepository => {
-                let live = find(
-                    &self.list(&format!("/orgs/{owner}/repos")).await?,
-                    "name",
-                    &repo,
-                )
-                .unwrap_or(Value::Null);
+                let live = self
+                    .find_in(&format!("/orgs/{owner}/repos"), "name", &repo)
+                    .await?
+                    .unwrap_or(Value::Null);
                 let branch = body["default_branch"].as_str().unwrap_or_default();
                 if live["default_branch"] == branch {
                     Decision::Matches(live)
@@ -209,11 +219,10 @@ impl GitHub {
             }
             Action::CreateTeam => {
                 let team = name(&t.team);
-                match find(
-                    &self.list(&format!("/orgs/{owner}/teams")).await?,
-                    "name",
-                    &team,
-                ) {
+                match self
+                    .find_in(&format!("/orgs/{owner}/teams"), "name", &team)
+                    .await?
+                {
                     None => create(),
                     Some(live) => {
                         let slug = live["slug"].as_str().unwrap_or(&team).to_string();
@@ -259,7 +268,7 @@ impl GitHub {
                     Some(head) => head.to_string(),
                     None => path.to_string(),
                 };
-                match find(&self.list(&repos).await?, "name", &repo) {
+                match self.find_in(&repos, "name", &repo).await? {
                     Some(live) if role_of(&live) == body["permission"].as_str() => {
                         Decision::Matches(live)
                     }
@@ -271,7 +280,7 @@ impl GitHub {
                 let user = name(&t.user);
                 let want = body["permission"].as_str();
                 let list = format!("{}?affiliation=direct", parent(path, "/collaborators/"));
-                if let Some(live) = find(&self.list(&list).await?, "login", &user) {
+                if let Some(live) = self.find_in(&list, "login", &user).await? {
                     return Ok(if role_of(&live) == want {
                         Decision::Matches(live)
                     } else {

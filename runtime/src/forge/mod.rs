@@ -254,6 +254,14 @@ impl ReadCache {
         }
     }
 
+    /// The item of the list at `path` whose `field` is `value` (without
+    /// case), searched without copying the list; `None` when it was not read.
+    pub fn find(&self, path: &str, field: &str, value: &str) -> Option<Option<Value>> {
+        let lists = self.lists.lock().ok()?;
+        let items = lists.get(path)?;
+        Some(items.iter().find(|i| named(i, field, value)).cloned())
+    }
+
     /// Adds `item` to the list at `path` if it was read; whether it was.
     pub fn push(&self, path: &str, item: &Value) -> bool {
         if let Ok(mut lists) = self.lists.lock() {
@@ -299,14 +307,13 @@ pub(crate) fn parent(path: &str, marker: &str) -> String {
 /// The item of `items` whose `field` is `value` (names compare without
 /// case, as both forges compare them).
 pub(crate) fn find(items: &[Value], field: &str, value: &str) -> Option<Value> {
-    items
-        .iter()
-        .find(|i| {
-            i[field]
-                .as_str()
-                .is_some_and(|s| s.eq_ignore_ascii_case(value))
-        })
-        .cloned()
+    items.iter().find(|i| named(i, field, value)).cloned()
+}
+
+fn named(item: &Value, field: &str, value: &str) -> bool {
+    item[field]
+        .as_str()
+        .is_some_and(|s| s.eq_ignore_ascii_case(value))
 }
 
 /// Matches when every field in `fields` that the plan sets equals the live
