@@ -42,8 +42,10 @@ enum Command {
     Plan(commands::plan::Args),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(commands::schema::Args),
-    /// Converge Gitea to the compiled plans, journaling every write in PostgreSQL.
+    /// Converge Gitea and GitHub to the compiled plans, journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
+    /// Read a live Gitea organization into config YAML (to adopt kradle on an existing forge).
+    Import(commands::import::Args),
     /// List the journaled forge writes; approve or reject those waiting for approval.
     Intents(commands::intents::Args),
     /// Manage the runtime's PostgreSQL database (migrations).
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Apply(args) => commands::apply::run(args),
+        Command::Import(args) => commands::import::run(args),
         Command::Db(args) => commands::db::run(args),
         Command::Intents(args) => commands::intents::run(args),
     };

@@ -12,9 +12,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::TestDb;
 use support::fake_gitea::{FakeGitea, TOKEN};
 use support::upstream::Api;
+use support::{TestDb, stderr};
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform")
@@ -64,15 +64,8 @@ impl Env {
 
     /// Runs kradle off the test's runtime thread, so the fake keeps serving.
     async fn run(&self, extra: &[&str]) -> Output {
-        let mut cmd = self.command(extra);
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
+        support::output(self.command(extra)).await
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,9 +132,7 @@ async fn without_a_token_or_url_kradle_cannot_run() {
     let env = env().await;
     let mut cmd = env.command(&[]);
     cmd.env_remove("KRADLE_GITEA_TOKEN");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = support::output(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("KRADLE_GITEA_TOKEN"),
@@ -156,9 +147,7 @@ async fn without_a_token_or_url_kradle_cannot_run() {
         .env("KRADLE_DATABASE_URL", &env.db.url)
         .env("KRADLE_GITEA_TOKEN", "x")
         .env_remove("KRADLE_GITEA_HTTP_URL");
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = support::output(cmd).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--gitea-url"), "{}", stderr(&out));
 }
@@ -256,9 +245,7 @@ async fn on_a_terminal_a_progress_bar_runs_under_the_lines() {
             None => cmd.env_remove(k),
         };
     }
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = support::output(cmd).await;
     let screen = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{screen}");
     assert!(screen.contains("+ acme repo:api created"), "{screen}");

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
-use support::TestDb;
 use support::fake_github::FakeGitHub;
 use support::upstream::Api;
+use support::{TestDb, stderr};
 
 const HOOK_SECRET: &str = "globex-hmac-that-must-not-leak";
 
@@ -94,14 +94,8 @@ impl Env {
             .env("KRADLE_DATABASE_URL", &self.db.url)
             .env_remove("KRADLE_GITEA_TOKEN")
             .env_remove("KRADLE_GITEA_HTTP_URL");
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap()
+        support::output(cmd).await
     }
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

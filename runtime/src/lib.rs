@@ -12,6 +12,7 @@
 
 pub mod apply;
 pub mod forge;
+pub mod import;
 pub mod secrets;
 pub mod store;
 

@@ -7,13 +7,10 @@
 
 mod support;
 
-use std::time::Duration;
 
 use kradle_compiler::forge_plan::{Action, Backend, Plan};
 use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply};
-use kradle_runtime::forge::gitea::Gitea;
-use kradle_runtime::forge::http::{Http, RetryPolicy};
-use kradle_runtime::secrets::{SecretValue, Secrets};
+use kradle_runtime::secrets::Secrets;
 use kradle_runtime::store::Store;
 use serde_json::{Value, json};
 use support::TestDb;
@@ -57,31 +54,13 @@ async fn env() -> Env {
     }
 }
 
-fn client(fake: &FakeGitea) -> Gitea {
-    let policy = RetryPolicy {
-        max_attempts: 8,
-        base: Duration::from_millis(1),
-        max_wait: Duration::from_millis(20),
-        max_total: Duration::from_secs(10),
-        timeout: Duration::from_secs(10),
-    };
-    Gitea::new(
-        Http::new(
-            &format!("{}/api/v1", fake.url),
-            Some(SecretValue::new(TOKEN)),
-            policy,
-        )
-        .unwrap(),
-    )
-}
-
 impl Env {
     async fn apply_plan(
         &self,
         plan: &Plan,
         options: ApplyOptions,
     ) -> Result<OrgReport, ApplyError> {
-        let gitea = client(&self.fake);
+        let gitea = self.fake.client();
         apply(
             &self.store,
             &gitea,

@@ -105,6 +105,22 @@ pub enum SetupError {
     },
 }
 
+/// A Gitea client of the server at `url`, with the token of
+/// `KRADLE_GITEA_TOKEN`.
+pub fn gitea_client(url: &str) -> Result<Gitea, SetupError> {
+    let token = std::env::var(GITEA_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .ok_or(SetupError::NoGiteaToken)?;
+    let http = Http::new(
+        &format!("{}/api/v1", url.trim_end_matches('/')),
+        Some(SecretValue::new(format!("token {}", token.trim()))),
+        RetryPolicy::default(),
+    )
+    .map_err(SetupError::Client)?;
+    Ok(Gitea::new(http))
+}
+
 /// A client of the forge of one plan.
 enum Client<'a> {
     Gitea(&'a Gitea),
@@ -234,17 +250,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
         let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;
-        let token = std::env::var(GITEA_TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.trim().is_empty())
-            .ok_or(SetupError::NoGiteaToken)?;
-        let http = Http::new(
-            &format!("{}/api/v1", url.trim_end_matches('/')),
-            Some(SecretValue::new(format!("token {}", token.trim()))),
-            RetryPolicy::default(),
-        )
-        .map_err(SetupError::Client)?;
-        Some(Gitea::new(http))
+        Some(gitea_client(&url)?)
     } else {
         None
     };

@@ -111,6 +111,22 @@ impl FakeGitea {
         }
     }
 
+    /// A client of the fake, with quick retries.
+    pub fn client(&self) -> kradle_runtime::forge::gitea::Gitea {
+        use kradle_runtime::forge::http::{Http, RetryPolicy};
+        use std::time::Duration;
+        let policy = RetryPolicy {
+            max_attempts: 8,
+            base: Duration::from_millis(1),
+            max_wait: Duration::from_millis(20),
+            max_total: Duration::from_secs(10),
+            timeout: Duration::from_secs(10),
+        };
+        let auth = kradle_runtime::secrets::SecretValue::new(TOKEN);
+        let http = Http::new(&format!("{}/api/v1", self.url), Some(auth), policy).unwrap();
+        kradle_runtime::forge::gitea::Gitea::new(http)
+    }
+
     pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
         f(&mut self.world.lock().unwrap())
     }

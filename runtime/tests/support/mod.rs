@@ -164,3 +164,15 @@ pub fn failures(report: &OrgReport) -> Vec<String> {
         .map(|o| format!("{}: {:?}", o.id, o.error))
         .collect()
 }
+
+/// Runs a command off the test's runtime thread, so an in-test fake keeps
+/// serving while it runs.
+pub async fn output(mut cmd: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

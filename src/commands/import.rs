@@ -1,0 +1,135 @@
+//! `kradle import`: read a live organization into config YAML
+//! (docs/import.md), then check that the result compiles.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use clap::ValueEnum;
+use kradle_compiler::lower::BuildOptions;
+use kradle_compiler::source::Sources;
+
+use super::apply::{SetupError, gitea_client};
+use super::render_diagnostics;
+use crate::Failure;
+use crate::args::Format;
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ImportBackend {
+    Gitea,
+    Github,
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The organization to read.
+    #[arg(long, value_name = "SLUG")]
+    org: String,
+    /// The forge it is on.
+    #[arg(long, value_enum, default_value_t = ImportBackend::Gitea)]
+    backend: ImportBackend,
+    /// Where to write the config (a new directory, or one without these files).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Gitea base URL (default: $KRADLE_GITEA_HTTP_URL). The token comes from $KRADLE_GITEA_TOKEN.
+    #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
+    gitea_url: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<u8, Failure> {
+    crate::block_on(import(args))
+}
+
+async fn import(args: Args) -> Result<u8, Failure> {
+    let mut err = std::io::stderr();
+    if args.backend == ImportBackend::Github {
+        let _ = writeln!(
+            err,
+            "kradle import: importing from GitHub is not built yet; only --backend gitea"
+        );
+        return Ok(2);
+    }
+    if kradle_runtime::import::resource_name(&args.org) != args.org {
+        let _ = writeln!(
+            err,
+            "kradle import: `{}` is not an organization slug kradle can name (lowercase letters, digits and `-`)",
+            args.org
+        );
+        return Ok(2);
+    }
+    let url = args
+        .gitea_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .ok_or(SetupError::NoGiteaUrl)?;
+    let gitea = gitea_client(&url)?;
+    let imported = kradle_runtime::import::import_gitea(&gitea, &args.org, &url)
+        .await
+        .map_err(|e| SetupError::Forge(format!("{}: {e}", args.org)))?;
+
+    // Never overwrite: a file already there is the user's.
+    for file in imported.files.keys() {
+        let path = args.out.join(file);
+        if path.exists() {
+            let _ = writeln!(
+                err,
+                "kradle import: {} exists; nothing was written (import into a new directory)",
+                path.display()
+            );
+            return Ok(1);
+        }
+    }
+    for (file, text) in &imported.files {
+        write_new(&args.out.join(file), text)?;
+    }
+    for note in &imported.notes {
+        let _ = writeln!(err, "note: {note}");
+    }
+    let _ = writeln!(
+        err,
+        "wrote {} resources in {} files to {}",
+        imported.resources,
+        imported.files.len(),
+        args.out.display()
+    );
+
+    // The result must compile; if it does not, that is a bug to report.
+    let sources = Sources::from_dir(&args.out)?;
+    let build = kradle_compiler::build(
+        sources,
+        &BuildOptions {
+            now: Utc::now(),
+            repo_url: None,
+            target_revision: None,
+            path: None,
+        },
+    );
+    if build.has_errors() {
+        let text = render_diagnostics(&build.validation, Format::Human, false, &args.out);
+        let _ = err.write_all(text.as_bytes());
+        let _ = writeln!(
+            err,
+            "kradle import: the imported config does not validate (please report this)"
+        );
+        return Ok(1);
+    }
+    let _ = writeln!(
+        err,
+        "kradle build: ok. Next: `kradle apply {} --org {} --dry-run` should send nothing but what the notes say.",
+        args.out.display(),
+        args.org
+    );
+    Ok(0)
+}
+
+fn write_new(path: &Path, text: &str) -> Result<(), Failure> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}

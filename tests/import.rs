@@ -1,0 +1,112 @@
+//! `kradle import` from the command line: an organization kradle applied
+//! (plus a collaborator added by hand) is read back into config that
+//! validates, and applying that config, on a fresh database, sends nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::fake_gitea::{FakeGitea, TOKEN};
+use support::upstream::Api;
+use support::{TestDb, stderr};
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform")
+}
+
+fn kradle(fake: &FakeGitea, db: &TestDb, args: &[&str], path: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    cmd.args(args)
+        .arg(path)
+        .env("KRADLE_DATABASE_URL", &db.url)
+        .env("KRADLE_GITEA_TOKEN", TOKEN.trim_start_matches("token "))
+        .env("KRADLE_GITEA_HTTP_URL", &fake.url);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_then_validate_then_apply_is_a_no_op() {
+    let fake = FakeGitea::start(Api::gitea()).await;
+    fake.with(|w| {
+        for u in ["ada", "alan", "ghopper", "eve"] {
+            w.users.insert(u.into());
+        }
+    });
+    let first_db = TestDb::new().await;
+    let secrets = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        secrets.path(),
+        "kradle-org-acme/api-webhook:\n  hmac: s3cret\n",
+    )
+    .unwrap();
+    let mut first = kradle(
+        &fake,
+        &first_db,
+        &["apply", "--org", "acme", "--now", "2026-06-01T00:00:00Z"],
+        &example(),
+    );
+    first.arg("--secrets").arg(secrets.path());
+    let applied = support::output(first).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    // Someone adds a collaborator by hand: the import keeps it.
+    fake.with(|w| {
+        w.collaborators
+            .get_mut(&("acme".to_string(), "api".to_string()))
+            .unwrap()
+            .insert("eve".into(), "read".into());
+    });
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("imported");
+    let mut import = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    import
+        .args(["import", "--org", "acme", "--out"])
+        .arg(&dir)
+        .env("KRADLE_GITEA_TOKEN", TOKEN.trim_start_matches("token "))
+        .env("KRADLE_GITEA_HTTP_URL", &fake.url);
+    let imported = support::output(import).await;
+    let err = stderr(&imported);
+    assert_eq!(imported.status.code(), Some(0), "{err}");
+    assert!(err.contains("kradle build: ok"), "{err}");
+    // Hooks come with a reference for their secret, never a value.
+    assert!(
+        err.contains("put its secret in Secret `kradle-org-acme/"),
+        "{err}"
+    );
+    let collaborators = std::fs::read_to_string(dir.join("orgs/acme/collaborators.yaml")).unwrap();
+    assert!(collaborators.contains("subject: eve"), "{collaborators}");
+
+    let validated = support::output(kradle(&fake, &first_db, &["validate"], &dir)).await;
+    assert_eq!(validated.status.code(), Some(0), "{}", stderr(&validated));
+
+    // A fresh database: kradle manages nothing yet, and adopts everything.
+    let writes = fake.with(|w| w.writes.len());
+    let fresh = TestDb::new().await;
+    let again = support::output(kradle(&fake, &fresh, &["apply", "--org", "acme"], &dir)).await;
+    let err = stderr(&again);
+    assert_eq!(again.status.code(), Some(0), "{err}");
+    assert!(
+        err.starts_with("0 created, 0 updated, 0 removed, 0 archived, "),
+        "{err}"
+    );
+    assert!(err.contains(", 0 drift, 0 failed"), "{err}");
+    assert_eq!(
+        fake.with(|w| w.writes[writes..].to_vec()),
+        Vec::<String>::new()
+    );
+
+    // Import never overwrites.
+    let mut twice = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    twice
+        .args(["import", "--org", "acme", "--out"])
+        .arg(&dir)
+        .env("KRADLE_GITEA_TOKEN", TOKEN.trim_start_matches("token "))
+        .env("KRADLE_GITEA_HTTP_URL", &fake.url);
+    let twice = support::output(twice).await;
+    assert_eq!(twice.status.code(), Some(1), "{}", stderr(&twice));
+    assert!(stderr(&twice).contains("exists; nothing was written"));
+}
