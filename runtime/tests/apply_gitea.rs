@@ -7,7 +7,6 @@
 
 mod support;
 
-
 use kradle_compiler::forge_plan::{Action, Backend, Plan};
 use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply};
 use kradle_runtime::secrets::Secrets;
@@ -522,4 +521,73 @@ async fn the_last_admin_of_a_repository_is_never_removed() {
         assert!(!c.contains_key("eve"));
         assert_eq!(c["frank"], "admin");
     });
+}
+
+#[tokio::test]
+async fn a_changed_secret_reference_or_a_resend_sends_the_hook_secret_again() {
+    let mut env = env().await;
+    env.apply(ApplyOptions::default()).await;
+    let secret_of = |env: &Env| {
+        env.fake
+            .with(|w| w.hooks["acme/api"][0]["config"]["secret"].clone())
+    };
+    assert_eq!(secret_of(&env), "s3cret-api-webhook-hmac-value");
+
+    // The config now points the hook at another Secret.
+    let mut plan = env.plan.clone();
+    let hook = plan
+        .operations
+        .iter_mut()
+        .find(|o| {
+            o.action == Action::CreateWebhook && o.target.repository.as_deref() == Some("api")
+        })
+        .unwrap();
+    hook.body["config"]["secret"] = json!("${secret:kradle-org-acme/api-webhook-v2/hmac}");
+    env.secrets.insert(
+        "kradle-org-acme",
+        "api-webhook-v2",
+        "hmac",
+        kradle_runtime::secrets::SecretValue::new("rotated-by-reference"),
+    );
+    let report = env
+        .apply_plan(&plan, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        count(&report, Outcome::Updated),
+        1,
+        "{:?}",
+        report.operations
+    );
+    assert_eq!(secret_of(&env), "rotated-by-reference");
+    let writes = env.writes();
+    env.apply_plan(&plan, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(env.writes(), writes, "sent once");
+
+    // The value behind the same reference changes: kradle cannot see it,
+    // and sends it when asked.
+    env.secrets.insert(
+        "kradle-org-acme",
+        "api-webhook-v2",
+        "hmac",
+        kradle_runtime::secrets::SecretValue::new("rotated-in-place"),
+    );
+    env.apply_plan(&plan, ApplyOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(secret_of(&env), "rotated-by-reference");
+    let resent = env
+        .apply_plan(
+            &plan,
+            ApplyOptions {
+                resend_secrets: true,
+                ..ApplyOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(count(&resent, Outcome::Updated) >= 1);
+    assert_eq!(secret_of(&env), "rotated-in-place");
 }

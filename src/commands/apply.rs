@@ -64,6 +64,10 @@ pub struct Args {
     /// Writes sent at once, within what the plan's dependencies allow.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
     concurrency: u16,
+    /// Send every webhook's secret again, as after rotating the values (forges never show
+    /// a hook's secret, so kradle cannot see that a value changed).
+    #[arg(long)]
+    resend_secrets: bool,
     /// YAML file of secret values: `"<namespace>/<name>": {<key>: <value>}`.
     #[arg(long, value_name = "FILE")]
     secrets: Option<PathBuf>,
@@ -274,6 +278,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         allow_removal: args.allow_removal,
         no_wait: args.no_wait,
         concurrency: usize::from(args.concurrency),
+        resend_secrets: args.resend_secrets,
         approve_removals: build
             .validation
             .model

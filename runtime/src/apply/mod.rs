@@ -53,6 +53,9 @@ pub struct ApplyOptions {
     /// Removals wait for `kradle intents approve` (kradle.yaml
     /// `forges.approveRemovals`).
     pub approve_removals: bool,
+    /// Send every hook's secret again (after rotating the values), even
+    /// where nothing else differs.
+    pub resend_secrets: bool,
 }
 
 impl Default for ApplyOptions {
@@ -65,6 +68,7 @@ impl Default for ApplyOptions {
             no_wait: false,
             concurrency: 8,
             approve_removals: false,
+            resend_secrets: false,
         }
     }
 }
@@ -464,6 +468,7 @@ impl Run<'_> {
         for _round in 0..ROUNDS {
             let path = self.resolve_path(op);
             let decision = forge.decide(op, path.as_deref()).await?;
+            let decision = self.secret_check(decision, op, key.as_ref(), path.as_deref());
             match decision {
                 Decision::Matches(live) => {
                     // A write an earlier (killed) run sent may have landed:
@@ -578,6 +583,39 @@ impl Run<'_> {
         report.error = Some(message);
         done.report = Some(report);
         Ok(done)
+    }
+
+    /// A hook that matches may still need its secret sent: no forge shows a
+    /// hook's secret, so kradle compares the body it last applied (with its
+    /// `${secret:…}` references, never the values) and, with
+    /// `--resend-secrets`, sends every secret again.
+    fn secret_check(
+        &self,
+        decision: Decision,
+        op: &Operation,
+        key: Option<&Key>,
+        path: Option<&str>,
+    ) -> Decision {
+        let Decision::Matches(live) = &decision else {
+            return decision;
+        };
+        if op.action != kradle_compiler::forge_plan::Action::CreateWebhook
+            || op.body["config"]["secret"].is_null()
+        {
+            return decision;
+        }
+        let applied = key.and_then(|k| {
+            self.links
+                .get(&(k.kind.to_string(), k.name.clone()))
+                .and_then(|l| l.applied_digest.clone())
+        });
+        let changed = applied.is_some_and(|d| d != body_digest(&op.body));
+        match path {
+            Some(list) if changed || self.options.resend_secrets => {
+                crate::forge::hook_update(list, live, &op.body)
+            }
+            _ => decision,
+        }
     }
 
     /// Sends `requests` in order, secrets resolved; the last answer.

@@ -407,19 +407,25 @@ pub(crate) fn decide_hook(live: Option<Value>, list: &str, body: &Value) -> Opti
     Some(if same {
         Decision::Matches(live)
     } else {
-        Decision::Write(
-            Change::Update,
-            vec![Request::new(
-                Method::PATCH,
-                format!("{list}/{}", live["id"]),
-                Some(serde_json::json!({
-                    "config": body["config"],
-                    "events": body["events"],
-                    "active": body["active"],
-                })),
-            )],
-        )
+        hook_update(list, &live, body)
     })
+}
+
+/// The PATCH that sets a live hook (in the list at `list`) to the plan's
+/// config, secret included, events and `active`.
+pub fn hook_update(list: &str, live: &Value, body: &Value) -> Decision {
+    Decision::Write(
+        Change::Update,
+        vec![Request::new(
+            Method::PATCH,
+            format!("{list}/{}", live["id"]),
+            Some(serde_json::json!({
+                "config": body["config"],
+                "events": body["events"],
+                "active": body["active"],
+            })),
+        )],
+    )
 }
 
 /// A deploy key decision: the live key with the plan's material, matched
