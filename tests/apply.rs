@@ -256,3 +256,19 @@ async fn on_a_terminal_a_progress_bar_runs_under_the_lines() {
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_cluster_kube_secrets_stop_before_any_write() {
+    let env = env().await;
+    let mut cmd = env.command(&["--kube-secrets"]);
+    cmd.env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST");
+    let out = support::output(cmd).await;
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot reach the Kubernetes API"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(env.fake.with(|w| w.requests), 0, "nothing was sent");
+}

@@ -16,7 +16,7 @@ use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::forge::github_app::{AppCredentials, AppTokens};
 use kradle_runtime::forge::http::{Http, RetryPolicy};
-use kradle_runtime::secrets::{SecretValue, Secrets};
+use kradle_runtime::secrets::{SecretValue, Secrets, kubernetes};
 use serde_json::json;
 
 use super::db::Database;
@@ -68,6 +68,10 @@ pub struct Args {
     /// a hook's secret, so kradle cannot see that a value changed).
     #[arg(long)]
     resend_secrets: bool,
+    /// Also read the Secrets the plans name from the cluster (in-cluster service account, or
+    /// $KUBECONFIG); a --secrets file wins for the Secrets it has.
+    #[arg(long)]
+    kube_secrets: bool,
     /// YAML file of secret values: `"<namespace>/<name>": {<key>: <value>}`.
     #[arg(long, value_name = "FILE")]
     secrets: Option<PathBuf>,
@@ -95,6 +99,8 @@ pub enum SetupError {
     Secrets(#[from] kradle_runtime::secrets::SecretError),
     #[error("{0}")]
     Forge(String),
+    #[error(transparent)]
+    Cluster(#[from] kubernetes::ClusterSecretError),
     #[error(
         "organization `{org}`: its GitHub plan names no provider credentials; bind the provider with an ExternalBackendBinding that has a credentialRef"
     )]
@@ -233,10 +239,16 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         }
     }
 
-    let secrets = match &args.secrets {
+    let mut secrets = match &args.secrets {
         Some(path) => Secrets::from_file(path).map_err(SetupError::from)?,
         None => Secrets::default(),
     };
+    if args.kube_secrets {
+        let client = kubernetes::client().await.map_err(SetupError::from)?;
+        let wanted = Secrets::referenced_by(plans.iter().copied());
+        let from_cluster = kubernetes::from_cluster(&client, &wanted).await;
+        secrets.fill_from(from_cluster.map_err(SetupError::from)?);
+    }
     let gitea_url = args
         .gitea_url
         .clone()

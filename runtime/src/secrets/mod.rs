@@ -1,7 +1,10 @@
-//! Secret values: read from a `--secrets` file (or, later, Kubernetes
-//! Secrets), held in a type that never prints its value, and substituted for
-//! the `${secret:<namespace>/<name>/<key>}` placeholders of a plan only at
-//! the moment a request is built. Errors name the reference, never a value.
+//! Secret values: read from a `--secrets` file or from the cluster's
+//! Secrets ([`kubernetes`]), held in a type that never prints its value,
+//! and substituted for the `${secret:<namespace>/<name>/<key>}` placeholders
+//! of a plan only at the moment a request is built. Errors name the
+//! reference, never a value.
+
+pub mod kubernetes;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -44,7 +47,7 @@ pub enum SecretError {
     Unreadable { path: String, reason: String },
     #[error("the secrets file {path} is not valid: {reason}")]
     Invalid { path: String, reason: String },
-    #[error("secret `{reference}` is not in the secrets given (--secrets)")]
+    #[error("secret `{reference}` is not in the secrets given (--secrets, or the cluster's)")]
     Missing { reference: String },
 }
 
@@ -125,6 +128,42 @@ impl Secrets {
             })
     }
 
+    /// Adds the Secrets of `other` that this one does not have (a
+    /// `--secrets` file wins over the cluster).
+    pub fn fill_from(&mut self, other: Secrets) {
+        for (secret, keys) in other.by_secret {
+            self.by_secret.entry(secret).or_insert(keys);
+        }
+    }
+
+    /// The Secrets (namespace, name) that `plans` name: the `${secret:…}`
+    /// placeholders of their operations and their providers' credentials.
+    pub fn referenced_by<'a>(
+        plans: impl IntoIterator<Item = &'a kradle_compiler::forge_plan::Plan>,
+    ) -> std::collections::BTreeSet<(String, String)> {
+        let mut out = std::collections::BTreeSet::new();
+        for plan in plans {
+            for op in &plan.operations {
+                for p in op.placeholders() {
+                    if let Placeholder::Secret {
+                        namespace, name, ..
+                    } = p
+                    {
+                        out.insert((namespace, name));
+                    }
+                }
+            }
+            if let Some(c) = plan
+                .provider
+                .as_ref()
+                .and_then(|p| p.credential_ref.as_ref())
+            {
+                out.insert((c.namespace.clone(), c.name.clone()));
+            }
+        }
+        out
+    }
+
     /// Every secret value, for tests that check none leaked.
     pub fn values(&self) -> impl Iterator<Item = &SecretValue> {
         self.by_secret.values().flat_map(|k| k.values())
@@ -179,7 +218,7 @@ mod tests {
         let err = s.resolve(&missing).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "secret `kradle-org-acme/other/token` is not in the secrets given (--secrets)"
+            "secret `kradle-org-acme/other/token` is not in the secrets given (--secrets, or the cluster's)"
         );
     }
 

@@ -1,0 +1,185 @@
+//! Secrets from the cluster, tested the way kube-rs tests itself: the
+//! client talks to a `tower_test` mock service, which checks every request
+//! (a GET of one Secret by name, nothing else) and answers as the API
+//! server does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+use http::{Request, Response, StatusCode};
+use kradle_runtime::secrets::kubernetes::{ClusterSecretError, from_cluster};
+use kube::client::Body;
+use serde_json::json;
+
+/// The cluster: (namespace, name) → data (key → value), and who may read.
+struct Cluster {
+    secrets: BTreeMap<(String, String), BTreeMap<String, String>>,
+    forbidden: BTreeSet<(String, String)>,
+    /// Every request, as "METHOD path".
+    seen: Mutex<Vec<String>>,
+}
+
+fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
+    let body = json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": message, "reason": reason, "code": code.as_u16() });
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap()
+}
+
+fn b64(s: &str) -> String {
+    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let b = s.as_bytes();
+    let mut out = String::new();
+    for chunk in b.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn answer(cluster: &Cluster, request: &Request<Body>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    cluster
+        .seen
+        .lock()
+        .unwrap()
+        .push(format!("{} {path}", request.method()));
+    let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let ["api", "v1", "namespaces", ns, "secrets", name] = parts.as_slice() else {
+        return status(StatusCode::NOT_FOUND, "NotFound", "not served by the mock");
+    };
+    if request.method() != http::Method::GET {
+        return status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "read only",
+        );
+    }
+    let key = (ns.to_string(), name.to_string());
+    if cluster.forbidden.contains(&key) {
+        return status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            &format!("secrets \"{name}\" is forbidden"),
+        );
+    }
+    match cluster.secrets.get(&key) {
+        None => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("secrets \"{name}\" not found"),
+        ),
+        Some(data) => {
+            let data: serde_json::Map<String, serde_json::Value> = data
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(b64(v))))
+                .collect();
+            let body = json!({ "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": { "name": name, "namespace": ns }, "data": data });
+            Response::builder()
+                .status(StatusCode::OK)
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&body).unwrap()))
+                .unwrap()
+        }
+    }
+}
+
+/// A client whose requests the mock answers from `cluster`.
+fn client(cluster: Arc<Cluster>) -> kube::Client {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    tokio::spawn(async move {
+        let mut handle = pin!(handle);
+        while let Some((request, send)) = handle.next_request().await {
+            send.send_response(answer(&cluster, &request));
+        }
+    });
+    kube::Client::new(service, "default")
+}
+
+fn wanted(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn cluster(forbidden: &[(&str, &str)]) -> Arc<Cluster> {
+    let mut secrets = BTreeMap::new();
+    secrets.insert(
+        ("kradle-org-acme".to_string(), "api-webhook".to_string()),
+        BTreeMap::from([("hmac".to_string(), "hmac-from-the-cluster".to_string())]),
+    );
+    secrets.insert(
+        ("kradle-org-acme".to_string(), "unrelated".to_string()),
+        BTreeMap::from([("token".to_string(), "never-read".to_string())]),
+    );
+    Arc::new(Cluster {
+        secrets,
+        forbidden: wanted(forbidden),
+        seen: Mutex::default(),
+    })
+}
+
+#[tokio::test]
+async fn only_the_secrets_named_are_read_one_get_each() {
+    let c = cluster(&[]);
+    let secrets = from_cluster(
+        &client(c.clone()),
+        &wanted(&[
+            ("kradle-org-acme", "api-webhook"),
+            ("kradle-org-acme", "absent"),
+        ]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        secrets
+            .get("kradle-org-acme", "api-webhook", "hmac")
+            .unwrap()
+            .expose(),
+        "hmac-from-the-cluster"
+    );
+    // An absent Secret is left out: the operation that needs it says so.
+    let missing = secrets.get("kradle-org-acme", "absent", "x").unwrap_err();
+    assert!(missing.to_string().contains("kradle-org-acme/absent/x"));
+    assert_eq!(
+        *c.seen.lock().unwrap(),
+        vec![
+            "GET /api/v1/namespaces/kradle-org-acme/secrets/absent",
+            "GET /api/v1/namespaces/kradle-org-acme/secrets/api-webhook",
+        ],
+        "one GET per Secret named, no list"
+    );
+    assert!(!secrets.values().any(|v| v.expose() == "never-read"));
+}
+
+#[tokio::test]
+async fn a_secret_kradle_may_not_read_stops_with_its_name() {
+    let c = cluster(&[("kradle-org-acme", "api-webhook")]);
+    let err = from_cluster(&client(c), &wanted(&[("kradle-org-acme", "api-webhook")]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ClusterSecretError::Forbidden { code: 403, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("kradle-org-acme/api-webhook"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("hmac-from-the-cluster"));
+}
