@@ -9,7 +9,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::fake_gitea::{FakeGitea, TOKEN};
@@ -152,19 +152,6 @@ async fn without_a_token_or_url_kradle_cannot_run() {
     assert!(stderr(&out).contains("--gitea-url"), "{}", stderr(&out));
 }
 
-/// Waits for `condition`, up to a deadline.
-async fn until(what: &str, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !condition() {
-        if Instant::now() > deadline {
-            eprintln!("gave up waiting for {what}");
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    true
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     let env = env().await;
@@ -181,7 +168,7 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
             .unwrap();
         let target = before + (run % 3) + 1;
         let mut finished = false;
-        until("the run to write or finish", || {
+        support::until("the run to write or finish", || {
             finished = matches!(child.try_wait(), Ok(Some(_)));
             finished || env.fake.with(|w| w.writes.len()) >= target
         })

@@ -9,7 +9,8 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
 use support::fake_github::FakeGitHub;
@@ -84,6 +85,10 @@ async fn env() -> Env {
 
 impl Env {
     async fn run(&self, extra: &[&str]) -> Output {
+        support::output(self.command(extra)).await
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle"));
         cmd.arg("apply")
             .arg(self.config.path())
@@ -94,7 +99,7 @@ impl Env {
             .env("KRADLE_DATABASE_URL", &self.db.url)
             .env_remove("KRADLE_GITEA_TOKEN")
             .env_remove("KRADLE_GITEA_HTTP_URL");
-        support::output(cmd).await
+        cmd
     }
 }
 
@@ -152,4 +157,73 @@ async fn without_the_app_key_nothing_is_written() {
     );
     assert_eq!(env.fake.with(|w| w.requests), 0);
     assert!(!stderr(&out).contains(&env.private_key));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
+    let env = env().await;
+    // 20 runs, each killed after one or two of its writes.
+    env.fake.with(|w| w.delay = Duration::from_millis(3));
+    let mut killed = 0;
+    for run in 0..20usize {
+        let before = env.fake.with(|w| w.writes.len());
+        // One write at a time: more points to be killed at.
+        let mut child = env
+            .command(&["--concurrency", "1"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let target = before + (run % 2) + 1;
+        let mut finished = false;
+        support::until("the run to write or finish", || {
+            finished = matches!(child.try_wait(), Ok(Some(_)));
+            finished || env.fake.with(|w| w.writes.len()) >= target
+        })
+        .await;
+        if finished {
+            // The first run that finishes fails on the missing branch: push it.
+            if env.fake.with(|w| {
+                w.repo("globex", "doomsday")
+                    .is_some_and(|r| r.branches.is_empty())
+            }) {
+                env.fake.push("globex", "doomsday", "trunk");
+                continue;
+            }
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        killed += 1;
+        // Once the repository exists, it gets its branch.
+        if env.fake.with(|w| w.repo("globex", "doomsday").is_some()) {
+            env.fake.push("globex", "doomsday", "trunk");
+        }
+    }
+    assert!(killed >= 4, "runs were killed mid-apply ({killed})");
+    env.fake.with(|w| w.delay = Duration::ZERO);
+    let last = env.run(&[]).await;
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    let again = env.run(&[]).await;
+    assert!(
+        stderr(&again).starts_with("0 created, 0 updated"),
+        "{}",
+        stderr(&again)
+    );
+    env.fake.with(|w| {
+        let repo = w.repo("globex", "doomsday").unwrap();
+        assert_eq!(repo.hooks.len(), 1, "{:?}", repo.hooks);
+        assert_eq!(repo.keys.len(), 1, "{:?}", repo.keys);
+        assert_eq!(repo.invitations.len(), 1, "{:?}", repo.invitations);
+        assert_eq!(w.teams.len(), 1);
+        assert!(w.violations.is_empty(), "{:?}", w.violations);
+    });
+    let pool = sqlx::PgPool::connect(&env.db.url).await.unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kradle_write_intents WHERE phase IN ('Pending', 'InFlight')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(open, 0);
 }

@@ -176,3 +176,16 @@ pub async fn output(mut cmd: std::process::Command) -> std::process::Output {
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// Waits for `condition`, up to a deadline.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        if std::time::Instant::now() > deadline {
+            eprintln!("gave up waiting for {what}");
+            return false;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    true
+}
