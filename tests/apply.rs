@@ -8,7 +8,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -157,29 +157,14 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     let env = env().await;
     env.fake.with(|w| w.delay = Duration::from_millis(3));
     // 20 runs, each killed after a different number of its writes.
-    let mut killed = 0;
-    for run in 0..20usize {
-        let before = env.fake.with(|w| w.writes.len());
-        let mut child = env
-            .command(&[])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let target = before + (run % 3) + 1;
-        let mut finished = false;
-        support::until("the run to write or finish", || {
-            finished = matches!(child.try_wait(), Ok(Some(_)));
-            finished || env.fake.with(|w| w.writes.len()) >= target
-        })
-        .await;
-        if finished {
-            break; // converged: nothing left to write
-        }
-        child.kill().unwrap(); // SIGKILL
-        let _ = child.wait();
-        killed += 1;
-    }
+    let killed = support::kill_runs(
+        20,
+        3,
+        || env.command(&[]),
+        || env.fake.with(|w| w.writes.len()),
+        || {},
+    )
+    .await;
     assert!(killed >= 5, "runs were killed mid-apply ({killed})");
     env.fake.with(|w| w.delay = Duration::ZERO);
     let last = env.run(&[]).await;

@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use rsa::pkcs1::{EncodeRsaPrivateKey, LineEnding};
@@ -162,44 +162,22 @@ async fn without_the_app_key_nothing_is_written() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     let env = env().await;
-    // 20 runs, each killed after one or two of its writes.
+    // 20 runs, each killed after one or two of its writes, one write at a
+    // time (more points to be killed at). Once the repository exists, it
+    // gets its branch, as a push would give it.
     env.fake.with(|w| w.delay = Duration::from_millis(3));
-    let mut killed = 0;
-    for run in 0..20usize {
-        let before = env.fake.with(|w| w.writes.len());
-        // One write at a time: more points to be killed at.
-        let mut child = env
-            .command(&["--concurrency", "1"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let target = before + (run % 2) + 1;
-        let mut finished = false;
-        support::until("the run to write or finish", || {
-            finished = matches!(child.try_wait(), Ok(Some(_)));
-            finished || env.fake.with(|w| w.writes.len()) >= target
-        })
-        .await;
-        if finished {
-            // The first run that finishes fails on the missing branch: push it.
-            if env.fake.with(|w| {
-                w.repo("globex", "doomsday")
-                    .is_some_and(|r| r.branches.is_empty())
-            }) {
+    let killed = support::kill_runs(
+        20,
+        2,
+        || env.command(&["--concurrency", "1"]),
+        || env.fake.with(|w| w.writes.len()),
+        || {
+            if env.fake.with(|w| w.repo("globex", "doomsday").is_some()) {
                 env.fake.push("globex", "doomsday", "trunk");
-                continue;
             }
-            break;
-        }
-        child.kill().unwrap(); // SIGKILL
-        let _ = child.wait();
-        killed += 1;
-        // Once the repository exists, it gets its branch.
-        if env.fake.with(|w| w.repo("globex", "doomsday").is_some()) {
-            env.fake.push("globex", "doomsday", "trunk");
-        }
-    }
+        },
+    )
+    .await;
     assert!(killed >= 4, "runs were killed mid-apply ({killed})");
     env.fake.with(|w| w.delay = Duration::ZERO);
     let last = env.run(&[]).await;

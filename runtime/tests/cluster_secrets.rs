@@ -10,6 +10,9 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex};
 
 use http::{Request, Response, StatusCode};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kradle_runtime::secrets::kubernetes::{ClusterSecretError, from_cluster};
 use kube::client::Body;
 use serde_json::json;
@@ -30,24 +33,6 @@ fn status(code: StatusCode, reason: &str, message: &str) -> Response<Body> {
         .header("content-type", "application/json")
         .body(Body::from(serde_json::to_vec(&body).unwrap()))
         .unwrap()
-}
-
-fn b64(s: &str) -> String {
-    const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let b = s.as_bytes();
-    let mut out = String::new();
-    for chunk in b.chunks(3) {
-        let n =
-            chunk.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(T[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 fn answer(cluster: &Cluster, request: &Request<Body>) -> Response<Body> {
@@ -83,12 +68,22 @@ fn answer(cluster: &Cluster, request: &Request<Body>) -> Response<Body> {
             &format!("secrets \"{name}\" not found"),
         ),
         Some(data) => {
-            let data: serde_json::Map<String, serde_json::Value> = data
-                .iter()
-                .map(|(k, v)| (k.clone(), json!(b64(v))))
-                .collect();
-            let body = json!({ "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-                "metadata": { "name": name, "namespace": ns }, "data": data });
+            // k8s-openapi writes `data` in base64, as the API server does.
+            let secret = Secret {
+                metadata: ObjectMeta {
+                    name: Some(name.to_string()),
+                    namespace: Some(ns.to_string()),
+                    ..ObjectMeta::default()
+                },
+                type_: Some("Opaque".into()),
+                data: Some(
+                    data.iter()
+                        .map(|(k, v)| (k.clone(), ByteString(v.clone().into_bytes())))
+                        .collect(),
+                ),
+                ..Secret::default()
+            };
+            let body = serde_json::to_value(&secret).unwrap();
             Response::builder()
                 .status(StatusCode::OK)
                 .header("content-type", "application/json")

@@ -350,30 +350,33 @@ fn within_archived(removals: Vec<Removal>) -> Vec<Removal> {
         .filter(|r| r.change == Change::Archive)
         .map(|r| r.name.clone())
         .collect();
-    let inside = |r: &Removal| {
-        let (first, second) = r.name.split_once('/').unwrap_or((r.name.as_str(), ""));
-        match r.kind.as_str() {
-            "collaborator" | "deploy-key" | "branch-protection" | "hook" => {
-                archived.contains(first)
+    let mut let_go: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut rest = Vec::new();
+    for r in removals {
+        match repository_of(&r).filter(|repo| archived.contains(*repo)) {
+            Some(repo) if r.linked => {
+                let repo = repo.to_string();
+                let_go.entry(repo).or_default().push((r.kind, r.name));
             }
-            "team-repository" => archived.contains(second),
-            _ => false,
-        }
-    };
-    let (inside, mut rest): (Vec<Removal>, Vec<Removal>) = removals.into_iter().partition(inside);
-    for r in inside.into_iter().filter(|r| r.linked) {
-        let repo = match r.kind.as_str() {
-            "team-repository" => r.name.split_once('/').map(|(_, repo)| repo),
-            _ => r.name.split_once('/').map(|(repo, _)| repo),
-        };
-        if let Some(archive) = rest
-            .iter_mut()
-            .find(|a| a.change == Change::Archive && Some(a.name.as_str()) == repo)
-        {
-            archive.let_go.push((r.kind, r.name));
+            Some(_) => {}
+            None => rest.push(r),
         }
     }
+    for archive in rest.iter_mut().filter(|r| r.change == Change::Archive) {
+        archive.let_go = let_go.remove(&archive.name).unwrap_or_default();
+    }
     rest
+}
+
+/// The repository an object of a link name lives in (`<repo>/<item>`, or
+/// `<team>/<repo>` for a team's repository).
+fn repository_of(r: &Removal) -> Option<&str> {
+    let (first, second) = r.name.split_once('/')?;
+    match r.kind.as_str() {
+        "collaborator" | "deploy-key" | "branch-protection" | "hook" => Some(first),
+        "team-repository" => Some(second),
+        _ => None,
+    }
 }
 
 /// Each operation's level: 0 without dependencies, else one more than its

@@ -16,7 +16,7 @@ use kradle_compiler::forge_plan::{Action, Backend, Operation, Plan};
 use super::http::{Http, HttpError};
 use super::{
     Change, Decision, Forge, Links, ReadCache, Removal, Request, Scan, decide_deploy_key,
-    decide_hook, encode, equivalent, find, key_material, method_of, parent, update,
+    decide_hook, encode, equivalent, key_material, method_of, parent, update,
 };
 
 /// A Gitea server, for one apply run. Shared by the operations that run at
@@ -35,39 +35,27 @@ impl Gitea {
         }
     }
 
-    /// The item of the list at `path` whose `field` is `value` (without
-    /// case), searched in place: the list is read once, never copied.
     pub async fn find_in(
         &self,
         path: &str,
         field: &str,
         value: &str,
     ) -> Result<Option<Value>, HttpError> {
-        if let Some(found) = self.cache.find(path, field, value) {
-            return Ok(found);
-        }
-        let items = self.list(path).await?;
-        Ok(find(&items, field, value))
+        self.cache.find_in(&self.http, path, field, value).await
     }
 
     /// Every item of the list at `path`, read once per run.
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        if let Some(items) = self.cache.get(path) {
-            return Ok(items);
-        }
-        let items = self.http.list_gitea(path).await?;
-        self.cache.put(path, &items);
-        Ok(items)
+        self.cache.list(&self.http, path).await
     }
 
-    /// `GET path` (an object), read once per run.
+    /// `GET path` (an object), read once per run; `null` when it is gone.
     pub async fn get_once(&self, path: &str) -> Result<Value, HttpError> {
-        if let Some(mut one) = self.cache.get(path) {
-            return Ok(one.pop().unwrap_or_default());
-        }
-        let value = self.http.get(path).await?.body;
-        self.cache.put(path, std::slice::from_ref(&value));
-        Ok(value)
+        Ok(self
+            .cache
+            .get_opt(&self.http, path)
+            .await?
+            .unwrap_or_default())
     }
 
     /// A list that is not paginated (branch protections).

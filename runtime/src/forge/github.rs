@@ -106,39 +106,23 @@ impl GitHub {
         }
     }
 
-    /// The item of the list at `path` whose `field` is `value` (without
-    /// case), searched in place: the list is read once, never copied.
     pub async fn find_in(
         &self,
         path: &str,
         field: &str,
         value: &str,
     ) -> Result<Option<Value>, HttpError> {
-        if let Some(found) = self.cache.find(path, field, value) {
-            return Ok(found);
-        }
-        let items = self.list(path).await?;
-        Ok(find(&items, field, value))
+        self.cache.find_in(&self.http, path, field, value).await
     }
 
     /// Every item of the list at `path`, read once per run.
     pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        if let Some(items) = self.cache.get(path) {
-            return Ok(items);
-        }
-        let items = self.http.list_github(path).await?;
-        self.cache.put(path, &items);
-        Ok(items)
+        self.cache.list(&self.http, path).await
     }
 
     /// `GET path` (an object), or `None` on 404; read once per run.
     pub async fn get_once(&self, path: &str) -> Result<Option<Value>, HttpError> {
-        if let Some(mut one) = self.cache.get(path) {
-            return Ok(one.pop());
-        }
-        let value = self.http.get_opt(path).await?;
-        self.cache.put(path, value.as_slice());
-        Ok(value)
+        self.cache.get_opt(&self.http, path).await
     }
 
     async fn decide_op(&self, op: &Operation, path: Option<&str>) -> Result<Decision, HttpError> {
@@ -469,23 +453,15 @@ impl Forge for GitHub {
     /// A repository or team created now is added to the list it was read
     /// in (its own lists start empty); other writes forget what they change.
     fn wrote(&self, method: &Method, path: &str, answer: &Value) {
-        if *method == Method::POST && path.starts_with("/orgs/") && path.ends_with("/repos") {
-            if let (Some(owner), Some(name)) = (path.split('/').nth(2), answer["name"].as_str()) {
-                for list in [
-                    "collaborators?affiliation=direct",
-                    "hooks",
-                    "keys",
-                    "invitations",
-                ] {
-                    self.cache
-                        .put(&format!("/repos/{owner}/{name}/{list}"), &[]);
-                }
-            }
+        let lists = [
+            "collaborators?affiliation=direct",
+            "hooks",
+            "keys",
+            "invitations",
+        ];
+        if !self.cache.created(method, path, answer, &lists) {
+            self.stale_after(path);
         }
-        if *method == Method::POST && answer.is_object() && self.cache.push(path, answer) {
-            return;
-        }
-        self.stale_after(path);
     }
 
     fn forget(&self, path: &str) {

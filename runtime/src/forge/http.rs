@@ -135,6 +135,15 @@ enum Auth {
     App(Arc<AppTokens>),
 }
 
+/// How a forge's lists page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Paging {
+    /// `page` and `limit`, `X-Total-Count` (Gitea).
+    PageLimit,
+    /// `per_page` and `Link: rel="next"` (GitHub).
+    Link,
+}
+
 /// The last answer to a GET and its ETag.
 type Etags = Arc<Mutex<HashMap<String, (HeaderValue, Response)>>>;
 
@@ -147,6 +156,8 @@ pub struct Http {
     headers: HeaderMap,
     /// Kept for conditional reads (GitHub), else `None`.
     etags: Option<Etags>,
+    /// How its lists page.
+    paging: Paging,
     policy: RetryPolicy,
     pub stats: Arc<Stats>,
 }
@@ -172,6 +183,7 @@ impl Http {
             auth: auth.map_or(Auth::None, Auth::Header),
             headers: HeaderMap::new(),
             etags: None,
+            paging: Paging::PageLimit,
             policy,
             stats: Arc::default(),
         })
@@ -189,6 +201,7 @@ impl Http {
             HeaderValue::from_static("2022-11-28"),
         );
         self.etags = Some(Etags::default());
+        self.paging = Paging::Link;
         self
     }
 
@@ -366,9 +379,18 @@ impl Http {
         }
     }
 
+    /// Every item of the list at `path`, read to its last page the way the
+    /// forge pages.
+    pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+        match self.paging {
+            Paging::PageLimit => self.list_gitea(path).await,
+            Paging::Link => self.list_github(path).await,
+        }
+    }
+
     /// Every item of a Gitea list: `page`/`limit` (50, Gitea's maximum),
     /// until a short page or `X-Total-Count`.
-    pub async fn list_gitea(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+    async fn list_gitea(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         const LIMIT: usize = 50;
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut out = Vec::new();
@@ -397,7 +419,7 @@ impl Http {
 
     /// Every item of a GitHub list: `per_page=100`, following `Link:
     /// rel="next"`, but only within the API's own origin.
-    pub async fn list_github(&self, path: &str) -> Result<Vec<Value>, HttpError> {
+    async fn list_github(&self, path: &str) -> Result<Vec<Value>, HttpError> {
         let sep = if path.contains('?') { '&' } else { '?' };
         let mut next = Some(format!("{path}{sep}per_page=100"));
         let mut out = Vec::new();

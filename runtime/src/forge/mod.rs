@@ -244,6 +244,59 @@ pub struct ReadCache {
 }
 
 impl ReadCache {
+    /// Every item of the list at `path`, read once per run.
+    pub async fn list(&self, http: &Http, path: &str) -> Result<Vec<Value>, HttpError> {
+        if let Some(items) = self.get(path) {
+            return Ok(items);
+        }
+        let items = http.list(path).await?;
+        self.put(path, &items);
+        Ok(items)
+    }
+
+    /// The item of the list at `path` whose `field` is `value` (without
+    /// case), searched in place: the list is read once, never copied.
+    pub async fn find_in(
+        &self,
+        http: &Http,
+        path: &str,
+        field: &str,
+        value: &str,
+    ) -> Result<Option<Value>, HttpError> {
+        if let Some(found) = self.find(path, field, value) {
+            return Ok(found);
+        }
+        Ok(find(&self.list(http, path).await?, field, value))
+    }
+
+    /// `GET path` (an object), or `None` on 404; read once per run.
+    pub async fn get_opt(&self, http: &Http, path: &str) -> Result<Option<Value>, HttpError> {
+        if let Some(mut one) = self.get(path) {
+            return Ok(one.pop());
+        }
+        let value = http.get_opt(path).await?;
+        self.put(path, value.as_slice());
+        Ok(value)
+    }
+
+    /// After a POST to `path` answered with `created`: a repository created
+    /// now has none of `sublists` yet (nothing to read), and an object
+    /// created in a list that was read joins it. Whether it joined; if not,
+    /// the caller forgets what the write made stale.
+    pub fn created(&self, method: &Method, path: &str, created: &Value, sublists: &[&str]) -> bool {
+        if *method != Method::POST {
+            return false;
+        }
+        if path.starts_with("/orgs/") && path.ends_with("/repos") {
+            if let (Some(owner), Some(name)) = (path.split('/').nth(2), created["name"].as_str()) {
+                for list in sublists {
+                    self.put(&format!("/repos/{owner}/{name}/{list}"), &[]);
+                }
+            }
+        }
+        created.is_object() && self.push(path, created)
+    }
+
     pub fn get(&self, path: &str) -> Option<Vec<Value>> {
         self.lists.lock().ok()?.get(path).cloned()
     }

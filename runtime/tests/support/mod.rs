@@ -189,3 +189,44 @@ pub async fn until(what: &str, mut condition: impl FnMut() -> bool) -> bool {
     }
     true
 }
+
+/// Starts up to `runs` children from `command`, one after the other, and
+/// kills each with SIGKILL once the forge has taken 1 to `spread` more
+/// writes (`writes` counts them), so runs die at different points. Stops
+/// when a run finishes with exit 0; `between` runs after every run.
+/// Returns how many were killed.
+pub async fn kill_runs(
+    runs: usize,
+    spread: usize,
+    command: impl Fn() -> std::process::Command,
+    writes: impl Fn() -> usize,
+    mut between: impl FnMut(),
+) -> usize {
+    use std::process::Stdio;
+    let mut killed = 0;
+    for run in 0..runs {
+        let target = writes() + (run % spread) + 1;
+        let mut child = command()
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut exit = None;
+        until("the run to write or finish", || {
+            exit = child.try_wait().ok().flatten();
+            exit.is_some() || writes() >= target
+        })
+        .await;
+        match exit {
+            Some(status) if status.success() => break,
+            Some(_) => {}
+            None => {
+                child.kill().unwrap(); // SIGKILL
+                let _ = child.wait();
+                killed += 1;
+            }
+        }
+        between();
+    }
+    killed
+}
