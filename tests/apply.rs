@@ -188,14 +188,11 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
         assert!(w.violations.is_empty(), "{:?}", w.violations);
     });
     // No intent is left open.
-    let pool = sqlx::PgPool::connect(&env.db.url).await.unwrap();
-    let open: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM kradle_write_intents WHERE phase IN ('Pending', 'InFlight')",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
-    assert_eq!(open, 0);
+    assert_eq!(
+        support::open_intents(&env.db.url).await,
+        0,
+        "no intent is left open"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

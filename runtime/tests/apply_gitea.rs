@@ -12,9 +12,9 @@ use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply}
 use kradle_runtime::secrets::Secrets;
 use kradle_runtime::store::Store;
 use serde_json::{Value, json};
-use support::TestDb;
 use support::fake_gitea::{FakeGitea, TOKEN};
 use support::upstream::Api;
+use support::{TestDb, allowing_removal, count, failures};
 
 /// The compiled Gitea plan of `acme`, read back through the typed contract.
 fn example_plan() -> Plan {
@@ -31,8 +31,7 @@ struct Env {
 
 async fn env() -> Env {
     let db = TestDb::new().await;
-    let store = Store::connect(&db.url).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = db.store().await;
     let fake = FakeGitea::start(Api::gitea()).await;
     let plan = example_plan();
     // The forge users the plan needs exist (kradle does not create users).
@@ -83,15 +82,6 @@ impl Env {
         self.fake.with(|w| w.violations.clone())
     }
 }
-
-fn allowing_removal() -> ApplyOptions {
-    ApplyOptions {
-        allow_removal: true,
-        ..ApplyOptions::default()
-    }
-}
-
-use support::{count, failures};
 
 #[tokio::test]
 async fn a_fresh_apply_builds_the_org_and_a_second_one_sends_nothing() {

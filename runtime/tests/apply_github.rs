@@ -23,7 +23,7 @@ use kradle_runtime::store::Store;
 use serde_json::json;
 use support::fake_github::{FakeGitHub, TOKEN};
 use support::upstream::Api;
-use support::{TestDb, count, failures};
+use support::{TestDb, allowing_removal, count, failures};
 
 const ORG: &str = "globex";
 const REPO: &str = "doomsday";
@@ -50,8 +50,7 @@ fn policy() -> RetryPolicy {
 
 async fn env() -> Env {
     let db = TestDb::new().await;
-    let store = Store::connect(&db.url).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = db.store().await;
     let fake = FakeGitHub::start(Api::github()).await;
     fake.with(|w| {
         w.org(ORG);
@@ -269,8 +268,7 @@ async fn what_exists_and_matches_is_adopted_and_differences_are_updated() {
 
     // A fresh database, the same forge: everything is adopted, not created.
     let other = TestDb::new().await;
-    let store = Store::connect(&other.url).await.unwrap();
-    store.migrate().await.unwrap();
+    let store = other.store().await;
     let writes = env.writes().len();
     let github = GitHub::new(env.http.clone());
     let adopted = apply(
@@ -331,16 +329,7 @@ async fn a_repository_dropped_from_the_config_is_archived_with_what_is_in_it() {
     let env = env().await;
     env.converge().await;
     let plan = support::without_repository(&env.plan, REPO);
-    let report = env
-        .apply_plan(
-            &plan,
-            ApplyOptions {
-                allow_removal: true,
-                ..ApplyOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let report = env.apply_plan(&plan, allowing_removal()).await.unwrap();
     assert!(failures(&report).is_empty(), "{:?}", failures(&report));
     assert_eq!(count(&report, Outcome::Archived), 1, "{:#?}", report);
     assert_eq!(count(&report, Outcome::Removed), 0, "{:#?}", report);
@@ -396,16 +385,7 @@ async fn the_last_admin_of_a_repository_is_never_removed() {
     let mut plan = env.plan.clone();
     plan.operations
         .retain(|o| o.id != "collaborator:doomsday-hank");
-    let report = env
-        .apply_plan(
-            &plan,
-            ApplyOptions {
-                allow_removal: true,
-                ..ApplyOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+    let report = env.apply_plan(&plan, allowing_removal()).await.unwrap();
     let refused = report
         .operations
         .iter()

@@ -23,7 +23,10 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 pub use super::fake_http::Faults;
-use super::fake_http::{json_response, material, merge, message, percent_decode, query_of};
+use super::fake_http::{
+    json_body, json_response, latency, material, merge, message, percent_decode, query_of,
+    slice_page,
+};
 use super::upstream::Api;
 
 pub const TOKEN: &str = "token fake-gitea-admin-token";
@@ -146,18 +149,12 @@ async fn handle(
     };
     let path = percent_decode(path);
     let query = query_of(uri.query());
-    let body: Option<Value> = if body.is_empty() {
-        None
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => Some(v),
-            Err(_) => return message(StatusCode::BAD_REQUEST, "body is not JSON"),
-        }
+    let body = match json_body(&body, "body is not JSON") {
+        Ok(body) => body,
+        Err(response) => return *response,
     };
     let delay = world.lock().unwrap().delay;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    latency(delay).await;
     let mut w = world.lock().unwrap();
     w.requests += 1;
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(TOKEN) {
@@ -198,22 +195,7 @@ async fn handle(
 
 /// A page of `items` as Gitea pages: `limit` ≤ 50 (default 30).
 fn page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Response {
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 50);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let total = items.len();
-    let slice: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * limit)
-        .take(limit)
-        .collect();
+    let (slice, _, _, total) = slice_page(items, query, "limit", 50);
     (
         StatusCode::OK,
         [("x-total-count", total.to_string())],

@@ -38,7 +38,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use super::fake_http::Faults;
-use super::fake_http::{json_response, material, merge, message, percent_decode, query_of};
+use super::fake_http::{
+    json_body, json_response, latency, material, merge, message, percent_decode, query_of,
+    slice_page,
+};
 use super::upstream::Api;
 
 /// The personal access token the fake accepts.
@@ -190,18 +193,12 @@ async fn handle(
 ) -> Response {
     let path = percent_decode(uri.path());
     let query = query_of(uri.query());
-    let body: Option<Value> = if body.is_empty() {
-        None
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(v) => Some(v),
-            Err(_) => return message(StatusCode::BAD_REQUEST, "Problems parsing JSON"),
-        }
+    let body = match json_body(&body, "Problems parsing JSON") {
+        Ok(body) => body,
+        Err(response) => return *response,
     };
     let delay = world.lock().unwrap().delay;
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
+    latency(delay).await;
     let mut w = world.lock().unwrap();
     w.requests += 1;
     let auth = headers
@@ -326,22 +323,7 @@ fn page(
     query: &BTreeMap<String, String>,
     items: Vec<Value>,
 ) -> (Value, Option<String>) {
-    let per_page = query
-        .get("per_page")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(30)
-        .clamp(1, 100);
-    let page = query
-        .get("page")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(1)
-        .max(1);
-    let total = items.len();
-    let slice: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .collect();
+    let (slice, page, per_page, total) = slice_page(items, query, "per_page", 100);
     let link = (page * per_page < total).then(|| {
         let mut q = query.clone();
         q.insert("page".into(), (page + 1).to_string());

@@ -152,3 +152,48 @@ impl Injection {
         response
     }
 }
+
+/// One page of `items`: `page` (from 1) and the page size under `size_key`
+/// (default 30, at most `max`) from the query. Returns the page, its number,
+/// its size and how many items there are in all.
+pub fn slice_page(
+    items: Vec<Value>,
+    query: &BTreeMap<String, String>,
+    size_key: &str,
+    max: usize,
+) -> (Vec<Value>, usize, usize, usize) {
+    let number = |key: &str, default: usize| {
+        query
+            .get(key)
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let size = number(size_key, 30).clamp(1, max);
+    let page = number("page", 1).max(1);
+    let total = items.len();
+    let slice = items
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    (slice, page, size, total)
+}
+
+/// A request body as JSON (`None` when empty), or the 400 a forge answers
+/// with `message`.
+pub fn json_body(body: &[u8], message_text: &str) -> Result<Option<Value>, Box<Response>> {
+    if body.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|_| Box::new(message(StatusCode::BAD_REQUEST, message_text)))
+}
+
+/// Waits the latency a fake adds to every request (the simulated network,
+/// not a wait for a condition).
+pub async fn latency(delay: std::time::Duration) {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+}

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use kradle_compiler::forge_plan::{Backend, Placeholder, Plan};
 use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
-use kradle_runtime::apply::{OrgReport, Outcome};
+use kradle_runtime::apply::{ApplyOptions, OrgReport, Outcome};
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
@@ -59,6 +59,17 @@ impl TestDb {
             url: format!("{base}/{name}"),
             name,
         }
+    }
+}
+
+impl TestDb {
+    /// A store on this database, migrated.
+    pub async fn store(&self) -> kradle_runtime::store::Store {
+        let store = kradle_runtime::store::Store::connect(&self.url)
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        store
     }
 }
 
@@ -229,4 +240,26 @@ pub async fn kill_runs(
         between();
     }
     killed
+}
+
+/// How many write intents are still open (Pending or InFlight) in the
+/// database at `url`.
+pub async fn open_intents(url: &str) -> i64 {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let open: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM kradle_write_intents WHERE phase IN ('Pending', 'InFlight')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    open
+}
+
+/// Default options that let removals over `--max-removal` through.
+pub fn allowing_removal() -> ApplyOptions {
+    ApplyOptions {
+        allow_removal: true,
+        ..ApplyOptions::default()
+    }
 }
