@@ -28,6 +28,17 @@ fn kradle(fake: &FakeGitea, db: &TestDb, args: &[&str], path: &Path) -> Command 
     cmd
 }
 
+/// An apply that succeeded and wrote nothing, by its summary line.
+fn assert_sent_nothing(apply: &std::process::Output) {
+    let err = stderr(apply);
+    assert_eq!(apply.status.code(), Some(0), "{err}");
+    assert!(
+        err.starts_with("0 created, 0 updated, 0 removed, 0 archived, "),
+        "{err}"
+    );
+    assert!(err.contains(", 0 drift, 0 failed"), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_then_validate_then_apply_is_a_no_op() {
     let fake = FakeGitea::start(Api::gitea()).await;
@@ -87,13 +98,7 @@ async fn import_then_validate_then_apply_is_a_no_op() {
     let writes = fake.with(|w| w.writes.len());
     let fresh = TestDb::new().await;
     let again = support::output(kradle(&fake, &fresh, &["apply", "--org", "acme"], &dir)).await;
-    let err = stderr(&again);
-    assert_eq!(again.status.code(), Some(0), "{err}");
-    assert!(
-        err.starts_with("0 created, 0 updated, 0 removed, 0 archived, "),
-        "{err}"
-    );
-    assert!(err.contains(", 0 drift, 0 failed"), "{err}");
+    assert_sent_nothing(&again);
     assert_eq!(
         fake.with(|w| w.writes[writes..].to_vec()),
         Vec::<String>::new()
@@ -109,4 +114,104 @@ async fn import_then_validate_then_apply_is_a_no_op() {
     let twice = support::output(twice).await;
     assert_eq!(twice.status.code(), Some(1), "{}", stderr(&twice));
     assert!(stderr(&twice).contains("exists; nothing was written"));
+}
+
+/// The bundled example's `globex`, applied to a fake GitHub (and its
+/// branch pushed, so its protection is set), with a collaborator added by
+/// hand, is imported from the command line into config that applies with
+/// no write at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_from_github_then_apply_is_a_no_op() {
+    use kradle_compiler::forge_plan::Backend;
+    use kradle_runtime::apply::{ApplyOptions, apply};
+    use support::fake_github::{FakeGitHub, TOKEN};
+
+    let fake = FakeGitHub::start(Api::github()).await;
+    fake.with(|w| {
+        w.org("globex");
+        w.user("hank-scorpio", Some("globex"));
+        w.user("mbouvier", None);
+        w.user("smithers", Some("globex"));
+        w.profiles
+            .insert("hank-scorpio".into(), "Hank Scorpio".into());
+    });
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let plan = support::example_plan("globex", Backend::Github);
+    let secrets = support::secrets_for(&plan);
+    let run = || async {
+        let report = apply(
+            &store,
+            &support::github_client(&fake.url, TOKEN),
+            &plan,
+            &secrets,
+            &ApplyOptions::default(),
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+        support::failures(&report)
+    };
+    run().await;
+    fake.push("globex", "doomsday", "trunk");
+    assert_eq!(run().await, Vec::<String>::new());
+    fake.with(|w| {
+        w.repos
+            .get_mut(&("globex".to_string(), "doomsday".to_string()))
+            .unwrap()
+            .collaborators
+            .insert("smithers".into(), "push".into());
+    });
+
+    let out = tempfile::tempdir().unwrap();
+    let dir = out.path().join("imported");
+    let mut import = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    import
+        .args(["import", "--backend", "github", "--org", "globex", "--out"])
+        .arg(&dir)
+        .args(["--github-url", &fake.url])
+        .env("KRADLE_GITHUB_TOKEN", TOKEN);
+    let imported = support::output(import).await;
+    let err = stderr(&imported);
+    assert_eq!(imported.status.code(), Some(0), "{err}");
+    assert!(err.contains("kradle build: ok"), "{err}");
+    assert!(!err.contains(TOKEN), "{err}");
+    let endpoint = format!("endpoint: {}", fake.url);
+    for (file, expected) in [
+        // Marge is invited, not yet a member: she is still on the team.
+        ("teams", "members:\n  - hank-scorpio\n  - mbouvier\n"),
+        ("teams", "maintainers:\n  - hank-scorpio\n"),
+        ("collaborators", "subject: smithers"),
+        ("collaborators", "subject: mbouvier"),
+        ("protections", "signingPolicy: required"),
+        ("users", "displayName: Hank Scorpio"),
+        ("backend", endpoint.as_str()),
+    ] {
+        let text = std::fs::read_to_string(dir.join(format!("orgs/globex/{file}.yaml"))).unwrap();
+        assert!(text.contains(expected), "{file}: {expected}\n---\n{text}");
+    }
+
+    // The Secrets the notes ask for: the token, and the hook's secret.
+    let secrets_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        secrets_file.path(),
+        format!(
+            "kradle-org-globex/github-token:\n  token: {TOKEN}\nkradle-org-globex/doomsday-hook:\n  secret: s3cret\n"
+        ),
+    )
+    .unwrap();
+    let writes = fake.with(|w| w.writes.len());
+    let fresh = TestDb::new().await;
+    let mut again = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    again
+        .args(["apply", "--org", "globex", "--secrets"])
+        .arg(secrets_file.path())
+        .arg(&dir)
+        .env("KRADLE_DATABASE_URL", &fresh.url);
+    assert_sent_nothing(&support::output(again).await);
+    assert_eq!(
+        fake.with(|w| w.writes[writes..].to_vec()),
+        Vec::<String>::new()
+    );
+    assert_eq!(fake.with(|w| w.violations.clone()), Vec::<String>::new());
 }

@@ -9,6 +9,10 @@ use clap::ValueEnum;
 use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
 
+use kradle_runtime::forge::github::GitHub;
+use kradle_runtime::forge::http::{Http, RetryPolicy};
+use kradle_runtime::secrets::SecretValue;
+
 use super::apply::{SetupError, gitea_client};
 use super::render_diagnostics;
 use crate::Failure;
@@ -34,7 +38,19 @@ pub struct Args {
     /// Gitea base URL (default: $KRADLE_GITEA_HTTP_URL). The token comes from $KRADLE_GITEA_TOKEN.
     #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
     gitea_url: Option<String>,
+    /// GitHub API URL (GitHub Enterprise: `https://HOST/api/v3`). The token comes from
+    /// $KRADLE_GITHUB_TOKEN.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "KRADLE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    github_url: String,
 }
+
+/// The environment variable holding the GitHub token `import` reads with.
+const GITHUB_TOKEN_ENV: &str = "KRADLE_GITHUB_TOKEN";
 
 pub fn run(args: Args) -> Result<u8, Failure> {
     crate::block_on(import(args))
@@ -42,14 +58,8 @@ pub fn run(args: Args) -> Result<u8, Failure> {
 
 async fn import(args: Args) -> Result<u8, Failure> {
     let mut err = std::io::stderr();
-    if args.backend == ImportBackend::Github {
-        let _ = writeln!(
-            err,
-            "kradle import: importing from GitHub is not built yet; only --backend gitea"
-        );
-        return Ok(2);
-    }
-    if kradle_runtime::import::resource_name(&args.org) != args.org {
+    let org = kradle_runtime::import::resource_name(&args.org);
+    if args.backend == ImportBackend::Gitea && org != args.org {
         let _ = writeln!(
             err,
             "kradle import: `{}` is not an organization slug kradle can name (lowercase letters, digits and `-`)",
@@ -57,15 +67,35 @@ async fn import(args: Args) -> Result<u8, Failure> {
         );
         return Ok(2);
     }
-    let url = args
-        .gitea_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .ok_or(SetupError::NoGiteaUrl)?;
-    let gitea = gitea_client(&url)?;
-    let imported = kradle_runtime::import::import_gitea(&gitea, &args.org, &url)
-        .await
-        .map_err(|e| SetupError::Forge(format!("{}: {e}", args.org)))?;
+    let imported = match args.backend {
+        ImportBackend::Gitea => {
+            let url = args
+                .gitea_url
+                .clone()
+                .filter(|u| !u.trim().is_empty())
+                .ok_or(SetupError::NoGiteaUrl)?;
+            let gitea = gitea_client(&url)?;
+            kradle_runtime::import::import_gitea(&gitea, &args.org, &url).await
+        }
+        ImportBackend::Github => {
+            let endpoint = args.github_url.trim().trim_end_matches('/');
+            let token = std::env::var(GITHUB_TOKEN_ENV)
+                .ok()
+                .filter(|t| !t.trim().is_empty())
+                .ok_or_else(|| {
+                    SetupError::Client(format!("no GitHub token: set {GITHUB_TOKEN_ENV}"))
+                })?;
+            let http = Http::new(
+                endpoint,
+                Some(SecretValue::new(format!("Bearer {}", token.trim()))),
+                RetryPolicy::default(),
+            )
+            .map_err(SetupError::Client)?
+            .github();
+            kradle_runtime::import::import_github(&GitHub::new(http), &args.org, endpoint).await
+        }
+    }
+    .map_err(|e| SetupError::Forge(format!("{}: {e}", args.org)))?;
 
     // Never overwrite: a file already there is the user's.
     for file in imported.files.keys() {
@@ -117,7 +147,7 @@ async fn import(args: Args) -> Result<u8, Failure> {
         err,
         "kradle build: ok. Next: `kradle apply {} --org {} --dry-run` should send nothing but what the notes say.",
         args.out.display(),
-        args.org
+        org
     );
     Ok(0)
 }

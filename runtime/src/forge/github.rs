@@ -40,7 +40,7 @@ pub struct GitHub {
 }
 
 /// A role in the plan's terms: `pull`, `triage`, `push`, `maintain`, `admin`.
-fn role_of(item: &Value) -> Option<&'static str> {
+pub(crate) fn role_of(item: &Value) -> Option<&'static str> {
     let from_name = |name: &str| match name {
         "read" | "pull" => Some("pull"),
         "triage" => Some("triage"),

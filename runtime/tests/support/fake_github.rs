@@ -84,6 +84,8 @@ pub struct World {
     pub users: BTreeMap<String, i64>,
     pub repos: BTreeMap<(String, String), Repo>,
     pub teams: BTreeMap<i64, Team>,
+    /// Display names of users and organizations (`name`).
+    pub profiles: BTreeMap<String, String>,
     pub next_id: i64,
     /// Every write that changed something: "METHOD /path".
     pub writes: Vec<String>,
@@ -466,6 +468,48 @@ fn route(
                 repo.value["visibility"] = json!(if p { "private" } else { "public" });
             }
             done(StatusCode::OK, repo.value.clone())
+        }
+        ("GET", ["orgs", org]) => match w.orgs.contains_key(*org) {
+            true => done(
+                StatusCode::OK,
+                json!({ "login": org, "id": 1, "name": w.profiles.get(*org).cloned(),
+                        "description": null }),
+            ),
+            false => not_found(),
+        },
+        ("GET", ["users", login]) => match w.users.contains_key(*login) {
+            true => {
+                let mut u = w.user_json(login);
+                u["name"] = json!(w.profiles.get(*login).cloned());
+                u["email"] = Value::Null; // no public email
+                done(StatusCode::OK, u)
+            }
+            false => not_found(),
+        },
+        ("GET", ["repos", o, r, "branches"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => {
+                let only = query.get("protected").map(|p| p == "true");
+                Answer::List(
+                    repo.branches
+                        .iter()
+                        .map(|b| (b, repo.protections.contains_key(b)))
+                        .filter(|(_, p)| only.is_none_or(|only| only == *p))
+                        .map(|(b, p)| json!({ "name": b, "protected": p }))
+                        .collect(),
+                )
+            }
+            None => not_found(),
+        },
+        ("GET", ["orgs", org, "teams", t, "invitations"]) => {
+            let Some(team) = w.team_by_slug(org, t).cloned() else {
+                return not_found();
+            };
+            Answer::List(
+                team.pending
+                    .keys()
+                    .map(|login| json!({ "id": w.users.get(login), "login": login, "role": "direct_member" }))
+                    .collect(),
+            )
         }
         ("GET", ["repos", o, r, "branches", b]) => match w.repos.get(&repo_key(o, r)) {
             Some(repo) if repo.branches.contains(*b) => done(

@@ -143,6 +143,18 @@ pub fn secrets_for(plan: &Plan) -> Secrets {
     s
 }
 
+/// A GitHub client of the fake at `url`, with a token.
+pub fn github_client(url: &str, token: &str) -> kradle_runtime::forge::github::GitHub {
+    let http = kradle_runtime::forge::http::Http::new(
+        url,
+        Some(SecretValue::new(format!("Bearer {token}"))),
+        kradle_runtime::forge::http::RetryPolicy::default(),
+    )
+    .unwrap()
+    .github();
+    kradle_runtime::forge::github::GitHub::new(http)
+}
+
 /// The plan without everything about `repo`.
 pub fn without_repository(plan: &Plan, repo: &str) -> Plan {
     let mut p = plan.clone();
