@@ -44,8 +44,11 @@ enum Command {
     Schema(commands::schema::Args),
     /// Converge Gitea and GitHub to the compiled plans, journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
-    /// Read a live Gitea organization into config YAML (to adopt kradle on an existing forge).
+    /// Read a live Gitea or GitHub organization into config YAML (to adopt kradle on an
+    /// existing forge).
     Import(commands::import::Args),
+    /// Receive forge webhooks into PostgreSQL (verified, deduplicated, queued).
+    Serve(commands::serve::Args),
     /// List the journaled forge writes; approve or reject those waiting for approval.
     Intents(commands::intents::Args),
     /// Manage the runtime's PostgreSQL database (migrations).
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Schema(args) => commands::schema::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Import(args) => commands::import::run(args),
+        Command::Serve(args) => commands::serve::run(args),
         Command::Db(args) => commands::db::run(args),
         Command::Intents(args) => commands::intents::run(args),
     };

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod forge;
 pub mod import;
 pub mod secrets;
+pub mod serve;
 pub mod store;
 
 pub use kradle_compiler as compiler;

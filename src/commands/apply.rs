@@ -201,10 +201,30 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     crate::block_on(apply(args))
 }
 
-async fn apply(args: Args) -> Result<u8, Failure> {
-    let started = Instant::now();
-    let (sources, now) = load(&args.input, args.revision.rev.as_deref(), None)?;
-    let build = kradle_compiler::build(
+/// The secret values of `--secrets FILE`, plus, with `--kube-secrets`, the
+/// Secrets `wanted` names read from the cluster (the file wins).
+pub async fn load_secrets(
+    file: Option<&std::path::Path>,
+    kube: bool,
+    wanted: impl FnOnce() -> std::collections::BTreeSet<(String, String)>,
+) -> Result<Secrets, SetupError> {
+    let mut secrets = match file {
+        Some(path) => Secrets::from_file(path)?,
+        None => Secrets::default(),
+    };
+    if kube {
+        let client = kubernetes::client().await?;
+        secrets.fill_from(kubernetes::from_cluster(&client, &wanted()).await?);
+    }
+    Ok(secrets)
+}
+
+/// Compiles the config read from `sources` with "now" = `now`.
+pub fn compile(
+    sources: kradle_compiler::source::Sources,
+    now: chrono::DateTime<chrono::Utc>,
+) -> kradle_compiler::Build {
+    kradle_compiler::build(
         sources,
         &BuildOptions {
             now,
@@ -212,7 +232,13 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             target_revision: None,
             path: None,
         },
-    );
+    )
+}
+
+async fn apply(args: Args) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let (sources, now) = load(&args.input, args.revision.rev.as_deref(), None)?;
+    let build = compile(sources, now);
     let color = use_color(args.input.color) && std::io::stderr().is_terminal();
     if build.has_errors() {
         let text = render_diagnostics(&build.validation, Format::Human, color, &args.input.path);
@@ -239,16 +265,10 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         }
     }
 
-    let mut secrets = match &args.secrets {
-        Some(path) => Secrets::from_file(path).map_err(SetupError::from)?,
-        None => Secrets::default(),
-    };
-    if args.kube_secrets {
-        let client = kubernetes::client().await.map_err(SetupError::from)?;
-        let wanted = Secrets::referenced_by(plans.iter().copied());
-        let from_cluster = kubernetes::from_cluster(&client, &wanted).await;
-        secrets.fill_from(from_cluster.map_err(SetupError::from)?);
-    }
+    let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
+        Secrets::referenced_by(plans.iter().copied())
+    })
+    .await?;
     let gitea_url = args
         .gitea_url
         .clone()

@@ -6,14 +6,13 @@ use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use clap::ValueEnum;
-use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
 
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::secrets::SecretValue;
 
-use super::apply::{SetupError, gitea_client};
+use super::apply::{SetupError, compile, gitea_client};
 use super::render_diagnostics;
 use crate::Failure;
 use crate::args::Format;
@@ -125,15 +124,7 @@ async fn import(args: Args) -> Result<u8, Failure> {
 
     // The result must compile; if it does not, that is a bug to report.
     let sources = Sources::from_dir(&args.out)?;
-    let build = kradle_compiler::build(
-        sources,
-        &BuildOptions {
-            now: Utc::now(),
-            repo_url: None,
-            target_revision: None,
-            path: None,
-        },
-    );
+    let build = compile(sources, Utc::now());
     if build.has_errors() {
         let text = render_diagnostics(&build.validation, Format::Human, false, &args.out);
         let _ = err.write_all(text.as_bytes());

@@ -8,6 +8,7 @@ pub mod import;
 pub mod intents;
 pub mod plan;
 pub mod schema;
+pub mod serve;
 pub mod validate;
 
 use std::io::{IsTerminal, Write};

@@ -8,6 +8,7 @@
 //! Nothing stored is secret: intents keep the path and a digest of the body
 //! as planned, with `${secret:…}` placeholders unresolved.
 
+mod deliveries;
 mod intents;
 mod links;
 mod lock;
@@ -19,6 +20,7 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
+pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
@@ -76,6 +78,13 @@ impl Store {
     /// Connects to `url`, or fails with a message that names the server but
     /// not the URL (which may hold a password).
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Store::connect_waiting(url, Duration::from_secs(30)).await
+    }
+
+    /// [`Store::connect`], with a pool that gives up on a connection after
+    /// `acquire`: a server answering webhooks must say 503 before the
+    /// forge's own timeout when the database is away.
+    pub async fn connect_waiting(url: &str, acquire: Duration) -> Result<Store, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::BadUrl(redact_error(&e.to_string(), url)))?
             .application_name(&format!("kradle/{}", std::process::id()));
@@ -97,7 +106,7 @@ impl Store {
         let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(16)
-            .acquire_timeout(Duration::from_secs(30))
+            .acquire_timeout(acquire)
             .connect_with(options)
             .await
             .map_err(unreachable)?;

@@ -1,0 +1,235 @@
+//! `kradle serve`: the long-running half of the runtime (docs/serve.md).
+//!
+//! This part is webhook ingest: forges post deliveries, kradle verifies
+//! their signature with the secret of the binding (GitHub) or subscription
+//! (Gitea) they are addressed to, and commits each new one to PostgreSQL
+//! with a queued job before answering 202. Nothing unverified is stored.
+
+mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use serde_json::Value;
+
+use crate::secrets::{SecretError, SecretValue, Secrets};
+use crate::store::Store;
+
+pub use webhook::{MAX_BODY, ordering_key};
+
+/// Tries a sync job gets before it is a dead letter, when the sync policy
+/// says nothing (spec: `retryPolicy.maxRetries`, default 5).
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+
+/// Where deliveries may be posted, and the secret that signs each.
+#[derive(Debug, Default)]
+pub struct Receivers {
+    /// `(org, binding)` → GitHub binding.
+    github: BTreeMap<(String, String), Receiver>,
+    /// `(org, subscription)` → Gitea subscription.
+    gitea: BTreeMap<(String, String), Receiver>,
+}
+
+#[derive(Debug)]
+pub struct Receiver {
+    /// `None` when the config names no secret: every delivery is refused,
+    /// since none can be verified.
+    secret: Option<SecretValue>,
+    /// Tries of each job (the retries of the sync policy, plus the first).
+    max_attempts: i32,
+}
+
+/// Why the receivers could not be built from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum ReceiverError {
+    #[error("{kind} `{org}/{name}`: its webhook secret is missing: {source}")]
+    Secret {
+        kind: &'static str,
+        org: String,
+        name: String,
+        #[source]
+        source: SecretError,
+    },
+}
+
+impl Receivers {
+    /// The receivers of a compiled config: each GitHub
+    /// ExternalBackendBinding and each WebhookSubscription, with the secret
+    /// its `webhookSecretRef` / `secretRef` names, read from `secrets`.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = &'a Value>,
+        secrets: &Secrets,
+    ) -> Result<Receivers, ReceiverError> {
+        let objects: Vec<&Value> = objects.into_iter().collect();
+        let of_kind = |kind: &'static str| objects.iter().filter(move |o| o["kind"] == kind);
+        let org_of = |o: &Value| {
+            o["metadata"]["labels"]["kradle.a5c.ai/org"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let name_of = |o: &Value| {
+            o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        };
+        let secret = |kind: &'static str, o: &Value, r: &Value| -> Result<_, ReceiverError> {
+            let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) else {
+                return Ok(None);
+            };
+            let namespace = o["metadata"]["namespace"].as_str().unwrap_or_default();
+            secrets
+                .get(namespace, name, key)
+                .map(|v| Some(v.clone()))
+                .map_err(|source| ReceiverError::Secret {
+                    kind,
+                    org: org_of(o),
+                    name: name_of(o),
+                    source,
+                })
+        };
+        let attempts = |retries: Option<u64>| {
+            let retries = retries.unwrap_or(u64::from(DEFAULT_MAX_RETRIES)).min(100);
+            i32::try_from(retries).unwrap_or(100) + 1
+        };
+        let providers: BTreeMap<(String, String), &Value> = of_kind("ExternalBackendProvider")
+            .map(|p| ((org_of(p), name_of(p)), &p["spec"]))
+            .collect();
+        let policies: BTreeMap<(String, String), Option<u64>> =
+            of_kind("ExternalBackendSyncPolicy")
+                .map(|p| {
+                    let provider = p["spec"]["providerRef"].as_str().unwrap_or_default();
+                    (
+                        (org_of(p), provider.to_string()),
+                        p["spec"]["retryPolicy"]["maxRetries"].as_u64(),
+                    )
+                })
+                .collect();
+
+        let mut out = Receivers::default();
+        for b in of_kind("ExternalBackendBinding") {
+            let provider = b["spec"]["providerRef"].as_str().unwrap_or_default();
+            let key = (org_of(b), provider.to_string());
+            if providers.get(&key).map(|p| &p["providerType"]) != Some(&Value::from("github")) {
+                continue;
+            }
+            let receiver = Receiver {
+                secret: secret("binding", b, &b["spec"]["webhookSecretRef"])?,
+                max_attempts: attempts(policies.get(&key).copied().flatten()),
+            };
+            out.github.insert((org_of(b), name_of(b)), receiver);
+        }
+        for s in of_kind("WebhookSubscription") {
+            let receiver = Receiver {
+                secret: secret("subscription", s, &s["spec"]["secretRef"])?,
+                max_attempts: attempts(None),
+            };
+            out.gitea.insert((org_of(s), name_of(s)), receiver);
+        }
+        Ok(out)
+    }
+
+    /// The Secrets (namespace, name) the receivers of `objects` name, to
+    /// read from the cluster.
+    pub fn secrets_wanted<'a>(
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> std::collections::BTreeSet<(String, String)> {
+        let mut out = std::collections::BTreeSet::new();
+        for o in objects {
+            let r = match o["kind"].as_str() {
+                Some("ExternalBackendBinding") => &o["spec"]["webhookSecretRef"],
+                Some("WebhookSubscription") => &o["spec"]["secretRef"],
+                _ => continue,
+            };
+            if let (Some(ns), Some(name)) =
+                (o["metadata"]["namespace"].as_str(), r["name"].as_str())
+            {
+                out.insert((ns.to_string(), name.to_string()));
+            }
+        }
+        out
+    }
+
+    /// How many receivers there are: (GitHub, Gitea).
+    pub fn counts(&self) -> (usize, usize) {
+        (self.github.len(), self.gitea.len())
+    }
+
+    fn get(&self, source: webhook::Source, org: &str, name: &str) -> Option<&Receiver> {
+        let map = match source {
+            webhook::Source::GitHub => &self.github,
+            webhook::Source::Gitea => &self.gitea,
+        };
+        map.get(&(org.to_string(), name.to_string()))
+    }
+}
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    store: Store,
+    receivers: Arc<RwLock<Arc<Receivers>>>,
+}
+
+impl AppState {
+    pub fn new(store: Store, receivers: Receivers) -> AppState {
+        AppState {
+            store,
+            receivers: Arc::new(RwLock::new(Arc::new(receivers))),
+        }
+    }
+
+    /// Swaps in the receivers of a reloaded config.
+    pub fn replace_receivers(&self, receivers: Receivers) {
+        if let Ok(mut r) = self.receivers.write() {
+            *r = Arc::new(receivers);
+        }
+    }
+
+    fn receivers(&self) -> Arc<Receivers> {
+        match self.receivers.read() {
+            Ok(r) => r.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// The HTTP routes of `kradle serve`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/webhooks/github/{org}/{binding}", post(webhook::github))
+        .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Ready when the database answers and its schema is current.
+async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
+    match state.store.is_current().await {
+        Ok(true) => (StatusCode::OK, "ok".into()),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database is not migrated: run `kradle db migrate`".into(),
+        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}

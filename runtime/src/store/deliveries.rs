@@ -1,0 +1,116 @@
+//! Webhook deliveries and the jobs they queue (spec ExternalWebhookDelivery).
+
+use serde_json::Value;
+
+use super::{Store, StoreError};
+
+/// The channel workers LISTEN on; the payload is the queue's name.
+pub const JOBS_CHANNEL: &str = "kradle_jobs";
+
+/// A verified delivery, to record.
+#[derive(Debug, Clone)]
+pub struct NewDelivery<'a> {
+    pub org: &'a str,
+    /// `github` or `gitea`.
+    pub source: &'a str,
+    /// The binding or subscription it was addressed to.
+    pub receiver: &'a str,
+    pub delivery_id: &'a str,
+    pub event: &'a str,
+    pub action: Option<&'a str>,
+    pub payload: &'a Value,
+    /// sha256 (hex) of the raw body.
+    pub body_digest: String,
+    /// The job's ordering key: deliveries about the same object share it.
+    pub key: String,
+    /// Tries before the job is a dead letter.
+    pub max_attempts: i32,
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Stored, and its job queued (row id).
+    New(i64),
+    /// This receiver already has this delivery id with the same body.
+    Duplicate(i64),
+    /// This receiver already has this delivery id with another body.
+    Conflict(i64),
+}
+
+/// The queue sync jobs go to.
+pub const SYNC_QUEUE: &str = "sync";
+
+impl Store {
+    /// Records a delivery and queues its job, in one transaction, unless
+    /// the receiver has it already. Workers listening are notified.
+    pub async fn record_delivery(&self, d: &NewDelivery<'_>) -> Result<Recorded, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO kradle_webhook_deliveries
+                 (org, source, receiver, delivery_id, event, action, payload, body_digest)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (org, source, receiver, delivery_id) DO NOTHING
+             RETURNING id",
+        )
+        .bind(d.org)
+        .bind(d.source)
+        .bind(d.receiver)
+        .bind(d.delivery_id)
+        .bind(d.event)
+        .bind(d.action)
+        .bind(d.payload)
+        .bind(&d.body_digest)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some(id) = inserted else {
+            let (id, digest): (i64, String) = sqlx::query_as(
+                "SELECT id, body_digest FROM kradle_webhook_deliveries
+                 WHERE org = $1 AND source = $2 AND receiver = $3 AND delivery_id = $4",
+            )
+            .bind(d.org)
+            .bind(d.source)
+            .bind(d.receiver)
+            .bind(d.delivery_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(q)?;
+            tx.rollback().await.map_err(q)?;
+            return Ok(if digest == d.body_digest {
+                Recorded::Duplicate(id)
+            } else {
+                Recorded::Conflict(id)
+            });
+        };
+        sqlx::query(
+            "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+             VALUES ($1, $2, jsonb_build_object('delivery', $3::bigint), $4)",
+        )
+        .bind(SYNC_QUEUE)
+        .bind(&d.key)
+        .bind(id)
+        .bind(d.max_attempts)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(JOBS_CHANNEL)
+            .bind(SYNC_QUEUE)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(Recorded::New(id))
+    }
+
+    /// Whether the database answers (`/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(self.pool())
+            .await
+            .map(|_| ())
+            .map_err(|e| self.query_error(e))
+    }
+}
