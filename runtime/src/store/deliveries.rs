@@ -84,21 +84,8 @@ impl Store {
                 Recorded::Conflict(id)
             });
         };
-        sqlx::query(
-            "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
-             VALUES ($1, $2, jsonb_build_object('delivery', $3::bigint), $4)",
-        )
-        .bind(SYNC_QUEUE)
-        .bind(&d.key)
-        .bind(id)
-        .bind(d.max_attempts)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(JOBS_CHANNEL)
-            .bind(SYNC_QUEUE)
-            .execute(&mut *tx)
+        let job = serde_json::json!({ "delivery": id });
+        super::queue::enqueue_on(&mut tx, SYNC_QUEUE, &d.key, &job, d.max_attempts)
             .await
             .map_err(q)?;
         tx.commit().await.map_err(q)?;

@@ -12,6 +12,7 @@ mod deliveries;
 mod intents;
 mod links;
 mod lock;
+mod queue;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -24,6 +25,7 @@ pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
+pub use queue::{Failed, Job, backoff};
 
 /// The environment variable that holds the database URL.
 pub const DATABASE_URL_ENV: &str = "KRADLE_DATABASE_URL";

@@ -1,0 +1,326 @@
+//! The job queue (docs/serve.md, "The queue").
+//!
+//! - Workers claim in batches with `FOR UPDATE SKIP LOCKED` and hold a
+//!   lease, renewed by [`Store::heartbeat`]. A job whose lease expired (its
+//!   worker died) is claimed again.
+//! - Jobs with the same key run in id order, never two at once: only the
+//!   oldest job of a key can be claimed, and it stays in the table until it
+//!   is done (or dead).
+//! - Each claim counts an attempt. A failure waits a jittered exponential
+//!   backoff; after `max_attempts` the job is a dead letter, moved to
+//!   `kradle_dead_jobs`.
+//! - Only live work stays in `kradle_jobs`: a finished job is deleted in the
+//!   transaction that records its outcome, so claims never wade through
+//!   finished rows.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use sqlx::postgres::PgConnection;
+
+use super::deliveries::JOBS_CHANNEL;
+use super::{Store, StoreError};
+
+/// A claimed job.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub queue: String,
+    pub key: String,
+    pub payload: Value,
+    /// Counting this claim.
+    pub attempts: i32,
+    pub max_attempts: i32,
+}
+
+/// What became of a failed job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failed {
+    /// It runs again after this wait.
+    Retry(Duration),
+    /// It used its last attempt: it is a dead letter now.
+    Dead,
+    /// The worker no longer held it (its lease expired and another worker
+    /// claimed it): nothing was changed.
+    LostLease,
+}
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// The wait after attempt `attempts` of job `id`: `base` doubled per
+/// attempt, capped at an hour, then jittered into its upper half, so jobs
+/// that failed together do not come back together. The jitter is derived
+/// from the job and attempt, so it is spread without a random source.
+pub fn backoff(base: Duration, attempts: i32, id: i64) -> Duration {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = base.saturating_mul(1 << doublings).min(MAX_BACKOFF);
+    let mix = (id as u64)
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(u64::from(doublings).wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    let fraction = (mix >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+    full.mul_f64(0.5 + fraction / 2.0)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Queues a job on `conn` (inside the caller's transaction) and notifies
+/// the workers of `queue` when it commits.
+pub(super) async fn enqueue_on(
+    conn: &mut PgConnection,
+    queue: &str,
+    key: &str,
+    payload: &Value,
+    max_attempts: i32,
+) -> Result<i64, sqlx::Error> {
+    let id = sqlx::query_scalar(
+        "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+         VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(queue)
+    .bind(key)
+    .bind(payload)
+    .bind(max_attempts.max(1))
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(JOBS_CHANNEL)
+        .bind(queue)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+impl Store {
+    /// Queues a job.
+    pub async fn enqueue(
+        &self,
+        queue: &str,
+        key: &str,
+        payload: &Value,
+        max_attempts: i32,
+    ) -> Result<i64, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let id = enqueue_on(&mut tx, queue, key, payload, max_attempts)
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(id)
+    }
+
+    /// Claims up to `batch` ready jobs of `queue` for `worker`, each the
+    /// oldest of its key, leased for `lease`. Jobs whose worker died on
+    /// their last attempt become dead letters first.
+    pub async fn claim(
+        &self,
+        queue: &str,
+        worker: &str,
+        batch: i64,
+        lease: Duration,
+    ) -> Result<Vec<Job>, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        bury(
+            &mut tx,
+            "queue = $1 AND lease_until < now() AND attempts >= max_attempts",
+            queue,
+            "its worker stopped during its last attempt",
+        )
+        .await
+        .map_err(q)?;
+        let jobs = sqlx::query_as::<_, Job>(
+            "WITH ready AS (
+                 SELECT j.id FROM kradle_jobs j
+                 WHERE j.queue = $1 AND j.run_at <= now()
+                   AND (j.lease_until IS NULL OR j.lease_until < now())
+                   AND NOT EXISTS (SELECT 1 FROM kradle_jobs e WHERE e.key = j.key AND e.id < j.id)
+                 ORDER BY j.run_at, j.id
+                 LIMIT $3
+                 FOR UPDATE SKIP LOCKED
+             )
+             UPDATE kradle_jobs j
+                SET locked_by = $2,
+                    lease_until = now() + make_interval(secs => $4::float8 / 1000),
+                    attempts = j.attempts + 1
+               FROM ready WHERE j.id = ready.id
+             RETURNING j.id, j.queue, j.key, j.payload, j.attempts, j.max_attempts",
+        )
+        .bind(queue)
+        .bind(worker)
+        .bind(batch.max(1))
+        .bind(millis(lease) as f64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        let mut jobs = jobs;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    /// Renews the lease of the jobs `worker` holds among `ids`; returns how
+    /// many it still holds.
+    pub async fn heartbeat(
+        &self,
+        worker: &str,
+        ids: &[i64],
+        lease: Duration,
+    ) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE kradle_jobs SET lease_until = now() + make_interval(secs => $3::float8 / 1000)
+             WHERE id = ANY($1) AND locked_by = $2",
+        )
+        .bind(ids)
+        .bind(worker)
+        .bind(millis(lease) as f64)
+        .execute(self.pool())
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| self.query_error(e))
+    }
+
+    /// Records `job` as done: deletes it and marks its delivery processed,
+    /// in one transaction. `false` when `worker` no longer held it.
+    pub async fn complete(&self, job: &Job, worker: &str) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let payload: Option<Value> = sqlx::query_scalar(
+            "DELETE FROM kradle_jobs WHERE id = $1 AND locked_by = $2 RETURNING payload",
+        )
+        .bind(job.id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some(payload) = payload else {
+            return Ok(false);
+        };
+        sqlx::query(
+            "UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
+             WHERE id = ($1::jsonb ->> 'delivery')::bigint",
+        )
+        .bind(&payload)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(true)
+    }
+
+    /// Records a failed attempt of `job`: it runs again after a backoff
+    /// from `base`, or, on its last attempt, becomes a dead letter.
+    pub async fn fail(
+        &self,
+        job: &Job,
+        worker: &str,
+        error: &str,
+        base: Duration,
+    ) -> Result<Failed, StoreError> {
+        let q = |e| self.query_error(e);
+        let error: String = error.chars().take(2000).collect();
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let held: Option<(i32, i32)> = sqlx::query_as(
+            "SELECT attempts, max_attempts FROM kradle_jobs
+             WHERE id = $1 AND locked_by = $2 FOR UPDATE",
+        )
+        .bind(job.id)
+        .bind(worker)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some((attempts, max_attempts)) = held else {
+            return Ok(Failed::LostLease);
+        };
+        let outcome = if attempts >= max_attempts {
+            sqlx::query("UPDATE kradle_jobs SET last_error = $2 WHERE id = $1")
+                .bind(job.id)
+                .bind(&error)
+                .execute(&mut *tx)
+                .await
+                .map_err(q)?;
+            bury(&mut tx, "id = $1::bigint", &job.id.to_string(), "")
+                .await
+                .map_err(q)?;
+            Failed::Dead
+        } else {
+            let wait = backoff(base, attempts, job.id);
+            sqlx::query(
+                "UPDATE kradle_jobs
+                    SET locked_by = NULL, lease_until = NULL, last_error = $2,
+                        run_at = now() + make_interval(secs => $3::float8 / 1000)
+                  WHERE id = $1",
+            )
+            .bind(job.id)
+            .bind(&error)
+            .bind(millis(wait) as f64)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+            Failed::Retry(wait)
+        };
+        tx.commit().await.map_err(q)?;
+        Ok(outcome)
+    }
+
+    /// Jobs waiting or running in `queue` (the queue depth).
+    pub async fn queue_depth(&self, queue: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT count(*) FROM kradle_jobs WHERE queue = $1")
+            .bind(queue)
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))
+    }
+}
+
+/// Moves the jobs matching `condition` (on `$1` = `arg`) to the dead
+/// letters, with `why` as their last error when they have none, and marks
+/// their deliveries dead.
+async fn bury(
+    conn: &mut PgConnection,
+    condition: &str,
+    arg: &str,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "WITH dead AS (
+             DELETE FROM kradle_jobs WHERE {condition}
+             RETURNING id, queue, key, payload, attempts, last_error, created_at
+         ), buried AS (
+             INSERT INTO kradle_dead_jobs (id, queue, key, payload, attempts, last_error, created_at)
+             SELECT id, queue, key, payload, attempts, COALESCE(last_error, NULLIF($2, '')), created_at
+               FROM dead
+             RETURNING payload
+         )
+         UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'dead'
+          WHERE id IN (SELECT (payload ->> 'delivery')::bigint FROM buried)"
+    ))
+    .bind(arg)
+    .bind(why)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_its_jitter_and_is_capped() {
+        let base = Duration::from_secs(1);
+        for id in 0..50 {
+            for attempt in 1..=8 {
+                let full = Duration::from_secs(1 << (attempt - 1));
+                let wait = backoff(base, attempt, id);
+                assert!(wait >= full / 2 && wait <= full, "{id} {attempt}: {wait:?}");
+            }
+            assert!(backoff(base, 40, id) <= MAX_BACKOFF);
+        }
+        let spread: std::collections::BTreeSet<_> =
+            (0..50).map(|id| backoff(base, 3, id).as_millis()).collect();
+        assert!(spread.len() > 40, "jobs failing together come back apart");
+    }
+}
