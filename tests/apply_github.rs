@@ -8,7 +8,7 @@
 #[path = "../runtime/tests/support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -29,20 +29,6 @@ struct Env {
     private_key: String,
 }
 
-/// Copies `from` into `to`, recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 async fn env() -> Env {
     let db = TestDb::new().await;
     let fake = FakeGitHub::start(Api::github()).await;
@@ -53,7 +39,7 @@ async fn env() -> Env {
     });
     // The example, its GitHub provider pointed at the fake.
     let config = tempfile::tempdir().unwrap();
-    copy_dir(
+    support::copy_dir(
         &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform"),
         config.path(),
     );

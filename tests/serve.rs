@@ -42,6 +42,10 @@ fn example() -> PathBuf {
 }
 
 async fn start() -> Server {
+    start_on(&example()).await
+}
+
+async fn start_on(config: &std::path::Path) -> Server {
     let db = TestDb::new().await;
     let secrets = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
@@ -56,7 +60,7 @@ async fn start() -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_kradle"))
         .args(["serve", "--listen", "127.0.0.1:0", "--secrets"])
         .arg(secrets.path())
-        .arg(example())
+        .arg(config)
         .env("KRADLE_DATABASE_URL", &db.url)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -71,14 +75,9 @@ async fn start() -> Server {
             }
         }
     });
-    let url = loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(60))
-            .expect("kradle serve says where it listens");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
+    let line = wait_for(&lines, "listening on ");
+    let url = line.split("listening on ").nth(1).unwrap();
+    let url = url.split_whitespace().next().unwrap().to_string();
     Server {
         child,
         url,
@@ -86,6 +85,28 @@ async fn start() -> Server {
         db,
         _secrets: secrets,
     }
+}
+
+/// The next stderr line holding `text`, waiting up to a deadline.
+fn wait_for(lines: &mpsc::Receiver<String>, text: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("kradle serve never said `{text}`"));
+        if line.contains(text) {
+            return line;
+        }
+    }
+}
+
+fn signal(server: &Server, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
 }
 
 fn sign(secret: &str, body: &[u8]) -> String {
@@ -376,11 +397,7 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
     let bad = github(&server, "github-doomsday", "issues", "x", b"{}", "wrong").await;
     assert_eq!(bad.as_u16(), 401);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    signal(&server, "TERM");
     let child = &mut server.child;
     let mut exit = None;
     assert!(
@@ -397,4 +414,47 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
     for secret in [GITHUB_SECRET, GITEA_SECRET] {
         assert!(!log.contains(secret), "{log}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_and_a_config_that_does_not_compile_keeps_the_old_one() {
+    let config = tempfile::tempdir().unwrap();
+    support::copy_dir(&example(), config.path());
+    let server = start_on(config.path()).await;
+    let body = br#"{"action":"opened","issue":{"number":5}}"#;
+    let extra = config.path().join("orgs/acme/extra-hook.yaml");
+
+    std::fs::write(&extra, "apiVersion: kradle.a5c.ai/v1alpha1\nkind: WebhookSubscription\nmetadata: { name: extra }\nspec: { nonsense: true }\n").unwrap();
+    signal(&server, "HUP");
+    wait_for(&server.lines, "reload refused: the config does not compile");
+    let kept = github(
+        &server,
+        "github-doomsday",
+        "issues",
+        "r1",
+        body,
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(kept.as_u16(), 202, "the old receivers still serve");
+
+    std::fs::write(
+        &extra,
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: WebhookSubscription\nmetadata: { name: extra }\n\
+         spec:\n  repository: api\n  url: https://kradle.acme.example/webhooks/gitea/acme/extra\n\
+         \x20 events: [issues]\n  secretRef: { name: api-webhook, key: hmac }\n",
+    )
+    .unwrap();
+    signal(&server, "HUP");
+    wait_for(&server.lines, "reloaded:");
+    let posted = reqwest::Client::new()
+        .post(format!("{}/webhooks/gitea/acme/extra", server.url))
+        .header("x-gitea-event", "issues")
+        .header("x-gitea-delivery", "r2")
+        .header("x-gitea-signature", sign(GITEA_SECRET, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status().as_u16(), 202);
 }
