@@ -121,12 +121,7 @@ fn plan(repos: usize) -> Plan {
 }
 
 fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    support::bench_arg(name, default)
 }
 
 /// Peak resident memory of this process (the fake and PostgreSQL client

@@ -52,6 +52,8 @@ CREATE TABLE kradle_jobs (
 
 CREATE INDEX kradle_jobs_ready ON kradle_jobs (queue, run_at, id);
 CREATE INDEX kradle_jobs_key ON kradle_jobs (key, id);
+-- The leased jobs (few), for finding those whose worker died.
+CREATE INDEX kradle_jobs_leased ON kradle_jobs (lease_until) WHERE lease_until IS NOT NULL;
 
 CREATE TABLE kradle_dead_jobs (
     id          BIGINT      PRIMARY KEY,

@@ -225,3 +225,37 @@ async fn concurrent_workers_share_the_work_without_overlap() {
         }
     }
 }
+
+#[tokio::test]
+async fn batches_go_in_in_order_and_complete_in_one_statement() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let items: Vec<(String, serde_json::Value)> = (0..5)
+        .map(|i| (format!("k{}", i % 2), json!({ "n": i })))
+        .collect();
+    assert_eq!(store.enqueue_many(Q, &items, 5).await.unwrap(), 5);
+    // Keys k0 (jobs 0, 2, 4) and k1 (jobs 1, 3): the heads are jobs 0 and 1.
+    let heads = store.claim(Q, "w", 10, LEASE).await.unwrap();
+    let n: Vec<i64> = heads
+        .iter()
+        .map(|j| j.payload["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(n, vec![0, 1]);
+    // One of them is not w's to complete any more.
+    let stolen = &heads[1];
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    sqlx::query("UPDATE kradle_jobs SET locked_by = 'other' WHERE id = $1")
+        .bind(stolen.id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let completed = store.complete_many(&heads, "w").await.unwrap();
+    assert_eq!(completed, vec![heads[0].id]);
+    let next = store.claim(Q, "w", 10, LEASE).await.unwrap();
+    let n: Vec<i64> = next
+        .iter()
+        .map(|j| j.payload["n"].as_i64().unwrap())
+        .collect();
+    assert_eq!(n, vec![2], "k0 moves on; k1 is still held by `other`");
+}

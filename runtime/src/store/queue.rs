@@ -111,6 +111,42 @@ impl Store {
         Ok(id)
     }
 
+    /// Queues `jobs` (key, payload) in one statement, in order.
+    pub async fn enqueue_many(
+        &self,
+        queue: &str,
+        jobs: &[(String, Value)],
+        max_attempts: i32,
+    ) -> Result<u64, StoreError> {
+        let q = |e| self.query_error(e);
+        let items: Vec<Value> = jobs
+            .iter()
+            .map(|(key, payload)| serde_json::json!({ "key": key, "payload": payload }))
+            .collect();
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let inserted = sqlx::query(
+            "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+             SELECT $1, e ->> 'key', e -> 'payload', $3
+               FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)
+              ORDER BY n",
+        )
+        .bind(queue)
+        .bind(Value::Array(items))
+        .bind(max_attempts.max(1))
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?
+        .rows_affected();
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(JOBS_CHANNEL)
+            .bind(queue)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(inserted)
+    }
+
     /// Claims up to `batch` ready jobs of `queue` for `worker`, each the
     /// oldest of its key, leased for `lease`. Jobs whose worker died on
     /// their last attempt become dead letters first.
@@ -185,29 +221,32 @@ impl Store {
     /// Records `job` as done: deletes it and marks its delivery processed,
     /// in one transaction. `false` when `worker` no longer held it.
     pub async fn complete(&self, job: &Job, worker: &str) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let payload: Option<Value> = sqlx::query_scalar(
-            "DELETE FROM kradle_jobs WHERE id = $1 AND locked_by = $2 RETURNING payload",
+        Ok(!self
+            .complete_many(std::slice::from_ref(job), worker)
+            .await?
+            .is_empty())
+    }
+
+    /// Records `jobs` as done in one statement: deletes those `worker`
+    /// still holds and marks their deliveries processed. Returns the ids
+    /// completed (those whose lease was lost are left to their new holder).
+    pub async fn complete_many(&self, jobs: &[Job], worker: &str) -> Result<Vec<i64>, StoreError> {
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        sqlx::query_scalar(
+            "WITH done AS (
+                 DELETE FROM kradle_jobs WHERE id = ANY($1) AND locked_by = $2
+                 RETURNING id, payload
+             ), marked AS (
+                 UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
+                  WHERE id IN (SELECT (payload ->> 'delivery')::bigint FROM done)
+             )
+             SELECT id FROM done ORDER BY id",
         )
-        .bind(job.id)
+        .bind(&ids)
         .bind(worker)
-        .fetch_optional(&mut *tx)
+        .fetch_all(self.pool())
         .await
-        .map_err(q)?;
-        let Some(payload) = payload else {
-            return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
-             WHERE id = ($1::jsonb ->> 'delivery')::bigint",
-        )
-        .bind(&payload)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(true)
+        .map_err(|e| self.query_error(e))
     }
 
     /// Records a failed attempt of `job`: it runs again after a backoff
