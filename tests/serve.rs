@@ -140,6 +140,27 @@ async fn github(
         .status()
 }
 
+/// A Gitea `issues` delivery to subscription `subscription` of `acme`,
+/// signed with `secret`.
+async fn gitea(
+    server: &Server,
+    subscription: &str,
+    id: &str,
+    body: &[u8],
+    secret: &str,
+) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!("{}/webhooks/gitea/acme/{subscription}", server.url))
+        .header("x-gitea-event", "issues")
+        .header("x-gitea-delivery", id)
+        .header("x-gitea-signature", sign(secret, body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 async fn rows(db: &TestDb, table: &str) -> i64 {
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
     let n = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
@@ -293,17 +314,11 @@ async fn what_cannot_be_verified_is_refused_and_not_stored() {
         .await
         .unwrap();
     assert_eq!(posted.status().as_u16(), 202);
-    let gitea = |secret: &str| {
-        reqwest::Client::new()
-            .post(format!("{}/webhooks/gitea/acme/api-events", server.url))
-            .header("x-gitea-event", "issues")
-            .header("x-gitea-delivery", "6f1c1a7e-0000-4000-8000-000000000001")
-            .header("x-gitea-signature", sign(secret, body))
-            .body(body.to_vec())
-            .send()
-    };
-    assert_eq!(gitea(GITHUB_SECRET).await.unwrap().status().as_u16(), 401);
-    assert_eq!(gitea(GITEA_SECRET).await.unwrap().status().as_u16(), 202);
+    let id = "6f1c1a7e-0000-4000-8000-000000000001";
+    let wrong = gitea(&server, "api-events", id, body, GITHUB_SECRET).await;
+    assert_eq!(wrong.as_u16(), 401);
+    let right = gitea(&server, "api-events", id, body, GITEA_SECRET).await;
+    assert_eq!(right.as_u16(), 202);
     assert_eq!(rows(&server.db, "kradle_webhook_deliveries").await, 3);
     assert_eq!(rows(&server.db, "kradle_jobs").await, 3);
     let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
@@ -447,14 +462,6 @@ async fn sighup_reloads_and_a_config_that_does_not_compile_keeps_the_old_one() {
     .unwrap();
     signal(&server, "HUP");
     wait_for(&server.lines, "reloaded:");
-    let posted = reqwest::Client::new()
-        .post(format!("{}/webhooks/gitea/acme/extra", server.url))
-        .header("x-gitea-event", "issues")
-        .header("x-gitea-delivery", "r2")
-        .header("x-gitea-signature", sign(GITEA_SECRET, body))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status().as_u16(), 202);
+    let posted = gitea(&server, "extra", "r2", body, GITEA_SECRET).await;
+    assert_eq!(posted.as_u16(), 202);
 }

@@ -33,19 +33,30 @@ fn ids(jobs: &[Job]) -> Vec<i64> {
     jobs.iter().map(|j| j.id).collect()
 }
 
-/// Claims for `worker` until it gets a job, up to a deadline.
-async fn claim_one(store: &Store, worker: &str, lease: Duration) -> Job {
+/// Polls `probe` until it gives `Some`, up to a deadline.
+async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    mut probe: impl FnMut() -> F,
+) -> T {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        if let Some(job) = store.claim(Q, worker, 1, lease).await.unwrap().pop() {
-            return job;
+        if let Some(found) = probe().await {
+            return found;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "no job became claimable"
+            "gave up waiting: {what}"
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// Claims for `worker` until it gets a job, up to a deadline.
+async fn claim_one(store: &Store, worker: &str, lease: Duration) -> Job {
+    eventually("a claimable job", || async {
+        store.claim(Q, worker, 1, lease).await.unwrap().pop()
+    })
+    .await
 }
 
 #[tokio::test]
@@ -152,19 +163,16 @@ async fn a_job_whose_worker_died_on_its_last_attempt_is_buried() {
     let short = Duration::from_millis(100);
     store.claim(Q, "dies", 1, short).await.unwrap();
     let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let buried = || async {
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM kradle_dead_jobs WHERE id = $1")
+    eventually("the job to be buried", || async {
+        assert!(store.claim(Q, "other", 1, LEASE).await.unwrap().is_empty());
+        let buried: i64 = sqlx::query_scalar("SELECT count(*) FROM kradle_dead_jobs WHERE id = $1")
             .bind(all[0])
             .fetch_one(&pool)
             .await
-            .unwrap()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while buried().await == 0 {
-        assert!(std::time::Instant::now() < deadline);
-        assert!(store.claim(Q, "other", 1, LEASE).await.unwrap().is_empty());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+            .unwrap();
+        (buried == 1).then_some(())
+    })
+    .await;
     assert_eq!(store.queue_depth(Q).await.unwrap(), 0);
     pool.close().await;
 }

@@ -85,12 +85,18 @@ pub(super) async fn enqueue_on(
     .bind(max_attempts.max(1))
     .fetch_one(&mut *conn)
     .await?;
+    notify(conn, queue).await?;
+    Ok(id)
+}
+
+/// Wakes the workers of `queue` when the caller's transaction commits.
+async fn notify(conn: &mut PgConnection, queue: &str) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(JOBS_CHANNEL)
         .bind(queue)
-        .execute(&mut *conn)
+        .execute(conn)
         .await?;
-    Ok(id)
+    Ok(())
 }
 
 impl Store {
@@ -137,12 +143,7 @@ impl Store {
         .await
         .map_err(q)?
         .rows_affected();
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(JOBS_CHANNEL)
-            .bind(queue)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
+        notify(&mut tx, queue).await.map_err(q)?;
         tx.commit().await.map_err(q)?;
         Ok(inserted)
     }
