@@ -16,5 +16,6 @@ pub mod import;
 pub mod secrets;
 pub mod serve;
 pub mod store;
+pub mod sync;
 
 pub use kradle_compiler as compiler;

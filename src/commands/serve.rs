@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::{AppState, Receivers};
 use kradle_runtime::store::Store;
 
@@ -29,7 +30,17 @@ pub struct Args {
     /// $KUBECONFIG); a --secrets file wins for the Secrets it has.
     #[arg(long)]
     kube_secrets: bool,
+    /// Sync workers draining the queue (0: only receive, leave the jobs queued).
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    workers: usize,
+    /// Seconds a worker holds a claimed job before another may take it (its heartbeat
+    /// renews the lease while it works).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    job_lease: u64,
 }
+
+/// How long SIGTERM waits for the workers.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
 pub fn run(args: Args) -> Result<u8, Failure> {
     crate::block_on(serve(args))
@@ -86,8 +97,37 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         listener.local_addr()?
     ));
 
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let workers = (args.workers > 0).then(|| {
+        let config = WorkerConfig {
+            workers: args.workers,
+            lease: Duration::from_secs(args.job_lease),
+            ..WorkerConfig::default()
+        };
+        tokio::spawn(workers::run(
+            state.store().clone(),
+            config,
+            state.worker_stats(),
+            stop.clone(),
+        ))
+    });
     reload_on_hangup(args, state.clone())?;
-    kradle_runtime::serve::run(listener, state, terminated()).await?;
+    tokio::spawn(async move {
+        terminated().await;
+        let _ = stop_tx.send(true);
+    });
+    let mut http_stop = stop.clone();
+    kradle_runtime::serve::run(listener, state, async move {
+        let _ = http_stop.wait_for(|s| *s).await;
+    })
+    .await?;
+    if let Some(workers) = workers {
+        // A worker finishes the job in hand (one transaction) and gives the
+        // rest of its batch back; past the deadline, leases expire instead.
+        if tokio::time::timeout(DRAIN_DEADLINE, workers).await.is_err() {
+            log("workers did not stop in time; their leases will expire");
+        }
+    }
     log("stopped");
     Ok(0)
 }
@@ -133,5 +173,5 @@ async fn terminated() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    log("draining: no new connections; finishing those in flight");
+    log("draining: no new connections or claims; finishing those in flight");
 }

@@ -5,7 +5,9 @@
 //! (Gitea) they are addressed to, and commits each new one to PostgreSQL
 //! with a queued job before answering 202. Nothing unverified is stored.
 
+mod metrics;
 mod webhook;
+pub mod workers;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -25,6 +27,9 @@ pub use webhook::{MAX_BODY, ordering_key};
 /// says nothing (spec: `retryPolicy.maxRetries`, default 5).
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 
+/// The first retry's wait when the sync policy says nothing.
+pub const DEFAULT_BACKOFF_MS: u64 = 1000;
+
 /// Where deliveries may be posted, and the secret that signs each.
 #[derive(Debug, Default)]
 pub struct Receivers {
@@ -41,6 +46,8 @@ pub struct Receiver {
     secret: Option<SecretValue>,
     /// Tries of each job (the retries of the sync policy, plus the first).
     max_attempts: i32,
+    /// The first retry's wait (the sync policy's `retryPolicy.backoffMs`).
+    backoff_ms: u64,
 }
 
 /// Why the receivers could not be built from a config.
@@ -100,16 +107,12 @@ impl Receivers {
         let providers: BTreeMap<(String, String), &Value> = of_kind("ExternalBackendProvider")
             .map(|p| ((org_of(p), name_of(p)), &p["spec"]))
             .collect();
-        let policies: BTreeMap<(String, String), Option<u64>> =
-            of_kind("ExternalBackendSyncPolicy")
-                .map(|p| {
-                    let provider = p["spec"]["providerRef"].as_str().unwrap_or_default();
-                    (
-                        (org_of(p), provider.to_string()),
-                        p["spec"]["retryPolicy"]["maxRetries"].as_u64(),
-                    )
-                })
-                .collect();
+        let policies: BTreeMap<(String, String), &Value> = of_kind("ExternalBackendSyncPolicy")
+            .map(|p| {
+                let provider = p["spec"]["providerRef"].as_str().unwrap_or_default();
+                ((org_of(p), provider.to_string()), &p["spec"]["retryPolicy"])
+            })
+            .collect();
 
         let mut out = Receivers::default();
         for b in of_kind("ExternalBackendBinding") {
@@ -118,9 +121,14 @@ impl Receivers {
             if providers.get(&key).map(|p| &p["providerType"]) != Some(&Value::from("github")) {
                 continue;
             }
+            let retry = policies.get(&key).copied().unwrap_or(&Value::Null);
             let receiver = Receiver {
                 secret: secret("binding", b, &b["spec"]["webhookSecretRef"])?,
-                max_attempts: attempts(policies.get(&key).copied().flatten()),
+                max_attempts: attempts(retry["maxRetries"].as_u64()),
+                backoff_ms: retry["backoffMs"]
+                    .as_u64()
+                    .unwrap_or(DEFAULT_BACKOFF_MS)
+                    .min(3_600_000),
             };
             out.github.insert((org_of(b), name_of(b)), receiver);
         }
@@ -128,6 +136,7 @@ impl Receivers {
             let receiver = Receiver {
                 secret: secret("subscription", s, &s["spec"]["secretRef"])?,
                 max_attempts: attempts(None),
+                backoff_ms: DEFAULT_BACKOFF_MS,
             };
             out.gitea.insert((org_of(s), name_of(s)), receiver);
         }
@@ -174,6 +183,8 @@ impl Receivers {
 pub struct AppState {
     store: Store,
     receivers: Arc<RwLock<Arc<Receivers>>>,
+    deliveries: Arc<metrics::DeliveryCounts>,
+    workers: Arc<workers::WorkerStats>,
 }
 
 impl AppState {
@@ -181,7 +192,19 @@ impl AppState {
         AppState {
             store,
             receivers: Arc::new(RwLock::new(Arc::new(receivers))),
+            deliveries: Arc::default(),
+            workers: Arc::default(),
         }
+    }
+
+    /// The counters the workers of this process keep.
+    pub fn worker_stats(&self) -> Arc<workers::WorkerStats> {
+        self.workers.clone()
+    }
+
+    /// The store the handlers write to.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Swaps in the receivers of a reloaded config.
@@ -204,6 +227,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/webhooks/github/{org}/{binding}", post(webhook::github))
         .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
         .layer(DefaultBodyLimit::max(MAX_BODY))

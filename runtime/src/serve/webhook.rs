@@ -50,7 +50,9 @@ pub(super) async fn github(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    receive(&state, Source::GitHub, &org, &binding, &headers, &body).await
+    let answer = receive(&state, Source::GitHub, &org, &binding, &headers, &body).await;
+    state.deliveries.count(answer.status());
+    answer
 }
 
 pub(super) async fn gitea(
@@ -59,7 +61,9 @@ pub(super) async fn gitea(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    receive(&state, Source::Gitea, &org, &subscription, &headers, &body).await
+    let answer = receive(&state, Source::Gitea, &org, &subscription, &headers, &body).await;
+    state.deliveries.count(answer.status());
+    answer
 }
 
 fn answer(status: StatusCode, message: impl Into<String>) -> Response {
@@ -136,6 +140,7 @@ async fn receive(
             body_digest: hex::encode(Sha256::digest(body)),
             key: ordering_key(source.name(), org, event, &payload),
             max_attempts: receiver.max_attempts,
+            backoff_ms: receiver.backoff_ms,
         })
         .await;
     match recorded {

@@ -25,6 +25,8 @@ pub struct NewDelivery<'a> {
     pub key: String,
     /// Tries before the job is a dead letter.
     pub max_attempts: i32,
+    /// The first retry's wait, in milliseconds.
+    pub backoff_ms: u64,
 }
 
 /// What recording a delivery did.
@@ -84,7 +86,7 @@ impl Store {
                 Recorded::Conflict(id)
             });
         };
-        let job = serde_json::json!({ "delivery": id });
+        let job = serde_json::json!({ "delivery": id, "backoffMs": d.backoff_ms });
         super::queue::enqueue_on(&mut tx, SYNC_QUEUE, &d.key, &job, d.max_attempts)
             .await
             .map_err(q)?;

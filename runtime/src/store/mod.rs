@@ -13,6 +13,7 @@ mod intents;
 mod links;
 mod lock;
 mod queue;
+mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -25,7 +26,8 @@ pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
-pub use queue::{Failed, Job, backoff};
+pub use queue::{Failed, Job, JobListener, backoff};
+pub use sync::{Outcome as SyncOutcome, Processed};
 
 /// The environment variable that holds the database URL.
 pub const DATABASE_URL_ENV: &str = "KRADLE_DATABASE_URL";

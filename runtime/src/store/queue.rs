@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use sqlx::postgres::PgConnection;
+use sqlx::postgres::{PgConnection, PgListener};
 
 use super::deliveries::JOBS_CHANNEL;
 use super::{Store, StoreError};
@@ -219,6 +219,23 @@ impl Store {
         .map_err(|e| self.query_error(e))
     }
 
+    /// Gives back jobs `worker` claimed but will not run (it is stopping):
+    /// they are claimable again at once, and the claim is not counted as
+    /// an attempt. Returns how many it still held.
+    pub async fn release(&self, worker: &str, ids: &[i64]) -> Result<u64, StoreError> {
+        sqlx::query(
+            "UPDATE kradle_jobs
+                SET locked_by = NULL, lease_until = NULL, attempts = greatest(attempts - 1, 0)
+              WHERE id = ANY($1) AND locked_by = $2",
+        )
+        .bind(ids)
+        .bind(worker)
+        .execute(self.pool())
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| self.query_error(e))
+    }
+
     /// Records `job` as done: deletes it and marks its delivery processed,
     /// in one transaction. `false` when `worker` no longer held it.
     pub async fn complete(&self, job: &Job, worker: &str) -> Result<bool, StoreError> {
@@ -305,6 +322,31 @@ impl Store {
         Ok(outcome)
     }
 
+    /// The depth of `queue`, and per receiver the age in seconds of the
+    /// oldest delivery not yet processed (the sync lag).
+    #[allow(clippy::type_complexity)]
+    pub async fn sync_backlog(
+        &self,
+        queue: &str,
+    ) -> Result<(i64, Vec<((String, String, String), f64)>), StoreError> {
+        let depth = self.queue_depth(queue).await?;
+        let lag: Vec<(String, String, String, f64)> = sqlx::query_as(
+            "SELECT org, source, receiver,
+                    EXTRACT(EPOCH FROM now() - min(received_at))::float8
+               FROM kradle_webhook_deliveries WHERE processed_at IS NULL
+              GROUP BY org, source, receiver ORDER BY org, source, receiver",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        Ok((
+            depth,
+            lag.into_iter()
+                .map(|(o, s, r, lag)| ((o, s, r), lag))
+                .collect(),
+        ))
+    }
+
     /// Jobs waiting or running in `queue` (the queue depth).
     pub async fn queue_depth(&self, queue: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT count(*) FROM kradle_jobs WHERE queue = $1")
@@ -312,6 +354,36 @@ impl Store {
             .fetch_one(self.pool())
             .await
             .map_err(|e| self.query_error(e))
+    }
+}
+
+/// Notifications of queued work (`LISTEN kradle_jobs`).
+pub struct JobListener {
+    listener: PgListener,
+    store: Store,
+}
+
+impl JobListener {
+    /// Waits for the next notification; returns the queue it names.
+    pub async fn next(&mut self) -> Result<String, StoreError> {
+        self.listener
+            .recv()
+            .await
+            .map(|n| n.payload().to_string())
+            .map_err(|e| self.store.query_error(e))
+    }
+}
+
+impl Store {
+    /// Listens for queued work on its own connection.
+    pub async fn listen_jobs(&self) -> Result<JobListener, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut listener = PgListener::connect_with(self.pool()).await.map_err(q)?;
+        listener.listen(JOBS_CHANNEL).await.map_err(q)?;
+        Ok(JobListener {
+            listener,
+            store: self.clone(),
+        })
     }
 }
 

@@ -1,0 +1,139 @@
+//! `/metrics`: Prometheus text exposition (format 0.0.4).
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::store::SYNC_QUEUE;
+
+/// Deliveries answered, by result.
+#[derive(Debug, Default)]
+pub struct DeliveryCounts {
+    pub accepted: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub conflict: AtomicU64,
+    pub unauthorized: AtomicU64,
+    pub not_found: AtomicU64,
+    pub bad_request: AtomicU64,
+    pub unavailable: AtomicU64,
+}
+
+impl DeliveryCounts {
+    /// Counts an answer by its status.
+    pub fn count(&self, status: StatusCode) {
+        let counter = match status.as_u16() {
+            202 => &self.accepted,
+            200 => &self.duplicate,
+            409 => &self.conflict,
+            401 => &self.unauthorized,
+            404 => &self.not_found,
+            400 => &self.bad_request,
+            _ => &self.unavailable,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn value(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+/// Escapes a label value.
+fn label(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::new();
+    let d = &state.deliveries;
+    let _ = writeln!(
+        out,
+        "# HELP kradle_webhook_deliveries_total Webhook deliveries answered, by result.\n\
+         # TYPE kradle_webhook_deliveries_total counter"
+    );
+    for (result, counter) in [
+        ("accepted", &d.accepted),
+        ("duplicate", &d.duplicate),
+        ("conflict", &d.conflict),
+        ("unauthorized", &d.unauthorized),
+        ("not_found", &d.not_found),
+        ("bad_request", &d.bad_request),
+        ("unavailable", &d.unavailable),
+    ] {
+        let _ = writeln!(
+            out,
+            "kradle_webhook_deliveries_total{{result=\"{result}\"}} {}",
+            value(counter)
+        );
+    }
+
+    let w = &state.workers;
+    let _ = writeln!(
+        out,
+        "# HELP kradle_sync_jobs_total Sync jobs finished by this process, by outcome.\n\
+         # TYPE kradle_sync_jobs_total counter"
+    );
+    for (outcome, counter) in [
+        ("applied", &w.applied),
+        ("superseded", &w.superseded),
+        ("unmatched", &w.unmatched),
+        ("recorded", &w.recorded),
+        ("retried", &w.retried),
+        ("dead", &w.dead),
+        ("lost_lease", &w.lost_leases),
+    ] {
+        let _ = writeln!(
+            out,
+            "kradle_sync_jobs_total{{outcome=\"{outcome}\"}} {}",
+            value(counter)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kradle_queue_claim_seconds Time spent claiming jobs.\n\
+         # TYPE kradle_queue_claim_seconds summary\n\
+         kradle_queue_claim_seconds_sum {}\n\
+         kradle_queue_claim_seconds_count {}",
+        value(&w.claim_micros) as f64 / 1e6,
+        value(&w.claims)
+    );
+
+    // From the database: what every replica shares.
+    let (depth, lag) = match state.store.sync_backlog(SYNC_QUEUE).await {
+        Ok(backlog) => backlog,
+        Err(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer",
+            )
+                .into_response();
+        }
+    };
+    let _ = writeln!(
+        out,
+        "# HELP kradle_queue_depth Jobs waiting or running.\n\
+         # TYPE kradle_queue_depth gauge\n\
+         kradle_queue_depth{{queue=\"{SYNC_QUEUE}\"}} {depth}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP kradle_sync_lag_seconds Age of the oldest delivery not yet processed, per receiver.\n\
+         # TYPE kradle_sync_lag_seconds gauge"
+    );
+    for ((org, source, receiver), seconds) in lag {
+        let _ = writeln!(
+            out,
+            "kradle_sync_lag_seconds{{org=\"{}\",source=\"{}\",receiver=\"{}\"}} {seconds}",
+            label(&org),
+            label(&source),
+            label(&receiver)
+        );
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+}

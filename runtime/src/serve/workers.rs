@@ -1,0 +1,244 @@
+//! The sync workers of `kradle serve`: they drain the `sync` queue.
+//!
+//! - Each worker claims a batch, processes its jobs one by one (each in
+//!   the transaction that completes it, [`Store::process_sync`]) and renews
+//!   the batch's leases while it works.
+//! - Workers sleep until a `NOTIFY kradle_jobs` says there is work, and
+//!   poll as well, so a lost notification (or a listener that is
+//!   reconnecting) only delays work by one poll interval.
+//! - On shutdown a worker finishes the job in hand and gives the rest of
+//!   its batch back, uncounted.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::store::{Failed, Job, Processed, SYNC_QUEUE, Store, StoreError, SyncOutcome};
+
+/// How the workers run.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub workers: usize,
+    /// How long a claimed job is a worker's before another may take it.
+    pub lease: Duration,
+    /// How often an idle worker looks for work without a notification.
+    pub poll: Duration,
+    /// Jobs per claim.
+    pub batch: i64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> WorkerConfig {
+        WorkerConfig {
+            workers: 2,
+            lease: Duration::from_secs(60),
+            poll: Duration::from_secs(2),
+            batch: 20,
+        }
+    }
+}
+
+/// Counters the workers keep (served by `/metrics`).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub applied: AtomicU64,
+    pub superseded: AtomicU64,
+    pub unmatched: AtomicU64,
+    pub recorded: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+    pub lost_leases: AtomicU64,
+    pub claims: AtomicU64,
+    /// Sum of claim round trips, in microseconds.
+    pub claim_micros: AtomicU64,
+}
+
+/// The default retry wait base when the job does not carry its policy's.
+const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs `config.workers` workers until `stop` turns true; returns when
+/// all have stopped.
+pub async fn run(
+    store: Store,
+    config: WorkerConfig,
+    stats: Arc<WorkerStats>,
+    stop: watch::Receiver<bool>,
+) {
+    let (wake_tx, wake_rx) = watch::channel(0u64);
+    let listener = tokio::spawn(listen(store.clone(), wake_tx, stop.clone()));
+    let pid = std::process::id();
+    let mut workers = Vec::new();
+    for n in 0..config.workers.max(1) {
+        let worker = Worker {
+            id: format!("{}-{pid}-{n}", hostname()),
+            store: store.clone(),
+            config: config.clone(),
+            stats: stats.clone(),
+        };
+        workers.push(tokio::spawn(worker.run(wake_rx.clone(), stop.clone())));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    listener.abort();
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kradle".into())
+}
+
+/// Turns `NOTIFY kradle_jobs` into wake-ups, reconnecting when the
+/// connection drops.
+async fn listen(store: Store, wake: watch::Sender<u64>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let connected = forward(&store, &wake);
+        tokio::select! {
+            _ = connected => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Forwards notifications for the sync queue until the connection fails.
+async fn forward(
+    store: &Store,
+    wake: &watch::Sender<u64>,
+) -> Result<std::convert::Infallible, StoreError> {
+    let mut listener = store.listen_jobs().await?;
+    // Work queued while the listener was away is found by this wake.
+    wake.send_modify(|n| *n += 1);
+    loop {
+        if listener.next().await? == SYNC_QUEUE {
+            wake.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+struct Worker {
+    id: String,
+    store: Store,
+    config: WorkerConfig,
+    stats: Arc<WorkerStats>,
+}
+
+impl Worker {
+    async fn run(self, mut wake: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            // Seen before the claim: a notification after it wakes us.
+            wake.borrow_and_update();
+            let started = std::time::Instant::now();
+            let claimed = self
+                .store
+                .claim(SYNC_QUEUE, &self.id, self.config.batch, self.config.lease)
+                .await;
+            self.stats.claims.fetch_add(1, Ordering::Relaxed);
+            self.stats.claim_micros.fetch_add(
+                u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            let jobs = match claimed {
+                Ok(jobs) => jobs,
+                Err(e) => {
+                    tracing_line(&format!("worker {}: claim failed: {e}", self.id));
+                    Vec::new()
+                }
+            };
+            if jobs.is_empty() {
+                tokio::select! {
+                    _ = wake.changed() => {}
+                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                continue;
+            }
+            self.batch(jobs, &stop).await;
+        }
+    }
+
+    /// Processes a claimed batch, renewing its leases meanwhile; gives back
+    /// what is left when asked to stop.
+    async fn batch(&self, jobs: Vec<Job>, stop: &watch::Receiver<bool>) {
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let work = async {
+            for (i, job) in jobs.iter().enumerate() {
+                if *stop.borrow() {
+                    let rest: Vec<i64> = ids[i..].to_vec();
+                    let _ = self.store.release(&self.id, &rest).await;
+                    break;
+                }
+                self.one(job).await;
+            }
+        };
+        tokio::pin!(work);
+        let mut heartbeat = tokio::time::interval(self.config.lease / 3);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut work => break,
+                _ = heartbeat.tick() => {
+                    let _ = self.store.heartbeat(&self.id, &ids, self.config.lease).await;
+                }
+            }
+        }
+    }
+
+    async fn one(&self, job: &Job) {
+        let error = match self.store.process_sync(job, &self.id).await {
+            Ok(Processed::Done(outcome)) => {
+                let counter = match outcome {
+                    SyncOutcome::Applied => &self.stats.applied,
+                    SyncOutcome::Superseded => &self.stats.superseded,
+                    SyncOutcome::Unmatched => &self.stats.unmatched,
+                    SyncOutcome::Recorded => &self.stats.recorded,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(Processed::LostLease) => {
+                self.stats.lost_leases.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Ok(Processed::Invalid(e)) => e.to_string(),
+            Err(e) => e.to_string(),
+        };
+        let base = job.payload["backoffMs"]
+            .as_u64()
+            .map(Duration::from_millis)
+            .unwrap_or(DEFAULT_BACKOFF);
+        match self.store.fail(job, &self.id, &error, base).await {
+            Ok(Failed::Retry(wait)) => {
+                self.stats.retried.fetch_add(1, Ordering::Relaxed);
+                tracing_line(&format!(
+                    "job {} (attempt {}/{}) failed: {error}; retry in {wait:?}",
+                    job.id, job.attempts, job.max_attempts
+                ));
+            }
+            Ok(Failed::Dead) => {
+                self.stats.dead.fetch_add(1, Ordering::Relaxed);
+                tracing_line(&format!(
+                    "job {} failed its last attempt ({}): {error}; it is a dead letter",
+                    job.id, job.attempts
+                ));
+            }
+            Ok(Failed::LostLease) => {
+                self.stats.lost_leases.fetch_add(1, Ordering::Relaxed);
+            }
+            // The lease runs out and the job is claimed again.
+            Err(e) => tracing_line(&format!("job {}: cannot record its failure: {e}", job.id)),
+        }
+    }
+}
+
+fn tracing_line(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "kradle serve: {line}");
+}
