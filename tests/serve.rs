@@ -159,9 +159,21 @@ async fn gitea(
     body: &[u8],
     secret: &str,
 ) -> reqwest::StatusCode {
+    gitea_event(server, subscription, "issues", id, body, secret).await
+}
+
+/// A Gitea delivery of `event`.
+async fn gitea_event(
+    server: &Server,
+    subscription: &str,
+    event: &str,
+    id: &str,
+    body: &[u8],
+    secret: &str,
+) -> reqwest::StatusCode {
     reqwest::Client::new()
         .post(format!("{}/webhooks/gitea/acme/{subscription}", server.url))
-        .header("x-gitea-event", "issues")
+        .header("x-gitea-event", event)
         .header("x-gitea-delivery", id)
         .header("x-gitea-signature", sign(secret, body))
         .body(body.to_vec())
@@ -410,7 +422,8 @@ async fn while_the_database_is_away_deliveries_get_503_then_are_taken_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
-    let mut server = start().await;
+    // With its workers running: they stop too.
+    let mut server = start_with(&example(), &[]).await;
     let health = reqwest::get(format!("{}/healthz", server.url))
         .await
         .unwrap();
@@ -433,7 +446,17 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
         .await
     );
     assert_eq!(exit.unwrap().code(), Some(0));
-    let log: Vec<String> = server.lines.try_iter().collect();
+    // Everything it logged, up to the end of its stderr.
+    let mut log = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match server.lines.recv_timeout(left) {
+            Ok(line) => log.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr never closed"),
+        }
+    }
     let log = log.join("\n");
     assert!(log.contains("stopped"), "{log}");
     for secret in [GITHUB_SECRET, GITEA_SECRET] {
@@ -924,4 +947,293 @@ async fn a_delivery_that_cannot_be_synced_is_a_dead_letter_after_its_retries() {
     );
     assert_eq!(issue_title(&server.db).await.0, "Fine");
     pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitea_issues_and_reviews_are_synced_under_githubs_names() {
+    let server = start_with(&example(), &[]).await;
+    let repo = serde_json::json!({ "id": 3, "name": "api", "full_name": "acme/api" });
+    // Gitea's payloads: `pull_request: null` on a plain issue, the review's
+    // verdict in the event name.
+    let issue = serde_json::json!({
+        "action": "label_updated", "number": 4, "repository": repo,
+        "issue": { "id": 40, "number": 4, "title": "Flaky test", "state": "open",
+                   "user": { "login": "alice" }, "labels": [{ "name": "bug" }],
+                   "assignees": null, "pull_request": null,
+                   "updated_at": "2026-01-02T10:00:00Z",
+                   "html_url": "https://gitea.acme.example/acme/api/issues/4" }
+    });
+    let review = serde_json::json!({
+        "action": "reviewed", "number": 5, "repository": repo,
+        "pull_request": { "id": 50, "number": 5, "title": "Fix it", "state": "open",
+                          "user": { "login": "bob" }, "merged": false,
+                          "head": { "ref": "fix", "sha": "abc" }, "base": { "ref": "main" },
+                          "updated_at": "2026-01-02T11:00:00Z" },
+        "review": { "type": "pull_request_review_approved", "content": "LGTM" }
+    });
+    for (event, id, body) in [
+        ("issue_label", "g1", &issue),
+        ("pull_request_approved", "g2", &review),
+    ] {
+        let body = serde_json::to_vec(body).unwrap();
+        let status = gitea_event(&server, "api-events", event, id, &body, GITEA_SECRET).await;
+        assert_eq!(status.as_u16(), 202, "{event}");
+    }
+    drained(&server.db).await;
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let rows: Vec<(String, String, serde_json::Value)> =
+        sqlx::query_as("SELECT kind, name, spec FROM kradle_projections ORDER BY kind")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    let (kind, name, spec) = &rows[0];
+    assert_eq!((kind.as_str(), name.as_str()), ("Issue", "gitea-api-4"));
+    assert_eq!(spec["labels"], serde_json::json!(["bug"]));
+    assert_eq!(spec["organizationRef"], "acme");
+    let (kind, name, spec) = &rows[1];
+    assert_eq!(kind, "Review");
+    assert!(name.starts_with("gitea-api-5-review-"), "{name}");
+    assert_eq!(spec["state"], "approved");
+    assert_eq!(spec["body"], "LGTM");
+    assert_eq!(spec["pullRequest"], "gitea-api-5");
+    let events: Vec<String> =
+        sqlx::query_scalar("SELECT event_type FROM kradle_sync_events ORDER BY delivery")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(events, ["issues", "pull_request_review"]);
+    pool.close().await;
+}
+
+// ---------------------------------------------------------------------------
+// The aggregated API.
+
+const API_TOKEN: &str = "reader-token-never-logged";
+
+/// A GET of the API with `token`: (status, JSON body).
+async fn api_get(server: &Server, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let mut request = reqwest::Client::new().get(format!("{}{path}", server.url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aggregated_api_lists_and_gets_what_sync_wrote() {
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("# readers\n{API_TOKEN}\n")).unwrap();
+    let token_file = tokens.path().to_str().unwrap();
+    let server = start_with(&example(), &["--api-token-file", token_file]).await;
+    let hook = "github-doomsday";
+    for n in 1..=5u64 {
+        let mut body = example_body("issues.opened");
+        body["repository"]["full_name"] = "globex/doomsday".into();
+        body["repository"]["name"] = if n <= 3 { "doomsday" } else { "other" }.into();
+        body["issue"]["number"] = n.into();
+        let body = serde_json::to_vec(&body).unwrap();
+        let status = github(
+            &server,
+            hook,
+            "issues",
+            &format!("i{n}"),
+            &body,
+            GITHUB_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 202);
+    }
+    drained(&server.db).await;
+    let base = "/apis/kradle.a5c.ai/v1alpha1";
+    let ns = format!("{base}/namespaces/kradle-org-globex");
+
+    // Every request needs a token the file holds.
+    for token in [None, Some("guess")] {
+        let (status, body) = api_get(&server, base, token).await;
+        assert_eq!(status, 401);
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["reason"], "Unauthorized");
+    }
+    let token = Some(API_TOKEN);
+    let (status, discovery) = api_get(&server, base, token).await;
+    assert_eq!(status, 200);
+    assert_eq!(discovery["kind"], "APIResourceList");
+    let plurals: Vec<&str> = discovery["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for plural in [
+        "issues",
+        "pullrequests",
+        "reviews",
+        "pipelines",
+        "jobs",
+        "externalsyncevents",
+    ] {
+        assert!(plurals.contains(&plural), "{plural} in {plurals:?}");
+    }
+
+    // A list is a Kubernetes List of objects with full metadata.
+    let (status, list) = api_get(&server, &format!("{ns}/issues"), token).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["kind"], "IssueList");
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    let first = &items[0];
+    assert_eq!(first["apiVersion"], "kradle.a5c.ai/v1alpha1");
+    assert_eq!(first["kind"], "Issue");
+    assert_eq!(first["metadata"]["namespace"], "kradle-org-globex");
+    for field in [
+        "name",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "labels",
+    ] {
+        assert!(
+            !first["metadata"][field].is_null(),
+            "metadata.{field}: {first:#}"
+        );
+    }
+    assert_eq!(first["spec"]["organizationRef"], "globex");
+    assert_eq!(
+        first["status"]["external"]["nativeId"],
+        format!("globex/doomsday/issues/{}", first["spec"]["number"])
+    );
+
+    // labelSelector, equality and inequality.
+    let srv = &server;
+    let selected = |selector: &str| {
+        let path = format!("{ns}/issues?labelSelector={selector}");
+        async move {
+            let (status, list) = api_get(srv, &path, token).await;
+            assert_eq!(status, 200, "{list}");
+            list["items"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(selected("kradle.a5c.ai/repository=doomsday").await, 3);
+    assert_eq!(selected("kradle.a5c.ai/repository!=doomsday").await, 2);
+    assert_eq!(
+        selected("kradle.a5c.ai/source=github,kradle.a5c.ai/repository=other").await,
+        2
+    );
+    assert_eq!(selected("!kradle.a5c.ai/source").await, 0);
+    let (status, refused) = api_get(
+        &server,
+        &format!("{ns}/issues?labelSelector=a%20in%20(b)"),
+        token,
+    )
+    .await;
+    assert_eq!(
+        (status, refused["reason"].as_str()),
+        (400, Some("BadRequest"))
+    );
+
+    // limit and continue walk every item once.
+    let mut seen = Vec::new();
+    let mut next = String::new();
+    loop {
+        let path = format!("{ns}/issues?limit=2&continue={next}");
+        let (status, page) = api_get(&server, &path, token).await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["metadata"]["name"].as_str().unwrap().to_string()),
+        );
+        match page["metadata"]["continue"].as_str() {
+            Some(token) => next = token.to_string(),
+            None => break,
+        }
+    }
+    let all: Vec<String> = items
+        .iter()
+        .map(|i| i["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, all);
+
+    // Get by name; what is not there is a NotFound Status.
+    let (status, one) = api_get(&server, &format!("{ns}/issues/github-doomsday-2"), token).await;
+    assert_eq!(status, 200);
+    assert_eq!(one["spec"]["number"], 2);
+    let (status, missing) = api_get(&server, &format!("{ns}/issues/nope"), token).await;
+    assert_eq!(
+        (status, missing["reason"].as_str()),
+        (404, Some("NotFound"))
+    );
+    let other_ns = format!("{base}/namespaces/default/issues");
+    assert_eq!(
+        api_get(&server, &other_ns, token).await.1["items"],
+        serde_json::json!([])
+    );
+    let (_, events) = api_get(&server, &format!("{ns}/externalsyncevents"), token).await;
+    assert_eq!(events["items"].as_array().unwrap().len(), 5);
+    assert_eq!(events["items"][0]["status"]["phase"], "Applied");
+    let (_, all_ns) = api_get(&server, &format!("{base}/issues"), token).await;
+    assert_eq!(all_ns["items"].as_array().unwrap().len(), 5);
+
+    // kubectl itself, when this machine has it. kubectl sends no token over
+    // plain HTTP, so it talks through a proxy that adds it, as the API
+    // server's aggregation layer would add its own credentials.
+    let proxy = token_proxy(&server.url, API_TOKEN).await;
+    let kubectl = tokio::task::spawn_blocking(move || {
+        Command::new("kubectl")
+            .args(["--server", &proxy])
+            .args(["get", "issues", "-n", "kradle-org-globex"])
+            .args(["-l", "kradle.a5c.ai/repository=other"])
+            .args(["-o", "custom-columns=NAME:.metadata.name,TITLE:.spec.title"])
+            .env("KUBECONFIG", "/dev/null")
+            .output()
+    })
+    .await
+    .unwrap();
+    match kubectl {
+        Err(e) => eprintln!("kubectl is not installed ({e}); its part of this test is skipped"),
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let mut names: Vec<&str> = stdout
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.split_whitespace().next())
+                .collect();
+            names.sort_unstable();
+            assert_eq!(names, ["github-other-4", "github-other-5"], "{stdout}");
+        }
+    }
+}
+
+/// A local HTTP proxy to `upstream` that adds `Authorization: Bearer
+/// <token>` to every GET; returns its URL.
+async fn token_proxy(upstream: &str, token: &'static str) -> String {
+    let upstream = upstream.to_string();
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let target = format!("{upstream}{uri}");
+        async move {
+            let response = reqwest::Client::new()
+                .get(target)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            let status = axum::http::StatusCode::from_u16(response.status().as_u16()).unwrap();
+            let body = response.bytes().await.unwrap();
+            (status, [("content-type", "application/json")], body)
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::{AppState, Receivers};
 use kradle_runtime::store::Store;
@@ -30,6 +31,10 @@ pub struct Args {
     /// $KUBECONFIG); a --secrets file wins for the Secrets it has.
     #[arg(long)]
     kube_secrets: bool,
+    /// File of bearer tokens (one per line) that may read the aggregated API; without it the
+    /// API refuses every request.
+    #[arg(long, value_name = "FILE")]
+    api_token_file: Option<PathBuf>,
     /// Sync workers draining the queue (0: only receive, leave the jobs queued).
     #[arg(long, value_name = "N", default_value_t = 2)]
     workers: usize,
@@ -89,9 +94,32 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let store = Store::connect_waiting(url, Duration::from_secs(3)).await?;
     store.migrate().await?;
 
+    let api_tokens = match &args.api_token_file {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Failure::Apply(SetupError::Forge(format!(
+                    "cannot read the API token file {}: {e}",
+                    path.display()
+                )))
+            })?;
+            let tokens = StaticTokens::parse(&text);
+            if tokens.is_empty() {
+                return Err(Failure::Apply(SetupError::Forge(format!(
+                    "the API token file {} holds no token",
+                    path.display()
+                ))));
+            }
+            Some(tokens)
+        }
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let (github, gitea) = receivers.counts();
-    let state = AppState::new(store, receivers);
+    let mut state = AppState::new(store, receivers);
+    if let Some(tokens) = api_tokens {
+        state = state.with_api(std::sync::Arc::new(tokens));
+    }
     log(&format!(
         "listening on http://{} ({github} GitHub bindings, {gitea} Gitea subscriptions)",
         listener.local_addr()?

@@ -5,6 +5,7 @@
 //! (Gitea) they are addressed to, and commits each new one to PostgreSQL
 //! with a queued job before answering 202. Nothing unverified is stored.
 
+pub mod api;
 mod metrics;
 mod webhook;
 pub mod workers;
@@ -185,6 +186,7 @@ pub struct AppState {
     receivers: Arc<RwLock<Arc<Receivers>>>,
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::WorkerStats>,
+    api_auth: api::SharedAuth,
 }
 
 impl AppState {
@@ -194,7 +196,15 @@ impl AppState {
             receivers: Arc::new(RwLock::new(Arc::new(receivers))),
             deliveries: Arc::default(),
             workers: Arc::default(),
+            api_auth: None,
         }
+    }
+
+    /// Serves the aggregated API to the callers `auth` allows (without
+    /// one, every API request is refused).
+    pub fn with_api(mut self, auth: Arc<dyn api::Authenticator>) -> AppState {
+        self.api_auth = Some(auth);
+        self
     }
 
     /// The counters the workers of this process keep.
@@ -228,6 +238,18 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/api", get(api::core_versions))
+        .route("/apis", get(api::groups))
+        .route("/apis/kradle.a5c.ai/v1alpha1", get(api::discovery))
+        .route("/apis/kradle.a5c.ai/v1alpha1/{plural}", get(api::list_all))
+        .route(
+            "/apis/kradle.a5c.ai/v1alpha1/namespaces/{namespace}/{plural}",
+            get(api::list_namespaced),
+        )
+        .route(
+            "/apis/kradle.a5c.ai/v1alpha1/namespaces/{namespace}/{plural}/{name}",
+            get(api::get_one),
+        )
         .route("/webhooks/github/{org}/{binding}", post(webhook::github))
         .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
         .layer(DefaultBodyLimit::max(MAX_BODY))

@@ -12,6 +12,7 @@ mod deliveries;
 mod intents;
 mod links;
 mod lock;
+mod projections;
 mod queue;
 mod sync;
 
@@ -26,6 +27,7 @@ pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
+pub use projections::{LabelSelector, ListQuery, MAX_PAGE, Page, StoredObject};
 pub use queue::{Failed, Job, JobListener, backoff};
 pub use sync::{Outcome as SyncOutcome, Processed};
 

@@ -1,0 +1,431 @@
+//! The aggregated API: what sync wrote, served the way the Kubernetes API
+//! serves objects, so `kubectl get issues -n kradle-org-acme` works
+//! through an APIService (docs/serve.md, "Aggregated API").
+//!
+//! Read-only: discovery, list (with `labelSelector`, `limit`, `continue`)
+//! and get. Every request needs a bearer token.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use crate::store::{LabelSelector, ListQuery, StoredObject};
+
+pub const GROUP: &str = "kradle.a5c.ai";
+pub const VERSION: &str = "v1alpha1";
+const GROUP_VERSION: &str = "kradle.a5c.ai/v1alpha1";
+/// Namespaces of organizations: `kradle-org-<slug>`.
+const NAMESPACE_PREFIX: &str = "kradle-org-";
+
+/// The served kinds: (kind, plural, singular).
+pub const KINDS: &[(&str, &str, &str)] = &[
+    ("Issue", "issues", "issue"),
+    ("PullRequest", "pullrequests", "pullrequest"),
+    ("Review", "reviews", "review"),
+    ("Pipeline", "pipelines", "pipeline"),
+    ("Job", "jobs", "job"),
+    (
+        "ExternalSyncEvent",
+        "externalsyncevents",
+        "externalsyncevent",
+    ),
+    (
+        "ExternalSyncState",
+        "externalsyncstates",
+        "externalsyncstate",
+    ),
+];
+
+/// Who may read the API.
+pub trait Authenticator: Send + Sync + std::fmt::Debug {
+    /// Whether `token` is allowed; `Err` when that cannot be decided now.
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>>;
+}
+
+/// Bearer tokens from a file, one per line (`--api-token-file`). Only
+/// their sha256 is kept, and tokens are compared by digest in constant
+/// time.
+#[derive(Debug)]
+pub struct StaticTokens {
+    digests: Vec<[u8; 32]>,
+}
+
+impl StaticTokens {
+    /// The tokens of `text`: one per line, blank lines and `#` comments
+    /// skipped.
+    pub fn parse(text: &str) -> StaticTokens {
+        StaticTokens {
+            digests: text
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(|t| Sha256::digest(t.as_bytes()).into())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+}
+
+impl Authenticator for StaticTokens {
+    fn authenticate(
+        &self,
+        token: &str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let mut allowed = false;
+        for known in &self.digests {
+            let diff = known
+                .iter()
+                .zip(digest.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            allowed |= diff == 0;
+        }
+        Box::pin(async move { Ok(allowed) })
+    }
+}
+
+/// A Kubernetes `Status` failure.
+fn status(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
+    let body = json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message.into(),
+        "reason": reason,
+        "code": code.as_u16(),
+    });
+    (code, Json(body)).into_response()
+}
+
+/// The caller's token checked, or the failure to answer.
+async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(auth) = state.api_auth.as_ref() else {
+        return Err(status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "the API is not enabled: start kradle serve with --api-token-file",
+        ));
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let Some(token) = token else {
+        return Err(status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "a bearer token is required",
+        ));
+    };
+    match auth.authenticate(token).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "the token is not valid",
+        )),
+        Err(why) => Err(status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            format!("cannot check the token: {why}"),
+        )),
+    }
+}
+
+/// `GET /apis/kradle.a5c.ai/v1alpha1`: an APIResourceList.
+pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&state, &headers).await {
+        return r;
+    }
+    let resources: Vec<Value> = KINDS
+        .iter()
+        .map(|(kind, plural, singular)| {
+            json!({
+                "name": plural,
+                "singularName": singular,
+                "namespaced": true,
+                "kind": kind,
+                "verbs": ["get", "list"],
+                "categories": ["kradle"],
+            })
+        })
+        .collect();
+    Json(json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": GROUP_VERSION,
+        "resources": resources,
+    }))
+    .into_response()
+}
+
+/// `GET /api`: no core versions here (kubectl's discovery asks).
+pub(super) async fn core_versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&state, &headers).await {
+        return r;
+    }
+    Json(json!({ "kind": "APIVersions", "versions": [], "serverAddressByClientCIDRs": [] }))
+        .into_response()
+}
+
+/// `GET /apis`: an APIGroupList with kradle's group.
+pub(super) async fn groups(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&state, &headers).await {
+        return r;
+    }
+    let version = json!({ "groupVersion": GROUP_VERSION, "version": VERSION });
+    Json(json!({
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [{ "name": GROUP, "versions": [version], "preferredVersion": version }],
+    }))
+    .into_response()
+}
+
+#[derive(Debug, serde::Deserialize, Default)]
+pub(super) struct ListParams {
+    #[serde(rename = "labelSelector")]
+    label_selector: Option<String>,
+    limit: Option<i64>,
+    #[serde(rename = "continue")]
+    continue_: Option<String>,
+    watch: Option<String>,
+}
+
+fn kind_of(plural: &str) -> Option<&'static str> {
+    KINDS
+        .iter()
+        .find(|(_, p, _)| *p == plural)
+        .map(|(k, _, _)| *k)
+}
+
+fn org_of(namespace: &str) -> Option<&str> {
+    namespace
+        .strip_prefix(NAMESPACE_PREFIX)
+        .filter(|o| !o.is_empty())
+}
+
+/// `GET …/namespaces/{ns}/{plural}`.
+pub(super) async fn list_namespaced(
+    State(state): State<AppState>,
+    Path((namespace, plural)): Path<(String, String)>,
+    Query(params): Query<ListParams>,
+    headers: HeaderMap,
+) -> Response {
+    // A namespace that is not an org's holds none of these objects.
+    // (No org is named "", so that filter matches nothing.)
+    let org = org_of(&namespace).unwrap_or_default().to_string();
+    list(&state, &headers, Some(org), &plural, params).await
+}
+
+/// `GET /apis/kradle.a5c.ai/v1alpha1/{plural}`: across namespaces.
+pub(super) async fn list_all(
+    State(state): State<AppState>,
+    Path(plural): Path<String>,
+    Query(params): Query<ListParams>,
+    headers: HeaderMap,
+) -> Response {
+    list(&state, &headers, None, &plural, params).await
+}
+
+async fn list(
+    state: &AppState,
+    headers: &HeaderMap,
+    org: Option<String>,
+    plural: &str,
+    params: ListParams,
+) -> Response {
+    if let Err(r) = authorized(state, headers).await {
+        return r;
+    }
+    let Some(kind) = kind_of(plural) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource ({plural})"),
+        );
+    };
+    if params
+        .watch
+        .as_deref()
+        .is_some_and(|w| w != "0" && w != "false")
+    {
+        return status(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "watch is not supported yet; list again instead",
+        );
+    }
+    let selector = match LabelSelector::parse(params.label_selector.as_deref().unwrap_or("")) {
+        Ok(s) => s,
+        Err(why) => return status(StatusCode::BAD_REQUEST, "BadRequest", why),
+    };
+    let after = match params.continue_.as_deref().filter(|c| !c.is_empty()) {
+        None => 0,
+        Some(token) => match decode_continue(token) {
+            Some(after) => after,
+            None => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "BadRequest",
+                    "the continue token is not valid",
+                );
+            }
+        },
+    };
+    let query = ListQuery {
+        org,
+        selector,
+        limit: params.limit.filter(|l| *l > 0),
+        after,
+        name: None,
+    };
+    let page = match state.store.list_objects(kind, &query).await {
+        Ok(page) => page,
+        Err(_) => return unavailable(),
+    };
+    let version = page
+        .items
+        .iter()
+        .map(|o| o.resource_version)
+        .max()
+        .unwrap_or(0);
+    let mut metadata = json!({ "resourceVersion": version.to_string() });
+    if let Some(next) = page.next {
+        metadata["continue"] = encode_continue(next).into();
+    }
+    Json(json!({
+        "kind": format!("{kind}List"),
+        "apiVersion": GROUP_VERSION,
+        "metadata": metadata,
+        "items": page.items.iter().map(|o| object(kind, o)).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+/// `GET …/namespaces/{ns}/{plural}/{name}`.
+pub(super) async fn get_one(
+    State(state): State<AppState>,
+    Path((namespace, plural, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(r) = authorized(&state, &headers).await {
+        return r;
+    }
+    let Some(kind) = kind_of(&plural) else {
+        return status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("the server could not find the requested resource ({plural})"),
+        );
+    };
+    let not_found = || {
+        status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("{plural}.{GROUP} \"{name}\" not found"),
+        )
+    };
+    let Some(org) = org_of(&namespace) else {
+        return not_found();
+    };
+    let query = ListQuery {
+        org: Some(org.to_string()),
+        name: Some(name.clone()),
+        limit: Some(1),
+        ..ListQuery::default()
+    };
+    match state.store.list_objects(kind, &query).await {
+        Ok(page) => match page.items.first() {
+            Some(o) => Json(object(kind, o)).into_response(),
+            None => not_found(),
+        },
+        Err(_) => unavailable(),
+    }
+}
+
+fn unavailable() -> Response {
+    status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "the database does not answer",
+    )
+}
+
+/// A stored row as a Kubernetes object.
+fn object(kind: &str, o: &StoredObject) -> Value {
+    json!({
+        "apiVersion": GROUP_VERSION,
+        "kind": kind,
+        "metadata": {
+            "name": o.name,
+            "namespace": format!("{NAMESPACE_PREFIX}{}", o.org),
+            "uid": o.uid,
+            "resourceVersion": o.resource_version.to_string(),
+            "creationTimestamp": o.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "labels": o.labels,
+        },
+        "spec": o.spec,
+        "status": o.status,
+    })
+}
+
+/// Continue tokens are opaque to clients: base64 of the position.
+fn encode_continue(after: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("after:{after}"))
+}
+
+fn decode_continue(token: &str) -> Option<i64> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    text.strip_prefix("after:")?
+        .parse()
+        .ok()
+        .filter(|n| *n >= 0)
+}
+
+/// The authenticator state holds.
+pub type SharedAuth = Option<Arc<dyn Authenticator>>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_garbage_is_refused() {
+        assert_eq!(decode_continue(&encode_continue(42)), Some(42));
+        assert_eq!(decode_continue("not base64!"), None);
+        assert_eq!(
+            decode_continue(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("after:-1")),
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn static_tokens_allow_only_theirs() {
+        let tokens = StaticTokens::parse("# readers\nalpha\n\n beta \n");
+        assert!(!tokens.is_empty());
+        assert_eq!(tokens.authenticate("alpha").await, Ok(true));
+        assert_eq!(tokens.authenticate("beta").await, Ok(true));
+        assert_eq!(tokens.authenticate("gamma").await, Ok(false));
+        assert_eq!(tokens.authenticate("").await, Ok(false));
+    }
+}
