@@ -60,6 +60,7 @@ async fn main() {
     let _ = conn.close().await;
 
     let done = Arc::new(AtomicU64::new(0));
+    let cpu_before = cpu_snapshot();
     let started = Instant::now();
     let windows = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = {
@@ -101,6 +102,7 @@ async fn main() {
         h.await.unwrap();
     }
     let drain = started.elapsed();
+    let cpu_after = cpu_snapshot();
     sampler.abort();
     let total = done.load(Ordering::Relaxed);
     assert_eq!(total as usize, jobs, "every job completed once");
@@ -119,6 +121,29 @@ async fn main() {
         jobs as f64 / drain.as_secs_f64(),
         drain.as_secs_f64()
     );
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    // The line ../shared/bench/queue/run_drains.sh collects (EXTRA_CONFIGS).
+    println!(
+        "{}",
+        json!({
+            "system": "kradle",
+            "jobs": jobs,
+            "workers": workers,
+            "batch_size": batch,
+            "enqueue_s": (enqueue.as_secs_f64() * 1e3).round() / 1e3,
+            "enqueue_jobs_per_s": (jobs as f64 / enqueue.as_secs_f64()).round(),
+            "drain_s": (drain.as_secs_f64() * 1e3).round() / 1e3,
+            "jobs_per_s": (jobs as f64 / drain.as_secs_f64()).round(),
+            "client_cpu_s": ((cpu_after.0 - cpu_before.0) * 100.0).round() / 100.0,
+            "system_busy_cores": (((cpu_after.1 - cpu_before.1) as f64
+                / (cpu_after.2 - cpu_before.2).max(1) as f64)
+                * cores
+                * 100.0)
+                .round()
+                / 100.0,
+            "remaining_in_queue": store.queue_depth(Q).await.unwrap(),
+        })
+    );
     let windows: Vec<String> = windows.lock().unwrap().iter().map(u64::to_string).collect();
     if !windows.is_empty() {
         println!(
@@ -126,4 +151,33 @@ async fn main() {
             windows.join(" → ")
         );
     }
+}
+
+/// (this process's user+system CPU seconds, busy jiffies, total jiffies),
+/// from /proc, as the peers' benchmarks take it (getrusage and /proc/stat).
+fn cpu_snapshot() -> (f64, u64, u64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces): utime is the
+    // 14th field of the line, stime the 15th; both in clock ticks (100/s).
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let process = (ticks(11) + ticks(12)) as f64 / 100.0;
+    let system = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let values: Vec<u64> = system
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: u64 = values.iter().sum();
+    let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
+    (process, total - idle, total)
 }

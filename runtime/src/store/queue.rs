@@ -150,7 +150,8 @@ impl Store {
 
     /// Claims up to `batch` ready jobs of `queue` for `worker`, each the
     /// oldest of its key, leased for `lease`. Jobs whose worker died on
-    /// their last attempt become dead letters first.
+    /// their last attempt become dead letters in the same statement: one
+    /// round trip per claim.
     pub async fn claim(
         &self,
         queue: &str,
@@ -158,21 +159,16 @@ impl Store {
         batch: i64,
         lease: Duration,
     ) -> Result<Vec<Job>, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        bury(
-            &mut tx,
+        let bury = bury_ctes(
             "queue = $1 AND lease_until < now() AND attempts >= max_attempts",
-            queue,
-            "its worker stopped during its last attempt",
-        )
-        .await
-        .map_err(q)?;
-        let jobs = sqlx::query_as::<_, Job>(
-            "WITH ready AS (
+            "'its worker stopped during its last attempt'",
+        );
+        let mut jobs = sqlx::query_as::<_, Job>(&format!(
+            "WITH {bury}, ready AS (
                  SELECT j.id FROM kradle_jobs j
                  WHERE j.queue = $1 AND j.run_at <= now()
-                   AND (j.lease_until IS NULL OR j.lease_until < now())
+                   AND (j.lease_until IS NULL
+                        OR (j.lease_until < now() AND j.attempts < j.max_attempts))
                    AND NOT EXISTS (SELECT 1 FROM kradle_jobs e WHERE e.key = j.key AND e.id < j.id)
                  ORDER BY j.run_at, j.id
                  LIMIT $3
@@ -183,17 +179,15 @@ impl Store {
                     lease_until = now() + make_interval(secs => $4::float8 / 1000),
                     attempts = j.attempts + 1
                FROM ready WHERE j.id = ready.id
-             RETURNING j.id, j.queue, j.key, j.payload, j.attempts, j.max_attempts",
-        )
+             RETURNING j.id, j.queue, j.key, j.payload, j.attempts, j.max_attempts"
+        ))
         .bind(queue)
         .bind(worker)
         .bind(batch.max(1))
         .bind(millis(lease) as f64)
-        .fetch_all(&mut *tx)
+        .fetch_all(self.pool())
         .await
-        .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        let mut jobs = jobs;
+        .map_err(|e| self.query_error(e))?;
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
@@ -298,9 +292,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q)?;
-            bury(&mut tx, "id = $1::bigint", &job.id.to_string(), "")
-                .await
-                .map_err(q)?;
+            bury(&mut tx, job.id).await.map_err(q)?;
             Failed::Dead
         } else {
             let wait = backoff(base, attempts, job.id);
@@ -387,32 +379,33 @@ impl Store {
     }
 }
 
-/// Moves the jobs matching `condition` (on `$1` = `arg`) to the dead
-/// letters, with `why` as their last error when they have none, and marks
-/// their deliveries dead.
-async fn bury(
-    conn: &mut PgConnection,
-    condition: &str,
-    arg: &str,
-    why: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "WITH dead AS (
+/// The CTEs that move the jobs matching `condition` to the dead letters,
+/// with `why` (SQL) as their last error when they have none, and mark their
+/// deliveries dead.
+fn bury_ctes(condition: &str, why: &str) -> String {
+    format!(
+        "dead AS (
              DELETE FROM kradle_jobs WHERE {condition}
              RETURNING id, queue, key, payload, attempts, last_error, created_at
          ), buried AS (
              INSERT INTO kradle_dead_jobs (id, queue, key, payload, attempts, last_error, created_at)
-             SELECT id, queue, key, payload, attempts, COALESCE(last_error, NULLIF($2, '')), created_at
+             SELECT id, queue, key, payload, attempts, COALESCE(last_error, {why}), created_at
                FROM dead
              RETURNING payload
-         )
-         UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'dead'
-          WHERE id IN (SELECT (payload ->> 'delivery')::bigint FROM buried)"
-    ))
-    .bind(arg)
-    .bind(why)
-    .execute(&mut *conn)
-    .await?;
+         ), marked AS (
+             UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'dead'
+              WHERE id IN (SELECT (payload ->> 'delivery')::bigint FROM buried)
+         )"
+    )
+}
+
+/// Moves job `id` to the dead letters.
+async fn bury(conn: &mut PgConnection, id: i64) -> Result<(), sqlx::Error> {
+    let ctes = bury_ctes("id = $1", "NULL");
+    sqlx::query(&format!("WITH {ctes} SELECT 1"))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
