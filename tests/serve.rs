@@ -86,8 +86,12 @@ async fn start_again(db: Arc<TestDb>, config: &std::path::Path, args: &[&str]) -
         }
     });
     let line = wait_for(&lines, "listening on ");
-    let url = line.split("listening on ").nth(1).unwrap();
-    let url = url.split_whitespace().next().unwrap().to_string();
+    // The URL ends at a space (text) or a quote (JSON).
+    let rest = line.split("listening on ").nth(1).unwrap();
+    let url: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
     Server {
         child,
         url,
@@ -422,8 +426,8 @@ async fn while_the_database_is_away_deliveries_get_503_then_are_taken_again() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
-    // With its workers running: they stop too.
-    let mut server = start_with(&example(), &[]).await;
+    // With its workers running (they stop too), logging JSON lines.
+    let mut server = start_with(&example(), &["--log-format", "json"]).await;
     let health = reqwest::get(format!("{}/healthz", server.url))
         .await
         .unwrap();
@@ -457,8 +461,22 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("stderr never closed"),
         }
     }
+    // One JSON object per line, each with a level and a message.
+    let messages: Vec<String> = log
+        .iter()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            assert!(event["level"].is_string(), "{line}");
+            event["message"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.starts_with("draining")),
+        "{messages:?}"
+    );
+    assert_eq!(messages.last().map(String::as_str), Some("stopped"));
     let log = log.join("\n");
-    assert!(log.contains("stopped"), "{log}");
     for secret in [GITHUB_SECRET, GITEA_SECRET] {
         assert!(!log.contains(secret), "{log}");
     }
@@ -494,7 +512,7 @@ async fn sighup_reloads_and_a_config_that_does_not_compile_keeps_the_old_one() {
     )
     .unwrap();
     signal(&server, "HUP");
-    wait_for(&server.lines, "reloaded:");
+    wait_for(&server.lines, "reloaded the config");
     let posted = gitea(&server, "extra", "r2", body, GITEA_SECRET).await;
     assert_eq!(posted.as_u16(), 202);
 }

@@ -42,17 +42,36 @@ pub struct Args {
     /// renews the lease while it works).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     job_lease: u64,
+    /// Log lines as text, or as one JSON object per line.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Sends tracing events at INFO and above to stderr, as text or JSON.
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false);
+    // Only fails when a subscriber is already set (never, in the binary).
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
 }
 
 /// How long SIGTERM waits for the workers.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
 pub fn run(args: Args) -> Result<u8, Failure> {
+    init_logging(args.log_format);
     crate::block_on(serve(args))
-}
-
-fn log(line: &str) {
-    let _ = writeln!(std::io::stderr(), "kradle serve: {line}");
 }
 
 /// The receivers of the config at `args.input`, or why there are none:
@@ -79,7 +98,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         Ok(r) => r,
         Err(diagnostics) => {
             let _ = std::io::stderr().write_all(diagnostics.as_bytes());
-            log("the config does not compile; not serving");
+            tracing::error!("the config does not compile; not serving");
             return Ok(1);
         }
     };
@@ -120,10 +139,13 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     if let Some(tokens) = api_tokens {
         state = state.with_api(std::sync::Arc::new(tokens));
     }
-    log(&format!(
-        "listening on http://{} ({github} GitHub bindings, {gitea} Gitea subscriptions)",
+    tracing::info!(
+        github_bindings = github,
+        gitea_subscriptions = gitea,
+        workers = args.workers,
+        "listening on http://{}",
         listener.local_addr()?
-    ));
+    );
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let workers = (args.workers > 0).then(|| {
@@ -153,10 +175,10 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         // A worker finishes the job in hand (one transaction) and gives the
         // rest of its batch back; past the deadline, leases expire instead.
         if tokio::time::timeout(DRAIN_DEADLINE, workers).await.is_err() {
-            log("workers did not stop in time; their leases will expire");
+            tracing::warn!("workers did not stop in time; their leases will expire");
         }
     }
-    log("stopped");
+    tracing::info!("stopped");
     Ok(0)
 }
 
@@ -172,14 +194,16 @@ fn reload_on_hangup(args: Args, state: AppState) -> Result<(), Failure> {
                 Ok(Ok(r)) => {
                     let (github, gitea) = r.counts();
                     state.replace_receivers(r);
-                    log(&format!(
-                        "reloaded: {github} GitHub bindings, {gitea} Gitea subscriptions"
-                    ));
+                    tracing::info!(
+                        github_bindings = github,
+                        gitea_subscriptions = gitea,
+                        "reloaded the config"
+                    );
                 }
-                Ok(Err(_)) => {
-                    log("reload refused: the config does not compile; keeping the old one")
-                }
-                Err(e) => log(&format!("reload refused: {e}; keeping the old one")),
+                Ok(Err(_)) => tracing::warn!(
+                    "reload refused: the config does not compile; keeping the old one"
+                ),
+                Err(e) => tracing::warn!(error = %e, "reload refused; keeping the old one"),
             }
         }
     });
@@ -201,5 +225,5 @@ async fn terminated() {
         _ = term => {}
         _ = tokio::signal::ctrl_c() => {}
     }
-    log("draining: no new connections or claims; finishing those in flight");
+    tracing::info!("draining: no new connections or claims; finishing those in flight");
 }

@@ -148,7 +148,7 @@ impl Worker {
             let jobs = match claimed {
                 Ok(jobs) => jobs,
                 Err(e) => {
-                    tracing_line(&format!("worker {}: claim failed: {e}", self.id));
+                    tracing::warn!(worker = %self.id, error = %e, "claim failed");
                     Vec::new()
                 }
             };
@@ -217,28 +217,29 @@ impl Worker {
         match self.store.fail(job, &self.id, &error, base).await {
             Ok(Failed::Retry(wait)) => {
                 self.stats.retried.fetch_add(1, Ordering::Relaxed);
-                tracing_line(&format!(
-                    "job {} (attempt {}/{}) failed: {error}; retry in {wait:?}",
-                    job.id, job.attempts, job.max_attempts
-                ));
+                tracing::warn!(
+                    job = job.id,
+                    attempt = job.attempts,
+                    max_attempts = job.max_attempts,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    %error,
+                    "sync job failed; it will be retried"
+                );
             }
             Ok(Failed::Dead) => {
                 self.stats.dead.fetch_add(1, Ordering::Relaxed);
-                tracing_line(&format!(
-                    "job {} failed its last attempt ({}): {error}; it is a dead letter",
-                    job.id, job.attempts
-                ));
+                tracing::error!(
+                    job = job.id,
+                    attempt = job.attempts,
+                    %error,
+                    "sync job failed its last attempt; it is a dead letter"
+                );
             }
             Ok(Failed::LostLease) => {
                 self.stats.lost_leases.fetch_add(1, Ordering::Relaxed);
             }
             // The lease runs out and the job is claimed again.
-            Err(e) => tracing_line(&format!("job {}: cannot record its failure: {e}", job.id)),
+            Err(e) => tracing::warn!(job = job.id, error = %e, "cannot record the job's failure"),
         }
     }
-}
-
-fn tracing_line(line: &str) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stderr(), "kradle serve: {line}");
 }
