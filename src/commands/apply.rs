@@ -139,7 +139,7 @@ enum Client<'a> {
 
 /// The GitHub client of a plan: the provider's endpoint, and its binding's
 /// credentials from the secrets (a token under `key`, else a GitHub App).
-fn github_client(
+pub(super) fn github_client(
     plan: &kradle_compiler::forge_plan::Plan,
     secrets: &Secrets,
 ) -> Result<GitHub, SetupError> {

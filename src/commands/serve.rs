@@ -4,12 +4,16 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kradle_runtime::compiler::forge_plan::{Backend, Plan};
+use kradle_runtime::forge::github::GitHub;
+use kradle_runtime::secrets::Secrets;
 use kradle_runtime::serve::api::StaticTokens;
+use kradle_runtime::serve::backfill::{self, Target};
 use kradle_runtime::serve::workers::{self, WorkerConfig};
-use kradle_runtime::serve::{AppState, Receivers};
+use kradle_runtime::serve::{AppState, Receivers, backfill_targets};
 use kradle_runtime::store::Store;
 
-use super::apply::{SetupError, compile, load_secrets};
+use super::apply::{SetupError, compile, github_client, load_secrets};
 use super::db::Database;
 use super::{load, render_diagnostics};
 use crate::Failure;
@@ -74,9 +78,16 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     crate::block_on(serve(args))
 }
 
+/// What a compiled config gives `kradle serve`.
+struct Loaded {
+    receivers: Receivers,
+    /// The GitHub bindings to backfill, each with its client.
+    backfill: Vec<(Target, GitHub)>,
+}
+
 /// The receivers of the config at `args.input`, or why there are none:
 /// `Ok(Err(text))` when the config does not compile (the diagnostics).
-async fn receivers(args: &Args) -> Result<Result<Receivers, String>, Failure> {
+async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
     let (sources, now) = load(&args.input, None, None)?;
     let build = compile(sources, now);
     if build.has_errors() {
@@ -84,18 +95,62 @@ async fn receivers(args: &Args) -> Result<Result<Receivers, String>, Failure> {
         return Ok(Err(text));
     }
     let objects: Vec<&serde_json::Value> = build.output.objects.iter().map(|o| &o.value).collect();
+    let github_plans: Vec<&Plan> = build
+        .output
+        .plans
+        .iter()
+        .filter(|p| p.backend == Backend::Github)
+        .collect();
+    let owner_of = |org: &str| {
+        github_plans
+            .iter()
+            .find(|p| p.org == org)
+            .and_then(|p| p.provider.as_ref())
+            .map(|p| p.owner.clone())
+    };
+    let targets = backfill_targets(objects.iter().copied(), owner_of);
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
-        Receivers::secrets_wanted(objects.iter().copied())
+        let mut wanted = Receivers::secrets_wanted(objects.iter().copied());
+        wanted.extend(Secrets::referenced_by(
+            github_plans
+                .iter()
+                .copied()
+                .filter(|p| targets.iter().any(|t| t.org == p.org)),
+        ));
+        wanted
     })
     .await?;
-    Receivers::from_objects(objects, &secrets)
-        .map(Ok)
-        .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))
+    let receivers = Receivers::from_objects(objects.iter().copied(), &secrets)
+        .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))?;
+    // Backfill needs the binding's credentials; without them, deliveries
+    // are still received, and the log says backfill is off.
+    let mut backfill = Vec::new();
+    for target in targets {
+        let Some(plan) = github_plans.iter().find(|p| p.org == target.org) else {
+            continue;
+        };
+        match github_client(plan, &secrets) {
+            Ok(client) => backfill.push((target, client)),
+            Err(e) => tracing::warn!(
+                org = %target.org,
+                binding = %target.binding,
+                error = %e,
+                "backfill is off for this binding: its credentials cannot be loaded"
+            ),
+        }
+    }
+    Ok(Ok(Loaded {
+        receivers,
+        backfill,
+    }))
 }
 
 async fn serve(args: Args) -> Result<u8, Failure> {
-    let receivers = match receivers(&args).await? {
-        Ok(r) => r,
+    let Loaded {
+        receivers,
+        backfill,
+    } = match load_config(&args).await? {
+        Ok(loaded) => loaded,
         Err(diagnostics) => {
             let _ = std::io::stderr().write_all(diagnostics.as_bytes());
             tracing::error!("the config does not compile; not serving");
@@ -161,6 +216,14 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ))
     });
+    for (target, client) in backfill {
+        tokio::spawn(backfill::run(
+            state.store().clone(),
+            client,
+            target,
+            stop.clone(),
+        ));
+    }
     reload_on_hangup(args, state.clone())?;
     tokio::spawn(async move {
         terminated().await;
@@ -190,8 +253,8 @@ fn reload_on_hangup(args: Args, state: AppState) -> Result<(), Failure> {
     let mut hangup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            match receivers(&args).await {
-                Ok(Ok(r)) => {
+            match load_config(&args).await {
+                Ok(Ok(Loaded { receivers: r, .. })) => {
                     let (github, gitea) = r.counts();
                     state.replace_receivers(r);
                     tracing::info!(

@@ -6,6 +6,7 @@
 //! with a queued job before answering 202. Nothing unverified is stored.
 
 pub mod api;
+pub mod backfill;
 mod metrics;
 mod webhook;
 pub mod workers;
@@ -101,10 +102,6 @@ impl Receivers {
                     source,
                 })
         };
-        let attempts = |retries: Option<u64>| {
-            let retries = retries.unwrap_or(u64::from(DEFAULT_MAX_RETRIES)).min(100);
-            i32::try_from(retries).unwrap_or(100) + 1
-        };
         let providers: BTreeMap<(String, String), &Value> = of_kind("ExternalBackendProvider")
             .map(|p| ((org_of(p), name_of(p)), &p["spec"]))
             .collect();
@@ -122,22 +119,21 @@ impl Receivers {
             if providers.get(&key).map(|p| &p["providerType"]) != Some(&Value::from("github")) {
                 continue;
             }
-            let retry = policies.get(&key).copied().unwrap_or(&Value::Null);
+            let (max_attempts, backoff_ms) =
+                retry_settings(policies.get(&key).copied().unwrap_or(&Value::Null));
             let receiver = Receiver {
                 secret: secret("binding", b, &b["spec"]["webhookSecretRef"])?,
-                max_attempts: attempts(retry["maxRetries"].as_u64()),
-                backoff_ms: retry["backoffMs"]
-                    .as_u64()
-                    .unwrap_or(DEFAULT_BACKOFF_MS)
-                    .min(3_600_000),
+                max_attempts,
+                backoff_ms,
             };
             out.github.insert((org_of(b), name_of(b)), receiver);
         }
         for s in of_kind("WebhookSubscription") {
+            let (max_attempts, backoff_ms) = retry_settings(&Value::Null);
             let receiver = Receiver {
                 secret: secret("subscription", s, &s["spec"]["secretRef"])?,
-                max_attempts: attempts(None),
-                backoff_ms: DEFAULT_BACKOFF_MS,
+                max_attempts,
+                backoff_ms,
             };
             out.gitea.insert((org_of(s), name_of(s)), receiver);
         }
@@ -177,6 +173,88 @@ impl Receivers {
         };
         map.get(&(org.to_string(), name.to_string()))
     }
+}
+
+/// A sync policy's `retryPolicy` as (tries of a job, first retry's wait in
+/// ms): its retries plus the first try, and its `backoffMs`.
+fn retry_settings(retry: &Value) -> (i32, u64) {
+    let retries = retry["maxRetries"]
+        .as_u64()
+        .unwrap_or(u64::from(DEFAULT_MAX_RETRIES))
+        .min(100);
+    let backoff = retry["backoffMs"]
+        .as_u64()
+        .unwrap_or(DEFAULT_BACKOFF_MS)
+        .min(3_600_000);
+    (i32::try_from(retries).unwrap_or(100) + 1, backoff)
+}
+
+/// The GitHub bindings to backfill: those with `syncEnabled` (the
+/// default) whose sync policy has a `backfillInterval`. `owner_of` gives
+/// the GitHub organization of a kradle org (from its plan).
+pub fn backfill_targets<'a>(
+    objects: impl IntoIterator<Item = &'a Value>,
+    owner_of: impl Fn(&str) -> Option<String>,
+) -> Vec<backfill::Target> {
+    let objects: Vec<&Value> = objects.into_iter().collect();
+    let org_of = |o: &Value| {
+        o["metadata"]["labels"]["kradle.a5c.ai/org"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let mut out = Vec::new();
+    for b in objects
+        .iter()
+        .filter(|o| o["kind"] == "ExternalBackendBinding")
+    {
+        let org = org_of(b);
+        let provider = b["spec"]["providerRef"].as_str().unwrap_or_default();
+        let is_github = objects.iter().any(|p| {
+            p["kind"] == "ExternalBackendProvider"
+                && org_of(p) == org
+                && p["metadata"]["name"] == provider
+                && p["spec"]["providerType"] == "github"
+        });
+        if !is_github || b["spec"]["syncEnabled"] == Value::Bool(false) {
+            continue;
+        }
+        let Some(policy) = objects.iter().find(|p| {
+            p["kind"] == "ExternalBackendSyncPolicy"
+                && org_of(p) == org
+                && p["spec"]["providerRef"] == provider
+        }) else {
+            continue;
+        };
+        let Some(interval) = policy["spec"]["backfillInterval"]
+            .as_str()
+            .and_then(backfill::parse_interval)
+        else {
+            continue;
+        };
+        let Some(owner) = owner_of(&org) else {
+            continue;
+        };
+        let (max_attempts, backoff_ms) = retry_settings(&policy["spec"]["retryPolicy"]);
+        out.push(backfill::Target {
+            binding: b["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            owner,
+            repositories: b["spec"]["scope"]["repositories"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(str::to_string))
+                .collect(),
+            interval,
+            max_attempts,
+            backoff_ms,
+            org,
+        });
+    }
+    out
 }
 
 /// What the handlers share.

@@ -243,3 +243,29 @@ async fn record_event(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// The oldest watermark of `kinds` for a receiver, or `None` when one
+    /// of them has none yet (everything must then be listed).
+    pub async fn oldest_watermark(
+        &self,
+        org: &str,
+        source: &str,
+        receiver: &str,
+        kinds: &[&str],
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        sqlx::query_scalar(
+            "SELECT CASE WHEN count(watermark) = cardinality($4::text[]) THEN min(watermark) END
+               FROM kradle_sync_states
+              WHERE org = $1 AND source = $2 AND receiver = $3 AND resource_kind = ANY($4)",
+        )
+        .bind(org)
+        .bind(source)
+        .bind(receiver)
+        .bind(&kinds)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+}

@@ -62,6 +62,9 @@ pub struct Repo {
     pub hooks: Vec<Value>,
     /// branch → protection (in the shape GET answers).
     pub protections: BTreeMap<String, Value>,
+    /// Issues and pull requests, as `GET /repos/{o}/{r}/issues` lists them
+    /// (a pull request has a `pull_request` field).
+    pub issues: Vec<Value>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -497,6 +500,27 @@ fn route(
                         .map(|(b, p)| json!({ "name": b, "protected": p }))
                         .collect(),
                 )
+            }
+            None => not_found(),
+        },
+        // Open ones by default; `state=all`; `since` keeps those updated at
+        // or after it; `sort=updated&direction=asc` oldest first.
+        ("GET", ["repos", o, r, "issues"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => {
+                let state = query.get("state").map_or("open", String::as_str);
+                let since = query.get("since").cloned().unwrap_or_default();
+                let mut items: Vec<Value> = repo
+                    .issues
+                    .iter()
+                    .filter(|i| state == "all" || i["state"] == state)
+                    .filter(|i| i["updated_at"].as_str().unwrap_or_default() >= since.as_str())
+                    .cloned()
+                    .collect();
+                items.sort_by(|a, b| a["updated_at"].as_str().cmp(&b["updated_at"].as_str()));
+                if query.get("direction").map(String::as_str) != Some("asc") {
+                    items.reverse();
+                }
+                Answer::List(items)
             }
             None => not_found(),
         },
