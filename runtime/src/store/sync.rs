@@ -86,22 +86,11 @@ impl Store {
             Err(e) => return Ok(Processed::Invalid(e)),
         };
         let (outcome, name) = apply_change(&mut tx, &d, &event).await.map_err(q)?;
-        record_event(&mut tx, &d, &event, outcome, name.as_deref())
+        // Last, so the receiver's state row (which every job of the
+        // receiver updates) is locked only until the commit that follows.
+        finish(&mut tx, job.id, &d, &event, outcome, name.as_deref())
             .await
             .map_err(q)?;
-        sqlx::query("DELETE FROM kradle_jobs WHERE id = $1")
-            .bind(job.id)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-        sqlx::query(
-            "UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
-              WHERE id = $1",
-        )
-        .bind(d.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
         tx.commit().await.map_err(q)?;
         Ok(Processed::Done(outcome))
     }
@@ -199,10 +188,12 @@ async fn upsert(
     Ok(written.is_some())
 }
 
-/// Records the sync event and moves the watermark of its receiver and
-/// kind (only forward).
-async fn record_event(
+/// In one statement: records the sync event, moves the watermark of its
+/// receiver and kind (only forward), deletes the job and marks the
+/// delivery processed.
+async fn finish(
     conn: &mut PgConnection,
+    job: i64,
     d: &Delivery,
     event: &SyncEvent,
     outcome: Outcome,
@@ -214,6 +205,11 @@ async fn record_event(
                  (org, source, receiver, delivery, event_type, action, resource_kind,
                   native_id, resource_name, external_updated_at, received_at, outcome)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ), job AS (
+             DELETE FROM kradle_jobs WHERE id = $13
+         ), delivery AS (
+             UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
+              WHERE id = $4
          )
          INSERT INTO kradle_sync_states AS s
              (org, source, receiver, resource_kind, watermark, applied, superseded)
@@ -239,6 +235,7 @@ async fn record_event(
     .bind(event.updated_at)
     .bind(d.received_at)
     .bind(outcome.as_str())
+    .bind(job)
     .execute(conn)
     .await?;
     Ok(())
