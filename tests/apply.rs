@@ -155,7 +155,8 @@ async fn without_a_token_or_url_kradle_cannot_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     let env = env().await;
-    env.fake.with(|w| w.delay = Duration::from_millis(3));
+    // Slow enough that a loaded machine still kills runs midway.
+    env.fake.with(|w| w.delay = Duration::from_millis(10));
     // 20 runs, each killed after a different number of its writes.
     let killed = support::kill_runs(
         20,

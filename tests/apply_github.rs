@@ -151,7 +151,8 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     // 20 runs, each killed after one or two of its writes, one write at a
     // time (more points to be killed at). Once the repository exists, it
     // gets its branch, as a push would give it.
-    env.fake.with(|w| w.delay = Duration::from_millis(3));
+    // Slow enough that a loaded machine still kills runs midway.
+    env.fake.with(|w| w.delay = Duration::from_millis(10));
     let killed = support::kill_runs(
         20,
         2,

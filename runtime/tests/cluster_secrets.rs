@@ -1,7 +1,10 @@
-//! Secrets from the cluster, tested the way kube-rs tests itself: the
-//! client talks to a `tower_test` mock service, which checks every request
-//! (a GET of one Secret by name, nothing else) and answers as the API
-//! server does.
+//! The cluster, tested the way kube-rs tests itself: the client talks to a
+//! `tower_test` mock service, which checks every request and answers as the
+//! API server does.
+//!
+//! - Secrets: a GET of one Secret by name, nothing else.
+//! - The aggregated API's reviewer: a TokenReview, then a
+//!   SubjectAccessReview for the user it names.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -95,11 +98,16 @@ fn answer(cluster: &Cluster, request: &Request<Body>) -> Response<Body> {
 
 /// A client whose requests the mock answers from `cluster`.
 fn client(cluster: Arc<Cluster>) -> kube::Client {
+    mock(move |request| answer(&cluster, &request))
+}
+
+/// A client whose requests `answer` answers, with their bodies read.
+fn mock(answer: impl Fn(Request<Body>) -> Response<Body> + Send + 'static) -> kube::Client {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     tokio::spawn(async move {
         let mut handle = pin!(handle);
         while let Some((request, send)) = handle.next_request().await {
-            send.send_response(answer(&cluster, &request));
+            send.send_response(answer(request));
         }
     });
     kube::Client::new(service, "default")
@@ -177,4 +185,151 @@ async fn a_secret_kradle_may_not_read_stops_with_its_name() {
         "{err}"
     );
     assert!(!err.to_string().contains("hmac-from-the-cluster"));
+}
+
+// ---------------------------------------------------------------------------
+// The aggregated API's reviewer.
+
+use kradle_runtime::serve::api::{Access, Authenticator};
+use kradle_runtime::serve::kube_auth::ClusterReviewer;
+
+fn json_response(code: StatusCode, body: serde_json::Value) -> Response<Body> {
+    Response::builder()
+        .status(code)
+        .header("content-type", "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap()
+}
+
+/// The API server's reviews: `good-token` is alice (group `readers`),
+/// who may get and list in `kradle-org-globex` only; `broken` makes the
+/// TokenReview fail.
+fn reviews(seen: Arc<Mutex<Vec<serde_json::Value>>>, request: Request<Body>) -> Response<Body> {
+    let path = request.uri().path().to_string();
+    assert_eq!(request.method(), http::Method::POST, "{path}");
+    let body = request_body(request);
+    let review: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    seen.lock().unwrap().push(review.clone());
+    match path.as_str() {
+        "/apis/authentication.k8s.io/v1/tokenreviews" => {
+            assert_eq!(review["kind"], "TokenReview");
+            match review["spec"]["token"].as_str() {
+                Some("broken") => {
+                    status(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "etcd")
+                }
+                Some("good-token") => json_response(
+                    StatusCode::CREATED,
+                    json!({
+                        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                        "spec": review["spec"],
+                        "status": { "authenticated": true,
+                                    "user": { "username": "alice", "groups": ["readers"] } }
+                    }),
+                ),
+                _ => json_response(
+                    StatusCode::CREATED,
+                    json!({
+                        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+                        "spec": review["spec"], "status": { "authenticated": false }
+                    }),
+                ),
+            }
+        }
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews" => {
+            assert_eq!(review["kind"], "SubjectAccessReview");
+            let spec = &review["spec"];
+            let attributes = &spec["resourceAttributes"];
+            assert_eq!(attributes["group"], "kradle.a5c.ai");
+            assert_eq!(attributes["version"], "v1alpha1");
+            let allowed = spec["user"] == "alice"
+                && spec["groups"] == json!(["readers"])
+                && attributes["namespace"] == "kradle-org-globex"
+                && matches!(attributes["verb"].as_str(), Some("get" | "list"));
+            json_response(
+                StatusCode::CREATED,
+                json!({
+                    "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                    "spec": spec, "status": { "allowed": allowed }
+                }),
+            )
+        }
+        other => status(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            &format!("{other}: not served by the mock"),
+        ),
+    }
+}
+
+/// The body of a mock request (kube sends it whole).
+fn request_body(request: Request<Body>) -> Vec<u8> {
+    let collect = request.into_body().collect_bytes();
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(collect))
+        .unwrap()
+        .to_vec()
+}
+
+fn access(verb: &'static str, namespace: &str) -> Access {
+    Access {
+        verb,
+        resource: Some("issues".into()),
+        namespace: Some(namespace.into()),
+        name: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_server_decides_who_reads_the_aggregated_api() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let reviewer = {
+        let seen = seen.clone();
+        ClusterReviewer::new(mock(move |request| reviews(seen.clone(), request)))
+    };
+    let globex = access("list", "kradle-org-globex");
+    assert_eq!(reviewer.authorize("good-token", &globex).await, Ok(true));
+    assert_eq!(
+        reviewer
+            .authorize("good-token", &access("list", "kradle-org-acme"))
+            .await,
+        Ok(false),
+        "RBAC denies another namespace"
+    );
+    let discovery = Access {
+        verb: "get",
+        resource: None,
+        namespace: None,
+        name: None,
+    };
+    assert_eq!(reviewer.authorize("good-token", &discovery).await, Ok(true));
+    let before = seen.lock().unwrap().len();
+    assert_eq!(reviewer.authorize("stolen", &globex).await, Ok(false));
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before + 1,
+        "an unauthenticated token gets no access review"
+    );
+    let failed = reviewer.authorize("broken", &globex).await.unwrap_err();
+    assert!(failed.contains("TokenReview failed"), "{failed}");
+    assert!(
+        !failed.contains("broken"),
+        "the token is never in an error: {failed}"
+    );
+    let kinds: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "TokenReview",
+            "SubjectAccessReview",
+            "TokenReview",
+            "SubjectAccessReview",
+            "TokenReview",
+            "TokenReview",
+            "TokenReview",
+        ]
+    );
 }

@@ -9,6 +9,7 @@ use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::secrets::Secrets;
 use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
+use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets};
 use kradle_runtime::store::Store;
@@ -37,8 +38,13 @@ pub struct Args {
     kube_secrets: bool,
     /// File of bearer tokens (one per line) that may read the aggregated API; without it the
     /// API refuses every request.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "api_token_review")]
     api_token_file: Option<PathBuf>,
+    /// Let the Kubernetes API server decide who reads the aggregated API: TokenReview for
+    /// the caller's token, then SubjectAccessReview for get/list of the resource in the
+    /// namespace (in-cluster service account, or $KUBECONFIG).
+    #[arg(long)]
+    api_token_review: bool,
     /// Sync workers draining the queue (0: only receive, leave the jobs queued).
     #[arg(long, value_name = "N", default_value_t = 2)]
     workers: usize,
@@ -188,11 +194,23 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         }
     };
 
+    let reviewer = if args.api_token_review {
+        let client = kradle_runtime::secrets::kubernetes::client()
+            .await
+            .map_err(SetupError::Cluster)?;
+        Some(ClusterReviewer::new(client))
+    } else {
+        None
+    };
+
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let (github, gitea) = receivers.counts();
     let mut state = AppState::new(store, receivers);
     if let Some(tokens) = api_tokens {
         state = state.with_api(std::sync::Arc::new(tokens));
+    }
+    if let Some(reviewer) = reviewer {
+        state = state.with_api(std::sync::Arc::new(reviewer));
     }
     tracing::info!(
         github_bindings = github,

@@ -43,13 +43,37 @@ pub const KINDS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// What a request asks to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    /// `get` or `list`.
+    pub verb: &'static str,
+    /// The plural (`issues`); `None` for discovery.
+    pub resource: Option<String>,
+    /// `None` across namespaces.
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+}
+
+impl Access {
+    fn discovery() -> Access {
+        Access {
+            verb: "get",
+            resource: None,
+            namespace: None,
+            name: None,
+        }
+    }
+}
+
+/// The future an [`Authenticator`] answers with.
+pub type Verdict<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
+
 /// Who may read the API.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
-    /// Whether `token` is allowed; `Err` when that cannot be decided now.
-    fn authenticate(
-        &self,
-        token: &str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>>;
+    /// Whether the holder of `token` may do `access`; `Err` when that
+    /// cannot be decided now (the answer is then 503, not 401).
+    fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a>;
 }
 
 /// Bearer tokens from a file, one per line (`--api-token-file`). Only
@@ -80,10 +104,8 @@ impl StaticTokens {
 }
 
 impl Authenticator for StaticTokens {
-    fn authenticate(
-        &self,
-        token: &str,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + '_>> {
+    /// A token of the file may read everything the API serves.
+    fn authorize<'a>(&'a self, token: &'a str, _access: &'a Access) -> Verdict<'a> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut allowed = false;
         for known in &self.digests {
@@ -112,7 +134,7 @@ fn status(code: StatusCode, reason: &str, message: impl Into<String>) -> Respons
 }
 
 /// The caller's token checked, or the failure to answer.
-async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+async fn authorized(state: &AppState, headers: &HeaderMap, access: Access) -> Result<(), Response> {
     let Some(auth) = state.api_auth.as_ref() else {
         return Err(status(
             StatusCode::UNAUTHORIZED,
@@ -133,12 +155,12 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Respons
             "a bearer token is required",
         ));
     };
-    match auth.authenticate(token).await {
+    match auth.authorize(token, &access).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            "the token is not valid",
+            "the token is not valid, or does not allow this",
         )),
         Err(why) => Err(status(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -150,7 +172,7 @@ async fn authorized(state: &AppState, headers: &HeaderMap) -> Result<(), Respons
 
 /// `GET /apis/kradle.a5c.ai/v1alpha1`: an APIResourceList.
 pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&state, &headers).await {
+    if let Err(r) = authorized(&state, &headers, Access::discovery()).await {
         return r;
     }
     let resources: Vec<Value> = KINDS
@@ -177,7 +199,7 @@ pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap)
 
 /// `GET /api`: no core versions here (kubectl's discovery asks).
 pub(super) async fn core_versions(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&state, &headers).await {
+    if let Err(r) = authorized(&state, &headers, Access::discovery()).await {
         return r;
     }
     Json(json!({ "kind": "APIVersions", "versions": [], "serverAddressByClientCIDRs": [] }))
@@ -186,7 +208,7 @@ pub(super) async fn core_versions(State(state): State<AppState>, headers: Header
 
 /// `GET /apis`: an APIGroupList with kradle's group.
 pub(super) async fn groups(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&state, &headers).await {
+    if let Err(r) = authorized(&state, &headers, Access::discovery()).await {
         return r;
     }
     let version = json!({ "groupVersion": GROUP_VERSION, "version": VERSION });
@@ -231,7 +253,7 @@ pub(super) async fn list_namespaced(
     // A namespace that is not an org's holds none of these objects.
     // (No org is named "", so that filter matches nothing.)
     let org = org_of(&namespace).unwrap_or_default().to_string();
-    list(&state, &headers, Some(org), &plural, params).await
+    list(&state, &headers, Some((namespace, org)), &plural, params).await
 }
 
 /// `GET /apis/kradle.a5c.ai/v1alpha1/{plural}`: across namespaces.
@@ -247,11 +269,21 @@ pub(super) async fn list_all(
 async fn list(
     state: &AppState,
     headers: &HeaderMap,
-    org: Option<String>,
+    scope: Option<(String, String)>,
     plural: &str,
     params: ListParams,
 ) -> Response {
-    if let Err(r) = authorized(state, headers).await {
+    let (namespace, org) = match scope {
+        Some((namespace, org)) => (Some(namespace), Some(org)),
+        None => (None, None),
+    };
+    let access = Access {
+        verb: "list",
+        resource: Some(plural.to_string()),
+        namespace,
+        name: None,
+    };
+    if let Err(r) = authorized(state, headers, access).await {
         return r;
     }
     let Some(kind) = kind_of(plural) else {
@@ -325,7 +357,13 @@ pub(super) async fn get_one(
     Path((namespace, plural, name)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(r) = authorized(&state, &headers).await {
+    let access = Access {
+        verb: "get",
+        resource: Some(plural.clone()),
+        namespace: Some(namespace.clone()),
+        name: Some(name.clone()),
+    };
+    if let Err(r) = authorized(&state, &headers, access).await {
         return r;
     }
     let Some(kind) = kind_of(&plural) else {
@@ -423,9 +461,10 @@ mod tests {
     async fn static_tokens_allow_only_theirs() {
         let tokens = StaticTokens::parse("# readers\nalpha\n\n beta \n");
         assert!(!tokens.is_empty());
-        assert_eq!(tokens.authenticate("alpha").await, Ok(true));
-        assert_eq!(tokens.authenticate("beta").await, Ok(true));
-        assert_eq!(tokens.authenticate("gamma").await, Ok(false));
-        assert_eq!(tokens.authenticate("").await, Ok(false));
+        let access = Access::discovery();
+        assert_eq!(tokens.authorize("alpha", &access).await, Ok(true));
+        assert_eq!(tokens.authorize("beta", &access).await, Ok(true));
+        assert_eq!(tokens.authorize("gamma", &access).await, Ok(false));
+        assert_eq!(tokens.authorize("", &access).await, Ok(false));
     }
 }

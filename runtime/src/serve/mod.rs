@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod backfill;
+pub mod kube_auth;
 mod metrics;
 mod webhook;
 pub mod workers;
