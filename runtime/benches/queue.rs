@@ -75,6 +75,14 @@ async fn main() {
             }
         })
     };
+    // The upkeep `kradle serve` runs beside its workers.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let upkeep = (!args_flag("--no-vacuum")).then(|| {
+        tokio::spawn(kradle_runtime::serve::workers::vacuum(
+            store.clone(),
+            stop,
+        ))
+    });
     let mut handles = Vec::new();
     for w in 0..workers {
         let store = store.clone();
@@ -103,6 +111,10 @@ async fn main() {
     }
     let drain = started.elapsed();
     let cpu_after = cpu_snapshot();
+    let _ = stop_tx.send(true);
+    if let Some(upkeep) = upkeep {
+        let _ = upkeep.await;
+    }
     sampler.abort();
     let total = done.load(Ordering::Relaxed);
     assert_eq!(total as usize, jobs, "every job completed once");
@@ -180,4 +192,8 @@ fn cpu_snapshot() -> (f64, u64, u64) {
     let total: u64 = values.iter().sum();
     let idle = values.get(3).copied().unwrap_or(0) + values.get(4).copied().unwrap_or(0);
     (process, total - idle, total)
+}
+
+fn args_flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }

@@ -79,10 +79,29 @@ pub async fn run(
         };
         workers.push(tokio::spawn(worker.run(wake_rx.clone(), stop.clone())));
     }
+    let upkeep = tokio::spawn(vacuum(store.clone(), stop.clone()));
     for w in workers {
         let _ = w.await;
     }
     listener.abort();
+    upkeep.abort();
+}
+
+/// Dead rows in the queue table above which it is vacuumed.
+pub const VACUUM_THRESHOLD: i64 = 20_000;
+
+/// Keeps the queue's index free of finished jobs' dead entries
+/// ([`Store::vacuum_queue_if_needed`]), checking every few seconds.
+pub async fn vacuum(store: Store, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        if let Err(error) = store.vacuum_queue_if_needed(VACUUM_THRESHOLD).await {
+            tracing::warn!(%error, "cannot vacuum the queue");
+        }
+    }
 }
 
 fn hostname() -> String {

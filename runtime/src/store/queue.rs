@@ -339,6 +339,29 @@ impl Store {
         ))
     }
 
+    /// Vacuums the queue table when finished jobs have left more than
+    /// `threshold` dead rows (PostgreSQL's count, which lags a little).
+    /// Claims read the queue's index from its head, so dead entries there
+    /// slow every claim until a vacuum removes them; autovacuum wakes at
+    /// most once a minute, too late for a queue draining thousands of
+    /// jobs a second. Returns whether it vacuumed.
+    pub async fn vacuum_queue_if_needed(&self, threshold: i64) -> Result<bool, StoreError> {
+        let dead: Option<i64> = sqlx::query_scalar(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'kradle_jobs'",
+        )
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        if dead.unwrap_or(0) <= threshold {
+            return Ok(false);
+        }
+        sqlx::query("VACUUM kradle_jobs")
+            .execute(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))?;
+        Ok(true)
+    }
+
     /// Jobs waiting or running in `queue` (the queue depth).
     pub async fn queue_depth(&self, queue: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT count(*) FROM kradle_jobs WHERE queue = $1")
