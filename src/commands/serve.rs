@@ -1,4 +1,4 @@
-//! `kradle serve`: webhook ingest into PostgreSQL (docs/serve.md).
+//! `kradle serve`: webhook ingest, sync workers, backfill and the aggregated API (docs/serve.md).
 
 use std::io::Write;
 use std::path::PathBuf;
