@@ -966,6 +966,45 @@ async fn a_delivery_that_cannot_be_synced_is_a_dead_letter_after_its_retries() {
         ]
     );
     assert_eq!(issue_title(&server.db).await.0, "Fine");
+
+    // Two repositories whose names fold to the same object name: the
+    // second write fails in the database. Its batch falls back to one job
+    // at a time, so the others are applied, and it alone ends dead.
+    for (id, repo, number) in [
+        ("c1", "wid_get", 1),
+        ("c2", "wid-get", 1),
+        ("c3", "other", 2),
+    ] {
+        let mut body = example_body("issues.opened");
+        body["repository"]["full_name"] = format!("globex/{repo}").into();
+        body["repository"]["name"] = repo.into();
+        body["issue"]["number"] = number.into();
+        let body = serde_json::to_vec(&body).unwrap();
+        assert_eq!(
+            github(&server, hook, "issues", id, &body, GITHUB_SECRET)
+                .await
+                .as_u16(),
+            202
+        );
+    }
+    drained(&server.db).await;
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM kradle_projections WHERE kind = 'Issue' ORDER BY name",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        names,
+        ["github-doomsday-7", "github-other-2", "github-wid-get-1"]
+    );
+    let dead: Vec<String> =
+        sqlx::query_scalar("SELECT last_error FROM kradle_dead_jobs ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert!(dead[1].contains("duplicate key"), "{dead:?}");
     pool.close().await;
 }
 

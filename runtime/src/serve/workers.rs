@@ -183,18 +183,33 @@ impl Worker {
         }
     }
 
-    /// Processes a claimed batch, renewing its leases meanwhile; gives back
-    /// what is left when asked to stop.
+    /// Processes a claimed batch, renewing its leases meanwhile: in one
+    /// transaction, or, when that fails, job by job (so one job's database
+    /// error fails that job alone), giving back what is left when asked to
+    /// stop.
     async fn batch(&self, jobs: Vec<Job>, stop: &watch::Receiver<bool>) {
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let work = async {
-            for (i, job) in jobs.iter().enumerate() {
-                if *stop.borrow() {
-                    let rest: Vec<i64> = ids[i..].to_vec();
-                    let _ = self.store.release(&self.id, &rest).await;
-                    break;
+            match self.store.process_sync_batch(&jobs, &self.id).await {
+                Ok(results) => {
+                    for (id, processed) in results {
+                        if let Some(job) = jobs.iter().find(|j| j.id == id) {
+                            self.settle(job, Ok(processed)).await;
+                        }
+                    }
                 }
-                self.one(job).await;
+                Err(error) => {
+                    tracing::warn!(worker = %self.id, %error, "batch failed; processing its jobs one by one");
+                    for (i, job) in jobs.iter().enumerate() {
+                        if *stop.borrow() {
+                            let rest: Vec<i64> = ids[i..].to_vec();
+                            let _ = self.store.release(&self.id, &rest).await;
+                            break;
+                        }
+                        let processed = self.store.process_sync(job, &self.id).await;
+                        self.settle(job, processed).await;
+                    }
+                }
             }
         };
         tokio::pin!(work);
@@ -210,8 +225,9 @@ impl Worker {
         }
     }
 
-    async fn one(&self, job: &Job) {
-        let error = match self.store.process_sync(job, &self.id).await {
+    /// Counts what became of `job`, and fails it when it was not done.
+    async fn settle(&self, job: &Job, processed: Result<Processed, StoreError>) {
+        let error = match processed {
             Ok(Processed::Done(outcome)) => {
                 let counter = match outcome {
                     SyncOutcome::Applied => &self.stats.applied,

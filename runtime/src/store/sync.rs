@@ -49,6 +49,8 @@ pub enum Processed {
 
 #[derive(sqlx::FromRow)]
 struct Delivery {
+    /// The job that carries it.
+    job: i64,
     id: i64,
     org: String,
     source: String,
@@ -58,41 +60,96 @@ struct Delivery {
     received_at: DateTime<Utc>,
 }
 
+/// A receiver's watermark row: (org, source, receiver, kind).
+type StateKey = (String, String, String, &'static str);
+
+/// What a batch adds to one watermark row.
+#[derive(Default)]
+struct StateChange {
+    watermark: Option<DateTime<Utc>>,
+    applied: i64,
+    superseded: i64,
+}
+
 impl Store {
-    /// Processes sync job `job`, which `worker` holds: normalizes its
-    /// delivery, writes the projection, the sync event and the watermark,
-    /// deletes the job and marks the delivery processed, all in one
-    /// transaction.
+    /// Processes sync job `job`, which `worker` holds (a batch of one).
     pub async fn process_sync(&self, job: &Job, worker: &str) -> Result<Processed, StoreError> {
+        let mut done = self
+            .process_sync_batch(std::slice::from_ref(job), worker)
+            .await?;
+        Ok(done.pop().map_or(Processed::LostLease, |(_, p)| p))
+    }
+
+    /// Processes the sync jobs `worker` holds among `jobs`, in id order,
+    /// in one transaction: for each, normalizes its delivery, writes the
+    /// projection and the sync event, deletes the job and marks the
+    /// delivery processed; then moves each receiver's watermark once,
+    /// last, so its row is locked only until the commit. Returns what
+    /// became of each job. A job whose payload cannot be normalized is left
+    /// as it is, for the caller to fail. On a database error nothing is
+    /// written, and the caller can process the jobs one by one.
+    pub async fn process_sync_batch(
+        &self,
+        jobs: &[Job],
+        worker: &str,
+    ) -> Result<Vec<(i64, Processed)>, StoreError> {
         let q = |e| self.query_error(e);
+        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let delivery: Option<Delivery> = sqlx::query_as(
-            "SELECT d.id, d.org, d.source, d.receiver, d.event, d.payload, d.received_at
+        let deliveries: Vec<Delivery> = sqlx::query_as(
+            "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.event, d.payload, d.received_at
                FROM kradle_jobs j
                JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
-              WHERE j.id = $1 AND j.locked_by = $2
+              WHERE j.id = ANY($1) AND j.locked_by = $2
+              ORDER BY j.id
                 FOR UPDATE OF j",
         )
-        .bind(job.id)
+        .bind(&ids)
         .bind(worker)
-        .fetch_optional(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(q)?;
-        let Some(d) = delivery else {
-            return Ok(Processed::LostLease);
-        };
-        let event = match normalize(&d.source, &d.org, &d.event, &d.payload) {
-            Ok(event) => event,
-            Err(e) => return Ok(Processed::Invalid(e)),
-        };
-        let (outcome, name) = apply_change(&mut tx, &d, &event).await.map_err(q)?;
-        // Last, so the receiver's state row (which every job of the
-        // receiver updates) is locked only until the commit that follows.
-        finish(&mut tx, job.id, &d, &event, outcome, name.as_deref())
-            .await
-            .map_err(q)?;
+        let mut results: Vec<(i64, Processed)> = ids
+            .iter()
+            .filter(|id| !deliveries.iter().any(|d| d.job == **id))
+            .map(|id| (*id, Processed::LostLease))
+            .collect();
+        let mut states: std::collections::BTreeMap<StateKey, StateChange> = Default::default();
+        for d in &deliveries {
+            let event = match normalize(&d.source, &d.org, &d.event, &d.payload) {
+                Ok(event) => event,
+                Err(e) => {
+                    results.push((d.job, Processed::Invalid(e)));
+                    continue;
+                }
+            };
+            let (outcome, name) = apply_change(&mut tx, d, &event).await.map_err(q)?;
+            record_done(&mut tx, d, &event, outcome, name.as_deref())
+                .await
+                .map_err(q)?;
+            let key = (
+                d.org.clone(),
+                d.source.clone(),
+                d.receiver.clone(),
+                event.resource_kind,
+            );
+            let state = states.entry(key).or_default();
+            match outcome {
+                Outcome::Applied => {
+                    state.applied += 1;
+                    state.watermark = state.watermark.max(event.updated_at);
+                }
+                Outcome::Superseded => state.superseded += 1,
+                Outcome::Unmatched | Outcome::Recorded => {}
+            }
+            results.push((d.job, Processed::Done(outcome)));
+        }
+        for (key, change) in &states {
+            advance_state(&mut tx, key, change).await.map_err(q)?;
+        }
         tx.commit().await.map_err(q)?;
-        Ok(Processed::Done(outcome))
+        results.sort_by_key(|(id, _)| *id);
+        Ok(results)
     }
 }
 
@@ -188,12 +245,10 @@ async fn upsert(
     Ok(written.is_some())
 }
 
-/// In one statement: records the sync event, moves the watermark of its
-/// receiver and kind (only forward), deletes the job and marks the
-/// delivery processed.
-async fn finish(
+/// In one statement: records the sync event, deletes the job and marks
+/// the delivery processed.
+async fn record_done(
     conn: &mut PgConnection,
-    job: i64,
     d: &Delivery,
     event: &SyncEvent,
     outcome: Outcome,
@@ -207,21 +262,9 @@ async fn finish(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
          ), job AS (
              DELETE FROM kradle_jobs WHERE id = $13
-         ), delivery AS (
-             UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
-              WHERE id = $4
          )
-         INSERT INTO kradle_sync_states AS s
-             (org, source, receiver, resource_kind, watermark, applied, superseded)
-         VALUES ($1, $2, $3, $7, CASE WHEN $12 = 'applied' THEN $10 END,
-                 ($12 = 'applied')::int, ($12 = 'superseded')::int)
-         ON CONFLICT (org, source, receiver, resource_kind) DO UPDATE
-            SET watermark = CASE WHEN $12 = 'applied'
-                                 THEN GREATEST(s.watermark, EXCLUDED.watermark)
-                                 ELSE s.watermark END,
-                last_synced_at = now(),
-                applied = s.applied + EXCLUDED.applied,
-                superseded = s.superseded + EXCLUDED.superseded",
+         UPDATE kradle_webhook_deliveries SET processed_at = now(), outcome = 'processed'
+          WHERE id = $4",
     )
     .bind(&d.org)
     .bind(&d.source)
@@ -235,7 +278,36 @@ async fn finish(
     .bind(event.updated_at)
     .bind(d.received_at)
     .bind(outcome.as_str())
-    .bind(job)
+    .bind(d.job)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Moves a receiver's watermark for a kind (only forward) and adds to its
+/// counts.
+async fn advance_state(
+    conn: &mut PgConnection,
+    (org, source, receiver, kind): &StateKey,
+    change: &StateChange,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO kradle_sync_states AS s
+             (org, source, receiver, resource_kind, watermark, applied, superseded)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (org, source, receiver, resource_kind) DO UPDATE
+            SET watermark = GREATEST(s.watermark, EXCLUDED.watermark),
+                last_synced_at = now(),
+                applied = s.applied + EXCLUDED.applied,
+                superseded = s.superseded + EXCLUDED.superseded",
+    )
+    .bind(org)
+    .bind(source)
+    .bind(receiver)
+    .bind(kind)
+    .bind(change.watermark)
+    .bind(change.applied)
+    .bind(change.superseded)
     .execute(conn)
     .await?;
     Ok(())
