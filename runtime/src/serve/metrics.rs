@@ -49,51 +49,53 @@ fn label(text: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A counter family: its HELP and TYPE lines, then one sample per label
+/// value.
+fn counters(out: &mut String, name: &str, help: &str, label: &str, samples: &[(&str, &AtomicU64)]) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+    for (value_of_label, counter) in samples {
+        let _ = writeln!(
+            out,
+            "{name}{{{label}=\"{value_of_label}\"}} {}",
+            value(counter)
+        );
+    }
+}
+
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     let d = &state.deliveries;
-    let _ = writeln!(
-        out,
-        "# HELP kradle_webhook_deliveries_total Webhook deliveries answered, by result.\n\
-         # TYPE kradle_webhook_deliveries_total counter"
+    counters(
+        &mut out,
+        "kradle_webhook_deliveries_total",
+        "Webhook deliveries answered, by result.",
+        "result",
+        &[
+            ("accepted", &d.accepted),
+            ("duplicate", &d.duplicate),
+            ("conflict", &d.conflict),
+            ("unauthorized", &d.unauthorized),
+            ("not_found", &d.not_found),
+            ("bad_request", &d.bad_request),
+            ("unavailable", &d.unavailable),
+        ],
     );
-    for (result, counter) in [
-        ("accepted", &d.accepted),
-        ("duplicate", &d.duplicate),
-        ("conflict", &d.conflict),
-        ("unauthorized", &d.unauthorized),
-        ("not_found", &d.not_found),
-        ("bad_request", &d.bad_request),
-        ("unavailable", &d.unavailable),
-    ] {
-        let _ = writeln!(
-            out,
-            "kradle_webhook_deliveries_total{{result=\"{result}\"}} {}",
-            value(counter)
-        );
-    }
-
     let w = &state.workers;
-    let _ = writeln!(
-        out,
-        "# HELP kradle_sync_jobs_total Sync jobs finished by this process, by outcome.\n\
-         # TYPE kradle_sync_jobs_total counter"
+    counters(
+        &mut out,
+        "kradle_sync_jobs_total",
+        "Sync jobs finished by this process, by outcome.",
+        "outcome",
+        &[
+            ("applied", &w.applied),
+            ("superseded", &w.superseded),
+            ("unmatched", &w.unmatched),
+            ("recorded", &w.recorded),
+            ("retried", &w.retried),
+            ("dead", &w.dead),
+            ("lost_lease", &w.lost_leases),
+        ],
     );
-    for (outcome, counter) in [
-        ("applied", &w.applied),
-        ("superseded", &w.superseded),
-        ("unmatched", &w.unmatched),
-        ("recorded", &w.recorded),
-        ("retried", &w.retried),
-        ("dead", &w.dead),
-        ("lost_lease", &w.lost_leases),
-    ] {
-        let _ = writeln!(
-            out,
-            "kradle_sync_jobs_total{{outcome=\"{outcome}\"}} {}",
-            value(counter)
-        );
-    }
     let _ = writeln!(
         out,
         "# HELP kradle_queue_claim_seconds Time spent claiming jobs.\n\

@@ -76,18 +76,6 @@ impl Receivers {
     ) -> Result<Receivers, ReceiverError> {
         let objects: Vec<&Value> = objects.into_iter().collect();
         let of_kind = |kind: &'static str| objects.iter().filter(move |o| o["kind"] == kind);
-        let org_of = |o: &Value| {
-            o["metadata"]["labels"]["kradle.a5c.ai/org"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        };
-        let name_of = |o: &Value| {
-            o["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string()
-        };
         let secret = |kind: &'static str, o: &Value, r: &Value| -> Result<_, ReceiverError> {
             let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) else {
                 return Ok(None);
@@ -198,12 +186,6 @@ pub fn backfill_targets<'a>(
     owner_of: impl Fn(&str) -> Option<String>,
 ) -> Vec<backfill::Target> {
     let objects: Vec<&Value> = objects.into_iter().collect();
-    let org_of = |o: &Value| {
-        o["metadata"]["labels"]["kradle.a5c.ai/org"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
     let mut out = Vec::new();
     for b in objects
         .iter()
@@ -238,10 +220,7 @@ pub fn backfill_targets<'a>(
         };
         let (max_attempts, backoff_ms) = retry_settings(&policy["spec"]["retryPolicy"]);
         out.push(backfill::Target {
-            binding: b["metadata"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
+            binding: name_of(b),
             owner,
             repositories: b["spec"]["scope"]["repositories"]
                 .as_array()
@@ -256,6 +235,22 @@ pub fn backfill_targets<'a>(
         });
     }
     out
+}
+
+/// The organization a compiled object belongs to (its `kradle.a5c.ai/org`
+/// label).
+fn org_of(o: &Value) -> String {
+    o["metadata"]["labels"]["kradle.a5c.ai/org"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn name_of(o: &Value) -> String {
+    o["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// What the handlers share.

@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnection;
 
 use super::queue::Job;
 use super::{Store, StoreError};
-use crate::sync::{Change, NormalizeError, Projection, SyncEvent, normalize};
+use crate::sync::{Change, NormalizeError, Projection, SyncEvent, Target, normalize};
 
 /// What became of a sync event (`kradle_sync_events.outcome`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,26 +173,29 @@ async fn apply_change(
         }
         Some(Change::UpdateStatus {
             kind,
-            field,
-            value,
+            target,
             status,
         }) => {
-            let by_native_id = *field == "nativeId";
+            let (native_id, field, value) = match target {
+                Target::NativeId(id) => (Some(id.as_str()), None, None),
+                Target::Status { field, value } => (None, Some(*field), Some(value.as_str())),
+            };
             let name: Option<String> = sqlx::query_scalar(
                 "UPDATE kradle_projections
-                    SET status = status || $5, last_synced_at = now(),
+                    SET status = status || $4, last_synced_at = now(),
                         resource_version = nextval('kradle_resource_version')
-                  WHERE org = $1 AND kind = $2 AND source = $6
-                    AND CASE WHEN $3 THEN native_id = $4 ELSE status ->> $7 = $4 END
+                  WHERE org = $1 AND kind = $2 AND source = $3
+                    AND ($5::text IS NULL OR native_id = $5)
+                    AND ($6::text IS NULL OR status ->> $6 = $7)
                   RETURNING name",
             )
             .bind(&d.org)
             .bind(kind)
-            .bind(by_native_id)
-            .bind(value)
-            .bind(status)
             .bind(&d.source)
+            .bind(status)
+            .bind(native_id)
             .bind(field)
+            .bind(value)
             .fetch_optional(&mut *conn)
             .await?;
             Ok(match name {

@@ -33,15 +33,23 @@ pub struct SyncEvent {
 pub enum Change {
     /// Create or replace the projection with this native id.
     Upsert(Projection),
-    /// Merge `status` into the projection of `kind` whose external
-    /// envelope has `field` = `value`, if there is one (check suites and
-    /// check runs update the Pipeline or Job their workflow made).
+    /// Merge `status` into the projection of `kind` that `target` finds,
+    /// if there is one (check suites and check runs update the Pipeline or
+    /// Job their workflow made).
     UpdateStatus {
         kind: &'static str,
-        field: &'static str,
-        value: String,
+        target: Target,
         status: Value,
     },
+}
+
+/// Which projection a status update is for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    /// The one with this native id.
+    NativeId(String),
+    /// The one whose status has `field` = `value`.
+    Status { field: &'static str, value: String },
 }
 
 /// A projected object: what the aggregated API serves.
@@ -205,8 +213,10 @@ pub fn normalize(
             });
             let change = Change::UpdateStatus {
                 kind: "Pipeline",
-                field: "checkSuiteId",
-                value: id.to_string(),
+                target: Target::Status {
+                    field: "checkSuiteId",
+                    value: id.to_string(),
+                },
                 status,
             };
             (
@@ -228,8 +238,7 @@ pub fn normalize(
             // A GitHub Actions job is a check run with the same id.
             let change = Change::UpdateStatus {
                 kind: "Job",
-                field: "nativeId",
-                value: format!("{}/jobs/{id}", base.repository),
+                target: Target::NativeId(format!("{}/jobs/{id}", base.repository)),
                 status,
             };
             let updated = time(&run["completed_at"]).or_else(|| time(&run["started_at"]));
