@@ -51,6 +51,10 @@ enum Command {
     Serve(commands::serve::Args),
     /// List the journaled forge writes; approve or reject those waiting for approval.
     Intents(commands::intents::Args),
+    /// Change synced issues on their forge (write-back, sent by `kradle serve`).
+    Issues(commands::issues::Args),
+    /// List and resolve the sync conflicts write-back found.
+    Conflicts(commands::issues::ConflictsArgs),
     /// Manage the runtime's PostgreSQL database (migrations).
     Db(commands::db::Args),
 }
@@ -106,6 +110,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Db(args) => commands::db::run(args),
         Command::Intents(args) => commands::intents::run(args),
+        Command::Issues(args) => commands::issues::run(args),
+        Command::Conflicts(args) => commands::issues::run_conflicts(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

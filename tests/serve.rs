@@ -1442,3 +1442,345 @@ async fn backfill_recovers_what_was_never_delivered_and_never_goes_back() {
     let violations = fake.with(|w| w.violations.clone());
     assert!(violations.is_empty(), "{violations:?}");
 }
+
+// ---------------------------------------------------------------------------
+// Write-back: `kradle issues set`, sent by the serve workers.
+
+/// The example with its GitHub provider at `fake`, a token for the
+/// binding, and the sync policy's `conflictResolution` set to `resolution`.
+fn writeback_config(
+    fake: &support::fake_github::FakeGitHub,
+    resolution: &str,
+) -> tempfile::TempDir {
+    let config = tempfile::tempdir().unwrap();
+    support::copy_dir(&example(), config.path());
+    let globex = config.path().join("orgs/globex/globex.yaml");
+    let text = std::fs::read_to_string(&globex)
+        .unwrap()
+        .replace("https://api.github.com", &fake.url)
+        .replace(
+            "credentialRef: { name: github-app }",
+            "credentialRef: { name: github-token, key: token }",
+        )
+        .replace(
+            "conflictResolution: prefer-external",
+            &format!("conflictResolution: {resolution}"),
+        );
+    assert!(text.contains(&format!("conflictResolution: {resolution}")));
+    std::fs::write(&globex, text).unwrap();
+    config
+}
+
+/// A fake GitHub whose globex/doomsday has issue 7, labelled `bug`, and
+/// knows the users alice and bob.
+async fn fake_with_issue_7() -> support::fake_github::FakeGitHub {
+    use support::fake_github::{FakeGitHub, Repo};
+    let fake = FakeGitHub::start(support::upstream::Api::github()).await;
+    fake.with(|w| {
+        w.org("globex");
+        w.user("alice", Some("globex"));
+        w.user("bob", Some("globex"));
+        let mut issue = fake_issue(7, "Doomsday clock", "2026-01-02T10:00:00Z", false);
+        issue["labels"] = serde_json::json!([{ "name": "bug" }]);
+        let repo = Repo {
+            value: serde_json::json!({ "name": "doomsday", "full_name": "globex/doomsday" }),
+            issues: vec![issue],
+            ..Repo::default()
+        };
+        w.repos.insert(("globex".into(), "doomsday".into()), repo);
+    });
+    fake
+}
+
+/// Delivers issue 7 as the fake has it (its `issues.edited` webhook), and
+/// waits for its projection.
+async fn deliver_issue_7(server: &Server, fake: &support::fake_github::FakeGitHub, id: &str) {
+    let issue = fake.with(|w| w.repos[&("globex".into(), "doomsday".into())].issues[0].clone());
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&issue_event("edited", "x", "2026-01-01T00:00:00Z")).unwrap();
+    body["issue"] = issue.clone();
+    let body = serde_json::to_vec(&body).unwrap();
+    assert_eq!(
+        github(
+            server,
+            "github-doomsday",
+            "issues",
+            id,
+            &body,
+            GITHUB_SECRET
+        )
+        .await
+        .as_u16(),
+        202
+    );
+    until_title(&server.db, "Issue", 7, issue["title"].as_str().unwrap()).await;
+}
+
+/// Runs the kradle CLI on the server's database: (exit code, stdout, stderr).
+fn kradle(server: &Server, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args(args)
+        .env("KRADLE_DATABASE_URL", &server.db.url)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `kradle issues set github-doomsday-7 --org globex ARGS…`.
+fn set_issue_7(server: &Server, args: &[&str]) -> (i32, String, String) {
+    let mut all = vec!["issues", "set", "github-doomsday-7", "--org", "globex"];
+    all.extend_from_slice(args);
+    kradle(server, &all)
+}
+
+fn patches(fake: &support::fake_github::FakeGitHub) -> usize {
+    fake.with(|w| {
+        w.writes
+            .iter()
+            .filter(|r| *r == "PATCH /repos/globex/doomsday/issues/7")
+            .count()
+    })
+}
+
+fn fake_issue_7(fake: &support::fake_github::FakeGitHub) -> serde_json::Value {
+    fake.with(|w| w.repos[&("globex".into(), "doomsday".into())].issues[0].clone())
+}
+
+fn label_names(issue: &serde_json::Value) -> Vec<String> {
+    issue["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_change_is_written_back_once_merged_with_what_the_forge_gained() {
+    let fake = fake_with_issue_7().await;
+    let config = writeback_config(&fake, "prefer-external");
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), "reader-token\n").unwrap();
+    let token_file = tokens.path().to_str().unwrap();
+    let server = start_with(config.path(), &["--api-token-file", token_file]).await;
+    deliver_issue_7(&server, &fake, "d1").await;
+
+    // Meanwhile on GitHub: a label added, and the title changed.
+    fake.with(|w| {
+        let issue = &mut w
+            .repos
+            .get_mut(&("globex".into(), "doomsday".into()))
+            .unwrap()
+            .issues[0];
+        issue["labels"] = serde_json::json!([{ "name": "bug" }, { "name": "p1" }]);
+        issue["title"] = "Their title".into();
+    });
+    let set = [
+        "--add-label",
+        "triage",
+        "--remove-label",
+        "bug",
+        "--add-assignee",
+        "alice",
+        "--state",
+        "closed",
+        "--workflow-state",
+        "done",
+        "--title",
+        "Our title",
+        "--wait",
+    ];
+    let (code, _, err) = set_issue_7(&server, &set);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("sent"), "{err}");
+    assert_eq!(patches(&fake), 1);
+    let issue = fake_issue_7(&fake);
+    assert_eq!(label_names(&issue), ["p1", "triage", "workflow:done"]);
+    assert_eq!(issue["assignees"][0]["login"], "alice");
+    assert_eq!(issue["state"], "closed");
+    // Changed on both sides; the policy prefers GitHub's.
+    assert_eq!(issue["title"], "Their title");
+    let (_, listed, _) = kradle(&server, &["conflicts", "list", "--org", "globex", "--all"]);
+    assert!(
+        listed.contains("title") && listed.contains("Resolved (prefer-external)"),
+        "{listed}"
+    );
+    let (_, open, _) = kradle(&server, &["conflicts", "list"]);
+    assert_eq!(open, "no conflicts\n");
+    assert!(
+        fake.with(|w| w.violations.is_empty()),
+        "{:?}",
+        fake.with(|w| w.violations.clone())
+    );
+
+    // GitHub's answer is synced into the projection, as a delivery.
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let spec: serde_json::Value = sqlx::query_scalar(
+            "SELECT spec FROM kradle_projections WHERE name = 'github-doomsday-7'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if spec["workflowState"] == "done" {
+            assert_eq!(spec["state"], "closed");
+            assert_eq!(spec["title"], "Their title");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never synced: {spec}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The same change again (but the title, which GitHub kept): GitHub has
+    // it, so nothing is sent.
+    let mut again = set[..set.len() - 3].to_vec();
+    again.push("--wait");
+    let (code, _, err) = set_issue_7(&server, &again);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("had it already"), "{err}");
+    assert_eq!(patches(&fake), 1);
+
+    // Both are ExternalWriteIntents, the conflict an ExternalSyncConflict.
+    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex";
+    let (status, intents) = api_get(
+        &server,
+        &format!("{ns}/externalwriteintents"),
+        Some("reader-token"),
+    )
+    .await;
+    assert_eq!(status, 200, "{intents}");
+    let phases: Vec<&str> = intents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["status"]["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases, ["Succeeded", "Superseded"]);
+    assert_eq!(
+        intents["items"][0]["spec"]["resourceRef"],
+        serde_json::json!({ "kind": "Issue", "name": "github-doomsday-7" })
+    );
+    let (status, conflicts) = api_get(
+        &server,
+        &format!("{ns}/externalsyncconflicts"),
+        Some("reader-token"),
+    )
+    .await;
+    assert_eq!(status, 200, "{conflicts}");
+    let conflict = &conflicts["items"][0];
+    assert_eq!(conflict["spec"]["fieldPath"], "title");
+    assert_eq!(conflict["spec"]["externalValue"], "Their title");
+    assert_eq!(conflict["status"]["resolvedBy"], "policy");
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_field_changed_on_both_sides_is_held_until_a_person_decides() {
+    let fake = fake_with_issue_7().await;
+    let config = writeback_config(&fake, "manual");
+    let server = start_with(config.path(), &[]).await;
+    deliver_issue_7(&server, &fake, "d1").await;
+    fake.with(|w| {
+        w.repos
+            .get_mut(&("globex".into(), "doomsday".into()))
+            .unwrap()
+            .issues[0]["title"] = "Their title".into();
+    });
+
+    let (code, _, err) = set_issue_7(
+        &server,
+        &["--title", "Our title", "--add-label", "triage", "--wait"],
+    );
+    assert_eq!(code, 3, "held: {err}");
+    assert!(
+        err.contains("\"Doomsday clock\"") && err.contains("\"Their title\""),
+        "{err}"
+    );
+    assert_eq!(
+        patches(&fake),
+        0,
+        "a held write sends nothing, not even its labels"
+    );
+
+    let (_, listed, _) = kradle(&server, &["conflicts", "list", "--org", "globex", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+    let conflict = &listed[0];
+    assert_eq!(conflict["fieldPath"], "title");
+    assert_eq!(conflict["phase"], "Open");
+    let id = conflict["id"].to_string();
+
+    let (code, _, err) = kradle(
+        &server,
+        &["conflicts", "resolve", &id, "--use", "prefer-kradle"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while fake_issue_7(&fake)["title"] != "Our title" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the resolved write was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(label_names(&fake_issue_7(&fake)), ["bug", "triage"]);
+    assert_eq!(patches(&fake), 1);
+    let (code, _, err) = kradle(&server, &["conflicts", "resolve", &id, "--use", "ignore"]);
+    assert_eq!(code, 1, "a resolved conflict is not open: {err}");
+    assert!(fake.with(|w| w.violations.is_empty()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_killed_in_flight_is_not_sent_twice() {
+    let fake = fake_with_issue_7().await;
+    let config = writeback_config(&fake, "manual");
+    let args = ["--workers", "1", "--job-lease", "1"];
+    let mut first = start_with(config.path(), &args).await;
+    let db = first.db.clone();
+    deliver_issue_7(&first, &fake, "d1").await;
+    // GitHub applies the PATCH and takes its time to answer.
+    fake.with(|w| w.answer_delay = Duration::from_secs(30));
+    let (code, _, err) = set_issue_7(&first, &["--add-label", "triage"]);
+    assert_eq!(code, 0, "{err}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while patches(&fake) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the PATCH never came");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.child.kill().unwrap(); // SIGKILL, before GitHub answers
+    first.child.wait().unwrap();
+    fake.with(|w| w.answer_delay = Duration::ZERO);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let phase: String = sqlx::query_scalar("SELECT phase FROM kradle_write_intents")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(phase, "InFlight");
+
+    let second = start_again(db.clone(), config.path(), &args).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let phase: String = sqlx::query_scalar("SELECT phase FROM kradle_write_intents")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if phase != "InFlight" && phase != "Pending" {
+            assert_eq!(phase, "Succeeded", "the rerun found its own write there");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the write-back never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(patches(&fake), 1, "sent once");
+    assert_eq!(label_names(&fake_issue_7(&fake)), ["bug", "triage"]);
+    drop(second);
+    pool.close().await;
+}

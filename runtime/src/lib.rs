@@ -17,5 +17,6 @@ pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod sync;
+pub mod writeback;
 
 pub use kradle_compiler as compiler;

@@ -6,6 +6,7 @@ pub mod build;
 pub mod db;
 pub mod import;
 pub mod intents;
+pub mod issues;
 pub mod plan;
 pub mod schema;
 pub mod serve;

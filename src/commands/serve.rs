@@ -1,7 +1,9 @@
 //! `kradle serve`: webhook ingest, sync workers, backfill and the aggregated API (docs/serve.md).
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kradle_runtime::compiler::forge_plan::{Backend, Plan};
@@ -11,8 +13,10 @@ use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::workers::{self, WorkerConfig};
-use kradle_runtime::serve::{AppState, Receivers, backfill_targets};
+use kradle_runtime::serve::writeback;
+use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
 use kradle_runtime::store::Store;
+use tokio::signal::unix::{Signal, SignalKind, signal as unix_signal};
 
 use super::apply::{SetupError, compile, github_client, load_secrets};
 use super::db::Database;
@@ -89,6 +93,8 @@ struct Loaded {
     receivers: Receivers,
     /// The GitHub bindings to backfill, each with its client.
     backfill: Vec<(Target, GitHub)>,
+    /// Per org, what write-back may do, and its client.
+    writeback: BTreeMap<String, writeback::Target>,
 }
 
 /// The receivers of the config at `args.input`, or why there are none:
@@ -115,14 +121,12 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
             .map(|p| p.owner.clone())
     };
     let targets = backfill_targets(objects.iter().copied(), owner_of);
+    let policies = writeback_policies(objects.iter().copied());
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
         let mut wanted = Receivers::secrets_wanted(objects.iter().copied());
-        wanted.extend(Secrets::referenced_by(
-            github_plans
-                .iter()
-                .copied()
-                .filter(|p| targets.iter().any(|t| t.org == p.org)),
-        ));
+        wanted.extend(Secrets::referenced_by(github_plans.iter().copied().filter(
+            |p| targets.iter().any(|t| t.org == p.org) || policies.contains_key(&p.org),
+        )));
         wanted
     })
     .await?;
@@ -145,9 +149,22 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
             ),
         }
     }
+    let writeback = policies
+        .into_iter()
+        .map(|(org, policy)| {
+            let github = match github_plans.iter().find(|p| p.org == org) {
+                Some(plan) => github_client(plan, &secrets)
+                    .map(Arc::new)
+                    .map_err(|e| format!("no GitHub client for `{org}`: {e}")),
+                None => Err(format!("organization `{org}` has no GitHub plan")),
+            };
+            (org, writeback::Target { policy, github })
+        })
+        .collect();
     Ok(Ok(Loaded {
         receivers,
         backfill,
+        writeback,
     }))
 }
 
@@ -155,6 +172,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let Loaded {
         receivers,
         backfill,
+        writeback: writeback_targets,
     } = match load_config(&args).await? {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
@@ -204,6 +222,11 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     };
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    // The signal handlers are in place before `listening on` is logged: a
+    // SIGHUP or SIGTERM sent as soon as that line shows must not meet the
+    // default action (which ends the process).
+    let hangup = unix_signal(SignalKind::hangup())?;
+    let term = unix_signal(SignalKind::terminate())?;
     let (github, gitea) = receivers.counts();
     let mut state = AppState::new(store, receivers);
     if let Some(tokens) = api_tokens {
@@ -234,6 +257,15 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ))
     });
+    let writeback_worker = (args.workers > 0).then(|| {
+        tokio::spawn(writeback::run(
+            state.store().clone(),
+            Arc::new(writeback_targets),
+            Duration::from_secs(args.job_lease),
+            state.writeback_stats(),
+            stop.clone(),
+        ))
+    });
     for (target, client) in backfill {
         tokio::spawn(backfill::run(
             state.store().clone(),
@@ -242,9 +274,9 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ));
     }
-    reload_on_hangup(args, state.clone())?;
+    reload_on_hangup(args, state.clone(), hangup);
     tokio::spawn(async move {
-        terminated().await;
+        terminated(term).await;
         let _ = stop_tx.send(true);
     });
     let mut http_stop = stop.clone();
@@ -252,6 +284,11 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await?;
+    if let Some(worker) = writeback_worker {
+        if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
+            tracing::warn!("the write-back worker did not stop in time; its lease will expire");
+        }
+    }
     if let Some(workers) = workers {
         // A worker finishes the job in hand (one transaction) and gives the
         // rest of its batch back; past the deadline, leases expire instead.
@@ -266,9 +303,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
 /// On SIGHUP, compiles the config again and swaps in its receivers; a
 /// config that does not compile (or lacks a secret) is refused, and the
 /// old one kept.
-fn reload_on_hangup(args: Args, state: AppState) -> Result<(), Failure> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangup = signal(SignalKind::hangup())?;
+fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             match load_config(&args).await {
@@ -288,22 +323,12 @@ fn reload_on_hangup(args: Args, state: AppState) -> Result<(), Failure> {
             }
         }
     });
-    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let term = async {
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
+async fn terminated(mut term: Signal) {
     tokio::select! {
-        _ = term => {}
+        _ = term.recv() => {}
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("draining: no new connections or claims; finishing those in flight");

@@ -41,6 +41,16 @@ pub const KINDS: &[(&str, &str, &str)] = &[
         "externalsyncstates",
         "externalsyncstate",
     ),
+    (
+        "ExternalWriteIntent",
+        "externalwriteintents",
+        "externalwriteintent",
+    ),
+    (
+        "ExternalSyncConflict",
+        "externalsyncconflicts",
+        "externalsyncconflict",
+    ),
 ];
 
 /// What a request asks to read.

@@ -96,6 +96,20 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             ("lost_lease", &w.lost_leases),
         ],
     );
+    let wb = &state.writeback;
+    counters(
+        &mut out,
+        "kradle_writeback_total",
+        "Write-back attempts finished by this process, by outcome.",
+        "outcome",
+        &[
+            ("sent", &wb.sent),
+            ("already_there", &wb.already_there),
+            ("held", &wb.blocked),
+            ("failed", &wb.failed),
+            ("retried", &wb.retried),
+        ],
+    );
     let _ = writeln!(
         out,
         "# HELP kradle_queue_claim_seconds Time spent claiming jobs.\n\

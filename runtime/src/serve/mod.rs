@@ -11,6 +11,7 @@ pub mod kube_auth;
 mod metrics;
 mod webhook;
 pub mod workers;
+pub mod writeback;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -237,6 +238,55 @@ pub fn backfill_targets<'a>(
     out
 }
 
+/// A write-back policy: an org's GitHub sync policy's
+/// `conflictResolution` (`manual` when unset), whether its ownership is
+/// `external-owned`, and its retry wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBackPolicy {
+    pub resolution: crate::writeback::Resolution,
+    pub external_owned: bool,
+    pub backoff: std::time::Duration,
+}
+
+/// Each org's write-back policy: from the ExternalBackendSyncPolicy of its
+/// GitHub provider. An org without one writes nothing back.
+pub fn writeback_policies<'a>(
+    objects: impl IntoIterator<Item = &'a Value>,
+) -> BTreeMap<String, WriteBackPolicy> {
+    let objects: Vec<&Value> = objects.into_iter().collect();
+    let mut out = BTreeMap::new();
+    for p in objects
+        .iter()
+        .filter(|o| o["kind"] == "ExternalBackendSyncPolicy")
+    {
+        let org = org_of(p);
+        let provider = &p["spec"]["providerRef"];
+        let is_github = objects.iter().any(|o| {
+            o["kind"] == "ExternalBackendProvider"
+                && org_of(o) == org
+                && &o["metadata"]["name"] == provider
+                && o["spec"]["providerType"] == "github"
+        });
+        if !is_github {
+            continue;
+        }
+        let resolution = p["spec"]["conflictResolution"]
+            .as_str()
+            .and_then(crate::writeback::Resolution::parse)
+            .unwrap_or(crate::writeback::Resolution::Manual);
+        let (_, backoff_ms) = retry_settings(&p["spec"]["retryPolicy"]);
+        out.insert(
+            org,
+            WriteBackPolicy {
+                resolution,
+                external_owned: p["spec"]["ownership"] == "external-owned",
+                backoff: std::time::Duration::from_millis(backoff_ms),
+            },
+        );
+    }
+    out
+}
+
 /// The organization a compiled object belongs to (its `kradle.a5c.ai/org`
 /// label).
 fn org_of(o: &Value) -> String {
@@ -260,6 +310,7 @@ pub struct AppState {
     receivers: Arc<RwLock<Arc<Receivers>>>,
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::WorkerStats>,
+    writeback: Arc<writeback::Stats>,
     api_auth: api::SharedAuth,
 }
 
@@ -270,6 +321,7 @@ impl AppState {
             receivers: Arc::new(RwLock::new(Arc::new(receivers))),
             deliveries: Arc::default(),
             workers: Arc::default(),
+            writeback: Arc::default(),
             api_auth: None,
         }
     }
@@ -284,6 +336,11 @@ impl AppState {
     /// The counters the workers of this process keep.
     pub fn worker_stats(&self) -> Arc<workers::WorkerStats> {
         self.workers.clone()
+    }
+
+    /// The counters the write-back worker of this process keeps.
+    pub fn writeback_stats(&self) -> Arc<writeback::Stats> {
+        self.writeback.clone()
     }
 
     /// The store the handlers write to.

@@ -67,7 +67,7 @@ pub async fn run(
     stop: watch::Receiver<bool>,
 ) {
     let (wake_tx, wake_rx) = watch::channel(0u64);
-    let listener = tokio::spawn(listen(store.clone(), wake_tx, stop.clone()));
+    let listener = tokio::spawn(listen(store.clone(), SYNC_QUEUE, wake_tx, stop.clone()));
     let pid = std::process::id();
     let mut workers = Vec::new();
     for n in 0..config.workers.max(1) {
@@ -104,18 +104,23 @@ pub async fn vacuum(store: Store, mut stop: watch::Receiver<bool>) {
     }
 }
 
-fn hostname() -> String {
+pub(super) fn hostname() -> String {
     std::env::var("HOSTNAME")
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "kradle".into())
 }
 
-/// Turns `NOTIFY kradle_jobs` into wake-ups, reconnecting when the
-/// connection drops.
-async fn listen(store: Store, wake: watch::Sender<u64>, mut stop: watch::Receiver<bool>) {
+/// Turns `NOTIFY kradle_jobs` for `queue` into wake-ups, reconnecting
+/// when the connection drops.
+pub(super) async fn listen(
+    store: Store,
+    queue: &'static str,
+    wake: watch::Sender<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let connected = forward(&store, &wake);
+        let connected = forward(&store, queue, &wake);
         tokio::select! {
             _ = connected => {}
             _ = stop.wait_for(|s| *s) => return,
@@ -127,16 +132,17 @@ async fn listen(store: Store, wake: watch::Sender<u64>, mut stop: watch::Receive
     }
 }
 
-/// Forwards notifications for the sync queue until the connection fails.
+/// Forwards notifications for `queue` until the connection fails.
 async fn forward(
     store: &Store,
+    queue: &str,
     wake: &watch::Sender<u64>,
 ) -> Result<std::convert::Infallible, StoreError> {
     let mut listener = store.listen_jobs().await?;
     // Work queued while the listener was away is found by this wake.
     wake.send_modify(|n| *n += 1);
     loop {
-        if listener.next().await? == SYNC_QUEUE {
+        if listener.next().await? == queue {
             wake.send_modify(|n| *n += 1);
         }
     }

@@ -49,49 +49,13 @@ impl Store {
     pub async fn record_delivery(&self, d: &NewDelivery<'_>) -> Result<Recorded, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO kradle_webhook_deliveries
-                 (org, source, receiver, delivery_id, event, action, payload, body_digest)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (org, source, receiver, delivery_id) DO NOTHING
-             RETURNING id",
-        )
-        .bind(d.org)
-        .bind(d.source)
-        .bind(d.receiver)
-        .bind(d.delivery_id)
-        .bind(d.event)
-        .bind(d.action)
-        .bind(d.payload)
-        .bind(&d.body_digest)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q)?;
-        let Some(id) = inserted else {
-            let (id, digest): (i64, String) = sqlx::query_as(
-                "SELECT id, body_digest FROM kradle_webhook_deliveries
-                 WHERE org = $1 AND source = $2 AND receiver = $3 AND delivery_id = $4",
-            )
-            .bind(d.org)
-            .bind(d.source)
-            .bind(d.receiver)
-            .bind(d.delivery_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(q)?;
+        let recorded = record_delivery_on(&mut tx, d).await.map_err(q)?;
+        if matches!(recorded, Recorded::New(_)) {
+            tx.commit().await.map_err(q)?;
+        } else {
             tx.rollback().await.map_err(q)?;
-            return Ok(if digest == d.body_digest {
-                Recorded::Duplicate(id)
-            } else {
-                Recorded::Conflict(id)
-            });
-        };
-        let job = serde_json::json!({ "delivery": id, "backoffMs": d.backoff_ms });
-        super::queue::enqueue_on(&mut tx, SYNC_QUEUE, &d.key, &job, d.max_attempts)
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(Recorded::New(id))
+        }
+        Ok(recorded)
     }
 
     /// Whether the database answers (`/readyz`).
@@ -102,4 +66,49 @@ impl Store {
             .map(|_| ())
             .map_err(|e| self.query_error(e))
     }
+}
+
+/// Records a delivery and queues its job on `conn` (inside the caller's
+/// transaction), unless the receiver has it already.
+pub(super) async fn record_delivery_on(
+    conn: &mut sqlx::PgConnection,
+    d: &NewDelivery<'_>,
+) -> Result<Recorded, sqlx::Error> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO kradle_webhook_deliveries
+             (org, source, receiver, delivery_id, event, action, payload, body_digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+         ON CONFLICT (org, source, receiver, delivery_id) DO NOTHING
+         RETURNING id",
+    )
+    .bind(d.org)
+    .bind(d.source)
+    .bind(d.receiver)
+    .bind(d.delivery_id)
+    .bind(d.event)
+    .bind(d.action)
+    .bind(d.payload)
+    .bind(&d.body_digest)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(id) = inserted else {
+        let (id, digest): (i64, String) = sqlx::query_as(
+            "SELECT id, body_digest FROM kradle_webhook_deliveries
+             WHERE org = $1 AND source = $2 AND receiver = $3 AND delivery_id = $4",
+        )
+        .bind(d.org)
+        .bind(d.source)
+        .bind(d.receiver)
+        .bind(d.delivery_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(if digest == d.body_digest {
+            Recorded::Duplicate(id)
+        } else {
+            Recorded::Conflict(id)
+        });
+    };
+    let job = serde_json::json!({ "delivery": id, "backoffMs": d.backoff_ms });
+    super::queue::enqueue_on(conn, SYNC_QUEUE, &d.key, &job, d.max_attempts).await?;
+    Ok(Recorded::New(id))
 }

@@ -129,9 +129,9 @@ pub fn body_digest(body: &serde_json::Value) -> String {
     format!("sha256:{hex}")
 }
 
-const COLUMNS: &str = "id, idempotency_key, org, backend, operation_id, action, method, path, body_digest, phase, attempts, last_error";
+pub(super) const COLUMNS: &str = "id, idempotency_key, org, backend, operation_id, action, method, path, body_digest, phase, attempts, last_error";
 
-fn intent(row: &PgRow) -> Result<Intent, sqlx::Error> {
+pub(super) fn intent(row: &PgRow) -> Result<Intent, sqlx::Error> {
     let phase: String = row.try_get("phase")?;
     Ok(Intent {
         id: row.try_get("id")?,

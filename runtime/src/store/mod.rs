@@ -15,6 +15,7 @@ mod lock;
 mod projections;
 mod queue;
 mod sync;
+mod writeback;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -27,9 +28,10 @@ pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
-pub use projections::{LabelSelector, ListQuery, MAX_PAGE, Page, StoredObject};
+pub use projections::{LabelSelector, ListQuery, MAX_PAGE, Page, ProjectionRef, StoredObject};
 pub use queue::{Failed, Job, JobListener, backoff};
 pub use sync::{Outcome as SyncOutcome, Processed};
+pub use writeback::{Conflict, NewWriteBack, ResolveError, Settlement, WRITEBACK_QUEUE, WriteBack};
 
 /// The environment variable that holds the database URL.
 pub const DATABASE_URL_ENV: &str = "KRADLE_DATABASE_URL";

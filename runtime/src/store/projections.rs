@@ -140,6 +140,46 @@ fn source(kind: &str) -> Option<&'static str> {
                         'superseded', s.superseded) AS status
                FROM kradle_sync_states s"
         }
+        // The forge journal: `kradle apply`'s writes and write-backs.
+        // Phases are the journal's (docs/writeback.md maps them).
+        "ExternalWriteIntent" => {
+            "SELECT i.id, i.org, 'intent-' || i.id AS name,
+                    md5('intent/' || i.id)::uuid::text AS uid,
+                    (extract(epoch FROM i.updated_at) * 1000)::bigint AS resource_version,
+                    i.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', i.org, 'kradle.a5c.ai/source', i.backend,
+                                       'kradle.a5c.ai/phase', i.phase) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', i.org, 'providerRef', i.backend,
+                        'resourceRef', CASE WHEN i.resource_name IS NULL
+                            THEN jsonb_build_object('operation', i.operation_id)
+                            ELSE jsonb_build_object('kind', i.resource_kind, 'name', i.resource_name) END,
+                        'interfaceKey', CASE WHEN i.resource_name IS NULL THEN 'gitForge' ELSE 'issueTracking' END,
+                        'operation', i.action, 'method', i.method, 'path', i.path,
+                        'payload', i.payload -> 'edit', 'base', i.payload -> 'base',
+                        'idempotencyKey', i.idempotency_key)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', i.phase, 'attempts', i.attempts,
+                        'lastError', i.last_error, 'externalResult', i.result,
+                        'updatedAt', i.updated_at)) AS status
+               FROM kradle_write_intents i"
+        }
+        "ExternalSyncConflict" => {
+            "SELECT c.id, c.org, 'conflict-' || c.id AS name,
+                    md5('conflict/' || c.id)::uuid::text AS uid,
+                    (extract(epoch FROM coalesce(c.resolved_at, c.detected_at)) * 1000)::bigint AS resource_version,
+                    c.detected_at AS created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', c.org, 'kradle.a5c.ai/source', c.backend,
+                                       'kradle.a5c.ai/phase', c.phase) AS labels,
+                    jsonb_build_object('organizationRef', c.org, 'providerRef', c.backend,
+                        'resourceRef', jsonb_build_object('kind', c.resource_kind, 'name', c.resource_name),
+                        'conflictKind', c.conflict_kind, 'fieldPath', c.field_path,
+                        'baseValue', c.base_value, 'localValue', c.local_value,
+                        'externalValue', c.external_value, 'detectedAt', c.detected_at,
+                        'writeIntentRef', 'intent-' || c.intent_id) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', c.phase, 'resolution', c.resolution,
+                        'resolvedValue', c.resolved_value, 'resolvedBy', c.resolved_by,
+                        'resolvedAt', c.resolved_at)) AS status
+               FROM kradle_sync_conflicts c"
+        }
         "Issue" | "PullRequest" | "Review" | "Pipeline" | "Job" => {
             "SELECT p.id, p.org, p.name, p.uid::text AS uid, p.resource_version, p.created_at,
                     p.labels, p.spec,
@@ -154,7 +194,35 @@ fn source(kind: &str) -> Option<&'static str> {
     })
 }
 
+/// Where a projection came from, and its spec.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProjectionRef {
+    pub source: String,
+    pub receiver: String,
+    pub native_id: String,
+    pub spec: Value,
+}
+
 impl Store {
+    /// The projection of `kind` named `name` in `org`.
+    pub async fn projection(
+        &self,
+        org: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<Option<ProjectionRef>, StoreError> {
+        sqlx::query_as(
+            "SELECT source, receiver, native_id, spec FROM kradle_projections
+              WHERE org = $1 AND kind = $2 AND name = $3",
+        )
+        .bind(org)
+        .bind(kind)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
     /// A page of the objects of `kind`: in id order, after `query.after`,
     /// filtered by org, name and labels.
     pub async fn list_objects(&self, kind: &str, query: &ListQuery) -> Result<Page, StoreError> {

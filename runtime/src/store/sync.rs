@@ -221,7 +221,11 @@ async fn upsert(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (org, kind, source, native_id) DO UPDATE
             SET labels = kradle_projections.labels || EXCLUDED.labels,
-                spec = kradle_projections.spec || EXCLUDED.spec,
+                -- An Issue's workflowState comes from its labels: new labels
+                -- without a workflow label take it away.
+                spec = CASE WHEN EXCLUDED.spec ? 'labels'
+                            THEN kradle_projections.spec - 'workflowState'
+                            ELSE kradle_projections.spec END || EXCLUDED.spec,
                 status = kradle_projections.status || EXCLUDED.status,
                 receiver = EXCLUDED.receiver,
                 external_updated_at = COALESCE(EXCLUDED.external_updated_at,

@@ -361,6 +361,13 @@ impl Base<'_> {
                 "author": issue["user"]["login"],
             }),
         );
+        let labels = names(&issue["labels"], "name");
+        let column = labels
+            .as_array()
+            .and_then(|l| crate::writeback::workflow_state(l.iter().filter_map(Value::as_str)));
+        if let Some(column) = column {
+            p.spec["workflowState"] = column.into();
+        }
         p.status = json!({
             "phase": if deleted { "Deleted" } else { "Synced" },
             "url": issue["html_url"],

@@ -103,6 +103,9 @@ pub struct World {
     pub rate_limited: usize,
     pub injected: usize,
     pub delay: std::time::Duration,
+    /// How long a write that changed something waits, once applied,
+    /// before it is answered (a process killed meanwhile never hears).
+    pub answer_delay: std::time::Duration,
     rng: u64,
 }
 
@@ -204,106 +207,114 @@ async fn handle(
     };
     let delay = world.lock().unwrap().delay;
     latency(delay).await;
-    let mut w = world.lock().unwrap();
-    w.requests += 1;
-    let auth = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    if method == Method::POST
-        && matches!(
-            segments.as_slice(),
-            ["app", "installations", _, "access_tokens"]
-        )
-    {
-        // An App JWT: three base64url parts.
-        let jwt = auth.strip_prefix("Bearer ").unwrap_or_default();
-        if jwt.split('.').count() != 3 {
-            return message(
-                StatusCode::UNAUTHORIZED,
-                "A JSON web token could not be decoded",
+    let (response, injection, answer_delay) = {
+        let mut w = world.lock().unwrap();
+        w.requests += 1;
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if method == Method::POST
+            && matches!(
+                segments.as_slice(),
+                ["app", "installations", _, "access_tokens"]
+            )
+        {
+            // An App JWT: three base64url parts.
+            let jwt = auth.strip_prefix("Bearer ").unwrap_or_default();
+            if jwt.split('.').count() != 3 {
+                return message(
+                    StatusCode::UNAUTHORIZED,
+                    "A JSON web token could not be decoded",
+                );
+            }
+            w.exchanges += 1;
+            let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+            return json_response(
+                StatusCode::CREATED,
+                json!({ "token": INSTALLATION_TOKEN, "expires_at": expires.to_rfc3339() }),
             );
         }
-        w.exchanges += 1;
-        let expires = chrono::Utc::now() + chrono::Duration::hours(1);
-        return json_response(
-            StatusCode::CREATED,
-            json!({ "token": INSTALLATION_TOKEN, "expires_at": expires.to_rfc3339() }),
-        );
-    }
-    let token = auth
-        .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("token "));
-    if !matches!(token, Some(TOKEN | INSTALLATION_TOKEN)) {
-        return message(StatusCode::UNAUTHORIZED, "Bad credentials");
-    }
-    if headers.get("x-github-api-version").is_none()
-        || headers.get("accept").and_then(|v| v.to_str().ok())
-            != Some("application/vnd.github+json")
-    {
-        let v = format!("{method} {path}: no GitHub media type or API version header");
-        w.violations.push(v.clone());
-        return message(StatusCode::BAD_REQUEST, &v);
-    }
-    if let Err(v) = api.check(method.as_str(), uri.path(), body.as_ref()) {
-        w.violations.push(v.clone());
-        return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
-    }
-    if w.rate_limited > 0 {
-        w.rate_limited -= 1;
-        w.injected += 1;
-        let reset = chrono::Utc::now().timestamp().to_string();
-        return (
-            StatusCode::FORBIDDEN,
-            [
-                ("x-ratelimit-remaining", "0".to_string()),
-                ("x-ratelimit-reset", reset),
-            ],
-            axum::Json(json!({ "message": "API rate limit exceeded" })),
-        )
-            .into_response();
-    }
-    let write = method != Method::GET;
-    let faults = w.faults;
-    let World { rng, injected, .. } = &mut *w;
-    let injection = match faults.roll(rng, injected, write) {
-        Ok(injection) => injection,
-        Err(response) => return *response,
-    };
-    let answer = route(
-        &mut w,
-        &method,
-        &segments,
-        &query,
-        body.unwrap_or(Value::Null),
-    );
-    let response = match answer {
-        Answer::List(items) => {
-            let page = page(&base, &path, &query, items);
-            let etag = format!(
-                "W/\"{}\"",
-                hex(&Sha256::digest(page.0.to_string().as_bytes())[..8])
-            );
-            if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
-                w.not_modified += 1;
-                return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
-            }
-            let mut r = (StatusCode::OK, [("etag", etag)], axum::Json(page.0)).into_response();
-            if let Some(link) = page.1 {
-                r.headers_mut().insert("link", link.parse().unwrap());
-            }
-            r
+        let token = auth
+            .strip_prefix("Bearer ")
+            .or_else(|| auth.strip_prefix("token "));
+        if !matches!(token, Some(TOKEN | INSTALLATION_TOKEN)) {
+            return message(StatusCode::UNAUTHORIZED, "Bad credentials");
         }
-        Answer::Done(r) => r,
-    };
-    if write && response.status().is_success() {
-        w.writes.push(format!("{method} {path}"));
-        if injection.hits() {
+        if headers.get("x-github-api-version").is_none()
+            || headers.get("accept").and_then(|v| v.to_str().ok())
+                != Some("application/vnd.github+json")
+        {
+            let v = format!("{method} {path}: no GitHub media type or API version header");
+            w.violations.push(v.clone());
+            return message(StatusCode::BAD_REQUEST, &v);
+        }
+        if let Err(v) = api.check(method.as_str(), uri.path(), body.as_ref()) {
+            w.violations.push(v.clone());
+            return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
+        }
+        if w.rate_limited > 0 {
+            w.rate_limited -= 1;
             w.injected += 1;
+            let reset = chrono::Utc::now().timestamp().to_string();
+            return (
+                StatusCode::FORBIDDEN,
+                [
+                    ("x-ratelimit-remaining", "0".to_string()),
+                    ("x-ratelimit-reset", reset),
+                ],
+                axum::Json(json!({ "message": "API rate limit exceeded" })),
+            )
+                .into_response();
         }
+        let write = method != Method::GET;
+        let faults = w.faults;
+        let World { rng, injected, .. } = &mut *w;
+        let injection = match faults.roll(rng, injected, write) {
+            Ok(injection) => injection,
+            Err(response) => return *response,
+        };
+        let answer = route(
+            &mut w,
+            &method,
+            &segments,
+            &query,
+            body.unwrap_or(Value::Null),
+        );
+        let response = match answer {
+            Answer::List(items) => {
+                let page = page(&base, &path, &query, items);
+                let etag = format!(
+                    "W/\"{}\"",
+                    hex(&Sha256::digest(page.0.to_string().as_bytes())[..8])
+                );
+                if headers.get("if-none-match").and_then(|v| v.to_str().ok()) == Some(etag.as_str())
+                {
+                    w.not_modified += 1;
+                    return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+                }
+                let mut r = (StatusCode::OK, [("etag", etag)], axum::Json(page.0)).into_response();
+                if let Some(link) = page.1 {
+                    r.headers_mut().insert("link", link.parse().unwrap());
+                }
+                r
+            }
+            Answer::Done(r) => r,
+        };
+        let mut answer_delay = std::time::Duration::ZERO;
+        if write && response.status().is_success() {
+            w.writes.push(format!("{method} {path}"));
+            if injection.hits() {
+                w.injected += 1;
+            }
+            answer_delay = w.answer_delay;
+        }
+        (response, injection, answer_delay)
+    };
+    if !answer_delay.is_zero() {
+        tokio::time::sleep(answer_delay).await;
     }
-    drop(w);
     injection.deliver(response)
 }
 
@@ -524,6 +535,57 @@ fn route(
             }
             None => not_found(),
         },
+        ("GET", ["repos", o, r, "issues", n]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => match repo.issues.iter().find(|i| same_id(&i["number"], n)) {
+                Some(issue) => done(StatusCode::OK, issue.clone()),
+                None => not_found(),
+            },
+            None => not_found(),
+        },
+        // Labels unknown to the repository are created; assignees GitHub
+        // does not know are dropped silently, as GitHub does.
+        ("PATCH", ["repos", o, r, "issues", n]) => {
+            let users = w.users.clone();
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let Some(issue) = repo.issues.iter_mut().find(|i| same_id(&i["number"], n)) else {
+                return not_found();
+            };
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            for field in ["title", "body"] {
+                if let Some(v) = body.get(field) {
+                    issue[field] = v.clone();
+                }
+            }
+            if let Some(state) = body["state"].as_str() {
+                issue["state"] = json!(state);
+                issue["closed_at"] = if state == "closed" {
+                    json!(now)
+                } else {
+                    Value::Null
+                };
+            }
+            if let Some(labels) = body["labels"].as_array() {
+                let names = labels
+                    .iter()
+                    .filter_map(|l| l.as_str().or_else(|| l["name"].as_str()));
+                issue["labels"] = names.map(|n| json!({ "name": n })).collect();
+            }
+            if let Some(assignees) = body["assignees"].as_array() {
+                issue["assignees"] = assignees
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|login| {
+                        users
+                            .get(login)
+                            .map(|id| json!({ "login": login, "id": id }))
+                    })
+                    .collect();
+            }
+            issue["updated_at"] = json!(now);
+            done(StatusCode::OK, issue.clone())
+        }
         ("GET", ["orgs", org, "teams", t, "invitations"]) => {
             let Some(team) = w.team_by_slug(org, t).cloned() else {
                 return not_found();

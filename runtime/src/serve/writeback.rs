@@ -1,0 +1,448 @@
+//! The write-back worker of `kradle serve`: it sends the changes
+//! `kradle issues set` recorded (docs/writeback.md).
+//!
+//! Each write-back is a job on the `writeback` queue with the ordering key
+//! of the issue's deliveries, so it never runs beside a sync of the same
+//! issue. An attempt:
+//! 1. marks the intent InFlight (committed before anything is sent);
+//! 2. reads the issue from the forge, and merges the change with it
+//!    ([`crate::writeback::merge`]): a field changed on both sides is a
+//!    conflict, settled by the sync policy or held for a person;
+//! 3. sends the PATCH, unless the forge has everything already, and
+//!    records the outcome with the forge's new state of the issue, queued
+//!    as a delivery (`writeback:<intent>`) for the projection.
+//!
+//! A worker killed anywhere is simply rerun: step 2 reads the forge first,
+//! so a PATCH that landed is not sent again (the intent, found InFlight,
+//! is then Succeeded).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+
+use super::workers::{hostname, listen};
+use crate::forge::github::GitHub;
+use crate::store::{
+    Failed, Job, NewDelivery, Phase, Settlement, Store, WRITEBACK_QUEUE, WriteBack,
+};
+use crate::writeback::{IssueFields, merge};
+
+/// What write-back may do for one organization.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub policy: super::WriteBackPolicy,
+    /// The GitHub client, or why there is none.
+    pub github: Result<Arc<GitHub>, String>,
+}
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub sent: AtomicU64,
+    pub already_there: AtomicU64,
+    pub blocked: AtomicU64,
+    pub failed: AtomicU64,
+    pub retried: AtomicU64,
+}
+
+/// What one attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Executed {
+    Sent,
+    /// The forge had everything already.
+    AlreadyThere,
+    /// Held: conflicts wait for a person.
+    Blocked,
+    /// Closed without being sent (refused by the forge or by policy, or
+    /// nothing to send it with).
+    Closed(String),
+    /// Not an open write-back (closed already, or gone).
+    Nothing,
+}
+
+/// Runs the write-back worker until `stop` turns true.
+pub async fn run(
+    store: Store,
+    targets: Arc<BTreeMap<String, Target>>,
+    lease: Duration,
+    stats: Arc<Stats>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let (wake_tx, mut wake) = watch::channel(0u64);
+    let listener = tokio::spawn(listen(
+        store.clone(),
+        WRITEBACK_QUEUE,
+        wake_tx,
+        stop.clone(),
+    ));
+    let worker = format!("{}-{}-writeback", hostname(), std::process::id());
+    while !*stop.borrow() {
+        wake.borrow_and_update();
+        let jobs = match store.claim(WRITEBACK_QUEUE, &worker, 1, lease).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::warn!(%error, "write-back claim failed");
+                Vec::new()
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            continue;
+        }
+        for job in jobs {
+            let work = attempt(&store, &targets, &job, &worker, &stats);
+            tokio::pin!(work);
+            let mut heartbeat = tokio::time::interval(lease / 3);
+            heartbeat.tick().await;
+            loop {
+                tokio::select! {
+                    _ = &mut work => break,
+                    _ = heartbeat.tick() => {
+                        let _ = store.heartbeat(&worker, &[job.id], lease).await;
+                    }
+                }
+            }
+        }
+    }
+    listener.abort();
+}
+
+/// One attempt of `job`, and what the queue and the journal make of it.
+async fn attempt(
+    store: &Store,
+    targets: &BTreeMap<String, Target>,
+    job: &Job,
+    worker: &str,
+    stats: &Stats,
+) {
+    let id = job.payload["intent"].as_i64().unwrap_or_default();
+    let outcome = match store.write_back(id).await {
+        Ok(Some(wb)) => {
+            let target = targets.get(&wb.intent.org);
+            execute(store, target, &wb)
+                .await
+                .map(|e| (e, wb.resource_name))
+        }
+        Ok(None) => Ok((Executed::Nothing, String::new())),
+        Err(e) => Err(e.to_string()),
+    };
+    match outcome {
+        Ok((executed, resource)) => {
+            let counter = match &executed {
+                Executed::Sent => Some(&stats.sent),
+                Executed::AlreadyThere => Some(&stats.already_there),
+                Executed::Blocked => Some(&stats.blocked),
+                Executed::Closed(_) => Some(&stats.failed),
+                Executed::Nothing => None,
+            };
+            if let Some(c) = counter {
+                c.fetch_add(1, Ordering::Relaxed);
+            }
+            match &executed {
+                Executed::Closed(why) => {
+                    tracing::warn!(intent = id, resource = %resource, reason = %why, "write-back not sent")
+                }
+                Executed::Blocked => {
+                    tracing::warn!(intent = id, resource = %resource, "write-back held: a field changed on both sides; see `kradle conflicts list`")
+                }
+                Executed::Sent => {
+                    tracing::info!(intent = id, resource = %resource, "write-back sent")
+                }
+                _ => {}
+            }
+            if let Err(error) = store.complete(job, worker).await {
+                tracing::warn!(job = job.id, %error, "cannot complete the write-back job");
+            }
+        }
+        Err(error) => {
+            let backoff = store
+                .write_back(id)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|wb| targets.get(&wb.intent.org).map(|t| t.policy.backoff))
+                .unwrap_or(Duration::from_secs(1));
+            match store.fail(job, worker, &error, backoff).await {
+                Ok(Failed::Retry(wait)) => {
+                    stats.retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(intent = id, %error, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "write-back failed; it will be retried");
+                }
+                Ok(Failed::Dead) => {
+                    stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(intent = id, %error, "write-back failed its last attempt");
+                    if let Ok(Some(wb)) = store.write_back(id).await {
+                        let _ = store
+                            .settle_write_back(&wb, &closed(Phase::Failed, Some(&error)))
+                            .await;
+                    }
+                }
+                Ok(Failed::LostLease) | Err(_) => {}
+            }
+        }
+    }
+}
+
+fn closed(phase: Phase, error: Option<&str>) -> Settlement<'_> {
+    Settlement {
+        phase,
+        error,
+        result: None,
+        conflicts: &[],
+        delivery: None,
+    }
+}
+
+/// The owner, repository and number a write-back's path names.
+fn issue_of(path: &str) -> Option<(&str, &str, u64)> {
+    let mut parts = path.strip_prefix("/repos/")?.split('/');
+    let (owner, repo, issues, number) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    (issues == "issues" && parts.next().is_none()).then_some(())?;
+    Some((owner, repo, number.parse().ok()?))
+}
+
+/// One attempt of write-back `wb`. `Err` is a failure worth retrying (the
+/// forge did not answer clearly); everything else is settled in the
+/// journal.
+pub async fn execute(
+    store: &Store,
+    target: Option<&Target>,
+    wb: &WriteBack,
+) -> Result<Executed, String> {
+    if !wb.intent.phase.is_open() {
+        return Ok(Executed::Nothing);
+    }
+    if !store
+        .open_conflicts(wb.intent.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .is_empty()
+    {
+        return Ok(Executed::Blocked);
+    }
+    let Some(target) = target else {
+        return refuse(
+            store,
+            wb,
+            format!(
+                "organization `{}` has no GitHub sync policy in the config",
+                wb.intent.org
+            ),
+            Phase::Failed,
+        )
+        .await;
+    };
+    if wb.intent.backend != "github" {
+        return refuse(
+            store,
+            wb,
+            format!(
+                "write-back to {} is not supported yet (GitHub only)",
+                wb.intent.backend
+            ),
+            Phase::Failed,
+        )
+        .await;
+    }
+    if target.policy.external_owned {
+        return refuse(store, wb, "the sync policy says `ownership: external-owned`: the forge is authoritative and kradle writes nothing back".into(),
+            Phase::Rejected,
+        )
+        .await;
+    }
+    let github = match &target.github {
+        Ok(g) => g,
+        Err(why) => return refuse(store, wb, why.clone(), Phase::Failed).await,
+    };
+    let Some((owner, repo, number)) = issue_of(&wb.intent.path) else {
+        return refuse(
+            store,
+            wb,
+            format!("`{}` is not an issue's path", wb.intent.path),
+            Phase::Failed,
+        )
+        .await;
+    };
+    let was_in_flight = wb.intent.phase == Phase::InFlight;
+    store
+        .start_intent(wb.intent.id)
+        .await
+        .map_err(|e| e.to_string())?;
+
+    let live = match github.http.get_opt(&wb.intent.path).await {
+        Ok(Some(live)) => live,
+        Ok(None) => {
+            return refuse(
+                store,
+                wb,
+                format!("{owner}/{repo}#{number} is gone from GitHub"),
+                Phase::Failed,
+            )
+            .await;
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let merged = merge(
+        &wb.edit,
+        &wb.base,
+        &IssueFields::from_forge(&live),
+        target.policy.resolution,
+    );
+    if merged.blocked() {
+        let open = merged
+            .conflicts
+            .iter()
+            .filter(|c| c.settled.is_none())
+            .count();
+        let why =
+            format!("held: {open} field(s) changed on GitHub too; see `kradle conflicts list`");
+        settle(
+            store,
+            wb,
+            Settlement {
+                phase: Phase::Pending,
+                error: Some(&why),
+                result: None,
+                conflicts: &merged.conflicts,
+                delivery: None,
+            },
+        )
+        .await?;
+        return Ok(Executed::Blocked);
+    }
+    if merged.body.is_empty() {
+        // A rerun after a PATCH that landed finds it there: ours.
+        let phase = if was_in_flight {
+            Phase::Succeeded
+        } else {
+            Phase::Superseded
+        };
+        let result = summary(&live);
+        settle(
+            store,
+            wb,
+            Settlement {
+                phase,
+                error: None,
+                result: Some(&result),
+                conflicts: &merged.conflicts,
+                delivery: None,
+            },
+        )
+        .await?;
+        return Ok(Executed::AlreadyThere);
+    }
+    let body = Value::Object(merged.body.clone());
+    let updated = match github
+        .http
+        .send(Method::PATCH, &wb.intent.path, Some(&body))
+        .await
+    {
+        Ok(r) => r.body,
+        // The forge refused it, clearly: no retry changes that.
+        Err(e) if matches!(e.status(), Some(400..=499)) && e.status() != Some(429) => {
+            let why = e.to_string();
+            settle(
+                store,
+                wb,
+                Settlement {
+                    phase: Phase::Failed,
+                    error: Some(&why),
+                    result: None,
+                    conflicts: &merged.conflicts,
+                    delivery: None,
+                },
+            )
+            .await?;
+            return Ok(Executed::Closed(why));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
+    let result = summary(&updated);
+    let payload = json!({
+        "action": "edited",
+        "issue": updated,
+        "repository": { "full_name": format!("{owner}/{repo}"), "name": repo },
+    });
+    let bytes = serde_json::to_vec(&payload).unwrap_or_default();
+    let delivery_id = format!("writeback:{}", wb.intent.id);
+    settle(
+        store,
+        wb,
+        Settlement {
+            phase: Phase::Succeeded,
+            error: None,
+            result: Some(&result),
+            conflicts: &merged.conflicts,
+            delivery: Some(NewDelivery {
+                org: &wb.intent.org,
+                source: "github",
+                receiver: &wb.receiver,
+                delivery_id: &delivery_id,
+                event: "issues",
+                action: Some("edited"),
+                payload: &payload,
+                body_digest: hex::encode(Sha256::digest(&bytes)),
+                key: wb.job_key.clone(),
+                max_attempts: 4,
+                backoff_ms: u64::try_from(target.policy.backoff.as_millis()).unwrap_or(1000),
+            }),
+        },
+    )
+    .await?;
+    Ok(Executed::Sent)
+}
+
+async fn settle(store: &Store, wb: &WriteBack, s: Settlement<'_>) -> Result<(), String> {
+    store
+        .settle_write_back(wb, &s)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// Closes `wb` unsent, in `phase`, saying why.
+async fn refuse(
+    store: &Store,
+    wb: &WriteBack,
+    why: String,
+    phase: Phase,
+) -> Result<Executed, String> {
+    settle(store, wb, closed(phase, Some(&why))).await?;
+    Ok(Executed::Closed(why))
+}
+
+/// What the journal keeps of the forge's answer.
+fn summary(issue: &Value) -> Value {
+    json!({
+        "number": issue["number"],
+        "state": issue["state"],
+        "updatedAt": issue["updated_at"],
+        "url": issue["html_url"],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_issue_path_names_an_issue() {
+        assert_eq!(
+            issue_of("/repos/globex/doomsday/issues/7"),
+            Some(("globex", "doomsday", 7))
+        );
+        assert_eq!(issue_of("/repos/globex/doomsday/pulls/7"), None);
+        assert_eq!(issue_of("/repos/globex/doomsday/issues/7/labels"), None);
+        assert_eq!(issue_of("/repos/globex/doomsday/issues/x"), None);
+    }
+}
