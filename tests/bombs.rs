@@ -1,7 +1,10 @@
 //! Hostile pull requests must not take CI (or the Argo CD repo-server) down:
-//! every input here ends with a diagnostic (exit 1), within 2 s of CPU and
-//! 300 MB of address space, enforced by the kernel (`ulimit -t 2 -v 300000`),
-//! so a regression is a killed process, not a slow test.
+//! every input here ends with a diagnostic (exit 1), within 5 s of CPU and
+//! 300 MB of address space, enforced by the kernel (`ulimit -t 5 -v 300000`),
+//! so a regression is a killed process, not a slow test. The CPU bound
+//! catches runaway work, not speed (docs/benchmarks.md has the times): the
+//! largest input takes 1.3 s of CPU alone, and up to 1.9 s in the dev build
+//! on a loaded two-core CI machine, where 2 s failed once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -12,7 +15,7 @@ const ORG: &str = "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Organization\nmetad
 
 /// Runs kradle under the CPU and memory limits.
 fn limited(args: &[&str]) -> Output {
-    let mut script = String::from("ulimit -t 2 && ulimit -v 300000 || exit 99; exec \"$0\"");
+    let mut script = String::from("ulimit -t 5 && ulimit -v 300000 || exit 99; exec \"$0\"");
     for i in 1..=args.len() {
         script.push_str(&format!(" \"${i}\""));
     }

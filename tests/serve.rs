@@ -74,6 +74,8 @@ async fn start_again(db: Arc<TestDb>, config: &std::path::Path, args: &[&str]) -
         .args(args)
         .arg(config)
         .env("KRADLE_DATABASE_URL", &db.url)
+        .env("KRADLE_GITEA_TOKEN", "fake-gitea-admin-token")
+        .env_remove("KRADLE_GITEA_HTTP_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1782,5 +1784,100 @@ async fn a_write_back_killed_in_flight_is_not_sent_twice() {
     assert_eq!(patches(&fake), 1, "sent once");
     assert_eq!(label_names(&fake_issue_7(&fake)), ["bug", "triage"]);
     drop(second);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitea_issue_change_is_written_back_with_gitea_s_own_calls() {
+    use support::fake_gitea::FakeGitea;
+    let fake = FakeGitea::start(support::upstream::Api::gitea()).await;
+    let issue = serde_json::json!({
+        "id": 40, "number": 4, "title": "Flaky test", "state": "open",
+        "user": { "login": "alice" }, "labels": [{ "name": "bug" }], "assignees": [],
+        "pull_request": null, "updated_at": "2026-01-02T10:00:00Z",
+        "html_url": "https://gitea.acme.example/acme/api/issues/4"
+    });
+    fake.with(|w| {
+        w.users.insert("alice".into());
+        let key = ("acme".to_string(), "api".to_string());
+        w.issues.insert(key.clone(), vec![issue.clone()]);
+        w.labels.insert(
+            key,
+            ["bug", "triage", "workflow:doing"]
+                .map(String::from)
+                .to_vec(),
+        );
+    });
+    let server = start_with(&example(), &["--gitea-url", &fake.url]).await;
+    let body = serde_json::json!({
+        "action": "edited", "number": 4, "issue": issue,
+        "repository": { "id": 3, "name": "api", "full_name": "acme/api" },
+    });
+    let body = serde_json::to_vec(&body).unwrap();
+    let status = gitea_event(&server, "api-events", "issues", "g1", &body, GITEA_SECRET).await;
+    assert_eq!(status.as_u16(), 202);
+    until_title(&server.db, "Issue", 4, "Flaky test").await;
+
+    let (code, _, err) = kradle(
+        &server,
+        &[
+            "issues",
+            "set",
+            "gitea-api-4",
+            "--org",
+            "acme",
+            "--add-label",
+            "triage",
+            "--workflow-state",
+            "doing",
+            "--add-assignee",
+            "alice",
+            "--state",
+            "closed",
+            "--wait",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (writes, violations, now) = fake.with(|w| {
+        (
+            w.writes.clone(),
+            w.violations.clone(),
+            w.issues[&("acme".to_string(), "api".to_string())][0].clone(),
+        )
+    });
+    assert!(violations.is_empty(), "{violations:?}");
+    assert_eq!(
+        writes,
+        [
+            "PUT /repos/acme/api/issues/4/labels",
+            "PATCH /repos/acme/api/issues/4"
+        ]
+    );
+    let labels: Vec<&str> = now["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["bug", "triage", "workflow:doing"]);
+    assert_eq!(now["state"], "closed");
+    assert_eq!(now["assignees"][0]["login"], "alice");
+
+    // Gitea's state comes back through sync, under the subscription.
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let spec: serde_json::Value =
+            sqlx::query_scalar("SELECT spec FROM kradle_projections WHERE name = 'gitea-api-4'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if spec["state"] == "closed" {
+            assert_eq!(spec["workflowState"], "doing");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never synced: {spec}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     pool.close().await;
 }

@@ -115,6 +115,23 @@ pub enum SetupError {
     },
 }
 
+/// The Gitea URL: `flag` (--gitea-url, or $KRADLE_GITEA_HTTP_URL), else
+/// kradle.yaml `forges.gitea.url`.
+pub(super) fn gitea_url(flag: Option<&str>, build: &kradle_compiler::Build) -> Option<String> {
+    flag.filter(|u| !u.trim().is_empty())
+        .map(str::to_string)
+        .or_else(|| {
+            build
+                .validation
+                .model
+                .project
+                .forges
+                .as_ref()
+                .and_then(|f| f.gitea.as_ref())
+                .and_then(|g| g.url.clone())
+        })
+}
+
 /// A Gitea client of the server at `url`, with the token of
 /// `KRADLE_GITEA_TOKEN`.
 pub fn gitea_client(url: &str) -> Result<Gitea, SetupError> {
@@ -269,20 +286,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         Secrets::referenced_by(plans.iter().copied())
     })
     .await?;
-    let gitea_url = args
-        .gitea_url
-        .clone()
-        .filter(|u| !u.trim().is_empty())
-        .or_else(|| {
-            build
-                .validation
-                .model
-                .project
-                .forges
-                .as_ref()
-                .and_then(|f| f.gitea.as_ref())
-                .and_then(|g| g.url.clone())
-        });
+    let gitea_url = gitea_url(args.gitea_url.as_deref(), &build);
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
         let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;

@@ -101,13 +101,6 @@ async fn set(args: SetArgs) -> Result<u8, Failure> {
         ));
         return Ok(1);
     };
-    if issue.source != "github" {
-        say(&format!(
-            "kradle: error: `{shown}` comes from {}; write-back supports GitHub issues only for now",
-            issue.source
-        ));
-        return Ok(1);
-    }
     // `<owner>/<repo>/issues/<number>`
     let (repo, number) = issue
         .native_id
@@ -119,7 +112,7 @@ async fn set(args: SetArgs) -> Result<u8, Failure> {
             )))
         })?;
     let job_key = ordering_key(
-        "github",
+        &issue.source,
         &args.org,
         "issues",
         &json!({ "repository": { "full_name": repo }, "issue": { "number": number } }),
@@ -128,7 +121,7 @@ async fn set(args: SetArgs) -> Result<u8, Failure> {
     let (wb, new) = store
         .record_write_back(&NewWriteBack {
             org: &args.org,
-            backend: "github",
+            backend: &issue.source,
             resource_kind: "Issue",
             resource_name: &args.name,
             receiver: &issue.receiver,

@@ -1,6 +1,5 @@
 //! `kradle serve`: webhook ingest, sync workers, backfill and the aggregated API (docs/serve.md).
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,7 +17,7 @@ use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_pol
 use kradle_runtime::store::Store;
 use tokio::signal::unix::{Signal, SignalKind, signal as unix_signal};
 
-use super::apply::{SetupError, compile, github_client, load_secrets};
+use super::apply::{SetupError, compile, gitea_client, gitea_url, github_client, load_secrets};
 use super::db::Database;
 use super::{load, render_diagnostics};
 use crate::Failure;
@@ -56,6 +55,10 @@ pub struct Args {
     /// renews the lease while it works).
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     job_lease: u64,
+    /// Gitea base URL, for write-back to Gitea (default: $KRADLE_GITEA_HTTP_URL, else
+    /// kradle.yaml forges.gitea.url). The token comes from $KRADLE_GITEA_TOKEN.
+    #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
+    gitea_url: Option<String>,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -93,8 +96,8 @@ struct Loaded {
     receivers: Receivers,
     /// The GitHub bindings to backfill, each with its client.
     backfill: Vec<(Target, GitHub)>,
-    /// Per org, what write-back may do, and its client.
-    writeback: BTreeMap<String, writeback::Target>,
+    /// Per org and forge, what write-back may do, and its client.
+    writeback: writeback::Targets,
 }
 
 /// The receivers of the config at `args.input`, or why there are none:
@@ -124,9 +127,8 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
     let policies = writeback_policies(objects.iter().copied());
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
         let mut wanted = Receivers::secrets_wanted(objects.iter().copied());
-        wanted.extend(Secrets::referenced_by(github_plans.iter().copied().filter(
-            |p| targets.iter().any(|t| t.org == p.org) || policies.contains_key(&p.org),
-        )));
+        // Backfill and write-back use each GitHub plan's credentials.
+        wanted.extend(Secrets::referenced_by(github_plans.iter().copied()));
         wanted
     })
     .await?;
@@ -149,18 +151,34 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
             ),
         }
     }
-    let writeback = policies
-        .into_iter()
-        .map(|(org, policy)| {
-            let github = match github_plans.iter().find(|p| p.org == org) {
-                Some(plan) => github_client(plan, &secrets)
-                    .map(Arc::new)
-                    .map_err(|e| format!("no GitHub client for `{org}`: {e}")),
-                None => Err(format!("organization `{org}` has no GitHub plan")),
-            };
-            (org, writeback::Target { policy, github })
-        })
-        .collect();
+    // Every org with a plan can write back; its sync policy for the forge
+    // (if any) says how. A client that cannot be set up fails the
+    // write-backs with the reason, and serve still runs.
+    let gitea_url = gitea_url(args.gitea_url.as_deref(), &build);
+    let gitea = build
+        .output
+        .plans
+        .iter()
+        .any(|p| p.backend == Backend::Gitea)
+        .then(|| match &gitea_url {
+            Some(url) => gitea_client(url)
+                .map(|g| writeback::Forge::Gitea(Arc::new(g)))
+                .map_err(|e| format!("no Gitea client: {e}")),
+            None => Err(SetupError::NoGiteaUrl.to_string()),
+        });
+    let mut writeback = writeback::Targets::new();
+    for plan in &build.output.plans {
+        let backend = plan.backend.to_string();
+        let forge = match plan.backend {
+            Backend::Github => github_client(plan, &secrets)
+                .map(|g| writeback::Forge::GitHub(Arc::new(g)))
+                .map_err(|e| format!("no GitHub client for `{}`: {e}", plan.org)),
+            Backend::Gitea => gitea.clone().unwrap_or_else(|| Err("no Gitea plan".into())),
+        };
+        let key = (plan.org.clone(), backend);
+        let policy = policies.get(&key).copied().unwrap_or_default();
+        writeback.insert(key, writeback::Target { policy, forge });
+    }
     Ok(Ok(Loaded {
         receivers,
         backfill,

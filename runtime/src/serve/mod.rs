@@ -238,9 +238,9 @@ pub fn backfill_targets<'a>(
     out
 }
 
-/// A write-back policy: an org's GitHub sync policy's
-/// `conflictResolution` (`manual` when unset), whether its ownership is
-/// `external-owned`, and its retry wait.
+/// A write-back policy: from an org's ExternalBackendSyncPolicy for the
+/// forge, its `conflictResolution` (`manual` when unset), whether its
+/// ownership is `external-owned`, and its retry wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriteBackPolicy {
     pub resolution: crate::writeback::Resolution,
@@ -248,11 +248,23 @@ pub struct WriteBackPolicy {
     pub backoff: std::time::Duration,
 }
 
-/// Each org's write-back policy: from the ExternalBackendSyncPolicy of its
-/// GitHub provider. An org without one writes nothing back.
+impl Default for WriteBackPolicy {
+    /// An org without a sync policy for the forge: conflicts are held for
+    /// a person.
+    fn default() -> WriteBackPolicy {
+        WriteBackPolicy {
+            resolution: crate::writeback::Resolution::Manual,
+            external_owned: false,
+            backoff: std::time::Duration::from_millis(DEFAULT_BACKOFF_MS),
+        }
+    }
+}
+
+/// The write-back policies of the sync policies in `objects`, by (org,
+/// the provider's type: `github` or `gitea`).
 pub fn writeback_policies<'a>(
     objects: impl IntoIterator<Item = &'a Value>,
-) -> BTreeMap<String, WriteBackPolicy> {
+) -> BTreeMap<(String, String), WriteBackPolicy> {
     let objects: Vec<&Value> = objects.into_iter().collect();
     let mut out = BTreeMap::new();
     for p in objects
@@ -261,22 +273,22 @@ pub fn writeback_policies<'a>(
     {
         let org = org_of(p);
         let provider = &p["spec"]["providerRef"];
-        let is_github = objects.iter().any(|o| {
-            o["kind"] == "ExternalBackendProvider"
+        let Some(backend) = objects.iter().find_map(|o| {
+            (o["kind"] == "ExternalBackendProvider"
                 && org_of(o) == org
-                && &o["metadata"]["name"] == provider
-                && o["spec"]["providerType"] == "github"
-        });
-        if !is_github {
+                && &o["metadata"]["name"] == provider)
+                .then(|| o["spec"]["providerType"].as_str())
+                .flatten()
+        }) else {
             continue;
-        }
+        };
         let resolution = p["spec"]["conflictResolution"]
             .as_str()
             .and_then(crate::writeback::Resolution::parse)
             .unwrap_or(crate::writeback::Resolution::Manual);
         let (_, backoff_ms) = retry_settings(&p["spec"]["retryPolicy"]);
         out.insert(
-            org,
+            (org, backend.to_string()),
             WriteBackPolicy {
                 resolution,
                 external_owned: p["spec"]["ownership"] == "external-owned",

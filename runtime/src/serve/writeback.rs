@@ -1,5 +1,5 @@
 //! The write-back worker of `kradle serve`: it sends the changes
-//! `kradle issues set` recorded (docs/writeback.md).
+//! `kradle issues set` recorded (docs/writeback.md), to GitHub or Gitea.
 //!
 //! Each write-back is a job on the `writeback` queue with the ordering key
 //! of the issue's deliveries, so it never runs beside a sync of the same
@@ -22,23 +22,55 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::workers::{hostname, listen};
+use crate::forge::gitea::Gitea;
 use crate::forge::github::GitHub;
+use crate::forge::http::{Http, HttpError};
 use crate::store::{
     Failed, Job, NewDelivery, Phase, Settlement, Store, WRITEBACK_QUEUE, WriteBack,
 };
 use crate::writeback::{IssueFields, merge};
 
-/// What write-back may do for one organization.
+/// A forge's client.
+#[derive(Debug, Clone)]
+pub enum Forge {
+    GitHub(Arc<GitHub>),
+    Gitea(Arc<Gitea>),
+}
+
+impl Forge {
+    fn http(&self) -> &Http {
+        match self {
+            Forge::GitHub(g) => &g.http,
+            Forge::Gitea(g) => &g.http,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Forge::GitHub(_) => "GitHub",
+            Forge::Gitea(_) => "Gitea",
+        }
+    }
+}
+
+/// What write-back may do for one organization on one forge.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub policy: super::WriteBackPolicy,
-    /// The GitHub client, or why there is none.
-    pub github: Result<Arc<GitHub>, String>,
+    /// The client, or why there is none.
+    pub forge: Result<Forge, String>,
+}
+
+/// Write-back targets by (org, backend: `github` or `gitea`).
+pub type Targets = BTreeMap<(String, String), Target>;
+
+fn target_of<'a>(targets: &'a Targets, wb: &WriteBack) -> Option<&'a Target> {
+    targets.get(&(wb.intent.org.clone(), wb.intent.backend.clone()))
 }
 
 /// Counters for `/metrics`.
@@ -69,7 +101,7 @@ pub enum Executed {
 /// Runs the write-back worker until `stop` turns true.
 pub async fn run(
     store: Store,
-    targets: Arc<BTreeMap<String, Target>>,
+    targets: Arc<Targets>,
     lease: Duration,
     stats: Arc<Stats>,
     mut stop: watch::Receiver<bool>,
@@ -118,17 +150,11 @@ pub async fn run(
 }
 
 /// One attempt of `job`, and what the queue and the journal make of it.
-async fn attempt(
-    store: &Store,
-    targets: &BTreeMap<String, Target>,
-    job: &Job,
-    worker: &str,
-    stats: &Stats,
-) {
+async fn attempt(store: &Store, targets: &Targets, job: &Job, worker: &str, stats: &Stats) {
     let id = job.payload["intent"].as_i64().unwrap_or_default();
     let outcome = match store.write_back(id).await {
         Ok(Some(wb)) => {
-            let target = targets.get(&wb.intent.org);
+            let target = target_of(targets, &wb);
             execute(store, target, &wb)
                 .await
                 .map(|e| (e, wb.resource_name))
@@ -170,7 +196,7 @@ async fn attempt(
                 .await
                 .ok()
                 .flatten()
-                .and_then(|wb| targets.get(&wb.intent.org).map(|t| t.policy.backoff))
+                .and_then(|wb| target_of(targets, &wb).map(|t| t.policy.backoff))
                 .unwrap_or(Duration::from_secs(1));
             match store.fail(job, worker, &error, backoff).await {
                 Ok(Failed::Retry(wait)) => {
@@ -235,33 +261,21 @@ pub async fn execute(
             store,
             wb,
             format!(
-                "organization `{}` has no GitHub sync policy in the config",
-                wb.intent.org
+                "organization `{}` has no {} forge in the config",
+                wb.intent.org, wb.intent.backend
             ),
             Phase::Failed,
         )
         .await;
     };
-    if wb.intent.backend != "github" {
-        return refuse(
-            store,
-            wb,
-            format!(
-                "write-back to {} is not supported yet (GitHub only)",
-                wb.intent.backend
-            ),
-            Phase::Failed,
-        )
-        .await;
-    }
     if target.policy.external_owned {
         return refuse(store, wb, "the sync policy says `ownership: external-owned`: the forge is authoritative and kradle writes nothing back".into(),
             Phase::Rejected,
         )
         .await;
     }
-    let github = match &target.github {
-        Ok(g) => g,
+    let forge = match &target.forge {
+        Ok(f) => f,
         Err(why) => return refuse(store, wb, why.clone(), Phase::Failed).await,
     };
     let Some((owner, repo, number)) = issue_of(&wb.intent.path) else {
@@ -279,13 +293,13 @@ pub async fn execute(
         .await
         .map_err(|e| e.to_string())?;
 
-    let live = match github.http.get_opt(&wb.intent.path).await {
+    let live = match forge.http().get_opt(&wb.intent.path).await {
         Ok(Some(live)) => live,
         Ok(None) => {
             return refuse(
                 store,
                 wb,
-                format!("{owner}/{repo}#{number} is gone from GitHub"),
+                format!("{owner}/{repo}#{number} is gone from {}", forge.name()),
                 Phase::Failed,
             )
             .await;
@@ -304,8 +318,10 @@ pub async fn execute(
             .iter()
             .filter(|c| c.settled.is_none())
             .count();
-        let why =
-            format!("held: {open} field(s) changed on GitHub too; see `kradle conflicts list`");
+        let why = format!(
+            "held: {open} field(s) changed on {} too; see `kradle conflicts list`",
+            forge.name()
+        );
         settle(
             store,
             wb,
@@ -342,16 +358,9 @@ pub async fn execute(
         .await?;
         return Ok(Executed::AlreadyThere);
     }
-    let body = Value::Object(merged.body.clone());
-    let updated = match github
-        .http
-        .send(Method::PATCH, &wb.intent.path, Some(&body))
-        .await
-    {
-        Ok(r) => r.body,
-        // The forge refused it, clearly: no retry changes that.
-        Err(e) if matches!(e.status(), Some(400..=499)) && e.status() != Some(429) => {
-            let why = e.to_string();
+    let updated = match send(forge, &wb.intent.path, &merged.body).await {
+        Ok(updated) => updated,
+        Err(Sent::Refused(why)) => {
             settle(
                 store,
                 wb,
@@ -366,7 +375,7 @@ pub async fn execute(
             .await?;
             return Ok(Executed::Closed(why));
         }
-        Err(e) => return Err(e.to_string()),
+        Err(Sent::Unclear(why)) => return Err(why),
     };
     let result = summary(&updated);
     let payload = json!({
@@ -386,7 +395,7 @@ pub async fn execute(
             conflicts: &merged.conflicts,
             delivery: Some(NewDelivery {
                 org: &wb.intent.org,
-                source: "github",
+                source: &wb.intent.backend,
                 receiver: &wb.receiver,
                 delivery_id: &delivery_id,
                 event: "issues",
@@ -401,6 +410,55 @@ pub async fn execute(
     )
     .await?;
     Ok(Executed::Sent)
+}
+
+/// Why a write did not go through.
+enum Sent {
+    /// The forge refused it, clearly (a 4xx other than 429): no retry
+    /// changes that.
+    Refused(String),
+    /// No clear answer: read the forge and try again.
+    Unclear(String),
+}
+
+impl From<HttpError> for Sent {
+    fn from(e: HttpError) -> Sent {
+        match e.status() {
+            Some(status @ 400..=499) if status != 429 => Sent::Refused(e.to_string()),
+            _ => Sent::Unclear(e.to_string()),
+        }
+    }
+}
+
+/// Sends the merged `body` to the issue at `path`; returns the issue as
+/// the forge has it after.
+/// - GitHub takes it all in one `PATCH`.
+/// - Gitea sets labels with `PUT …/labels` (by name) and the rest with
+///   `PATCH`; the issue is read again after, since neither answer has
+///   both.
+async fn send(forge: &Forge, path: &str, body: &Map<String, Value>) -> Result<Value, Sent> {
+    let http = forge.http();
+    match forge {
+        Forge::GitHub(_) => {
+            let body = Value::Object(body.clone());
+            Ok(http.send(Method::PATCH, path, Some(&body)).await?.body)
+        }
+        Forge::Gitea(_) => {
+            let mut rest = body.clone();
+            if let Some(labels) = rest.remove("labels") {
+                let labels = json!({ "labels": labels });
+                http.send(Method::PUT, &format!("{path}/labels"), Some(&labels))
+                    .await?;
+            }
+            if !rest.is_empty() {
+                http.send(Method::PATCH, path, Some(&Value::Object(rest)))
+                    .await?;
+            }
+            http.get_opt(path)
+                .await?
+                .ok_or_else(|| Sent::Unclear(format!("{path} is gone after the write")))
+        }
+    }
 }
 
 async fn settle(store: &Store, wb: &WriteBack, s: Settlement<'_>) -> Result<(), String> {

@@ -48,6 +48,10 @@ pub struct World {
     pub hooks: BTreeMap<String, Vec<Value>>,
     /// (org, repo) → protections.
     pub protections: BTreeMap<(String, String), Vec<Value>>,
+    /// (org, repo) → its issues, as `GET …/issues/{index}` answers them.
+    pub issues: BTreeMap<(String, String), Vec<Value>>,
+    /// (org, repo) → the names of the labels it defines.
+    pub labels: BTreeMap<(String, String), Vec<String>>,
     pub next_id: i64,
     /// Every write that changed something: "METHOD /path".
     pub writes: Vec<String>,
@@ -80,6 +84,13 @@ impl World {
             .iter()
             .find(|(_, t)| t.org == org && t.value["name"] == name)
             .map(|(id, t)| (*id, t))
+    }
+
+    fn issue_mut(&mut self, org: &str, repo: &str, index: &str) -> Option<&mut Value> {
+        self.issues
+            .get_mut(&(org.to_string(), repo.to_string()))?
+            .iter_mut()
+            .find(|i| i["number"].as_i64().is_some_and(|n| index.parse() == Ok(n)))
     }
 
     pub fn hooks_of(&self, scope: &str) -> usize {
@@ -206,6 +217,10 @@ fn page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Response {
 
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
+}
+
+fn now() -> Value {
+    json!(chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 fn user(login: &str) -> Value {
@@ -386,6 +401,61 @@ fn route(
                 }
                 None => not_found(),
             }
+        }
+        ("GET", ["repos", org, repo, "issues", index]) => match w.issue_mut(org, repo, index) {
+            Some(issue) => json_response(StatusCode::OK, issue.clone()),
+            None => not_found(),
+        },
+        // Gitea answers an issue edit with 201.
+        ("PATCH", ["repos", org, repo, "issues", index]) => {
+            let users = w.users.clone();
+            let Some(issue) = w.issue_mut(org, repo, index) else {
+                return not_found();
+            };
+            for field in ["title", "body", "state"] {
+                if let Some(v) = body.get(field) {
+                    issue[field] = v.clone();
+                }
+            }
+            if let Some(assignees) = body["assignees"].as_array() {
+                for login in assignees.iter().filter_map(Value::as_str) {
+                    if !users.contains(login) {
+                        return message(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            &format!("user does not exist [name: {login}]"),
+                        );
+                    }
+                }
+                issue["assignees"] = assignees
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(user)
+                    .collect();
+            }
+            issue["updated_at"] = now();
+            json_response(StatusCode::CREATED, issue.clone())
+        }
+        // Names the repository does not define are dropped, as Gitea does.
+        ("PUT", ["repos", org, repo, "issues", index, "labels"]) => {
+            let defined = w
+                .labels
+                .get(&(org.to_string(), repo.to_string()))
+                .cloned()
+                .unwrap_or_default();
+            let Some(issue) = w.issue_mut(org, repo, index) else {
+                return not_found();
+            };
+            let labels: Vec<Value> = body["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter(|name| defined.iter().any(|d| d == name))
+                .map(|name| json!({ "name": name }))
+                .collect();
+            issue["labels"] = json!(labels);
+            issue["updated_at"] = now();
+            json_response(StatusCode::OK, json!(labels))
         }
         ("GET", ["repos", org, repo, "collaborators"]) => {
             let items = w
