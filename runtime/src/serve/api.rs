@@ -2,8 +2,8 @@
 //! serves objects, so `kubectl get issues -n kradle-org-acme` works
 //! through an APIService (docs/serve.md, "Aggregated API").
 //!
-//! Read-only: discovery, list (with `labelSelector`, `limit`, `continue`)
-//! and get. Every request needs a bearer token.
+//! Read-only: discovery, list (with `labelSelector`, `limit`, `continue`),
+//! watch and get. Every request needs a bearer token.
 
 use std::sync::Arc;
 
@@ -131,16 +131,20 @@ impl Authenticator for StaticTokens {
 
 /// A Kubernetes `Status` failure.
 fn status(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
-    let body = json!({
+    (code, Json(status_body(code, reason, message.into()))).into_response()
+}
+
+/// A Kubernetes `Status` object of a failure.
+fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
+    json!({
         "kind": "Status",
         "apiVersion": "v1",
         "metadata": {},
         "status": "Failure",
-        "message": message.into(),
+        "message": message,
         "reason": reason,
         "code": code.as_u16(),
-    });
-    (code, Json(body)).into_response()
+    })
 }
 
 /// The caller's token checked, or the failure to answer.
@@ -193,7 +197,7 @@ pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap)
                 "singularName": singular,
                 "namespaced": true,
                 "kind": kind,
-                "verbs": ["get", "list"],
+                "verbs": ["get", "list", "watch"],
                 "categories": ["kradle"],
             })
         })
@@ -238,6 +242,11 @@ pub(super) struct ListParams {
     #[serde(rename = "continue")]
     continue_: Option<String>,
     watch: Option<String>,
+    /// Where a watch starts: after this resourceVersion.
+    #[serde(rename = "resourceVersion")]
+    resource_version: Option<String>,
+    #[serde(rename = "timeoutSeconds")]
+    timeout_seconds: Option<u64>,
 }
 
 fn kind_of(plural: &str) -> Option<&'static str> {
@@ -287,8 +296,12 @@ async fn list(
         Some((namespace, org)) => (Some(namespace), Some(org)),
         None => (None, None),
     };
+    let watching = params
+        .watch
+        .as_deref()
+        .is_some_and(|w| w != "0" && w != "false");
     let access = Access {
-        verb: "list",
+        verb: if watching { "watch" } else { "list" },
         resource: Some(plural.to_string()),
         namespace,
         name: None,
@@ -303,21 +316,40 @@ async fn list(
             format!("the server could not find the requested resource ({plural})"),
         );
     };
-    if params
-        .watch
-        .as_deref()
-        .is_some_and(|w| w != "0" && w != "false")
-    {
-        return status(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MethodNotAllowed",
-            "watch is not supported yet; list again instead",
-        );
-    }
     let selector = match LabelSelector::parse(params.label_selector.as_deref().unwrap_or("")) {
         Ok(s) => s,
         Err(why) => return status(StatusCode::BAD_REQUEST, "BadRequest", why),
     };
+    if watching {
+        let from = match params.resource_version.as_deref().filter(|v| !v.is_empty()) {
+            None | Some("0") => None,
+            Some(v) => match v.parse::<i64>() {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    return status(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequest",
+                        format!("resourceVersion `{v}` is not one this server gave"),
+                    );
+                }
+            },
+        };
+        let timeout = params
+            .timeout_seconds
+            .unwrap_or(MAX_WATCH.as_secs())
+            .clamp(1, MAX_WATCH.as_secs());
+        return watch(
+            state,
+            kind,
+            ListQuery {
+                org,
+                selector,
+                ..ListQuery::default()
+            },
+            from,
+            std::time::Duration::from_secs(timeout),
+        );
+    }
     let after = match params.continue_.as_deref().filter(|c| !c.is_empty()) {
         None => 0,
         Some(token) => match decode_continue(token) {
@@ -336,7 +368,7 @@ async fn list(
         selector,
         limit: params.limit.filter(|l| *l > 0),
         after,
-        name: None,
+        ..ListQuery::default()
     };
     let page = match state.store.list_objects(kind, &query).await {
         Ok(page) => page,
@@ -359,6 +391,94 @@ async fn list(
         "items": page.items.iter().map(|o| object(kind, o)).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// The longest a watch lasts; clients (kubectl, informers) watch again.
+const MAX_WATCH: std::time::Duration = std::time::Duration::from_secs(1800);
+
+/// How often a watch looks for changes.
+const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A watch (`?watch=1`): a stream of `{"type", "object"}` lines, one per
+/// change, as the Kubernetes API streams them.
+/// - Without `resourceVersion` (or with `0`), every current object comes
+///   first as ADDED, then the changes.
+/// - With one, the changes after it.
+///
+/// A change is found by polling every second for objects with a higher
+/// resourceVersion: ADDED for an object created after the watch started,
+/// MODIFIED for the rest (an object created between the given
+/// resourceVersion and the start shows as MODIFIED). Objects are never
+/// deleted, so there is no DELETED. The stream ends after `timeoutSeconds`
+/// (at most 30 minutes), when the server stops, or with an ERROR event
+/// when the database does not answer.
+fn watch(
+    state: &AppState,
+    kind: &'static str,
+    mut query: ListQuery,
+    from: Option<i64>,
+    timeout: std::time::Duration,
+) -> Response {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    let store = state.store.clone();
+    let mut stopping = state.stopping();
+    tokio::spawn(async move {
+        let started = chrono::Utc::now();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut initial = from.is_none();
+        query.newer_than = Some(from.unwrap_or(i64::MIN));
+        query.limit = Some(crate::store::MAX_PAGE);
+        loop {
+            let page = match store.list_objects(kind, &query).await {
+                Ok(page) => page,
+                Err(_) => {
+                    let error = json!({ "type": "ERROR", "object": status_body(
+                        StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable",
+                        "the database does not answer".into()) });
+                    let _ = tx.send(line(&error)).await;
+                    return;
+                }
+            };
+            for o in &page.items {
+                let kind_of_change = if initial || o.created_at >= started {
+                    "ADDED"
+                } else {
+                    "MODIFIED"
+                };
+                let event = json!({ "type": kind_of_change, "object": object(kind, o) });
+                if tx.send(line(&event)).await.is_err() {
+                    return; // the client went away
+                }
+                query.newer_than = query.newer_than.max(Some(o.resource_version));
+            }
+            if page.next.is_some() {
+                continue;
+            }
+            initial = false;
+            tokio::select! {
+                _ = tokio::time::sleep(WATCH_POLL) => {}
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = stopping.wait_for(|s| *s) => return,
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::convert::Infallible>(chunk), rx))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn line(value: &Value) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    bytes.push(b'\n');
+    bytes
 }
 
 /// `GET …/namespaces/{ns}/{plural}/{name}`.

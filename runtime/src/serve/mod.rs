@@ -323,6 +323,8 @@ pub struct AppState {
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::WorkerStats>,
     writeback: Arc<writeback::Stats>,
+    /// Turns true when the server stops: watches end.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
     api_auth: api::SharedAuth,
 }
 
@@ -334,6 +336,7 @@ impl AppState {
             deliveries: Arc::default(),
             workers: Arc::default(),
             writeback: Arc::default(),
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
             api_auth: None,
         }
     }
@@ -348,6 +351,11 @@ impl AppState {
     /// The counters the workers of this process keep.
     pub fn worker_stats(&self) -> Arc<workers::WorkerStats> {
         self.workers.clone()
+    }
+
+    /// Turns true when the server stops.
+    pub(crate) fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
     }
 
     /// The counters the write-back worker of this process keeps.
@@ -406,6 +414,13 @@ pub async fn run(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopping = state.stopping.clone();
+    // Long-lived responses (watches) end when the server stops, so the
+    // graceful shutdown does not wait on them.
+    let shutdown = async move {
+        shutdown.await;
+        stopping.send_replace(true);
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

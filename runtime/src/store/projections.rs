@@ -99,6 +99,9 @@ pub struct ListQuery {
     pub after: i64,
     /// Only this name.
     pub name: Option<String>,
+    /// A watch: only objects with a resourceVersion above this, in
+    /// resourceVersion order (instead of `after` and id order).
+    pub newer_than: Option<i64>,
 }
 
 /// The most items one page holds, whatever `limit` asks.
@@ -247,7 +250,8 @@ impl Store {
                 AND labels ?& $6::text[]
                 AND NOT (labels ?| $8::text[])
                 AND id > $9
-              ORDER BY id
+                AND ($11::bigint IS NULL OR resource_version > $11)
+              ORDER BY CASE WHEN $11::bigint IS NULL THEN id ELSE resource_version END, id
               LIMIT $10"
         );
         let mut items: Vec<StoredObject> = sqlx::query_as(&sql)
@@ -261,6 +265,7 @@ impl Store {
             .bind(&query.selector.absent)
             .bind(query.after)
             .bind(limit + 1)
+            .bind(query.newer_than)
             .fetch_all(self.pool())
             .await
             .map_err(|e| self.query_error(e))?;
