@@ -969,44 +969,98 @@ async fn a_delivery_that_cannot_be_synced_is_a_dead_letter_after_its_retries() {
     );
     assert_eq!(issue_title(&server.db).await.0, "Fine");
 
-    // Two repositories whose names fold to the same object name: the
-    // second write fails in the database. Its batch falls back to one job
-    // at a time, so the others are applied, and it alone ends dead.
-    for (id, repo, number) in [
-        ("c1", "wid_get", 1),
-        ("c2", "wid-get", 1),
-        ("c3", "other", 2),
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_the_database_refuses_fails_alone_and_folded_names_both_get_one() {
+    let queued = start_on(&example()).await; // no workers: the jobs wait
+    let db = queued.db.clone();
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // A row the database refuses, wherever it comes in a batch.
+    sqlx::query(
+        "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.spec ->> 'title' = 'poison' THEN RAISE EXCEPTION 'poisoned row'; END IF;
+           RETURN NEW;
+         END $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT OR UPDATE ON kradle_projections
+         FOR EACH ROW EXECUTE FUNCTION poison()",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    // Two repositories whose names fold to the same object name
+    // (`github-wid-get-1`), another, and the poison.
+    for (id, repo, number, title) in [
+        ("c1", "wid_get", 1, "first"),
+        ("c2", "wid-get", 1, "second"),
+        ("c3", "other", 2, "other"),
+        ("c4", "other", 3, "poison"),
     ] {
         let mut body = example_body("issues.opened");
         body["repository"]["full_name"] = format!("globex/{repo}").into();
         body["repository"]["name"] = repo.into();
         body["issue"]["number"] = number.into();
+        body["issue"]["title"] = title.into();
         let body = serde_json::to_vec(&body).unwrap();
-        assert_eq!(
-            github(&server, hook, "issues", id, &body, GITHUB_SECRET)
-                .await
-                .as_u16(),
-            202
-        );
+        let status = github(
+            &queued,
+            "github-doomsday",
+            "issues",
+            id,
+            &body,
+            GITHUB_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 202);
     }
-    drained(&server.db).await;
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM kradle_projections WHERE kind = 'Issue' ORDER BY name",
+    // One worker claims all four in one batch. The batch fails on the
+    // poison; its jobs are redone one by one, so only the poison fails.
+    drop(queued);
+    let workers = start_again(db.clone(), &example(), &["--workers", "1"]).await;
+    drained(&db).await;
+    let names: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, spec ->> 'title' FROM kradle_projections WHERE kind = 'Issue' ORDER BY name",
     )
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(
-        names,
-        ["github-doomsday-7", "github-other-2", "github-wid-get-1"]
+    let names: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(n, t)| (n.as_str(), t.as_str()))
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names[0], ("github-other-2", "other"));
+    assert_eq!(names[1], ("github-wid-get-1", "first"));
+    // The second keeps its own object, under a name its native id decides.
+    let (suffixed, title) = names[2];
+    assert_eq!(title, "second");
+    let rest = suffixed.strip_prefix("github-wid-get-1-").unwrap();
+    assert!(
+        rest.len() == 8 && rest.chars().all(|c| c.is_ascii_hexdigit()),
+        "{suffixed}"
     );
-    let dead: Vec<String> =
-        sqlx::query_scalar("SELECT last_error FROM kradle_dead_jobs ORDER BY id")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(dead.len(), 2, "{dead:?}");
-    assert!(dead[1].contains("duplicate key"), "{dead:?}");
+    let event_names: Vec<Option<String>> = sqlx::query_scalar(
+        "SELECT e.resource_name FROM kradle_sync_events e
+           JOIN kradle_webhook_deliveries d ON d.id = e.delivery WHERE d.delivery_id = 'c2'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(event_names, [Some(suffixed.to_string())]);
+    let dead: Vec<String> = sqlx::query_scalar("SELECT last_error FROM kradle_dead_jobs")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].contains("poisoned row"), "{dead:?}");
+    drop(workers);
     pool.close().await;
 }
 

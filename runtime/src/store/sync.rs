@@ -164,12 +164,10 @@ async fn apply_change(
         None => Ok((Outcome::Recorded, None)),
         Some(Change::Upsert(p)) => {
             let written = upsert(conn, d, p, event.updated_at).await?;
-            let outcome = if written {
-                Outcome::Applied
-            } else {
-                Outcome::Superseded
-            };
-            Ok((outcome, Some(p.name.clone())))
+            Ok(match written {
+                Some(name) => (Outcome::Applied, Some(name)),
+                None => (Outcome::Superseded, Some(p.name.clone())),
+            })
         }
         Some(Change::UpdateStatus {
             kind,
@@ -206,19 +204,37 @@ async fn apply_change(
     }
 }
 
+/// The name of a projection whose plain name another object holds (two
+/// repositories whose names fold alike, `wid_get` and `wid-get`): the
+/// plain name and the first 8 hex digits of the sha256 of its native id.
+fn suffixed(name: &str, native_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(native_id.as_bytes());
+    let hex: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let base: String = name.chars().take(253 - 9).collect();
+    format!("{}-{hex}", base.trim_end_matches(['-', '.']))
+}
+
 /// Creates or updates a projection, unless it holds a state newer than
-/// `updated_at`. Fields are merged, so an event that carries less (a
-/// comment's view of its pull request) keeps what a fuller one wrote.
+/// `updated_at`; returns its name when written. Fields are merged, so an
+/// event that carries less (a comment's view of its pull request) keeps
+/// what a fuller one wrote. A new object whose name another object holds
+/// gets the name [`suffixed`]; a name once given is kept.
 async fn upsert(
     conn: &mut PgConnection,
     d: &Delivery,
     p: &Projection,
     updated_at: Option<DateTime<Utc>>,
-) -> Result<bool, sqlx::Error> {
-    let written: Option<i64> = sqlx::query_scalar(
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
         "INSERT INTO kradle_projections
              (org, kind, name, source, receiver, native_id, labels, spec, status, external_updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+         VALUES ($1, $2,
+                 CASE WHEN EXISTS (SELECT 1 FROM kradle_projections o
+                                    WHERE o.org = $1 AND o.kind = $2 AND o.name = $3
+                                      AND (o.source, o.native_id) <> ($4, $6))
+                      THEN $11 ELSE $3 END,
+                 $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (org, kind, source, native_id) DO UPDATE
             SET labels = kradle_projections.labels || EXCLUDED.labels,
                 -- An Issue's workflowState comes from its labels: new labels
@@ -235,7 +251,7 @@ async fn upsert(
           WHERE kradle_projections.external_updated_at IS NULL
              OR EXCLUDED.external_updated_at IS NULL
              OR EXCLUDED.external_updated_at >= kradle_projections.external_updated_at
-         RETURNING id",
+         RETURNING name",
     )
     .bind(&d.org)
     .bind(p.kind)
@@ -247,9 +263,9 @@ async fn upsert(
     .bind(&p.spec)
     .bind(&p.status)
     .bind(updated_at)
+    .bind(suffixed(&p.name, &p.native_id))
     .fetch_optional(&mut *conn)
-    .await?;
-    Ok(written.is_some())
+    .await
 }
 
 /// In one statement: records the sync event, deletes the job and marks
