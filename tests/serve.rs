@@ -2061,3 +2061,105 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
     .await;
     assert!(rest.is_ok(), "the watch held the server open");
 }
+
+// ---------------------------------------------------------------------------
+// Triggers: each sync event evaluated against the org's AgentTriggerRules.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comments_are_evaluated_against_the_trigger_rules_once_per_delivery() {
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let token_file = tokens.path().to_str().unwrap();
+    let server = start_with(&example(), &["--api-token-file", token_file]).await;
+    // acme's `fix-on-comment`: issue comments on `api` by grace or alan
+    // that start with `/kradle fix`.
+    let comment = |id: u64, who: &str, body: &str| {
+        serde_json::json!({
+            "action": "created",
+            "repository": { "id": 3, "name": "api", "full_name": "acme/api" },
+            "issue": { "id": 40, "number": 4, "title": "Flaky test", "state": "open",
+                       "user": { "login": "alice" }, "labels": [], "assignees": null,
+                       "pull_request": null, "updated_at": "2026-01-02T10:00:00Z" },
+            "comment": { "id": id, "body": body, "user": { "login": who },
+                         "updated_at": "2026-01-02T10:00:00Z" },
+            "sender": { "login": who, "username": who },
+            "is_pull": false,
+        })
+    };
+    for (delivery, body) in [
+        ("t1", comment(1, "grace", "/kradle fix the flaky test")),
+        ("t2", comment(2, "mallory", "/kradle fix it for me")),
+        ("t3", comment(3, "alan", "thanks, looks good")),
+    ] {
+        let body = serde_json::to_vec(&body).unwrap();
+        let status = gitea_event(
+            &server,
+            "api-events",
+            "issue_comment",
+            delivery,
+            &body,
+            GITEA_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 202, "{delivery}");
+        // A redelivery is a duplicate: it is not evaluated again.
+        let again = gitea_event(
+            &server,
+            "api-events",
+            "issue_comment",
+            delivery,
+            &body,
+            GITEA_SECRET,
+        )
+        .await;
+        assert_eq!(again.as_u16(), 200, "{delivery}");
+    }
+    drained(&server.db).await;
+    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let (status, list) = api_get(
+        &server,
+        &format!("{ns}/agenttriggerexecutions"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let rows: Vec<(String, String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["spec"]["deliveryId"].as_str().unwrap().to_string(),
+                x["status"]["phase"].as_str().unwrap().to_string(),
+                x["status"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("t1".into(), "Dispatching".into(), String::new()),
+            (
+                "t2".into(),
+                "Skipped".into(),
+                "`mallory` is not an allowed actor".into()
+            ),
+            (
+                "t3".into(),
+                "Skipped".into(),
+                "the comment does not match the pattern".into()
+            ),
+        ]
+    );
+    let first = &list["items"][0]["spec"];
+    assert_eq!(first["triggerRule"], "fix-on-comment");
+    assert_eq!(first["agentStack"], "fixer");
+    assert_eq!(first["taskKind"], "fix");
+    assert_eq!(
+        first["sourceEvent"],
+        "issue_comment:Issue:acme/api/issues/4"
+    );
+}

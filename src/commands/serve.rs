@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kradle_runtime::compiler::forge_plan::{Backend, Plan};
+use kradle_runtime::dispatch::Triggers;
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::secrets::Secrets;
 use kradle_runtime::serve::api::StaticTokens;
@@ -98,6 +99,8 @@ struct Loaded {
     backfill: Vec<(Target, GitHub)>,
     /// Per org and forge, what write-back may do, and its client.
     writeback: writeback::Targets,
+    /// The enabled AgentTriggerRules.
+    triggers: Triggers,
 }
 
 /// The receivers of the config at `args.input`, or why there are none:
@@ -179,10 +182,15 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         let policy = policies.get(&key).copied().unwrap_or_default();
         writeback.insert(key, writeback::Target { policy, forge });
     }
+    let (triggers, warnings) = Triggers::from_objects(objects.iter().copied());
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
     Ok(Ok(Loaded {
         receivers,
         backfill,
         writeback,
+        triggers,
     }))
 }
 
@@ -191,6 +199,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         receivers,
         backfill,
         writeback: writeback_targets,
+        triggers,
     } = match load_config(&args).await? {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
@@ -247,6 +256,8 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let term = unix_signal(SignalKind::terminate())?;
     let (github, gitea) = receivers.counts();
     let mut state = AppState::new(store, receivers);
+    let trigger_rules = triggers.len();
+    state.replace_triggers(triggers);
     if let Some(tokens) = api_tokens {
         state = state.with_api(std::sync::Arc::new(tokens));
     }
@@ -257,6 +268,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         github_bindings = github,
         gitea_subscriptions = gitea,
         workers = args.workers,
+        trigger_rules,
         "listening on http://{}",
         listener.local_addr()?
     );
@@ -272,6 +284,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             state.store().clone(),
             config,
             state.worker_stats(),
+            state.triggers(),
             stop.clone(),
         ))
     });
@@ -325,12 +338,19 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             match load_config(&args).await {
-                Ok(Ok(Loaded { receivers: r, .. })) => {
+                Ok(Ok(Loaded {
+                    receivers: r,
+                    triggers,
+                    ..
+                })) => {
                     let (github, gitea) = r.counts();
+                    let trigger_rules = triggers.len();
                     state.replace_receivers(r);
+                    state.replace_triggers(triggers);
                     tracing::info!(
                         github_bindings = github,
                         gitea_subscriptions = gitea,
+                        trigger_rules,
                         "reloaded the config"
                     );
                 }

@@ -51,6 +51,11 @@ pub const KINDS: &[(&str, &str, &str)] = &[
         "externalsyncconflicts",
         "externalsyncconflict",
     ),
+    (
+        "AgentTriggerExecution",
+        "agenttriggerexecutions",
+        "agenttriggerexecution",
+    ),
 ];
 
 /// What a request asks to read.

@@ -315,11 +315,23 @@ fn name_of(o: &Value) -> String {
         .to_string()
 }
 
+/// The trigger rules of the current config, swapped on SIGHUP.
+pub type SharedTriggers = Arc<RwLock<Arc<crate::dispatch::Triggers>>>;
+
+/// The rules `shared` holds now.
+pub(crate) fn current(shared: &SharedTriggers) -> Arc<crate::dispatch::Triggers> {
+    match shared.read() {
+        Ok(t) => t.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
     store: Store,
     receivers: Arc<RwLock<Arc<Receivers>>>,
+    triggers: SharedTriggers,
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::WorkerStats>,
     writeback: Arc<writeback::Stats>,
@@ -333,6 +345,7 @@ impl AppState {
         AppState {
             store,
             receivers: Arc::new(RwLock::new(Arc::new(receivers))),
+            triggers: SharedTriggers::default(),
             deliveries: Arc::default(),
             workers: Arc::default(),
             writeback: Arc::default(),
@@ -372,6 +385,18 @@ impl AppState {
     pub fn replace_receivers(&self, receivers: Receivers) {
         if let Ok(mut r) = self.receivers.write() {
             *r = Arc::new(receivers);
+        }
+    }
+
+    /// The trigger rules the sync workers evaluate.
+    pub fn triggers(&self) -> SharedTriggers {
+        self.triggers.clone()
+    }
+
+    /// Swaps in the trigger rules of a new config.
+    pub fn replace_triggers(&self, triggers: crate::dispatch::Triggers) {
+        if let Ok(mut t) = self.triggers.write() {
+            *t = Arc::new(triggers);
         }
     }
 

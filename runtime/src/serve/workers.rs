@@ -64,6 +64,7 @@ pub async fn run(
     store: Store,
     config: WorkerConfig,
     stats: Arc<WorkerStats>,
+    triggers: super::SharedTriggers,
     stop: watch::Receiver<bool>,
 ) {
     let (wake_tx, wake_rx) = watch::channel(0u64);
@@ -76,6 +77,7 @@ pub async fn run(
             store: store.clone(),
             config: config.clone(),
             stats: stats.clone(),
+            triggers: triggers.clone(),
         };
         workers.push(tokio::spawn(worker.run(wake_rx.clone(), stop.clone())));
     }
@@ -153,6 +155,8 @@ struct Worker {
     store: Store,
     config: WorkerConfig,
     stats: Arc<WorkerStats>,
+    /// The trigger rules of the current config (swapped on SIGHUP).
+    triggers: super::SharedTriggers,
 }
 
 impl Worker {
@@ -195,8 +199,13 @@ impl Worker {
     /// stop.
     async fn batch(&self, jobs: Vec<Job>, stop: &watch::Receiver<bool>) {
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
+        let triggers = super::current(&self.triggers);
         let work = async {
-            match self.store.process_sync_batch(&jobs, &self.id).await {
+            match self
+                .store
+                .process_sync_batch(&jobs, &self.id, &triggers)
+                .await
+            {
                 Ok(results) => {
                     for (id, processed) in results {
                         if let Some(job) = jobs.iter().find(|j| j.id == id) {
@@ -212,7 +221,7 @@ impl Worker {
                             let _ = self.store.release(&self.id, &rest).await;
                             break;
                         }
-                        let processed = self.store.process_sync(job, &self.id).await;
+                        let processed = self.store.process_sync(job, &self.id, &triggers).await;
                         self.settle(job, processed).await;
                     }
                 }

@@ -183,6 +183,20 @@ fn source(kind: &str) -> Option<&'static str> {
                         'resolvedAt', c.resolved_at)) AS status
                FROM kradle_sync_conflicts c"
         }
+        "AgentTriggerExecution" => {
+            "SELECT x.id, x.org, x.rule || '-' || x.delivery AS name,
+                    md5('trigger/' || x.id)::uuid::text AS uid, x.id AS resource_version,
+                    x.evaluated_at AS created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/trigger-rule', x.rule,
+                                       'kradle.a5c.ai/decision', x.decision) AS labels,
+                    jsonb_build_object('organizationRef', x.org, 'triggerRule', x.rule,
+                        'agentStack', x.agent_stack, 'taskKind', x.task_kind,
+                        'sourceEvent', x.source_event, 'decision', x.decision,
+                        'deliveryId', d.delivery_id) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', x.decision, 'reason', x.reason,
+                        'evaluatedAt', x.evaluated_at, 'dispatchRunRef', x.dispatch_run)) AS status
+               FROM kradle_trigger_executions x JOIN kradle_webhook_deliveries d ON d.id = x.delivery"
+        }
         "Issue" | "PullRequest" | "Review" | "Pipeline" | "Job" => {
             "SELECT p.id, p.org, p.name, p.uid::text AS uid, p.resource_version, p.created_at,
                     p.labels, p.spec,

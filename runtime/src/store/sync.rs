@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 
 use super::queue::Job;
 use super::{Store, StoreError};
+use crate::dispatch::{TriggerEvent, Triggers};
 use crate::sync::{Change, NormalizeError, Projection, SyncEvent, Target, normalize};
 
 /// What became of a sync event (`kradle_sync_events.outcome`).
@@ -73,9 +74,14 @@ struct StateChange {
 
 impl Store {
     /// Processes sync job `job`, which `worker` holds (a batch of one).
-    pub async fn process_sync(&self, job: &Job, worker: &str) -> Result<Processed, StoreError> {
+    pub async fn process_sync(
+        &self,
+        job: &Job,
+        worker: &str,
+        triggers: &Triggers,
+    ) -> Result<Processed, StoreError> {
         let mut done = self
-            .process_sync_batch(std::slice::from_ref(job), worker)
+            .process_sync_batch(std::slice::from_ref(job), worker, triggers)
             .await?;
         Ok(done.pop().map_or(Processed::LostLease, |(_, p)| p))
     }
@@ -92,6 +98,7 @@ impl Store {
         &self,
         jobs: &[Job],
         worker: &str,
+        triggers: &Triggers,
     ) -> Result<Vec<(i64, Processed)>, StoreError> {
         let q = |e| self.query_error(e);
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
@@ -127,6 +134,13 @@ impl Store {
             record_done(&mut tx, d, &event, outcome, name.as_deref())
                 .await
                 .map_err(q)?;
+            // A backfilled listing is a state, not an event: it triggers
+            // nothing.
+            if event.action.as_deref() != Some("backfilled") {
+                record_triggers(&mut tx, d, &event, triggers)
+                    .await
+                    .map_err(q)?;
+            }
             let key = (
                 d.org.clone(),
                 d.source.clone(),
@@ -266,6 +280,47 @@ async fn upsert(
     .bind(suffixed(&p.name, &p.native_id))
     .fetch_optional(&mut *conn)
     .await
+}
+
+/// Records what each of the org's rules about this event decided; a rule
+/// already recorded for this delivery is left as it is.
+async fn record_triggers(
+    conn: &mut PgConnection,
+    d: &Delivery,
+    event: &SyncEvent,
+    triggers: &Triggers,
+) -> Result<(), sqlx::Error> {
+    let decisions = triggers.evaluate(&d.org, &TriggerEvent::of(event, &d.payload));
+    if decisions.is_empty() {
+        return Ok(());
+    }
+    let source_event = format!(
+        "{}:{}:{}",
+        event.event_type, event.resource_kind, event.native_id
+    );
+    let rows: Vec<Value> = decisions
+        .iter()
+        .map(|(rule, decision)| {
+            serde_json::json!({
+                "rule": rule.name, "stack": rule.agent_stack, "task": rule.task_kind,
+                "decision": decision.as_str(), "reason": decision.reason(),
+            })
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO kradle_trigger_executions
+             (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason)
+         SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision', r ->> 'reason'
+           FROM jsonb_array_elements($4::jsonb) AS t(r)
+         ON CONFLICT (org, rule, delivery) DO NOTHING",
+    )
+    .bind(&d.org)
+    .bind(d.id)
+    .bind(&source_event)
+    .bind(Value::Array(rows))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// In one statement: records the sync event, deletes the job and marks

@@ -1,0 +1,395 @@
+//! Agent dispatch (spec §3.1, AgentTriggerRule, AgentTriggerExecution).
+//!
+//! This part is trigger evaluation: each normalized sync event is evaluated
+//! against its org's enabled AgentTriggerRules, in the transaction that
+//! applies the event, so a rule fires at most once per delivery, and a
+//! crash neither loses nor repeats an evaluation (docs/dispatch.md).
+//!
+//! Everything here is pure; the store records what [`Triggers::evaluate`]
+//! decides.
+
+use std::collections::BTreeMap;
+
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+use crate::sync::SyncEvent;
+
+/// The most a comment pattern may compile to: a hostile pattern in a pull
+/// request cannot make every sync slow.
+const PATTERN_SIZE_LIMIT: usize = 1 << 20;
+
+/// The part of a comment a pattern is matched against.
+const MAX_COMMENT: usize = 64 * 1024;
+
+/// What an event offers the rules.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TriggerEvent<'a> {
+    /// In GitHub's vocabulary (`issue_comment`, `workflow_run`, ...).
+    pub event_type: &'a str,
+    pub action: Option<&'a str>,
+    /// The repository's name (not its owner).
+    pub repository: Option<&'a str>,
+    /// Who caused it (`sender.login`).
+    pub actor: Option<&'a str>,
+    /// A comment's body.
+    pub comment: Option<&'a str>,
+    /// The label added or removed.
+    pub label: Option<&'a str>,
+}
+
+impl<'a> TriggerEvent<'a> {
+    /// The trigger view of a normalized event and its payload.
+    pub fn of(event: &'a SyncEvent, payload: &'a Value) -> TriggerEvent<'a> {
+        let sender = &payload["sender"];
+        TriggerEvent {
+            event_type: &event.event_type,
+            action: event.action.as_deref(),
+            repository: payload["repository"]["name"].as_str(),
+            actor: sender["login"]
+                .as_str()
+                .or_else(|| sender["username"].as_str()),
+            comment: payload["comment"]["body"].as_str(),
+            label: payload["label"]["name"].as_str(),
+        }
+    }
+}
+
+/// What evaluating one rule decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// It matched: a run is to be dispatched.
+    Dispatching,
+    /// Its sources include the event, but a filter did not pass.
+    Skipped(String),
+}
+
+impl Decision {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Decision::Dispatching => "Dispatching",
+            Decision::Skipped(_) => "Skipped",
+        }
+    }
+
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Decision::Dispatching => None,
+            Decision::Skipped(why) => Some(why),
+        }
+    }
+}
+
+/// An enabled AgentTriggerRule, ready to evaluate.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub org: String,
+    pub name: String,
+    pub agent_stack: String,
+    pub task_kind: String,
+    sources: Vec<String>,
+    repository: Option<String>,
+    allowed_actors: Vec<String>,
+    webhook: Option<WebhookFilter>,
+    comment: Option<(Regex, Vec<String>)>,
+    label: Option<(Vec<String>, String)>,
+}
+
+#[derive(Debug, Clone)]
+struct WebhookFilter {
+    events: Vec<String>,
+    repository: Option<String>,
+    action: Option<String>,
+}
+
+/// The enabled rules of a compiled config, by org.
+#[derive(Debug, Clone, Default)]
+pub struct Triggers {
+    rules: BTreeMap<String, Vec<Rule>>,
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+fn string(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_string)
+}
+
+impl Triggers {
+    /// The enabled AgentTriggerRules among compiled `objects`, and a
+    /// warning for each rule left out (a comment pattern that does not
+    /// compile within the size limit).
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = &'a Value>,
+    ) -> (Triggers, Vec<String>) {
+        let mut out = Triggers::default();
+        let mut warnings = Vec::new();
+        for o in objects
+            .into_iter()
+            .filter(|o| o["kind"] == "AgentTriggerRule")
+        {
+            let spec = &o["spec"];
+            if spec["enabled"] == Value::Bool(false) {
+                continue;
+            }
+            let org = o["metadata"]["labels"]["kradle.a5c.ai/org"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let name = o["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let comment = match spec["commentTrigger"]["pattern"].as_str() {
+                None => None,
+                Some(pattern) => match RegexBuilder::new(pattern)
+                    .size_limit(PATTERN_SIZE_LIMIT)
+                    .dfa_size_limit(PATTERN_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => Some((re, strings(&spec["commentTrigger"]["repos"]))),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "trigger rule `{org}/{name}` is off: its comment pattern does not compile: {e}"
+                        ));
+                        continue;
+                    }
+                },
+            };
+            let webhook = spec["webhookTrigger"].is_object().then(|| WebhookFilter {
+                events: strings(&spec["webhookTrigger"]["events"]),
+                repository: string(&spec["webhookTrigger"]["repository"]),
+                action: string(&spec["webhookTrigger"]["action"]),
+            });
+            let label = spec["labelTrigger"].is_object().then(|| {
+                (
+                    strings(&spec["labelTrigger"]["labels"]),
+                    string(&spec["labelTrigger"]["action"]).unwrap_or_else(|| "labeled".into()),
+                )
+            });
+            let rule = Rule {
+                org: org.clone(),
+                name,
+                agent_stack: string(&spec["agentStack"]).unwrap_or_default(),
+                task_kind: string(&spec["taskKind"]).unwrap_or_default(),
+                sources: strings(&spec["sources"]),
+                repository: string(&spec["repository"]),
+                allowed_actors: strings(&spec["allowedActors"]),
+                webhook,
+                comment,
+                label,
+            };
+            out.rules.entry(org).or_default().push(rule);
+        }
+        (out, warnings)
+    }
+
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        self.rules.values().map(Vec::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The decision of each of `org`'s rules whose sources include the
+    /// event (the others are not about it and are not recorded).
+    pub fn evaluate<'r>(
+        &'r self,
+        org: &str,
+        event: &TriggerEvent<'_>,
+    ) -> Vec<(&'r Rule, Decision)> {
+        self.rules
+            .get(org)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.sources.iter().any(|s| s == event.event_type))
+            .map(|r| (r, r.decide(event)))
+            .collect()
+    }
+}
+
+impl Rule {
+    /// The spec's `evaluateEvent` / `evaluateWebhookEvent` filters, in
+    /// order; the first that fails says why.
+    fn decide(&self, e: &TriggerEvent<'_>) -> Decision {
+        let skip = |why: String| Decision::Skipped(why);
+        if let Some(repo) = &self.repository {
+            if e.repository != Some(repo.as_str()) {
+                return skip(format!("the rule is for repository `{repo}`"));
+            }
+        }
+        if !self.allowed_actors.is_empty()
+            && !e
+                .actor
+                .is_some_and(|a| self.allowed_actors.iter().any(|x| x == a))
+        {
+            return skip(format!(
+                "`{}` is not an allowed actor",
+                e.actor.unwrap_or("(nobody)")
+            ));
+        }
+        if let Some(w) = &self.webhook {
+            if !w.events.is_empty() && !w.events.iter().any(|x| x == "*" || x == e.event_type) {
+                return skip(format!("the webhook trigger is not for `{}`", e.event_type));
+            }
+            if let Some(repo) = &w.repository {
+                if e.repository != Some(repo.as_str()) {
+                    return skip(format!("the webhook trigger is for repository `{repo}`"));
+                }
+            }
+            if let Some(action) = &w.action {
+                if e.action != Some(action.as_str()) {
+                    return skip(format!("the webhook trigger is for action `{action}`"));
+                }
+            }
+        }
+        if let Some((pattern, repos)) = &self.comment {
+            let Some(body) = e.comment else {
+                return skip("no comment to match".into());
+            };
+            if !repos.is_empty() && !e.repository.is_some_and(|r| repos.iter().any(|x| x == r)) {
+                return skip("the comment trigger is not for this repository".into());
+            }
+            let mut end = body.len().min(MAX_COMMENT);
+            while !body.is_char_boundary(end) {
+                end -= 1;
+            }
+            if !pattern.is_match(&body[..end]) {
+                return skip("the comment does not match the pattern".into());
+            }
+        }
+        if let Some((labels, action)) = &self.label {
+            if e.action != Some(action.as_str()) {
+                return skip(format!("the label trigger is for `{action}`"));
+            }
+            if !e.label.is_some_and(|l| labels.iter().any(|x| x == l)) {
+                return skip(format!(
+                    "label `{}` is not one of the trigger's",
+                    e.label.unwrap_or("(none)")
+                ));
+            }
+        }
+        Decision::Dispatching
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rules() -> Triggers {
+        let objects = [
+            json!({ "kind": "AgentTriggerRule",
+                "metadata": { "name": "fix-on-comment", "labels": { "kradle.a5c.ai/org": "acme" } },
+                "spec": { "sources": ["issue_comment"], "agentStack": "fixer", "taskKind": "fix",
+                          "repository": "api", "allowedActors": ["grace"],
+                          "commentTrigger": { "pattern": "^/kradle fix\\b", "repos": ["api"] } } }),
+            json!({ "kind": "AgentTriggerRule",
+                "metadata": { "name": "label-fix", "labels": { "kradle.a5c.ai/org": "acme" } },
+                "spec": { "sources": ["issues"], "agentStack": "fixer", "taskKind": "fix",
+                          "labelTrigger": { "labels": ["agent-fix"], "action": "labeled" } } }),
+            json!({ "kind": "AgentTriggerRule",
+                "metadata": { "name": "off", "labels": { "kradle.a5c.ai/org": "acme" } },
+                "spec": { "sources": ["issues"], "agentStack": "fixer", "taskKind": "fix",
+                          "enabled": false } }),
+            json!({ "kind": "AgentTriggerRule",
+                "metadata": { "name": "ci-failed", "labels": { "kradle.a5c.ai/org": "acme" } },
+                "spec": { "sources": ["workflow_run"], "agentStack": "fixer", "taskKind": "fix",
+                          "webhookTrigger": { "url": "https://x", "events": ["*"], "action": "completed" } } }),
+        ];
+        let (triggers, warnings) = Triggers::from_objects(objects.iter());
+        assert!(warnings.is_empty());
+        triggers
+    }
+
+    fn decisions(t: &Triggers, e: &TriggerEvent<'_>) -> Vec<(String, Decision)> {
+        t.evaluate("acme", e)
+            .into_iter()
+            .map(|(r, d)| (r.name.clone(), d))
+            .collect()
+    }
+
+    #[test]
+    fn a_comment_fires_only_from_an_allowed_actor_with_the_pattern() {
+        let t = rules();
+        assert_eq!(t.len(), 3, "the disabled rule is left out");
+        let mut e = TriggerEvent {
+            event_type: "issue_comment",
+            action: Some("created"),
+            repository: Some("api"),
+            actor: Some("grace"),
+            comment: Some("/kradle fix the flaky test"),
+            label: None,
+        };
+        assert_eq!(
+            decisions(&t, &e),
+            [("fix-on-comment".into(), Decision::Dispatching)]
+        );
+        e.comment = Some("please /kradle fix");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+        e.comment = Some("/kradle fix");
+        e.actor = Some("mallory");
+        assert_eq!(
+            decisions(&t, &e)[0].1,
+            Decision::Skipped("`mallory` is not an allowed actor".into())
+        );
+        e.actor = Some("grace");
+        e.repository = Some("web");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+        assert!(t.evaluate("globex", &e).is_empty(), "rules are per org");
+    }
+
+    #[test]
+    fn a_label_fires_when_added_not_when_removed() {
+        let t = rules();
+        let mut e = TriggerEvent {
+            event_type: "issues",
+            action: Some("labeled"),
+            repository: Some("api"),
+            label: Some("agent-fix"),
+            ..TriggerEvent::default()
+        };
+        assert_eq!(
+            decisions(&t, &e),
+            [("label-fix".into(), Decision::Dispatching)]
+        );
+        e.action = Some("unlabeled");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+        e.action = Some("labeled");
+        e.label = Some("bug");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    }
+
+    #[test]
+    fn a_webhook_trigger_filters_by_action_and_a_bad_pattern_turns_its_rule_off() {
+        let t = rules();
+        let mut e = TriggerEvent {
+            event_type: "workflow_run",
+            action: Some("completed"),
+            ..TriggerEvent::default()
+        };
+        assert_eq!(
+            decisions(&t, &e),
+            [("ci-failed".into(), Decision::Dispatching)]
+        );
+        e.action = Some("requested");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+
+        let huge = json!({ "kind": "AgentTriggerRule",
+            "metadata": { "name": "huge", "labels": { "kradle.a5c.ai/org": "acme" } },
+            "spec": { "sources": ["issue_comment"], "agentStack": "s", "taskKind": "k",
+                      "commentTrigger": { "pattern": "(a{1000}){1000}" } } });
+        let (t, warnings) = Triggers::from_objects([&huge]);
+        assert!(t.is_empty());
+        assert!(warnings[0].contains("does not compile"), "{warnings:?}");
+    }
+}
