@@ -2092,27 +2092,19 @@ async fn comments_are_evaluated_against_the_trigger_rules_once_per_delivery() {
         ("t3", comment(3, "alan", "thanks, looks good")),
     ] {
         let body = serde_json::to_vec(&body).unwrap();
-        let status = gitea_event(
-            &server,
-            "api-events",
-            "issue_comment",
-            delivery,
-            &body,
-            GITEA_SECRET,
-        )
-        .await;
-        assert_eq!(status.as_u16(), 202, "{delivery}");
-        // A redelivery is a duplicate: it is not evaluated again.
-        let again = gitea_event(
-            &server,
-            "api-events",
-            "issue_comment",
-            delivery,
-            &body,
-            GITEA_SECRET,
-        )
-        .await;
-        assert_eq!(again.as_u16(), 200, "{delivery}");
+        // The second time is a redelivery, a duplicate: not evaluated again.
+        for expected in [202, 200] {
+            let status = gitea_event(
+                &server,
+                "api-events",
+                "issue_comment",
+                delivery,
+                &body,
+                GITEA_SECRET,
+            )
+            .await;
+            assert_eq!(status.as_u16(), expected, "{delivery}");
+        }
     }
     drained(&server.db).await;
     let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
