@@ -1586,6 +1586,33 @@ fn kradle(server: &Server, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Reads with `read` until `done` holds for what it returns, and returns
+/// that; fails with `what` and the last value read after a deadline.
+async fn poll_until<T: std::fmt::Debug, F: std::future::Future<Output = T>>(
+    what: &str,
+    mut read: impl FnMut() -> F,
+    done: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let value = read().await;
+        if done(&value) {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {value:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A projection's spec, by name.
+async fn spec_of(pool: &sqlx::PgPool, name: &str) -> serde_json::Value {
+    sqlx::query_scalar("SELECT spec FROM kradle_projections WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 /// `kradle issues set github-doomsday-7 --org globex ARGS…`.
 fn set_issue_7(server: &Server, args: &[&str]) -> (i32, String, String) {
     let mut all = vec!["issues", "set", "github-doomsday-7", "--org", "globex"];
@@ -1675,22 +1702,14 @@ async fn an_issue_change_is_written_back_once_merged_with_what_the_forge_gained(
 
     // GitHub's answer is synced into the projection, as a delivery.
     let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let spec: serde_json::Value = sqlx::query_scalar(
-            "SELECT spec FROM kradle_projections WHERE name = 'github-doomsday-7'",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if spec["workflowState"] == "done" {
-            assert_eq!(spec["state"], "closed");
-            assert_eq!(spec["title"], "Their title");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never synced: {spec}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let spec = poll_until(
+        "never synced",
+        || spec_of(&pool, "github-doomsday-7"),
+        |spec| spec["workflowState"] == "done",
+    )
+    .await;
+    assert_eq!(spec["state"], "closed");
+    assert_eq!(spec["title"], "Their title");
 
     // The same change again (but the title, which GitHub kept): GitHub has
     // it, so nothing is sent.
@@ -1776,14 +1795,12 @@ async fn a_field_changed_on_both_sides_is_held_until_a_person_decides() {
         &["conflicts", "resolve", &id, "--use", "prefer-kradle"],
     );
     assert_eq!(code, 0, "{err}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while fake_issue_7(&fake)["title"] != "Our title" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the resolved write was never sent"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    poll_until(
+        "the resolved write was never sent",
+        || async { fake_issue_7(&fake)["title"].clone() },
+        |title| title == "Our title",
+    )
+    .await;
     assert_eq!(label_names(&fake_issue_7(&fake)), ["bug", "triage"]);
     assert_eq!(patches(&fake), 1);
     let (code, _, err) = kradle(&server, &["conflicts", "resolve", &id, "--use", "ignore"]);
@@ -1803,11 +1820,12 @@ async fn a_write_back_killed_in_flight_is_not_sent_twice() {
     fake.with(|w| w.answer_delay = Duration::from_secs(30));
     let (code, _, err) = set_issue_7(&first, &["--add-label", "triage"]);
     assert_eq!(code, 0, "{err}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while patches(&fake) == 0 {
-        assert!(std::time::Instant::now() < deadline, "the PATCH never came");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    poll_until(
+        "the PATCH never came",
+        || async { patches(&fake) },
+        |n| *n > 0,
+    )
+    .await;
     first.child.kill().unwrap(); // SIGKILL, before GitHub answers
     first.child.wait().unwrap();
     fake.with(|w| w.answer_delay = Duration::ZERO);
@@ -1819,22 +1837,18 @@ async fn a_write_back_killed_in_flight_is_not_sent_twice() {
     assert_eq!(phase, "InFlight");
 
     let second = start_again(db.clone(), config.path(), &args).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let phase: String = sqlx::query_scalar("SELECT phase FROM kradle_write_intents")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        if phase != "InFlight" && phase != "Pending" {
-            assert_eq!(phase, "Succeeded", "the rerun found its own write there");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the write-back never finished"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let phase: String = poll_until(
+        "the write-back never finished",
+        || async {
+            sqlx::query_scalar("SELECT phase FROM kradle_write_intents")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        },
+        |phase: &String| phase != "InFlight" && phase != "Pending",
+    )
+    .await;
+    assert_eq!(phase, "Succeeded", "the rerun found its own write there");
     assert_eq!(patches(&fake), 1, "sent once");
     assert_eq!(label_names(&fake_issue_7(&fake)), ["bug", "triage"]);
     drop(second);
@@ -1919,20 +1933,13 @@ async fn a_gitea_issue_change_is_written_back_with_gitea_s_own_calls() {
 
     // Gitea's state comes back through sync, under the subscription.
     let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let spec: serde_json::Value =
-            sqlx::query_scalar("SELECT spec FROM kradle_projections WHERE name = 'gitea-api-4'")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        if spec["state"] == "closed" {
-            assert_eq!(spec["workflowState"], "doing");
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "never synced: {spec}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let spec = poll_until(
+        "never synced",
+        || spec_of(&pool, "gitea-api-4"),
+        |spec| spec["state"] == "closed",
+    )
+    .await;
+    assert_eq!(spec["workflowState"], "doing");
     pool.close().await;
 }
 
