@@ -55,6 +55,13 @@ enum Command {
     Issues(commands::issues::Args),
     /// List and resolve the sync conflicts write-back found.
     Conflicts(commands::issues::ConflictsArgs),
+    /// Dispatch an agent stack by hand: a run for `kradle serve` to take through review,
+    /// workspace and Job.
+    Dispatch(commands::runs::DispatchArgs),
+    /// List, inspect and cancel agent runs.
+    Runs(commands::runs::RunsArgs),
+    /// List, approve and deny the approvals agent runs wait for.
+    Approvals(commands::runs::ApprovalsArgs),
     /// Manage the runtime's PostgreSQL database (migrations).
     Db(commands::db::Args),
 }
@@ -112,6 +119,9 @@ fn main() -> ExitCode {
         Command::Intents(args) => commands::intents::run(args),
         Command::Issues(args) => commands::issues::run(args),
         Command::Conflicts(args) => commands::issues::run_conflicts(args),
+        Command::Dispatch(args) => commands::runs::run_dispatch(args),
+        Command::Runs(args) => commands::runs::run_runs(args),
+        Command::Approvals(args) => commands::runs::run_approvals(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

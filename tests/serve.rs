@@ -56,6 +56,17 @@ async fn start_with(config: &std::path::Path, args: &[&str]) -> Server {
 
 /// A server on an existing database.
 async fn start_again(db: Arc<TestDb>, config: &std::path::Path, args: &[&str]) -> Server {
+    start_in(db, config, args, None).await
+}
+
+/// A server on an existing database, with the cluster of `kubeconfig`
+/// (without one, no cluster: agent runs wait in Queued).
+async fn start_in(
+    db: Arc<TestDb>,
+    config: &std::path::Path,
+    args: &[&str],
+    kubeconfig: Option<&std::path::Path>,
+) -> Server {
     let secrets = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         secrets.path(),
@@ -76,6 +87,12 @@ async fn start_again(db: Arc<TestDb>, config: &std::path::Path, args: &[&str]) -
         .env("KRADLE_DATABASE_URL", &db.url)
         .env("KRADLE_GITEA_TOKEN", "fake-gitea-admin-token")
         .env_remove("KRADLE_GITEA_HTTP_URL")
+        .env(
+            "KUBECONFIG",
+            kubeconfig.unwrap_or(std::path::Path::new("/nonexistent/kubeconfig")),
+        )
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KRADLE_CALLBACK_URL")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -2140,7 +2157,7 @@ async fn comments_are_evaluated_against_the_trigger_rules_once_per_delivery() {
     assert_eq!(
         rows,
         [
-            ("t1".into(), "Dispatching".into(), String::new()),
+            ("t1".into(), "Dispatched".into(), String::new()),
             (
                 "t2".into(),
                 "Skipped".into(),
@@ -2161,4 +2178,319 @@ async fn comments_are_evaluated_against_the_trigger_rules_once_per_delivery() {
         first["sourceEvent"],
         "issue_comment:Issue:acme/api/issues/4"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Dispatch: a matching comment becomes a run, the run a Job on the cluster
+// (a fake API server, every body checked against the upstream schemas),
+// and the agent's callback its result.
+
+/// A fake cluster served over HTTP, and a kubeconfig for it.
+async fn cluster(hang: &[&str]) -> (support::fake_kube::FakeKube, tempfile::NamedTempFile) {
+    let fake = support::fake_kube::FakeKube::new();
+    fake.state.lock().unwrap().hang = hang.iter().map(|h| h.to_string()).collect();
+    let url = fake.serve().await;
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        kubeconfig.path(),
+        support::fake_kube::FakeKube::kubeconfig(&url),
+    )
+    .unwrap();
+    (fake, kubeconfig)
+}
+
+/// grace's `/kradle fix` on acme/api issue 4, which acme's
+/// `fix-on-comment` rule dispatches the `fixer` stack for.
+fn fix_comment(id: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "action": "created",
+        "repository": { "id": 3, "name": "api", "full_name": "acme/api", "default_branch": "main" },
+        "issue": { "id": 40, "number": 4, "title": "Flaky test", "state": "open",
+                   "user": { "login": "alice" }, "labels": [], "assignees": null,
+                   "pull_request": null, "updated_at": "2026-01-02T10:00:00Z" },
+        "comment": { "id": id, "body": "/kradle fix the flaky test", "user": { "login": "grace" },
+                     "updated_at": "2026-01-02T10:00:00Z" },
+        "sender": { "login": "grace", "username": "grace" },
+        "is_pull": false,
+    }))
+    .unwrap()
+}
+
+/// The runs: (name, phase, attempts).
+async fn runs(db: &TestDb) -> Vec<(String, String, i32)> {
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let rows = sqlx::query_as("SELECT name, phase, attempts FROM kradle_dispatch_runs ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    rows
+}
+
+async fn callback(
+    server: &Server,
+    run: &str,
+    token: &str,
+    body: serde_json::Value,
+) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/api/orgs/acme/agents/runs/{run}/callback",
+            server.url
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+fn succeeded() -> serde_json::Value {
+    serde_json::json!({
+        "phase": "Succeeded",
+        "message": "the flaky test is fixed",
+        "artifacts": [{ "kind": "patch", "digest": format!("sha256:{}", "c".repeat(64)),
+                        "size": 1234, "mimeType": "text/x-diff" }],
+        "transcript": [{ "type": "text", "text": "Reading the failing job log first." }],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
+    let (kube, kubeconfig) = cluster(&[]).await;
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let server = start_in(
+        Arc::new(TestDb::new().await),
+        &example(),
+        &[
+            "--api-token-file",
+            tokens.path().to_str().unwrap(),
+            "--job-poll-ms",
+            "50",
+        ],
+        Some(kubeconfig.path()),
+    )
+    .await;
+    let body = fix_comment(1);
+    // Delivered, then redelivered: one run.
+    for expected in [202, 200] {
+        let status = gitea_event(
+            &server,
+            "api-events",
+            "issue_comment",
+            "d1",
+            &body,
+            GITEA_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), expected);
+    }
+    let jobs = poll_until(
+        "the agent Job",
+        || async { kube.names("jobs") },
+        |j| !j.is_empty(),
+    )
+    .await;
+    let all = runs(&server.db).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let run = all[0].0.clone();
+    assert_eq!(jobs, [format!("agent-{run}-1")]);
+    let job = kube.get("jobs", "kradle-org-acme", &jobs[0]).unwrap();
+    let env = &job["spec"]["template"]["spec"]["containers"][0]["env"];
+    let var = |name: &str| {
+        env.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].clone())
+            .unwrap()
+    };
+    assert_eq!(
+        var("KRADLE_CALLBACK_URL"),
+        format!("{}/api/orgs/acme/agents/runs/{run}/callback", server.url)
+    );
+    assert_eq!(var("KRADLE_REPOSITORY"), "api");
+    assert_eq!(var("KRADLE_REF"), "main");
+    assert_eq!(var("KRADLE_TASK_KIND"), "fix");
+    poll_until("Running", || runs(&server.db), |r| r[0].1 == "Running").await;
+
+    let token = kube.token("kradle-org-acme", &jobs[0]).unwrap();
+    assert_eq!(
+        callback(&server, &run, "wrong-token", succeeded())
+            .await
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        callback(&server, "nope-1", &token, succeeded())
+            .await
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        callback(
+            &server,
+            &run,
+            &token,
+            serde_json::json!({ "phase": "Done" })
+        )
+        .await
+        .as_u16(),
+        400
+    );
+    assert_eq!(
+        callback(&server, &run, &token, succeeded()).await.as_u16(),
+        200
+    );
+    assert_eq!(runs(&server.db).await[0].1, "Succeeded");
+    assert_eq!(
+        callback(&server, &run, &token, succeeded()).await.as_u16(),
+        401,
+        "the token is spent"
+    );
+    assert_eq!(
+        rows(
+            &server.db,
+            "kradle_workspaces WHERE phase = 'Ready' AND claimed_by IS NULL"
+        )
+        .await,
+        1
+    );
+    assert_eq!(rows(&server.db, "kradle_artifacts").await, 1);
+
+    // Read back: the API and the CLI.
+    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let (status, got) = api_get(
+        &server,
+        &format!("{ns}/agentdispatchruns/{run}"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["status"]["phase"], "Succeeded");
+    assert_eq!(got["spec"]["triggerRule"], "fix-on-comment");
+    assert_eq!(got["spec"]["requestedBy"], "grace");
+    assert_eq!(got["status"]["transcriptRef"], run.as_str());
+    let (_, executions) = api_get(
+        &server,
+        &format!("{ns}/agenttriggerexecutions"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(executions["items"][0]["status"]["phase"], "Dispatched");
+    assert_eq!(
+        executions["items"][0]["status"]["dispatchRunRef"],
+        run.as_str()
+    );
+    let (_, artifacts) = api_get(&server, &format!("{ns}/kradleartifacts"), Some(API_TOKEN)).await;
+    assert_eq!(artifacts["items"][0]["spec"]["kind"], "patch");
+    let (code, list, _) = kradle(&server, &["runs", "list", "--org", "acme"]);
+    assert_eq!(code, 0);
+    assert!(
+        list.contains(&run) && list.contains("Succeeded") && list.contains("1/3"),
+        "{list}"
+    );
+    let (code, text, _) = kradle(&server, &["runs", "get", &run, "--org", "acme"]);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("initial") && text.contains(&jobs[0]),
+        "{text}"
+    );
+    assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
+    // No token in the log.
+    let log: Vec<String> = server.lines.try_iter().collect();
+    assert!(
+        !log.iter().any(|l| l.contains(&token)),
+        "the token was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_during_a_launch_is_rerun_into_exactly_one_job() {
+    for hang in [
+        "POST /api/v1/namespaces/kradle-org-acme/secrets",
+        "POST /api/v1/namespaces/kradle-org-acme/persistentvolumeclaims",
+        "POST /apis/batch/v1/namespaces/kradle-org-acme/jobs",
+    ] {
+        let (kube, kubeconfig) = cluster(&[hang]).await;
+        let db = Arc::new(TestDb::new().await);
+        let args = ["--job-lease", "1", "--job-poll-ms", "50"];
+        let first = start_in(db.clone(), &example(), &args, Some(kubeconfig.path())).await;
+        let status = gitea_event(
+            &first,
+            "api-events",
+            "issue_comment",
+            "d1",
+            &fix_comment(1),
+            GITEA_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 202);
+        poll_until(hang, || async { kube.count(hang) }, |n| *n > 0).await;
+        drop(first); // SIGKILL, with the answer still held back
+        let second = start_in(db.clone(), &example(), &args, Some(kubeconfig.path())).await;
+        let all = poll_until(
+            "Running",
+            || runs(&db),
+            |r| r.first().is_some_and(|r| r.1 == "Running"),
+        )
+        .await;
+        let run = &all[0].0;
+        assert_eq!(kube.names("jobs"), [format!("agent-{run}-1")], "{hang}");
+        assert_eq!(kube.names("persistentvolumeclaims").len(), 1, "{hang}");
+        // The Secret the Job reads holds the token kradle has the hash of.
+        let token = kube
+            .token("kradle-org-acme", &format!("agent-{run}-1"))
+            .unwrap();
+        assert_eq!(
+            callback(&second, run, &token, succeeded()).await.as_u16(),
+            200,
+            "{hang}"
+        );
+        assert_eq!(runs(&db).await, [(run.clone(), "Succeeded".to_string(), 1)]);
+        assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_runs_and_approvals_from_the_command_line() {
+    // No cluster: runs wait in Queued.
+    let server = start().await;
+    let (code, name, err) = kradle(
+        &server,
+        &[
+            "dispatch",
+            "--org",
+            "acme",
+            "--stack",
+            "fixer",
+            "--task-kind",
+            "fix",
+            "--repository",
+            "api",
+            "--as",
+            "ada",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let name = name.trim().to_string();
+    assert!(name.starts_with("fixer-"), "{name}");
+    let (code, text, _) = kradle(&server, &["runs", "get", &name, "--org", "acme"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("Pending") && text.contains("ada"), "{text}");
+    let (code, _, err) = kradle(&server, &["runs", "cancel", &name, "--org", "acme"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = kradle(&server, &["runs", "cancel", &name, "--org", "acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("over (Cancelled)"), "{err}");
+    let (code, _, err) = kradle(&server, &["runs", "get", "nope", "--org", "acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no run"), "{err}");
+    let (code, text, _) = kradle(&server, &["approvals", "list"]);
+    assert_eq!((code, text.as_str()), (0, "no approvals\n"));
+    let (code, _, err) = kradle(&server, &["approvals", "approve", "nope", "--org", "acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("has no approval"), "{err}");
 }

@@ -8,6 +8,7 @@ pub mod import;
 pub mod intents;
 pub mod issues;
 pub mod plan;
+pub mod runs;
 pub mod schema;
 pub mod serve;
 pub mod validate;

@@ -7,10 +7,13 @@ use std::time::Duration;
 
 use kradle_runtime::compiler::forge_plan::{Backend, Plan};
 use kradle_runtime::dispatch::Triggers;
+use kradle_runtime::dispatch::catalog::Catalog;
+use kradle_runtime::dispatch::executor::KubeJobs;
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::secrets::Secrets;
 use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
+use kradle_runtime::serve::dispatch;
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::writeback;
@@ -60,9 +63,27 @@ pub struct Args {
     /// kradle.yaml forges.gitea.url). The token comes from $KRADLE_GITEA_TOKEN.
     #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
     gitea_url: Option<String>,
+    /// Where agent runs execute: Kubernetes Jobs (in-cluster service account, or
+    /// $KUBECONFIG), or nowhere (`off`: runs wait in Queued until a server with a cluster
+    /// starts).
+    #[arg(long, value_enum, value_name = "BACKEND", default_value_t = DispatchBackend::Kubernetes)]
+    dispatch: DispatchBackend,
+    /// The URL agents call back (`<URL>/api/orgs/{org}/agents/runs/{run}/callback`), as
+    /// their pods reach this server; default: http:// and the address listened on.
+    #[arg(long, value_name = "URL", env = "KRADLE_CALLBACK_URL")]
+    callback_url: Option<String>,
+    /// Milliseconds between two looks at a running agent Job.
+    #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
+    job_poll_ms: u64,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum DispatchBackend {
+    Kubernetes,
+    Off,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +122,8 @@ struct Loaded {
     writeback: writeback::Targets,
     /// The enabled AgentTriggerRules.
     triggers: Triggers,
+    /// The AgentStacks, for the dispatch worker.
+    catalog: Catalog,
 }
 
 /// The receivers of the config at `args.input`, or why there are none:
@@ -182,6 +205,12 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         let policy = policies.get(&key).copied().unwrap_or_default();
         writeback.insert(key, writeback::Target { policy, forge });
     }
+    let report: serde_json::Value = build
+        .files
+        .get("report.json")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let catalog = Catalog::from_objects(objects.iter().copied(), &report);
     let (triggers, warnings) = Triggers::from_objects(objects.iter().copied());
     for warning in warnings {
         tracing::warn!("{warning}");
@@ -191,6 +220,7 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         backfill,
         writeback,
         triggers,
+        catalog,
     }))
 }
 
@@ -200,6 +230,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         backfill,
         writeback: writeback_targets,
         triggers,
+        catalog,
     } = match load_config(&args).await? {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
@@ -258,19 +289,32 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let mut state = AppState::new(store, receivers);
     let trigger_rules = triggers.len();
     state.replace_triggers(triggers);
+    let stacks = catalog.len();
+    state.replace_catalog(catalog);
+    let executor = match args.dispatch {
+        DispatchBackend::Off => None,
+        DispatchBackend::Kubernetes => match kradle_runtime::secrets::kubernetes::client().await {
+            Ok(client) => Some(Arc::new(KubeJobs::new(client))),
+            Err(error) => {
+                tracing::warn!(%error, "agent runs wait in Queued: no cluster to create their Jobs in");
+                None
+            }
+        },
+    };
     if let Some(tokens) = api_tokens {
         state = state.with_api(std::sync::Arc::new(tokens));
     }
     if let Some(reviewer) = reviewer {
         state = state.with_api(std::sync::Arc::new(reviewer));
     }
+    let local = listener.local_addr()?;
     tracing::info!(
         github_bindings = github,
         gitea_subscriptions = gitea,
         workers = args.workers,
         trigger_rules,
-        "listening on http://{}",
-        listener.local_addr()?
+        agent_stacks = stacks,
+        "listening on http://{local}",
     );
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -297,6 +341,25 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ))
     });
+    let dispatcher = (args.workers > 0).then(|| {
+        let callback_base = args
+            .callback_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{local}"));
+        tokio::spawn(dispatch::run(
+            dispatch::Dispatcher {
+                store: state.store().clone(),
+                catalog: state.catalog(),
+                executor,
+                callback_base,
+                poll: Duration::from_millis(args.job_poll_ms),
+                lease: Duration::from_secs(args.job_lease),
+                concurrency: 16,
+                stats: state.dispatch_stats(),
+            },
+            stop.clone(),
+        ))
+    });
     for (target, client) in backfill {
         tokio::spawn(backfill::run(
             state.store().clone(),
@@ -315,6 +378,11 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await?;
+    if let Some(worker) = dispatcher {
+        if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
+            tracing::warn!("the dispatch worker did not stop in time; its lease will expire");
+        }
+    }
     if let Some(worker) = writeback_worker {
         if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
             tracing::warn!("the write-back worker did not stop in time; its lease will expire");
@@ -341,12 +409,14 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
                 Ok(Ok(Loaded {
                     receivers: r,
                     triggers,
+                    catalog,
                     ..
                 })) => {
                     let (github, gitea) = r.counts();
                     let trigger_rules = triggers.len();
                     state.replace_receivers(r);
                     state.replace_triggers(triggers);
+                    state.replace_catalog(catalog);
                     tracing::info!(
                         github_bindings = github,
                         gitea_subscriptions = gitea,

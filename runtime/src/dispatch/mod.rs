@@ -8,6 +8,10 @@
 //! Everything here is pure; the store records what [`Triggers::evaluate`]
 //! decides.
 
+pub mod catalog;
+pub mod executor;
+pub mod job;
+
 use std::collections::BTreeMap;
 
 use regex::{Regex, RegexBuilder};
@@ -53,6 +57,28 @@ impl<'a> TriggerEvent<'a> {
             label: payload["label"]["name"].as_str(),
         }
     }
+}
+
+/// The repository (name) and ref an event's run works on: the branch of
+/// a workflow run, a pull request's head, a push's branch, or the
+/// repository's default branch.
+pub fn target_of(payload: &Value) -> (Option<String>, Option<String>) {
+    let repository = payload["repository"]["name"].as_str().map(str::to_string);
+    let git_ref = [
+        &payload["workflow_run"]["head_branch"],
+        &payload["pull_request"]["head"]["ref"],
+        &payload["check_run"]["check_suite"]["head_branch"],
+    ]
+    .into_iter()
+    .find_map(|v| v.as_str())
+    .or_else(|| {
+        payload["ref"]
+            .as_str()
+            .map(|r| r.strip_prefix("refs/heads/").unwrap_or(r))
+    })
+    .or_else(|| payload["repository"]["default_branch"].as_str())
+    .map(str::to_string);
+    (repository, git_ref)
 }
 
 /// What evaluating one rule decided.

@@ -56,6 +56,19 @@ pub const KINDS: &[(&str, &str, &str)] = &[
         "agenttriggerexecutions",
         "agenttriggerexecution",
     ),
+    ("AgentDispatchRun", "agentdispatchruns", "agentdispatchrun"),
+    (
+        "AgentDispatchAttempt",
+        "agentdispatchattempts",
+        "agentdispatchattempt",
+    ),
+    ("AgentApproval", "agentapprovals", "agentapproval"),
+    ("KradleArtifact", "kradleartifacts", "kradleartifact"),
+    (
+        "AgentSessionTranscript",
+        "agentsessiontranscripts",
+        "agentsessiontranscript",
+    ),
 ];
 
 /// What a request asks to read.

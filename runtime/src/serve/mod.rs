@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod backfill;
+pub mod dispatch;
 pub mod kube_auth;
 mod metrics;
 mod webhook;
@@ -335,6 +336,8 @@ pub struct AppState {
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::WorkerStats>,
     writeback: Arc<writeback::Stats>,
+    dispatch: Arc<dispatch::Stats>,
+    catalog: dispatch::SharedCatalog,
     /// Turns true when the server stops: watches end.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     api_auth: api::SharedAuth,
@@ -349,6 +352,8 @@ impl AppState {
             deliveries: Arc::default(),
             workers: Arc::default(),
             writeback: Arc::default(),
+            dispatch: Arc::default(),
+            catalog: dispatch::SharedCatalog::default(),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             api_auth: None,
         }
@@ -374,6 +379,23 @@ impl AppState {
     /// The counters the write-back worker of this process keeps.
     pub fn writeback_stats(&self) -> Arc<writeback::Stats> {
         self.writeback.clone()
+    }
+
+    /// The counters the dispatch worker of this process keeps.
+    pub fn dispatch_stats(&self) -> Arc<dispatch::Stats> {
+        self.dispatch.clone()
+    }
+
+    /// The stacks the dispatch worker reads.
+    pub fn catalog(&self) -> dispatch::SharedCatalog {
+        self.catalog.clone()
+    }
+
+    /// Swaps in the stacks of a new config.
+    pub fn replace_catalog(&self, catalog: crate::dispatch::catalog::Catalog) {
+        if let Ok(mut c) = self.catalog.write() {
+            *c = Arc::new(catalog);
+        }
     }
 
     /// The store the handlers write to.
@@ -427,6 +449,10 @@ pub fn router(state: AppState) -> Router {
             get(api::get_one),
         )
         .route("/webhooks/github/{org}/{binding}", post(webhook::github))
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/callback",
+            post(dispatch::callback),
+        )
         .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -9,6 +9,7 @@
 //! as planned, with `${secret:…}` placeholders unresolved.
 
 mod deliveries;
+mod dispatch;
 mod intents;
 mod links;
 mod lock;
@@ -25,6 +26,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
+pub use dispatch::{AfterFailure, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Run};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;

@@ -188,14 +188,110 @@ fn source(kind: &str) -> Option<&'static str> {
                     md5('trigger/' || x.id)::uuid::text AS uid, x.id AS resource_version,
                     x.evaluated_at AS created_at,
                     jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/trigger-rule', x.rule,
-                                       'kradle.a5c.ai/decision', x.decision) AS labels,
+                                       'kradle.a5c.ai/decision',
+                                       CASE WHEN r.id IS NOT NULL THEN 'Dispatched' ELSE x.decision END) AS labels,
                     jsonb_build_object('organizationRef', x.org, 'triggerRule', x.rule,
                         'agentStack', x.agent_stack, 'taskKind', x.task_kind,
                         'sourceEvent', x.source_event, 'decision', x.decision,
                         'deliveryId', d.delivery_id) AS spec,
-                    jsonb_strip_nulls(jsonb_build_object('phase', x.decision, 'reason', x.reason,
-                        'evaluatedAt', x.evaluated_at, 'dispatchRunRef', x.dispatch_run)) AS status
-               FROM kradle_trigger_executions x JOIN kradle_webhook_deliveries d ON d.id = x.delivery"
+                    jsonb_strip_nulls(jsonb_build_object(
+                        'phase', CASE WHEN r.id IS NOT NULL THEN 'Dispatched' ELSE x.decision END,
+                        'reason', x.reason, 'evaluatedAt', x.evaluated_at,
+                        'dispatchRunRef', r.name)) AS status
+               FROM kradle_trigger_executions x JOIN kradle_webhook_deliveries d ON d.id = x.delivery
+               LEFT JOIN kradle_dispatch_runs r ON r.execution = x.id"
+        }
+        // The dispatch lifecycle (docs/dispatch.md).
+        "AgentDispatchRun" => {
+            "SELECT r.id, r.org, r.name, md5('run/' || r.id)::uuid::text AS uid, r.resource_version,
+                    r.queued_at AS created_at,
+                    jsonb_strip_nulls(jsonb_build_object('kradle.a5c.ai/org', r.org,
+                        'kradle.a5c.ai/stack', r.agent_stack, 'kradle.a5c.ai/phase', r.phase,
+                        'kradle.a5c.ai/trigger-rule', r.trigger_rule)) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', r.org,
+                        'repository', r.repository, 'ref', r.ref, 'sourceRefs', r.source_refs,
+                        'agentStack', r.agent_stack, 'taskKind', r.task_kind,
+                        'triggerRule', r.trigger_rule, 'requestedBy', r.requested_by,
+                        'workspaceRef', r.workspace,
+                        'mountSpec', CASE WHEN w.pvc IS NOT NULL THEN jsonb_build_object(
+                            'volume', jsonb_build_object('name', 'workspace',
+                                'persistentVolumeClaim', jsonb_build_object('claimName', w.pvc)),
+                            'volumeMount', jsonb_build_object('name', 'workspace', 'mountPath', '/workspace')) END)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', r.phase, 'reason', r.reason,
+                        'message', r.message, 'attempts', r.attempts, 'maxAttempts', r.max_attempts,
+                        'deadlineSeconds', r.deadline_seconds, 'jobName', a.job_name,
+                        'queuedAt', r.queued_at, 'startedAt', r.started_at, 'finishedAt', r.finished_at,
+                        'permissionSnapshot', r.permission, 'result', r.result,
+                        'transcriptRef', CASE WHEN t.run IS NOT NULL THEN r.name END,
+                        'conditions', jsonb_build_array(
+                            jsonb_build_object('type', 'StackResolved', 'status',
+                                CASE WHEN r.reason IN ('StackNotFound', 'StackNotReady') THEN 'False'
+                                     WHEN r.permission IS NOT NULL OR r.step <> 'review' THEN 'True'
+                                     ELSE 'Unknown' END),
+                            jsonb_build_object('type', 'PermissionReviewed', 'status',
+                                CASE WHEN r.reason IN ('PermissionDenied', 'Denied') THEN 'False'
+                                     WHEN r.phase = 'AwaitingApproval' THEN 'Unknown'
+                                     WHEN r.step NOT IN ('review') OR r.reason = 'Approved' THEN 'True'
+                                     ELSE 'Unknown' END),
+                            jsonb_build_object('type', 'WorkspaceBound', 'status',
+                                CASE WHEN r.workspace IS NOT NULL THEN 'True' ELSE 'False' END),
+                            jsonb_build_object('type', 'JobCreated', 'status',
+                                CASE WHEN r.started_at IS NOT NULL THEN 'True' ELSE 'False' END),
+                            jsonb_build_object('type', 'Completed', 'status',
+                                CASE r.phase WHEN 'Succeeded' THEN 'True'
+                                     WHEN 'Failed' THEN 'False' WHEN 'Cancelled' THEN 'False'
+                                     ELSE 'Unknown' END, 'reason', r.reason)))) AS status
+               FROM kradle_dispatch_runs r
+               LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
+               LEFT JOIN kradle_dispatch_attempts a ON a.run = r.id AND a.number = r.attempts
+               LEFT JOIN kradle_transcripts t ON t.run = r.id"
+        }
+        "AgentDispatchAttempt" => {
+            "SELECT a.id, r.org, r.name || '-' || a.number AS name,
+                    md5('attempt/' || a.id)::uuid::text AS uid, a.resource_version, a.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', r.org, 'kradle.a5c.ai/run', r.name,
+                        'kradle.a5c.ai/phase', a.phase) AS labels,
+                    jsonb_build_object('organizationRef', r.org, 'agentDispatchRun', r.name,
+                        'attempt', a.number, 'attemptReason', a.reason,
+                        'agentStackSnapshot', a.stack_snapshot) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', a.phase, 'reason', a.reason_code,
+                        'message', a.message, 'jobName', a.job_name, 'permissionSnapshot', r.permission,
+                        'queueEnteredAt', a.created_at, 'startedAt', a.started_at,
+                        'finishedAt', a.finished_at)) AS status
+               FROM kradle_dispatch_attempts a JOIN kradle_dispatch_runs r ON r.id = a.run"
+        }
+        "AgentApproval" => {
+            "SELECT p.id, p.org, p.name, md5('approval/' || p.id)::uuid::text AS uid,
+                    p.resource_version, p.requested_at AS created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', p.org, 'kradle.a5c.ai/run', r.name,
+                        'kradle.a5c.ai/phase', p.phase) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', p.org,
+                        'dispatchRun', r.name, 'action', p.action, 'requestedBy', p.requested_by,
+                        'description', p.description, 'requestedAt', p.requested_at)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', p.phase, 'decidedBy', p.decided_by,
+                        'reason', p.reason, 'decidedAt', p.decided_at)) AS status
+               FROM kradle_approvals p JOIN kradle_dispatch_runs r ON r.id = p.run"
+        }
+        "KradleArtifact" => {
+            "SELECT x.id, x.org, r.name || '-' || substr(x.digest, 8, 12) AS name,
+                    md5('artifact/' || x.id)::uuid::text AS uid, x.id AS resource_version, x.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/run', r.name,
+                        'kradle.a5c.ai/artifact-kind', x.kind) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', x.org, 'dispatchRun', r.name,
+                        'attempt', x.attempt, 'kind', x.kind, 'digest', x.digest, 'size', x.size,
+                        'mimeType', x.mime_type, 'uri', x.uri)) AS spec,
+                    jsonb_build_object('phase', 'Stored') AS status
+               FROM kradle_artifacts x JOIN kradle_dispatch_runs r ON r.id = x.run"
+        }
+        "AgentSessionTranscript" => {
+            "SELECT t.run AS id, t.org, r.name, md5('transcript/' || t.run)::uuid::text AS uid,
+                    r.resource_version, t.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', t.org, 'kradle.a5c.ai/run', r.name) AS labels,
+                    jsonb_build_object('organizationRef', t.org, 'dispatchRun', r.name,
+                        'attempt', t.attempt, 'digest', t.digest, 'events', t.events) AS spec,
+                    jsonb_build_object('phase', 'Recorded',
+                        'eventCount', jsonb_array_length(t.events)) AS status
+               FROM kradle_transcripts t JOIN kradle_dispatch_runs r ON r.id = t.run"
         }
         "Issue" | "PullRequest" | "Review" | "Pipeline" | "Job" => {
             "SELECT p.id, p.org, p.name, p.uid::text AS uid, p.resource_version, p.created_at,

@@ -307,19 +307,53 @@ async fn record_triggers(
             })
         })
         .collect();
+    // Each new match is a Pending run, its first step queued: in this
+    // transaction, so a match is dispatched once or not at all.
+    let (repository, git_ref) = crate::dispatch::target_of(&d.payload);
+    let actor = TriggerEvent::of(event, &d.payload)
+        .actor
+        .map(str::to_string);
+    let dispatching = decisions
+        .iter()
+        .any(|(_, decision)| *decision == crate::dispatch::Decision::Dispatching);
     sqlx::query(
-        "INSERT INTO kradle_trigger_executions
-             (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason)
-         SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision', r ->> 'reason'
-           FROM jsonb_array_elements($4::jsonb) AS t(r)
-         ON CONFLICT (org, rule, delivery) DO NOTHING",
+        "WITH x AS (
+             INSERT INTO kradle_trigger_executions
+                 (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason)
+             SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision', r ->> 'reason'
+               FROM jsonb_array_elements($4::jsonb) AS t(r)
+             ON CONFLICT (org, rule, delivery) DO NOTHING
+             RETURNING id, org, rule, agent_stack, task_kind, decision),
+         n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x
+                WHERE decision = 'Dispatching'),
+         runs AS (
+             INSERT INTO kradle_dispatch_runs
+                 (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
+                  execution, trigger_rule, requested_by)
+             SELECT run_id, org, rtrim(left(agent_stack, 40), '-') || '-' || run_id, agent_stack,
+                    task_kind, $5, $6, jsonb_build_array($3), id, rule, $7
+               FROM n
+             RETURNING id)
+         INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+         SELECT $8, 'run:' || id, jsonb_build_object('run', id), 20 FROM runs",
     )
     .bind(&d.org)
     .bind(d.id)
     .bind(&source_event)
     .bind(Value::Array(rows))
-    .execute(conn)
+    .bind(repository)
+    .bind(git_ref)
+    .bind(actor)
+    .bind(crate::store::DISPATCH_QUEUE)
+    .execute(&mut *conn)
     .await?;
+    if dispatching {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(super::deliveries::JOBS_CHANNEL)
+            .bind(crate::store::DISPATCH_QUEUE)
+            .execute(conn)
+            .await?;
+    }
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 pub mod fake_gitea;
 pub mod fake_github;
 pub mod fake_http;
+pub mod fake_kube;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

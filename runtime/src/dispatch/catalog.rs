@@ -1,0 +1,436 @@
+//! What the dispatch loop needs from the compiled config: each stack, its
+//! readiness (the compiler's own conditions, from `report.json`), its
+//! identity, its runner defaults and its workspace policy; and the
+//! permission review (docs/dispatch.md, "Permission review").
+//!
+//! Pure: built from the objects `kradle build` produces.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Value, json};
+
+/// The most a run may take, unless the stack's runner pool is given a
+/// shorter deadline: Kubernetes ends the Job after it
+/// (`activeDeadlineSeconds`).
+pub const DEFAULT_DEADLINE_SECONDS: i32 = 3600;
+
+/// Attempts per run (the first and two retries), as the spec's
+/// `maxRetries` default of 3 counts them for pipelines.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 3;
+
+/// The image of an agent Job when the stack names no runner pool with one
+/// (the RunnerPool default).
+pub const DEFAULT_IMAGE: &str = "ubuntu:24.04";
+
+/// One AgentStack, ready to dispatch (or why it is not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stack {
+    pub org: String,
+    pub name: String,
+    /// The org's namespace, where its Jobs, PVCs and Secrets live.
+    pub namespace: String,
+    /// `Err(condition: message)`: the first unmet readiness condition.
+    pub ready: Result<(), String>,
+    pub approval_mode: Option<String>,
+    /// The Kubernetes ServiceAccount the agent runs as.
+    pub service_account: String,
+    pub image: String,
+    pub resources: Value,
+    pub transport: String,
+    pub storage_class: Option<String>,
+    pub capacity: String,
+    /// The Secrets the stack's identity is granted (AgentSecretGrant).
+    pub secret_grants: Vec<String>,
+    pub deadline_seconds: i32,
+    pub max_attempts: i32,
+    /// The stack's spec, frozen into each attempt.
+    pub spec: Value,
+}
+
+/// The stacks of a compiled config, by (org, name), and each org's
+/// repositories.
+#[derive(Debug, Clone, Default)]
+pub struct Catalog {
+    stacks: BTreeMap<(String, String), Stack>,
+    repositories: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// What the permission review decided (spec §3.1 phase 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Review {
+    Allowed,
+    Denied(String),
+    /// A person must approve `action` first.
+    RequiresApproval {
+        action: &'static str,
+        why: String,
+    },
+}
+
+impl Review {
+    /// The frozen review, as the run and its attempts record it.
+    pub fn snapshot(&self, stack: &Stack) -> Value {
+        let (outcome, detail) = match self {
+            Review::Allowed => ("allowed", Value::Null),
+            Review::Denied(why) => ("denied", json!(why)),
+            Review::RequiresApproval { action, why } => (
+                "requires-approval",
+                json!({ "action": action, "reason": why }),
+            ),
+        };
+        json!({
+            "outcome": outcome,
+            "detail": detail,
+            "approvalMode": stack.approval_mode,
+            "serviceAccount": stack.service_account,
+            "secretGrants": stack.secret_grants,
+        })
+    }
+}
+
+fn org_of(o: &Value) -> &str {
+    o["metadata"]["labels"]["kradle.a5c.ai/org"]
+        .as_str()
+        .unwrap_or_default()
+}
+
+fn name_of(o: &Value) -> &str {
+    o["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+impl Catalog {
+    /// The stacks among `objects`; `report` is the build's `report.json`,
+    /// whose `agentStacks` carry the readiness conditions.
+    pub fn from_objects<'a>(
+        objects: impl IntoIterator<Item = &'a Value>,
+        report: &Value,
+    ) -> Catalog {
+        let objects: Vec<&Value> = objects.into_iter().collect();
+        let find = |kind: &str, org: &str, name: &str| {
+            objects
+                .iter()
+                .copied()
+                .find(|o| o["kind"] == kind && org_of(o) == org && name_of(o) == name)
+        };
+        let mut out = Catalog::default();
+        for o in objects.iter().filter(|o| o["kind"] == "Repository") {
+            out.repositories
+                .entry(org_of(o).to_string())
+                .or_default()
+                .insert(name_of(o).to_string());
+        }
+        for o in objects.iter().filter(|o| o["kind"] == "AgentStack") {
+            let (org, name) = (org_of(o), name_of(o));
+            let spec = &o["spec"];
+            let namespace = o["metadata"]["namespace"]
+                .as_str()
+                .map_or_else(|| format!("kradle-org-{org}"), str::to_string);
+            let ready = readiness(report, org, name);
+            let identity = spec["runtimeIdentity"]["serviceAccountRef"]
+                .as_str()
+                .and_then(|sa| find("AgentServiceAccount", org, sa));
+            let pool = spec["runnerPolicy"]["runnerPoolRef"]
+                .as_str()
+                .and_then(|p| find("RunnerPool", org, p));
+            let pool_spec = pool.map(|p| &p["spec"]);
+            let service_account = identity
+                .and_then(|i| i["spec"]["serviceAccountName"].as_str())
+                .or_else(|| pool_spec.and_then(|p| p["serviceAccount"].as_str()))
+                .unwrap_or("kradle-runner")
+                .to_string();
+            let image = pool_spec
+                .and_then(|p| p["image"].as_str())
+                .unwrap_or(DEFAULT_IMAGE)
+                .to_string();
+            let mut resources = serde_json::Map::new();
+            if let Some(p) = pool_spec {
+                for (field, key) in [
+                    ("resourceLimits", "limits"),
+                    ("resourceRequests", "requests"),
+                ] {
+                    if p[field].is_object() {
+                        resources.insert(key.into(), p[field].clone());
+                    }
+                }
+            }
+            let transport = spec["adapter"]
+                .as_str()
+                .and_then(|a| find("AgentAdapter", org, a))
+                .and_then(|a| a["spec"]["transport"].as_str())
+                .unwrap_or("stdio")
+                .to_string();
+            let policy = spec["workspacePolicy"]
+                .as_str()
+                .and_then(|p| find("KradleWorkspacePolicy", org, p))
+                .map(|p| &p["spec"]);
+            let storage_class = policy
+                .and_then(|p| p["storageClassName"].as_str())
+                .map(str::to_string);
+            let capacity = policy
+                .and_then(|p| p["defaultCapacity"].as_str())
+                .unwrap_or("10Gi")
+                .to_string();
+            let account = spec["runtimeIdentity"]["serviceAccountRef"]
+                .as_str()
+                .unwrap_or_default();
+            let secret_grants = objects
+                .iter()
+                .filter(|g| {
+                    g["kind"] == "AgentSecretGrant"
+                        && org_of(g) == org
+                        && g["spec"]["subject"].as_str() == Some(account)
+                })
+                .filter_map(|g| g["spec"]["secretRef"]["name"].as_str())
+                .map(str::to_string)
+                .collect();
+            out.stacks.insert(
+                (org.to_string(), name.to_string()),
+                Stack {
+                    org: org.to_string(),
+                    name: name.to_string(),
+                    namespace,
+                    ready,
+                    approval_mode: spec["approvalMode"].as_str().map(str::to_string),
+                    service_account,
+                    image,
+                    resources: Value::Object(resources),
+                    transport,
+                    storage_class,
+                    capacity,
+                    secret_grants,
+                    deadline_seconds: DEFAULT_DEADLINE_SECONDS,
+                    max_attempts: DEFAULT_MAX_ATTEMPTS,
+                    spec: spec.clone(),
+                },
+            );
+        }
+        out
+    }
+
+    pub fn stack(&self, org: &str, name: &str) -> Option<&Stack> {
+        self.stacks.get(&(org.to_string(), name.to_string()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.stacks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.stacks.is_empty()
+    }
+
+    /// The permission review of dispatching `stack` against `repository`
+    /// for `actor` (docs/dispatch.md):
+    /// - a repository the org does not declare is denied;
+    /// - `approvalMode` `always` requires approval; `secret-access` (or
+    ///   `secrets`) requires it when the identity holds secret grants;
+    ///   `never`, `write-back` and `release` (gates on later actions) and
+    ///   no mode allow; any other mode requires approval, to be safe.
+    pub fn review(&self, stack: &Stack, repository: Option<&str>, actor: &str) -> Review {
+        if let Some(repo) = repository {
+            let known = self
+                .repositories
+                .get(&stack.org)
+                .is_some_and(|r| r.contains(repo));
+            if !known {
+                return Review::Denied(format!(
+                    "`{repo}` is not a repository of organization `{}`",
+                    stack.org
+                ));
+            }
+        }
+        let action = if stack.secret_grants.is_empty() {
+            "escalation"
+        } else {
+            "secret-access"
+        };
+        match stack.approval_mode.as_deref() {
+            None | Some("never" | "write-back" | "release") => Review::Allowed,
+            Some("always") => Review::RequiresApproval {
+                action,
+                why: format!(
+                    "stack `{}` requires approval of every run (approvalMode: always); requested by {actor}",
+                    stack.name
+                ),
+            },
+            Some("secret-access" | "secrets") if stack.secret_grants.is_empty() => Review::Allowed,
+            Some("secret-access" | "secrets") => Review::RequiresApproval {
+                action,
+                why: format!(
+                    "stack `{}` reads secrets ({}); requested by {actor}",
+                    stack.name,
+                    stack.secret_grants.join(", ")
+                ),
+            },
+            Some(other) => Review::RequiresApproval {
+                action,
+                why: format!(
+                    "stack `{}` has approvalMode `{other}`, which kradle does not know: a person decides; requested by {actor}",
+                    stack.name
+                ),
+            },
+        }
+    }
+}
+
+/// `Ok` when the report says the stack is ready; otherwise the first
+/// condition that is not True.
+fn readiness(report: &Value, org: &str, name: &str) -> Result<(), String> {
+    let Some(entry) = report["agentStacks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|s| s["organization"] == org && s["name"] == name)
+    else {
+        return Err("Ready: the build reports nothing about this stack".into());
+    };
+    if entry["ready"] == true {
+        return Ok(());
+    }
+    let unmet = entry["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["status"] != "True" && c["type"] != "Ready");
+    Err(match unmet {
+        Some(c) => format!(
+            "{}: {}",
+            c["type"].as_str().unwrap_or("Ready"),
+            c["message"].as_str().unwrap_or_default()
+        ),
+        None => "Ready: the stack is not ready".into(),
+    })
+}
+
+/// A Kubernetes name for a run of `stack` with id `id`: the stack's name
+/// cut so that `agent-<run>-<attempt>` fits a label value (63).
+pub fn run_name(stack: &str, id: i64) -> String {
+    let mut base: String = stack.chars().take(40).collect();
+    while base.ends_with('-') {
+        base.pop();
+    }
+    format!("{base}-{id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects() -> Vec<Value> {
+        let meta = |kind: &str, name: &str, spec: Value| {
+            json!({ "kind": kind, "metadata": { "name": name, "namespace": "kradle-org-acme",
+                    "labels": { "kradle.a5c.ai/org": "acme" } }, "spec": spec })
+        };
+        vec![
+            meta("Repository", "api", json!({})),
+            meta(
+                "AgentServiceAccount",
+                "runner",
+                json!({ "serviceAccountName": "kradle-agent" }),
+            ),
+            meta(
+                "RunnerPool",
+                "default",
+                json!({ "image": "ghcr.io/acme/agent:1",
+                "resourceLimits": { "cpu": "2" } }),
+            ),
+            meta("AgentAdapter", "cc", json!({ "transport": "stdio" })),
+            meta(
+                "KradleWorkspacePolicy",
+                "wp",
+                json!({ "storageClassName": "fast", "defaultCapacity": "5Gi" }),
+            ),
+            meta(
+                "AgentSecretGrant",
+                "g",
+                json!({ "subject": "runner", "secretRef": { "name": "anthropic" } }),
+            ),
+            meta(
+                "AgentStack",
+                "fixer",
+                json!({ "adapter": "cc", "approvalMode": "secret-access",
+                "runtimeIdentity": { "serviceAccountRef": "runner" },
+                "runnerPolicy": { "runnerPoolRef": "default" }, "workspacePolicy": "wp" }),
+            ),
+            meta(
+                "AgentStack",
+                "broken",
+                json!({ "adapter": "cc", "runtimeIdentity": {} }),
+            ),
+        ]
+    }
+
+    fn report() -> Value {
+        json!({ "agentStacks": [
+            { "organization": "acme", "name": "fixer", "ready": true, "conditions": [] },
+            { "organization": "acme", "name": "broken", "ready": false, "conditions": [
+                { "type": "CapabilitiesResolved", "status": "True", "message": "" },
+                { "type": "RuntimeIdentityReady", "status": "False", "message": "no service account" },
+                { "type": "Ready", "status": "False", "message": "" } ] },
+        ] })
+    }
+
+    #[test]
+    fn a_stack_takes_its_defaults_from_its_pool_identity_and_workspace_policy() {
+        let objects = objects();
+        let c = Catalog::from_objects(&objects, &report());
+        let s = c.stack("acme", "fixer").unwrap();
+        assert_eq!(s.ready, Ok(()));
+        assert_eq!(s.service_account, "kradle-agent");
+        assert_eq!(s.image, "ghcr.io/acme/agent:1");
+        assert_eq!(s.resources, json!({ "limits": { "cpu": "2" } }));
+        assert_eq!(s.storage_class.as_deref(), Some("fast"));
+        assert_eq!(s.capacity, "5Gi");
+        assert_eq!(s.secret_grants, ["anthropic"]);
+        let b = c.stack("acme", "broken").unwrap();
+        assert_eq!(
+            b.ready,
+            Err("RuntimeIdentityReady: no service account".into())
+        );
+        assert_eq!(b.image, DEFAULT_IMAGE);
+        assert!(c.stack("acme", "nope").is_none());
+    }
+
+    #[test]
+    fn the_review_denies_unknown_repositories_and_gates_secrets() {
+        let objects = objects();
+        let c = Catalog::from_objects(&objects, &report());
+        let mut s = c.stack("acme", "fixer").unwrap().clone();
+        assert!(matches!(
+            c.review(&s, Some("api"), "grace"),
+            Review::RequiresApproval {
+                action: "secret-access",
+                ..
+            }
+        ));
+        assert_eq!(
+            c.review(&s, Some("elsewhere"), "grace"),
+            Review::Denied("`elsewhere` is not a repository of organization `acme`".into())
+        );
+        for (mode, allowed) in [
+            (None, true),
+            (Some("never"), true),
+            (Some("write-back"), true),
+            (Some("always"), false),
+            (Some("sometimes"), false),
+        ] {
+            s.approval_mode = mode.map(str::to_string);
+            assert_eq!(
+                c.review(&s, None, "grace") == Review::Allowed,
+                allowed,
+                "{mode:?}"
+            );
+        }
+        s.approval_mode = Some("secret-access".into());
+        s.secret_grants.clear();
+        assert_eq!(c.review(&s, None, "grace"), Review::Allowed);
+    }
+
+    #[test]
+    fn run_names_leave_room_for_the_job_name() {
+        let long = "a".repeat(60) + "-b";
+        let name = run_name(&long, 1234567890);
+        assert!(format!("agent-{name}-10").len() <= 63, "{name}");
+        assert_eq!(run_name("fix-", 7), "fix-7");
+    }
+}

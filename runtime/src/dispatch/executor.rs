@@ -1,0 +1,182 @@
+//! Execution backends: where an attempt runs. The Kubernetes Job backend
+//! is [`KubeJobs`]; tests and benchmarks bring their own.
+//!
+//! Every call is idempotent, so a worker that died after sending one can
+//! send it again: creating what exists is not an error (the names are
+//! derived from the run and attempt), and cancelling what is gone neither.
+
+use std::future::Future;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use kube::Api;
+use kube::api::{DeleteParams, PostParams};
+use serde::de::DeserializeOwned;
+
+use super::job::Launch;
+
+/// Why a call did not work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecError {
+    /// Worth trying again (unreachable, 5xx, 429).
+    #[error("{0}")]
+    Transient(String),
+    /// Refused for good (forbidden, invalid): the attempt fails.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What became of an attempt's Job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    /// There is no such Job.
+    Missing,
+    Active,
+    Succeeded,
+    /// `reason` is Kubernetes' (`DeadlineExceeded`, `BackoffLimitExceeded`).
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+/// Where attempts run.
+pub trait Executor: Send + Sync + 'static {
+    /// Creates the attempt's Secret (holding `token`), its PVC when the
+    /// workspace is new, and its Job.
+    fn launch(
+        &self,
+        launch: &Launch,
+        token: &str,
+    ) -> impl Future<Output = Result<(), ExecError>> + Send;
+
+    /// The state of the Job `job` in `namespace`.
+    fn state(
+        &self,
+        namespace: &str,
+        job: &str,
+    ) -> impl Future<Output = Result<JobState, ExecError>> + Send;
+
+    /// Deletes the Job (and its pods) and its Secret.
+    fn cancel(
+        &self,
+        namespace: &str,
+        job: &str,
+    ) -> impl Future<Output = Result<(), ExecError>> + Send;
+}
+
+/// Agent Jobs on a Kubernetes cluster, through kube-rs.
+#[derive(Clone)]
+pub struct KubeJobs {
+    client: kube::Client,
+}
+
+impl KubeJobs {
+    pub fn new(client: kube::Client) -> KubeJobs {
+        KubeJobs { client }
+    }
+}
+
+impl std::fmt::Debug for KubeJobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KubeJobs")
+    }
+}
+
+fn classify(what: &str, e: kube::Error) -> ExecError {
+    match e {
+        kube::Error::Api(r) if r.code == 429 || r.code >= 500 => {
+            ExecError::Transient(format!("{what}: {} ({})", r.message, r.code))
+        }
+        kube::Error::Api(r) => {
+            ExecError::Refused(format!("{what}: {} ({} {})", r.message, r.code, r.reason))
+        }
+        other => ExecError::Transient(format!("{what}: {other}")),
+    }
+}
+
+fn typed<T: DeserializeOwned>(what: &str, v: serde_json::Value) -> Result<T, ExecError> {
+    serde_json::from_value(v).map_err(|e| ExecError::Refused(format!("{what}: {e}")))
+}
+
+fn is_code(e: &kube::Error, code: u16) -> bool {
+    matches!(e, kube::Error::Api(r) if r.code == code)
+}
+
+impl Executor for KubeJobs {
+    async fn launch(&self, launch: &Launch, token: &str) -> Result<(), ExecError> {
+        let ns = &launch.namespace;
+        let name = launch.job_name();
+        let pp = PostParams::default();
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), ns);
+        let secret: Secret = typed("the callback Secret", launch.secret(token))?;
+        match secrets.create(&pp, &secret).await {
+            Ok(_) => {}
+            // A rerun of a launch that died after this call: the token
+            // changed, so the Secret is replaced.
+            Err(e) if is_code(&e, 409) => {
+                secrets
+                    .replace(&name, &pp, &secret)
+                    .await
+                    .map_err(|e| classify("replacing the callback Secret", e))?;
+            }
+            Err(e) => return Err(classify("creating the callback Secret", e)),
+        }
+        if let Some(pvc) = launch.pvc() {
+            let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+            let pvc: PersistentVolumeClaim = typed("the workspace PVC", pvc)?;
+            match pvcs.create(&pp, &pvc).await {
+                Ok(_) => {}
+                Err(e) if is_code(&e, 409) => {}
+                Err(e) => return Err(classify("creating the workspace PVC", e)),
+            }
+        }
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
+        let job: Job = typed("the agent Job", launch.job())?;
+        match jobs.create(&pp, &job).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, 409) => Ok(()),
+            Err(e) => Err(classify("creating the agent Job", e)),
+        }
+    }
+
+    async fn state(&self, namespace: &str, job: &str) -> Result<JobState, ExecError> {
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        let Some(found) = jobs
+            .get_opt(job)
+            .await
+            .map_err(|e| classify("reading the agent Job", e))?
+        else {
+            return Ok(JobState::Missing);
+        };
+        let conditions = found.status.and_then(|s| s.conditions).unwrap_or_default();
+        for c in conditions.iter().filter(|c| c.status == "True") {
+            match c.type_.as_str() {
+                "Complete" => return Ok(JobState::Succeeded),
+                "Failed" => {
+                    return Ok(JobState::Failed {
+                        reason: c.reason.clone().unwrap_or_else(|| "Failed".into()),
+                        message: c.message.clone().unwrap_or_default(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(JobState::Active)
+    }
+
+    async fn cancel(&self, namespace: &str, job: &str) -> Result<(), ExecError> {
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
+        match jobs.delete(job, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(e) if is_code(&e, 404) => {}
+            Err(e) => return Err(classify("deleting the agent Job", e)),
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        match secrets.delete(job, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_code(&e, 404) => Ok(()),
+            Err(e) => Err(classify("deleting the callback Secret", e)),
+        }
+    }
+}

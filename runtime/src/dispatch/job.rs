@@ -1,0 +1,201 @@
+//! The Kubernetes objects of one attempt (spec §1.2.1, §3.1 phase 4;
+//! docs/dispatch.md, "The Job"): the callback Secret, the workspace PVC
+//! (when the workspace is new) and the `batch/v1` Job.
+//!
+//! Pure: the executor sends what these return.
+
+use serde_json::{Value, json};
+
+use super::catalog::Stack;
+
+/// Where the workspace is mounted in the agent's container.
+pub const WORKSPACE_PATH: &str = "/workspace";
+
+/// The codec of the transport between the agent and Agent Mux.
+pub const TRANSPORT_CODEC: &str = "jsonl";
+
+/// How long a finished Job is kept for `kubectl logs`.
+const TTL_AFTER_FINISHED: i64 = 24 * 3600;
+
+/// One attempt, as its Job sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub org: String,
+    pub namespace: String,
+    pub run: String,
+    pub attempt: i32,
+    pub stack: String,
+    pub task_kind: String,
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    pub service_account: String,
+    pub image: String,
+    pub resources: Value,
+    pub transport: String,
+    pub deadline_seconds: i32,
+    /// The PVC mounted at `/workspace`.
+    pub pvc: String,
+    /// The PVC to create first (a new workspace): (storage class, capacity).
+    pub new_pvc: Option<(Option<String>, String)>,
+    /// Where the agent POSTs its result.
+    pub callback_url: String,
+}
+
+impl Launch {
+    /// The Job's (and its Secret's) name: `agent-<run>-<attempt>`.
+    pub fn job_name(&self) -> String {
+        job_name(&self.run, self.attempt)
+    }
+
+    /// What every object of the attempt is labelled with.
+    pub fn labels(&self) -> Value {
+        json!({
+            "app.kubernetes.io/managed-by": "kradle",
+            "app.kubernetes.io/component": "agent",
+            "kradle.a5c.ai/org": self.org,
+            "kradle.a5c.ai/run": self.run,
+            "kradle.a5c.ai/stack": self.stack,
+            "kradle.a5c.ai/attempt": self.attempt.to_string(),
+        })
+    }
+
+    /// The Secret that carries the callback token to the Job: the token is
+    /// shown once, here, and kradle keeps only its hash.
+    pub fn secret(&self, token: &str) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": self.job_name(), "namespace": self.namespace, "labels": self.labels() },
+            "type": "Opaque",
+            "stringData": { "token": token },
+        })
+    }
+
+    /// The workspace's PVC, when this attempt creates it.
+    pub fn pvc(&self) -> Option<Value> {
+        let (class, capacity) = self.new_pvc.as_ref()?;
+        let mut spec = json!({
+            "accessModes": ["ReadWriteOnce"],
+            "resources": { "requests": { "storage": capacity } },
+        });
+        if let Some(class) = class {
+            spec["storageClassName"] = json!(class);
+        }
+        Some(json!({
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {
+                "name": self.pvc,
+                "namespace": self.namespace,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "kradle",
+                    "app.kubernetes.io/component": "workspace",
+                    "kradle.a5c.ai/org": self.org,
+                },
+            },
+            "spec": spec,
+        }))
+    }
+
+    /// The `batch/v1` Job: one pod, never restarted (kradle retries as a
+    /// new attempt), ended by Kubernetes at the deadline.
+    pub fn job(&self) -> Value {
+        let name = self.job_name();
+        let env_value = |name: &str, value: &str| json!({ "name": name, "value": value });
+        let mut env = vec![
+            env_value("KRADLE_ORG", &self.org),
+            env_value("KRADLE_RUN_ID", &self.run),
+            env_value("KRADLE_ATTEMPT", &self.attempt.to_string()),
+            env_value("KRADLE_STACK", &self.stack),
+            env_value("KRADLE_TASK_KIND", &self.task_kind),
+            env_value("KRADLE_WORKSPACE_PATH", WORKSPACE_PATH),
+            env_value("KRADLE_CALLBACK_URL", &self.callback_url),
+            json!({ "name": "KRADLE_CALLBACK_TOKEN",
+                    "valueFrom": { "secretKeyRef": { "name": name, "key": "token" } } }),
+            env_value("AGENT_MUX_TRANSPORT", &self.transport),
+            env_value("TRANSPORT_MUX_CODEC", TRANSPORT_CODEC),
+        ];
+        if let Some(repo) = &self.repository {
+            env.push(env_value("KRADLE_REPOSITORY", repo));
+        }
+        if let Some(r) = &self.git_ref {
+            env.push(env_value("KRADLE_REF", r));
+        }
+        let mut container = json!({
+            "name": "agent",
+            "image": self.image,
+            "env": env,
+            "volumeMounts": [{ "name": "workspace", "mountPath": WORKSPACE_PATH }],
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "capabilities": { "drop": ["ALL"] },
+            },
+        });
+        if self.resources.as_object().is_some_and(|r| !r.is_empty()) {
+            container["resources"] = self.resources.clone();
+        }
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": { "name": name, "namespace": self.namespace, "labels": self.labels() },
+            "spec": {
+                "backoffLimit": 0,
+                "activeDeadlineSeconds": self.deadline_seconds,
+                "ttlSecondsAfterFinished": TTL_AFTER_FINISHED,
+                "template": {
+                    "metadata": { "labels": self.labels() },
+                    "spec": {
+                        "restartPolicy": "Never",
+                        "serviceAccountName": self.service_account,
+                        "securityContext": { "seccompProfile": { "type": "RuntimeDefault" } },
+                        "containers": [container],
+                        "volumes": [{ "name": "workspace",
+                                      "persistentVolumeClaim": { "claimName": self.pvc } }],
+                    },
+                },
+            },
+        })
+    }
+}
+
+/// `agent-<run>-<attempt>`.
+pub fn job_name(run: &str, attempt: i32) -> String {
+    format!("agent-{run}-{attempt}")
+}
+
+/// The Launch of an attempt of `stack`.
+#[allow(clippy::too_many_arguments)]
+pub fn launch_of(
+    stack: &Stack,
+    run: &str,
+    attempt: i32,
+    task_kind: &str,
+    repository: Option<&str>,
+    git_ref: Option<&str>,
+    pvc: &str,
+    new_pvc: bool,
+    callback_base: &str,
+) -> Launch {
+    Launch {
+        org: stack.org.clone(),
+        namespace: stack.namespace.clone(),
+        run: run.to_string(),
+        attempt,
+        stack: stack.name.clone(),
+        task_kind: task_kind.to_string(),
+        repository: repository.map(str::to_string),
+        git_ref: git_ref.map(str::to_string),
+        service_account: stack.service_account.clone(),
+        image: stack.image.clone(),
+        resources: stack.resources.clone(),
+        transport: stack.transport.clone(),
+        deadline_seconds: stack.deadline_seconds,
+        pvc: pvc.to_string(),
+        new_pvc: new_pvc.then(|| (stack.storage_class.clone(), stack.capacity.clone())),
+        callback_url: format!(
+            "{}/api/orgs/{}/agents/runs/{run}/callback",
+            callback_base.trim_end_matches('/'),
+            stack.org
+        ),
+    }
+}

@@ -1,0 +1,932 @@
+//! The dispatch lifecycle's rows (migration 0007, docs/dispatch.md): runs,
+//! attempts, approvals, workspaces, artifacts and transcripts.
+//!
+//! Every transition is one transaction, guarded by the (phase, step) it
+//! leaves: two workers (or a worker and a person cancelling) never both
+//! move a run, and a transition that lost the race changes nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::postgres::PgConnection;
+
+use super::deliveries::JOBS_CHANNEL;
+use super::{Store, StoreError};
+
+/// The queue of dispatch steps; jobs are keyed `run:<id>`.
+pub const DISPATCH_QUEUE: &str = "dispatch";
+
+/// A run, as the dispatch worker reads it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Run {
+    pub id: i64,
+    pub org: String,
+    pub name: String,
+    pub agent_stack: String,
+    pub task_kind: String,
+    pub repository: Option<String>,
+    #[sqlx(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub requested_by: Option<String>,
+    pub phase: String,
+    pub step: String,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub deadline_seconds: i32,
+    pub workspace: Option<String>,
+    /// The workspace's PVC, and whether it is still to be created.
+    pub pvc: Option<String>,
+    pub pvc_new: Option<bool>,
+    /// The current attempt's Job.
+    pub job_name: Option<String>,
+}
+
+/// What a failed attempt led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// A new attempt is to be launched.
+    Retrying(i32),
+    /// The run failed: no attempts are left.
+    Failed,
+    /// The run had moved on (cancelled, or already settled).
+    Moved,
+}
+
+/// What a callback did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Called {
+    Succeeded,
+    Failed(AfterFailure),
+    /// The token does not open this run (wrong, or not its current
+    /// attempt's).
+    Unauthorized,
+    /// The run is not waiting for a result.
+    NotRunning(String),
+}
+
+/// What a cancel did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cancelled {
+    /// Cancelled; its Job is deleted next.
+    Cancelled,
+    NotFound,
+    /// Already over: the phase it ended in.
+    Finished(String),
+}
+
+/// What deciding an approval did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    Approved,
+    Denied,
+    NotFound,
+    /// Decided already: by whom, and how.
+    Already(String),
+}
+
+/// The callback's result, as validated by the handler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub succeeded: bool,
+    pub message: Option<String>,
+    /// `[{kind, digest, size, mimeType, uri}]`.
+    pub artifacts: Vec<Value>,
+    /// The transcript's events and their digest.
+    pub transcript: Option<(Value, String)>,
+}
+
+const TERMINAL: &str = "('Succeeded', 'Failed', 'Cancelled')";
+
+const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
+    r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
+    w.pvc, (w.phase = 'Provisioning') AS pvc_new, a.job_name";
+
+const RUN_FROM: &str = "kradle_dispatch_runs r
+    LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
+    LEFT JOIN kradle_dispatch_attempts a ON a.run = r.id AND a.number = r.attempts";
+
+/// Queues the run's next step, `delay` from now, when the caller's
+/// transaction commits.
+pub(super) async fn enqueue_step(
+    conn: &mut PgConnection,
+    run: i64,
+    delay: Duration,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO kradle_jobs (queue, key, payload, max_attempts, run_at)
+         VALUES ($1, 'run:' || $2, jsonb_build_object('run', $2::bigint), 20,
+                 now() + make_interval(secs => $3::float8 / 1000))",
+    )
+    .bind(DISPATCH_QUEUE)
+    .bind(run)
+    .bind(delay.as_millis() as f64)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(JOBS_CHANNEL)
+        .bind(DISPATCH_QUEUE)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Frees the run's workspace for the next run of its repository and
+/// branch. A workspace whose PVC was never created stays Provisioning.
+async fn release_workspace(conn: &mut PgConnection, run: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE kradle_workspaces
+            SET phase = CASE WHEN phase = 'InUse' THEN 'Ready' ELSE phase END,
+                claimed_by = NULL, runs = runs + 1, updated_at = now(),
+                resource_version = nextval('kradle_resource_version')
+          WHERE claimed_by = $1",
+    )
+    .bind(run)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Settles the current attempt of `run` in `phase`.
+async fn settle_attempt(
+    conn: &mut PgConnection,
+    run: i64,
+    phase: &str,
+    code: Option<&str>,
+    message: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE kradle_dispatch_attempts a
+            SET phase = $2, reason_code = $3, message = $4, finished_at = now(),
+                resource_version = nextval('kradle_resource_version')
+           FROM kradle_dispatch_runs r
+          WHERE r.id = $1 AND a.run = r.id AND a.number = r.attempts
+            AND a.phase IN ('Starting', 'Running')",
+    )
+    .bind(run)
+    .bind(phase)
+    .bind(code)
+    .bind(message)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// The run with id `id`.
+    pub async fn dispatch_run(&self, id: i64) -> Result<Option<Run>, StoreError> {
+        sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
+    /// The run `name` of `org`.
+    pub async fn dispatch_run_named(
+        &self,
+        org: &str,
+        name: &str,
+    ) -> Result<Option<Run>, StoreError> {
+        sqlx::query_as(&format!(
+            "SELECT {RUN_COLUMNS} FROM {RUN_FROM} WHERE r.org = $1 AND r.name = $2"
+        ))
+        .bind(org)
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
+    /// Moves `run` from (`phase`, `step`) to (`to_phase`, `to_step`), with
+    /// a reason; false when it was not there (anymore).
+    #[allow(clippy::too_many_arguments)]
+    async fn move_run(
+        &self,
+        conn: &mut PgConnection,
+        run: i64,
+        from: (&str, &str),
+        to: (&str, &str),
+        reason: Option<&str>,
+        message: Option<&str>,
+        permission: Option<&Value>,
+    ) -> Result<bool, sqlx::Error> {
+        let moved = sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET phase = $4, step = $5, reason = $6, message = $7,
+                    permission = coalesce($8, permission),
+                    finished_at = CASE WHEN $4 IN ('Succeeded', 'Failed', 'Cancelled') THEN now() END,
+                    updated_at = now(), resource_version = nextval('kradle_resource_version')
+              WHERE id = $1 AND phase = $2 AND step = $3",
+        )
+        .bind(run)
+        .bind(from.0)
+        .bind(from.1)
+        .bind(to.0)
+        .bind(to.1)
+        .bind(reason)
+        .bind(message)
+        .bind(permission)
+        .execute(conn)
+        .await?;
+        Ok(moved.rows_affected() == 1)
+    }
+
+    /// Fails `run` (from where it is) for `reason`; its workspace is freed.
+    pub async fn fail_run(
+        &self,
+        run: &Run,
+        reason: &str,
+        message: &str,
+        permission: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = self
+            .move_run(
+                &mut tx,
+                run.id,
+                (&run.phase, &run.step),
+                ("Failed", "done"),
+                Some(reason),
+                Some(message),
+                permission,
+            )
+            .await
+            .map_err(q)?;
+        if moved {
+            settle_attempt(&mut tx, run.id, "Failed", Some(reason), Some(message))
+                .await
+                .map_err(q)?;
+            release_workspace(&mut tx, run.id).await.map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(moved)
+    }
+
+    /// Moves `run` from where it is to `to`, alone in a transaction.
+    async fn transit(
+        &self,
+        run: &Run,
+        to: (&str, &str),
+        reason: &str,
+        message: Option<&str>,
+        permission: Option<&Value>,
+    ) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = self
+            .move_run(
+                &mut tx,
+                run.id,
+                (&run.phase, &run.step),
+                to,
+                Some(reason),
+                message,
+                permission,
+            )
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(moved)
+    }
+
+    /// The review allowed `run`: on to its workspace.
+    pub async fn admit_run(&self, run: &Run, permission: &Value) -> Result<bool, StoreError> {
+        self.transit(
+            run,
+            ("Pending", "workspace"),
+            "Admitted",
+            None,
+            Some(permission),
+        )
+        .await
+    }
+
+    /// The review requires a person: the run waits in AwaitingApproval,
+    /// with one AgentApproval (no second one for the same action).
+    pub async fn hold_for_approval(
+        &self,
+        run: &Run,
+        permission: &Value,
+        action: &str,
+        description: &str,
+    ) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = self
+            .move_run(
+                &mut tx,
+                run.id,
+                (&run.phase, &run.step),
+                ("AwaitingApproval", "review"),
+                Some("ApprovalRequired"),
+                Some(description),
+                Some(permission),
+            )
+            .await
+            .map_err(q)?;
+        if moved {
+            sqlx::query(
+                "INSERT INTO kradle_approvals (org, name, run, action, requested_by, description)
+                 VALUES ($1, $2 || '-' || $3, $4, $3, $5, $6)
+                 ON CONFLICT (run, action) DO NOTHING",
+            )
+            .bind(&run.org)
+            .bind(&run.name)
+            .bind(action)
+            .bind(run.id)
+            .bind(run.requested_by.as_deref().unwrap_or("kradle"))
+            .bind(description)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(moved)
+    }
+
+    /// Approves or denies `name` (an AgentApproval of `org`). Approving
+    /// sends its run on to its workspace; denying fails it.
+    pub async fn decide_approval(
+        &self,
+        org: &str,
+        name: &str,
+        approve: bool,
+        by: &str,
+        reason: Option<&str>,
+    ) -> Result<Decided, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
+            "SELECT run, phase, decided_by FROM kradle_approvals
+              WHERE org = $1 AND name = $2 FOR UPDATE",
+        )
+        .bind(org)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some((run, phase, decided_by)) = row else {
+            return Ok(Decided::NotFound);
+        };
+        if phase != "Pending" {
+            return Ok(Decided::Already(format!(
+                "{} by {}",
+                phase.to_lowercase(),
+                decided_by.unwrap_or_default()
+            )));
+        }
+        let phase = if approve { "Approved" } else { "Denied" };
+        sqlx::query(
+            "UPDATE kradle_approvals
+                SET phase = $3, decided_by = $4, reason = $5, decided_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE org = $1 AND name = $2",
+        )
+        .bind(org)
+        .bind(name)
+        .bind(phase)
+        .bind(by)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        let (to, why, message) = if approve {
+            (
+                ("Pending", "workspace"),
+                "Approved",
+                format!("approved by {by}"),
+            )
+        } else {
+            (
+                ("Failed", "done"),
+                "Denied",
+                format!(
+                    "denied by {by}{}",
+                    reason.map(|r| format!(": {r}")).unwrap_or_default()
+                ),
+            )
+        };
+        let moved = self
+            .move_run(
+                &mut tx,
+                run,
+                ("AwaitingApproval", "review"),
+                to,
+                Some(why),
+                Some(&message),
+                None,
+            )
+            .await
+            .map_err(q)?;
+        if moved && approve {
+            enqueue_step(&mut tx, run, Duration::ZERO)
+                .await
+                .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(if approve {
+            Decided::Approved
+        } else {
+            Decided::Denied
+        })
+    }
+
+    /// Binds `run` to a workspace — a free one of its org, repository and
+    /// branch, or a new one — and records its first attempt: on to launch.
+    pub async fn bind_workspace(
+        &self,
+        run: &Run,
+        storage_class: Option<&str>,
+        capacity: &str,
+        stack_snapshot: &Value,
+    ) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let repository = run.repository.clone().unwrap_or_default();
+        let branch = run.git_ref.clone().unwrap_or_else(|| "main".into());
+        let claimed: Option<String> = sqlx::query_scalar(
+            "UPDATE kradle_workspaces
+                SET phase = CASE WHEN phase = 'Ready' THEN 'InUse' ELSE phase END,
+                    claimed_by = $4, updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = (SELECT id FROM kradle_workspaces
+                           WHERE org = $1 AND repository = $2 AND branch = $3
+                             AND claimed_by IS NULL
+                           ORDER BY (phase = 'Ready') DESC, id
+                           LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING name",
+        )
+        .bind(&run.org)
+        .bind(&repository)
+        .bind(&branch)
+        .bind(run.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let workspace = match claimed {
+            Some(name) => name,
+            None => {
+                let name = format!("ws-{}", run.name);
+                sqlx::query(
+                    "INSERT INTO kradle_workspaces
+                         (org, name, repository, branch, pvc, storage_class, capacity, phase, claimed_by)
+                     VALUES ($1, $2, $3, $4, 'kradle-' || $2, $5, $6, 'Provisioning', $7)",
+                )
+                .bind(&run.org)
+                .bind(&name)
+                .bind(&repository)
+                .bind(&branch)
+                .bind(storage_class)
+                .bind(capacity)
+                .bind(run.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(q)?;
+                name
+            }
+        };
+        let moved = sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET step = 'launch', workspace = $2, attempts = 1, reason = 'WorkspaceBound',
+                    message = NULL, updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1 AND phase = 'Pending' AND step = 'workspace'",
+        )
+        .bind(run.id)
+        .bind(&workspace)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?
+        .rows_affected()
+            == 1;
+        if !moved {
+            // Lost a race: the claim is rolled back with it.
+            tx.rollback().await.map_err(q)?;
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO kradle_dispatch_attempts (run, number, reason, stack_snapshot, job_name)
+             VALUES ($1, 1, 'initial', $2, 'agent-' || $3 || '-1')",
+        )
+        .bind(run.id)
+        .bind(stack_snapshot)
+        .bind(&run.name)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(true)
+    }
+
+    /// Records the hash of the token the launch is about to hand its Job,
+    /// before the Secret is written.
+    pub async fn set_token(&self, run: &Run, hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE kradle_dispatch_runs SET token_hash = $3, updated_at = now()
+              WHERE id = $1 AND attempts = $2 AND step = 'launch'",
+        )
+        .bind(run.id)
+        .bind(run.attempts)
+        .bind(hash)
+        .execute(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The Job is created: the run is Running, and its Job is watched
+    /// every `poll`.
+    pub async fn started(&self, run: &Run, poll: Duration) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET phase = 'Running', step = 'watch', reason = 'JobCreated', message = NULL,
+                    started_at = coalesce(started_at, now()), updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1 AND step = 'launch' AND attempts = $2
+                AND phase IN ('Pending', 'Queued')",
+        )
+        .bind(run.id)
+        .bind(run.attempts)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?
+        .rows_affected()
+            == 1;
+        if moved {
+            sqlx::query(
+                "UPDATE kradle_dispatch_attempts
+                    SET phase = 'Running', started_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE run = $1 AND number = $2",
+            )
+            .bind(run.id)
+            .bind(run.attempts)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+            sqlx::query(
+                "UPDATE kradle_workspaces
+                    SET phase = 'InUse', updated_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE claimed_by = $1 AND phase = 'Provisioning'",
+            )
+            .bind(run.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+            enqueue_step(&mut tx, run.id, poll).await.map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(moved)
+    }
+
+    /// There is no execution backend: the run waits in Queued until a
+    /// `kradle serve` with one starts.
+    pub async fn park_queued(&self, run: &Run, message: &str) -> Result<bool, StoreError> {
+        self.transit(
+            run,
+            ("Queued", "launch"),
+            "NoExecutionBackend",
+            Some(message),
+            None,
+        )
+        .await
+    }
+
+    /// Queues a launch for every Queued run (a backend is there now).
+    pub async fn requeue_queued(&self) -> Result<u64, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM kradle_dispatch_runs r WHERE phase = 'Queued'
+                AND NOT EXISTS (SELECT 1 FROM kradle_jobs j WHERE j.key = 'run:' || r.id)",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(q)?;
+        for id in &ids {
+            enqueue_step(&mut tx, *id, Duration::ZERO)
+                .await
+                .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(ids.len() as u64)
+    }
+
+    /// Watches the Job again in `poll`.
+    pub async fn watch_again(&self, run: &Run, poll: Duration) -> Result<(), StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        enqueue_step(&mut tx, run.id, poll).await.map_err(q)?;
+        tx.commit().await.map_err(q)
+    }
+
+    /// The current attempt of `run` failed (`code`: `DeadlineExceeded`,
+    /// `AgentFailed`, ...): a new attempt when the run has attempts left,
+    /// otherwise the run fails.
+    pub async fn attempt_failed(
+        &self,
+        run: &Run,
+        code: &str,
+        message: &str,
+    ) -> Result<AfterFailure, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let after = attempt_failed_on(&mut tx, run.id, run.attempts, code, message)
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(after)
+    }
+
+    /// A callback: `token_hash` must open the run's current attempt.
+    pub async fn callback(
+        &self,
+        org: &str,
+        name: &str,
+        token_hash: &str,
+        outcome: &Outcome,
+    ) -> Result<Called, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let row: Option<(i64, i32, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, attempts, phase, step, token_hash FROM kradle_dispatch_runs
+              WHERE org = $1 AND name = $2 FOR UPDATE",
+        )
+        .bind(org)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some((id, attempt, phase, step, hash)) = row else {
+            return Ok(Called::Unauthorized);
+        };
+        if hash.as_deref() != Some(token_hash) {
+            return Ok(Called::Unauthorized);
+        }
+        if !matches!(step.as_str(), "launch" | "watch") {
+            return Ok(Called::NotRunning(phase));
+        }
+        let called = if outcome.succeeded {
+            sqlx::query(
+                "UPDATE kradle_dispatch_runs
+                    SET phase = 'Succeeded', step = 'done', reason = 'Completed', message = $2,
+                        result = $3, token_hash = NULL, finished_at = now(), updated_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .bind(&outcome.message)
+            .bind(json!({ "phase": "Succeeded", "message": outcome.message,
+                          "artifacts": outcome.artifacts.len() }))
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+            settle_attempt(&mut tx, id, "Succeeded", None, outcome.message.as_deref())
+                .await
+                .map_err(q)?;
+            release_workspace(&mut tx, id).await.map_err(q)?;
+            Called::Succeeded
+        } else {
+            let message = outcome
+                .message
+                .clone()
+                .unwrap_or_else(|| "the agent reported a failure".into());
+            Called::Failed(
+                attempt_failed_on(&mut tx, id, attempt, "AgentFailed", &message)
+                    .await
+                    .map_err(q)?,
+            )
+        };
+        for a in &outcome.artifacts {
+            sqlx::query(
+                "INSERT INTO kradle_artifacts (org, run, attempt, kind, digest, size, mime_type, uri)
+                 VALUES ($1, $2, $3, $4 ->> 'kind', $4 ->> 'digest', ($4 ->> 'size')::bigint,
+                         $4 ->> 'mimeType', $4 ->> 'uri')
+                 ON CONFLICT (run, digest) DO NOTHING",
+            )
+            .bind(org)
+            .bind(id)
+            .bind(attempt)
+            .bind(a)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        }
+        if let Some((events, digest)) = &outcome.transcript {
+            sqlx::query(
+                "INSERT INTO kradle_transcripts (run, org, attempt, events, digest)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (run) DO UPDATE SET attempt = $3, events = $4, digest = $5",
+            )
+            .bind(id)
+            .bind(org)
+            .bind(attempt)
+            .bind(events)
+            .bind(digest)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(called)
+    }
+
+    /// Cancels run `name` of `org`: Cancelled at once; its Job (if it has
+    /// one) is deleted by the next step, which then frees the workspace.
+    pub async fn cancel_run(
+        &self,
+        org: &str,
+        name: &str,
+        by: &str,
+    ) -> Result<Cancelled, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let row: Option<(i64, String, i32)> = sqlx::query_as(
+            "SELECT id, phase, attempts FROM kradle_dispatch_runs
+              WHERE org = $1 AND name = $2 FOR UPDATE",
+        )
+        .bind(org)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        let Some((id, phase, attempts)) = row else {
+            return Ok(Cancelled::NotFound);
+        };
+        if matches!(phase.as_str(), "Succeeded" | "Failed" | "Cancelled") {
+            return Ok(Cancelled::Finished(phase));
+        }
+        let step = if attempts > 0 { "cleanup" } else { "done" };
+        sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET phase = 'Cancelled', step = $2, reason = 'Cancelled', message = $3,
+                    token_hash = NULL, finished_at = now(), updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(step)
+        .bind(format!("cancelled by {by}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        settle_attempt(&mut tx, id, "Cancelled", Some("Cancelled"), None)
+            .await
+            .map_err(q)?;
+        sqlx::query(
+            "UPDATE kradle_approvals SET phase = 'Denied', decided_by = $2, reason = 'run cancelled',
+                    decided_at = now(), resource_version = nextval('kradle_resource_version')
+              WHERE run = $1 AND phase = 'Pending'",
+        )
+        .bind(id)
+        .bind(by)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        if attempts > 0 {
+            enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
+        } else {
+            release_workspace(&mut tx, id).await.map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(Cancelled::Cancelled)
+    }
+
+    /// The cancelled run's Job is deleted: its workspace is free.
+    pub async fn cleaned_up(&self, run: &Run) -> Result<bool, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = sqlx::query(
+            "UPDATE kradle_dispatch_runs SET step = 'done', updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1 AND step = 'cleanup'",
+        )
+        .bind(run.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?
+        .rows_affected()
+            == 1;
+        if moved {
+            release_workspace(&mut tx, run.id).await.map_err(q)?;
+        }
+        tx.commit().await.map_err(q)?;
+        Ok(moved)
+    }
+
+    /// A manual dispatch (`kradle dispatch`, `POST .../agents/dispatch`):
+    /// a Pending run, its first step queued. Returns its name.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn dispatch_manually(
+        &self,
+        org: &str,
+        stack: &str,
+        task_kind: &str,
+        repository: Option<&str>,
+        git_ref: Option<&str>,
+        actor: &str,
+        max_attempts: i32,
+        deadline_seconds: i32,
+    ) -> Result<String, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let (id, name): (i64, String) = sqlx::query_as(
+            "WITH n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS id)
+             INSERT INTO kradle_dispatch_runs
+                 (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
+                  requested_by, max_attempts, deadline_seconds)
+             SELECT n.id, $1, rtrim(left($2, 40), '-') || '-' || n.id, $2, $3, $4, $5,
+                    jsonb_build_array('manual:' || $6), $6, $7, $8
+               FROM n
+             RETURNING id, name",
+        )
+        .bind(org)
+        .bind(stack)
+        .bind(task_kind)
+        .bind(repository)
+        .bind(git_ref)
+        .bind(actor)
+        .bind(max_attempts)
+        .bind(deadline_seconds)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(q)?;
+        enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(name)
+    }
+}
+
+/// [`Store::attempt_failed`] on the caller's transaction.
+async fn attempt_failed_on(
+    conn: &mut PgConnection,
+    run: i64,
+    attempt: i32,
+    code: &str,
+    message: &str,
+) -> Result<AfterFailure, sqlx::Error> {
+    let row: Option<(String, i32, i32)> = sqlx::query_as(&format!(
+        "SELECT step, attempts, max_attempts FROM kradle_dispatch_runs
+          WHERE id = $1 AND attempts = $2 AND phase NOT IN {TERMINAL} FOR UPDATE"
+    ))
+    .bind(run)
+    .bind(attempt)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((step, attempts, max)) = row else {
+        return Ok(AfterFailure::Moved);
+    };
+    if !matches!(step.as_str(), "launch" | "watch") {
+        return Ok(AfterFailure::Moved);
+    }
+    settle_attempt(conn, run, "Failed", Some(code), Some(message)).await?;
+    if attempts < max {
+        let next = attempts + 1;
+        sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET phase = 'Pending', step = 'launch', attempts = $2, reason = 'Retrying',
+                    message = $3, token_hash = NULL, updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1",
+        )
+        .bind(run)
+        .bind(next)
+        .bind(format!("attempt {attempts} failed ({code}): {message}"))
+        .execute(&mut *conn)
+        .await?;
+        sqlx::query(
+            "INSERT INTO kradle_dispatch_attempts (run, number, reason, stack_snapshot, job_name)
+             SELECT a.run, $2, 'retry', a.stack_snapshot, 'agent-' || r.name || '-' || $2
+               FROM kradle_dispatch_attempts a JOIN kradle_dispatch_runs r ON r.id = a.run
+              WHERE a.run = $1 AND a.number = $3",
+        )
+        .bind(run)
+        .bind(next)
+        .bind(attempts)
+        .execute(&mut *conn)
+        .await?;
+        enqueue_step(conn, run, Duration::ZERO).await?;
+        Ok(AfterFailure::Retrying(next))
+    } else {
+        sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET phase = 'Failed', step = 'done', reason = $2, message = $3, token_hash = NULL,
+                    finished_at = now(), updated_at = now(),
+                    resource_version = nextval('kradle_resource_version')
+              WHERE id = $1",
+        )
+        .bind(run)
+        .bind(code)
+        .bind(format!("attempt {attempts} of {max} failed: {message}"))
+        .execute(&mut *conn)
+        .await?;
+        release_workspace(conn, run).await?;
+        Ok(AfterFailure::Failed)
+    }
+}

@@ -1,0 +1,551 @@
+//! The dispatch lifecycle on a real database, with the Kubernetes Job
+//! backend talking to a fake API server through `tower_test::mock` (every
+//! Job, PVC and Secret body checked against the upstream strict schemas).
+//!
+//! The worker's steps are driven one job at a time with
+//! [`dispatch::advance`], so each test sees every state in between.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use kradle_compiler::lower::BuildOptions;
+use kradle_compiler::source::Sources;
+use kradle_runtime::dispatch::catalog::Catalog;
+use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, KubeJobs};
+use kradle_runtime::serve::dispatch::{self, Dispatcher, token_hash};
+use kradle_runtime::store::{Called, Cancelled, Decided, Outcome, Store};
+use serde_json::{Value, json};
+use support::TestDb;
+use support::fake_kube::FakeKube;
+
+const NS: &str = "kradle-org-acme";
+
+/// The example's compiled objects and report, with `edit` applied to the
+/// objects first.
+fn catalog(edit: impl Fn(&mut Vec<Value>)) -> Catalog {
+    catalog_with(edit, |_| {})
+}
+
+fn catalog_with(edit: impl Fn(&mut Vec<Value>), edit_report: impl Fn(&mut Value)) -> Catalog {
+    let root = support::upstream::workspace().join("examples/acme-platform");
+    let options = BuildOptions {
+        now: chrono::DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .unwrap()
+            .into(),
+        repo_url: None,
+        target_revision: None,
+        path: None,
+    };
+    let build = kradle_compiler::build(Sources::from_dir(&root).unwrap(), &options);
+    assert!(!build.has_errors());
+    let mut objects: Vec<Value> = build
+        .output
+        .objects
+        .iter()
+        .map(|o| o.value.clone())
+        .collect();
+    edit(&mut objects);
+    let mut report: Value = serde_json::from_str(&build.files["report.json"]).unwrap();
+    edit_report(&mut report);
+    Catalog::from_objects(&objects, &report)
+}
+
+fn set_approval_mode(mode: &'static str) -> impl Fn(&mut Vec<Value>) {
+    move |objects: &mut Vec<Value>| {
+        for o in objects.iter_mut().filter(|o| o["kind"] == "AgentStack") {
+            o["spec"]["approvalMode"] = json!(mode);
+        }
+    }
+}
+
+struct World {
+    _db: TestDb,
+    store: Store,
+    kube: FakeKube,
+    d: Dispatcher<KubeJobs>,
+}
+
+async fn world(catalog: Catalog) -> World {
+    let db = TestDb::new().await;
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let kube = FakeKube::new();
+    let d = Dispatcher {
+        store: store.clone(),
+        catalog: Arc::new(RwLock::new(Arc::new(catalog))),
+        executor: Some(Arc::new(KubeJobs::new(kube.client()))),
+        callback_base: "http://kradle.test:8080".into(),
+        poll: Duration::from_millis(10),
+        lease: Duration::from_secs(30),
+        concurrency: 4,
+        stats: Arc::default(),
+    };
+    World {
+        _db: db,
+        store,
+        kube,
+        d,
+    }
+}
+
+impl World {
+    async fn dispatch(&self, repository: &str) -> String {
+        self.store
+            .dispatch_manually(
+                "acme",
+                "fixer",
+                "fix",
+                Some(repository),
+                Some("main"),
+                "grace",
+                3,
+                600,
+            )
+            .await
+            .unwrap()
+    }
+
+    /// Advances the run as the worker does: one queued job's worth.
+    async fn step(&self, name: &str) -> (String, String) {
+        let run = self
+            .store
+            .dispatch_run_named("acme", name)
+            .await
+            .unwrap()
+            .unwrap();
+        dispatch::advance(&self.d, run.id).await.unwrap();
+        let run = self
+            .store
+            .dispatch_run_named("acme", name)
+            .await
+            .unwrap()
+            .unwrap();
+        (run.phase, run.step)
+    }
+
+    async fn callback(&self, name: &str, token: &str, phase: &str) -> Called {
+        let outcome = Outcome {
+            succeeded: phase == "Succeeded",
+            message: Some(format!("{phase} by the agent")),
+            artifacts: vec![
+                json!({ "kind": "patch", "digest": format!("sha256:{}", "b".repeat(64)), "size": 42 }),
+            ],
+            transcript: Some((
+                json!([{ "type": "text", "text": "done" }]),
+                "sha256:x".into(),
+            )),
+        };
+        self.store
+            .callback("acme", name, &token_hash(token), &outcome)
+            .await
+            .unwrap()
+    }
+
+    async fn scalar(&self, sql: &str) -> i64 {
+        let pool = sqlx::PgPool::connect(&self._db.url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states() {
+    let kube = FakeKube::new();
+    let jobs = KubeJobs::new(kube.client());
+    let c = catalog(|_| {});
+    let stack = c.stack("acme", "fixer").unwrap();
+    let launch = kradle_runtime::dispatch::job::launch_of(
+        stack,
+        "fixer-1",
+        1,
+        "fix",
+        Some("api"),
+        Some("main"),
+        "kradle-ws-fixer-1",
+        true,
+        "http://kradle.test:8080",
+    );
+    jobs.launch(&launch, "token-one").await.unwrap();
+    let job = kube.get("jobs", NS, "agent-fixer-1-1").unwrap();
+    let pod = &job["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "kradle-agent");
+    assert_eq!(pod["restartPolicy"], "Never");
+    assert_eq!(
+        pod["containers"][0]["image"], "ubuntu:24.04",
+        "the RunnerPool's image"
+    );
+    assert_eq!(pod["containers"][0]["resources"]["limits"]["memory"], "4Gi");
+    assert_eq!(
+        pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "kradle-ws-fixer-1"
+    );
+    assert_eq!(
+        pod["containers"][0]["volumeMounts"][0]["mountPath"],
+        "/workspace"
+    );
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 3600);
+    assert_eq!(job["metadata"]["labels"]["kradle.a5c.ai/run"], "fixer-1");
+    let env: Vec<&str> = pod["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    for var in [
+        "KRADLE_ORG",
+        "KRADLE_RUN_ID",
+        "KRADLE_WORKSPACE_PATH",
+        "KRADLE_CALLBACK_URL",
+        "KRADLE_CALLBACK_TOKEN",
+        "AGENT_MUX_TRANSPORT",
+        "TRANSPORT_MUX_CODEC",
+    ] {
+        assert!(env.contains(&var), "{var} in {env:?}");
+    }
+    let text = job.to_string();
+    assert!(
+        !text.contains("token-one"),
+        "the token is only in the Secret"
+    );
+    assert_eq!(
+        kube.token(NS, "agent-fixer-1-1").as_deref(),
+        Some("token-one")
+    );
+    let pvc = kube
+        .get("persistentvolumeclaims", NS, "kradle-ws-fixer-1")
+        .unwrap();
+    assert_eq!(pvc["spec"]["storageClassName"], "standard");
+    assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "10Gi");
+
+    // A rerun (the worker died after sending): the Secret is replaced with
+    // the new token, the PVC and Job are there already.
+    jobs.launch(&launch, "token-two").await.unwrap();
+    assert_eq!(
+        kube.token(NS, "agent-fixer-1-1").as_deref(),
+        Some("token-two")
+    );
+    assert_eq!(kube.names("jobs"), ["agent-fixer-1-1"]);
+    assert_eq!(kube.count("POST /apis/batch/v1"), 2);
+    assert_eq!(
+        kube.count("PUT /api/v1/namespaces/kradle-org-acme/secrets/"),
+        1
+    );
+
+    assert_eq!(
+        jobs.state(NS, "agent-fixer-1-1").await.unwrap(),
+        JobState::Active
+    );
+    kube.finish_job(NS, "agent-fixer-1-1", "Failed", "DeadlineExceeded");
+    assert_eq!(
+        jobs.state(NS, "agent-fixer-1-1").await.unwrap(),
+        JobState::Failed {
+            reason: "DeadlineExceeded".into(),
+            message: "Job DeadlineExceeded".into()
+        }
+    );
+    assert_eq!(
+        jobs.state(NS, "agent-nope-1").await.unwrap(),
+        JobState::Missing
+    );
+    kube.state.lock().unwrap().fail_next = 1;
+    assert!(matches!(
+        jobs.state(NS, "agent-fixer-1-1").await,
+        Err(ExecError::Transient(_))
+    ));
+
+    jobs.cancel(NS, "agent-fixer-1-1").await.unwrap();
+    assert!(kube.names("jobs").is_empty());
+    assert!(kube.get("secrets", NS, "agent-fixer-1-1").is_none());
+    jobs.cancel(NS, "agent-fixer-1-1").await.unwrap();
+    assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
+}
+
+#[tokio::test]
+async fn a_run_goes_from_pending_to_succeeded_and_the_next_reuses_its_workspace() {
+    let w = world(catalog(|_| {})).await;
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    let job = format!("agent-{name}-1");
+    assert!(w.kube.get("jobs", NS, &job).is_some());
+    let pvc = format!("kradle-ws-{name}");
+    assert!(w.kube.get("persistentvolumeclaims", NS, &pvc).is_some());
+    // The Job is watched: still active.
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    let token = w.kube.token(NS, &job).unwrap();
+    assert_eq!(
+        w.callback(&name, "not-the-token", "Succeeded").await,
+        Called::Unauthorized
+    );
+    assert_eq!(
+        w.callback(&name, &token, "Succeeded").await,
+        Called::Succeeded
+    );
+    assert_eq!(w.step(&name).await, ("Succeeded".into(), "done".into()));
+    assert!(matches!(
+        w.callback(&name, &token, "Succeeded").await,
+        Called::Unauthorized
+    ));
+    assert_eq!(w.scalar("SELECT count(*) FROM kradle_artifacts").await, 1);
+    assert_eq!(w.scalar("SELECT count(*) FROM kradle_transcripts").await, 1);
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM kradle_workspaces WHERE phase = 'Ready' AND claimed_by IS NULL"
+        )
+        .await,
+        1,
+        "the workspace is released"
+    );
+
+    // The next run of the same repository and branch takes that workspace:
+    // no second PVC.
+    let second = w.dispatch("api").await;
+    assert_eq!(w.step(&second).await, ("Running".into(), "watch".into()));
+    let job2 = w
+        .kube
+        .get("jobs", NS, &format!("agent-{second}-1"))
+        .unwrap();
+    assert_eq!(
+        job2["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        pvc
+    );
+    assert_eq!(w.kube.names("persistentvolumeclaims"), [pvc]);
+    // Another repository gets a workspace of its own.
+    let third = w.dispatch("platform-config").await;
+    assert_eq!(w.step(&third).await, ("Running".into(), "watch".into()));
+    assert_eq!(w.kube.names("persistentvolumeclaims").len(), 2);
+    assert!(w.kube.invalid().is_empty(), "{:?}", w.kube.invalid());
+}
+
+#[tokio::test]
+async fn approval_holds_a_run_until_approved_and_denial_fails_it() {
+    let w = world(catalog(set_approval_mode("always"))).await;
+    let approved = w.dispatch("api").await;
+    assert_eq!(
+        w.step(&approved).await,
+        ("AwaitingApproval".into(), "review".into())
+    );
+    assert!(
+        w.kube.names("jobs").is_empty(),
+        "no Job before the approval"
+    );
+    // Stepping again does nothing: it waits for a person.
+    assert_eq!(
+        w.step(&approved).await,
+        ("AwaitingApproval".into(), "review".into())
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM kradle_approvals").await, 1);
+    let approval = format!("{approved}-secret-access");
+    assert_eq!(
+        w.store
+            .decide_approval("acme", &approval, true, "ada", None)
+            .await
+            .unwrap(),
+        Decided::Approved
+    );
+    assert!(matches!(
+        w.store
+            .decide_approval("acme", &approval, false, "eve", None)
+            .await
+            .unwrap(),
+        Decided::Already(_)
+    ));
+    assert_eq!(w.step(&approved).await, ("Running".into(), "watch".into()));
+    assert_eq!(w.kube.names("jobs"), [format!("agent-{approved}-1")]);
+
+    let denied = w.dispatch("api").await;
+    w.step(&denied).await;
+    let approval = format!("{denied}-secret-access");
+    assert_eq!(
+        w.store
+            .decide_approval("acme", &approval, false, "ada", Some("not today"))
+            .await
+            .unwrap(),
+        Decided::Denied
+    );
+    let run = w
+        .store
+        .dispatch_run_named("acme", &denied)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((run.phase.as_str(), run.step.as_str()), ("Failed", "done"));
+    assert_eq!(w.kube.names("jobs").len(), 1, "no Job for the denied run");
+    assert_eq!(
+        w.store
+            .decide_approval("acme", "nope", true, "ada", None)
+            .await
+            .unwrap(),
+        Decided::NotFound
+    );
+}
+
+#[tokio::test]
+async fn a_deadline_is_retried_as_a_new_attempt_until_the_runs_limit() {
+    let w = world(catalog(|_| {})).await;
+    let name = w.dispatch("api").await;
+    w.step(&name).await;
+    for attempt in 1..=3 {
+        let job = format!("agent-{name}-{attempt}");
+        assert!(w.kube.get("jobs", NS, &job).is_some(), "{job}");
+        w.kube.finish_job(NS, &job, "Failed", "DeadlineExceeded");
+        // The watch sees it; a retry is launched by the next job.
+        let (phase, _) = w.step(&name).await;
+        if attempt < 3 {
+            assert_eq!(phase, "Pending");
+            assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+        } else {
+            assert_eq!(phase, "Failed");
+        }
+    }
+    let reasons: Vec<(i32, String, String)> = {
+        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        sqlx::query_as(
+            "SELECT number, reason, reason_code FROM kradle_dispatch_attempts ORDER BY number",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        reasons,
+        [
+            (1, "initial".into(), "DeadlineExceeded".into()),
+            (2, "retry".into(), "DeadlineExceeded".into()),
+            (3, "retry".into(), "DeadlineExceeded".into()),
+        ]
+    );
+    let run = w
+        .store
+        .dispatch_run_named("acme", &name)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.attempts, 3);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM kradle_workspaces WHERE claimed_by IS NULL")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn cancelling_deletes_the_job_and_frees_the_workspace() {
+    let w = world(catalog(|_| {})).await;
+    let name = w.dispatch("api").await;
+    w.step(&name).await;
+    let job = format!("agent-{name}-1");
+    let token = w.kube.token(NS, &job).unwrap();
+    assert_eq!(
+        w.store.cancel_run("acme", &name, "ada").await.unwrap(),
+        Cancelled::Cancelled
+    );
+    assert_eq!(w.step(&name).await, ("Cancelled".into(), "done".into()));
+    assert!(w.kube.get("jobs", NS, &job).is_none());
+    assert!(w.kube.get("secrets", NS, &job).is_none());
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM kradle_workspaces WHERE claimed_by IS NULL")
+            .await,
+        1
+    );
+    // A late callback of the cancelled Job changes nothing.
+    assert_eq!(
+        w.callback(&name, &token, "Succeeded").await,
+        Called::Unauthorized
+    );
+    assert_eq!(
+        w.store.cancel_run("acme", &name, "ada").await.unwrap(),
+        Cancelled::Finished("Cancelled".into())
+    );
+    assert_eq!(
+        w.store.cancel_run("acme", "nope", "ada").await.unwrap(),
+        Cancelled::NotFound
+    );
+}
+
+#[tokio::test]
+async fn unready_stacks_unknown_repositories_and_failed_callbacks_fail_runs() {
+    // A stack the build reports unready fails its runs with the unmet
+    // condition, before anything else.
+    let unready = world(catalog_with(
+        |_| {},
+        |report| {
+            let stack = &mut report["agentStacks"][0];
+            stack["ready"] = json!(false);
+            stack["conditions"][6]["status"] = json!("False");
+            stack["conditions"][6]["message"] =
+                json!("AgentServiceAccount `agent-runner` is missing");
+        },
+    ))
+    .await;
+    let run = unready.dispatch("api").await;
+    assert_eq!(unready.step(&run).await, ("Failed".into(), "done".into()));
+    let r = unready
+        .store
+        .dispatch_run_named("acme", &run)
+        .await
+        .unwrap()
+        .unwrap();
+    let (reason, message): (String, String) = {
+        let pool = sqlx::PgPool::connect(&unready._db.url).await.unwrap();
+        sqlx::query_as("SELECT reason, message FROM kradle_dispatch_runs WHERE id = $1")
+            .bind(r.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(reason, "StackNotReady");
+    assert_eq!(
+        message,
+        "RuntimeIdentityReady: AgentServiceAccount `agent-runner` is missing"
+    );
+
+    let w = world(catalog(|_| {})).await;
+    let run = w
+        .store
+        .dispatch_manually("acme", "ghost", "fix", Some("api"), None, "grace", 3, 600)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.step(&run).await,
+        ("Failed".into(), "done".into()),
+        "no such stack"
+    );
+    let elsewhere = w.dispatch("not-a-repo").await;
+    assert_eq!(w.step(&elsewhere).await, ("Failed".into(), "done".into()));
+    assert!(w.kube.names("jobs").is_empty());
+
+    // The agent reports a failure: a retry, as for a failed Job.
+    let name = w.dispatch("api").await;
+    w.step(&name).await;
+    let token = w.kube.token(NS, &format!("agent-{name}-1")).unwrap();
+    assert!(matches!(
+        w.callback(&name, &token, "Failed").await,
+        Called::Failed(_)
+    ));
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    assert!(w.kube.get("jobs", NS, &format!("agent-{name}-2")).is_some());
+    // The old attempt's token no longer opens the run.
+    assert_eq!(
+        w.callback(&name, &token, "Succeeded").await,
+        Called::Unauthorized
+    );
+}
+
+#[tokio::test]
+async fn without_a_backend_runs_wait_in_queued_and_go_on_when_one_starts() {
+    let mut w = world(catalog(|_| {})).await;
+    let executor = w.d.executor.take();
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Queued".into(), "launch".into()));
+    w.d.executor = executor;
+    // The worker completed the run's jobs; a server with a backend queues
+    // the run again when it starts.
+    w.scalar("WITH d AS (DELETE FROM kradle_jobs RETURNING 1) SELECT count(*) FROM d")
+        .await;
+    assert_eq!(w.store.requeue_queued().await.unwrap(), 1);
+    assert_eq!(w.store.requeue_queued().await.unwrap(), 0, "queued once");
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+}
