@@ -2494,3 +2494,91 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
     assert_eq!(code, 1);
     assert!(err.contains("has no approval"), "{err}");
 }
+
+/// The index of the first server whose log says `text`, waiting up to a
+/// deadline.
+fn first_saying(servers: &[&Server], text: &str) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for (i, s) in servers.iter().enumerate() {
+            if s.lines.try_iter().any(|l| l.contains(text)) {
+                return i;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no server said {text:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_of_three_servers_fires_a_missed_schedule_once_and_another_takes_over() {
+    // acme's `nightly-review` runs at 03:00 UTC on weekdays.
+    let db = Arc::new(TestDb::new().await);
+    let servers = vec![
+        start_again(db.clone(), &example(), &[]).await,
+        start_again(db.clone(), &example(), &[]).await,
+        start_again(db.clone(), &example(), &[]).await,
+    ];
+    let refs: Vec<&Server> = servers.iter().collect();
+    let leader = first_saying(&refs, "scheduler: leading");
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // The schedule was last fired 8 days ago: several ticks were missed
+    // (downtime). They fire once, for the latest.
+    let seed = "INSERT INTO kradle_schedules (org, rule, last_tick)
+                VALUES ('acme', 'nightly-review', now() - interval '8 days')
+                ON CONFLICT (org, rule) DO UPDATE SET last_tick = now() - interval '8 days'";
+    sqlx::query(seed).execute(&pool).await.unwrap();
+    let fired = poll_until(
+        "the missed schedule to fire",
+        || runs(&db),
+        |r| !r.is_empty(),
+    )
+    .await;
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    let (source, requested_by): (serde_json::Value, String) =
+        sqlx::query_as("SELECT source_refs, requested_by FROM kradle_dispatch_runs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let source = source[0].as_str().unwrap().to_string();
+    assert!(
+        source.starts_with("schedule:") && source.ends_with("T03:00:00Z"),
+        "{source}"
+    );
+    assert_eq!(requested_by, "kradle-scheduler");
+    let tick: chrono::DateTime<chrono::Utc> =
+        sqlx::query_scalar("SELECT last_tick FROM kradle_schedules")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+
+    // The leader dies; another server leads. Seeded back to the same
+    // missed ticks, it reaches the same latest tick, which fired already.
+    let mut servers = servers;
+    drop(servers.remove(leader)); // SIGKILL
+    let refs: Vec<&Server> = servers.iter().collect();
+    first_saying(&refs, "scheduler: leading");
+    sqlx::query(seed).execute(&pool).await.unwrap();
+    poll_until(
+        "the new leader's pass",
+        || async {
+            sqlx::query_scalar::<_, chrono::DateTime<chrono::Utc>>(
+                "SELECT last_tick FROM kradle_schedules",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        },
+        |t| *t == tick,
+    )
+    .await;
+    assert_eq!(runs(&db).await.len(), 1, "a tick fires once");
+    let executions: i64 = sqlx::query_scalar("SELECT count(*) FROM kradle_trigger_executions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(executions, 1);
+}

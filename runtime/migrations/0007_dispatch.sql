@@ -137,3 +137,22 @@ CREATE TABLE kradle_transcripts (
     digest      TEXT        NOT NULL,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+
+-- Schedules (cron rules): an execution comes from a delivery or from a
+-- tick, never both; a tick fires a rule once (whichever replica leads).
+ALTER TABLE kradle_trigger_executions
+    ALTER COLUMN delivery DROP NOT NULL,
+    ADD COLUMN tick TIMESTAMPTZ,
+    ADD CONSTRAINT kradle_trigger_executions_source CHECK ((delivery IS NULL) <> (tick IS NULL));
+
+CREATE UNIQUE INDEX kradle_trigger_executions_tick
+    ON kradle_trigger_executions (org, rule, tick) WHERE tick IS NOT NULL;
+
+-- The latest tick each schedule fired (or when it was first seen).
+CREATE TABLE kradle_schedules (
+    org        TEXT        NOT NULL,
+    rule       TEXT        NOT NULL,
+    last_tick  TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (org, rule)
+);

@@ -360,6 +360,13 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ))
     });
+    let scheduler = (args.workers > 0).then(|| {
+        tokio::spawn(kradle_runtime::serve::schedule::run(
+            state.store().clone(),
+            state.triggers(),
+            stop.clone(),
+        ))
+    });
     for (target, client) in backfill {
         tokio::spawn(backfill::run(
             state.store().clone(),
@@ -378,6 +385,10 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         let _ = http_stop.wait_for(|s| *s).await;
     })
     .await?;
+    if let Some(scheduler) = scheduler {
+        // Releases the lead at once, so another replica takes it now.
+        let _ = tokio::time::timeout(DRAIN_DEADLINE, scheduler).await;
+    }
     if let Some(worker) = dispatcher {
         if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
             tracing::warn!("the dispatch worker did not stop in time; its lease will expire");

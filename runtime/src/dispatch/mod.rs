@@ -9,6 +9,7 @@
 //! decides.
 
 pub mod catalog;
+pub mod cron;
 pub mod executor;
 pub mod job;
 
@@ -119,6 +120,19 @@ pub struct Rule {
     webhook: Option<WebhookFilter>,
     comment: Option<(Regex, Vec<String>)>,
     label: Option<(Vec<String>, String)>,
+    schedule: Option<cron::Schedule>,
+}
+
+impl Rule {
+    /// Its schedule, when it is a `schedule` rule.
+    pub fn schedule(&self) -> Option<&cron::Schedule> {
+        self.schedule.as_ref()
+    }
+
+    /// The repository it is limited to.
+    pub fn repository(&self) -> Option<&str> {
+        self.repository.as_deref()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -199,17 +213,33 @@ impl Triggers {
                     string(&spec["labelTrigger"]["action"]).unwrap_or_else(|| "labeled".into()),
                 )
             });
+            let sources = strings(&spec["sources"]);
+            let schedule = match spec["cronExpression"].as_str() {
+                Some(expr) if sources.iter().any(|s| s == "schedule") => {
+                    match cron::Schedule::parse(expr) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            warnings.push(format!(
+                                "trigger rule `{org}/{name}` is off: its cron expression `{expr}` does not parse: {e}"
+                            ));
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             let rule = Rule {
                 org: org.clone(),
                 name,
                 agent_stack: string(&spec["agentStack"]).unwrap_or_default(),
                 task_kind: string(&spec["taskKind"]).unwrap_or_default(),
-                sources: strings(&spec["sources"]),
+                sources,
                 repository: string(&spec["repository"]),
                 allowed_actors: strings(&spec["allowedActors"]),
                 webhook,
                 comment,
                 label,
+                schedule,
             };
             out.rules.entry(org).or_default().push(rule);
         }
@@ -217,6 +247,14 @@ impl Triggers {
     }
 
     /// How many rules there are.
+    /// The rules with a schedule, in org and name order.
+    pub fn scheduled(&self) -> impl Iterator<Item = &Rule> {
+        self.rules
+            .values()
+            .flatten()
+            .filter(|r| r.schedule.is_some())
+    }
+
     pub fn len(&self) -> usize {
         self.rules.values().map(Vec::len).sum()
     }

@@ -96,10 +96,23 @@ pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>)
         wake_tx,
         stop.clone(),
     ));
-    let worker = format!("{}-{}-dispatch", hostname(), std::process::id());
+    let worker: Arc<str> = format!("{}-{}-dispatch", hostname(), std::process::id()).into();
+    // Up to `concurrency` runs advance at once; a free slot claims more
+    // at once, without waiting for the rest of a batch.
+    let slots = Arc::new(tokio::sync::Semaphore::new(d.concurrency.max(1)));
+    let mut running = tokio::task::JoinSet::new();
     while !*stop.borrow() {
         wake.borrow_and_update();
-        let limit = i64::try_from(d.concurrency.max(1)).unwrap_or(1);
+        while running.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stop.wait_for(|s| *s) => {}
+            }
+            continue;
+        }
+        let limit = i64::try_from(free).unwrap_or(1);
         let jobs = match d.store.claim(DISPATCH_QUEUE, &worker, limit, d.lease).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -110,14 +123,26 @@ pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>)
         if jobs.is_empty() {
             tokio::select! {
                 _ = wake.changed() => {}
+                _ = running.join_next(), if !running.is_empty() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
             continue;
         }
-        let work = jobs.iter().map(|job| attempt(&d, job, &worker));
-        futures_util::future::join_all(work).await;
+        for job in jobs {
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                break;
+            };
+            let (d, worker) = (d.clone(), worker.clone());
+            running.spawn(async move {
+                attempt(&d, &job, &worker).await;
+                drop(permit);
+            });
+        }
     }
+    // The runs in hand finish their step (each is one transaction at a
+    // time); the rest of the queue waits for the next worker.
+    while running.join_next().await.is_some() {}
     listener.abort();
 }
 
@@ -253,8 +278,14 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     return Ok(());
                 };
                 let job = run.job_name.clone().unwrap_or_default();
-                // A launch that died after creating the Job: adopt it.
-                match executor.state(&stack.namespace, &job).await {
+                // A launch of this attempt began before (and died): its Job
+                // may exist, and is adopted. Without one, it cannot.
+                let state = if run.launch_begun {
+                    executor.state(&stack.namespace, &job).await
+                } else {
+                    Ok(JobState::Missing)
+                };
+                match state {
                     Ok(JobState::Missing) => {}
                     Ok(_) => {
                         store.started(&run, d.poll).await.map_err(e)?;

@@ -10,6 +10,7 @@ pub mod backfill;
 pub mod dispatch;
 pub mod kube_auth;
 mod metrics;
+pub mod schedule;
 mod webhook;
 pub mod workers;
 pub mod writeback;

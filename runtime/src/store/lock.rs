@@ -24,6 +24,14 @@ impl OrgLock {
         &self.org
     }
 
+    /// Whether the lock is still held: its session answers.
+    pub async fn alive(&mut self) -> bool {
+        match self.conn.as_mut() {
+            Some(conn) => sqlx::query("SELECT 1").execute(conn).await.is_ok(),
+            None => false,
+        }
+    }
+
     /// Releases the lock now (dropping it releases it too, by closing its
     /// connection).
     pub async fn release(mut self) {
@@ -48,7 +56,7 @@ impl Store {
 
     /// An advisory lock on `name` (organization slugs cannot contain `:`,
     /// so `kradle:…` names never collide with an organization's).
-    pub(crate) async fn lock_named(&self, org: &str, wait: bool) -> Result<OrgLock, StoreError> {
+    pub async fn lock_named(&self, org: &str, wait: bool) -> Result<OrgLock, StoreError> {
         // A connection of its own: a pooled one would keep the lock after
         // it went back to the pool.
         let mut conn = self

@@ -26,7 +26,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
-pub use dispatch::{AfterFailure, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Run};
+pub use dispatch::{
+    AfterFailure, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Run, Scheduled,
+};
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;

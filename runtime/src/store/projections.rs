@@ -184,21 +184,23 @@ fn source(kind: &str) -> Option<&'static str> {
                FROM kradle_sync_conflicts c"
         }
         "AgentTriggerExecution" => {
-            "SELECT x.id, x.org, x.rule || '-' || x.delivery AS name,
+            "SELECT x.id, x.org,
+                    x.rule || '-' || coalesce(x.delivery::text,
+                        'tick-' || extract(epoch FROM x.tick)::bigint::text) AS name,
                     md5('trigger/' || x.id)::uuid::text AS uid, x.id AS resource_version,
                     x.evaluated_at AS created_at,
                     jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/trigger-rule', x.rule,
                                        'kradle.a5c.ai/decision',
                                        CASE WHEN r.id IS NOT NULL THEN 'Dispatched' ELSE x.decision END) AS labels,
-                    jsonb_build_object('organizationRef', x.org, 'triggerRule', x.rule,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', x.org, 'triggerRule', x.rule,
                         'agentStack', x.agent_stack, 'taskKind', x.task_kind,
                         'sourceEvent', x.source_event, 'decision', x.decision,
-                        'deliveryId', d.delivery_id) AS spec,
+                        'deliveryId', d.delivery_id, 'tick', x.tick)) AS spec,
                     jsonb_strip_nulls(jsonb_build_object(
                         'phase', CASE WHEN r.id IS NOT NULL THEN 'Dispatched' ELSE x.decision END,
                         'reason', x.reason, 'evaluatedAt', x.evaluated_at,
                         'dispatchRunRef', r.name)) AS status
-               FROM kradle_trigger_executions x JOIN kradle_webhook_deliveries d ON d.id = x.delivery
+               FROM kradle_trigger_executions x LEFT JOIN kradle_webhook_deliveries d ON d.id = x.delivery
                LEFT JOIN kradle_dispatch_runs r ON r.execution = x.id"
         }
         // The dispatch lifecycle (docs/dispatch.md).
