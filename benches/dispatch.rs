@@ -8,8 +8,10 @@
 //! to the last Job create) and the latency from a delivery's commit
 //! (`received_at`) to its Job's create request.
 //!
-//! `cargo bench --bench dispatch -- --events 1000 --workers 2`
-//! (PostgreSQL must be up).
+//! `cargo bench --bench dispatch -- --events 1000 --workers 2 [--rate R]`
+//! (PostgreSQL must be up). With `--rate`, deliveries are sent at R per
+//! second (open loop) instead of as fast as they are taken, to see the
+//! latency below saturation.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,6 +33,7 @@ const SECRET: &str = "acme-api-hook-secret";
 async fn main() {
     let events = support::bench_arg("--events", 1000).max(1);
     let workers = support::bench_arg("--workers", 2);
+    let rate = support::bench_arg("--rate", 0);
     let db = support::TestDb::new().await;
     let kube = FakeKube::new();
     let kube_url = kube.serve().await;
@@ -107,7 +110,11 @@ async fn main() {
     let wall_start = chrono::Utc::now();
     let semaphore = std::sync::Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = Vec::new();
-    for (id, body, signature) in requests {
+    for (i, (id, body, signature)) in requests.into_iter().enumerate() {
+        if rate > 0 {
+            let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+            tokio::time::sleep_until(due.into()).await;
+        }
         let permit = semaphore.clone().acquire_owned().await.unwrap();
         let client = client.clone();
         let endpoint = endpoint.clone();
@@ -170,7 +177,12 @@ async fn main() {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
-        "dispatch: {events} matching deliveries ({workers} sync workers), {accepted} accepted in {:.2} s",
+        "dispatch: {events} matching deliveries ({workers} sync workers, rate {}), {accepted} accepted in {:.2} s",
+        if rate > 0 {
+            format!("{rate}/s")
+        } else {
+            "unlimited".into()
+        },
         sent.as_secs_f64()
     );
     println!(

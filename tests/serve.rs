@@ -2582,3 +2582,84 @@ async fn one_of_three_servers_fires_a_missed_schedule_once_and_another_takes_ove
         .unwrap();
     assert_eq!(executions, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_waits_for_its_approval_which_a_person_gives_from_the_command_line() {
+    // The example's fixer stack, made to ask for every run.
+    let config = tempfile::tempdir().unwrap();
+    support::copy_dir(&example(), config.path());
+    let agents = config.path().join("orgs/acme/agents.yaml");
+    let text = std::fs::read_to_string(&agents).unwrap();
+    std::fs::write(
+        &agents,
+        text.replace("approvalMode: write-back", "approvalMode: always"),
+    )
+    .unwrap();
+    let server = start_with(config.path(), &[]).await;
+    let (code, run, err) = kradle(
+        &server,
+        &[
+            "dispatch",
+            "--org",
+            "acme",
+            "--stack",
+            "fixer",
+            "--task-kind",
+            "fix",
+            "--repository",
+            "api",
+            "--as",
+            "grace",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let run = run.trim().to_string();
+    poll_until(
+        "AwaitingApproval",
+        || runs(&server.db),
+        |r| r[0].1 == "AwaitingApproval",
+    )
+    .await;
+    let (code, list, _) = kradle(&server, &["approvals", "list", "--org", "acme"]);
+    assert_eq!(code, 0);
+    let approval = format!("{run}-secret-access");
+    assert!(
+        list.contains(&approval) && list.contains("Pending") && list.contains("grace"),
+        "{list}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("kradle_dispatch_approvals_pending 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kradle_dispatch_runs{org=\"acme\",phase=\"AwaitingApproval\"} 1"),
+        "{metrics}"
+    );
+    let (code, _, err) = kradle(
+        &server,
+        &[
+            "approvals",
+            "approve",
+            &approval,
+            "--org",
+            "acme",
+            "--as",
+            "ada",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    // Approved, it goes on: no cluster here, so it waits in Queued.
+    poll_until("Queued", || runs(&server.db), |r| r[0].1 == "Queued").await;
+    let (code, _, err) = kradle(&server, &["approvals", "deny", &approval, "--org", "acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("approved by ada"), "{err}");
+    let (_, all, _) = kradle(&server, &["approvals", "list", "--all", "--json"]);
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all[0]["status"]["decidedBy"], "ada");
+}

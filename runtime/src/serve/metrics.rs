@@ -110,6 +110,19 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             ("retried", &wb.retried),
         ],
     );
+    let ds = &state.dispatch;
+    counters(
+        &mut out,
+        "kradle_dispatch_total",
+        "Dispatch events in this process, by event.",
+        "event",
+        &[
+            ("job_created", &ds.launched),
+            ("attempt_failed", &ds.attempts_failed),
+            ("succeeded", &ds.succeeded),
+            ("approval_requested", &ds.awaiting_approval),
+        ],
+    );
     let _ = writeln!(
         out,
         "# HELP kradle_queue_claim_seconds Time spent claiming jobs.\n\
@@ -151,5 +164,44 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             label(&receiver)
         );
     }
+    let Ok(runs) = state.store.dispatch_gauges().await else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the database does not answer",
+        )
+            .into_response();
+    };
+    let _ = writeln!(
+        out,
+        "# HELP kradle_dispatch_runs Agent runs, by organization and phase.\n\
+         # TYPE kradle_dispatch_runs gauge"
+    );
+    for (org, phase, count, _) in &runs.by_phase {
+        let _ = writeln!(
+            out,
+            "kradle_dispatch_runs{{org=\"{}\",phase=\"{phase}\"}} {count}",
+            label(org)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kradle_dispatch_oldest_in_phase_seconds How long the oldest open run has been in its phase.\n\
+         # TYPE kradle_dispatch_oldest_in_phase_seconds gauge"
+    );
+    for (org, phase, _, oldest) in runs.by_phase.iter().filter(|r| r.3.is_some()) {
+        let _ = writeln!(
+            out,
+            "kradle_dispatch_oldest_in_phase_seconds{{org=\"{}\",phase=\"{phase}\"}} {}",
+            label(org),
+            oldest.unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kradle_dispatch_approvals_pending Approvals waiting for a person.\n\
+         # TYPE kradle_dispatch_approvals_pending gauge\n\
+         kradle_dispatch_approvals_pending {}",
+        runs.approvals_pending
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
 }

@@ -867,6 +867,39 @@ impl Store {
     }
 }
 
+/// What `/metrics` shows of the runs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DispatchGauges {
+    /// (org, phase, runs, seconds the oldest open one has been in it).
+    pub by_phase: Vec<(String, String, i64, Option<f64>)>,
+    pub approvals_pending: i64,
+}
+
+impl Store {
+    /// Runs by org and phase, and the approvals waiting.
+    pub async fn dispatch_gauges(&self) -> Result<DispatchGauges, StoreError> {
+        let q = |e| self.query_error(e);
+        let by_phase = sqlx::query_as(&format!(
+            "SELECT org, phase, count(*),
+                    max(extract(epoch FROM now() - updated_at)::float8)
+                        FILTER (WHERE phase NOT IN {TERMINAL})
+               FROM kradle_dispatch_runs GROUP BY org, phase ORDER BY org, phase"
+        ))
+        .fetch_all(self.pool())
+        .await
+        .map_err(q)?;
+        let approvals_pending =
+            sqlx::query_scalar("SELECT count(*) FROM kradle_approvals WHERE phase = 'Pending'")
+                .fetch_one(self.pool())
+                .await
+                .map_err(q)?;
+        Ok(DispatchGauges {
+            by_phase,
+            approvals_pending,
+        })
+    }
+}
+
 /// A schedule's rule, as [`Store::fire_schedule`] records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduled<'a> {
