@@ -99,6 +99,7 @@ macro_rules! invalid_cases {
 
 invalid_cases! {
     agent_namespaces => "agent-namespaces",
+    agent_stack_budget => "agent-stack-budget",
     agent_stack_missing_references => "agent-stack-missing-references",
     agent_stack_not_ready => "agent-stack-not-ready",
     aggregated_kind_in_config => "aggregated-kind-in-config",

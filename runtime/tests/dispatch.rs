@@ -549,3 +549,40 @@ async fn without_a_backend_runs_wait_in_queued_and_go_on_when_one_starts() {
     assert_eq!(w.store.requeue_queued().await.unwrap(), 0, "queued once");
     assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
 }
+
+#[tokio::test]
+async fn a_stacks_budget_sets_the_deadline_and_attempts_and_refuses_runs_past_its_daily_limit() {
+    let w = world(catalog(|objects| {
+        for o in objects.iter_mut().filter(|o| o["kind"] == "AgentStack") {
+            o["spec"]["budget"] =
+                json!({ "maxRunSeconds": 120, "maxAttempts": 1, "maxRunsPerDay": 1 });
+        }
+    }))
+    .await;
+    let first = w.dispatch("api").await;
+    assert_eq!(w.step(&first).await, ("Running".into(), "watch".into()));
+    let job = w.kube.get("jobs", NS, &format!("agent-{first}-1")).unwrap();
+    assert_eq!(job["spec"]["activeDeadlineSeconds"], 120);
+    // One attempt only: a deadline fails the run.
+    w.kube.finish_job(
+        NS,
+        &format!("agent-{first}-1"),
+        "Failed",
+        "DeadlineExceeded",
+    );
+    assert_eq!(w.step(&first).await, ("Failed".into(), "done".into()));
+    // The day's one run was started: the next is refused.
+    let second = w.dispatch("api").await;
+    assert_eq!(w.step(&second).await, ("Failed".into(), "done".into()));
+    let (reason, message): (String, String) = {
+        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        sqlx::query_as("SELECT reason, message FROM kradle_dispatch_runs WHERE name = $1")
+            .bind(&second)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(reason, "BudgetExceeded");
+    assert!(message.contains("budget.maxRunsPerDay: 1"), "{message}");
+    assert_eq!(w.kube.names("jobs").len(), 1, "no Job for the refused run");
+}

@@ -20,6 +20,24 @@ pub struct RunnerPolicy {
     pub runner_pool_ref: Ref,
 }
 
+/// What a stack's runs may spend (the dispatch budget check).
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StackBudget {
+    /// Seconds an attempt may run before Kubernetes ends it: its Job's
+    /// `activeDeadlineSeconds` (default 3600).
+    #[schemars(range(min = 60, max = 86400))]
+    pub max_run_seconds: Option<u32>,
+    /// Attempts per run, the first included (default 3).
+    #[schemars(range(min = 1, max = 10))]
+    pub max_attempts: Option<u32>,
+    /// Runs the stack may start in any 24 hours; past that, a run is
+    /// refused (`BudgetExceeded`).
+    #[schemars(range(min = 1))]
+    pub max_runs_per_day: Option<u32>,
+}
+
 /// The recipe of an agent; the hub of the agent capability graph (spec §4.1).
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -55,6 +73,8 @@ pub struct AgentStackSpec {
     pub runner_policy: Option<RunnerPolicy>,
     /// Default task kind.
     pub task_kind: Option<String>,
+    /// What its runs may spend.
+    pub budget: Option<StackBudget>,
 }
 
 #[serde_with::skip_serializing_none]

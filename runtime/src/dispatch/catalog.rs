@@ -43,6 +43,8 @@ pub struct Stack {
     pub secret_grants: Vec<String>,
     pub deadline_seconds: i32,
     pub max_attempts: i32,
+    /// Runs it may start in 24 hours (`budget.maxRunsPerDay`).
+    pub max_runs_per_day: Option<i64>,
     /// The stack's spec, frozen into each attempt.
     pub spec: Value,
 }
@@ -84,6 +86,11 @@ impl Review {
             "approvalMode": stack.approval_mode,
             "serviceAccount": stack.service_account,
             "secretGrants": stack.secret_grants,
+            "limits": {
+                "maxAttempts": stack.max_attempts,
+                "deadlineSeconds": stack.deadline_seconds,
+                "maxRunsPerDay": stack.max_runs_per_day,
+            },
         })
     }
 }
@@ -170,6 +177,12 @@ impl Catalog {
                 .and_then(|p| p["defaultCapacity"].as_str())
                 .unwrap_or("10Gi")
                 .to_string();
+            let budget = |field: &str| {
+                spec["budget"][field]
+                    .as_u64()
+                    .and_then(|v| i32::try_from(v).ok())
+                    .filter(|v| *v > 0)
+            };
             let account = spec["runtimeIdentity"]["serviceAccountRef"]
                 .as_str()
                 .unwrap_or_default();
@@ -198,8 +211,9 @@ impl Catalog {
                     storage_class,
                     capacity,
                     secret_grants,
-                    deadline_seconds: DEFAULT_DEADLINE_SECONDS,
-                    max_attempts: DEFAULT_MAX_ATTEMPTS,
+                    deadline_seconds: budget("maxRunSeconds").unwrap_or(DEFAULT_DEADLINE_SECONDS),
+                    max_attempts: budget("maxAttempts").unwrap_or(DEFAULT_MAX_ATTEMPTS),
+                    max_runs_per_day: budget("maxRunsPerDay").map(i64::from),
                     spec: spec.clone(),
                 },
             );

@@ -231,6 +231,26 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 let actor = run.requested_by.as_deref().unwrap_or("kradle");
                 let review = catalog.review(stack, run.repository.as_deref(), actor);
                 let snapshot = review.snapshot(stack);
+                // The budget: refused when the stack's runs of the last 24
+                // hours reached its limit.
+                let denied = matches!(review, Review::Denied(_));
+                if let (Some(limit), false) = (stack.max_runs_per_day, denied) {
+                    let started = store
+                        .runs_started_today(&run.org, &run.agent_stack)
+                        .await
+                        .map_err(e)?;
+                    if started >= limit {
+                        let why = format!(
+                            "stack `{}` started {started} runs in the last 24 hours, its budget (budget.maxRunsPerDay: {limit})",
+                            run.agent_stack
+                        );
+                        store
+                            .fail_run(&run, "BudgetExceeded", &why, Some(&snapshot))
+                            .await
+                            .map_err(e)?;
+                        return Ok(());
+                    }
+                }
                 match review {
                     Review::Allowed => {
                         store.admit_run(&run, &snapshot).await.map_err(e)?;
@@ -305,7 +325,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     run.pvc.clone().unwrap_or_default(),
                     run.pvc_new.unwrap_or(false),
                 );
-                let launch = launch_of(
+                let mut launch = launch_of(
                     stack,
                     &run.name,
                     run.attempts,
@@ -316,6 +336,8 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     new_pvc,
                     &d.callback_base,
                 );
+                // The deadline the review froze on the run.
+                launch.deadline_seconds = run.deadline_seconds;
                 match executor.launch(&launch, &token).await {
                     Ok(()) => {
                         if store.started(&run, d.poll).await.map_err(e)? {

@@ -220,6 +220,10 @@ impl Store {
             "UPDATE kradle_dispatch_runs
                 SET phase = $4, step = $5, reason = $6, message = $7,
                     permission = coalesce($8, permission),
+                    -- The review freezes the stack's budget on the run.
+                    max_attempts = coalesce(($8 -> 'limits' ->> 'maxAttempts')::int, max_attempts),
+                    deadline_seconds = coalesce(($8 -> 'limits' ->> 'deadlineSeconds')::int,
+                                                deadline_seconds),
                     finished_at = CASE WHEN $4 IN ('Succeeded', 'Failed', 'Cancelled') THEN now() END,
                     updated_at = now(), resource_version = nextval('kradle_resource_version')
               WHERE id = $1 AND phase = $2 AND step = $3",
@@ -864,6 +868,21 @@ impl Store {
         enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
         tx.commit().await.map_err(q)?;
         Ok(name)
+    }
+}
+
+impl Store {
+    /// Runs of `stack` in `org` whose Job was created in the last 24 hours.
+    pub async fn runs_started_today(&self, org: &str, stack: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM kradle_dispatch_runs
+              WHERE org = $1 AND agent_stack = $2 AND started_at > now() - interval '24 hours'",
+        )
+        .bind(org)
+        .bind(stack)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
     }
 }
 
