@@ -2663,3 +2663,89 @@ async fn a_run_waits_for_its_approval_which_a_person_gives_from_the_command_line
     let all: serde_json::Value = serde_json::from_str(&all).unwrap();
     assert_eq!(all[0]["status"]["decidedBy"], "ada");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gitea_label_added_dispatches_and_removed_does_not() {
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let server = start_with(
+        &example(),
+        &["--api-token-file", tokens.path().to_str().unwrap()],
+    )
+    .await;
+    // acme's `label-fix`: the label `agent-fix` added to an issue. Gitea
+    // says only the labels after each change.
+    let labeled = |labels: &[&str], at: &str| {
+        let labels: Vec<serde_json::Value> = labels
+            .iter()
+            .map(|l| serde_json::json!({ "name": l }))
+            .collect();
+        serde_json::to_vec(&serde_json::json!({
+            "action": "label_updated", "number": 4,
+            "repository": { "id": 3, "name": "api", "full_name": "acme/api" },
+            "issue": { "id": 40, "number": 4, "title": "Flaky test", "state": "open",
+                       "user": { "login": "alice" }, "labels": labels,
+                       "assignees": null, "pull_request": null, "updated_at": at },
+            "sender": { "login": "ada", "username": "ada" },
+        }))
+        .unwrap()
+    };
+    for (id, labels, at) in [
+        ("l1", vec!["bug"], "2026-01-02T10:00:00Z"),
+        ("l2", vec!["bug", "agent-fix"], "2026-01-02T10:01:00Z"),
+        ("l3", vec!["bug"], "2026-01-02T10:02:00Z"),
+    ] {
+        let status = gitea_event(
+            &server,
+            "api-events",
+            "issue_label",
+            id,
+            &labeled(&labels, at),
+            GITEA_SECRET,
+        )
+        .await;
+        assert_eq!(status.as_u16(), 202, "{id}");
+        drained(&server.db).await;
+    }
+    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let (status, list) = api_get(
+        &server,
+        &format!("{ns}/agenttriggerexecutions"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{list}");
+    let rows: Vec<(String, String, String)> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["spec"]["triggerRule"] == "label-fix")
+        .map(|x| {
+            (
+                x["spec"]["deliveryId"].as_str().unwrap().to_string(),
+                x["status"]["phase"].as_str().unwrap().to_string(),
+                x["status"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (
+                "l1".into(),
+                "Skipped".into(),
+                "label `bug` is not one of the trigger's".into()
+            ),
+            ("l2".into(), "Dispatched".into(), String::new()),
+            (
+                "l3".into(),
+                "Skipped".into(),
+                "the label trigger is for `labeled`".into()
+            ),
+        ]
+    );
+    assert_eq!(runs(&server.db).await.len(), 1);
+}

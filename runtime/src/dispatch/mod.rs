@@ -82,6 +82,30 @@ pub fn target_of(payload: &Value) -> (Option<String>, Option<String>) {
     (repository, git_ref)
 }
 
+/// Whether `event` is a Gitea label update, which carries the issue's
+/// labels after the change and not the label changed.
+pub fn is_label_update(source: &str, event: &SyncEvent) -> bool {
+    source == "gitea"
+        && matches!(
+            event.action.as_deref(),
+            Some("label_updated" | "label_cleared")
+        )
+}
+
+/// The labels added (`labeled`) and removed (`unlabeled`), from the
+/// labels before and after.
+pub fn label_changes(before: &[String], after: &[String]) -> Vec<(String, &'static str)> {
+    let added = after
+        .iter()
+        .filter(|l| !before.contains(l))
+        .map(|l| (l.clone(), "labeled"));
+    let removed = before
+        .iter()
+        .filter(|l| !after.contains(l))
+        .map(|l| (l.clone(), "unlabeled"));
+    added.chain(removed).collect()
+}
+
 /// What evaluating one rule decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -265,6 +289,30 @@ impl Triggers {
 
     /// The decision of each of `org`'s rules whose sources include the
     /// event (the others are not about it and are not recorded).
+    /// [`Triggers::evaluate`] over several views of one event (a Gitea
+    /// label update that added and removed labels), one decision per rule:
+    /// the first match, else the first skip.
+    pub fn evaluate_all<'r>(
+        &'r self,
+        org: &str,
+        events: &[TriggerEvent<'_>],
+    ) -> Vec<(&'r Rule, Decision)> {
+        let mut out: Vec<(&'r Rule, Decision)> = Vec::new();
+        for event in events {
+            for (rule, decision) in self.evaluate(org, event) {
+                match out.iter_mut().find(|(r, _)| std::ptr::eq(*r, rule)) {
+                    None => out.push((rule, decision)),
+                    Some(seen) => {
+                        if seen.1 != Decision::Dispatching && decision == Decision::Dispatching {
+                            seen.1 = decision;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn evaluate<'r>(
         &'r self,
         org: &str,
@@ -455,5 +503,45 @@ mod tests {
         let (t, warnings) = Triggers::from_objects([&huge]);
         assert!(t.is_empty());
         assert!(warnings[0].contains("does not compile"), "{warnings:?}");
+    }
+
+    #[test]
+    fn a_gitea_label_update_is_evaluated_per_label_changed_once_per_rule() {
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let changes = label_changes(
+            &strings(&["bug", "old"]),
+            &strings(&["bug", "agent-fix", "p1"]),
+        );
+        assert_eq!(
+            changes,
+            [
+                ("agent-fix".to_string(), "labeled"),
+                ("p1".to_string(), "labeled"),
+                ("old".to_string(), "unlabeled"),
+            ]
+        );
+        let t = rules();
+        let views: Vec<TriggerEvent<'_>> = changes
+            .iter()
+            .map(|(label, action)| TriggerEvent {
+                event_type: "issues",
+                action: Some(action),
+                label: Some(label),
+                ..TriggerEvent::default()
+            })
+            .collect();
+        // `p1` and `old` alone would skip; `agent-fix` matches: one
+        // decision for the rule, the match.
+        let all = t.evaluate_all("acme", &views);
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            (all[0].0.name.as_str(), &all[0].1),
+            ("label-fix", &Decision::Dispatching)
+        );
+        let all = t.evaluate_all("acme", &views[1..]);
+        assert_eq!(
+            all[0].1,
+            Decision::Skipped("label `p1` is not one of the trigger's".into())
+        );
     }
 }

@@ -130,6 +130,13 @@ impl Store {
                     continue;
                 }
             };
+            // A Gitea label update says the labels after it: what changed
+            // is told from the projection's labels before it.
+            let labels_before = if crate::dispatch::is_label_update(&d.source, &event) {
+                Some(stored_labels(&mut tx, d, &event).await.map_err(q)?)
+            } else {
+                None
+            };
             let (outcome, name) = apply_change(&mut tx, d, &event).await.map_err(q)?;
             record_done(&mut tx, d, &event, outcome, name.as_deref())
                 .await
@@ -137,7 +144,7 @@ impl Store {
             // A backfilled listing is a state, not an event: it triggers
             // nothing.
             if event.action.as_deref() != Some("backfilled") {
-                record_triggers(&mut tx, d, &event, triggers)
+                record_triggers(&mut tx, d, &event, triggers, labels_before.as_deref())
                     .await
                     .map_err(q)?;
             }
@@ -282,15 +289,77 @@ async fn upsert(
     .await
 }
 
+/// The labels of the projection `event` is about, before it is applied
+/// (none when kradle has no projection of it yet).
+async fn stored_labels(
+    conn: &mut PgConnection,
+    d: &Delivery,
+    event: &SyncEvent,
+) -> Result<Vec<String>, sqlx::Error> {
+    let labels: Option<Value> = sqlx::query_scalar(
+        "SELECT spec -> 'labels' FROM kradle_projections
+          WHERE org = $1 AND source = $2 AND kind = $3 AND native_id = $4",
+    )
+    .bind(&d.org)
+    .bind(&d.source)
+    .bind(event.resource_kind)
+    .bind(&event.native_id)
+    .fetch_optional(conn)
+    .await?
+    .flatten();
+    Ok(labels
+        .as_ref()
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect())
+}
+
 /// Records what each of the org's rules about this event decided; a rule
-/// already recorded for this delivery is left as it is.
+/// already recorded for this delivery is left as it is. `labels_before`
+/// (a Gitea label update): each label added or removed is evaluated as a
+/// `labeled` or `unlabeled` event.
 async fn record_triggers(
     conn: &mut PgConnection,
     d: &Delivery,
     event: &SyncEvent,
     triggers: &Triggers,
+    labels_before: Option<&[String]>,
 ) -> Result<(), sqlx::Error> {
-    let decisions = triggers.evaluate(&d.org, &TriggerEvent::of(event, &d.payload));
+    let base = TriggerEvent::of(event, &d.payload);
+    let changes = match labels_before {
+        Some(before) => {
+            let item = if d.payload["pull_request"].is_object() {
+                &d.payload["pull_request"]
+            } else {
+                &d.payload["issue"]
+            };
+            let after: Vec<String> = item["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["name"].as_str())
+                .map(str::to_string)
+                .collect();
+            crate::dispatch::label_changes(before, &after)
+        }
+        None => Vec::new(),
+    };
+    let views: Vec<TriggerEvent<'_>> = if changes.is_empty() {
+        vec![base.clone()]
+    } else {
+        changes
+            .iter()
+            .map(|(label, action)| TriggerEvent {
+                action: Some(action),
+                label: Some(label.as_str()),
+                ..base.clone()
+            })
+            .collect()
+    };
+    let decisions = triggers.evaluate_all(&d.org, &views);
     if decisions.is_empty() {
         return Ok(());
     }
@@ -310,9 +379,7 @@ async fn record_triggers(
     // Each new match is a Pending run, its first step queued: in this
     // transaction, so a match is dispatched once or not at all.
     let (repository, git_ref) = crate::dispatch::target_of(&d.payload);
-    let actor = TriggerEvent::of(event, &d.payload)
-        .actor
-        .map(str::to_string);
+    let actor = base.actor.map(str::to_string);
     let dispatching = decisions
         .iter()
         .any(|(_, decision)| *decision == crate::dispatch::Decision::Dispatching);
