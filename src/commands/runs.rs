@@ -54,6 +54,15 @@ pub struct DispatchArgs {
 /// `kradle dispatch`: a manual run, Pending, for `kradle serve` to take on.
 pub fn run_dispatch(args: DispatchArgs) -> Result<u8, Failure> {
     crate::block_on(async {
+        if let Err(why) = kradle_runtime::dispatch::check_manual(
+            &args.stack,
+            &args.task_kind,
+            args.repository.as_deref(),
+            args.git_ref.as_deref(),
+        ) {
+            say(&format!("kradle: error: {why}"));
+            return Ok(1);
+        }
         let store = args.database.connect().await?;
         store.require_current().await?;
         let name = store

@@ -47,6 +47,10 @@ pub struct Args {
     /// API refuses every request.
     #[arg(long, value_name = "FILE", conflicts_with = "api_token_review")]
     api_token_file: Option<PathBuf>,
+    /// File of bearer tokens (`<token> [name]` per line) that may also act through the API:
+    /// dispatch runs, approve or deny approvals, cancel runs (recorded under the name).
+    #[arg(long, value_name = "FILE", conflicts_with = "api_token_review")]
+    api_write_token_file: Option<PathBuf>,
     /// Let the Kubernetes API server decide who reads the aggregated API: TokenReview for
     /// the caller's token, then SubjectAccessReview for get/list of the resource in the
     /// namespace (in-cluster service account, or $KUBECONFIG).
@@ -250,25 +254,32 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let store = Store::connect_waiting(url, Duration::from_secs(3)).await?;
     store.migrate().await?;
 
-    let api_tokens = match &args.api_token_file {
-        None => None,
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Failure::Apply(SetupError::Forge(format!(
-                    "cannot read the API token file {}: {e}",
-                    path.display()
-                )))
-            })?;
-            let tokens = StaticTokens::parse(&text);
-            if tokens.is_empty() {
-                return Err(Failure::Apply(SetupError::Forge(format!(
-                    "the API token file {} holds no token",
-                    path.display()
-                ))));
-            }
-            Some(tokens)
+    let mut api_tokens: Option<StaticTokens> = None;
+    for (path, write) in [
+        (&args.api_token_file, false),
+        (&args.api_write_token_file, true),
+    ] {
+        let Some(path) = path else {
+            continue;
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Failure::Apply(SetupError::Forge(format!(
+                "cannot read the API token file {}: {e}",
+                path.display()
+            )))
+        })?;
+        let mut file = StaticTokens::default();
+        file.add(&text, write);
+        if file.is_empty() {
+            return Err(Failure::Apply(SetupError::Forge(format!(
+                "the API token file {} holds no token",
+                path.display()
+            ))));
         }
-    };
+        api_tokens
+            .get_or_insert_with(StaticTokens::default)
+            .add(&text, write);
+    }
 
     let reviewer = if args.api_token_review {
         let client = kradle_runtime::secrets::kubernetes::client()

@@ -82,6 +82,69 @@ pub fn target_of(payload: &Value) -> (Option<String>, Option<String>) {
     (repository, git_ref)
 }
 
+/// Checks a manual dispatch's fields (`kradle dispatch`, `POST
+/// .../agents/dispatch`): names are DNS labels, the task kind a word, the
+/// ref a plain git ref.
+pub fn check_manual(
+    stack: &str,
+    task_kind: &str,
+    repository: Option<&str>,
+    git_ref: Option<&str>,
+) -> Result<(), String> {
+    let label = |what: &str, v: &str| {
+        let ok = !v.is_empty()
+            && v.len() <= 63
+            && v.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !v.starts_with('-')
+            && !v.ends_with('-');
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} `{}` is not a name (lowercase letters, digits, `-`; at most 63)",
+                v.escape_debug()
+            ))
+        }
+    };
+    label("agentStack", stack)?;
+    if let Some(r) = repository {
+        let ok = !r.is_empty()
+            && r.len() <= 100
+            && r.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ok {
+            return Err(format!(
+                "repository `{}` is not a repository name",
+                r.escape_debug()
+            ));
+        }
+    }
+    let word = !task_kind.is_empty()
+        && task_kind.len() <= 63
+        && task_kind
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    if !word {
+        return Err(format!(
+            "taskKind `{}` is not a word",
+            task_kind.escape_debug()
+        ));
+    }
+    if let Some(r) = git_ref {
+        let ok = !r.is_empty()
+            && r.len() <= 255
+            && !r.contains("..")
+            && !r.starts_with('-')
+            && r.chars()
+                .all(|c| c.is_ascii_graphic() && !"~^:?*[\\".contains(c));
+        if !ok {
+            return Err(format!("ref `{}` is not a git ref", r.escape_debug()));
+        }
+    }
+    Ok(())
+}
+
 /// Whether `event` is a Gitea label update, which carries the issue's
 /// labels after the change and not the label changed.
 pub fn is_label_update(source: &str, event: &SyncEvent) -> bool {

@@ -97,53 +97,100 @@ impl Access {
 /// The future an [`Authenticator`] answers with.
 pub type Verdict<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
 
-/// Who may read the API.
+/// The future [`Authenticator::authorize_as`] answers with: who, when
+/// allowed.
+pub type Who<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+
+/// Who may use the API.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// Whether the holder of `token` may do `access`; `Err` when that
     /// cannot be decided now (the answer is then 503, not 401).
     fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a>;
+
+    /// [`Authenticator::authorize`], saying who the holder is when
+    /// allowed: the name an approval or a dispatch is recorded under.
+    fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {
+        Box::pin(async move {
+            Ok(self
+                .authorize(token, access)
+                .await?
+                .then(|| "api-token".to_string()))
+        })
+    }
 }
 
-/// Bearer tokens from a file, one per line (`--api-token-file`). Only
-/// their sha256 is kept, and tokens are compared by digest in constant
-/// time.
-#[derive(Debug)]
+/// Whether `verb` only reads.
+fn reads(verb: &str) -> bool {
+    matches!(verb, "get" | "list" | "watch")
+}
+
+/// Bearer tokens from files, one per line: `<token> [name]`
+/// (`--api-token-file` to read, `--api-write-token-file` to act too:
+/// dispatch, approve, deny, cancel). Only their sha256 is kept, and tokens
+/// are compared by digest in constant time.
+#[derive(Debug, Default)]
 pub struct StaticTokens {
-    digests: Vec<[u8; 32]>,
+    /// (digest, name, may act).
+    tokens: Vec<([u8; 32], String, bool)>,
 }
 
 impl StaticTokens {
-    /// The tokens of `text`: one per line, blank lines and `#` comments
-    /// skipped.
+    /// The read tokens of `text`: one per line, blank lines and `#`
+    /// comments skipped.
     pub fn parse(text: &str) -> StaticTokens {
-        StaticTokens {
-            digests: text
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|t| Sha256::digest(t.as_bytes()).into())
-                .collect(),
+        let mut out = StaticTokens::default();
+        out.add(text, false);
+        out
+    }
+
+    /// Adds the tokens of `text`; `write`: they may act, not only read.
+    pub fn add(&mut self, text: &str, write: bool) {
+        for line in text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let mut words = line.split_whitespace();
+            let token = words.next().unwrap_or_default();
+            let name = words.next().unwrap_or("api-token").to_string();
+            self.tokens
+                .push((Sha256::digest(token.as_bytes()).into(), name, write));
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.digests.is_empty()
+        self.tokens.is_empty()
     }
-}
 
-impl Authenticator for StaticTokens {
-    /// A token of the file may read everything the API serves.
-    fn authorize<'a>(&'a self, token: &'a str, _access: &'a Access) -> Verdict<'a> {
+    /// The name of `token`'s line, when it allows `access`.
+    fn holder(&self, token: &str, access: &Access) -> Option<String> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut allowed = false;
-        for known in &self.digests {
+        let mut found = None;
+        for (known, name, write) in &self.tokens {
             let diff = known
                 .iter()
                 .zip(digest.iter())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            allowed |= diff == 0;
+            if diff == 0 && (*write || reads(access.verb)) {
+                found = Some(name.clone());
+            }
         }
+        found
+    }
+}
+
+impl Authenticator for StaticTokens {
+    /// A read token may read everything the API serves; a write token
+    /// may act too.
+    fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a> {
+        let allowed = self.holder(token, access).is_some();
         Box::pin(async move { Ok(allowed) })
+    }
+
+    fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {
+        let holder = self.holder(token, access);
+        Box::pin(async move { Ok(holder) })
     }
 }
 
@@ -167,6 +214,16 @@ fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
 
 /// The caller's token checked, or the failure to answer.
 async fn authorized(state: &AppState, headers: &HeaderMap, access: Access) -> Result<(), Response> {
+    authorized_as(state, headers, access).await.map(|_| ())
+}
+
+/// The caller's token checked, and who holds it; or the failure to
+/// answer.
+pub(super) async fn authorized_as(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<String, Response> {
     let Some(auth) = state.api_auth.as_ref() else {
         return Err(status(
             StatusCode::UNAUTHORIZED,
@@ -187,9 +244,9 @@ async fn authorized(state: &AppState, headers: &HeaderMap, access: Access) -> Re
             "a bearer token is required",
         ));
     };
-    match auth.authorize(token, &access).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(status(
+    match auth.authorize_as(token, &access).await {
+        Ok(Some(who)) => Ok(who),
+        Ok(None) => Err(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "the token is not valid, or does not allow this",

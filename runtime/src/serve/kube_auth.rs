@@ -10,7 +10,7 @@ use k8s_openapi::api::authorization::v1::{
 };
 use kube::api::{Api, PostParams};
 
-use super::api::{Access, Authenticator, GROUP, VERSION, Verdict};
+use super::api::{Access, Authenticator, GROUP, VERSION, Verdict, Who};
 
 /// Reviews tokens and access with the API server.
 #[derive(Clone)]
@@ -29,7 +29,8 @@ impl ClusterReviewer {
         ClusterReviewer { client }
     }
 
-    async fn review(&self, token: &str, access: &Access) -> Result<bool, String> {
+    /// The username the token is of, when it may do `access`.
+    async fn review(&self, token: &str, access: &Access) -> Result<Option<String>, String> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -43,13 +44,14 @@ impl ClusterReviewer {
             // The error names the API call, never the token.
             .map_err(|e| format!("TokenReview failed: {}", without_body(&e)))?;
         let Some(status) = reviewed.status.filter(|s| s.authenticated == Some(true)) else {
-            return Ok(false);
+            return Ok(None);
         };
         let Some(user) = status.user else {
-            return Ok(false);
+            return Ok(None);
         };
+        let name = user.username.clone().unwrap_or_else(|| "unknown".into());
         let Some(resource) = &access.resource else {
-            return Ok(true);
+            return Ok(Some(name));
         };
         let sar = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
@@ -74,7 +76,7 @@ impl ClusterReviewer {
             .create(&PostParams::default(), &sar)
             .await
             .map_err(|e| format!("SubjectAccessReview failed: {}", without_body(&e)))?;
-        Ok(decided.status.is_some_and(|s| s.allowed))
+        Ok(decided.status.is_some_and(|s| s.allowed).then_some(name))
     }
 }
 
@@ -88,6 +90,10 @@ fn without_body(e: &kube::Error) -> String {
 
 impl Authenticator for ClusterReviewer {
     fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a> {
+        Box::pin(async move { Ok(self.review(token, access).await?.is_some()) })
+    }
+
+    fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {
         Box::pin(self.review(token, access))
     }
 }

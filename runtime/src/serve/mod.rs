@@ -5,6 +5,7 @@
 //! (Gitea) they are addressed to, and commits each new one to PostgreSQL
 //! with a queued job before answering 202. Nothing unverified is stored.
 
+pub mod agents;
 pub mod api;
 pub mod backfill;
 pub mod dispatch;
@@ -453,6 +454,15 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/orgs/{org}/agents/runs/{name}/callback",
             post(dispatch::callback),
+        )
+        .route("/api/orgs/{org}/agents/dispatch", post(agents::dispatch))
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/cancel",
+            post(agents::cancel),
+        )
+        .route(
+            "/api/orgs/{org}/agents/approvals/{name}/{decision}",
+            post(agents::decide),
         )
         .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
         .layer(DefaultBodyLimit::max(MAX_BODY))
