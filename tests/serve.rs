@@ -2386,6 +2386,20 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     );
     let (_, artifacts) = api_get(&server, &format!("{ns}/kradleartifacts"), Some(API_TOKEN)).await;
     assert_eq!(artifacts["items"][0]["spec"]["kind"], "patch");
+    let (_, bundle) = api_get(
+        &server,
+        &format!("{ns}/agentcontextbundles/{run}"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert!(
+        bundle["spec"]["digest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:"),
+        "{bundle}"
+    );
+    assert_eq!(got["spec"]["contextBundleRef"], run.as_str());
     let (code, list, _) = kradle(&server, &["runs", "list", "--org", "acme"]);
     assert_eq!(code, 0);
     assert!(
@@ -2397,6 +2411,27 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     assert!(
         text.contains("initial") && text.contains(&jobs[0]),
         "{text}"
+    );
+    // The agent's log, from its pod.
+    kube.state.lock().unwrap().logs.insert(
+        jobs[0].clone(),
+        "Reading the failing job log first.\n".into(),
+    );
+    let logs = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args(["runs", "logs", &run, "--org", "acme"])
+        .env("KRADLE_DATABASE_URL", &server.db.url)
+        .env("KUBECONFIG", kubeconfig.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    assert!(
+        logs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&logs.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&logs.stdout),
+        "Reading the failing job log first.\n"
     );
     assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
     // No token in the log.

@@ -58,6 +58,7 @@ CREATE TABLE kradle_dispatch_attempts (
     reason         TEXT        NOT NULL CHECK (reason IN ('initial', 'retry')),
     stack_snapshot JSONB       NOT NULL,
     job_name       TEXT        NOT NULL,
+    context_digest TEXT,
     phase          TEXT        NOT NULL DEFAULT 'Starting'
         CHECK (phase IN ('Starting', 'Running', 'Succeeded', 'Failed', 'Cancelled')),
     reason_code    TEXT,
@@ -114,6 +115,18 @@ CREATE TABLE kradle_workspaces (
 
 CREATE INDEX kradle_workspaces_ready ON kradle_workspaces (org, repository, branch)
     WHERE phase = 'Ready';
+
+-- The context a run's agent gets (AgentContextBundle): assembled and
+-- redacted once, when the run binds its workspace.
+CREATE TABLE kradle_context_bundles (
+    run         BIGINT      PRIMARY KEY REFERENCES kradle_dispatch_runs (id),
+    org         TEXT        NOT NULL,
+    digest      TEXT        NOT NULL,
+    sources     JSONB       NOT NULL,
+    content     JSONB       NOT NULL,
+    redactions  JSONB       NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 
 CREATE TABLE kradle_artifacts (
     id          BIGSERIAL   PRIMARY KEY,

@@ -210,6 +210,10 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
         !text.contains("token-one"),
         "the token is only in the Secret"
     );
+    assert!(
+        !env.contains(&"KRADLE_CONTEXT_PATH"),
+        "no bundle given, none mounted"
+    );
     assert_eq!(
         kube.token(NS, "agent-fixer-1-1").as_deref(),
         Some("token-one")
@@ -256,6 +260,16 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
         Err(ExecError::Transient(_))
     ));
 
+    kube.state.lock().unwrap().logs.insert(
+        "agent-fixer-1-1".into(),
+        "reading the failing job log\n".into(),
+    );
+    assert_eq!(
+        jobs.logs(NS, "agent-fixer-1-1").await.unwrap().as_deref(),
+        Some("reading the failing job log\n")
+    );
+    assert_eq!(jobs.logs(NS, "agent-nope-1").await.unwrap(), None);
+
     jobs.cancel(NS, "agent-fixer-1-1").await.unwrap();
     assert!(kube.names("jobs").is_empty());
     assert!(kube.get("secrets", NS, "agent-fixer-1-1").is_none());
@@ -272,6 +286,37 @@ async fn a_run_goes_from_pending_to_succeeded_and_the_next_reuses_its_workspace(
     assert!(w.kube.get("jobs", NS, &job).is_some());
     let pvc = format!("kradle-ws-{name}");
     assert!(w.kube.get("persistentvolumeclaims", NS, &pvc).is_some());
+    // The run's context bundle: stored with its digest, handed to the
+    // Job through its Secret, mounted read-only without the token.
+    let (content, digest): (Value, String) = {
+        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        sqlx::query_as("SELECT content, digest FROM kradle_context_bundles")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        content["stack"]["prompts"]["system"],
+        "You fix failing CI in ACME repositories."
+    );
+    assert_eq!(content["stack"]["contextLabels"][0]["name"], "house-style");
+    assert_eq!(content["task"]["repository"], "api");
+    let secret = w.kube.get("secrets", NS, &job).unwrap();
+    let mounted: Value =
+        serde_json::from_str(secret["stringData"]["context.json"].as_str().unwrap()).unwrap();
+    assert_eq!(mounted, content);
+    let pod = &w.kube.get("jobs", NS, &job).unwrap()["spec"]["template"]["spec"];
+    let env = &pod["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["name"] == "KRADLE_CONTEXT_DIGEST" && e["value"] == digest.as_str())
+    );
+    assert_eq!(
+        pod["volumes"][1]["secret"]["items"],
+        json!([{ "key": "context.json", "path": "context.json" }])
+    );
     // The Job is watched: still active.
     assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
     let token = w.kube.token(NS, &job).unwrap();

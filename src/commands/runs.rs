@@ -100,6 +100,29 @@ enum RunsCommand {
     Get(NamedArgs),
     /// Cancel a run: it is Cancelled at once, and `kradle serve` deletes its Job.
     Cancel(ActArgs),
+    /// Print the log of a run's agent (its latest attempt's pod, from the cluster of the
+    /// in-cluster service account or $KUBECONFIG).
+    Logs(LogsArgs),
+}
+
+/// A run or an approval, by name, in its organization.
+#[derive(clap::Args)]
+struct Named {
+    #[command(flatten)]
+    database: Database,
+    #[arg(value_name = "NAME")]
+    name: String,
+    #[arg(long, value_name = "SLUG")]
+    org: String,
+}
+
+#[derive(clap::Args)]
+struct LogsArgs {
+    #[command(flatten)]
+    named: Named,
+    /// This attempt's (default: the latest).
+    #[arg(long, value_name = "N")]
+    attempt: Option<i32>,
 }
 
 #[derive(clap::Args)]
@@ -117,11 +140,7 @@ struct ListArgs {
 #[derive(clap::Args)]
 struct NamedArgs {
     #[command(flatten)]
-    database: Database,
-    #[arg(value_name = "NAME")]
-    name: String,
-    #[arg(long, value_name = "SLUG")]
-    org: String,
+    named: Named,
     #[arg(long)]
     json: bool,
 }
@@ -129,11 +148,7 @@ struct NamedArgs {
 #[derive(clap::Args)]
 struct ActArgs {
     #[command(flatten)]
-    database: Database,
-    #[arg(value_name = "NAME")]
-    name: String,
-    #[arg(long, value_name = "SLUG")]
-    org: String,
+    named: Named,
     /// Who acts (default: $USER).
     #[arg(long = "as", value_name = "NAME")]
     actor: Option<String>,
@@ -317,28 +332,35 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                 Ok(0)
             }
             RunsCommand::Get(a) => {
-                let store = a.database.connect().await?;
+                let store = a.named.database.connect().await?;
                 store.require_current().await?;
-                let runs = all(&store, "AgentDispatchRun", Some(&a.org), Some(&a.name)).await?;
+                let runs = all(
+                    &store,
+                    "AgentDispatchRun",
+                    Some(&a.named.org),
+                    Some(&a.named.name),
+                )
+                .await?;
                 let Some(run) = runs.first() else {
                     say(&format!(
                         "kradle: error: organization `{}` has no run `{}`",
-                        a.org,
-                        esc(&a.name)
+                        a.named.org,
+                        esc(&a.named.name)
                     ));
                     return Ok(1);
                 };
                 let attempts: Vec<StoredObject> =
-                    all(&store, "AgentDispatchAttempt", Some(&a.org), None)
+                    all(&store, "AgentDispatchAttempt", Some(&a.named.org), None)
                         .await?
                         .into_iter()
                         .filter(|x| x.spec["agentDispatchRun"] == run.name.as_str())
                         .collect();
-                let approvals: Vec<StoredObject> = all(&store, "AgentApproval", Some(&a.org), None)
-                    .await?
-                    .into_iter()
-                    .filter(|x| x.spec["dispatchRun"] == run.name.as_str())
-                    .collect();
+                let approvals: Vec<StoredObject> =
+                    all(&store, "AgentApproval", Some(&a.named.org), None)
+                        .await?
+                        .into_iter()
+                        .filter(|x| x.spec["dispatchRun"] == run.name.as_str())
+                        .collect();
                 if a.json {
                     let mut all = vec![run.clone()];
                     all.extend(attempts);
@@ -349,29 +371,33 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                 }
                 Ok(0)
             }
+            RunsCommand::Logs(a) => logs(a).await,
             RunsCommand::Cancel(a) => {
-                let store = a.database.connect().await?;
+                let store = a.named.database.connect().await?;
                 store.require_current().await?;
-                match store.cancel_run(&a.org, &a.name, &actor(a.actor)).await? {
+                match store
+                    .cancel_run(&a.named.org, &a.named.name, &actor(a.actor))
+                    .await?
+                {
                     Cancelled::Cancelled => {
                         say(&format!(
                             "run {} cancelled; `kradle serve` deletes its Job",
-                            esc(&a.name)
+                            esc(&a.named.name)
                         ));
                         Ok(0)
                     }
                     Cancelled::NotFound => {
                         say(&format!(
                             "kradle: error: organization `{}` has no run `{}`",
-                            a.org,
-                            esc(&a.name)
+                            a.named.org,
+                            esc(&a.named.name)
                         ));
                         Ok(1)
                     }
                     Cancelled::Finished(phase) => {
                         say(&format!(
                             "kradle: error: run {} is over ({phase})",
-                            esc(&a.name)
+                            esc(&a.named.name)
                         ));
                         Ok(1)
                     }
@@ -379,6 +405,53 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
             }
         }
     })
+}
+
+async fn logs(a: LogsArgs) -> Result<u8, Failure> {
+    let store = a.named.database.connect().await?;
+    store.require_current().await?;
+    let Some(run) = store
+        .dispatch_run_named(&a.named.org, &a.named.name)
+        .await?
+    else {
+        say(&format!(
+            "kradle: error: organization `{}` has no run `{}`",
+            a.named.org,
+            esc(&a.named.name)
+        ));
+        return Ok(1);
+    };
+    let attempt = a.attempt.unwrap_or(run.attempts);
+    if attempt < 1 || attempt > run.attempts {
+        say(&format!(
+            "kradle: error: run {} has {} attempt(s)",
+            esc(&run.name),
+            run.attempts
+        ));
+        return Ok(1);
+    }
+    let job = kradle_runtime::dispatch::job::job_name(&run.name, attempt);
+    let namespace = format!("kradle-org-{}", run.org);
+    let client = kradle_runtime::secrets::kubernetes::client()
+        .await
+        .map_err(super::apply::SetupError::Cluster)?;
+    let jobs = kradle_runtime::dispatch::executor::KubeJobs::new(client);
+    match jobs.logs(&namespace, &job).await {
+        Ok(Some(text)) => {
+            out(&text)?;
+            Ok(0)
+        }
+        Ok(None) => {
+            say(&format!(
+                "kradle: error: Job {job} has no pod in {namespace} (not started, or removed: finished Jobs are kept 24 hours)"
+            ));
+            Ok(1)
+        }
+        Err(e) => {
+            say(&format!("kradle: error: {e}"));
+            Ok(1)
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -472,39 +545,45 @@ pub fn run_approvals(args: ApprovalsArgs) -> Result<u8, Failure> {
             ApprovalsCommand::Approve(a) => (a, true),
             ApprovalsCommand::Deny(a) => (a, false),
         };
-        let store = a.database.connect().await?;
+        let store = a.named.database.connect().await?;
         store.require_current().await?;
         let who = actor(a.actor);
         match store
-            .decide_approval(&a.org, &a.name, approve, &who, a.reason.as_deref())
+            .decide_approval(
+                &a.named.org,
+                &a.named.name,
+                approve,
+                &who,
+                a.reason.as_deref(),
+            )
             .await?
         {
             Decided::Approved => {
                 say(&format!(
                     "approval {} approved by {who}: its run goes on",
-                    esc(&a.name)
+                    esc(&a.named.name)
                 ));
                 Ok(0)
             }
             Decided::Denied => {
                 say(&format!(
                     "approval {} denied by {who}: its run failed",
-                    esc(&a.name)
+                    esc(&a.named.name)
                 ));
                 Ok(0)
             }
             Decided::NotFound => {
                 say(&format!(
                     "kradle: error: organization `{}` has no approval `{}`",
-                    a.org,
-                    esc(&a.name)
+                    a.named.org,
+                    esc(&a.named.name)
                 ));
                 Ok(1)
             }
             Decided::Already(how) => {
                 say(&format!(
                     "kradle: error: approval {} was {how} already",
-                    esc(&a.name)
+                    esc(&a.named.name)
                 ));
                 Ok(1)
             }

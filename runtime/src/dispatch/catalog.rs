@@ -47,6 +47,9 @@ pub struct Stack {
     pub max_runs_per_day: Option<i64>,
     /// The stack's spec, frozen into each attempt.
     pub spec: Value,
+    /// Its side of each run's context bundle, and where it came from.
+    pub context: Value,
+    pub context_sources: Vec<Value>,
 }
 
 /// The stacks of a compiled config, by (org, name), and each org's
@@ -196,6 +199,8 @@ impl Catalog {
                 .filter_map(|g| g["spec"]["secretRef"]["name"].as_str())
                 .map(str::to_string)
                 .collect();
+            let (context, context_sources) =
+                super::bundle::stack_context(spec, |kind, n| find(kind, org, n).cloned());
             out.stacks.insert(
                 (org.to_string(), name.to_string()),
                 Stack {
@@ -215,6 +220,8 @@ impl Catalog {
                     max_attempts: budget("maxAttempts").unwrap_or(DEFAULT_MAX_ATTEMPTS),
                     max_runs_per_day: budget("maxRunsPerDay").map(i64::from),
                     spec: spec.clone(),
+                    context,
+                    context_sources,
                 },
             );
         }

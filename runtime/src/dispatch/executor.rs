@@ -8,9 +8,9 @@
 use std::future::Future;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Secret};
 use kube::Api;
-use kube::api::{DeleteParams, PostParams};
+use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use serde::de::DeserializeOwned;
 
 use super::job::Launch;
@@ -74,6 +74,34 @@ pub struct KubeJobs {
 impl KubeJobs {
     pub fn new(client: kube::Client) -> KubeJobs {
         KubeJobs { client }
+    }
+}
+
+impl KubeJobs {
+    /// The log of the agent container of the Job's pod (the latest pod,
+    /// by name), or `None` when the Job has no pod (any more).
+    pub async fn logs(&self, namespace: &str, job: &str) -> Result<Option<String>, ExecError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        let listed = pods
+            .list(&ListParams::default().labels(&format!("job-name={job}")))
+            .await
+            .map_err(|e| classify("listing the Job's pods", e))?;
+        let Some(name) = listed
+            .items
+            .iter()
+            .filter_map(|p| p.metadata.name.clone())
+            .max()
+        else {
+            return Ok(None);
+        };
+        let params = LogParams {
+            container: Some("agent".into()),
+            ..LogParams::default()
+        };
+        pods.logs(&name, &params)
+            .await
+            .map(Some)
+            .map_err(|e| classify("reading the pod's log", e))
     }
 }
 

@@ -14,6 +14,9 @@ pub const WORKSPACE_PATH: &str = "/workspace";
 /// The codec of the transport between the agent and Agent Mux.
 pub const TRANSPORT_CODEC: &str = "jsonl";
 
+/// Where the context bundle is mounted (from the attempt's Secret).
+pub const CONTEXT_DIR: &str = "/var/run/kradle";
+
 /// How long a finished Job is kept for `kubectl logs`.
 const TTL_AFTER_FINISHED: i64 = 24 * 3600;
 
@@ -39,6 +42,8 @@ pub struct Launch {
     pub new_pvc: Option<(Option<String>, String)>,
     /// Where the agent POSTs its result.
     pub callback_url: String,
+    /// The run's context bundle (JSON) and its digest.
+    pub context: Option<(String, String)>,
 }
 
 impl Launch {
@@ -62,12 +67,16 @@ impl Launch {
     /// The Secret that carries the callback token to the Job: the token is
     /// shown once, here, and kradle keeps only its hash.
     pub fn secret(&self, token: &str) -> Value {
+        let mut data = json!({ "token": token });
+        if let Some((context, _)) = &self.context {
+            data["context.json"] = json!(context);
+        }
         json!({
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": { "name": self.job_name(), "namespace": self.namespace, "labels": self.labels() },
             "type": "Opaque",
-            "stringData": { "token": token },
+            "stringData": data,
         })
     }
 
@@ -121,11 +130,26 @@ impl Launch {
         if let Some(r) = &self.git_ref {
             env.push(env_value("KRADLE_REF", r));
         }
+        let mut mounts = vec![json!({ "name": "workspace", "mountPath": WORKSPACE_PATH })];
+        let mut volumes = vec![
+            json!({ "name": "workspace", "persistentVolumeClaim": { "claimName": self.pvc } }),
+        ];
+        if let Some((_, digest)) = &self.context {
+            env.push(env_value(
+                "KRADLE_CONTEXT_PATH",
+                &format!("{CONTEXT_DIR}/context.json"),
+            ));
+            env.push(env_value("KRADLE_CONTEXT_DIGEST", digest));
+            mounts.push(json!({ "name": "context", "mountPath": CONTEXT_DIR, "readOnly": true }));
+            // Only the bundle: the token reaches the agent as its env var.
+            volumes.push(json!({ "name": "context", "secret": {
+                "secretName": name, "items": [{ "key": "context.json", "path": "context.json" }] } }));
+        }
         let mut container = json!({
             "name": "agent",
             "image": self.image,
             "env": env,
-            "volumeMounts": [{ "name": "workspace", "mountPath": WORKSPACE_PATH }],
+            "volumeMounts": mounts,
             "securityContext": {
                 "allowPrivilegeEscalation": false,
                 "capabilities": { "drop": ["ALL"] },
@@ -149,8 +173,7 @@ impl Launch {
                         "serviceAccountName": self.service_account,
                         "securityContext": { "seccompProfile": { "type": "RuntimeDefault" } },
                         "containers": [container],
-                        "volumes": [{ "name": "workspace",
-                                      "persistentVolumeClaim": { "claimName": self.pvc } }],
+                        "volumes": volumes,
                     },
                 },
             },
@@ -197,5 +220,6 @@ pub fn launch_of(
             callback_base.trim_end_matches('/'),
             stack.org
         ),
+        context: None,
     }
 }

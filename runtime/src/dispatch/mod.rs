@@ -8,6 +8,7 @@
 //! Everything here is pure; the store records what [`Triggers::evaluate`]
 //! decides.
 
+pub mod bundle;
 pub mod catalog;
 pub mod cron;
 pub mod executor;

@@ -63,6 +63,11 @@ pub const KINDS: &[(&str, &str, &str)] = &[
         "agentdispatchattempt",
     ),
     ("AgentApproval", "agentapprovals", "agentapproval"),
+    (
+        "AgentContextBundle",
+        "agentcontextbundles",
+        "agentcontextbundle",
+    ),
     ("KradleArtifact", "kradleartifacts", "kradleartifact"),
     (
         "AgentSessionTranscript",

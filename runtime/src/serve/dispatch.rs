@@ -276,12 +276,23 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
             }
             ("Pending", "workspace", Some(stack)) => {
+                let task = json!({
+                    "taskKind": run.task_kind, "repository": run.repository, "ref": run.git_ref,
+                    "requestedBy": run.requested_by, "stack": run.agent_stack,
+                });
+                let bundle = crate::dispatch::bundle::assemble(
+                    &stack.context,
+                    &stack.context_sources,
+                    &task,
+                    &run.source_refs,
+                );
                 store
                     .bind_workspace(
                         &run,
                         stack.storage_class.as_deref(),
                         &stack.capacity,
                         &stack.spec,
+                        &bundle,
                     )
                     .await
                     .map_err(e)?;
@@ -338,6 +349,11 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 );
                 // The deadline the review froze on the run.
                 launch.deadline_seconds = run.deadline_seconds;
+                launch.context = store
+                    .context_bundle(run.id)
+                    .await
+                    .map_err(e)?
+                    .map(|(content, digest)| (content.to_string(), digest));
                 match executor.launch(&launch, &token).await {
                     Ok(()) => {
                         if store.started(&run, d.poll).await.map_err(e)? {

@@ -42,6 +42,7 @@ pub struct Run {
     /// Whether a launch of the current attempt began (its token's hash is
     /// recorded): only then can its Job exist already.
     pub launch_begun: bool,
+    pub source_refs: Value,
 }
 
 /// What a failed attempt led to.
@@ -103,7 +104,7 @@ const TERMINAL: &str = "('Succeeded', 'Failed', 'Cancelled')";
 const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
     r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
     w.pvc, (w.phase = 'Provisioning') AS pvc_new, a.job_name,
-    (r.token_hash IS NOT NULL) AS launch_begun";
+    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs";
 
 const RUN_FROM: &str = "kradle_dispatch_runs r
     LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
@@ -443,13 +444,15 @@ impl Store {
     }
 
     /// Binds `run` to a workspace — a free one of its org, repository and
-    /// branch, or a new one — and records its first attempt: on to launch.
+    /// branch, or a new one — records its context bundle and its first
+    /// attempt: on to launch.
     pub async fn bind_workspace(
         &self,
         run: &Run,
         storage_class: Option<&str>,
         capacity: &str,
         stack_snapshot: &Value,
+        bundle: &crate::dispatch::bundle::Bundle,
     ) -> Result<bool, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
@@ -516,17 +519,41 @@ impl Store {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO kradle_dispatch_attempts (run, number, reason, stack_snapshot, job_name)
-             VALUES ($1, 1, 'initial', $2, 'agent-' || $3 || '-1')",
+            "INSERT INTO kradle_context_bundles (run, org, digest, sources, content, redactions)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(run.id)
+        .bind(&run.org)
+        .bind(&bundle.digest)
+        .bind(Value::Array(bundle.sources.clone()))
+        .bind(&bundle.content)
+        .bind(Value::Array(bundle.redactions.clone()))
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?;
+        sqlx::query(
+            "INSERT INTO kradle_dispatch_attempts
+                 (run, number, reason, stack_snapshot, job_name, context_digest)
+             VALUES ($1, 1, 'initial', $2, 'agent-' || $3 || '-1', $4)",
         )
         .bind(run.id)
         .bind(stack_snapshot)
         .bind(&run.name)
+        .bind(&bundle.digest)
         .execute(&mut *tx)
         .await
         .map_err(q)?;
         tx.commit().await.map_err(q)?;
         Ok(true)
+    }
+
+    /// The run's context bundle: its content and digest.
+    pub async fn context_bundle(&self, run: i64) -> Result<Option<(Value, String)>, StoreError> {
+        sqlx::query_as("SELECT content, digest FROM kradle_context_bundles WHERE run = $1")
+            .bind(run)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))
     }
 
     /// Records the hash of the token the launch is about to hand its Job,
@@ -1052,8 +1079,10 @@ async fn attempt_failed_on(
         .execute(&mut *conn)
         .await?;
         sqlx::query(
-            "INSERT INTO kradle_dispatch_attempts (run, number, reason, stack_snapshot, job_name)
-             SELECT a.run, $2, 'retry', a.stack_snapshot, 'agent-' || r.name || '-' || $2
+            "INSERT INTO kradle_dispatch_attempts
+                 (run, number, reason, stack_snapshot, job_name, context_digest)
+             SELECT a.run, $2, 'retry', a.stack_snapshot, 'agent-' || r.name || '-' || $2,
+                    a.context_digest
                FROM kradle_dispatch_attempts a JOIN kradle_dispatch_runs r ON r.id = a.run
               WHERE a.run = $1 AND a.number = $3",
         )

@@ -215,6 +215,7 @@ fn source(kind: &str) -> Option<&'static str> {
                         'agentStack', r.agent_stack, 'taskKind', r.task_kind,
                         'triggerRule', r.trigger_rule, 'requestedBy', r.requested_by,
                         'workspaceRef', r.workspace,
+                        'contextBundleRef', (SELECT r.name FROM kradle_context_bundles b WHERE b.run = r.id),
                         'mountSpec', CASE WHEN w.pvc IS NOT NULL THEN jsonb_build_object(
                             'volume', jsonb_build_object('name', 'workspace',
                                 'persistentVolumeClaim', jsonb_build_object('claimName', w.pvc)),
@@ -253,9 +254,10 @@ fn source(kind: &str) -> Option<&'static str> {
                     md5('attempt/' || a.id)::uuid::text AS uid, a.resource_version, a.created_at,
                     jsonb_build_object('kradle.a5c.ai/org', r.org, 'kradle.a5c.ai/run', r.name,
                         'kradle.a5c.ai/phase', a.phase) AS labels,
-                    jsonb_build_object('organizationRef', r.org, 'agentDispatchRun', r.name,
-                        'attempt', a.number, 'attemptReason', a.reason,
-                        'agentStackSnapshot', a.stack_snapshot) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', r.org,
+                        'agentDispatchRun', r.name, 'attempt', a.number, 'attemptReason', a.reason,
+                        'agentStackSnapshot', a.stack_snapshot,
+                        'contextBundleDigest', a.context_digest)) AS spec,
                     jsonb_strip_nulls(jsonb_build_object('phase', a.phase, 'reason', a.reason_code,
                         'message', a.message, 'jobName', a.job_name, 'permissionSnapshot', r.permission,
                         'queueEnteredAt', a.created_at, 'startedAt', a.started_at,
@@ -273,6 +275,17 @@ fn source(kind: &str) -> Option<&'static str> {
                     jsonb_strip_nulls(jsonb_build_object('phase', p.phase, 'decidedBy', p.decided_by,
                         'reason', p.reason, 'decidedAt', p.decided_at)) AS status
                FROM kradle_approvals p JOIN kradle_dispatch_runs r ON r.id = p.run"
+        }
+        "AgentContextBundle" => {
+            "SELECT b.run AS id, b.org, r.name, md5('bundle/' || b.run)::uuid::text AS uid,
+                    b.run AS resource_version, b.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', b.org, 'kradle.a5c.ai/run', r.name) AS labels,
+                    jsonb_build_object('organizationRef', b.org, 'dispatchRun', r.name,
+                        'digest', b.digest, 'sources', b.sources, 'content', b.content,
+                        'redactionManifest', b.redactions) AS spec,
+                    jsonb_build_object('phase', 'Assembled',
+                        'redactions', jsonb_array_length(b.redactions)) AS status
+               FROM kradle_context_bundles b JOIN kradle_dispatch_runs r ON r.id = b.run"
         }
         "KradleArtifact" => {
             "SELECT x.id, x.org, r.name || '-' || substr(x.digest, 8, 12) AS name,

@@ -32,6 +32,9 @@ pub struct State {
     /// "METHOD path-prefix": the next such request is carried out, and
     /// its answer never sent (over HTTP), as when the caller dies waiting.
     pub hang: Vec<String>,
+    /// What each Job's pod logged (its pod is `<job>-pod`, there while
+    /// the Job is).
+    pub logs: BTreeMap<String, String>,
     /// When each Job was created: (name, wall clock).
     pub job_created: Vec<(String, chrono::DateTime<chrono::Utc>)>,
     next_uid: u64,
@@ -81,7 +84,8 @@ impl FakeKube {
     }
 
     /// Answers one request: (status, JSON body).
-    pub fn answer(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+    pub fn answer(&self, method: &str, uri: &str, body: &[u8]) -> (u16, Value) {
+        let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
         let mut st = self.state.lock().unwrap();
         st.seen.push(format!("{method} {path}"));
         if st.fail_next > 0 {
@@ -89,6 +93,44 @@ impl FakeKube {
             return status(500, "InternalError", "injected");
         }
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        // Pods: one per Job, read-only, with the log a test set.
+        match (method, parts.as_slice()) {
+            ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
+                let selector = super::fake_http::query_of(Some(query))
+                    .get("labelSelector")
+                    .map(|v| super::fake_http::percent_decode(v))
+                    .unwrap_or_default();
+                let items: Vec<Value> = st
+                    .objects
+                    .keys()
+                    .filter(|(p, n, job)| {
+                        p == "jobs" && n == ns && selector == format!("job-name={job}")
+                    })
+                    .map(|(_, _, job)| {
+                        json!({ "metadata": { "name": format!("{job}-pod"), "namespace": ns,
+                                              "labels": { "job-name": job } } })
+                    })
+                    .collect();
+                return (
+                    200,
+                    json!({ "kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": items }),
+                );
+            }
+            ("GET", ["api", "v1", "namespaces", ns, "pods", pod, "log"]) => {
+                let job = pod.strip_suffix("-pod").unwrap_or_default();
+                let there =
+                    st.objects
+                        .contains_key(&("jobs".to_string(), ns.to_string(), job.to_string()));
+                if !there {
+                    return status(404, "NotFound", &format!("pods \"{pod}\" not found"));
+                }
+                return (
+                    200,
+                    Value::String(st.logs.get(job).cloned().unwrap_or_default()),
+                );
+            }
+            _ => {}
+        }
         let (plural, ns, name) = match parts.as_slice() {
             [
                 "api",
@@ -202,14 +244,18 @@ impl FakeKube {
             let mut handle = std::pin::pin!(handle);
             while let Some((request, send)) = handle.next_request().await {
                 let method = request.method().to_string();
-                let path = request.uri().path().to_string();
+                let uri = request.uri().to_string();
                 let body = request.into_body().collect_bytes().await.unwrap();
-                let (code, answer) = fake.answer(&method, &path, &body);
+                let (code, answer) = fake.answer(&method, &uri, &body);
+                let bytes = match &answer {
+                    Value::String(text) => text.clone().into_bytes(),
+                    other => serde_json::to_vec(other).unwrap(),
+                };
                 send.send_response(
                     http::Response::builder()
                         .status(code)
                         .header("content-type", "application/json")
-                        .body(Body::from(serde_json::to_vec(&answer).unwrap()))
+                        .body(Body::from(bytes))
                         .unwrap(),
                 );
             }
@@ -225,19 +271,20 @@ impl FakeKube {
             .fallback(
                 |AxState(fake): AxState<FakeKube>, request: Request| async move {
                     let method = request.method().to_string();
+                    let uri = request.uri().to_string();
                     let path = request.uri().path().to_string();
                     let body = axum::body::to_bytes(request.into_body(), 1 << 24)
                         .await
                         .unwrap_or_default();
-                    let (code, answer) = fake.answer(&method, &path, &body);
+                    let (code, answer) = fake.answer(&method, &uri, &body);
                     if fake.take_hang(&method, &path) {
                         std::future::pending::<()>().await;
                     }
-                    (
-                        axum::http::StatusCode::from_u16(code).unwrap(),
-                        axum::Json(answer),
-                    )
-                        .into_response()
+                    let code = axum::http::StatusCode::from_u16(code).unwrap();
+                    match answer {
+                        Value::String(text) => (code, text).into_response(),
+                        other => (code, axum::Json(other)).into_response(),
+                    }
                 },
             )
             .with_state(self.clone());
