@@ -2434,12 +2434,32 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
         "Reading the failing job log first.\n"
     );
     assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
-    // No token in the log.
+    // No token in the log, nor in any row: kradle keeps its hash.
     let log: Vec<String> = server.lines.try_iter().collect();
     assert!(
         !log.iter().any(|l| l.contains(&token)),
         "the token was logged"
     );
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert!(tables.contains(&"kradle_dispatch_runs".to_string()));
+    for table in tables {
+        let holding: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM {table} t WHERE strpos(t::text, $1) > 0"
+        ))
+        .bind(&token)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(holding, 0, "the token is in {table}");
+    }
+    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
