@@ -198,9 +198,18 @@ fn namespace_of(catalog: &Catalog, run: &Run) -> String {
 pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), String> {
     let store = &d.store;
     let e = |e: crate::store::StoreError| e.to_string();
+    // What a transition of this call already knows, so the next step
+    // need not read it back: the run as it now is, and a token whose hash
+    // was committed with the workspace (and the bundle committed then).
+    let mut carried: Option<Run> = None;
+    let mut prepared: Option<(String, Option<(String, String)>)> = None;
     loop {
-        let Some(run) = store.dispatch_run(id).await.map_err(e)? else {
-            return Ok(());
+        let run = match carried.take() {
+            Some(run) => run,
+            None => match store.dispatch_run(id).await.map_err(e)? {
+                Some(run) => run,
+                None => return Ok(()),
+            },
         };
         let catalog = current(&d.catalog);
         let stack = catalog.stack(&run.org, &run.agent_stack);
@@ -253,7 +262,14 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
                 match review {
                     Review::Allowed => {
-                        store.admit_run(&run, &snapshot).await.map_err(e)?;
+                        if store.admit_run(&run, &snapshot).await.map_err(e)? {
+                            carried = Some(Run {
+                                step: "workspace".into(),
+                                max_attempts: stack.max_attempts,
+                                deadline_seconds: stack.deadline_seconds,
+                                ..run
+                            });
+                        }
                     }
                     Review::Denied(why) => {
                         store
@@ -286,16 +302,33 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     &task,
                     &run.source_refs,
                 );
-                store
+                // The first attempt's token: its hash commits with the
+                // workspace, before anything is sent.
+                let (token, hash) = token()?;
+                let bound = store
                     .bind_workspace(
                         &run,
                         stack.storage_class.as_deref(),
                         &stack.capacity,
                         &stack.spec,
                         &bundle,
+                        &hash,
                     )
                     .await
                     .map_err(e)?;
+                if let Some(b) = bound {
+                    prepared = Some((token, Some((bundle.content.to_string(), bundle.digest))));
+                    carried = Some(Run {
+                        step: "launch".into(),
+                        attempts: 1,
+                        workspace: Some(b.workspace),
+                        pvc: Some(b.pvc),
+                        pvc_new: Some(b.new),
+                        job_name: Some(crate::dispatch::job::job_name(&run.name, 1)),
+                        launch_begun: true,
+                        ..run
+                    });
+                }
             }
             ("Pending" | "Queued", "launch", Some(stack)) => {
                 let Some(executor) = &d.executor else {
@@ -310,8 +343,10 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 };
                 let job = run.job_name.clone().unwrap_or_default();
                 // A launch of this attempt began before (and died): its Job
-                // may exist, and is adopted. Without one, it cannot.
-                let state = if run.launch_begun {
+                // may exist, and is adopted. Without one, or with the token
+                // this call prepared, it cannot.
+                let fresh = prepared.take();
+                let state = if run.launch_begun && fresh.is_none() {
                     executor.state(&stack.namespace, &job).await
                 } else {
                     Ok(JobState::Missing)
@@ -328,10 +363,16 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         return Ok(());
                     }
                 }
-                let (token, hash) = token()?;
-                if !store.set_token(&run, &hash).await.map_err(e)? {
-                    continue;
-                }
+                let (token, context) = match fresh {
+                    Some(prepared) => prepared,
+                    None => {
+                        let (token, hash) = token()?;
+                        if !store.set_token(&run, &hash).await.map_err(e)? {
+                            continue;
+                        }
+                        (token, None)
+                    }
+                };
                 let (pvc, new_pvc) = (
                     run.pvc.clone().unwrap_or_default(),
                     run.pvc_new.unwrap_or(false),
@@ -349,11 +390,14 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 );
                 // The deadline the review froze on the run.
                 launch.deadline_seconds = run.deadline_seconds;
-                launch.context = store
-                    .context_bundle(run.id)
-                    .await
-                    .map_err(e)?
-                    .map(|(content, digest)| (content.to_string(), digest));
+                launch.context = match context {
+                    Some(context) => Some(context),
+                    None => store
+                        .context_bundle(run.id)
+                        .await
+                        .map_err(e)?
+                        .map(|(content, digest)| (content.to_string(), digest)),
+                };
                 match executor.launch(&launch, &token).await {
                     Ok(()) => {
                         if store.started(&run, d.poll).await.map_err(e)? {

@@ -45,6 +45,15 @@ pub struct Run {
     pub source_refs: Value,
 }
 
+/// The workspace a run was bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub workspace: String,
+    pub pvc: String,
+    /// Its PVC is still to be created.
+    pub new: bool,
+}
+
 /// What a failed attempt led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterFailure {
@@ -444,8 +453,9 @@ impl Store {
     }
 
     /// Binds `run` to a workspace — a free one of its org, repository and
-    /// branch, or a new one — records its context bundle and its first
-    /// attempt: on to launch.
+    /// branch, or a new one — records its context bundle, its first
+    /// attempt and the hash of that attempt's token: on to launch. `None`
+    /// when the run had moved on.
     pub async fn bind_workspace(
         &self,
         run: &Run,
@@ -453,12 +463,13 @@ impl Store {
         capacity: &str,
         stack_snapshot: &Value,
         bundle: &crate::dispatch::bundle::Bundle,
-    ) -> Result<bool, StoreError> {
+        token_hash: &str,
+    ) -> Result<Option<Bound>, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
         let repository = run.repository.clone().unwrap_or_default();
         let branch = run.git_ref.clone().unwrap_or_else(|| "main".into());
-        let claimed: Option<String> = sqlx::query_scalar(
+        let claimed: Option<(String, String, bool)> = sqlx::query_as(
             "UPDATE kradle_workspaces
                 SET phase = CASE WHEN phase = 'Ready' THEN 'InUse' ELSE phase END,
                     claimed_by = $4, updated_at = now(),
@@ -468,7 +479,7 @@ impl Store {
                              AND claimed_by IS NULL
                            ORDER BY (phase = 'Ready') DESC, id
                            LIMIT 1 FOR UPDATE SKIP LOCKED)
-              RETURNING name",
+              RETURNING name, pvc, phase = 'Provisioning'",
         )
         .bind(&run.org)
         .bind(&repository)
@@ -477,8 +488,12 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await
         .map_err(q)?;
-        let workspace = match claimed {
-            Some(name) => name,
+        let bound = match claimed {
+            Some((workspace, pvc, new)) => Bound {
+                workspace,
+                pvc,
+                new,
+            },
             None => {
                 let name = format!("ws-{}", run.name);
                 sqlx::query(
@@ -496,18 +511,23 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q)?;
-                name
+                Bound {
+                    pvc: format!("kradle-{name}"),
+                    workspace: name,
+                    new: true,
+                }
             }
         };
         let moved = sqlx::query(
             "UPDATE kradle_dispatch_runs
                 SET step = 'launch', workspace = $2, attempts = 1, reason = 'WorkspaceBound',
-                    message = NULL, updated_at = now(),
+                    message = NULL, token_hash = $3, updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
               WHERE id = $1 AND phase = 'Pending' AND step = 'workspace'",
         )
         .bind(run.id)
-        .bind(&workspace)
+        .bind(&bound.workspace)
+        .bind(token_hash)
         .execute(&mut *tx)
         .await
         .map_err(q)?
@@ -516,7 +536,7 @@ impl Store {
         if !moved {
             // Lost a race: the claim is rolled back with it.
             tx.rollback().await.map_err(q)?;
-            return Ok(false);
+            return Ok(None);
         }
         sqlx::query(
             "INSERT INTO kradle_context_bundles (run, org, digest, sources, content, redactions)
@@ -544,7 +564,7 @@ impl Store {
         .await
         .map_err(q)?;
         tx.commit().await.map_err(q)?;
-        Ok(true)
+        Ok(Some(bound))
     }
 
     /// The run's context bundle: its content and digest.
