@@ -203,6 +203,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
     // was committed with the workspace (and the bundle committed then).
     let mut carried: Option<Run> = None;
     let mut prepared: Option<(String, Option<(String, String)>)> = None;
+    let mut admitted: Option<Value> = None;
     loop {
         let run = match carried.take() {
             Some(run) => run,
@@ -262,14 +263,15 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
                 match review {
                     Review::Allowed => {
-                        if store.admit_run(&run, &snapshot).await.map_err(e)? {
-                            carried = Some(Run {
-                                step: "workspace".into(),
-                                max_attempts: stack.max_attempts,
-                                deadline_seconds: stack.deadline_seconds,
-                                ..run
-                            });
-                        }
+                        // Straight on to the workspace: the review is
+                        // recorded with the binding, in one transaction.
+                        admitted = Some(snapshot);
+                        carried = Some(Run {
+                            step: "workspace".into(),
+                            max_attempts: stack.max_attempts,
+                            deadline_seconds: stack.deadline_seconds,
+                            ..run
+                        });
                     }
                     Review::Denied(why) => {
                         store
@@ -313,6 +315,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         &stack.spec,
                         &bundle,
                         &hash,
+                        admitted.take().as_ref(),
                     )
                     .await
                     .map_err(e)?;

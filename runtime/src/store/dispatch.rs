@@ -310,18 +310,6 @@ impl Store {
         Ok(moved)
     }
 
-    /// The review allowed `run`: on to its workspace.
-    pub async fn admit_run(&self, run: &Run, permission: &Value) -> Result<bool, StoreError> {
-        self.transit(
-            run,
-            ("Pending", "workspace"),
-            "Admitted",
-            None,
-            Some(permission),
-        )
-        .await
-    }
-
     /// The review requires a person: the run waits in AwaitingApproval,
     /// with one AgentApproval (no second one for the same action).
     pub async fn hold_for_approval(
@@ -454,8 +442,11 @@ impl Store {
 
     /// Binds `run` to a workspace — a free one of its org, repository and
     /// branch, or a new one — records its context bundle, its first
-    /// attempt and the hash of that attempt's token: on to launch. `None`
-    /// when the run had moved on.
+    /// attempt and the hash of that attempt's token: on to launch. With
+    /// `admitted` (the review's snapshot), the run comes straight from an
+    /// allowed review, recorded in the same transaction. `None` when the
+    /// run had moved on.
+    #[allow(clippy::too_many_arguments)]
     pub async fn bind_workspace(
         &self,
         run: &Run,
@@ -464,6 +455,7 @@ impl Store {
         stack_snapshot: &Value,
         bundle: &crate::dispatch::bundle::Bundle,
         token_hash: &str,
+        admitted: Option<&Value>,
     ) -> Result<Option<Bound>, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
@@ -521,13 +513,23 @@ impl Store {
         let moved = sqlx::query(
             "UPDATE kradle_dispatch_runs
                 SET step = 'launch', workspace = $2, attempts = 1, reason = 'WorkspaceBound',
-                    message = NULL, token_hash = $3, updated_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND phase = 'Pending' AND step = 'workspace'",
+                    message = NULL, token_hash = $3,
+                    permission = coalesce($5, permission),
+                    max_attempts = coalesce(($5 -> 'limits' ->> 'maxAttempts')::int, max_attempts),
+                    deadline_seconds = coalesce(($5 -> 'limits' ->> 'deadlineSeconds')::int,
+                                                deadline_seconds),
+                    updated_at = now(), resource_version = nextval('kradle_resource_version')
+              WHERE id = $1 AND phase = 'Pending' AND step = $4",
         )
         .bind(run.id)
         .bind(&bound.workspace)
         .bind(token_hash)
+        .bind(if admitted.is_some() {
+            "review"
+        } else {
+            "workspace"
+        })
+        .bind(admitted)
         .execute(&mut *tx)
         .await
         .map_err(q)?
