@@ -145,9 +145,15 @@ impl World {
             .unwrap()
     }
 
+    async fn pool(&self) -> sqlx::PgPool {
+        sqlx::PgPool::connect(&self._db.url).await.unwrap()
+    }
+
     async fn scalar(&self, sql: &str) -> i64 {
-        let pool = sqlx::PgPool::connect(&self._db.url).await.unwrap();
-        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool().await)
+            .await
+            .unwrap()
     }
 }
 
@@ -289,7 +295,7 @@ async fn a_run_goes_from_pending_to_succeeded_and_the_next_reuses_its_workspace(
     // The run's context bundle: stored with its digest, handed to the
     // Job through its Secret, mounted read-only without the token.
     let (content, digest): (Value, String) = {
-        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        let pool = w.pool().await;
         sqlx::query_as("SELECT content, digest FROM kradle_context_bundles")
             .fetch_one(&pool)
             .await
@@ -446,7 +452,7 @@ async fn a_deadline_is_retried_as_a_new_attempt_until_the_runs_limit() {
         }
     }
     let reasons: Vec<(i32, String, String)> = {
-        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        let pool = w.pool().await;
         sqlx::query_as(
             "SELECT number, reason, reason_code FROM kradle_dispatch_attempts ORDER BY number",
         )
@@ -534,7 +540,7 @@ async fn unready_stacks_unknown_repositories_and_failed_callbacks_fail_runs() {
         .unwrap()
         .unwrap();
     let (reason, message): (String, String) = {
-        let pool = sqlx::PgPool::connect(&unready._db.url).await.unwrap();
+        let pool = unready.pool().await;
         sqlx::query_as("SELECT reason, message FROM kradle_dispatch_runs WHERE id = $1")
             .bind(r.id)
             .fetch_one(&pool)
@@ -620,7 +626,7 @@ async fn a_stacks_budget_sets_the_deadline_and_attempts_and_refuses_runs_past_it
     let second = w.dispatch("api").await;
     assert_eq!(w.step(&second).await, ("Failed".into(), "done".into()));
     let (reason, message): (String, String) = {
-        let pool = sqlx::PgPool::connect(&w._db.url).await.unwrap();
+        let pool = w.pool().await;
         sqlx::query_as("SELECT reason, message FROM kradle_dispatch_runs WHERE name = $1")
             .bind(&second)
             .fetch_one(&pool)

@@ -11,7 +11,7 @@ use kradle_runtime::writeback::{IssueEdit, IssueFields, Resolution};
 use serde_json::json;
 
 use super::db::Database;
-use super::out;
+use super::{out, say};
 use crate::Failure;
 
 /// Tries of a write-back job before it is given up (a first try and three
@@ -71,10 +71,6 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             IssuesCommand::Set(a) => set(a).await,
         }
     })
-}
-
-fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
 }
 
 async fn set(args: SetArgs) -> Result<u8, Failure> {

@@ -22,6 +22,11 @@ use kradle_compiler::{Sources, Validation, render};
 use crate::Failure;
 use crate::args::{ColorChoice, Format, Input};
 
+/// Says a line to the user, on stderr (what went right or wrong, not output).
+pub fn say(text: &str) {
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// Writes to stdout; a closed pipe (`kradle validate | head`) is not an error.
 pub fn out(text: &str) -> Result<(), Failure> {
     match std::io::stdout().write_all(text.as_bytes()) {

@@ -2,20 +2,14 @@
 //! and their approvals, read and acted on in PostgreSQL; `kradle serve`
 //! does the rest (docs/dispatch.md).
 
-use std::io::Write;
-
 use clap::Subcommand;
 use kradle_runtime::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
 use kradle_runtime::store::{Cancelled, Decided, ListQuery, Store, StoredObject};
 use serde_json::Value;
 
 use super::db::Database;
-use super::out;
+use super::{out, say};
 use crate::Failure;
-
-fn say(text: &str) {
-    let _ = writeln!(std::io::stderr(), "{text}");
-}
 
 /// Who acts: `--as`, else $USER.
 fn actor(given: Option<String>) -> String {
