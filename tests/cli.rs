@@ -56,7 +56,7 @@ fn the_example_validates_clean() {
     let example = root().join("examples/acme-platform");
     let o = kradle(&["validate", example.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
-    assert_eq!(stdout(&o), "ok: 77 resources in 10 files, no problems\n");
+    assert_eq!(stdout(&o), "ok: 78 resources in 10 files, no problems\n");
     assert_eq!(stderr(&o), "");
     // `lint` is an alias.
     assert_eq!(

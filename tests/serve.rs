@@ -20,6 +20,7 @@ use support::upstream::workspace;
 
 const GITHUB_SECRET: &str = "globex-webhook-secret-never-logged";
 const GITEA_SECRET: &str = "acme-api-hook-secret-never-logged";
+const MUX_TOKEN: &str = "acme-mux-token-never-logged";
 
 struct Server {
     child: Child,
@@ -74,7 +75,8 @@ async fn start_in(
             "kradle-org-globex/github-app:\n  webhook-secret: {GITHUB_SECRET}\n\
              kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
              kradle-org-acme/api-webhook:\n  hmac: {GITEA_SECRET}\n\
-             kradle-org-globex/github-token:\n  token: {}\n",
+             kradle-org-globex/github-token:\n  token: {}\n\
+             kradle-org-acme/mux-auth:\n  token: {MUX_TOKEN}\n",
             support::fake_github::TOKEN
         ),
     )
@@ -2462,6 +2464,117 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     pool.close().await;
 }
 
+/// A completed workflow run of acme/api on `main`, ended `conclusion`.
+fn workflow_run(id: u64, conclusion: &str) -> Vec<u8> {
+    let mut run = example_body("workflow_run.completed");
+    run["repository"]["name"] = "api".into();
+    run["repository"]["full_name"] = "acme/api".into();
+    run["workflow_run"]["id"] = id.into();
+    run["workflow_run"]["head_branch"] = "main".into();
+    run["workflow_run"]["conclusion"] = conclusion.into();
+    serde_json::to_vec(&run).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_workflow_run_dispatches_its_fixer_and_a_passing_one_does_not() {
+    let (kube, kubeconfig) = cluster(&[]).await;
+    let server = start_in(
+        Arc::new(TestDb::new().await),
+        &example(),
+        &["--job-poll-ms", "50"],
+        Some(kubeconfig.path()),
+    )
+    .await;
+    // acme's `fix-failed-ci`: completed workflow runs of `api` that
+    // ended in failure or timed out.
+    for (delivery, body) in [
+        ("w1", workflow_run(901, "failure")),
+        ("w2", workflow_run(902, "success")),
+    ] {
+        for expected in [202, 200] {
+            let status = gitea_event(
+                &server,
+                "api-events",
+                "workflow_run",
+                delivery,
+                &body,
+                GITEA_SECRET,
+            )
+            .await;
+            assert_eq!(status.as_u16(), expected, "{delivery}");
+        }
+    }
+    let jobs = poll_until(
+        "the agent Job",
+        || async { kube.names("jobs") },
+        |j| !j.is_empty(),
+    )
+    .await;
+    poll_until(
+        "both deliveries evaluated",
+        || {
+            rows(
+                &server.db,
+                "kradle_trigger_executions WHERE rule = 'fix-failed-ci'",
+            )
+        },
+        |n| *n == 2,
+    )
+    .await;
+    let all = runs(&server.db).await;
+    assert_eq!(all.len(), 1, "one run, for the failure only: {all:?}");
+    let run = all[0].0.clone();
+    assert_eq!(jobs, [format!("agent-{run}-1")]);
+    poll_until("Running", || runs(&server.db), |r| r[0].1 == "Running").await;
+    let token = kube.token("kradle-org-acme", &jobs[0]).unwrap();
+    assert_eq!(
+        callback(&server, &run, &token, succeeded()).await.as_u16(),
+        200
+    );
+    assert_eq!(runs(&server.db).await[0].1, "Succeeded");
+    assert_eq!(
+        rows(
+            &server.db,
+            "kradle_workspaces WHERE phase = 'Ready' AND claimed_by IS NULL"
+        )
+        .await,
+        1,
+        "the workspace is released"
+    );
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let decisions: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT d.delivery_id, x.decision, x.reason FROM kradle_trigger_executions x
+           JOIN kradle_webhook_deliveries d ON d.id = x.delivery
+          WHERE x.rule = 'fix-failed-ci' ORDER BY d.delivery_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert_eq!(decisions.len(), 2, "{decisions:?}");
+    assert_eq!(decisions[0].1, "Dispatching");
+    assert_eq!(decisions[1].1, "Skipped");
+    assert_eq!(
+        decisions[1].2.as_deref(),
+        Some("the webhook trigger is for runs that ended failure or timed_out (this one: success)")
+    );
+    let (ref_, repo) = {
+        let job = kube.get("jobs", "kradle-org-acme", &jobs[0]).unwrap();
+        let env = job["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+        let var = |name: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .unwrap()["value"]
+                .clone()
+        };
+        (var("KRADLE_REF"), var("KRADLE_REPOSITORY"))
+    };
+    assert_eq!((ref_.as_str(), repo.as_str()), (Some("main"), Some("api")));
+    assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_during_a_launch_is_rerun_into_exactly_one_job() {
     for hang in [
@@ -2666,12 +2779,10 @@ fn asking_for_approval() -> tempfile::TempDir {
     config
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_waits_for_its_approval_which_a_person_gives_from_the_command_line() {
-    let config = asking_for_approval();
-    let server = start_with(config.path(), &[]).await;
+/// grace's `kradle dispatch` of acme's fixer on `api`: the run's name.
+fn dispatch_fix(server: &Server) -> String {
     let (code, run, err) = kradle(
-        &server,
+        server,
         &[
             "dispatch",
             "--org",
@@ -2687,7 +2798,119 @@ async fn a_run_waits_for_its_approval_which_a_person_gives_from_the_command_line
         ],
     );
     assert_eq!(code, 0, "{err}");
-    let run = run.trim().to_string();
+    run.trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_without_a_runner_pool_runs_on_the_gateway_pinned_to_its_memory() {
+    let mux = support::fake_mux::FakeMux::start(MUX_TOKEN).await;
+    mux.script_events(&["reading the log", "pushed a fix"], succeeded());
+    mux.script_connections(&[support::fake_mux::Plan::Drop(1)]);
+    // acme's fixer without its runner pool, and acme's gateway at the fake.
+    let config = tempfile::tempdir().unwrap();
+    support::copy_dir(&example(), config.path());
+    let agents = config.path().join("orgs/acme/agents.yaml");
+    let text = std::fs::read_to_string(&agents).unwrap();
+    let text = text
+        .replace("  runnerPolicy:\n    runnerPoolRef: default\n", "")
+        .replace(
+            "  gatewayUrl: https://mux.acme.example\n",
+            &format!(
+                "  gatewayUrl: {}\n  auth:\n    secretRef: {{ name: mux-auth, key: token }}\n",
+                mux.url
+            ),
+        )
+        .replace("backoffMs: 1000", "backoffMs: 10");
+    std::fs::write(&agents, text).unwrap();
+    // acme's memory repository, `agent-memory`, as a git repository.
+    let memory = tempfile::tempdir().unwrap();
+    let commit = support::MemoryRepo::new(memory.path()).commit("restart the runner\n");
+
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let template = format!("file://{}/{{org}}/{{repo}}.git", memory.path().display());
+    let server = start_in(
+        Arc::new(TestDb::new().await),
+        config.path(),
+        &[
+            "--api-token-file",
+            tokens.path().to_str().unwrap(),
+            "--job-poll-ms",
+            "20",
+            "--memory-git-url",
+            &template,
+        ],
+        None,
+    )
+    .await;
+    let run = dispatch_fix(&server);
+    poll_until("Succeeded", || runs(&server.db), |r| r[0].1 == "Succeeded").await;
+
+    let launched = mux.seen("POST", "/v1/sessions");
+    assert_eq!(launched.len(), 1);
+    assert_eq!(
+        launched[0].authorization.as_deref(),
+        Some(format!("Bearer {MUX_TOKEN}").as_str())
+    );
+    assert_eq!(
+        launched[0].body["contextBundle"]["task"]["memory"]["commit"],
+        commit.as_str()
+    );
+    let streams = mux.seen("GET", "/v1/runs/mux-1/events");
+    assert_eq!(streams.len(), 2, "the dropped stream was reopened");
+    assert_eq!(streams[1].last_event_id.as_deref(), Some("1"));
+    assert!(mux.invalid().is_empty(), "{:?}", mux.invalid());
+
+    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let (status, attempts) = api_get(
+        &server,
+        &format!("{ns}/agentdispatchattempts"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{attempts}");
+    let attempt = &attempts["items"][0]["status"];
+    assert_eq!(attempt["backend"], "agent-mux");
+    assert_eq!(attempt["agentMuxRunId"], "mux-1");
+    assert_eq!(attempt["agentMuxSessionId"], "s-mux-1");
+    let (_, got) = api_get(
+        &server,
+        &format!("{ns}/agentdispatchruns/{run}"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(got["spec"]["memorySnapshotRef"], format!("{run}-memory"));
+    let (status, snapshot) = api_get(
+        &server,
+        &format!("{ns}/agentmemorysnapshots/{run}-memory"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200, "{snapshot}");
+    assert_eq!(snapshot["spec"]["resolvedCommit"], commit.as_str());
+    assert_eq!(snapshot["spec"]["memoryRepository"], "brain");
+    let (_, transcript) = api_get(
+        &server,
+        &format!("{ns}/agentsessiontranscripts/{run}"),
+        Some(API_TOKEN),
+    )
+    .await;
+    assert_eq!(transcript["status"]["eventCount"], 2);
+    let (code, _, err) = kradle(&server, &["runs", "logs", &run, "--org", "acme"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("runs on the Agent Mux gateway"), "{err}");
+    let log: Vec<String> = server.lines.try_iter().collect();
+    assert!(
+        !log.iter().any(|l| l.contains(MUX_TOKEN)),
+        "the gateway token was logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_waits_for_its_approval_which_a_person_gives_from_the_command_line() {
+    let config = asking_for_approval();
+    let server = start_with(config.path(), &[]).await;
+    let run = dispatch_fix(&server);
     poll_until(
         "AwaitingApproval",
         || runs(&server.db),

@@ -15,14 +15,28 @@ use std::time::Duration;
 use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
 use kradle_runtime::dispatch::catalog::Catalog;
-use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, KubeJobs};
+use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, KubeJobs, Target};
+use kradle_runtime::dispatch::memory::MemoryGit;
+use kradle_runtime::dispatch::mux::AgentMux;
+use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::dispatch::{self, Dispatcher, token_hash};
 use kradle_runtime::store::{Called, Cancelled, Decided, Outcome, Store};
 use serde_json::{Value, json};
 use support::TestDb;
 use support::fake_kube::FakeKube;
+use support::fake_mux::{FakeMux, Plan};
 
 const NS: &str = "kradle-org-acme";
+
+/// The Job `job` of the org's namespace.
+fn at(job: &str) -> Target<'_> {
+    Target {
+        namespace: NS,
+        job,
+        gateway: None,
+        session: None,
+    }
+}
 
 /// The example's compiled objects and report, with `edit` applied to the
 /// objects first.
@@ -78,6 +92,8 @@ async fn world(catalog: Catalog) -> World {
         store: store.clone(),
         catalog: Arc::new(RwLock::new(Arc::new(catalog))),
         executor: Some(Arc::new(KubeJobs::new(kube.client()))),
+        mux: Arc::default(),
+        memory: None,
         callback_base: "http://kradle.test:8080".into(),
         poll: Duration::from_millis(10),
         lease: Duration::from_secs(30),
@@ -154,6 +170,25 @@ impl World {
             .fetch_one(&self.pool().await)
             .await
             .unwrap()
+    }
+
+    async fn text(&self, sql: &str) -> String {
+        sqlx::query_scalar(sql)
+            .fetch_one(&self.pool().await)
+            .await
+            .unwrap()
+    }
+
+    /// Steps the run until it is in `phase` (or 20 s passed).
+    async fn until_phase(&self, name: &str, phase: &str) -> (String, String) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let got = self.step(name).await;
+            if got.0 == phase || std::time::Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }
 
@@ -245,24 +280,24 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
     );
 
     assert_eq!(
-        jobs.state(NS, "agent-fixer-1-1").await.unwrap(),
+        jobs.state(at("agent-fixer-1-1")).await.unwrap(),
         JobState::Active
     );
     kube.finish_job(NS, "agent-fixer-1-1", "Failed", "DeadlineExceeded");
     assert_eq!(
-        jobs.state(NS, "agent-fixer-1-1").await.unwrap(),
+        jobs.state(at("agent-fixer-1-1")).await.unwrap(),
         JobState::Failed {
             reason: "DeadlineExceeded".into(),
             message: "Job DeadlineExceeded".into()
         }
     );
     assert_eq!(
-        jobs.state(NS, "agent-nope-1").await.unwrap(),
+        jobs.state(at("agent-nope-1")).await.unwrap(),
         JobState::Missing
     );
     kube.state.lock().unwrap().fail_next = 1;
     assert!(matches!(
-        jobs.state(NS, "agent-fixer-1-1").await,
+        jobs.state(at("agent-fixer-1-1")).await,
         Err(ExecError::Transient(_))
     ));
 
@@ -276,10 +311,10 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
     );
     assert_eq!(jobs.logs(NS, "agent-nope-1").await.unwrap(), None);
 
-    jobs.cancel(NS, "agent-fixer-1-1").await.unwrap();
+    jobs.cancel(at("agent-fixer-1-1")).await.unwrap();
     assert!(kube.names("jobs").is_empty());
     assert!(kube.get("secrets", NS, "agent-fixer-1-1").is_none());
-    jobs.cancel(NS, "agent-fixer-1-1").await.unwrap();
+    jobs.cancel(at("agent-fixer-1-1")).await.unwrap();
     assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
 }
 
@@ -636,4 +671,296 @@ async fn a_stacks_budget_sets_the_deadline_and_attempts_and_refuses_runs_past_it
     assert_eq!(reason, "BudgetExceeded");
     assert!(message.contains("budget.maxRunsPerDay: 1"), "{message}");
     assert_eq!(w.kube.names("jobs").len(), 1, "no Job for the refused run");
+}
+
+/// The example with the fixer stack on the org's Agent Mux gateway (no
+/// runner pool), the gateway at `url`, its token in Secret `mux-auth`.
+fn gateway_catalog(url: &str, backoff_ms: u64) -> Catalog {
+    let url = url.to_string();
+    catalog(move |objects| {
+        for o in objects.iter_mut() {
+            if o["kind"] == "AgentStack" {
+                o["spec"].as_object_mut().unwrap().remove("runnerPolicy");
+            }
+            if o["kind"] == "AgentGatewayConfig" {
+                o["spec"]["gatewayUrl"] = json!(url);
+                o["spec"]["reconnectPolicy"] = json!({ "maxRetries": 3, "backoffMs": backoff_ms });
+                o["spec"]["auth"] = json!({ "secretRef": { "name": "mux-auth", "key": "token" } });
+            }
+        }
+    })
+}
+
+/// [`gateway_catalog`] with the token read, in a world.
+async fn gateway_world(mux: &FakeMux, backoff_ms: u64) -> World {
+    let mut c = gateway_catalog(&mux.url, backoff_ms);
+    let mut secrets = Secrets::default();
+    secrets.insert(NS, "mux-auth", "token", SecretValue::new(mux.token.clone()));
+    assert!(c.resolve_tokens(&secrets).is_empty());
+    world(c).await
+}
+
+fn succeeded() -> Value {
+    json!({ "phase": "Succeeded", "message": "fixed",
+            "artifacts": [{ "kind": "patch", "digest": format!("sha256:{}", "c".repeat(64)) }] })
+}
+
+#[tokio::test]
+async fn a_gateway_session_is_launched_once_and_followed_across_dropped_streams() {
+    let mux = FakeMux::start("mux-token").await;
+    mux.script_events(
+        &["reading the log", "found it", "pushed a fix"],
+        succeeded(),
+    );
+    // Two events then a drop; a 503; then a gateway that replays all.
+    mux.script_connections(&[Plan::Drop(2), Plan::Status(503), Plan::Replay]);
+    let w = gateway_world(&mux, 5).await;
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    assert!(
+        w.kube.names("jobs").is_empty() && w.kube.names("secrets").is_empty(),
+        "a gateway run makes no Kubernetes object"
+    );
+    let launched = mux.seen("POST", "/v1/sessions");
+    assert_eq!(launched.len(), 1);
+    let key = format!("agent-{name}-1");
+    assert_eq!(launched[0].idempotency_key.as_deref(), Some(key.as_str()));
+    assert_eq!(
+        launched[0].authorization.as_deref(),
+        Some("Bearer mux-token")
+    );
+    let body = &launched[0].body;
+    assert_eq!(body["contextBundle"]["task"]["repository"], "api");
+    assert!(
+        body["contextBundleDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    // The gateway holds the attempt's callback token; kradle its hash.
+    let token = body["callback"]["token"].as_str().unwrap();
+    assert_eq!(
+        w.text("SELECT token_hash FROM kradle_dispatch_runs").await,
+        token_hash(token)
+    );
+    assert_eq!(
+        w.text("SELECT backend || ' ' || mux_run_id || ' ' || mux_session_id FROM kradle_dispatch_attempts")
+            .await,
+        "agent-mux mux-1 s-mux-1"
+    );
+
+    assert_eq!(
+        w.until_phase(&name, "Succeeded").await,
+        ("Succeeded".into(), "done".into())
+    );
+    let streams = mux.seen("GET", "/v1/runs/mux-1/events");
+    let resumed: Vec<Option<&str>> = streams.iter().map(|s| s.last_event_id.as_deref()).collect();
+    assert_eq!(
+        resumed,
+        [None, Some("2"), Some("2")],
+        "reopened after the last event seen"
+    );
+    // The replayed events count once.
+    let events: Value = {
+        let pool = w.pool().await;
+        sqlx::query_scalar("SELECT events FROM kradle_transcripts")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let said: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(said, ["reading the log", "found it", "pushed a fix"]);
+    assert_eq!(w.scalar("SELECT count(*) FROM kradle_artifacts").await, 1);
+    assert_eq!(
+        w.scalar(
+            "SELECT count(*) FROM kradle_workspaces WHERE phase = 'Ready' AND claimed_by IS NULL"
+        )
+        .await,
+        1,
+        "the workspace is released"
+    );
+    assert_eq!(w.d.mux.following(), 0, "the follower is done");
+    assert_eq!(mux.seen("POST", "/v1/sessions").len(), 1);
+    assert!(mux.invalid().is_empty(), "{:?}", mux.invalid());
+}
+
+#[tokio::test]
+async fn a_new_process_follows_a_gateway_run_from_the_start() {
+    let mux = FakeMux::start("mux-token").await;
+    mux.script_events(&["one", "two"], succeeded());
+    // The first process sees one event, then the stream drops and it
+    // waits a minute before reconnecting: it is killed meanwhile.
+    mux.script_connections(&[Plan::Drop(1)]);
+    let mut w = gateway_world(&mux, 60_000).await;
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    assert!(
+        support::until("the first stream", || mux.seen("GET", "/v1/runs/").len()
+            == 1)
+        .await
+    );
+    w.d.mux = Arc::new(AgentMux::new());
+    assert_eq!(
+        w.until_phase(&name, "Succeeded").await,
+        ("Succeeded".into(), "done".into())
+    );
+    let streams = mux.seen("GET", "/v1/runs/mux-1/events");
+    assert_eq!(streams.len(), 2, "the killed follower never reconnected");
+    assert_eq!(streams[1].last_event_id, None, "a new process starts over");
+    assert_eq!(
+        w.scalar("SELECT jsonb_array_length(events)::bigint FROM kradle_transcripts")
+            .await,
+        2
+    );
+    assert_eq!(mux.seen("POST", "/v1/sessions").len(), 1);
+}
+
+#[tokio::test]
+async fn a_lost_gateway_stream_is_retried_as_a_new_session_and_cancel_deletes_it() {
+    let mux = FakeMux::start("mux-token").await;
+    mux.script_events(&["one"], succeeded());
+    // Every connection fails: after maxRetries (3), the stream is lost.
+    mux.script_connections(&[Plan::Status(500); 4]);
+    let w = gateway_world(&mux, 1).await;
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while w
+        .scalar("SELECT attempts::bigint FROM kradle_dispatch_runs")
+        .await
+        < 2
+        && std::time::Instant::now() < deadline
+    {
+        w.step(&name).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        w.text("SELECT reason_code FROM kradle_dispatch_attempts WHERE number = 1")
+            .await,
+        "GatewayStreamLost"
+    );
+    assert_eq!(mux.seen("GET", "/v1/runs/mux-1/events").len(), 4);
+    let (phase, _) = w.until_phase(&name, "Running").await;
+    assert_eq!(phase, "Running");
+    let keys: Vec<String> = mux
+        .seen("POST", "/v1/sessions")
+        .iter()
+        .map(|s| s.idempotency_key.clone().unwrap())
+        .collect();
+    assert_eq!(keys, [format!("agent-{name}-1"), format!("agent-{name}-2")]);
+
+    assert_eq!(
+        w.store.cancel_run("acme", &name, "grace").await.unwrap(),
+        Cancelled::Cancelled
+    );
+    assert_eq!(w.step(&name).await, ("Cancelled".into(), "done".into()));
+    assert_eq!(mux.state.lock().unwrap().cancelled, ["mux-2"]);
+    assert_eq!(w.d.mux.following(), 0);
+    assert!(mux.invalid().is_empty(), "{:?}", mux.invalid());
+}
+
+#[tokio::test]
+async fn a_gateway_whose_token_is_missing_refuses_the_launch() {
+    let mux = FakeMux::start("mux-token").await;
+    let mut c = gateway_catalog(&mux.url, 1);
+    assert_eq!(c.resolve_tokens(&Secrets::default()).len(), 1);
+    let w = world(c).await;
+    let name = w.dispatch("api").await;
+    w.step(&name).await;
+    let message = w
+        .text("SELECT message FROM kradle_dispatch_attempts WHERE number = 1")
+        .await;
+    assert!(
+        message.contains("Secret kradle-org-acme/mux-auth"),
+        "{message}"
+    );
+    assert!(
+        mux.seen("POST", "/v1/sessions").is_empty(),
+        "nothing sent without the token"
+    );
+}
+
+#[tokio::test]
+async fn runs_are_pinned_to_the_memory_commit_of_their_dispatch() {
+    let root = std::env::temp_dir().join(format!(
+        "kradle-memory-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap()
+    ));
+    let repo = support::MemoryRepo::new(&root);
+    let first_commit = repo.commit("restart the runner\n");
+
+    let mut w = world(catalog(|_| {})).await;
+    w.d.memory = Some(MemoryGit {
+        url_template: format!("file://{}/{{org}}/{{repo}}.git", root.display()),
+        token: None,
+    });
+    let first = w.dispatch("api").await;
+    assert_eq!(w.step(&first).await, ("Running".into(), "watch".into()));
+    assert_eq!(
+        w.text("SELECT resolved_commit FROM kradle_memory_snapshots")
+            .await,
+        first_commit
+    );
+    assert_eq!(
+        w.text(&format!(
+            "SELECT memory_snapshot FROM kradle_dispatch_runs WHERE name = '{first}'"
+        ))
+        .await,
+        format!("{first}-memory")
+    );
+    assert_eq!(
+        w.text("SELECT content -> 'task' -> 'memory' ->> 'commit' FROM kradle_context_bundles")
+            .await,
+        first_commit,
+        "the agent is told which commit to read"
+    );
+
+    // Memory moves on: the next run is pinned to the new commit, the first
+    // keeps its own.
+    let second_commit = repo.commit("restart the runner, then page\n");
+    assert_ne!(first_commit, second_commit);
+    let second = w.dispatch("api").await;
+    assert_eq!(w.step(&second).await, ("Running".into(), "watch".into()));
+    let pinned: Vec<(String, String)> = {
+        let pool = w.pool().await;
+        sqlx::query_as(
+            "SELECT memory_repository, resolved_commit FROM kradle_memory_snapshots ORDER BY id",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(
+        pinned,
+        [
+            ("brain".to_string(), first_commit),
+            ("brain".to_string(), second_commit)
+        ]
+    );
+
+    // A memory repository that cannot be read fails the run, saying why.
+    w.d.memory = Some(MemoryGit {
+        url_template: format!("file://{}/nowhere/{{repo}}.git", root.display()),
+        token: None,
+    });
+    let third = w.dispatch("api").await;
+    assert_eq!(w.step(&third).await, ("Failed".into(), "done".into()));
+    let message = w
+        .text(&format!(
+            "SELECT reason || ': ' || message FROM kradle_dispatch_runs WHERE name = '{third}'"
+        ))
+        .await;
+    assert!(
+        message.starts_with("MemorySnapshotFailed: memory repository `brain`"),
+        "{message}"
+    );
+    assert!(w.kube.names("jobs").len() == 2, "no Job for the third run");
+    std::fs::remove_dir_all(&root).unwrap();
 }

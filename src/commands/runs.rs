@@ -424,6 +424,15 @@ async fn logs(a: LogsArgs) -> Result<u8, Failure> {
         ));
         return Ok(1);
     }
+    if attempt == run.attempts && run.backend.as_deref() == Some("agent-mux") {
+        say(&format!(
+            "kradle: error: attempt {attempt} of run {} runs on the Agent Mux gateway, not in a pod: its transcript is `kubectl get agentsessiontranscripts {} -n kradle-org-{} -o yaml`",
+            esc(&run.name),
+            esc(&run.name),
+            run.org
+        ));
+        return Ok(1);
+    }
     let job = kradle_runtime::dispatch::job::job_name(&run.name, attempt);
     let namespace = format!("kradle-org-{}", run.org);
     let client = kradle_runtime::secrets::kubernetes::client()

@@ -9,8 +9,10 @@ use kradle_runtime::compiler::forge_plan::{Backend, Plan};
 use kradle_runtime::dispatch::Triggers;
 use kradle_runtime::dispatch::catalog::Catalog;
 use kradle_runtime::dispatch::executor::KubeJobs;
+use kradle_runtime::dispatch::memory::MemoryGit;
+use kradle_runtime::dispatch::mux::AgentMux;
 use kradle_runtime::forge::github::GitHub;
-use kradle_runtime::secrets::Secrets;
+use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
 use kradle_runtime::serve::dispatch;
@@ -76,6 +78,12 @@ pub struct Args {
     /// their pods reach this server; default: http:// and the address listened on.
     #[arg(long, value_name = "URL", env = "KRADLE_CALLBACK_URL")]
     callback_url: Option<String>,
+    /// The git URL of an org's memory repository (AgentMemoryRepository), with `{org}` and
+    /// `{repo}` in it (`https://gitea.example/{org}/{repo}.git`). With it, each run is pinned
+    /// to the commit of its org's memory branch (AgentMemorySnapshot); without it, runs are
+    /// not pinned. The HTTP password is $KRADLE_MEMORY_GIT_TOKEN, else $KRADLE_GITEA_TOKEN.
+    #[arg(long, value_name = "TEMPLATE", env = "KRADLE_MEMORY_GIT_URL")]
+    memory_git_url: Option<String>,
     /// Milliseconds between two looks at a running agent Job.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     job_poll_ms: u64,
@@ -155,8 +163,16 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
     };
     let targets = backfill_targets(objects.iter().copied(), owner_of);
     let policies = writeback_policies(objects.iter().copied());
+    let report: serde_json::Value = build
+        .files
+        .get("report.json")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let mut catalog = Catalog::from_objects(objects.iter().copied(), &report);
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
         let mut wanted = Receivers::secrets_wanted(objects.iter().copied());
+        // The Agent Mux gateways' tokens.
+        wanted.extend(catalog.secrets_wanted());
         // Backfill and write-back use each GitHub plan's credentials.
         wanted.extend(Secrets::referenced_by(github_plans.iter().copied()));
         wanted
@@ -209,12 +225,9 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         let policy = policies.get(&key).copied().unwrap_or_default();
         writeback.insert(key, writeback::Target { policy, forge });
     }
-    let report: serde_json::Value = build
-        .files
-        .get("report.json")
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let catalog = Catalog::from_objects(objects.iter().copied(), &report);
+    for (org, error) in catalog.resolve_tokens(&secrets) {
+        tracing::warn!(%org, %error, "the org's Agent Mux gateway token is missing: its gateway launches are refused");
+    }
     let (triggers, warnings) = Triggers::from_objects(objects.iter().copied());
     for warning in warnings {
         tracing::warn!("{warning}");
@@ -301,6 +314,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let trigger_rules = triggers.len();
     state.replace_triggers(triggers);
     let stacks = catalog.len();
+    let memories = catalog.memories();
     state.replace_catalog(catalog);
     let executor = match args.dispatch {
         DispatchBackend::Off => None,
@@ -352,6 +366,21 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             stop.clone(),
         ))
     });
+    let memory = args.memory_git_url.clone().map(|url_template| MemoryGit {
+        url_template,
+        token: ["KRADLE_MEMORY_GIT_TOKEN", "KRADLE_GITEA_TOKEN"]
+            .iter()
+            .filter_map(|v| std::env::var(v).ok())
+            .map(|t| t.trim().to_string())
+            .find(|t| !t.is_empty())
+            .map(SecretValue::new),
+    });
+    if memory.is_none() && memories > 0 {
+        tracing::warn!(
+            orgs = memories,
+            "runs are not pinned to a memory commit: AgentMemoryRepository needs --memory-git-url"
+        );
+    }
     let dispatcher = (args.workers > 0).then(|| {
         let callback_base = args
             .callback_url
@@ -362,6 +391,8 @@ async fn serve(args: Args) -> Result<u8, Failure> {
                 store: state.store().clone(),
                 catalog: state.catalog(),
                 executor,
+                mux: Arc::new(AgentMux::new()),
+                memory,
                 callback_base,
                 poll: Duration::from_millis(args.job_poll_ms),
                 lease: Duration::from_secs(args.job_lease),

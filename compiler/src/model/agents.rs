@@ -205,7 +205,26 @@ pub struct WebhookTrigger {
     pub events: Vec<String>,
     pub repository: Option<Ref>,
     pub action: Option<String>,
+    /// Only runs that ended so: the `conclusion` of a `workflow_run`,
+    /// `workflow_job`, `check_run` or `check_suite` (e.g. `[failure, timed_out]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conclusions: Vec<RunConclusion>,
     pub secret_ref: Option<SecretKeyRef>,
+}
+
+/// How a CI run ended, in GitHub's words (Gitea's Actions use the same).
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RunConclusion {
+    Success,
+    Failure,
+    Cancelled,
+    TimedOut,
+    ActionRequired,
+    Neutral,
+    Skipped,
+    Stale,
+    StartupFailure,
 }
 
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]

@@ -68,7 +68,7 @@ pub fn stack_context(
 
 /// Redacts every string of `v` that looks like a secret, recording its
 /// path in `manifest`.
-fn redact(v: &mut Value, path: &str, manifest: &mut Vec<Value>) {
+pub(crate) fn redact(v: &mut Value, path: &str, manifest: &mut Vec<Value>) {
     match v {
         Value::String(text) => {
             if let Some(what) = kradle_compiler::check::looks_like_secret(text) {

@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use super::memory::Memory;
+use super::mux::Gateway;
+use crate::secrets::{SecretError, Secrets};
+
 /// The most a run may take, unless the stack's runner pool is given a
 /// shorter deadline: Kubernetes ends the Job after it
 /// (`activeDeadlineSeconds`).
@@ -58,6 +62,10 @@ pub struct Stack {
 pub struct Catalog {
     stacks: BTreeMap<(String, String), Stack>,
     repositories: BTreeMap<String, BTreeSet<String>>,
+    /// Each org's Agent Mux gateway (its first AgentGatewayConfig by name).
+    gateways: BTreeMap<String, Gateway>,
+    /// Each org's memory repository (its first AgentMemoryRepository by name).
+    memories: BTreeMap<String, Memory>,
 }
 
 /// What the permission review decided (spec §3.1 phase 1).
@@ -128,6 +136,19 @@ impl Catalog {
                 .entry(org_of(o).to_string())
                 .or_default()
                 .insert(name_of(o).to_string());
+        }
+        for o in objects.iter().filter(|o| o["kind"] == "AgentGatewayConfig") {
+            if let Some(g) = Gateway::from_object(o) {
+                out.gateways.entry(g.org.clone()).or_insert(g);
+            }
+        }
+        for o in objects
+            .iter()
+            .filter(|o| o["kind"] == "AgentMemoryRepository")
+        {
+            if let Some(m) = Memory::from_object(o) {
+                out.memories.entry(m.org.clone()).or_insert(m);
+            }
         }
         for o in objects.iter().filter(|o| o["kind"] == "AgentStack") {
             let (org, name) = (org_of(o), name_of(o));
@@ -234,6 +255,56 @@ impl Catalog {
 
     pub fn len(&self) -> usize {
         self.stacks.len()
+    }
+
+    /// The Agent Mux gateway of `org`, if it has one.
+    pub fn gateway(&self, org: &str) -> Option<&Gateway> {
+        self.gateways.get(org)
+    }
+
+    /// Where `stack`'s attempts run: the org's gateway when the stack
+    /// names no runner pool (`runnerPolicy`) and the org has one;
+    /// otherwise (`None`) a Kubernetes Job.
+    pub fn gateway_for(&self, stack: &Stack) -> Option<&Gateway> {
+        if stack.spec["runnerPolicy"].is_null() {
+            self.gateway(&stack.org)
+        } else {
+            None
+        }
+    }
+
+    /// The orgs with a memory repository.
+    pub fn memories(&self) -> usize {
+        self.memories.len()
+    }
+
+    /// The memory repository `org`'s runs are pinned to, if it has one.
+    pub fn memory(&self, org: &str) -> Option<&Memory> {
+        self.memories.get(org)
+    }
+
+    /// The Secrets (namespace, name) the gateways' tokens are in.
+    pub fn secrets_wanted(&self) -> BTreeSet<(String, String)> {
+        self.gateways
+            .values()
+            .filter_map(|g| g.token_ref.as_ref())
+            .map(|(ns, name, _)| (ns.clone(), name.clone()))
+            .collect()
+    }
+
+    /// Reads each gateway's token from `secrets`; the gateways whose token
+    /// is missing are returned (their launches are refused, saying so).
+    pub fn resolve_tokens(&mut self, secrets: &Secrets) -> Vec<(String, SecretError)> {
+        let mut missing = Vec::new();
+        for g in self.gateways.values_mut() {
+            if let Some((ns, name, key)) = &g.token_ref {
+                match secrets.get(ns, name, key) {
+                    Ok(v) => g.token = Some(v.clone()),
+                    Err(e) => missing.push((g.org.clone(), e)),
+                }
+            }
+        }
+        missing
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,5 +1,6 @@
 //! Execution backends: where an attempt runs. The Kubernetes Job backend
-//! is [`KubeJobs`]; tests and benchmarks bring their own.
+//! is [`KubeJobs`], the Agent Mux gateway backend
+//! [`super::mux::AgentMux`]; tests and benchmarks bring their own.
 //!
 //! Every call is idempotent, so a worker that died after sending one can
 //! send it again: creating what exists is not an error (the names are
@@ -14,6 +15,8 @@ use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use serde::de::DeserializeOwned;
 
 use super::job::Launch;
+use super::mux::Gateway;
+use crate::store::Outcome;
 
 /// Why a call did not work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,17 +30,41 @@ pub enum ExecError {
 }
 
 /// What became of an attempt's Job.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JobState {
     /// There is no such Job.
     Missing,
     Active,
     Succeeded,
-    /// `reason` is Kubernetes' (`DeadlineExceeded`, `BackoffLimitExceeded`).
+    /// `reason` is Kubernetes' (`DeadlineExceeded`, `BackoffLimitExceeded`)
+    /// or the gateway's (`GatewayStreamLost`, ...).
     Failed {
         reason: String,
         message: String,
     },
+    /// The backend brought the agent's result itself (a gateway's
+    /// `result` event), as a callback would.
+    Reported(Box<Outcome>),
+}
+
+/// The attempt a call is about.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    pub namespace: &'a str,
+    /// `agent-<run>-<attempt>`: the Job, its Secret, the gateway
+    /// session's idempotency key.
+    pub job: &'a str,
+    /// The org's gateway, for an attempt that runs on one.
+    pub gateway: Option<&'a Gateway>,
+    /// The gateway's run id, once a launch returned it.
+    pub session: Option<&'a str>,
+}
+
+/// What a launch started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Launched {
+    /// The gateway's (run id, session id); `None` for a Job.
+    pub session: Option<(String, String)>,
 }
 
 /// Where attempts run.
@@ -48,21 +75,14 @@ pub trait Executor: Send + Sync + 'static {
         &self,
         launch: &Launch,
         token: &str,
-    ) -> impl Future<Output = Result<(), ExecError>> + Send;
+    ) -> impl Future<Output = Result<Launched, ExecError>> + Send;
 
-    /// The state of the Job `job` in `namespace`.
-    fn state(
-        &self,
-        namespace: &str,
-        job: &str,
-    ) -> impl Future<Output = Result<JobState, ExecError>> + Send;
+    /// The state of the attempt.
+    fn state(&self, target: Target<'_>)
+    -> impl Future<Output = Result<JobState, ExecError>> + Send;
 
-    /// Deletes the Job (and its pods) and its Secret.
-    fn cancel(
-        &self,
-        namespace: &str,
-        job: &str,
-    ) -> impl Future<Output = Result<(), ExecError>> + Send;
+    /// Stops the attempt: deletes the Job (and its pods) and its Secret.
+    fn cancel(&self, target: Target<'_>) -> impl Future<Output = Result<(), ExecError>> + Send;
 }
 
 /// Agent Jobs on a Kubernetes cluster, through kube-rs.
@@ -132,7 +152,7 @@ fn is_code(e: &kube::Error, code: u16) -> bool {
 }
 
 impl Executor for KubeJobs {
-    async fn launch(&self, launch: &Launch, token: &str) -> Result<(), ExecError> {
+    async fn launch(&self, launch: &Launch, token: &str) -> Result<Launched, ExecError> {
         let ns = &launch.namespace;
         let name = launch.job_name();
         let pp = PostParams::default();
@@ -162,13 +182,14 @@ impl Executor for KubeJobs {
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), ns);
         let job: Job = typed("the agent Job", launch.job())?;
         match jobs.create(&pp, &job).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_code(&e, 409) => Ok(()),
+            Ok(_) => Ok(Launched::default()),
+            Err(e) if is_code(&e, 409) => Ok(Launched::default()),
             Err(e) => Err(classify("creating the agent Job", e)),
         }
     }
 
-    async fn state(&self, namespace: &str, job: &str) -> Result<JobState, ExecError> {
+    async fn state(&self, target: Target<'_>) -> Result<JobState, ExecError> {
+        let (namespace, job) = (target.namespace, target.job);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         let Some(found) = jobs
             .get_opt(job)
@@ -193,7 +214,8 @@ impl Executor for KubeJobs {
         Ok(JobState::Active)
     }
 
-    async fn cancel(&self, namespace: &str, job: &str) -> Result<(), ExecError> {
+    async fn cancel(&self, target: Target<'_>) -> Result<(), ExecError> {
+        let (namespace, job) = (target.namespace, target.job);
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), namespace);
         match jobs.delete(job, &DeleteParams::background()).await {
             Ok(_) => {}

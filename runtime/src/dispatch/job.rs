@@ -44,6 +44,10 @@ pub struct Launch {
     pub callback_url: String,
     /// The run's context bundle (JSON) and its digest.
     pub context: Option<(String, String)>,
+    /// The stack's spec (a gateway session gets it).
+    pub stack_spec: Value,
+    /// The org's Agent Mux gateway: the attempt runs there, not as a Job.
+    pub gateway: Option<super::mux::Gateway>,
 }
 
 impl Launch {
@@ -221,5 +225,7 @@ pub fn launch_of(
             stack.org
         ),
         context: None,
+        stack_spec: stack.spec.clone(),
+        gateway: None,
     }
 }

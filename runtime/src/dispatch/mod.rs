@@ -13,6 +13,9 @@ pub mod catalog;
 pub mod cron;
 pub mod executor;
 pub mod job;
+pub mod memory;
+pub mod mux;
+pub mod outcome;
 
 use std::collections::BTreeMap;
 
@@ -42,6 +45,9 @@ pub struct TriggerEvent<'a> {
     pub comment: Option<&'a str>,
     /// The label added or removed.
     pub label: Option<&'a str>,
+    /// How the CI run of a `workflow_run`, `workflow_job`, `check_run` or
+    /// `check_suite` ended (`failure`, ...).
+    pub conclusion: Option<&'a str>,
 }
 
 impl<'a> TriggerEvent<'a> {
@@ -57,6 +63,9 @@ impl<'a> TriggerEvent<'a> {
                 .or_else(|| sender["username"].as_str()),
             comment: payload["comment"]["body"].as_str(),
             label: payload["label"]["name"].as_str(),
+            conclusion: ["workflow_run", "workflow_job", "check_run", "check_suite"]
+                .iter()
+                .find_map(|k| payload[k]["conclusion"].as_str()),
         }
     }
 }
@@ -228,6 +237,7 @@ struct WebhookFilter {
     events: Vec<String>,
     repository: Option<String>,
     action: Option<String>,
+    conclusions: Vec<String>,
 }
 
 /// The enabled rules of a compiled config, by org.
@@ -294,6 +304,7 @@ impl Triggers {
                 events: strings(&spec["webhookTrigger"]["events"]),
                 repository: string(&spec["webhookTrigger"]["repository"]),
                 action: string(&spec["webhookTrigger"]["action"]),
+                conclusions: strings(&spec["webhookTrigger"]["conclusions"]),
             });
             let label = spec["labelTrigger"].is_object().then(|| {
                 (
@@ -426,6 +437,17 @@ impl Rule {
                     return skip(format!("the webhook trigger is for action `{action}`"));
                 }
             }
+            if !w.conclusions.is_empty()
+                && !e
+                    .conclusion
+                    .is_some_and(|c| w.conclusions.iter().any(|x| x == c))
+            {
+                return skip(format!(
+                    "the webhook trigger is for runs that ended {} (this one: {})",
+                    w.conclusions.join(" or "),
+                    e.conclusion.unwrap_or("no conclusion")
+                ));
+            }
         }
         if let Some((pattern, repos)) = &self.comment {
             let Some(body) = e.comment else {
@@ -480,7 +502,8 @@ mod tests {
             json!({ "kind": "AgentTriggerRule",
                 "metadata": { "name": "ci-failed", "labels": { "kradle.a5c.ai/org": "acme" } },
                 "spec": { "sources": ["workflow_run"], "agentStack": "fixer", "taskKind": "fix",
-                          "webhookTrigger": { "url": "https://x", "events": ["*"], "action": "completed" } } }),
+                          "webhookTrigger": { "url": "https://x", "events": ["*"], "action": "completed",
+                                              "conclusions": ["failure", "timed_out"] } } }),
         ];
         let (triggers, warnings) = Triggers::from_objects(objects.iter());
         assert!(warnings.is_empty());
@@ -505,6 +528,7 @@ mod tests {
             actor: Some("grace"),
             comment: Some("/kradle fix the flaky test"),
             label: None,
+            conclusion: None,
         };
         assert_eq!(
             decisions(&t, &e),
@@ -546,17 +570,33 @@ mod tests {
     }
 
     #[test]
-    fn a_webhook_trigger_filters_by_action_and_a_bad_pattern_turns_its_rule_off() {
+    fn a_webhook_trigger_filters_by_action_and_conclusion_and_a_bad_pattern_turns_its_rule_off() {
         let t = rules();
-        let mut e = TriggerEvent {
-            event_type: "workflow_run",
-            action: Some("completed"),
-            ..TriggerEvent::default()
+        let payload = json!({ "workflow_run": { "conclusion": "failure", "head_branch": "main" },
+                              "repository": { "name": "api" } });
+        let event = SyncEvent {
+            event_type: "workflow_run".into(),
+            action: Some("completed".into()),
+            resource_kind: "Pipeline",
+            native_id: "1".into(),
+            repository: None,
+            updated_at: None,
+            change: None,
         };
+        let mut e = TriggerEvent::of(&event, &payload);
+        assert_eq!(e.conclusion, Some("failure"));
         assert_eq!(
             decisions(&t, &e),
             [("ci-failed".into(), Decision::Dispatching)]
         );
+        e.conclusion = Some("timed_out");
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Dispatching");
+        e.conclusion = Some("success");
+        let skipped = decisions(&t, &e);
+        assert_eq!(skipped[0].1.as_str(), "Skipped");
+        e.conclusion = None;
+        assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+        e.conclusion = Some("failure");
         e.action = Some("requested");
         assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
 

@@ -64,6 +64,11 @@ pub const KINDS: &[(&str, &str, &str)] = &[
     ),
     ("AgentApproval", "agentapprovals", "agentapproval"),
     (
+        "AgentMemorySnapshot",
+        "agentmemorysnapshots",
+        "agentmemorysnapshot",
+    ),
+    (
         "AgentContextBundle",
         "agentcontextbundles",
         "agentcontextbundle",

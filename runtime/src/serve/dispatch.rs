@@ -26,9 +26,14 @@ use tokio::sync::watch;
 use super::AppState;
 use super::workers::{hostname, listen};
 use crate::dispatch::catalog::{Catalog, Review};
-use crate::dispatch::executor::{ExecError, Executor, JobState};
-use crate::dispatch::job::launch_of;
-use crate::store::{AfterFailure, Called, DISPATCH_QUEUE, Failed, Job, Outcome, Run, Store};
+use crate::dispatch::executor::{ExecError, Executor, JobState, Launched, Target};
+use crate::dispatch::job::{Launch, launch_of};
+use crate::dispatch::memory::MemoryGit;
+use crate::dispatch::mux::AgentMux;
+use crate::dispatch::outcome::outcome_of;
+use crate::store::{
+    AfterFailure, Binding, Called, DISPATCH_QUEUE, Failed, Job, Outcome, Pinned, Run, Store,
+};
 
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
 pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
@@ -53,8 +58,15 @@ pub struct Stats {
 pub struct Dispatcher<E> {
     pub store: Store,
     pub catalog: SharedCatalog,
-    /// Where attempts run; without one, runs wait in Queued.
+    /// Where attempts run as Kubernetes Jobs; without one, those runs
+    /// wait in Queued.
     pub executor: Option<Arc<E>>,
+    /// Where the attempts of stacks without a runner pool run, in an org
+    /// with an AgentGatewayConfig.
+    pub mux: Arc<AgentMux>,
+    /// How memory repositories are read; without it, runs are not pinned
+    /// to a memory commit.
+    pub memory: Option<MemoryGit>,
     /// The base URL agents call back (`http://kradle.kradle-system:8080`).
     pub callback_base: String,
     /// How often a Running run's Job is looked at.
@@ -71,6 +83,8 @@ impl<E> Clone for Dispatcher<E> {
             store: self.store.clone(),
             catalog: self.catalog.clone(),
             executor: self.executor.clone(),
+            mux: self.mux.clone(),
+            memory: self.memory.clone(),
             callback_base: self.callback_base.clone(),
             poll: self.poll,
             lease: self.lease,
@@ -294,10 +308,48 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
             }
             ("Pending", "workspace", Some(stack)) => {
-                let task = json!({
+                // The memory commit the run is pinned to, read before
+                // anything is recorded: a run whose memory cannot be read
+                // fails, rather than run against memory nobody can name.
+                let pinned = match (catalog.memory(&run.org), &d.memory) {
+                    (Some(memory), Some(git)) => match git.resolve(memory).await {
+                        Ok(commit) => Some(Pinned {
+                            memory_repository: memory.name.clone(),
+                            requested_ref: memory.branch.clone(),
+                            commit,
+                        }),
+                        Err(why) => {
+                            let why = format!(
+                                "memory repository `{}` (branch `{}`): {why}",
+                                memory.name, memory.branch
+                            );
+                            // Straight from the review, the stored run is
+                            // still at it.
+                            let stored = Run {
+                                step: if admitted.is_some() {
+                                    "review".into()
+                                } else {
+                                    run.step.clone()
+                                },
+                                ..run.clone()
+                            };
+                            store
+                                .fail_run(&stored, "MemorySnapshotFailed", &why, admitted.as_ref())
+                                .await
+                                .map_err(e)?;
+                            return Ok(());
+                        }
+                    },
+                    _ => None,
+                };
+                let mut task = json!({
                     "taskKind": run.task_kind, "repository": run.repository, "ref": run.git_ref,
                     "requestedBy": run.requested_by, "stack": run.agent_stack,
                 });
+                if let Some(pin) = &pinned {
+                    task["memory"] = json!({ "repository": pin.memory_repository,
+                        "ref": pin.requested_ref, "commit": pin.commit });
+                }
                 let bundle = crate::dispatch::bundle::assemble(
                     &stack.context,
                     &stack.context_sources,
@@ -307,18 +359,17 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 // The first attempt's token: its hash commits with the
                 // workspace, before anything is sent.
                 let (token, hash) = token()?;
-                let bound = store
-                    .bind_workspace(
-                        &run,
-                        stack.storage_class.as_deref(),
-                        &stack.capacity,
-                        &stack.spec,
-                        &bundle,
-                        &hash,
-                        admitted.take().as_ref(),
-                    )
-                    .await
-                    .map_err(e)?;
+                let admitted = admitted.take();
+                let binding = Binding {
+                    storage_class: stack.storage_class.as_deref(),
+                    capacity: &stack.capacity,
+                    stack_snapshot: &stack.spec,
+                    bundle: &bundle,
+                    token_hash: &hash,
+                    admitted: admitted.as_ref(),
+                    memory: pinned.as_ref(),
+                };
+                let bound = store.bind_workspace(&run, &binding).await.map_err(e)?;
                 if let Some(b) = bound {
                     prepared = Some((token, Some((bundle.content.to_string(), bundle.digest))));
                     carried = Some(Run {
@@ -334,30 +385,42 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
             }
             ("Pending" | "Queued", "launch", Some(stack)) => {
-                let Some(executor) = &d.executor else {
-                    store
+                let gateway = catalog.gateway_for(stack);
+                let backend = match (gateway, d.executor.as_deref()) {
+                    (Some(_), _) => Backend::Mux(&d.mux),
+                    (None, Some(jobs)) => Backend::Jobs(jobs),
+                    (None, None) => {
+                        store
                         .park_queued(
                             &run,
                             "no execution backend: `kradle serve` has no cluster to create Jobs in",
                         )
-                        .await
-                        .map_err(e)?;
-                    return Ok(());
+                            .await
+                            .map_err(e)?;
+                        return Ok(());
+                    }
                 };
                 let job = run.job_name.clone().unwrap_or_default();
                 // A launch of this attempt began before (and died): its Job
                 // may exist, and is adopted. Without one, or with the token
-                // this call prepared, it cannot.
+                // this call prepared, it cannot. (A gateway session is
+                // adopted by launching again: its idempotency key finds it.)
                 let fresh = prepared.take();
                 let state = if run.launch_begun && fresh.is_none() {
-                    executor.state(&stack.namespace, &job).await
+                    let target = Target {
+                        namespace: &stack.namespace,
+                        job: &job,
+                        gateway,
+                        session: None,
+                    };
+                    backend.state(target).await
                 } else {
                     Ok(JobState::Missing)
                 };
                 match state {
                     Ok(JobState::Missing) => {}
                     Ok(_) => {
-                        store.started(&run, d.poll).await.map_err(e)?;
+                        store.started(&run, d.poll, None).await.map_err(e)?;
                         return Ok(());
                     }
                     Err(ExecError::Transient(m)) => return Err(m),
@@ -393,6 +456,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 );
                 // The deadline the review froze on the run.
                 launch.deadline_seconds = run.deadline_seconds;
+                launch.gateway = gateway.cloned();
                 launch.context = match context {
                     Some(context) => Some(context),
                     None => store
@@ -401,11 +465,22 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         .map_err(e)?
                         .map(|(content, digest)| (content.to_string(), digest)),
                 };
-                match executor.launch(&launch, &token).await {
-                    Ok(()) => {
-                        if store.started(&run, d.poll).await.map_err(e)? {
+                match backend.launch(&launch, &token).await {
+                    Ok(Launched { session }) => {
+                        if store
+                            .started(&run, d.poll, session.as_ref())
+                            .await
+                            .map_err(e)?
+                        {
                             d.stats.launched.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(run = %run.name, org = %run.org, job = %job, attempt = run.attempts, "agent Job created");
+                            match &session {
+                                None => {
+                                    tracing::info!(run = %run.name, org = %run.org, job = %job, attempt = run.attempts, "agent Job created")
+                                }
+                                Some((mux_run, _)) => {
+                                    tracing::info!(run = %run.name, org = %run.org, mux_run = %mux_run, attempt = run.attempts, "agent session launched on the gateway")
+                                }
+                            }
                         }
                         return Ok(());
                     }
@@ -417,13 +492,23 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 }
             }
             ("Running", "watch", _) => {
-                let Some(executor) = &d.executor else {
+                let Some(backend) = backend_of(d, &run) else {
                     store.watch_again(&run, d.poll).await.map_err(e)?;
                     return Ok(());
                 };
                 let ns = namespace_of(&catalog, &run);
                 let job = run.job_name.clone().unwrap_or_default();
-                let (code, message) = match executor.state(&ns, &job).await {
+                let target = Target {
+                    namespace: &ns,
+                    job: &job,
+                    gateway: catalog.gateway(&run.org),
+                    session: run.mux_run_id.as_deref(),
+                };
+                let (code, message) = match backend.state(target).await {
+                    Ok(JobState::Reported(outcome)) => {
+                        reported(d, &run, &outcome).await?;
+                        return Ok(());
+                    }
                     Ok(JobState::Active) => {
                         store.watch_again(&run, d.poll).await.map_err(e)?;
                         return Ok(());
@@ -446,15 +531,18 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
             ("Cancelled", "cleanup", _) => {
                 let ns = namespace_of(&catalog, &run);
                 let job = run.job_name.clone().unwrap_or_default();
-                let Some(executor) = &d.executor else {
+                let Some(backend) = backend_of(d, &run) else {
                     tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
                     store.cleaned_up(&run).await.map_err(e)?;
                     return Ok(());
                 };
-                executor
-                    .cancel(&ns, &job)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let target = Target {
+                    namespace: &ns,
+                    job: &job,
+                    gateway: catalog.gateway(&run.org),
+                    session: run.mux_run_id.as_deref(),
+                };
+                backend.cancel(target).await.map_err(|e| e.to_string())?;
                 store.cleaned_up(&run).await.map_err(e)?;
                 tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
                 return Ok(());
@@ -463,6 +551,66 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
             _ => return Ok(()),
         }
     }
+}
+
+/// Where an attempt runs.
+enum Backend<'a, E> {
+    Jobs(&'a E),
+    Mux(&'a AgentMux),
+}
+
+impl<E: Executor> Backend<'_, E> {
+    async fn launch(&self, launch: &Launch, token: &str) -> Result<Launched, ExecError> {
+        match self {
+            Backend::Jobs(jobs) => jobs.launch(launch, token).await,
+            Backend::Mux(mux) => mux.launch(launch, token).await,
+        }
+    }
+
+    async fn state(&self, target: Target<'_>) -> Result<JobState, ExecError> {
+        match self {
+            Backend::Jobs(jobs) => jobs.state(target).await,
+            Backend::Mux(mux) => mux.state(target).await,
+        }
+    }
+
+    async fn cancel(&self, target: Target<'_>) -> Result<(), ExecError> {
+        match self {
+            Backend::Jobs(jobs) => jobs.cancel(target).await,
+            Backend::Mux(mux) => mux.cancel(target).await,
+        }
+    }
+}
+
+/// The backend the run's current attempt runs on, if this server has it.
+fn backend_of<'a, E>(d: &'a Dispatcher<E>, run: &Run) -> Option<Backend<'a, E>> {
+    if run.backend.as_deref() == Some("agent-mux") {
+        Some(Backend::Mux(&d.mux))
+    } else {
+        d.executor.as_deref().map(Backend::Jobs)
+    }
+}
+
+/// The backend brought the attempt's result (a gateway's `result`
+/// event): recorded as a callback.
+async fn reported<E>(d: &Dispatcher<E>, run: &Run, outcome: &Outcome) -> Result<(), String> {
+    match d
+        .store
+        .report(run, outcome)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(Called::Succeeded) => {
+            d.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+            tracing::info!(run = %run.name, org = %run.org, "run succeeded");
+        }
+        Some(Called::Failed(_)) => {
+            d.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(run = %run.name, org = %run.org, "the agent reported a failure");
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 async fn failed_attempt<E>(
@@ -489,83 +637,8 @@ async fn failed_attempt<E>(
     Ok(())
 }
 
-/// The most artifacts one callback may report.
-const MAX_ARTIFACTS: usize = 100;
-/// The most transcript events kept.
-const MAX_EVENTS: usize = 10_000;
-/// The longest message kept.
-const MAX_MESSAGE: usize = 4096;
-
 fn bad(message: String) -> (StatusCode, Json<Value>) {
     (StatusCode::BAD_REQUEST, Json(json!({ "message": message })))
-}
-
-/// Validates a callback body into an [`Outcome`].
-fn outcome_of(body: &Value) -> Result<Outcome, String> {
-    let succeeded = match body["phase"].as_str() {
-        Some("Succeeded") => true,
-        Some("Failed") => false,
-        _ => return Err("`phase` must be `Succeeded` or `Failed`".into()),
-    };
-    let message = match &body["message"] {
-        Value::Null => None,
-        Value::String(m) => {
-            let mut end = m.len().min(MAX_MESSAGE);
-            while !m.is_char_boundary(end) {
-                end -= 1;
-            }
-            let m = &m[..end];
-            // The agent's words are stored and shown: not a secret in them.
-            Some(match kradle_compiler::check::looks_like_secret(m) {
-                Some(what) => format!("(message withheld: it looked like {what})"),
-                None => m.to_string(),
-            })
-        }
-        _ => return Err("`message` must be a string".into()),
-    };
-    let artifacts = match &body["artifacts"] {
-        Value::Null => Vec::new(),
-        Value::Array(a) if a.len() <= MAX_ARTIFACTS => a.clone(),
-        Value::Array(_) => return Err(format!("at most {MAX_ARTIFACTS} artifacts")),
-        _ => return Err("`artifacts` must be a list".into()),
-    };
-    for (i, a) in artifacts.iter().enumerate() {
-        let kind_ok = a["kind"].as_str().is_some_and(|k| {
-            !k.is_empty()
-                && k.len() <= 63
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        });
-        let digest_ok = a["digest"].as_str().is_some_and(|d| {
-            d.strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
-        });
-        if !kind_ok || !digest_ok {
-            return Err(format!(
-                "artifacts[{i}] needs a `kind` (letters, digits, `-`) and a `digest` (`sha256:<64 hex>`)"
-            ));
-        }
-        if !(a["size"].is_null() || a["size"].is_u64()) {
-            return Err(format!("artifacts[{i}].size must be a byte count"));
-        }
-    }
-    let transcript = match &body["transcript"] {
-        Value::Null => None,
-        Value::Array(events) if events.len() <= MAX_EVENTS => {
-            let bytes = serde_json::to_vec(events).unwrap_or_default();
-            Some((
-                Value::Array(events.clone()),
-                format!("sha256:{}", hex::encode(Sha256::digest(&bytes))),
-            ))
-        }
-        Value::Array(_) => return Err(format!("at most {MAX_EVENTS} transcript events")),
-        _ => return Err("`transcript` must be a list of events".into()),
-    };
-    Ok(Outcome {
-        succeeded,
-        message,
-        artifacts,
-        transcript,
-    })
 }
 
 /// `POST /api/orgs/{org}/agents/runs/{name}/callback`: the agent's
@@ -644,29 +717,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_callback_body_is_checked_and_secrets_are_withheld() {
-        let digest = format!("sha256:{}", "a".repeat(64));
-        let ok = outcome_of(&json!({ "phase": "Succeeded", "message": "fixed",
-            "artifacts": [{ "kind": "patch", "digest": digest, "size": 10 }],
-            "transcript": [{ "type": "text", "text": "hi" }] }))
-        .unwrap();
-        assert!(ok.succeeded);
-        assert_eq!(ok.artifacts.len(), 1);
-        assert!(ok.transcript.unwrap().1.starts_with("sha256:"));
-        for bad in [
-            json!({ "phase": "Done" }),
-            json!({ "phase": "Failed", "artifacts": [{ "kind": "patch", "digest": "md5:x" }] }),
-            json!({ "phase": "Failed", "artifacts": [{ "kind": "../x", "digest": digest }] }),
-            json!({ "phase": "Failed", "message": 3 }),
-        ] {
-            assert!(outcome_of(&bad).is_err(), "{bad}");
-        }
-        let leaked = outcome_of(&json!({ "phase": "Failed",
-            "message": "auth failed with ghp_0123456789abcdefghijklmnopqrstuvwxyzAB" }))
-        .unwrap();
-        let withheld = leaked.message.unwrap();
-        assert!(!withheld.contains("0123456789abcdef"), "{withheld}");
-        assert!(withheld.starts_with("(message withheld"), "{withheld}");
+    fn tokens_are_random_and_stored_as_their_hash() {
         assert_eq!(token_hash("t").len(), 64);
         let (t1, h1) = token().unwrap();
         let (t2, _) = token().unwrap();

@@ -43,6 +43,10 @@ pub struct Run {
     /// recorded): only then can its Job exist already.
     pub launch_begun: bool,
     pub source_refs: Value,
+    /// Where the current attempt runs: `kubernetes` or `agent-mux`.
+    pub backend: Option<String>,
+    /// The gateway's run id of the current attempt.
+    pub mux_run_id: Option<String>,
 }
 
 /// The workspace a run was bound to.
@@ -52,6 +56,30 @@ pub struct Bound {
     pub pvc: String,
     /// Its PVC is still to be created.
     pub new: bool,
+}
+
+/// What [`Store::bind_workspace`] records with the binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Binding<'a> {
+    pub storage_class: Option<&'a str>,
+    pub capacity: &'a str,
+    /// The stack's spec, frozen into the first attempt.
+    pub stack_snapshot: &'a Value,
+    pub bundle: &'a crate::dispatch::bundle::Bundle,
+    /// The hash of the first attempt's callback token.
+    pub token_hash: &'a str,
+    /// The review's snapshot, when the run comes straight from it.
+    pub admitted: Option<&'a Value>,
+    /// The memory commit the run is pinned to.
+    pub memory: Option<&'a Pinned>,
+}
+
+/// A memory repository's commit, pinned for a run (AgentMemorySnapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    pub memory_repository: String,
+    pub requested_ref: String,
+    pub commit: String,
 }
 
 /// What a failed attempt led to.
@@ -113,7 +141,7 @@ const TERMINAL: &str = "('Succeeded', 'Failed', 'Cancelled')";
 const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
     r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
     w.pvc, (w.phase = 'Provisioning') AS pvc_new, a.job_name,
-    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs";
+    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, a.backend, a.mux_run_id";
 
 const RUN_FROM: &str = "kradle_dispatch_runs r
     LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
@@ -158,6 +186,77 @@ async fn release_workspace(conn: &mut PgConnection, run: i64) -> Result<(), sqlx
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Records the result of attempt `attempt` of run `id` (authorized by
+/// the caller): the run's phase, its artifacts and its transcript.
+async fn record_outcome(
+    conn: &mut PgConnection,
+    org: &str,
+    id: i64,
+    attempt: i32,
+    outcome: &Outcome,
+) -> Result<Called, sqlx::Error> {
+    let called = if outcome.succeeded {
+        sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                    SET phase = 'Succeeded', step = 'done', reason = 'Completed', message = $2,
+                        result = $3, token_hash = NULL, finished_at = now(), updated_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&outcome.message)
+        .bind(json!({ "phase": "Succeeded", "message": outcome.message,
+                          "artifacts": outcome.artifacts.len() }))
+        .execute(&mut *conn)
+        .await?;
+        settle_attempt(
+            &mut *conn,
+            id,
+            "Succeeded",
+            None,
+            outcome.message.as_deref(),
+        )
+        .await?;
+        release_workspace(&mut *conn, id).await?;
+        Called::Succeeded
+    } else {
+        let message = outcome
+            .message
+            .clone()
+            .unwrap_or_else(|| "the agent reported a failure".into());
+        Called::Failed(attempt_failed_on(&mut *conn, id, attempt, "AgentFailed", &message).await?)
+    };
+    for a in &outcome.artifacts {
+        sqlx::query(
+            "INSERT INTO kradle_artifacts (org, run, attempt, kind, digest, size, mime_type, uri)
+                 VALUES ($1, $2, $3, $4 ->> 'kind', $4 ->> 'digest', ($4 ->> 'size')::bigint,
+                         $4 ->> 'mimeType', $4 ->> 'uri')
+                 ON CONFLICT (run, digest) DO NOTHING",
+        )
+        .bind(org)
+        .bind(id)
+        .bind(attempt)
+        .bind(a)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some((events, digest)) = &outcome.transcript {
+        sqlx::query(
+            "INSERT INTO kradle_transcripts (run, org, attempt, events, digest)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (run) DO UPDATE SET attempt = $3, events = $4, digest = $5",
+        )
+        .bind(id)
+        .bind(org)
+        .bind(attempt)
+        .bind(events)
+        .bind(digest)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(called)
 }
 
 /// Settles the current attempt of `run` in `phase`.
@@ -446,17 +545,20 @@ impl Store {
     /// `admitted` (the review's snapshot), the run comes straight from an
     /// allowed review, recorded in the same transaction. `None` when the
     /// run had moved on.
-    #[allow(clippy::too_many_arguments)]
     pub async fn bind_workspace(
         &self,
         run: &Run,
-        storage_class: Option<&str>,
-        capacity: &str,
-        stack_snapshot: &Value,
-        bundle: &crate::dispatch::bundle::Bundle,
-        token_hash: &str,
-        admitted: Option<&Value>,
+        binding: &Binding<'_>,
     ) -> Result<Option<Bound>, StoreError> {
+        let Binding {
+            storage_class,
+            capacity,
+            stack_snapshot,
+            bundle,
+            token_hash,
+            admitted,
+            memory,
+        } = *binding;
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
         let repository = run.repository.clone().unwrap_or_default();
@@ -565,6 +667,26 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(q)?;
+        if let Some(pin) = memory {
+            sqlx::query(
+                "WITH s AS (
+                     INSERT INTO kradle_memory_snapshots
+                         (org, name, run, memory_repository, requested_ref, resolved_commit)
+                     VALUES ($2, $3 || '-memory', $1, $4, $5, $6)
+                     RETURNING name)
+                 UPDATE kradle_dispatch_runs SET memory_snapshot = (SELECT name FROM s)
+                  WHERE id = $1",
+            )
+            .bind(run.id)
+            .bind(&run.org)
+            .bind(&run.name)
+            .bind(&pin.memory_repository)
+            .bind(&pin.requested_ref)
+            .bind(&pin.commit)
+            .execute(&mut *tx)
+            .await
+            .map_err(q)?;
+        }
         tx.commit().await.map_err(q)?;
         Ok(Some(bound))
     }
@@ -594,9 +716,15 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The Job is created: the run is Running, and its Job is watched
-    /// every `poll`.
-    pub async fn started(&self, run: &Run, poll: Duration) -> Result<bool, StoreError> {
+    /// The Job (or gateway session) is created: the run is Running, and
+    /// its attempt is watched every `poll`. `session` is the gateway's
+    /// (run id, session id) of an attempt that runs there.
+    pub async fn started(
+        &self,
+        run: &Run,
+        poll: Duration,
+        session: Option<&(String, String)>,
+    ) -> Result<bool, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
         let moved = sqlx::query(
@@ -618,11 +746,15 @@ impl Store {
             sqlx::query(
                 "UPDATE kradle_dispatch_attempts
                     SET phase = 'Running', started_at = now(),
+                        backend = CASE WHEN $3::text IS NULL THEN 'kubernetes' ELSE 'agent-mux' END,
+                        mux_run_id = $3, mux_session_id = $4,
                         resource_version = nextval('kradle_resource_version')
                   WHERE run = $1 AND number = $2",
             )
             .bind(run.id)
             .bind(run.attempts)
+            .bind(session.map(|s| &s.0))
+            .bind(session.map(|s| &s.1))
             .execute(&mut *tx)
             .await
             .map_err(q)?;
@@ -729,71 +861,38 @@ impl Store {
         if !matches!(step.as_str(), "launch" | "watch") {
             return Ok(Called::NotRunning(phase));
         }
-        let called = if outcome.succeeded {
-            sqlx::query(
-                "UPDATE kradle_dispatch_runs
-                    SET phase = 'Succeeded', step = 'done', reason = 'Completed', message = $2,
-                        result = $3, token_hash = NULL, finished_at = now(), updated_at = now(),
-                        resource_version = nextval('kradle_resource_version')
-                  WHERE id = $1",
-            )
-            .bind(id)
-            .bind(&outcome.message)
-            .bind(json!({ "phase": "Succeeded", "message": outcome.message,
-                          "artifacts": outcome.artifacts.len() }))
-            .execute(&mut *tx)
+        let called = record_outcome(&mut tx, org, id, attempt, outcome)
             .await
             .map_err(q)?;
-            settle_attempt(&mut tx, id, "Succeeded", None, outcome.message.as_deref())
-                .await
-                .map_err(q)?;
-            release_workspace(&mut tx, id).await.map_err(q)?;
-            Called::Succeeded
-        } else {
-            let message = outcome
-                .message
-                .clone()
-                .unwrap_or_else(|| "the agent reported a failure".into());
-            Called::Failed(
-                attempt_failed_on(&mut tx, id, attempt, "AgentFailed", &message)
-                    .await
-                    .map_err(q)?,
-            )
-        };
-        for a in &outcome.artifacts {
-            sqlx::query(
-                "INSERT INTO kradle_artifacts (org, run, attempt, kind, digest, size, mime_type, uri)
-                 VALUES ($1, $2, $3, $4 ->> 'kind', $4 ->> 'digest', ($4 ->> 'size')::bigint,
-                         $4 ->> 'mimeType', $4 ->> 'uri')
-                 ON CONFLICT (run, digest) DO NOTHING",
-            )
-            .bind(org)
-            .bind(id)
-            .bind(attempt)
-            .bind(a)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-        }
-        if let Some((events, digest)) = &outcome.transcript {
-            sqlx::query(
-                "INSERT INTO kradle_transcripts (run, org, attempt, events, digest)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (run) DO UPDATE SET attempt = $3, events = $4, digest = $5",
-            )
-            .bind(id)
-            .bind(org)
-            .bind(attempt)
-            .bind(events)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-        }
         tx.commit().await.map_err(q)?;
         Ok(called)
     }
 
+    /// The backend brought the result of the run's current attempt (a
+    /// gateway's `result` event): recorded as its callback would be.
+    /// `None` when the run had moved on.
+    pub async fn report(&self, run: &Run, outcome: &Outcome) -> Result<Option<Called>, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let open: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM kradle_dispatch_runs
+              WHERE id = $1 AND attempts = $2 AND phase = 'Running' AND step = 'watch'
+                FOR UPDATE",
+        )
+        .bind(run.id)
+        .bind(run.attempts)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(q)?;
+        if open.is_none() {
+            return Ok(None);
+        }
+        let called = record_outcome(&mut tx, &run.org, run.id, run.attempts, outcome)
+            .await
+            .map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(Some(called))
+    }
     /// Cancels run `name` of `org`: Cancelled at once; its Job (if it has
     /// one) is deleted by the next step, which then frees the workspace.
     pub async fn cancel_run(

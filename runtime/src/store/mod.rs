@@ -27,7 +27,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{
-    AfterFailure, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Run, Scheduled,
+    AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Pinned, Run,
+    Scheduled,
 };
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};

@@ -214,7 +214,7 @@ fn source(kind: &str) -> Option<&'static str> {
                         'repository', r.repository, 'ref', r.ref, 'sourceRefs', r.source_refs,
                         'agentStack', r.agent_stack, 'taskKind', r.task_kind,
                         'triggerRule', r.trigger_rule, 'requestedBy', r.requested_by,
-                        'workspaceRef', r.workspace,
+                        'workspaceRef', r.workspace, 'memorySnapshotRef', r.memory_snapshot,
                         'contextBundleRef', (SELECT r.name FROM kradle_context_bundles b WHERE b.run = r.id),
                         'mountSpec', CASE WHEN w.pvc IS NOT NULL THEN jsonb_build_object(
                             'volume', jsonb_build_object('name', 'workspace',
@@ -223,6 +223,7 @@ fn source(kind: &str) -> Option<&'static str> {
                     jsonb_strip_nulls(jsonb_build_object('phase', r.phase, 'reason', r.reason,
                         'message', r.message, 'attempts', r.attempts, 'maxAttempts', r.max_attempts,
                         'deadlineSeconds', r.deadline_seconds, 'jobName', a.job_name,
+                        'backend', a.backend,
                         'queuedAt', r.queued_at, 'startedAt', r.started_at, 'finishedAt', r.finished_at,
                         'permissionSnapshot', r.permission, 'result', r.result,
                         'transcriptRef', CASE WHEN t.run IS NOT NULL THEN r.name END,
@@ -261,8 +262,19 @@ fn source(kind: &str) -> Option<&'static str> {
                     jsonb_strip_nulls(jsonb_build_object('phase', a.phase, 'reason', a.reason_code,
                         'message', a.message, 'jobName', a.job_name, 'permissionSnapshot', r.permission,
                         'queueEnteredAt', a.created_at, 'startedAt', a.started_at,
-                        'finishedAt', a.finished_at)) AS status
+                        'finishedAt', a.finished_at, 'backend', a.backend,
+                        'agentMuxRunId', a.mux_run_id, 'agentMuxSessionId', a.mux_session_id)) AS status
                FROM kradle_dispatch_attempts a JOIN kradle_dispatch_runs r ON r.id = a.run"
+        }
+        "AgentMemorySnapshot" => {
+            "SELECT m.id, m.org, m.name, md5('memory/' || m.id)::uuid::text AS uid,
+                    m.resource_version, m.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', m.org, 'kradle.a5c.ai/run', r.name) AS labels,
+                    jsonb_build_object('organizationRef', m.org, 'memoryRepository', m.memory_repository,
+                        'requestedRef', m.requested_ref, 'resolvedCommit', m.resolved_commit,
+                        'timeTravelMode', 'current', 'dispatchRun', r.name) AS spec,
+                    jsonb_build_object('phase', 'Pinned') AS status
+               FROM kradle_memory_snapshots m JOIN kradle_dispatch_runs r ON r.id = m.run"
         }
         "AgentApproval" => {
             "SELECT p.id, p.org, p.name, md5('approval/' || p.id)::uuid::text AS uid,

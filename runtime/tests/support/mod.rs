@@ -10,6 +10,7 @@ pub mod fake_gitea;
 pub mod fake_github;
 pub mod fake_http;
 pub mod fake_kube;
+pub mod fake_mux;
 pub mod upstream;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -299,4 +300,69 @@ pub fn bench_arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// Runs `git` in `dir`, and returns what it printed.
+pub fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args([
+            "-c",
+            "user.name=kradle-test",
+            "-c",
+            "user.email=test@kradle.invalid",
+        ])
+        .args([
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// acme's memory repository (`agent-memory`) as a bare git repository at
+/// `<root>/acme/agent-memory.git`, written from `<root>/work`.
+pub struct MemoryRepo {
+    pub bare: std::path::PathBuf,
+    pub work: std::path::PathBuf,
+}
+
+impl MemoryRepo {
+    pub fn new(root: &std::path::Path) -> MemoryRepo {
+        let repo = MemoryRepo {
+            bare: root.join("acme/agent-memory.git"),
+            work: root.join("work"),
+        };
+        std::fs::create_dir_all(&repo.bare).unwrap();
+        std::fs::create_dir_all(&repo.work).unwrap();
+        git(&repo.bare, &["init", "--bare", "-q"]);
+        git(&repo.work, &["init", "-q"]);
+        repo
+    }
+
+    /// Commits `runbooks.md` with `text`, pushes `main`: the new commit.
+    pub fn commit(&self, text: &str) -> String {
+        std::fs::write(self.work.join("runbooks.md"), text).unwrap();
+        git(&self.work, &["add", "."]);
+        git(&self.work, &["commit", "-q", "-m", text]);
+        git(
+            &self.work,
+            &[
+                "push",
+                "-q",
+                self.bare.to_str().unwrap(),
+                "HEAD:refs/heads/main",
+            ],
+        );
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
 }

@@ -1,0 +1,681 @@
+//! The Agent Mux gateway backend (spec AgentGatewayConfig, §3.1 phase 5;
+//! docs/dispatch.md, "The Agent Mux backend"): an org with an
+//! AgentGatewayConfig runs its attempts as sessions of that gateway
+//! instead of Kubernetes Jobs.
+//!
+//! - **Launch** is `POST {gatewayUrl}/v1/sessions` with the attempt's name
+//!   as `Idempotency-Key`, so a launch sent again (a worker killed after
+//!   sending it) gets the session the first one made. The answer's
+//!   `runId` and `sessionId` are recorded on the attempt.
+//! - **Events** are followed on `GET {gatewayUrl}/v1/runs/{runId}/events`
+//!   (`text/event-stream`). A stream that drops is reopened with
+//!   `Last-Event-ID`, after `reconnectPolicy.backoffMs` doubled at each
+//!   failure in a row, up to `reconnectPolicy.maxRetries` failures in a
+//!   row; an event seen twice (a gateway that replays) counts once.
+//!   `message` events make the transcript; the `result` event (the
+//!   callback's body) ends the attempt.
+//! - **Cancel** is `DELETE {gatewayUrl}/v1/runs/{runId}`.
+//!
+//! The follower of a run lives in the process that first watched it; the
+//! watch step asks it how far it got. A process that dies loses nothing:
+//! the next one follows the run from the start, and the replayed events
+//! are deduplicated by id.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::executor::{ExecError, Executor, JobState, Launched, Target};
+use super::job::Launch;
+use super::outcome::{MAX_EVENTS, outcome_of, transcript};
+use crate::secrets::SecretValue;
+use crate::store::Outcome;
+
+/// Failures in a row before a stream is given up, when the config does
+/// not say (`reconnectPolicy.maxRetries`).
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// The first wait before reopening a stream (`reconnectPolicy.backoffMs`).
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between two reconnections.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A stream silent this long (no event, no keep-alive comment) is reopened.
+const IDLE: Duration = Duration::from_secs(120);
+/// The largest event accepted (a line, or an event's data).
+const MAX_EVENT_BYTES: usize = 1 << 20;
+/// A follower no watch step asked about for this long is dropped.
+const FORGOTTEN: Duration = Duration::from_secs(600);
+
+/// An org's gateway (AgentGatewayConfig).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub org: String,
+    /// The AgentGatewayConfig's name.
+    pub name: String,
+    /// `gatewayUrl`, without a trailing `/`.
+    pub url: String,
+    /// The Secret (namespace, name, key) holding the bearer token
+    /// (`auth.secretRef`), and its value once read.
+    pub token_ref: Option<(String, String, String)>,
+    pub token: Option<SecretValue>,
+    pub max_retries: u32,
+    pub backoff: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("org", &self.org)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("token_ref", &self.token_ref)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// The gateway of an AgentGatewayConfig object.
+    pub fn from_object(o: &Value) -> Option<Gateway> {
+        let spec = &o["spec"];
+        let url = spec["gatewayUrl"]
+            .as_str()?
+            .trim_end_matches('/')
+            .to_string();
+        let org = o["metadata"]["labels"]["kradle.a5c.ai/org"].as_str()?;
+        let namespace = o["metadata"]["namespace"].as_str().unwrap_or_default();
+        let r = &spec["auth"]["secretRef"];
+        let token_ref = match (r["name"].as_str(), r["key"].as_str()) {
+            (Some(name), Some(key)) => Some((namespace.to_string(), name.into(), key.into())),
+            _ => None,
+        };
+        let policy = &spec["reconnectPolicy"];
+        Some(Gateway {
+            org: org.to_string(),
+            name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
+            url,
+            token_ref,
+            token: None,
+            max_retries: policy["maxRetries"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(DEFAULT_MAX_RETRIES),
+            backoff: policy["backoffMs"]
+                .as_u64()
+                .map_or(DEFAULT_BACKOFF, Duration::from_millis),
+        })
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token.expose()),
+            None => request,
+        }
+    }
+}
+
+/// One event of a `text/event-stream`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The last `id:` seen on the stream (it carries over, per the spec).
+    pub id: Option<String>,
+    /// `event:`, `message` when absent.
+    pub event: String,
+    pub data: String,
+}
+
+/// An incremental `text/event-stream` parser (the WHATWG rules, for the
+/// fields kradle reads: `id`, `event`, `data`; comments are skipped).
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    event: String,
+    data: String,
+    has_data: bool,
+    id: Option<String>,
+}
+
+impl SseParser {
+    /// Feeds a chunk; returns the events it completed.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
+        self.buf.extend_from_slice(chunk);
+        let mut out = Vec::new();
+        while let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
+            let mut line: Vec<u8> = self.buf.drain(..=end).collect();
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+            let line = String::from_utf8(line).map_err(|_| "an event is not UTF-8")?;
+            if line.is_empty() {
+                if self.has_data {
+                    out.push(SseEvent {
+                        id: self.id.clone(),
+                        event: match std::mem::take(&mut self.event) {
+                            e if e.is_empty() => "message".into(),
+                            e => e,
+                        },
+                        data: std::mem::take(&mut self.data),
+                    });
+                }
+                self.event.clear();
+                self.has_data = false;
+                continue;
+            }
+            if line.starts_with(':') {
+                continue;
+            }
+            let (field, value) = match line.split_once(':') {
+                Some((f, v)) => (f, v.strip_prefix(' ').unwrap_or(v)),
+                None => (line.as_str(), ""),
+            };
+            match field {
+                "data" => {
+                    if self.has_data {
+                        self.data.push('\n');
+                    }
+                    self.data.push_str(value);
+                    self.has_data = true;
+                    if self.data.len() > MAX_EVENT_BYTES {
+                        return Err(format!("an event is over {MAX_EVENT_BYTES} bytes"));
+                    }
+                }
+                "event" => self.event = value.to_string(),
+                "id" if !value.contains('\0') => self.id = Some(value.to_string()),
+                _ => {}
+            }
+        }
+        if self.buf.len() > MAX_EVENT_BYTES {
+            return Err(format!("a line is over {MAX_EVENT_BYTES} bytes"));
+        }
+        Ok(out)
+    }
+}
+
+/// How a follower ended.
+#[derive(Debug, Clone)]
+enum End {
+    Result(Outcome),
+    /// The stream could not be followed (`GatewayStreamLost`, ...).
+    Failed(&'static str, String),
+}
+
+#[derive(Debug, Default)]
+struct Progress {
+    /// The transcript so far (`message` events), in order.
+    events: Vec<Value>,
+    seen: HashSet<String>,
+    last_id: Option<String>,
+    end: Option<End>,
+    /// Connections opened.
+    connections: u32,
+}
+
+struct Follow {
+    progress: Arc<Mutex<Progress>>,
+    task: tokio::task::AbortHandle,
+    asked: Instant,
+}
+
+/// Sessions on Agent Mux gateways.
+pub struct AgentMux {
+    http: reqwest::Client,
+    follows: Mutex<HashMap<String, Follow>>,
+}
+
+impl Default for AgentMux {
+    fn default() -> Self {
+        AgentMux::new()
+    }
+}
+
+/// The followers end with their client: a server that stops following
+/// leaves nothing streaming behind it.
+impl Drop for AgentMux {
+    fn drop(&mut self) {
+        for f in lock(&self.follows).values() {
+            f.task.abort();
+        }
+    }
+}
+
+impl std::fmt::Debug for AgentMux {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AgentMux")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// A gateway's id: what may go into a URL path.
+fn safe_id(v: &Value) -> Option<String> {
+    let s = v.as_str()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    ok.then(|| s.to_string())
+}
+
+/// What a refusal says: the status and the gateway's `message`, short,
+/// and withheld when it looks like a secret.
+fn refusal(what: &str, status: reqwest::StatusCode, body: &str) -> String {
+    let message = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    let mut end = message.len().min(200);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    let message = &message[..end];
+    if message.is_empty() || kradle_compiler::check::looks_like_secret(message).is_some() {
+        format!("{what}: HTTP {status}")
+    } else {
+        format!("{what}: HTTP {status}: {message}")
+    }
+}
+
+fn transient_status(status: reqwest::StatusCode) -> bool {
+    status.as_u16() == 429 || status.is_server_error()
+}
+
+impl AgentMux {
+    pub fn new() -> AgentMux {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        AgentMux {
+            http,
+            follows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs followed now (for tests and metrics).
+    pub fn following(&self) -> usize {
+        lock(&self.follows).len()
+    }
+
+    fn follow(&self, gateway: &Gateway, run_id: &str) -> Follow {
+        let progress = Arc::new(Mutex::new(Progress::default()));
+        let task = tokio::spawn(follow(
+            self.http.clone(),
+            gateway.clone(),
+            run_id.to_string(),
+            progress.clone(),
+        ));
+        Follow {
+            progress,
+            task: task.abort_handle(),
+            asked: Instant::now(),
+        }
+    }
+}
+
+/// Follows run `run_id`'s events until its result, or until the stream
+/// cannot be followed any more.
+async fn follow(
+    http: reqwest::Client,
+    gateway: Gateway,
+    run_id: String,
+    progress: Arc<Mutex<Progress>>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let (progressed, why) = match connect(&http, &gateway, &run_id, &progress).await {
+            Connection::Ended => return,
+            Connection::Fatal(code, why) => {
+                lock(&progress).end = Some(End::Failed(code, why));
+                return;
+            }
+            Connection::Dropped { progressed, why } => (progressed, why),
+        };
+        failures = if progressed { 1 } else { failures + 1 };
+        if failures > gateway.max_retries {
+            let why = format!(
+                "the event stream of gateway run {run_id} failed {failures} times in a row (reconnectPolicy.maxRetries: {}): {why}",
+                gateway.max_retries
+            );
+            lock(&progress).end = Some(End::Failed("GatewayStreamLost", why));
+            return;
+        }
+        let wait = gateway
+            .backoff
+            .saturating_mul(1 << (failures - 1).min(16))
+            .min(MAX_BACKOFF);
+        tracing::info!(run_id = %run_id, failures, wait_ms = wait.as_millis() as u64, %why, "gateway event stream dropped; reconnecting");
+        tokio::time::sleep(wait).await;
+    }
+}
+
+enum Connection {
+    /// The result arrived.
+    Ended,
+    Dropped {
+        progressed: bool,
+        why: String,
+    },
+    Fatal(&'static str, String),
+}
+
+/// One connection to the event stream.
+async fn connect(
+    http: &reqwest::Client,
+    gateway: &Gateway,
+    run_id: &str,
+    progress: &Mutex<Progress>,
+) -> Connection {
+    let last = {
+        let mut p = lock(progress);
+        p.connections += 1;
+        p.last_id.clone()
+    };
+    let mut request = gateway
+        .authorize(http.get(format!("{}/v1/runs/{run_id}/events", gateway.url)))
+        .header(reqwest::header::ACCEPT, "text/event-stream");
+    if let Some(last) = &last {
+        request = request.header("Last-Event-ID", last);
+    }
+    let dropped = |progressed, why: String| Connection::Dropped { progressed, why };
+    let mut response = match tokio::time::timeout(IDLE, request.send()).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return dropped(false, format!("cannot reach the gateway: {e}")),
+        Err(_) => return dropped(false, "the gateway did not answer".into()),
+    };
+    let status = response.status();
+    if transient_status(status) {
+        return dropped(false, format!("HTTP {status}"));
+    }
+    if !status.is_success() {
+        let body = response.text().await.unwrap_or_default();
+        let code = if status.as_u16() == 404 {
+            "GatewayRunMissing"
+        } else {
+            "GatewayRefused"
+        };
+        return Connection::Fatal(code, refusal("following the run's events", status, &body));
+    }
+    let is_stream = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !is_stream {
+        return Connection::Fatal(
+            "GatewayRefused",
+            "the gateway's events are not a text/event-stream".into(),
+        );
+    }
+    let mut parser = SseParser::default();
+    let mut progressed = false;
+    loop {
+        let chunk = match tokio::time::timeout(IDLE, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => return dropped(progressed, "the stream ended".into()),
+            Ok(Err(e)) => return dropped(progressed, format!("the stream broke: {e}")),
+            Err(_) => return dropped(progressed, "the stream went silent".into()),
+        };
+        let events = match parser.feed(&chunk) {
+            Ok(events) => events,
+            Err(why) => return Connection::Fatal("GatewayRefused", why),
+        };
+        let mut p = lock(progress);
+        for event in events {
+            if let Some(id) = &event.id {
+                if !p.seen.insert(id.clone()) {
+                    continue;
+                }
+                p.last_id = Some(id.clone());
+            }
+            progressed = true;
+            match event.event.as_str() {
+                "message" => match serde_json::from_str::<Value>(&event.data) {
+                    Ok(node @ Value::Object(_)) if p.events.len() < MAX_EVENTS => {
+                        p.events.push(node)
+                    }
+                    Ok(Value::Object(_)) => {}
+                    _ => {
+                        tracing::warn!(run_id = %run_id, "a gateway message event is not a JSON object; skipped")
+                    }
+                },
+                "result" => {
+                    let body = serde_json::from_str::<Value>(&event.data).unwrap_or_default();
+                    p.end = Some(match outcome_of(&body) {
+                        Ok(mut outcome) => {
+                            if !p.events.is_empty() {
+                                outcome.transcript = Some(transcript(p.events.clone()));
+                            }
+                            End::Result(outcome)
+                        }
+                        Err(why) => End::Failed(
+                            "GatewayRefused",
+                            format!("the gateway's result is not valid: {why}"),
+                        ),
+                    });
+                    return Connection::Ended;
+                }
+                // `status`, keep-alives and what kradle does not know.
+                _ => {}
+            }
+        }
+    }
+}
+
+impl Executor for AgentMux {
+    async fn launch(&self, launch: &Launch, token: &str) -> Result<Launched, ExecError> {
+        let Some(gateway) = &launch.gateway else {
+            return Err(ExecError::Refused(
+                "the org has no AgentGatewayConfig".into(),
+            ));
+        };
+        if let (Some((ns, name, key)), None) = (&gateway.token_ref, &gateway.token) {
+            return Err(ExecError::Refused(format!(
+                "the token of gateway `{}` (Secret {ns}/{name}, key {key}) could not be read when the config was loaded",
+                gateway.name
+            )));
+        }
+        let context = launch
+            .context
+            .as_ref()
+            .map(|(c, digest)| (serde_json::from_str::<Value>(c).unwrap_or_default(), digest));
+        let body = json!({
+            "name": launch.job_name(),
+            "organization": launch.org,
+            "run": launch.run,
+            "attempt": launch.attempt,
+            "agentStack": launch.stack,
+            "stackSpec": launch.stack_spec,
+            "taskKind": launch.task_kind,
+            "repository": launch.repository,
+            "ref": launch.git_ref,
+            "transport": launch.transport,
+            "deadlineSeconds": launch.deadline_seconds,
+            "workspace": { "persistentVolumeClaim": launch.pvc },
+            "contextBundle": context.as_ref().map(|c| &c.0),
+            "contextBundleDigest": context.as_ref().map(|c| c.1),
+            "callback": { "url": launch.callback_url, "token": token },
+        });
+        let request = gateway
+            .authorize(self.http.post(format!("{}/v1/sessions", gateway.url)))
+            .header("Idempotency-Key", launch.job_name())
+            .timeout(Duration::from_secs(30))
+            .json(&body);
+        let response = request.send().await.map_err(|e| {
+            ExecError::Transient(format!(
+                "cannot reach the Agent Mux gateway `{}`: {e}",
+                gateway.name
+            ))
+        })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if transient_status(status) {
+            return Err(ExecError::Transient(refusal(
+                "launching the session",
+                status,
+                &text,
+            )));
+        }
+        if !status.is_success() {
+            return Err(ExecError::Refused(refusal(
+                "launching the session",
+                status,
+                &text,
+            )));
+        }
+        let answer: Value = serde_json::from_str(&text).unwrap_or_default();
+        match (safe_id(&answer["runId"]), safe_id(&answer["sessionId"])) {
+            (Some(run), Some(session)) => Ok(Launched {
+                session: Some((run, session)),
+            }),
+            _ => Err(ExecError::Refused(
+                "the gateway's answer has no valid `runId` and `sessionId`".into(),
+            )),
+        }
+    }
+
+    async fn state(&self, target: Target<'_>) -> Result<JobState, ExecError> {
+        let Some(gateway) = target.gateway else {
+            return Ok(JobState::Failed {
+                reason: "GatewayRemoved".into(),
+                message: "the org's AgentGatewayConfig is gone".into(),
+            });
+        };
+        // A launch that never returned: sent again, it finds its session.
+        let Some(run_id) = target.session else {
+            return Ok(JobState::Missing);
+        };
+        let mut follows = lock(&self.follows);
+        follows.retain(|_, f| {
+            let keep = f.asked.elapsed() < FORGOTTEN;
+            if !keep {
+                f.task.abort();
+            }
+            keep
+        });
+        let Some(f) = follows.get_mut(run_id) else {
+            let f = self.follow(gateway, run_id);
+            follows.insert(run_id.to_string(), f);
+            return Ok(JobState::Active);
+        };
+        f.asked = Instant::now();
+        let end = lock(&f.progress).end.clone();
+        let state = match end {
+            None => return Ok(JobState::Active),
+            Some(End::Result(outcome)) => JobState::Reported(Box::new(outcome)),
+            Some(End::Failed(reason, message)) => JobState::Failed {
+                reason: reason.into(),
+                message,
+            },
+        };
+        follows.remove(run_id);
+        Ok(state)
+    }
+
+    async fn cancel(&self, target: Target<'_>) -> Result<(), ExecError> {
+        let (Some(gateway), Some(run_id)) = (target.gateway, target.session) else {
+            return Ok(());
+        };
+        if let Some(f) = lock(&self.follows).remove(run_id) {
+            f.task.abort();
+        }
+        let response = gateway
+            .authorize(
+                self.http
+                    .delete(format!("{}/v1/runs/{run_id}", gateway.url)),
+            )
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| ExecError::Transient(format!("cannot reach the gateway: {e}")))?;
+        let status = response.status();
+        if status.is_success() || status.as_u16() == 404 {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let why = refusal("cancelling the gateway run", status, &text);
+        if transient_status(status) {
+            Err(ExecError::Transient(why))
+        } else {
+            Err(ExecError::Refused(why))
+        }
+    }
+}
+
+/// How many connections the follower of `run_id` opened (for tests).
+impl AgentMux {
+    pub fn connections(&self, run_id: &str) -> Option<u32> {
+        lock(&self.follows)
+            .get(run_id)
+            .map(|f| lock(&f.progress).connections)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parser_follows_the_event_stream_rules_across_chunks() {
+        let mut p = SseParser::default();
+        let mut events = p.feed(b": keep-alive\n\nid: 1\nevent: mes").unwrap();
+        assert!(events.is_empty());
+        events.extend(p.feed(b"sage\ndata: {\"a\":\r\ndata: 1}\r\n\r\n").unwrap());
+        events.extend(
+            p.feed(b"data: no id\n\nevent: result\nid: 2\ndata:x\n\n")
+                .unwrap(),
+        );
+        assert_eq!(
+            events,
+            [
+                SseEvent {
+                    id: Some("1".into()),
+                    event: "message".into(),
+                    data: "{\"a\":\n1}".into()
+                },
+                SseEvent {
+                    id: Some("1".into()),
+                    event: "message".into(),
+                    data: "no id".into()
+                },
+                SseEvent {
+                    id: Some("2".into()),
+                    event: "result".into(),
+                    data: "x".into()
+                },
+            ]
+        );
+        // An event without data is no event.
+        assert!(p.feed(b"event: status\n\n").unwrap().is_empty());
+        let mut huge = SseParser::default();
+        assert!(huge.feed(&vec![b'a'; MAX_EVENT_BYTES + 1]).is_err());
+        assert!(SseParser::default().feed(b"data: \xff\n\n").is_err());
+    }
+
+    #[test]
+    fn a_gateway_comes_from_its_config_and_never_prints_its_token() {
+        let o = json!({ "kind": "AgentGatewayConfig",
+            "metadata": { "name": "mux", "namespace": "kradle-org-acme",
+                          "labels": { "kradle.a5c.ai/org": "acme" } },
+            "spec": { "gatewayUrl": "https://mux.example/", "reconnectPolicy": { "maxRetries": 2, "backoffMs": 50 },
+                      "auth": { "secretRef": { "name": "mux-auth", "key": "token" } } } });
+        let mut g = Gateway::from_object(&o).unwrap();
+        assert_eq!(g.url, "https://mux.example");
+        assert_eq!((g.max_retries, g.backoff), (2, Duration::from_millis(50)));
+        assert_eq!(
+            g.token_ref,
+            Some(("kradle-org-acme".into(), "mux-auth".into(), "token".into()))
+        );
+        g.token = Some(SecretValue::new("s3cr3t-value"));
+        assert!(!format!("{g:?}").contains("s3cr3t"));
+        assert_eq!(safe_id(&json!("run-1.a_b")), Some("run-1.a_b".into()));
+        for bad in [json!("../x"), json!(""), json!("a/b"), json!(3)] {
+            assert_eq!(safe_id(&bad), None, "{bad}");
+        }
+    }
+}
