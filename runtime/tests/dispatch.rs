@@ -673,6 +673,66 @@ async fn a_stacks_budget_sets_the_deadline_and_attempts_and_refuses_runs_past_it
     assert_eq!(w.kube.names("jobs").len(), 1, "no Job for the refused run");
 }
 
+#[tokio::test]
+async fn an_orgs_budget_holds_launches_past_its_concurrency_and_refuses_runs_past_its_day() {
+    let w = world(catalog(|objects| {
+        for o in objects.iter_mut() {
+            if o["kind"] == "Organization" && o["metadata"]["name"] == "acme" {
+                o["spec"]["agentBudget"] = json!({ "maxRunsPerDay": 2, "maxConcurrentRuns": 1 });
+            }
+        }
+    }))
+    .await;
+    let first = w.dispatch("api").await;
+    assert_eq!(w.step(&first).await, ("Running".into(), "watch".into()));
+    // One run at a time: the second waits at its launch, and is looked at
+    // again.
+    let second = w.dispatch("platform-config").await;
+    let queued = format!(
+        "SELECT count(*) FROM kradle_jobs WHERE key = 'run:' || (SELECT id FROM kradle_dispatch_runs WHERE name = '{second}')"
+    );
+    assert_eq!(w.step(&second).await, ("Pending".into(), "launch".into()));
+    let before = w.scalar(&queued).await;
+    assert_eq!(w.step(&second).await, ("Pending".into(), "launch".into()));
+    assert_eq!(
+        w.scalar(&queued).await,
+        before + 1,
+        "each wait queues the launch again"
+    );
+    let why = w
+        .text(&format!(
+            "SELECT reason || ': ' || message FROM kradle_dispatch_runs WHERE name = '{second}'"
+        ))
+        .await;
+    assert!(
+        why.starts_with("OrgConcurrencyLimit: organization `acme` has 1 runs Running"),
+        "{why}"
+    );
+    assert_eq!(w.kube.names("jobs"), [format!("agent-{first}-1")]);
+    // The first ends: the second goes.
+    let token = w.kube.token(NS, &format!("agent-{first}-1")).unwrap();
+    assert_eq!(
+        w.callback(&first, &token, "Succeeded").await,
+        Called::Succeeded
+    );
+    assert_eq!(w.step(&second).await, ("Running".into(), "watch".into()));
+    // Two runs started today, the org's limit, whatever the stack: the
+    // third is refused.
+    let third = w.dispatch("api").await;
+    assert_eq!(w.step(&third).await, ("Failed".into(), "done".into()));
+    let why = w
+        .text(&format!(
+            "SELECT reason || ': ' || message FROM kradle_dispatch_runs WHERE name = '{third}'"
+        ))
+        .await;
+    assert!(
+        why.starts_with("BudgetExceeded: organization `acme` started 2 runs")
+            && why.contains("agentBudget.maxRunsPerDay: 2"),
+        "{why}"
+    );
+    assert_eq!(w.kube.names("jobs").len(), 2);
+}
+
 /// The example with the fixer stack on the org's Agent Mux gateway (no
 /// runner pool), the gateway at `url`, its token in Secret `mux-auth`.
 fn gateway_catalog(url: &str, backoff_ms: u64) -> Catalog {

@@ -19,6 +19,23 @@ pub struct OrganizationSpec {
     /// has a public repository (so anonymous users can see that repository),
     /// else `private`.
     pub visibility: Option<OrgVisibility>,
+    /// What all the organization's agent runs together may spend.
+    pub agent_budget: Option<OrgAgentBudget>,
+}
+
+/// The organization-wide agent budget, checked with each stack's own.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OrgAgentBudget {
+    /// Runs the organization's stacks may start in any 24 hours; past
+    /// that, a run is refused (`BudgetExceeded`).
+    #[schemars(range(min = 1))]
+    pub max_runs_per_day: Option<u32>,
+    /// Runs that may be Running at once; a launch past that waits for a
+    /// run to end (reason `OrgConcurrencyLimit`).
+    #[schemars(range(min = 1))]
+    pub max_concurrent_runs: Option<u32>,
 }
 
 /// Visibility of an organization on the forge (Gitea's three levels).

@@ -66,6 +66,15 @@ pub struct Catalog {
     gateways: BTreeMap<String, Gateway>,
     /// Each org's memory repository (its first AgentMemoryRepository by name).
     memories: BTreeMap<String, Memory>,
+    /// Each org's agent budget (`Organization.spec.agentBudget`).
+    budgets: BTreeMap<String, OrgBudget>,
+}
+
+/// What all of an org's runs together may spend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OrgBudget {
+    pub max_runs_per_day: Option<i64>,
+    pub max_concurrent_runs: Option<i64>,
 }
 
 /// What the permission review decided (spec §3.1 phase 1).
@@ -136,6 +145,17 @@ impl Catalog {
                 .entry(org_of(o).to_string())
                 .or_default()
                 .insert(name_of(o).to_string());
+        }
+        for o in objects.iter().filter(|o| o["kind"] == "Organization") {
+            let budget = &o["spec"]["agentBudget"];
+            let limit = |field: &str| budget[field].as_i64().filter(|v| *v > 0);
+            out.budgets.insert(
+                name_of(o).to_string(),
+                OrgBudget {
+                    max_runs_per_day: limit("maxRunsPerDay"),
+                    max_concurrent_runs: limit("maxConcurrentRuns"),
+                },
+            );
         }
         for o in objects.iter().filter(|o| o["kind"] == "AgentGatewayConfig") {
             if let Some(g) = Gateway::from_object(o) {
@@ -271,6 +291,11 @@ impl Catalog {
         } else {
             None
         }
+    }
+
+    /// `org`'s agent budget (no limits when it sets none).
+    pub fn org_budget(&self, org: &str) -> OrgBudget {
+        self.budgets.get(org).copied().unwrap_or_default()
     }
 
     /// The orgs with a memory repository.

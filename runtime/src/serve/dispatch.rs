@@ -275,6 +275,21 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         return Ok(());
                     }
                 }
+                let org_limit = catalog.org_budget(&run.org).max_runs_per_day;
+                if let (Some(limit), false) = (org_limit, denied) {
+                    let started = store.org_runs_started_today(&run.org).await.map_err(e)?;
+                    if started >= limit {
+                        let why = format!(
+                            "organization `{}` started {started} runs in the last 24 hours, its budget (agentBudget.maxRunsPerDay: {limit})",
+                            run.org
+                        );
+                        store
+                            .fail_run(&run, "BudgetExceeded", &why, Some(&snapshot))
+                            .await
+                            .map_err(e)?;
+                        return Ok(());
+                    }
+                }
                 match review {
                     Review::Allowed => {
                         // Straight on to the workspace: the review is
@@ -426,6 +441,23 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     Err(ExecError::Transient(m)) => return Err(m),
                     Err(ExecError::Refused(m)) => {
                         failed_attempt(d, &run, "LaunchRefused", &m).await?;
+                        return Ok(());
+                    }
+                }
+                // The org's concurrency: a launch past it waits for a run
+                // to end (counted before the launch: two workers launching
+                // at the same instant may both pass).
+                if let Some(limit) = catalog.org_budget(&run.org).max_concurrent_runs {
+                    let running = store.org_runs_running(&run.org).await.map_err(e)?;
+                    if running >= limit {
+                        let why = format!(
+                            "organization `{}` has {running} runs Running, its limit (agentBudget.maxConcurrentRuns: {limit}): the launch waits",
+                            run.org
+                        );
+                        store
+                            .launch_later(&run, "OrgConcurrencyLimit", &why, d.poll)
+                            .await
+                            .map_err(e)?;
                         return Ok(());
                     }
                 }

@@ -1020,6 +1020,61 @@ impl Store {
 }
 
 impl Store {
+    /// Runs of `org` (all stacks) started in the last 24 hours.
+    pub async fn org_runs_started_today(&self, org: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM kradle_dispatch_runs
+              WHERE org = $1 AND started_at > now() - interval '24 hours'",
+        )
+        .bind(org)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
+    /// Runs of `org` Running now.
+    pub async fn org_runs_running(&self, org: &str) -> Result<i64, StoreError> {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM kradle_dispatch_runs WHERE org = $1 AND phase = 'Running'",
+        )
+        .bind(org)
+        .fetch_one(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
+    /// The launch of `run` waits (`reason` and `message` say why): tried
+    /// again in `delay`.
+    pub async fn launch_later(
+        &self,
+        run: &Run,
+        reason: &str,
+        message: &str,
+        delay: Duration,
+    ) -> Result<(), StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let moved = sqlx::query(
+            "UPDATE kradle_dispatch_runs
+                SET reason = $2, message = $3, updated_at = now(),
+                    resource_version = CASE WHEN reason IS DISTINCT FROM $2
+                        THEN nextval('kradle_resource_version') ELSE resource_version END
+              WHERE id = $1 AND step = 'launch' AND phase IN ('Pending', 'Queued')",
+        )
+        .bind(run.id)
+        .bind(reason)
+        .bind(message)
+        .execute(&mut *tx)
+        .await
+        .map_err(q)?
+        .rows_affected()
+            == 1;
+        if moved {
+            enqueue_step(&mut tx, run.id, delay).await.map_err(q)?;
+        }
+        tx.commit().await.map_err(q)
+    }
+
     /// Runs of `stack` in `org` whose Job was created in the last 24 hours.
     pub async fn runs_started_today(&self, org: &str, stack: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar(
