@@ -267,6 +267,9 @@ pub struct AgentTriggerRuleSpec {
     pub allowed_actors: Vec<String>,
     /// 5-field cron; required by the `schedule` source.
     pub cron_expression: Option<String>,
+    /// The IANA time zone `cronExpression` is read in (e.g. `Europe/Paris`);
+    /// default UTC.
+    pub time_zone: Option<String>,
     pub webhook_trigger: Option<WebhookTrigger>,
     pub comment_trigger: Option<CommentTrigger>,
     pub label_trigger: Option<LabelTrigger>,

@@ -1,11 +1,13 @@
 //! Schedules of `schedule` AgentTriggerRules: 5-field cron expressions,
-//! evaluated in UTC (the rule has no time zone field), with the maintained
-//! `croner` crate.
+//! evaluated in the rule's `timeZone` (UTC by default; daylight saving as
+//! the zone has it), with the maintained `croner` crate. Ticks are UTC
+//! instants.
 //!
 //! A schedule fires at most once per evaluation: after downtime, the
 //! missed ticks collapse into one, the latest (docs/dispatch.md, "Cron").
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use croner::Cron;
 
 /// The most occurrences walked to find the latest missed one: a year of
@@ -17,6 +19,7 @@ const MAX_WALK: usize = 366 * 24 * 60;
 pub struct Schedule {
     cron: Cron,
     text: String,
+    zone: Option<Tz>,
 }
 
 impl Schedule {
@@ -27,6 +30,18 @@ impl Schedule {
         Ok(Schedule {
             cron,
             text: expr.to_string(),
+            zone: None,
+        })
+    }
+
+    /// Reads the expression in the IANA zone `zone` (`Europe/Paris`).
+    pub fn in_zone(self, zone: &str) -> Result<Schedule, String> {
+        let zone: Tz = zone
+            .parse()
+            .map_err(|_| format!("unknown time zone `{zone}`"))?;
+        Ok(Schedule {
+            zone: Some(zone),
+            ..self
         })
     }
 
@@ -36,7 +51,14 @@ impl Schedule {
 
     /// The next occurrence strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_next_occurrence(&after, false).ok()
+        match self.zone {
+            None => self.cron.find_next_occurrence(&after, false).ok(),
+            Some(zone) => self
+                .cron
+                .find_next_occurrence(&after.with_timezone(&zone), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc)),
+        }
     }
 
     /// The latest occurrence in (`last`, `now`], if any: what is due now.
@@ -87,6 +109,49 @@ mod tests {
             Some(t("2026-01-08T00:00:00Z"))
         );
         assert!(Schedule::parse("61 * * * *").is_err());
+        // 09:00 in Paris: 08:00 UTC in winter, 07:00 in summer.
+        let paris = Schedule::parse("0 9 * * *")
+            .unwrap()
+            .in_zone("Europe/Paris")
+            .unwrap();
+        assert_eq!(
+            paris.next_after(t("2026-11-27T12:00:00Z")),
+            Some(t("2026-11-28T08:00:00Z"))
+        );
+        assert_eq!(
+            paris.next_after(t("2026-07-01T12:00:00Z")),
+            Some(t("2026-07-02T07:00:00Z"))
+        );
+        assert_eq!(
+            paris.due(t("2026-11-20T00:00:00Z"), t("2026-11-28T08:30:00Z")),
+            Some(t("2026-11-28T08:00:00Z"))
+        );
+        assert!(
+            Schedule::parse("0 9 * * *")
+                .unwrap()
+                .in_zone("Mars/Olympus")
+                .is_err()
+        );
+        // Daylight saving: 02:30 does not exist in Paris on 2026-03-29, and
+        // happens twice on 2026-10-25.
+        let night = Schedule::parse("30 2 * * *")
+            .unwrap()
+            .in_zone("Europe/Paris")
+            .unwrap();
+        assert_eq!(
+            night.next_after(t("2026-03-28T12:00:00Z")),
+            Some(t("2026-03-29T01:00:00Z")),
+            "skipped: at the next time that exists, 03:00 CEST"
+        );
+        assert_eq!(
+            night.next_after(t("2026-10-24T12:00:00Z")),
+            Some(t("2026-10-25T00:30:00Z"))
+        );
+        assert_eq!(
+            night.next_after(t("2026-10-25T00:30:00Z")),
+            Some(t("2026-10-26T01:30:00Z")),
+            "repeated: once"
+        );
         assert!(Schedule::parse("not cron").is_err());
     }
 }

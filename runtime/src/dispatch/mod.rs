@@ -315,11 +315,15 @@ impl Triggers {
             let sources = strings(&spec["sources"]);
             let schedule = match spec["cronExpression"].as_str() {
                 Some(expr) if sources.iter().any(|s| s == "schedule") => {
-                    match cron::Schedule::parse(expr) {
+                    let zone = spec["timeZone"].as_str();
+                    match cron::Schedule::parse(expr).and_then(|s| match zone {
+                        Some(z) => s.in_zone(z),
+                        None => Ok(s),
+                    }) {
                         Ok(s) => Some(s),
                         Err(e) => {
                             warnings.push(format!(
-                                "trigger rule `{org}/{name}` is off: its cron expression `{expr}` does not parse: {e}"
+                                "trigger rule `{org}/{name}` is off: its schedule `{expr}` does not parse: {e}"
                             ));
                             continue;
                         }

@@ -79,6 +79,27 @@ pub(super) fn check(model: &Model, d: &mut Ctx<'_, '_>, s: &AgentTriggerRuleSpec
             );
         }
     }
+    if let Some(zone) = &s.time_zone {
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            let mut diag =
+                Diagnostic::new(Code::InvalidCron, format!("unknown time zone `{zone}`"))
+                    .at(d.r.file, d.r.span_of("/spec/timeZone"));
+            let names = chrono_tz::TZ_VARIANTS.iter().map(|t| t.name());
+            diag = match crate::diagnostics::did_you_mean(zone, names) {
+                Some(b) => diag.help(format!("did you mean `{b}`?")),
+                None => diag.help("use an IANA time zone name, such as `Europe/Paris` or `UTC`"),
+            };
+            d.push(diag);
+        }
+        if s.cron_expression.is_none() {
+            d.err(
+                Code::TriggerSource,
+                "/spec/timeZone",
+                "timeZone is set but the rule has no cronExpression",
+                "remove timeZone, or add a schedule",
+            );
+        }
+    }
     if let Some(w) = &s.webhook_trigger {
         d.url("/spec/webhookTrigger/url", &w.url);
         for (i, e) in w.events.iter().enumerate() {
