@@ -926,6 +926,34 @@ async fn a_lost_gateway_stream_is_retried_as_a_new_session_and_cancel_deletes_it
 }
 
 #[tokio::test]
+async fn a_gateway_session_past_its_deadline_is_cancelled_and_retried() {
+    let mux = FakeMux::start("mux-token").await;
+    mux.script_events(&["still thinking"], succeeded());
+    // One event, then the stream drops and the follower waits a minute.
+    mux.script_connections(&[Plan::Drop(1)]);
+    let w = gateway_world(&mux, 60_000).await;
+    let name = w.dispatch("api").await;
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
+    // The session has been running for two hours (its deadline is an hour).
+    sqlx::query("UPDATE kradle_dispatch_attempts SET started_at = now() - interval '2 hours'")
+        .execute(&w.pool().await)
+        .await
+        .unwrap();
+    let (phase, _) = w.step(&name).await;
+    assert_eq!(phase, "Pending", "retried");
+    assert_eq!(
+        w.text(
+            "SELECT reason_code || ': ' || message FROM kradle_dispatch_attempts WHERE number = 1"
+        )
+        .await,
+        "DeadlineExceeded: the gateway session ran past its deadline (3600 s)"
+    );
+    assert_eq!(mux.state.lock().unwrap().cancelled, ["mux-1"]);
+    assert_eq!(w.d.mux.following(), 0, "its follower is stopped");
+}
+
+#[tokio::test]
 async fn a_gateway_whose_token_is_missing_refuses_the_launch() {
     let mux = FakeMux::start("mux-token").await;
     let mut c = gateway_catalog(&mux.url, 1);

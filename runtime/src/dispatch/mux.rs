@@ -46,6 +46,23 @@ const IDLE: Duration = Duration::from_secs(120);
 const MAX_EVENT_BYTES: usize = 1 << 20;
 /// A follower no watch step asked about for this long is dropped.
 const FORGOTTEN: Duration = Duration::from_secs(600);
+/// The most events of any kind one run may send (ids remembered).
+const MAX_SEEN: usize = 100_000;
+/// The largest answer body read from a gateway (not the event stream).
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// A gateway's answer body, read up to [`MAX_ANSWER`] bytes.
+async fn answer(mut response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        let room = MAX_ANSWER.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
+}
 
 /// An org's gateway (AgentGatewayConfig).
 #[derive(Clone, PartialEq, Eq)]
@@ -393,7 +410,7 @@ async fn connect(
         return dropped(false, format!("HTTP {status}"));
     }
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
+        let body = answer(response).await;
         let code = if status.as_u16() == 404 {
             "GatewayRunMissing"
         } else {
@@ -428,9 +445,16 @@ async fn connect(
         let mut p = lock(progress);
         for event in events {
             if let Some(id) = &event.id {
-                if !p.seen.insert(id.clone()) {
+                if p.seen.contains(id) {
                     continue;
                 }
+                if p.seen.len() >= MAX_SEEN {
+                    return Connection::Fatal(
+                        "GatewayRefused",
+                        format!("the run sent over {MAX_SEEN} events without a result"),
+                    );
+                }
+                p.seen.insert(id.clone());
                 p.last_id = Some(id.clone());
             }
             progressed = true;
@@ -513,7 +537,7 @@ impl Executor for AgentMux {
             ))
         })?;
         let status = response.status();
-        let text = response.text().await.unwrap_or_default();
+        let text = answer(response).await;
         if transient_status(status) {
             return Err(ExecError::Transient(refusal(
                 "launching the session",
@@ -597,7 +621,7 @@ impl Executor for AgentMux {
         if status.is_success() || status.as_u16() == 404 {
             return Ok(());
         }
-        let text = response.text().await.unwrap_or_default();
+        let text = answer(response).await;
         let why = refusal("cancelling the gateway run", status, &text);
         if transient_status(status) {
             Err(ExecError::Transient(why))

@@ -536,6 +536,20 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     gateway: catalog.gateway(&run.org),
                     session: run.mux_run_id.as_deref(),
                 };
+                // A Job's deadline is Kubernetes' (activeDeadlineSeconds);
+                // a gateway session's is kradle's.
+                let over = run
+                    .attempt_seconds
+                    .is_some_and(|s| s > f64::from(run.deadline_seconds));
+                if matches!(backend, Backend::Mux(_)) && over {
+                    backend.cancel(target).await.map_err(|e| e.to_string())?;
+                    let message = format!(
+                        "the gateway session ran past its deadline ({} s)",
+                        run.deadline_seconds
+                    );
+                    failed_attempt(d, &run, "DeadlineExceeded", &message).await?;
+                    return Ok(());
+                }
                 let (code, message) = match backend.state(target).await {
                     Ok(JobState::Reported(outcome)) => {
                         reported(d, &run, &outcome).await?;

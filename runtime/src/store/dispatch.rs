@@ -47,6 +47,8 @@ pub struct Run {
     pub backend: Option<String>,
     /// The gateway's run id of the current attempt.
     pub mux_run_id: Option<String>,
+    /// How long the current attempt has been running.
+    pub attempt_seconds: Option<f64>,
 }
 
 /// The workspace a run was bound to.
@@ -141,7 +143,8 @@ const TERMINAL: &str = "('Succeeded', 'Failed', 'Cancelled')";
 const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
     r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
     w.pvc, (w.phase = 'Provisioning') AS pvc_new, a.job_name,
-    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, a.backend, a.mux_run_id";
+    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, a.backend, a.mux_run_id,
+    extract(epoch FROM now() - a.started_at)::float8 AS attempt_seconds";
 
 const RUN_FROM: &str = "kradle_dispatch_runs r
     LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
