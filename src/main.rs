@@ -42,6 +42,9 @@ enum Command {
     Plan(commands::plan::Args),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(commands::schema::Args),
+    /// Describe a kind or one of its fields, like `kubectl explain`: type, required,
+    /// description, values, default.
+    Explain(commands::explain::Args),
     /// Converge Gitea and GitHub to the compiled plans, journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
     /// Read a live Gitea or GitHub organization into config YAML (to adopt kradle on an
@@ -112,6 +115,7 @@ fn main() -> ExitCode {
         Command::Build(args) => commands::build::run(args),
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
+        Command::Explain(args) => commands::explain::run(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Serve(args) => commands::serve::run(args),

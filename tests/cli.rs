@@ -447,3 +447,20 @@ fn a_folder_without_yaml_is_an_error_not_an_empty_success() {
         stderr(&o)
     );
 }
+
+#[test]
+fn explain_describes_a_field_and_names_the_nearest_for_a_typo() {
+    let o = kradle(&["explain", "agentstack.spec.budget.maxRunSeconds"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("FIELD:    maxRunSeconds <integer>"), "{text}");
+    assert!(text.contains("Range: 60 to 86400"), "{text}");
+    let o = kradle(&["explain", "Organization.spec.agentBuget"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).is_empty());
+    assert!(
+        stderr(&o).contains("`spec` has no field `agentBuget`; did you mean `agentBudget`?"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod build;
 pub mod db;
+pub mod explain;
 pub mod import;
 pub mod intents;
 pub mod issues;
