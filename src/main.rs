@@ -26,7 +26,7 @@ use kradle_compiler::write::WriteError;
                   Exit codes: 0 ok, 1 the input has errors, 2 kradle could not run.\n\
                   Docs: docs/README.md"
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +45,10 @@ enum Command {
     /// Describe a kind or one of its fields, like `kubectl explain`: type, required,
     /// description, values, default.
     Explain(commands::explain::Args),
+    /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(commands::completions::CompletionsArgs),
+    /// Write the man pages (kradle.1 and one per command).
+    Man(commands::completions::ManArgs),
     /// Converge Gitea and GitHub to the compiled plans, journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
     /// Read a live Gitea or GitHub organization into config YAML (to adopt kradle on an
@@ -116,6 +120,8 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Explain(args) => commands::explain::run(args),
+        Command::Completions(args) => commands::completions::run_completions(args),
+        Command::Man(args) => commands::completions::run_man(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Import(args) => commands::import::run(args),
         Command::Serve(args) => commands::serve::run(args),

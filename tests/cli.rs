@@ -464,3 +464,42 @@ fn explain_describes_a_field_and_names_the_nearest_for_a_typo() {
         stderr(&o)
     );
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_commands() {
+    let bash = kradle(&["completions", "bash"]);
+    assert_eq!(bash.status.code(), Some(0));
+    let script = stdout(&bash);
+    assert!(script.contains("complete -F _kradle"), "{script}");
+    assert!(
+        script.contains("explain") && script.contains("approvals"),
+        "every command"
+    );
+    // The script is valid bash, and registers the completion.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kradle.bash");
+    std::fs::write(&file, &script).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p kradle", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(String::from_utf8_lossy(&check.stdout).contains("_kradle"));
+    assert!(stdout(&kradle(&["completions", "zsh"])).starts_with("#compdef kradle"));
+    assert!(stdout(&kradle(&["completions", "fish"])).contains("complete -c kradle"));
+    assert_eq!(kradle(&["completions", "tcsh"]).status.code(), Some(2));
+
+    let man = dir.path().join("man");
+    let o = kradle(&["man", "--out", man.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let page = std::fs::read_to_string(man.join("kradle-runs-list.1")).unwrap();
+    assert!(page.contains(".TH kradle-runs-list 1"), "{page}");
+    assert!(page.contains("\\fBkradle runs list\\fR"), "{page}");
+    assert!(page.contains("\\fB\\-\\-org\\fR"), "{page}");
+    assert!(man.join("kradle.1").is_file() && man.join("kradle-explain.1").is_file());
+}

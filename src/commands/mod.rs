@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod build;
+pub mod completions;
 pub mod db;
 pub mod explain;
 pub mod import;
