@@ -56,6 +56,7 @@ fn main() {
         repo_url: Some("https://git.example.com/platform/config.git".into()),
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     };
     let (build_min, build_med, files) = time(runs, || {
         let b =

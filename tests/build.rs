@@ -36,6 +36,7 @@ fn options() -> BuildOptions {
         repo_url: None,
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     }
 }
 

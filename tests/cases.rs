@@ -23,6 +23,7 @@ fn render_case(input: &Path) -> (String, bool) {
         repo_url: None,
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     };
     let v = kradle_compiler::build(Sources::from_dir(input).unwrap(), &options).validation;
     let mut out = String::new();

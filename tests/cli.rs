@@ -503,3 +503,61 @@ fn completions_and_man_pages_come_from_the_commands() {
     assert!(page.contains("\\fB\\-\\-org\\fR"), "{page}");
     assert!(man.join("kradle.1").is_file() && man.join("kradle-explain.1").is_file());
 }
+
+#[test]
+fn the_repository_url_comes_from_the_origin_remote_without_its_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path();
+    std::fs::create_dir_all(config.join("platform")).unwrap();
+    std::fs::copy(
+        root().join("examples/acme-platform/platform/organizations.yaml"),
+        config.join("platform/organizations.yaml"),
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let o = Command::new("git")
+            .args(args)
+            .current_dir(config)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    git(&["init", "-q"]);
+    let path = config.to_str().unwrap();
+    // No remote, no kradle.yaml, no flag: no Argo CD layer, and the
+    // report says how to get one.
+    let o = kradle(&["build", "--stdout", path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("kind: Application\n"));
+    // A local remote is not one Argo CD can reach.
+    git(&["remote", "add", "origin", "/srv/git/platform.git"]);
+    assert!(!stdout(&kradle(&["build", "--stdout", path])).contains("repoURL"));
+    git(&[
+        "remote",
+        "set-url",
+        "origin",
+        "https://kradle:s3cret-token@gitea.example/acme/platform.git",
+    ]);
+    let text = stdout(&kradle(&["build", "--stdout", path]));
+    assert!(
+        text.contains("repoURL: https://gitea.example/acme/platform.git"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("s3cret-token"),
+        "the remote's credentials are not copied"
+    );
+    // The flag wins.
+    let text = stdout(&kradle(&[
+        "build",
+        "--stdout",
+        "--repo-url",
+        "https://other.example/x.git",
+        path,
+    ]));
+    assert!(
+        text.contains("repoURL: https://other.example/x.git"),
+        "{text}"
+    );
+    assert!(!text.contains("gitea.example"), "{text}");
+}

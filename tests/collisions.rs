@@ -25,6 +25,7 @@ fn options() -> BuildOptions {
         repo_url: Some("https://git.example.com/config.git".into()),
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     }
 }
 

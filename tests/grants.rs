@@ -42,6 +42,7 @@ fn compile_with(platform: &str, docs: &str) -> Build {
             repo_url: None,
             target_revision: None,
             path: None,
+            origin_repo_url: None,
         },
     );
     assert!(!b.has_errors(), "{:#?}", b.validation.diagnostics);

@@ -53,6 +53,7 @@ fn catalog_with(edit: impl Fn(&mut Vec<Value>), edit_report: impl Fn(&mut Value)
         repo_url: None,
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     };
     let build = kradle_compiler::build(Sources::from_dir(&root).unwrap(), &options);
     assert!(!build.has_errors());

@@ -248,6 +248,7 @@ pub fn compile(
             repo_url: None,
             target_revision: None,
             path: None,
+            origin_repo_url: None,
         },
     )
 }

@@ -60,6 +60,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         repo_url: args.gitops.repo_url.clone(),
         target_revision: args.target_revision.clone(),
         path: args.gitops_path.clone(),
+        origin_repo_url: super::origin_url(&args.input.path),
     };
     let b = kradle_compiler::build(sources, &options);
     let color = use_color(args.input.color) && std::io::stderr().is_terminal();

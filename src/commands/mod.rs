@@ -71,6 +71,39 @@ fn repo_prefix(path: &Path) -> String {
     String::new()
 }
 
+/// The URL of the `origin` remote of the git repository holding `path`,
+/// without credentials (`https://user:token@host/x` gives
+/// `https://host/x`): where Argo CD syncs from when nothing says.
+pub fn origin_url(path: &Path) -> Option<String> {
+    let repo = git2::Repository::discover(path).ok()?;
+    let remote = repo.find_remote("origin").ok()?;
+    let url = remote.url()?.trim();
+    // A path or `file://` is this machine's, not a place Argo CD can reach.
+    let reachable = url.contains("://") && !url.starts_with("file://")
+        || url
+            .split_once(':')
+            .is_some_and(|(host, _)| host.contains('@'));
+    reachable.then(|| without_credentials(url))
+}
+
+/// `http(s)://user:pass@host/...` without `user:pass@` (an SSH user is
+/// not a credential, and stays).
+fn without_credentials(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    if !matches!(scheme, "http" | "https") {
+        return url.to_string();
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if path.is_empty() && !rest.contains('/') {
+        format!("{scheme}://{host}")
+    } else {
+        format!("{scheme}://{host}/{path}")
+    }
+}
+
 /// Reads PATH or a revision of it; "now" defaults to the commit time of the revision.
 pub fn load(
     input: &Input,
@@ -132,6 +165,39 @@ pub fn render_diagnostics(v: &Validation, format: Format, color: bool, path: &Pa
                 env!("CARGO_PKG_VERSION"),
             );
             serde_json::to_string_pretty(&sarif).unwrap_or_default() + "\n"
+        }
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::without_credentials;
+
+    #[test]
+    fn a_remote_url_loses_its_credentials() {
+        for (given, kept) in [
+            (
+                "https://kradle:ghp_secret@github.com/acme/platform.git",
+                "https://github.com/acme/platform.git",
+            ),
+            (
+                "https://token@gitea.example/acme/config",
+                "https://gitea.example/acme/config",
+            ),
+            (
+                "https://gitea.example/acme/config.git",
+                "https://gitea.example/acme/config.git",
+            ),
+            (
+                "ssh://git@github.com/acme/platform.git",
+                "ssh://git@github.com/acme/platform.git",
+            ),
+            (
+                "git@github.com:acme/platform.git",
+                "git@github.com:acme/platform.git",
+            ),
+        ] {
+            assert_eq!(without_credentials(given), kept);
         }
     }
 }

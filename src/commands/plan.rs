@@ -83,6 +83,7 @@ fn plan_inner(args: Args) -> Result<u8, Failure> {
         repo_url: args.gitops.repo_url.clone(),
         target_revision: None,
         path: None,
+        origin_repo_url: super::origin_url(&args.input.path),
     };
     let head = kradle_compiler::build(head_sources, &options);
     let color = use_color(input.color);

@@ -27,11 +27,16 @@ pub struct Settings {
     pub server: String,
 }
 
-/// Flags over `kradle.yaml`; `None` when no repository URL is known.
+/// Flags over `kradle.yaml` over the `origin` remote; `None` when no
+/// repository URL is known.
 pub fn settings(model: &Model, options: &BuildOptions) -> Option<Settings> {
     let g = model.project.gitops.clone().unwrap_or_default();
     Some(Settings {
-        repo_url: options.repo_url.clone().or(g.repo_url)?,
+        repo_url: options
+            .repo_url
+            .clone()
+            .or(g.repo_url)
+            .or_else(|| options.origin_repo_url.clone())?,
         target_revision: options
             .target_revision
             .clone()

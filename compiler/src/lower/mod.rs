@@ -42,6 +42,9 @@ pub struct BuildOptions {
     pub repo_url: Option<String>,
     pub target_revision: Option<String>,
     pub path: Option<String>,
+    /// The config repository's `origin` remote (credentials removed): the
+    /// repository URL when neither `repo_url` nor `kradle.yaml` gives one.
+    pub origin_repo_url: Option<String>,
 }
 
 /// Argo CD sync waves: CRDs, then namespaces, then RBAC, then resources, then policies.
@@ -260,7 +263,7 @@ pub fn lower(model: &Model, options: &BuildOptions) -> (Output, Vec<Diagnostic>)
     let argo = gitops::lower(model, options);
     if argo.is_empty() {
         out.notes.gitops_skipped =
-            Some("no repository URL: set gitops.repoURL in kradle.yaml or pass --repo-url".into());
+            Some("no repository URL: set gitops.repoURL in kradle.yaml, pass --repo-url, or give the config repository a git remote `origin`".into());
     }
     out.objects.extend(argo);
     out.plans = forge::lower(model, &mut out.notes, &mut diags);
@@ -298,6 +301,7 @@ mod tests {
             repo_url: None,
             target_revision: None,
             path: None,
+            origin_repo_url: None,
         }
     }
 

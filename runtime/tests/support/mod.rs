@@ -109,6 +109,7 @@ pub fn example_plan(org: &str, backend: Backend) -> Plan {
         repo_url: None,
         target_revision: None,
         path: None,
+        origin_repo_url: None,
     };
     let build = kradle_compiler::build(sources, &options);
     assert!(!build.has_errors());
