@@ -20,7 +20,7 @@ use kradle_runtime::dispatch::memory::MemoryGit;
 use kradle_runtime::dispatch::mux::AgentMux;
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::dispatch::{self, Dispatcher, token_hash};
-use kradle_runtime::store::{Called, Cancelled, Decided, Outcome, Store};
+use kradle_runtime::store::{Called, Cancelled, Decided, Outcome, Run, Store};
 use serde_json::{Value, json};
 use support::TestDb;
 use support::fake_kube::FakeKube;
@@ -180,16 +180,30 @@ impl World {
             .unwrap()
     }
 
-    /// Steps the run until it is in `phase` (or 20 s passed).
-    async fn until_phase(&self, name: &str, phase: &str) -> (String, String) {
+    /// Steps the run until `done` holds for it (or 20 s passed), and
+    /// returns it. Each step reads the backend, so this waits on the
+    /// backend's progress (a gateway follower's, in the background).
+    async fn step_until(&self, name: &str, done: impl Fn(&Run) -> bool) -> Run {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let got = self.step(name).await;
-            if got.0 == phase || std::time::Instant::now() > deadline {
-                return got;
+            self.step(name).await;
+            let run = self
+                .store
+                .dispatch_run_named("acme", name)
+                .await
+                .unwrap()
+                .unwrap();
+            if done(&run) || std::time::Instant::now() > deadline {
+                return run;
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::task::yield_now().await;
         }
+    }
+
+    /// [`World::step_until`] the run is in `phase`: its (phase, step).
+    async fn until_phase(&self, name: &str, phase: &str) -> (String, String) {
+        let run = self.step_until(name, |r| r.phase == phase).await;
+        (run.phase, run.step)
     }
 }
 
@@ -891,16 +905,7 @@ async fn a_lost_gateway_stream_is_retried_as_a_new_session_and_cancel_deletes_it
     let w = gateway_world(&mux, 1).await;
     let name = w.dispatch("api").await;
     assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while w
-        .scalar("SELECT attempts::bigint FROM kradle_dispatch_runs")
-        .await
-        < 2
-        && std::time::Instant::now() < deadline
-    {
-        w.step(&name).await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    w.step_until(&name, |r| r.attempts >= 2).await;
     assert_eq!(
         w.text("SELECT reason_code FROM kradle_dispatch_attempts WHERE number = 1")
             .await,

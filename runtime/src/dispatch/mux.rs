@@ -224,8 +224,6 @@ struct Progress {
     seen: HashSet<String>,
     last_id: Option<String>,
     end: Option<End>,
-    /// Connections opened.
-    connections: u32,
 }
 
 struct Follow {
@@ -388,11 +386,7 @@ async fn connect(
     run_id: &str,
     progress: &Mutex<Progress>,
 ) -> Connection {
-    let last = {
-        let mut p = lock(progress);
-        p.connections += 1;
-        p.last_id.clone()
-    };
+    let last = lock(progress).last_id.clone();
     let mut request = gateway
         .authorize(http.get(format!("{}/v1/runs/{run_id}/events", gateway.url)))
         .header(reqwest::header::ACCEPT, "text/event-stream");
@@ -628,15 +622,6 @@ impl Executor for AgentMux {
         } else {
             Err(ExecError::Refused(why))
         }
-    }
-}
-
-/// How many connections the follower of `run_id` opened (for tests).
-impl AgentMux {
-    pub fn connections(&self, run_id: &str) -> Option<u32> {
-        lock(&self.follows)
-            .get(run_id)
-            .map(|f| lock(&f.progress).connections)
     }
 }
 

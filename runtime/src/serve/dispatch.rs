@@ -255,33 +255,34 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 let actor = run.requested_by.as_deref().unwrap_or("kradle");
                 let review = catalog.review(stack, run.repository.as_deref(), actor);
                 let snapshot = review.snapshot(stack);
-                // The budget: refused when the stack's runs of the last 24
-                // hours reached its limit.
+                // The budgets: refused when the stack's, or the org's, runs
+                // of the last 24 hours reached its limit.
                 let denied = matches!(review, Review::Denied(_));
-                if let (Some(limit), false) = (stack.max_runs_per_day, denied) {
+                let budgets = [
+                    (
+                        stack.max_runs_per_day,
+                        Some(run.agent_stack.as_str()),
+                        format!("stack `{}`", run.agent_stack),
+                        "budget.maxRunsPerDay",
+                    ),
+                    (
+                        catalog.org_budget(&run.org).max_runs_per_day,
+                        None,
+                        format!("organization `{}`", run.org),
+                        "agentBudget.maxRunsPerDay",
+                    ),
+                ];
+                for (limit, of_stack, who, field) in budgets {
+                    let Some(limit) = limit.filter(|_| !denied) else {
+                        continue;
+                    };
                     let started = store
-                        .runs_started_today(&run.org, &run.agent_stack)
+                        .runs_started_today(&run.org, of_stack)
                         .await
                         .map_err(e)?;
                     if started >= limit {
                         let why = format!(
-                            "stack `{}` started {started} runs in the last 24 hours, its budget (budget.maxRunsPerDay: {limit})",
-                            run.agent_stack
-                        );
-                        store
-                            .fail_run(&run, "BudgetExceeded", &why, Some(&snapshot))
-                            .await
-                            .map_err(e)?;
-                        return Ok(());
-                    }
-                }
-                let org_limit = catalog.org_budget(&run.org).max_runs_per_day;
-                if let (Some(limit), false) = (org_limit, denied) {
-                    let started = store.org_runs_started_today(&run.org).await.map_err(e)?;
-                    if started >= limit {
-                        let why = format!(
-                            "organization `{}` started {started} runs in the last 24 hours, its budget (agentBudget.maxRunsPerDay: {limit})",
-                            run.org
+                            "{who} started {started} runs in the last 24 hours, its budget ({field}: {limit})"
                         );
                         store
                             .fail_run(&run, "BudgetExceeded", &why, Some(&snapshot))

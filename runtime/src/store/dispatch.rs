@@ -1023,18 +1023,6 @@ impl Store {
 }
 
 impl Store {
-    /// Runs of `org` (all stacks) started in the last 24 hours.
-    pub async fn org_runs_started_today(&self, org: &str) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM kradle_dispatch_runs
-              WHERE org = $1 AND started_at > now() - interval '24 hours'",
-        )
-        .bind(org)
-        .fetch_one(self.pool())
-        .await
-        .map_err(|e| self.query_error(e))
-    }
-
     /// Runs of `org` Running now.
     pub async fn org_runs_running(&self, org: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar(
@@ -1078,11 +1066,17 @@ impl Store {
         tx.commit().await.map_err(q)
     }
 
-    /// Runs of `stack` in `org` whose Job was created in the last 24 hours.
-    pub async fn runs_started_today(&self, org: &str, stack: &str) -> Result<i64, StoreError> {
+    /// Runs of `org` (of `stack` only, when given) whose Job was created
+    /// in the last 24 hours.
+    pub async fn runs_started_today(
+        &self,
+        org: &str,
+        stack: Option<&str>,
+    ) -> Result<i64, StoreError> {
         sqlx::query_scalar(
             "SELECT count(*) FROM kradle_dispatch_runs
-              WHERE org = $1 AND agent_stack = $2 AND started_at > now() - interval '24 hours'",
+              WHERE org = $1 AND ($2::text IS NULL OR agent_stack = $2)
+                AND started_at > now() - interval '24 hours'",
         )
         .bind(org)
         .bind(stack)
