@@ -126,21 +126,20 @@ impl World {
             .unwrap()
     }
 
+    /// The run `name` of acme, as stored.
+    async fn run(&self, name: &str) -> Run {
+        self.store
+            .dispatch_run_named("acme", name)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
     /// Advances the run as the worker does: one queued job's worth.
     async fn step(&self, name: &str) -> (String, String) {
-        let run = self
-            .store
-            .dispatch_run_named("acme", name)
-            .await
-            .unwrap()
-            .unwrap();
-        dispatch::advance(&self.d, run.id).await.unwrap();
-        let run = self
-            .store
-            .dispatch_run_named("acme", name)
-            .await
-            .unwrap()
-            .unwrap();
+        let id = self.run(name).await.id;
+        dispatch::advance(&self.d, id).await.unwrap();
+        let run = self.run(name).await;
         (run.phase, run.step)
     }
 
@@ -187,12 +186,7 @@ impl World {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             self.step(name).await;
-            let run = self
-                .store
-                .dispatch_run_named("acme", name)
-                .await
-                .unwrap()
-                .unwrap();
+            let run = self.run(name).await;
             if done(&run) || std::time::Instant::now() > deadline {
                 return run;
             }
