@@ -702,7 +702,7 @@ async fn every_github_example_is_synced_once_into_valid_projections() {
         let schema: serde_json::Value =
             serde_json::from_slice(&std::fs::read(schema_path).unwrap()).unwrap();
         let object = serde_json::json!({
-            "apiVersion": "kradle.a5c.ai/v1alpha1",
+            "apiVersion": "data.kradle.a5c.ai/v1alpha1",
             "kind": kind,
             "metadata": { "name": name, "namespace": "kradle-org-globex", "labels": labels },
             "spec": spec,
@@ -1181,7 +1181,7 @@ async fn the_aggregated_api_lists_and_gets_what_sync_wrote() {
         assert_eq!(status.as_u16(), 202);
     }
     drained(&server.db).await;
-    let base = "/apis/kradle.a5c.ai/v1alpha1";
+    let base = "/apis/data.kradle.a5c.ai/v1alpha1";
     let ns = format!("{base}/namespaces/kradle-org-globex");
 
     // Every request needs a token the file holds.
@@ -1219,7 +1219,7 @@ async fn the_aggregated_api_lists_and_gets_what_sync_wrote() {
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 5);
     let first = &items[0];
-    assert_eq!(first["apiVersion"], "kradle.a5c.ai/v1alpha1");
+    assert_eq!(first["apiVersion"], "data.kradle.a5c.ai/v1alpha1");
     assert_eq!(first["kind"], "Issue");
     assert_eq!(first["metadata"]["namespace"], "kradle-org-globex");
     for field in [
@@ -1740,7 +1740,7 @@ async fn an_issue_change_is_written_back_once_merged_with_what_the_forge_gained(
     assert_eq!(patches(&fake), 1);
 
     // Both are ExternalWriteIntents, the conflict an ExternalSyncConflict.
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex";
     let (status, intents) = api_get(
         &server,
         &format!("{ns}/externalwriteintents"),
@@ -2014,7 +2014,7 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
     until_title(&server.db, "Issue", 7, "First").await;
 
     let issues = format!(
-        "{}/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues",
+        "{}/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues",
         server.url
     );
     let client = reqwest::Client::new();
@@ -2054,7 +2054,7 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
     // sends nothing and ends at its timeout.
     let (_, list) = api_get(
         &server,
-        "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues",
+        "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues",
         Some(API_TOKEN),
     )
     .await;
@@ -2074,7 +2074,7 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
     assert!(body.is_empty(), "{}", String::from_utf8_lossy(&body));
     let (status, _) = api_get(
         &server,
-        "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues?watch=1&resourceVersion=x",
+        "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues?watch=1&resourceVersion=x",
         Some(API_TOKEN),
     )
     .await;
@@ -2133,7 +2133,7 @@ async fn comments_are_evaluated_against_the_trigger_rules_once_per_delivery() {
         }
     }
     drained(&server.db).await;
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
     let (status, list) = api_get(
         &server,
         &format!("{ns}/agenttriggerexecutions"),
@@ -2363,7 +2363,7 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     assert_eq!(rows(&server.db, "kradle_artifacts").await, 1);
 
     // Read back: the API and the CLI.
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
     let (status, got) = api_get(
         &server,
         &format!("{ns}/agentdispatchruns/{run}"),
@@ -2861,7 +2861,7 @@ async fn a_stack_without_a_runner_pool_runs_on_the_gateway_pinned_to_its_memory(
     assert_eq!(streams[1].last_event_id.as_deref(), Some("1"));
     assert!(mux.invalid().is_empty(), "{:?}", mux.invalid());
 
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
     let (status, attempts) = api_get(
         &server,
         &format!("{ns}/agentdispatchattempts"),
@@ -3004,7 +3004,7 @@ async fn a_gitea_label_added_dispatches_and_removed_does_not() {
         assert_eq!(status.as_u16(), 202, "{id}");
         drained(&server.db).await;
     }
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
     let (status, list) = api_get(
         &server,
         &format!("{ns}/agenttriggerexecutions"),
@@ -3110,7 +3110,7 @@ async fn the_api_dispatches_approves_and_cancels_for_write_tokens_only() {
     )
     .await;
     // The read token reads it.
-    let ns = "/apis/kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
+    let ns = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme";
     let (status, approvals) =
         api_get(&server, &format!("{ns}/agentapprovals"), Some(API_TOKEN)).await;
     assert_eq!(status, 200);

@@ -239,7 +239,7 @@ fn reviews(seen: Arc<Mutex<Vec<serde_json::Value>>>, request: Request<Body>) -> 
             assert_eq!(review["kind"], "SubjectAccessReview");
             let spec = &review["spec"];
             let attributes = &spec["resourceAttributes"];
-            assert_eq!(attributes["group"], "kradle.a5c.ai");
+            assert_eq!(attributes["group"], "data.kradle.a5c.ai");
             assert_eq!(attributes["version"], "v1alpha1");
             let allowed = spec["user"] == "alice"
                 && spec["groups"] == json!(["readers"])

@@ -251,6 +251,18 @@ fn load_document(
         diags.push(d);
         return None;
     };
+    if info.storage == Storage::Aggregated {
+        diags.push(
+            Diagnostic::new(
+                Code::AggregatedKind,
+                format!("{} is a runtime kind and cannot be declared in config", info.kind),
+            )
+            .at(id, kind.span)
+            .label("stored in Postgres by the runtime")
+            .help("aggregated kinds (runs, sessions, issues, deliveries, ...) are created by the kradle runtime; remove this document"),
+        );
+        return None;
+    }
     if api_text != info.api_version {
         diags.push(
             Diagnostic::new(
@@ -264,18 +276,6 @@ fn load_document(
             .at(id, api_version.span)
             .label("unknown apiVersion")
             .help(format!("use `apiVersion: {}`", info.api_version)),
-        );
-        return None;
-    }
-    if info.storage == Storage::Aggregated {
-        diags.push(
-            Diagnostic::new(
-                Code::AggregatedKind,
-                format!("{} is a runtime kind and cannot be declared in config", info.kind),
-            )
-            .at(id, kind.span)
-            .label("stored in Postgres by the runtime")
-            .help("aggregated kinds (runs, sessions, issues, deliveries, ...) are created by the kradle runtime; remove this document"),
         );
         return None;
     }

@@ -27,6 +27,11 @@ pub use repo::{Model, Resource};
 pub const GROUP: &str = "kradle.a5c.ai";
 pub const VERSION: &str = "v1alpha1";
 pub const API_VERSION: &str = "kradle.a5c.ai/v1alpha1";
+/// The group of the aggregated kinds, served by `kradle serve` through an
+/// APIService. It is not [`GROUP`]: an APIService claims a whole group
+/// version, and `kradle.a5c.ai/v1alpha1` belongs to the CRDs.
+pub const DATA_GROUP: &str = "data.kradle.a5c.ai";
+pub const DATA_API_VERSION: &str = "data.kradle.a5c.ai/v1alpha1";
 pub const VELA_API_VERSION: &str = "core.oam.dev/v1beta1";
 pub const DEFAULT_PLATFORM_NAMESPACE: &str = "kradle-system";
 pub const ORG_LABEL: &str = "kradle.a5c.ai/org";
@@ -121,6 +126,7 @@ macro_rules! kinds {
                 id: Kind::$kind,
                 api_version: match Storage::$storage {
                     Storage::Foreign => VELA_API_VERSION,
+                    Storage::Aggregated => DATA_API_VERSION,
                     _ => API_VERSION,
                 },
                 kind: stringify!($kind),

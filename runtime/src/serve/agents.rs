@@ -112,7 +112,7 @@ pub async fn dispatch(
             tracing::info!(%org, run = %name, by = %who, "run dispatched by hand");
             (
                 StatusCode::CREATED,
-                Json(json!({ "apiVersion": "kradle.a5c.ai/v1alpha1", "kind": "AgentDispatchRun",
+                Json(json!({ "apiVersion": super::api::GROUP_VERSION, "kind": "AgentDispatchRun",
                     "metadata": { "name": name, "namespace": format!("kradle-org-{org}") },
                     "spec": { "agentStack": stack, "taskKind": task, "repository": field("repository"),
                               "ref": field("ref"), "requestedBy": who },

@@ -18,9 +18,10 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use crate::store::{LabelSelector, ListQuery, StoredObject};
 
-pub const GROUP: &str = "kradle.a5c.ai";
-pub const VERSION: &str = "v1alpha1";
-const GROUP_VERSION: &str = "kradle.a5c.ai/v1alpha1";
+/// The aggregated kinds have a group of their own: an `APIService` claims a
+/// whole group version, and `kradle.a5c.ai/v1alpha1` belongs to the CRDs the
+/// compiler emits (docs/decisions.md, "The aggregated API's group").
+pub use kradle_compiler::model::{DATA_API_VERSION as GROUP_VERSION, DATA_GROUP as GROUP, VERSION};
 /// Namespaces of organizations: `kradle-org-<slug>`.
 const NAMESPACE_PREFIX: &str = "kradle-org-";
 
@@ -269,7 +270,7 @@ pub(super) async fn authorized_as(
     }
 }
 
-/// `GET /apis/kradle.a5c.ai/v1alpha1`: an APIResourceList.
+/// `GET /apis/data.kradle.a5c.ai/v1alpha1`: an APIResourceList.
 pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(r) = authorized(&state, &headers, Access::discovery()).await {
         return r;
@@ -360,7 +361,7 @@ pub(super) async fn list_namespaced(
     list(&state, &headers, Some((namespace, org)), &plural, params).await
 }
 
-/// `GET /apis/kradle.a5c.ai/v1alpha1/{plural}`: across namespaces.
+/// `GET /apis/data.kradle.a5c.ai/v1alpha1/{plural}`: across namespaces.
 pub(super) async fn list_all(
     State(state): State<AppState>,
     Path(plural): Path<String>,

@@ -440,14 +440,26 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .route("/api", get(api::core_versions))
         .route("/apis", get(api::groups))
-        .route("/apis/kradle.a5c.ai/v1alpha1", get(api::discovery))
-        .route("/apis/kradle.a5c.ai/v1alpha1/{plural}", get(api::list_all))
         .route(
-            "/apis/kradle.a5c.ai/v1alpha1/namespaces/{namespace}/{plural}",
+            &format!("/apis/{}", api::GROUP_VERSION),
+            get(api::discovery),
+        )
+        .route(
+            &format!("/apis/{}/{{plural}}", api::GROUP_VERSION),
+            get(api::list_all),
+        )
+        .route(
+            &format!(
+                "/apis/{}/namespaces/{{namespace}}/{{plural}}",
+                api::GROUP_VERSION
+            ),
             get(api::list_namespaced),
         )
         .route(
-            "/apis/kradle.a5c.ai/v1alpha1/namespaces/{namespace}/{plural}/{name}",
+            &format!(
+                "/apis/{}/namespaces/{{namespace}}/{{plural}}/{{name}}",
+                api::GROUP_VERSION
+            ),
             get(api::get_one),
         )
         .route("/webhooks/github/{org}/{binding}", post(webhook::github))
