@@ -9,11 +9,17 @@
 //!   [`OUTPUT_MARKER`]), unless the caller forces it — and never when DIR is
 //!   inside the config folder, where such a folder holds config.
 //!
-//! Every write goes into a uniquely named temporary sibling folder that is
-//! renamed into place, so readers see the old tree or the new one, never a
-//! mix, and several writers at once (four `kradle schema --out` in parallel)
-//! do not trip over each other. Temporary folders left by a killed run are
-//! removed by the next one.
+//! A build into a folder that already holds kradle output is incremental
+//! ([`write_output`]): only the files whose bytes changed are written, each
+//! into a temporary file beside it that is renamed over it, and files no
+//! longer produced are removed. A reader never sees a half-written file; while
+//! the update runs it may see some files of the old build beside some of the
+//! new. When more than half of the files change, the folder is replaced whole
+//! instead, as a first build is: everything goes into a uniquely named
+//! temporary sibling folder that is renamed into place, so readers see the old
+//! tree or the new one, never a mix, and several writers at once (four
+//! `kradle schema --out` in parallel) do not trip over each other. Temporary
+//! folders and files left by a killed run are removed by the next one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,7 +72,20 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
 }
 
 /// What `kradle build` writes into [`OUTPUT_MARKER`].
-const MARKER_TEXT: &str = "This folder is the output of `kradle build`: the next build replaces it whole.\nkradle never reads a folder holding this file as config.\n";
+const MARKER_TEXT: &str = "This folder is the output of `kradle build`: the next build replaces what it holds.\nkradle never reads a folder holding this file as config.\n";
+
+/// What a build did to its output folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Files written (new or changed).
+    pub written: usize,
+    /// Files left as they were: their bytes did not change.
+    pub unchanged: usize,
+    /// Files removed: no longer produced.
+    pub removed: usize,
+    /// Whether the folder was replaced whole (a first build, or most files changed).
+    pub replaced: bool,
+}
 
 /// Whether `dir` holds kradle output: the marker, or the `report.json` of a
 /// kradle from before the marker.
@@ -153,20 +172,170 @@ pub fn check_target(dir: &Path, config: &Path, force: bool) -> Result<(), WriteE
     Ok(())
 }
 
-/// Replaces `dir` with `files` (relative path → content) plus the output
-/// marker, after [`check_target`].
+/// Makes `dir` hold exactly `files` (relative path → content) plus the
+/// output marker, after [`check_target`]: in place when `dir` is kradle
+/// output and at most half of the files change, else by replacing it whole.
 pub fn write_output(
     dir: &Path,
     files: &BTreeMap<String, String>,
     config: &Path,
     force: bool,
-) -> Result<(), WriteError> {
+) -> Result<WriteStats, WriteError> {
     check_target(dir, config, force)?;
     let (parent, stem) = split(dir);
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
     remove_stale(&parent, &stem);
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) && is_kradle_output(dir) {
+        let mut all = files.clone();
+        all.insert(OUTPUT_MARKER.to_string(), MARKER_TEXT.to_string());
+        if let Some(plan) = plan_update(dir, &all) {
+            if 2 * (plan.write.len() + plan.remove.len()) <= all.len() {
+                return apply_update(dir, &all, &plan);
+            }
+        }
+    }
     let tmp = fill_temporary(&parent, &stem, files, Some((OUTPUT_MARKER, MARKER_TEXT)))?;
-    swap_into_place(&tmp, dir, &parent, &stem)
+    swap_into_place(&tmp, dir, &parent, &stem)?;
+    Ok(WriteStats {
+        written: files.len() + 1,
+        replaced: true,
+        ..WriteStats::default()
+    })
+}
+
+/// What an in-place update of an output folder does.
+struct UpdatePlan {
+    /// Files to write (new or changed).
+    write: Vec<String>,
+    /// Files to remove.
+    remove: Vec<PathBuf>,
+    unchanged: usize,
+}
+
+/// Compares `dir` with `files`, reading each existing file. None when the
+/// folder cannot be updated in place (a folder where a file goes, something
+/// that is neither file nor folder, an unreadable entry): it is then
+/// replaced whole.
+fn plan_update(dir: &Path, files: &BTreeMap<String, String>) -> Option<UpdatePlan> {
+    let mut existing = Vec::new();
+    collect_files(dir, dir, &mut existing).ok()?;
+    let mut plan = UpdatePlan {
+        write: Vec::new(),
+        remove: Vec::new(),
+        unchanged: 0,
+    };
+    for (rel, contents) in files {
+        let path = dir.join(rel);
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {
+                let same = m.len() == contents.len() as u64
+                    && std::fs::read(&path).ok()? == contents.as_bytes();
+                if same {
+                    plan.unchanged += 1;
+                } else {
+                    plan.write.push(rel.clone());
+                }
+            }
+            Ok(m) if m.is_dir() => return None,
+            // A link is replaced by the file (the rename replaces the link itself).
+            Ok(_) => plan.write.push(rel.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => plan.write.push(rel.clone()),
+            Err(_) => return None,
+        }
+    }
+    for (rel, path) in existing {
+        if !files.contains_key(&rel) {
+            plan.remove.push(path);
+        }
+    }
+    Some(plan)
+}
+
+/// Every file below `dir` (not following links), as (`a/b.yaml`, path).
+/// Temporary files of dead runs are removed on the way and not listed.
+fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect_files(root, &path, out)?;
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = temporary_file_pid(&name) {
+            if !process_alive(pid) {
+                let _ = std::fs::remove_file(&path);
+            }
+            continue;
+        }
+        let rel = path
+            .strip_prefix(root)
+            .map_err(std::io::Error::other)?
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        out.push((rel, path));
+    }
+    Ok(())
+}
+
+/// The pid in the name of a temporary file `.<name>.kradle-tmp-<pid>-<n>`.
+fn temporary_file_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix('.')?.split(".kradle-tmp-").nth(1)?;
+    rest.split('-').next()?.parse().ok()
+}
+
+fn apply_update(
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    plan: &UpdatePlan,
+) -> Result<WriteStats, WriteError> {
+    for rel in &plan.write {
+        let path = dir.join(rel);
+        let folder = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(folder).map_err(io(folder))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let tmp = folder.join(format!(".{name}.kradle-tmp-{}-{n}", std::process::id()));
+        let written = std::fs::write(&tmp, &files[rel]).and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(WriteError::Io { path, source });
+        }
+    }
+    let mut emptied = std::collections::BTreeSet::new();
+    for path in &plan.remove {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(WriteError::Io {
+                    path: path.clone(),
+                    source,
+                });
+            }
+        }
+        let mut folder = path.parent();
+        while let Some(f) = folder.filter(|f| *f != dir) {
+            emptied.insert(f.to_path_buf());
+            folder = f.parent();
+        }
+    }
+    // Folders left empty go too, the deepest first (remove_dir refuses a non-empty one).
+    for folder in emptied.iter().rev() {
+        let _ = std::fs::remove_dir(folder);
+    }
+    Ok(WriteStats {
+        written: plan.write.len(),
+        unchanged: plan.unchanged,
+        removed: plan.remove.len(),
+        replaced: false,
+    })
 }
 
 /// Replaces the subfolders of `dir` that `files` write into (e.g. `json/`,
@@ -380,6 +549,86 @@ mod tests {
             .filter(|n| n.to_string_lossy().contains("kradle-"))
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    #[cfg(unix)]
+    fn inode(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().ino()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_rebuild_writes_only_what_changed_and_removes_what_is_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("config");
+        std::fs::create_dir(&config).unwrap();
+        let out = root.path().join("out");
+        let mut first: BTreeMap<String, String> = (0..10)
+            .map(|i| (format!("orgs/o{}/f{i}.yaml", i % 3), format!("v: {i}\n")))
+            .collect();
+        first.insert("gone/only.yaml".into(), "x\n".into());
+        let stats = write_output(&out, &first, &config, false).unwrap();
+        assert!(stats.replaced);
+        let kept = out.join("orgs/o2/f2.yaml");
+        let before = inode(&kept);
+        // A temporary file of a dead run, left inside the tree.
+        std::fs::write(out.join("orgs/o1/.f1.yaml.kradle-tmp-0-7"), "half").unwrap();
+
+        let mut second = first.clone();
+        second.insert("orgs/o0/f0.yaml".into(), "v: changed\n".into());
+        second.insert("orgs/o3/new.yaml".into(), "v: new\n".into());
+        second.remove("gone/only.yaml");
+        let stats = write_output(&out, &second, &config, false).unwrap();
+        assert_eq!(
+            stats,
+            WriteStats {
+                written: 2,
+                unchanged: 10,
+                removed: 1,
+                replaced: false
+            }
+        );
+        assert_eq!(inode(&kept), before, "an unchanged file is not rewritten");
+        assert_eq!(
+            std::fs::read_to_string(out.join("orgs/o0/f0.yaml")).unwrap(),
+            "v: changed\n"
+        );
+        assert!(out.join("orgs/o3/new.yaml").is_file());
+        assert!(!out.join("gone").exists(), "a folder left empty is removed");
+        assert!(!out.join("orgs/o1/.f1.yaml.kradle-tmp-0-7").exists());
+        let mut names = Vec::new();
+        collect_files(&out, &out, &mut names).unwrap();
+        assert_eq!(names.len(), second.len() + 1, "{names:?}");
+
+        // The same files again: nothing is written.
+        let stats = write_output(&out, &second, &config, false).unwrap();
+        assert_eq!(
+            (stats.written, stats.removed, stats.replaced),
+            (0, 0, false)
+        );
+
+        // Most files changing: the folder is replaced whole.
+        let third: BTreeMap<String, String> = second
+            .keys()
+            .map(|k| (k.clone(), "other\n".to_string()))
+            .collect();
+        assert!(write_output(&out, &third, &config, false).unwrap().replaced);
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "other\n");
+
+        // A folder where a file now goes cannot be updated in place.
+        let mut fourth = third.clone();
+        fourth.remove("orgs/o3/new.yaml");
+        fourth.insert("orgs/o3".into(), "now a file\n".into());
+        assert!(
+            write_output(&out, &fourth, &config, false)
+                .unwrap()
+                .replaced
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("orgs/o3")).unwrap(),
+            "now a file\n"
+        );
     }
 
     #[test]

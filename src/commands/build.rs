@@ -85,14 +85,28 @@ pub fn run(args: Args) -> Result<u8, Failure> {
     let Some(dir) = &args.out else {
         return Err(Failure::NoOutput);
     };
-    kradle_compiler::write::write_output(dir, &b.files, &args.input.path, args.force)?;
-    let _ = writeln!(
-        std::io::stderr(),
-        "wrote {} files ({} objects, {} forge plans) to {}",
-        b.files.len(),
+    let stats = kradle_compiler::write::write_output(dir, &b.files, &args.input.path, args.force)?;
+    let what = format!(
+        "{} objects, {} forge plans",
         b.output.objects.len(),
-        b.output.plans.len(),
-        dir.display()
+        b.output.plans.len()
     );
+    let _ = if stats.replaced {
+        writeln!(
+            std::io::stderr(),
+            "wrote {} files ({what}) to {}",
+            b.files.len(),
+            dir.display()
+        )
+    } else {
+        writeln!(
+            std::io::stderr(),
+            "wrote {} files, removed {}, {} unchanged ({what}) in {}",
+            stats.written,
+            stats.removed,
+            stats.unchanged,
+            dir.display()
+        )
+    };
     Ok(0)
 }
