@@ -14,7 +14,8 @@ pub struct Input {
     /// Folder of the config repository.
     #[arg(default_value = ".")]
     pub path: PathBuf,
-    /// "Now" for expiry decisions (RFC 3339). Default: the commit time of the revision read, else the current time.
+    /// "Now" for expiry decisions (RFC 3339, or `now` for the wall clock, as Argo CD's plugin
+    /// renders). Default: the commit time of the revision read, else the current time.
     #[arg(long, value_name = "TIME", value_parser = parse_time)]
     pub now: Option<DateTime<Utc>>,
     /// When to use colours (NO_COLOR is respected).
@@ -112,7 +113,10 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 }
 
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if s == "now" {
+        return Ok(Utc::now());
+    }
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| format!("not an RFC 3339 time ({e}); e.g. 2026-11-27T12:00:00Z"))
+        .map_err(|e| format!("not an RFC 3339 time ({e}); e.g. 2026-11-27T12:00:00Z, or `now`"))
 }

@@ -374,6 +374,14 @@ pub fn lower(
                     "kradle.a5c.ai/policy-binding".into(),
                     super::label_value(&e.policy_ref.0),
                 );
+                // Kyverno's cleanup controller deletes the exception at its expiry,
+                // even before the next render drops it (Go layout 2006-01-02T150405Z).
+                if let Some(t) = expires {
+                    labels.insert(
+                        "cleanup.kyverno.io/ttl".into(),
+                        t.format("%Y-%m-%dT%H%M%SZ").to_string(),
+                    );
+                }
                 let mut annotations = wave_annotation(Wave::Policies);
                 annotations.insert("kradle.a5c.ai/expires-at".into(), e.expires_at.clone());
                 if let Some(d) = &e.decision {
