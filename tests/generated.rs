@@ -14,12 +14,11 @@ fn update() -> bool {
     std::env::var_os("KRADLE_UPDATE").is_some()
 }
 
-#[test]
-fn schemas_folder_is_up_to_date() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
-    let files = generated_files();
+/// Checks (or, with KRADLE_UPDATE, writes) `files` under `root`, and that
+/// the folders `subs` hold nothing else. Returns what is stale.
+fn check_folder(root: &Path, files: &[(String, String)], subs: &[&str]) -> Vec<String> {
     let mut stale = Vec::new();
-    for (rel, contents) in &files {
+    for (rel, contents) in files {
         let path = root.join(rel);
         if update() {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -30,7 +29,7 @@ fn schemas_folder_is_up_to_date() {
     }
     // Nothing extra either (a removed kind leaves no orphan schema).
     let expected: BTreeSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    for sub in ["json", "crds"] {
+    for sub in subs {
         for entry in std::fs::read_dir(root.join(sub)).into_iter().flatten() {
             let entry = entry.unwrap();
             let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
@@ -43,9 +42,32 @@ fn schemas_folder_is_up_to_date() {
             }
         }
     }
+    stale
+}
+
+#[test]
+fn schemas_folder_is_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let stale = check_folder(&root, &generated_files(), &["json", "crds"]);
     assert!(
         stale.is_empty(),
         "schemas/ is stale; run `KRADLE_UPDATE=1 cargo test --test generated`: {stale:?}"
+    );
+}
+
+/// Helm installs `crds/` as they are: they must be `kradle schema`'s CRDs.
+#[test]
+fn the_charts_crds_are_kradles_crds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("charts/kradle");
+    let crds: Vec<(String, String)> = generated_files()
+        .into_iter()
+        .filter(|(rel, _)| rel.starts_with("crds/"))
+        .collect();
+    assert_eq!(crds.len(), 51);
+    let stale = check_folder(&root, &crds, &["crds"]);
+    assert!(
+        stale.is_empty(),
+        "charts/kradle/crds is stale; run `KRADLE_UPDATE=1 cargo test --test generated`: {stale:?}"
     );
 }
 
