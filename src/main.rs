@@ -40,6 +40,8 @@ enum Command {
     Build(commands::build::Args),
     /// Show what a change does: compile a base revision and the head, and diff the outputs.
     Plan(commands::plan::Args),
+    /// Start a new config repository from the scaffold: it validates and builds as written.
+    Init(commands::init::Args),
     /// Write the JSON Schema of every kind and the CRD of every config kind.
     Schema(commands::schema::Args),
     /// Describe a kind or one of its fields, like `kubectl explain`: type, required,
@@ -93,6 +95,8 @@ enum Failure {
     Store(#[from] kradle_runtime::store::StoreError),
     #[error(transparent)]
     Apply(#[from] commands::apply::SetupError),
+    #[error(transparent)]
+    Init(#[from] commands::init::InitError),
 }
 
 /// Runs a runtime command on a tokio runtime of its own.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(args),
         Command::Build(args) => commands::build::run(args),
         Command::Plan(args) => commands::plan::run(args),
+        Command::Init(args) => commands::init::run(args),
         Command::Schema(args) => commands::schema::run(args),
         Command::Explain(args) => commands::explain::run(args),
         Command::Completions(args) => commands::completions::run_completions(args),

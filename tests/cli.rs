@@ -561,3 +561,87 @@ fn the_repository_url_comes_from_the_origin_remote_without_its_credentials() {
     );
     assert!(!text.contains("gitea.example"), "{text}");
 }
+
+#[test]
+fn init_writes_a_repository_that_validates_and_builds_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("acme-labs");
+    let path = dir.to_str().unwrap();
+    let o = kradle(&["init", path]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("organization `acme-labs`"), "{text}");
+    // The three commands it prints work as printed, the plan's base aside.
+    let next: Vec<&str> = text
+        .lines()
+        .skip_while(|l| *l != "next:")
+        .skip(1)
+        .map(str::trim)
+        .collect();
+    assert_eq!(next.len(), 3, "{text}");
+    assert!(next[2].starts_with("kradle plan ") && next[2].ends_with("--base origin/main"));
+    for command in &next[..2] {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let o = kradle(&args);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{command}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+    }
+    assert!(dir.join("rendered/kustomization.yaml").is_file());
+    let orgs = std::fs::read_to_string(dir.join("platform/organizations.yaml")).unwrap();
+    assert!(
+        orgs.contains("namespaceName: kradle-org-acme-labs"),
+        "{orgs}"
+    );
+
+    // A second init touches nothing.
+    let before = std::fs::read_to_string(dir.join("kradle.yaml")).unwrap();
+    std::fs::write(dir.join("kradle.yaml"), format!("{before}# mine\n")).unwrap();
+    let o = kradle(&["init", path, "--org", "other"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+    assert!(
+        std::fs::read_to_string(dir.join("kradle.yaml"))
+            .unwrap()
+            .ends_with("# mine\n")
+    );
+    assert!(
+        !dir.join("orgs/other").exists(),
+        "nothing is written unless all is new"
+    );
+
+    // GitHub: the org's repositories are planned for GitHub.
+    let gh = tmp.path().join("gh");
+    let o = kradle(&[
+        "init",
+        gh.to_str().unwrap(),
+        "--org",
+        "globex",
+        "--backend",
+        "github",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = kradle(&[
+        "build",
+        gh.to_str().unwrap(),
+        "--out",
+        gh.join("rendered").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(gh.join("rendered/plans/globex.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plan["backend"], "github");
+
+    // A slug that is not one is refused before anything is written.
+    let bad = tmp.path().join("bad");
+    let o = kradle(&["init", bad.to_str().unwrap(), "--org", "Bad Org"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`bad-org`"), "{}", stderr(&o));
+    assert!(!bad.exists());
+}

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod db;
 pub mod explain;
 pub mod import;
+pub mod init;
 pub mod intents;
 pub mod issues;
 pub mod plan;
