@@ -317,7 +317,10 @@ fn detailed_exit_codes_and_formats() {
     assert_eq!(v["summary"]["dangerous"], false);
     // Markdown: a summary table, caution first, details per organization.
     let md = stdout(&h.plan(&["--base", &c[2], "--head", &c[3], "--format", "markdown"]));
-    assert!(md.starts_with("### kradle plan"));
+    assert!(
+        md.starts_with("<!-- kradle-plan -->\n### kradle plan"),
+        "{md}"
+    );
     assert!(md.find("[!CAUTION]").unwrap() < md.find("<details>").unwrap());
     assert!(md.contains("| Forge operations | 0 | 0 | 3 |"));
 }

@@ -18,7 +18,7 @@ mod compute;
 mod render;
 
 pub use compute::{describe, diff};
-pub use render::{human, markdown};
+pub use render::{COMMENT_MARKER, human, markdown};
 
 use serde::Serialize;
 use serde_json::Value;

@@ -77,7 +77,10 @@ fn header(d: &PlanDiff, style: &Style) -> (String, bool) {
     let (base, head) = (&d.base.source, &d.head.source);
     let _ = match style {
         Style::Human => writeln!(out, "kradle plan: {base} → {head}"),
-        Style::Markdown => writeln!(out, "### kradle plan\n\n`{base}` → `{head}`\n"),
+        Style::Markdown => writeln!(
+            out,
+            "{COMMENT_MARKER}\n### kradle plan\n\n`{base}` → `{head}`\n"
+        ),
     };
     if !d.base.compiled {
         let errors = d.base.errors;
@@ -206,6 +209,10 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
     );
     out
 }
+
+/// The first line of the Markdown plan: how the GitHub Action finds its own
+/// comment to update instead of adding another (`ci/comment.mjs`).
+pub const COMMENT_MARKER: &str = "<!-- kradle-plan -->";
 
 /// A pull-request comment; never longer than [`MARKDOWN_LIMIT`]: details are
 /// cut (with a notice) before the counts are.
