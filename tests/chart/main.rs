@@ -237,6 +237,7 @@ fn default_values_render_valid_objects() {
             "ClusterRole/kradle-auth",
             "ClusterRoleBinding/kradle-auth",
             "ClusterRole/kradle-data-view",
+            "ClusterRole/kradle-data-edit",
             "Service/kradle",
             "ServiceAccount/kradle",
         ]
