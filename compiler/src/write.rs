@@ -213,9 +213,9 @@ struct UpdatePlan {
 }
 
 /// Compares `dir` with `files`, reading each existing file. None when the
-/// folder cannot be updated in place (a folder where a file goes, something
-/// that is neither file nor folder, an unreadable entry): it is then
-/// replaced whole.
+/// folder cannot be updated in place (a folder where a file goes, a link or
+/// anything else that is neither file nor folder, an unreadable entry): it
+/// is then replaced whole, and nothing is ever written through a link.
 fn plan_update(dir: &Path, files: &BTreeMap<String, String>) -> Option<UpdatePlan> {
     let mut existing = Vec::new();
     collect_files(dir, dir, &mut existing).ok()?;
@@ -236,9 +236,7 @@ fn plan_update(dir: &Path, files: &BTreeMap<String, String>) -> Option<UpdatePla
                     plan.write.push(rel.clone());
                 }
             }
-            Ok(m) if m.is_dir() => return None,
-            // A link is replaced by the file (the rename replaces the link itself).
-            Ok(_) => plan.write.push(rel.clone()),
+            Ok(_) => return None,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => plan.write.push(rel.clone()),
             Err(_) => return None,
         }
@@ -261,6 +259,12 @@ fn collect_files(root: &Path, dir: &Path, out: &mut Vec<(String, PathBuf)>) -> s
         if kind.is_dir() {
             collect_files(root, &path, out)?;
             continue;
+        }
+        // kradle writes only files and folders. A link (or a pipe, a device) in
+        // the output was put there by someone else: a write below a linked
+        // folder would land outside the output, so the folder is replaced whole.
+        if !kind.is_file() {
+            return Err(std::io::Error::other("not a file or folder"));
         }
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(pid) = temporary_file_pid(&name) {
@@ -653,6 +657,37 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(out.join("orgs/o3")).unwrap(),
             "now a file\n"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_in_the_output_is_never_written_through() {
+        let root = tempfile::tempdir().unwrap();
+        let config = root.path().join("config");
+        std::fs::create_dir(&config).unwrap();
+        let elsewhere = root.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        let out = root.path().join("out");
+        let files: BTreeMap<String, String> = (0..10)
+            .map(|i| (format!("orgs/f{i}.yaml"), format!("v: {i}\n")))
+            .chain([("platform/p.yaml".to_string(), "p\n".to_string())])
+            .collect();
+        write_output(&out, &files, &config, false).unwrap();
+        // A pull request that commits the output could turn a folder into a link.
+        std::fs::remove_dir_all(out.join("platform")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, out.join("platform")).unwrap();
+        let stats = write_output(&out, &files, &config, false).unwrap();
+        assert!(stats.replaced);
+        assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+        assert!(
+            std::fs::symlink_metadata(out.join("platform"))
+                .unwrap()
+                .is_dir()
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("platform/p.yaml")).unwrap(),
+            "p\n"
         );
     }
 
