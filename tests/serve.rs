@@ -540,6 +540,50 @@ async fn sighup_reloads_and_a_config_that_does_not_compile_keeps_the_old_one() {
     assert_eq!(posted.as_u16(), 202);
 }
 
+/// `--watch-config`: a config that changes — git-sync swapping its `current`
+/// link to a new checkout, or a file edited in place — is reloaded without a
+/// signal; one that does not compile is refused and the old one kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_is_reloaded_without_a_signal() {
+    let root = tempfile::tempdir().unwrap();
+    let v1 = root.path().join("rev-1");
+    support::copy_dir(&example(), &v1);
+    let current = root.path().join("current");
+    std::os::unix::fs::symlink(&v1, &current).unwrap();
+    let server = start_with(&current, &["--workers", "0", "--watch-config", "1"]).await;
+    let body = br#"{"action":"opened","issue":{"number":5}}"#;
+    let refused = gitea(&server, "extra", "r1", body, GITEA_SECRET).await;
+    assert_eq!(refused.as_u16(), 404, "no such subscription yet");
+
+    // git-sync: a new checkout, and the link swapped atomically.
+    let v2 = root.path().join("rev-2");
+    support::copy_dir(&v1, &v2);
+    std::fs::write(
+        v2.join("orgs/acme/extra-hook.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: WebhookSubscription\nmetadata: { name: extra }\n\
+         spec:\n  repository: api\n  url: https://kradle.acme.example/webhooks/gitea/acme/extra\n\
+         \x20 events: [issues]\n  secretRef: { name: api-webhook, key: hmac }\n",
+    )
+    .unwrap();
+    let next = root.path().join("next");
+    std::os::unix::fs::symlink(&v2, &next).unwrap();
+    std::fs::rename(&next, &current).unwrap();
+    let line = wait_for(&server.lines, "reloaded the config");
+    assert!(line.contains("the config changed"), "{line}");
+    let posted = gitea(&server, "extra", "r2", body, GITEA_SECRET).await;
+    assert_eq!(posted.as_u16(), 202);
+
+    // Edited in place into something that does not compile: refused, kept.
+    std::fs::write(
+        v2.join("orgs/acme/extra-hook.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: WebhookSubscription\nmetadata: { name: extra }\nspec: { nonsense: true }\n",
+    )
+    .unwrap();
+    wait_for(&server.lines, "reload refused: the config does not compile");
+    let kept = gitea(&server, "extra", "r3", body, GITEA_SECRET).await;
+    assert_eq!(kept.as_u16(), 202, "the old receivers still serve");
+}
+
 // ---------------------------------------------------------------------------
 // Sync: the workers turn deliveries into sync events and projections.
 

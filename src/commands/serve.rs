@@ -87,6 +87,10 @@ pub struct Args {
     /// Milliseconds between two looks at a running agent Job.
     #[arg(long, value_name = "MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     job_poll_ms: u64,
+    /// Every SECONDS, look whether the config changed (its files, or the folder a link such
+    /// as git-sync's `current` points to), and reload it as SIGHUP does.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    watch_config: Option<u64>,
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -452,12 +456,59 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     Ok(0)
 }
 
-/// On SIGHUP, compiles the config again and swaps in its receivers; a
-/// config that does not compile (or lacks a secret) is refused, and the
-/// old one kept.
+/// What the config is, for `--watch-config`: the folder its path resolves to
+/// (git-sync swaps a link to a new folder per commit) and the digest of every
+/// file read. None when it cannot be read (the reload then says why).
+fn config_fingerprint(path: &std::path::Path) -> Option<Vec<u8>> {
+    use sha2::{Digest, Sha256};
+    let real = std::fs::canonicalize(path).ok()?;
+    let sources = kradle_compiler::Sources::from_dir(&real).ok()?;
+    let mut digest = Sha256::new();
+    digest.update(real.as_os_str().as_encoded_bytes());
+    for file in &sources.files {
+        digest.update([0]);
+        digest.update(file.path.as_bytes());
+        digest.update([0]);
+        digest.update(file.text.as_deref().unwrap_or_default().as_bytes());
+    }
+    Some(digest.finalize().to_vec())
+}
+
+/// On SIGHUP, or when `--watch-config` sees the config change, compiles the
+/// config again and swaps in its receivers; a config that does not compile
+/// (or lacks a secret) is refused, and the old one kept.
 fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
     tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
+        let watch = args.watch_config.map(Duration::from_secs);
+        let path = args.input.path.clone();
+        let fingerprint = || {
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || config_fingerprint(&path))
+        };
+        let mut seen = match watch {
+            Some(_) => fingerprint().await.ok().flatten(),
+            None => None,
+        };
+        loop {
+            let trigger = tokio::select! {
+                signal = hangup.recv() => match signal {
+                    Some(()) => "SIGHUP",
+                    None => break,
+                },
+                () = async {
+                    match watch {
+                        Some(every) => tokio::time::sleep(every).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let now = fingerprint().await.ok().flatten();
+                    if now == seen {
+                        continue;
+                    }
+                    seen = now;
+                    "the config changed"
+                }
+            };
             match load_config(&args).await {
                 Ok(Ok(Loaded {
                     receivers: r,
@@ -471,6 +522,7 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
                     state.replace_triggers(triggers);
                     state.replace_catalog(catalog);
                     tracing::info!(
+                        trigger,
                         github_bindings = github,
                         gitea_subscriptions = gitea,
                         trigger_rules,
@@ -478,9 +530,12 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
                     );
                 }
                 Ok(Err(_)) => tracing::warn!(
+                    trigger,
                     "reload refused: the config does not compile; keeping the old one"
                 ),
-                Err(e) => tracing::warn!(error = %e, "reload refused; keeping the old one"),
+                Err(e) => {
+                    tracing::warn!(trigger, error = %e, "reload refused; keeping the old one")
+                }
             }
         }
     });

@@ -66,3 +66,29 @@ capabilities:
       name: {{ required "database.existingSecret is required: a Secret holding the PostgreSQL URL" .Values.database.existingSecret }}
       key: {{ .Values.database.key }}
 {{- end -}}
+
+{{/* git-sync's flags, shared by the one-time clone and the sidecar. */}}
+{{- define "kradle.gitSyncArgs" -}}
+- --repo={{ required "config.repo is required: the git URL of the config repository" .Values.config.repo }}
+- --ref={{ .Values.config.ref }}
+- --root=/config
+- --link=current
+- --depth=1
+{{- end -}}
+
+{{- define "kradle.gitSyncEnv" -}}
+- name: HOME
+  value: /tmp
+{{- if .Values.config.credentialsSecret }}
+- name: GITSYNC_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.config.credentialsSecret }}
+      key: username
+- name: GITSYNC_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.config.credentialsSecret }}
+      key: password
+{{- end }}
+{{- end -}}
