@@ -225,12 +225,17 @@ fn human(id: u64, body: &str) -> Comment {
 
 /// Runs the step as action.yml does; returns (exit code, stdout, stderr).
 fn comment(server: &Server, body: &str) -> (i32, String, String) {
+    comment_with(server, body, TOKEN)
+}
+
+/// The step with `token` as GITHUB_TOKEN.
+fn comment_with(server: &Server, body: &str, token: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plan.md");
     std::fs::write(&file, body).unwrap();
     let o = Command::new("node")
         .arg(root().join("action/comment.mjs"))
-        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_TOKEN", token)
         .env("GITHUB_API_URL", &server.base)
         .env("GITHUB_REPOSITORY", "acme/platform")
         .env("KRADLE_PR", "7")
@@ -388,20 +393,8 @@ fn a_body_over_githubs_limit_is_cut_to_65536_characters_with_a_notice() {
 #[test]
 fn a_refused_token_fails_the_step_without_printing_it() {
     let server = serve(Vec::new());
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("plan.md");
-    std::fs::write(&file, "x").unwrap();
-    let o = Command::new("node")
-        .arg(root().join("action/comment.mjs"))
-        .env("GITHUB_TOKEN", "ghp_wrong-token-value")
-        .env("GITHUB_API_URL", &server.base)
-        .env("GITHUB_REPOSITORY", "acme/platform")
-        .env("KRADLE_PR", "7")
-        .env("KRADLE_COMMENT_FILE", &file)
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (code, _, err) = comment_with(&server, "x", "ghp_wrong-token-value");
+    assert_eq!(code, 1);
     assert!(err.contains("401 Bad credentials"), "{err}");
     assert!(!err.contains("wrong-token-value"), "{err}");
     assert!(ours(&server).is_empty());

@@ -4,6 +4,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -21,33 +24,14 @@ fn plugin() -> Value {
     docs[0].root.to_json()
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Runs the plugin's `generate` command as the cmp-server does: the argv as
 /// written, `kradle` found on the PATH, in the application's folder.
 fn generate(app: &Path, command: &[String]) -> Output {
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
-    let path = std::env::join_paths(
-        std::iter::once(binary.parent().unwrap().to_path_buf()).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
-    .unwrap();
     Command::new(&command[0])
         .args(&command[1..])
         .current_dir(app)
-        .env("PATH", path)
+        .env("PATH", support::path_with(binary.parent().unwrap()))
         .env("ARGOCD_APP_NAME", "platform")
         .output()
         .unwrap()
@@ -76,7 +60,7 @@ fn the_plugin_renders_the_example_at_the_wall_clock_time() {
     // exception that expired yesterday (after the commit, before the refresh).
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("platform");
-    copy_dir(&root().join("examples/acme-platform"), &app);
+    support::copy_dir(&root().join("examples/acme-platform"), &app);
     let discover = plugin["spec"]["discover"]["fileName"].as_str().unwrap();
     assert!(app.join(discover).is_file(), "discover finds {discover}");
     let yesterday = (Utc::now() - Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
@@ -91,34 +75,25 @@ fn the_plugin_renders_the_example_at_the_wall_clock_time() {
         ),
     )
     .unwrap();
-    let git = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(args)
-            .current_dir(&app)
-            .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
-            .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    git(&["init", "-q"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "add",
-        ".",
-    ]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "config",
-    ]);
+    support::git(&app, &["init", "-q"]);
+    support::git(&app, &["add", "."]);
+    // Committed in 2020: `kradle build` reads the committer's time with `--rev`.
+    let committed = Command::new("git")
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@example.com",
+            "commit",
+            "-qm",
+            "config",
+        ])
+        .current_dir(&app)
+        .env("GIT_AUTHOR_DATE", "2020-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2020-01-01T00:00:00Z")
+        .status()
+        .unwrap();
+    assert!(committed.success());
 
     let o = generate(&app, &command);
     let stderr = String::from_utf8_lossy(&o.stderr);

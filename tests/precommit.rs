@@ -13,7 +13,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -61,19 +64,6 @@ fn pre_commit() -> Option<PathBuf> {
     found
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
     let Some(pre_commit) = pre_commit() else {
@@ -81,25 +71,14 @@ fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("config");
-    copy_dir(&root().join("examples/acme-platform"), &config);
-    let git = |args: &[&str]| {
-        let o = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
-            .args(args)
-            .current_dir(&config)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
+    support::copy_dir(&root().join("examples/acme-platform"), &config);
+    let git = |args: &[&str]| support::git(&config, args);
     git(&["init", "-q"]);
     git(&["add", "."]);
     git(&["commit", "-qm", "config"]);
     // kradle on the PATH is the binary under test.
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
-    let path = std::env::join_paths(std::iter::once(bin.parent().unwrap().to_path_buf()).chain(
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()),
-    ))
-    .unwrap();
+    let path = support::path_with(bin.parent().unwrap());
     let try_repo = || -> Output {
         Command::new(&pre_commit)
             .args([

@@ -459,10 +459,13 @@ async fn serve(args: Args) -> Result<u8, Failure> {
 /// What the config is, for `--watch-config`: the folder its path resolves to
 /// (git-sync swaps a link to a new folder per commit) and the digest of every
 /// file read. None when it cannot be read (the reload then says why).
-fn config_fingerprint(path: &std::path::Path) -> Option<Vec<u8>> {
+fn config_fingerprint(
+    path: &std::path::Path,
+    read: &kradle_compiler::source::ReadOptions,
+) -> Option<Vec<u8>> {
     use sha2::{Digest, Sha256};
     let real = std::fs::canonicalize(path).ok()?;
-    let sources = kradle_compiler::Sources::from_dir(&real).ok()?;
+    let sources = kradle_compiler::Sources::from_dir_with(&real, read).ok()?;
     let mut digest = Sha256::new();
     digest.update(real.as_os_str().as_encoded_bytes());
     for file in &sources.files {
@@ -481,9 +484,10 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
     tokio::spawn(async move {
         let watch = args.watch_config.map(Duration::from_secs);
         let path = args.input.path.clone();
+        let read = args.input.read.options(None);
         let fingerprint = || {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || config_fingerprint(&path))
+            let (path, read) = (path.clone(), read.clone());
+            tokio::task::spawn_blocking(move || config_fingerprint(&path, &read))
         };
         let mut seen = match watch {
             Some(_) => fingerprint().await.ok().flatten(),

@@ -446,8 +446,7 @@ impl Renderer<'_> {
                             self.nodes(body, item, out)?;
                         }
                     }
-                    Value::Null => self.nodes(otherwise, dot, out)?,
-                    Value::Array(_) => self.nodes(otherwise, dot, out)?,
+                    Value::Null | Value::Array(_) => self.nodes(otherwise, dot, out)?,
                     other => return Err(format!("range over {other}: only lists")),
                 },
             }

@@ -9,7 +9,7 @@
 mod gotemplate;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use serde_json::{Value, json};
@@ -145,8 +145,14 @@ fn full_values() -> String {
 /// The strict schema of one Kubernetes type, found by its group/version/kind
 /// in the upstream `_definitions.json`.
 fn upstream_validator(api_version: &str, kind: &str) -> Option<jsonschema::Validator> {
-    let path = root().join("../shared/upstream/k8s-schemas/v1.37.0-local-strict/_definitions.json");
-    let mut defs: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    static DEFINITIONS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let mut defs = DEFINITIONS
+        .get_or_init(|| {
+            let path = root()
+                .join("../shared/upstream/k8s-schemas/v1.37.0-local-strict/_definitions.json");
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        })
+        .clone();
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let name = defs["$defs"]
         .as_object()
@@ -335,9 +341,7 @@ fn the_server_is_probed_on_healthz_and_readyz_with_flags_kradle_serve_knows() {
     for arg in &args[2..] {
         let flag = arg.split('=').next().unwrap();
         assert!(
-            help.contains(&format!("{flag} "))
-                || help.contains(&format!("{flag}\n"))
-                || help.contains(&format!("{flag} <")),
+            help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
             "kradle serve has no {flag}"
         );
     }
@@ -515,5 +519,5 @@ fn the_chart_is_documented() {
         dockerfile.contains(&image),
         "the Dockerfile names the image the chart pulls ({image})"
     );
-    assert!(Path::new(&chart().join("crds")).is_dir());
+    assert!(chart().join("crds").is_dir());
 }

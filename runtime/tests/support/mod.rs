@@ -293,6 +293,14 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
+/// `$PATH` with `dir` first, so a child process finds the binary under test
+/// (`kradle`, in `dir`) by name, as a plugin or hook runner would.
+pub fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
+    let rest = std::env::var_os("PATH").unwrap_or_default();
+    std::env::join_paths(std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&rest)))
+        .unwrap()
+}
+
 /// A benchmark's `--name N` option, or `default`.
 pub fn bench_arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
