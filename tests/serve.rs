@@ -68,19 +68,7 @@ async fn start_in(
     args: &[&str],
     kubeconfig: Option<&std::path::Path>,
 ) -> Server {
-    let secrets = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        secrets.path(),
-        format!(
-            "kradle-org-globex/github-app:\n  webhook-secret: {GITHUB_SECRET}\n\
-             kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
-             kradle-org-acme/api-webhook:\n  hmac: {GITEA_SECRET}\n\
-             kradle-org-globex/github-token:\n  token: {}\n\
-             kradle-org-acme/mux-auth:\n  token: {MUX_TOKEN}\n",
-            support::fake_github::TOKEN
-        ),
-    )
-    .unwrap();
+    let secrets = secrets_file();
     let mut child = Command::new(env!("CARGO_BIN_EXE_kradle"))
         .args(["serve", "--listen", "127.0.0.1:0", "--secrets"])
         .arg(secrets.path())
@@ -122,6 +110,24 @@ async fn start_in(
         db,
         _secrets: secrets,
     }
+}
+
+/// The example's Secrets, as a `--secrets` file.
+fn secrets_file() -> tempfile::NamedTempFile {
+    let secrets = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        secrets.path(),
+        format!(
+            "kradle-org-globex/github-app:\n  webhook-secret: {GITHUB_SECRET}\n\
+             kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
+             kradle-org-acme/api-webhook:\n  hmac: {GITEA_SECRET}\n\
+             kradle-org-globex/github-token:\n  token: {}\n\
+             kradle-org-acme/mux-auth:\n  token: {MUX_TOKEN}\n",
+            support::fake_github::TOKEN
+        ),
+    )
+    .unwrap();
+    secrets
 }
 
 /// The next stderr line holding `text`, waiting up to a deadline.
@@ -3234,4 +3240,302 @@ async fn the_api_dispatches_approves_and_cancels_for_write_tokens_only() {
         !log.iter().any(|l| l.contains("ops-token-never-logged")),
         "a token was logged"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Behind an APIService: the API server calls over TLS with its front-proxy
+// client certificate and names the caller in X-Remote-* headers.
+
+/// Certificates as a cluster has them: a serving CA and the server's
+/// certificate, the front-proxy CA and the API server's client
+/// certificate (`front-proxy-client`), a certificate of the same CA under
+/// another name, and one of another CA under the right name.
+struct Pki {
+    dir: tempfile::TempDir,
+    serving_ca: String,
+    proxy_ca: String,
+    /// PEM of certificate and key, as `reqwest::Identity::from_pem` reads them.
+    proxy: String,
+    other_name: String,
+    other_ca: String,
+}
+
+impl Pki {
+    fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+        fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+            let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            params.distinguished_name.push(DnType::CommonName, name);
+            CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+        }
+        fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str, sans: &[&str]) -> String {
+            let key = KeyPair::generate().unwrap();
+            let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            let cert = params.signed_by(&key, issuer).unwrap();
+            format!("{}{}", cert.pem(), key.serialize_pem())
+        }
+        let serving = ca("kradle-serving-ca");
+        let proxy_ca = ca("front-proxy-ca");
+        let other_ca = ca("front-proxy-ca");
+        let dir = tempfile::tempdir().unwrap();
+        let server = leaf(&serving, "kradle", &["localhost", "127.0.0.1"]);
+        let (cert, key) = server.split_at(server.find("-----BEGIN PRIVATE KEY").unwrap());
+        std::fs::write(dir.path().join("tls.crt"), cert).unwrap();
+        std::fs::write(dir.path().join("tls.key"), key).unwrap();
+        Pki {
+            serving_ca: serving.pem(),
+            proxy: leaf(&proxy_ca, "front-proxy-client", &[]),
+            other_name: leaf(&proxy_ca, "someone-else", &[]),
+            other_ca: leaf(&other_ca, "front-proxy-client", &[]),
+            proxy_ca: proxy_ca.pem(),
+            dir,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_str().unwrap().to_string()
+    }
+
+    /// A client that trusts the server, presenting `identity` if any.
+    fn client(&self, identity: Option<&str>) -> reqwest::Client {
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .add_root_certificate(
+                reqwest::Certificate::from_pem(self.serving_ca.as_bytes()).unwrap(),
+            );
+        if let Some(pem) = identity {
+            builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+        }
+        builder.build().unwrap()
+    }
+}
+
+/// The line saying where `server` serves HTTPS, and that URL.
+fn https_of(server: &Server) -> (String, String) {
+    let line = wait_for(&server.lines, "serving HTTPS on ");
+    let url = line
+        .split("serving HTTPS on ")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect();
+    (line, url)
+}
+
+/// GET `url` naming `user` (in groups `devs`) in the front-proxy headers.
+async fn as_user(
+    client: &reqwest::Client,
+    url: &str,
+    user: &str,
+) -> reqwest::Result<(u16, serde_json::Value)> {
+    let response = client
+        .get(url)
+        .header("X-Remote-User", user)
+        .header("X-Remote-Group", "devs")
+        .header("X-Remote-Group", "system:authenticated")
+        .header("X-Remote-Extra-Acme.com%2Fteam", "platform")
+        .send()
+        .await?;
+    let status = response.status().as_u16();
+    Ok((status, response.json().await.unwrap_or_default()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides() {
+    let pki = Pki::new();
+    let (kube, kubeconfig) = cluster(&[]).await;
+    {
+        let mut st = kube.state.lock().unwrap();
+        st.access = vec!["alice list issues kradle-org-globex".into()];
+        // What the API server publishes for its aggregated servers.
+        st.objects.insert(
+            (
+                "configmaps".into(),
+                "kube-system".into(),
+                "extension-apiserver-authentication".into(),
+            ),
+            serde_json::json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": { "name": "extension-apiserver-authentication", "namespace": "kube-system" },
+                "data": {
+                    "requestheader-client-ca-file": pki.proxy_ca,
+                    "requestheader-allowed-names": "[\"front-proxy-client\"]",
+                    "requestheader-username-headers": "[\"X-Remote-User\"]",
+                    "requestheader-group-headers": "[\"X-Remote-Group\"]",
+                    "requestheader-extra-headers-prefix": "[\"X-Remote-Extra-\"]"
+                }
+            }),
+        );
+    }
+    let (cert, key) = (pki.path("tls.crt"), pki.path("tls.key"));
+    let args = [
+        "--workers",
+        "0",
+        "--dispatch",
+        "off",
+        "--api-token-review",
+        "--requestheader-from-cluster",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+    ];
+    let db = Arc::new(TestDb::new().await);
+    let server = start_in(db, &example(), &args, Some(kubeconfig.path())).await;
+    let (line, https) = https_of(&server);
+    assert!(line.contains("front_proxy=true"), "{line}");
+    let issues = "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues";
+    let reviews = || kube.state.lock().unwrap().reviews.len();
+
+    // The front proxy names alice: the cluster's RBAC lets her list.
+    let proxy = pki.client(Some(&pki.proxy));
+    let (status, list) = as_user(&proxy, &format!("{https}{issues}"), "alice")
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["kind"], "IssueList");
+    let review = kube.state.lock().unwrap().reviews[0].clone();
+    assert_eq!(review["spec"]["user"], "alice");
+    assert_eq!(
+        review["spec"]["groups"],
+        serde_json::json!(["devs", "system:authenticated"])
+    );
+    assert_eq!(
+        review["spec"]["extra"],
+        serde_json::json!({ "acme.com/team": ["platform"] })
+    );
+    assert_eq!(
+        review["spec"]["resourceAttributes"],
+        serde_json::json!({ "group": "data.kradle.a5c.ai", "version": "v1alpha1",
+                            "resource": "issues", "namespace": "kradle-org-globex", "verb": "list" })
+    );
+
+    // Bob is authenticated, not allowed: 403, worded as Kubernetes words it.
+    let (status, denied) = as_user(&proxy, &format!("{https}{issues}"), "bob")
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "{denied}");
+    assert_eq!(denied["reason"], "Forbidden");
+    assert_eq!(
+        denied["message"],
+        "issues.data.kradle.a5c.ai is forbidden: User \"bob\" cannot list resource \"issues\" \
+         in API group \"data.kradle.a5c.ai\" in the namespace \"kradle-org-globex\""
+    );
+    assert_eq!(reviews(), 2);
+
+    // Anyone else who writes the headers is nobody: no certificate, one of
+    // the CA under another name, the plain HTTP listener.
+    let asked = reviews();
+    for (client, base) in [
+        (pki.client(None), &https),
+        (pki.client(Some(&pki.other_name)), &https),
+        (reqwest::Client::new(), &server.url),
+    ] {
+        let (status, body) = as_user(&client, &format!("{base}{issues}"), "alice")
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{base}: {body}");
+        assert_eq!(body["reason"], "Unauthorized");
+    }
+    assert_eq!(reviews(), asked, "headers not believed are never reviewed");
+
+    // A certificate of another CA does not get through the handshake.
+    let rogue = pki.client(Some(&pki.other_ca));
+    assert!(
+        as_user(&rogue, &format!("{https}{issues}"), "alice")
+            .await
+            .is_err()
+    );
+
+    // Forges and probes need no certificate on the HTTPS port either.
+    let health = pki
+        .client(None)
+        .get(format!("{https}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    assert!(kube.state.lock().unwrap().invalid.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_certificate_https_is_self_signed_and_a_bad_ca_stops_the_start() {
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let token_file = tokens.path().to_str().unwrap();
+    let args = [
+        "--workers",
+        "0",
+        "--api-token-file",
+        token_file,
+        "--tls-listen",
+        "127.0.0.1:0",
+    ];
+    let server = start_with(&example(), &args).await;
+    let (line, https) = https_of(&server);
+    assert!(line.contains("self_signed=true"), "{line}");
+    assert!(line.contains("front_proxy=false"), "{line}");
+    let base = "/apis/data.kradle.a5c.ai/v1alpha1";
+    // A client that verifies refuses the certificate; one told not to reads
+    // the API with a token, as on the plain port.
+    assert!(reqwest::get(format!("{https}/healthz")).await.is_err());
+    let insecure = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let discovery = insecure
+        .get(format!("{https}{base}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.status().as_u16(), 200);
+    // Without a front proxy, the headers name nobody.
+    let anonymous = insecure
+        .get(format!("{https}{base}"))
+        .header("X-Remote-User", "admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    drop(server);
+
+    // A front-proxy CA that is not PEM: refused at start, naming the file.
+    let bad = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(bad.path(), "not a certificate\n").unwrap();
+    let db = TestDb::new().await;
+    let (_kube, kubeconfig) = cluster(&[]).await;
+    let out = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--dispatch", "off", "--api-token-review", "--secrets"])
+        .arg(secrets_file().path())
+        .arg("--requestheader-client-ca-file")
+        .arg(bad.path())
+        .arg(example())
+        .env("KRADLE_DATABASE_URL", &db.url)
+        .env("KUBECONFIG", kubeconfig.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&bad.path().display().to_string())
+            && stderr.contains("the front-proxy CA holds no certificate"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("listening on"), "{stderr}");
 }

@@ -7,6 +7,7 @@
 //! → [`check`] (schema, scoping, names, references, rules, secrets, readiness)
 //! → [`render`] (human, JSON, SARIF).
 
+pub mod builtin;
 pub mod check;
 pub mod diagnostics;
 pub mod diff;
@@ -47,7 +48,11 @@ impl Validation {
     pub fn summary(&self) -> render::Summary {
         render::Summary::new(
             &self.diagnostics,
-            self.sources.files.len(),
+            self.sources
+                .files
+                .iter()
+                .filter(|f| !builtin::is_builtin(&f.path))
+                .count(),
             self.model.resources.len(),
         )
     }
@@ -97,7 +102,8 @@ pub fn build(sources: Sources, options: &lower::BuildOptions) -> Build {
 }
 
 /// Checks every document of `sources`.
-pub fn validate(sources: Sources, options: &Options) -> Validation {
+pub fn validate(mut sources: Sources, options: &Options) -> Validation {
+    builtin::add(&mut sources);
     let (model, diagnostics) = check::check(&sources, options);
     Validation {
         sources,

@@ -17,6 +17,7 @@ use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
 use kradle_runtime::serve::dispatch;
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
+use kradle_runtime::serve::tls::{self, FrontProxy, Identity, TlsListener};
 use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::writeback;
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
@@ -58,6 +59,36 @@ pub struct Args {
     /// namespace (in-cluster service account, or $KUBECONFIG).
     #[arg(long)]
     api_token_review: bool,
+    /// Also serve HTTPS on ADDR, for an APIService: the Kubernetes API server calls an
+    /// aggregated API over TLS. --listen keeps serving plain HTTP (webhooks, callbacks, probes).
+    #[arg(long, value_name = "ADDR")]
+    tls_listen: Option<String>,
+    /// The serving certificate of --tls-listen (PEM, leaf first). Without it, a self-signed
+    /// one is made at start: enough for an APIService with insecureSkipTLSVerify.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_listen", "tls_key_file"])]
+    tls_cert_file: Option<PathBuf>,
+    /// The private key of --tls-cert-file (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// Believe the caller the Kubernetes API server names in X-Remote-User/-Group/-Extra-*
+    /// on --tls-listen, when its client certificate chains to this CA (PEM); access is
+    /// then decided by SubjectAccessReview.
+    #[arg(long, value_name = "FILE", requires_all = ["tls_listen", "api_token_review"], conflicts_with = "requestheader_from_cluster")]
+    requestheader_client_ca_file: Option<PathBuf>,
+    /// The common names the front proxy's certificate may have (comma-separated; empty:
+    /// any the CA signed).
+    #[arg(
+        long,
+        value_name = "NAMES",
+        value_delimiter = ',',
+        requires = "requestheader_client_ca_file"
+    )]
+    requestheader_allowed_names: Vec<String>,
+    /// As --requestheader-client-ca-file, with the CA, allowed names and headers read from
+    /// the ConfigMap kube-system/extension-apiserver-authentication, as Kubernetes'
+    /// aggregated servers do.
+    #[arg(long, requires_all = ["tls_listen", "api_token_review"])]
+    requestheader_from_cluster: bool,
     /// Sync workers draining the queue (0: only receive, leave the jobs queued).
     #[arg(long, value_name = "N", default_value_t = 2)]
     workers: usize,
@@ -306,6 +337,25 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     } else {
         None
     };
+    let front_proxy = front_proxy(&args, reviewer.as_ref()).await?;
+    let tls = match &args.tls_listen {
+        None => None,
+        Some(addr) => {
+            let identity = match (&args.tls_cert_file, &args.tls_key_file) {
+                (Some(cert), Some(key)) => Identity::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                _ => Identity::SelfSigned {
+                    names: vec!["localhost".into()],
+                },
+            };
+            let config = tls::server_config(&identity, front_proxy.as_deref())
+                .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))?;
+            let tcp = tokio::net::TcpListener::bind(addr).await?;
+            Some(TlsListener::new(tcp, config, front_proxy.clone())?)
+        }
+    };
 
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     // The signal handlers are in place before `listening on` is logged: a
@@ -336,6 +386,10 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     if let Some(reviewer) = reviewer {
         state = state.with_api(std::sync::Arc::new(reviewer));
     }
+    let proxied = front_proxy.is_some();
+    if let Some(proxy) = front_proxy {
+        state = state.with_front_proxy(proxy);
+    }
     let local = listener.local_addr()?;
     tracing::info!(
         github_bindings = github,
@@ -345,6 +399,14 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         agent_stacks = stacks,
         "listening on http://{local}",
     );
+    if let Some(tls) = &tls {
+        tracing::info!(
+            front_proxy = proxied,
+            self_signed = args.tls_cert_file.is_none(),
+            "serving HTTPS on https://{}",
+            tls.addr()
+        );
+    }
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let workers = (args.workers > 0).then(|| {
@@ -426,11 +488,21 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         terminated(term).await;
         let _ = stop_tx.send(true);
     });
-    let mut http_stop = stop.clone();
-    kradle_runtime::serve::run(listener, state, async move {
-        let _ = http_stop.wait_for(|s| *s).await;
-    })
-    .await?;
+    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    let https = async {
+        match tls {
+            Some(tls) => {
+                kradle_runtime::serve::run(tls, state.clone(), stopped(stop.clone())).await
+            }
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(
+        kradle_runtime::serve::run(listener, state.clone(), stopped(stop.clone())),
+        https
+    )?;
     if let Some(scheduler) = scheduler {
         // Releases the lead at once, so another replica takes it now.
         let _ = tokio::time::timeout(DRAIN_DEADLINE, scheduler).await;
@@ -454,6 +526,29 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     }
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// The front proxy whose X-Remote-* headers are believed: from a CA file,
+/// or from the cluster's `extension-apiserver-authentication` ConfigMap.
+async fn front_proxy(
+    args: &Args,
+    reviewer: Option<&ClusterReviewer>,
+) -> Result<Option<Arc<FrontProxy>>, Failure> {
+    let failed = |e: String| Failure::Apply(SetupError::Forge(e));
+    let proxy = if let Some(path) = &args.requestheader_client_ca_file {
+        let pem = tls::read_client_ca(path).map_err(|e| failed(e.to_string()))?;
+        FrontProxy::new(&pem, args.requestheader_allowed_names.clone())
+            .map_err(|e| failed(format!("{}: {e}", path.display())))?
+    } else if args.requestheader_from_cluster {
+        // clap requires --api-token-review with it, so the reviewer is there.
+        let Some(reviewer) = reviewer else {
+            return Ok(None);
+        };
+        reviewer.front_proxy().await.map_err(failed)?
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(proxy)))
 }
 
 /// What the config is, for `--watch-config`: the folder its path resolves to

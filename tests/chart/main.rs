@@ -236,12 +236,14 @@ fn default_values_render_valid_objects() {
     assert_eq!(
         kinds(&r),
         [
+            "APIService/v1alpha1.data.kradle.a5c.ai",
             "Deployment/kradle",
             "Job/kradle-migrate",
             "PodDisruptionBudget/kradle",
             "ClusterRole/kradle-org",
             "ClusterRole/kradle-auth",
             "ClusterRoleBinding/kradle-auth",
+            "RoleBinding/kradle-auth-reader",
             "ClusterRole/kradle-data-view",
             "ClusterRole/kradle-data-edit",
             "Service/kradle",
@@ -273,8 +275,21 @@ fn full_values_render_every_optional_part() {
             "{expected} missing from {names:?}"
         );
     }
-    // Token files replace the TokenReview rights.
-    assert!(!names.iter().any(|n| n.ends_with("-auth")), "{names:?}");
+    // Token files replace the TokenReview rights, and cannot serve behind
+    // an APIService.
+    let tokens = render(Some(
+        "serve:\n  apiAuth: tokenFile\n  apiTokenSecret: kradle-api-tokens\n\
+         apiService:\n  enabled: false\n",
+    ))
+    .unwrap();
+    let token_names = kinds(&tokens);
+    assert!(
+        !token_names
+            .iter()
+            .any(|n| n.contains("-auth") || n.starts_with("APIService/")),
+        "{token_names:?}"
+    );
+    check_upstream(&tokens);
     let monitor = find(&r, "ServiceMonitor", "platform-kradle");
     assert_eq!(monitor["metadata"]["labels"]["release"], "prometheus");
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
@@ -282,6 +297,85 @@ fn full_values_render_every_optional_part() {
     assert_eq!(api["spec"]["group"], kradle_runtime::serve::api::GROUP);
     assert_eq!(api["spec"]["service"]["name"], "platform-kradle");
     golden("full.yaml", &r.stream);
+}
+
+/// The server's container args.
+fn server_args(r: &Rendered) -> Vec<String> {
+    let deploy = r
+        .objects
+        .iter()
+        .map(|(_, o)| o)
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    deploy["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_apiservice_reaches_the_https_port_and_the_front_proxy_is_verified() {
+    // Defaults: a self-signed certificate, which the API server does not
+    // verify; the front proxy's CA read from the cluster.
+    let r = render(None).unwrap();
+    let api = find(&r, "APIService", "v1alpha1.data.kradle.a5c.ai");
+    assert_eq!(api["spec"]["insecureSkipTLSVerify"], true);
+    assert_eq!(
+        api["spec"]["service"],
+        json!({ "name": "kradle", "namespace": "kradle-system", "port": 443 })
+    );
+    let service = find(&r, "Service", "kradle");
+    let https = service["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["port"] == 443)
+        .unwrap();
+    assert_eq!(https["targetPort"], "https");
+    let deploy = find(&r, "Deployment", "kradle");
+    let ports = &deploy["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert!(
+        ports
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "https" && p["containerPort"] == 8443),
+        "{ports}"
+    );
+    let args = server_args(&r);
+    for flag in [
+        "--api-token-review",
+        "--tls-listen=0.0.0.0:8443",
+        "--requestheader-from-cluster",
+    ] {
+        assert!(args.iter().any(|a| a == flag), "{flag} in {args:?}");
+    }
+    assert!(!args.iter().any(|a| a.starts_with("--tls-cert-file")));
+
+    // A serving certificate from a Secret, verified with the caBundle.
+    let r = render(Some(&full_values())).unwrap();
+    let api = find(&r, "APIService", "v1alpha1.data.kradle.a5c.ai");
+    assert!(api["spec"].get("insecureSkipTLSVerify").is_none(), "{api}");
+    assert!(api["spec"]["caBundle"].is_string());
+    assert_eq!(
+        api["metadata"]["annotations"]["acme.example/owner"],
+        "platform"
+    );
+    let args = server_args(&r);
+    assert!(args.contains(&"--tls-cert-file=/etc/kradle/tls/tls.crt".to_string()));
+    assert!(args.contains(&"--tls-key-file=/etc/kradle/tls/tls.key".to_string()));
+    let deploy = find(&r, "Deployment", "platform-kradle");
+    let volumes = &deploy["spec"]["template"]["spec"]["volumes"];
+    assert!(
+        volumes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["secret"]["secretName"] == "kradle-serving-tls"),
+        "{volumes}"
+    );
 }
 
 /// The pod of every workload: non-root, read-only root, no capabilities.
@@ -386,7 +480,13 @@ fn rbac_is_least_privilege_and_only_in_org_namespaces() {
         }
         if o["kind"] == "RoleBinding" {
             let ns = o["metadata"]["namespace"].as_str().unwrap();
-            assert!(ns.starts_with("kradle-org-"), "{ns}");
+            // Outside the org namespaces, only the Role Kubernetes keeps
+            // for reading the front proxy's ConfigMap.
+            let reader = ns == "kube-system"
+                && o["roleRef"]
+                    == json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                               "name": "extension-apiserver-authentication-reader" });
+            assert!(ns.starts_with("kradle-org-") || reader, "{ns}: {o}");
         }
         assert_ne!(
             o["kind"], "Role",
@@ -399,7 +499,10 @@ fn rbac_is_least_privilege_and_only_in_org_namespaces() {
         .filter(|(_, o)| o["kind"] == "RoleBinding")
         .map(|(_, o)| o["metadata"]["namespace"].as_str().unwrap())
         .collect();
-    assert_eq!(bound, ["kradle-org-acme", "kradle-org-globex"]);
+    assert_eq!(
+        bound,
+        ["kradle-org-acme", "kradle-org-globex", "kube-system"]
+    );
     // The org role is never bound cluster-wide.
     for (_, o) in &r.objects {
         if o["kind"] == "ClusterRoleBinding" {
@@ -445,10 +548,17 @@ fn values_the_schema_refuses_never_render() {
             .unwrap_or_else(|| panic!("{values} rendered"));
         assert!(error.contains(expected), "{values}: {error}");
     }
-    // A template's own `required` names the value.
-    let error = render(Some("serve:\n  apiAuth: tokenFile\n"))
+    // Behind an APIService, only the cluster's RBAC can decide.
+    let error = render(Some("serve:\n  apiAuth: tokenFile\n  apiTokenSecret: t\n"))
         .err()
         .unwrap();
+    assert!(error.contains("/serve/apiAuth"), "{error}");
+    // A template's own `required` names the value.
+    let error = render(Some(
+        "serve:\n  apiAuth: tokenFile\napiService:\n  enabled: false\n",
+    ))
+    .err()
+    .unwrap();
     assert!(
         error.contains("serve.apiTokenSecret is required"),
         "{error}"

@@ -54,6 +54,7 @@ pub fn check(sources: &Sources, options: &Options) -> (Model, Vec<Diagnostic>) {
             model.resources.push(resource);
         }
     }
+    crate::builtin::keep_used(&mut model.resources, sources);
     names::check_names(&model, &mut diags);
     names::index_and_find_duplicates(&mut model, &mut diags);
     scoping::check_namespaces(&model, &mut diags);

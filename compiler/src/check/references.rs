@@ -425,9 +425,16 @@ fn check_edge(model: &Model, r: &Resource, edge: &Edge, diags: &mut Vec<Diagnost
     let mut candidates: Vec<&str> = model.names_in(org, kind).collect();
     if kind == Kind::PolicyTemplate {
         candidates.extend(model.names_in(None, kind));
+        // Unused built-ins are not in the model; their names still are.
+        candidates.extend(crate::builtin::POLICY_TEMPLATES.iter().map(|(n, _)| *n));
     }
     d = match did_you_mean(&edge.name, candidates.iter().copied()) {
         Some(best) => d.help(format!("did you mean `{best}`?")),
+        None if kind == Kind::PolicyTemplate => d.help(format!(
+            "declare a PolicyTemplate named `{}`, or bind one of kradle's built-in templates \
+             (docs/policies.md)",
+            edge.name,
+        )),
         None => d.help(format!(
             "declare a {kind} named `{}`, or fix the name",
             edge.name

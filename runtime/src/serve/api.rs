@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
+use super::tls::RemoteUser;
 use crate::store::{LabelSelector, ListQuery, StoredObject};
 
 /// The aggregated kinds have a group of their own: an `APIService` claims a
@@ -128,6 +129,14 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
                 .await?
                 .then(|| "api-token".to_string()))
         })
+    }
+
+    /// Whether `user`, whom the front proxy (the Kubernetes API server)
+    /// authenticated, may do `access`. Only an authenticator that asks the
+    /// cluster can say; the others refuse.
+    fn authorize_user<'a>(&'a self, user: &'a RemoteUser, access: &'a Access) -> Verdict<'a> {
+        let _ = (user, access);
+        Box::pin(async { Ok(false) })
     }
 }
 
@@ -242,6 +251,23 @@ pub(super) async fn authorized_as(
             "the API is not enabled: start kradle serve with --api-token-file",
         ));
     };
+    // The headers survive only on the front proxy's connections
+    // (`serve::believe_front_proxy`).
+    if let Some(user) = state.front_proxy.as_ref().and_then(|p| p.user(headers)) {
+        return match auth.authorize_user(&user, &access).await {
+            Ok(true) => Ok(user.name),
+            Ok(false) => Err(status(
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+                forbidden(&user.name, &access),
+            )),
+            Err(why) => Err(status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ServiceUnavailable",
+                format!("cannot check access: {why}"),
+            )),
+        };
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -268,6 +294,23 @@ pub(super) async fn authorized_as(
             format!("cannot check the token: {why}"),
         )),
     }
+}
+
+/// The message of a 403, worded as Kubernetes words it.
+fn forbidden(user: &str, access: &Access) -> String {
+    let what = match &access.resource {
+        Some(r) => format!("{r}.{GROUP}"),
+        None => "this API".to_string(),
+    };
+    let scope = match &access.namespace {
+        Some(ns) => format!(" in the namespace \"{ns}\""),
+        None => " at the cluster scope".to_string(),
+    };
+    format!(
+        "{what} is forbidden: User \"{user}\" cannot {} resource \"{}\" in API group \"{GROUP}\"{scope}",
+        access.verb,
+        access.resource.as_deref().unwrap_or("")
+    )
 }
 
 /// `GET /apis/data.kradle.a5c.ai/v1alpha1`: an APIResourceList.

@@ -3,14 +3,20 @@
 //! SubjectAccessReview says whether that user may `get` or `list` the
 //! resource in the namespace, so the cluster's RBAC decides who reads what.
 //! Discovery only needs an authenticated user, as in Kubernetes.
+//!
+//! Behind an APIService the API server has already authenticated the
+//! caller and names them in headers (`serve::tls`): only the
+//! SubjectAccessReview is left to do.
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
 use super::api::{Access, Authenticator, GROUP, VERSION, Verdict, Who};
+use super::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser};
 
 /// Reviews tokens and access with the API server.
 #[derive(Clone)]
@@ -50,33 +56,63 @@ impl ClusterReviewer {
             return Ok(None);
         };
         let name = user.username.clone().unwrap_or_else(|| "unknown".into());
+        let allowed = self
+            .access_review(
+                SubjectAccessReviewSpec {
+                    user: user.username,
+                    groups: user.groups,
+                    uid: user.uid,
+                    extra: user.extra,
+                    ..SubjectAccessReviewSpec::default()
+                },
+                access,
+            )
+            .await?;
+        Ok(allowed.then_some(name))
+    }
+
+    /// Whether the subject of `spec` may do `access`: a
+    /// SubjectAccessReview, except for discovery, which any authenticated
+    /// user may read.
+    async fn access_review(
+        &self,
+        mut spec: SubjectAccessReviewSpec,
+        access: &Access,
+    ) -> Result<bool, String> {
         let Some(resource) = &access.resource else {
-            return Ok(Some(name));
+            return Ok(true);
         };
+        spec.resource_attributes = Some(ResourceAttributes {
+            group: Some(GROUP.to_string()),
+            version: Some(VERSION.to_string()),
+            resource: Some(resource.clone()),
+            namespace: access.namespace.clone(),
+            name: access.name.clone(),
+            verb: Some(access.verb.to_string()),
+            ..ResourceAttributes::default()
+        });
         let sar = SubjectAccessReview {
-            spec: SubjectAccessReviewSpec {
-                user: user.username,
-                groups: user.groups,
-                uid: user.uid,
-                extra: user.extra,
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(GROUP.to_string()),
-                    version: Some(VERSION.to_string()),
-                    resource: Some(resource.clone()),
-                    namespace: access.namespace.clone(),
-                    name: access.name.clone(),
-                    verb: Some(access.verb.to_string()),
-                    ..ResourceAttributes::default()
-                }),
-                ..SubjectAccessReviewSpec::default()
-            },
+            spec,
             ..SubjectAccessReview::default()
         };
         let decided = Api::<SubjectAccessReview>::all(self.client.clone())
             .create(&PostParams::default(), &sar)
             .await
             .map_err(|e| format!("SubjectAccessReview failed: {}", without_body(&e)))?;
-        Ok(decided.status.is_some_and(|s| s.allowed).then_some(name))
+        Ok(decided.status.is_some_and(|s| s.allowed))
+    }
+
+    /// The front proxy the API server describes in
+    /// `kube-system/extension-apiserver-authentication` (readable through
+    /// the Role `extension-apiserver-authentication-reader`).
+    pub async fn front_proxy(&self) -> Result<FrontProxy, String> {
+        let (namespace, name) = AUTHENTICATION_CONFIG_MAP;
+        let map = Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+            .get(name)
+            .await
+            .map_err(|e| format!("cannot read {namespace}/{name}: {}", without_body(&e)))?;
+        let data = map.data.unwrap_or_default();
+        FrontProxy::from_config_map(&data).map_err(|e| e.to_string())
     }
 }
 
@@ -95,5 +131,16 @@ impl Authenticator for ClusterReviewer {
 
     fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {
         Box::pin(self.review(token, access))
+    }
+
+    fn authorize_user<'a>(&'a self, user: &'a RemoteUser, access: &'a Access) -> Verdict<'a> {
+        let spec = SubjectAccessReviewSpec {
+            user: Some(user.name.clone()),
+            uid: user.uid.clone(),
+            groups: Some(user.groups.clone()),
+            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+            ..SubjectAccessReviewSpec::default()
+        };
+        Box::pin(self.access_review(spec, access))
     }
 }

@@ -12,6 +12,7 @@ pub mod dispatch;
 pub mod kube_auth;
 mod metrics;
 pub mod schedule;
+pub mod tls;
 mod webhook;
 pub mod workers;
 pub mod writeback;
@@ -343,6 +344,8 @@ pub struct AppState {
     /// Turns true when the server stops: watches end.
     stopping: Arc<tokio::sync::watch::Sender<bool>>,
     api_auth: api::SharedAuth,
+    /// Who may name callers in request headers (`serve::tls`).
+    front_proxy: Option<Arc<tls::FrontProxy>>,
 }
 
 impl AppState {
@@ -358,7 +361,16 @@ impl AppState {
             catalog: dispatch::SharedCatalog::default(),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             api_auth: None,
+            front_proxy: None,
         }
+    }
+
+    /// Believes the callers `proxy` names in request headers, on the
+    /// connections it makes (the Kubernetes API server, in front of an
+    /// APIService).
+    pub fn with_front_proxy(mut self, proxy: Arc<tls::FrontProxy>) -> AppState {
+        self.front_proxy = Some(proxy);
+        self
     }
 
     /// Serves the aggregated API to the callers `auth` allows (without
@@ -478,16 +490,46 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            believe_front_proxy,
+        ))
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then lets the
-/// requests in flight finish.
-pub async fn run(
-    listener: tokio::net::TcpListener,
+/// Removes the headers the front proxy names callers with from every
+/// request that did not come on the front proxy's own connection (a
+/// verified client certificate with an allowed name): anyone else could
+/// write `X-Remote-User: admin`.
+async fn believe_front_proxy(
+    State(state): State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(proxy) = &state.front_proxy {
+        let from_proxy = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<tls::Peer>>()
+            .is_some_and(|peer| peer.0.front_proxy);
+        if !from_proxy {
+            proxy.strip(request.headers_mut());
+        }
+    }
+    next.run(request).await
+}
+
+/// Serves `state` on `listener` (plain TCP, or a [`tls::TlsListener`])
+/// until `shutdown` resolves, then lets the requests in flight finish.
+pub async fn run<L>(
+    listener: L,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+    tls::Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+{
     let stopping = state.stopping.clone();
     // Long-lived responses (watches) end when the server stops, so the
     // graceful shutdown does not wait on them.
@@ -495,9 +537,12 @@ pub async fn run(
         shutdown.await;
         stopping.send_replace(true);
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<tls::Peer>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Ready when the database answers and its schema is current.

@@ -37,6 +37,11 @@ pub struct State {
     pub logs: BTreeMap<String, String>,
     /// When each Job was created: (name, wall clock).
     pub job_created: Vec<(String, chrono::DateTime<chrono::Utc>)>,
+    /// What RBAC allows, each as "user verb resource namespace": what a
+    /// SubjectAccessReview answers.
+    pub access: Vec<String>,
+    /// The SubjectAccessReviews asked.
+    pub reviews: Vec<Value>,
     next_uid: u64,
 }
 
@@ -52,6 +57,41 @@ fn schema(file: &str) -> jsonschema::Validator {
         .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).unwrap()
+}
+
+/// The strict schema of a SubjectAccessReview, from the upstream
+/// `_definitions.json` (it has no file of its own); read once.
+fn access_review_schema() -> &'static jsonschema::Validator {
+    static SCHEMA: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path: PathBuf = upstream().join("k8s-schemas/v1.37.0-local-strict/_definitions.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut defs: Value = serde_json::from_str(&text).unwrap();
+        defs["$ref"] = json!("#/$defs/io.k8s.api.authorization.v1.SubjectAccessReview");
+        jsonschema::validator_for(&defs).unwrap()
+    })
+}
+
+/// The 422 the API server answers a body its schema refuses with (the
+/// body recorded as invalid), or `None` when it is valid.
+fn invalid(
+    st: &mut State,
+    schema: &jsonschema::Validator,
+    body: &Value,
+    method: &str,
+    path: &str,
+) -> Option<(u16, Value)> {
+    let errors: Vec<String> = schema
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    if errors.is_empty() {
+        return None;
+    }
+    st.invalid
+        .push(format!("{method} {path}: {}", errors.join("; ")));
+    Some(status(422, "Invalid", &errors.join("; ")))
 }
 
 fn status(code: u16, reason: &str, message: &str) -> (u16, Value) {
@@ -77,6 +117,8 @@ impl FakeKube {
             "persistentvolumeclaims",
             schema("persistentvolumeclaim-v1.json"),
         );
+        schemas.insert("configmaps", schema("configmap-v1.json"));
+
         FakeKube {
             state: Arc::default(),
             schemas: Arc::new(schemas),
@@ -95,6 +137,33 @@ impl FakeKube {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
         // Pods: one per Job, read-only, with the log a test set.
         match (method, parts.as_slice()) {
+            ("POST", ["apis", "authorization.k8s.io", "v1", "subjectaccessreviews"]) => {
+                let Ok(review) = serde_json::from_slice::<Value>(body) else {
+                    return status(400, "BadRequest", "not JSON");
+                };
+                if let Some(refused) =
+                    invalid(&mut st, access_review_schema(), &review, method, path)
+                {
+                    return refused;
+                }
+                st.reviews.push(review.clone());
+                let spec = &review["spec"];
+                let a = &spec["resourceAttributes"];
+                let text = |v: &Value| v.as_str().unwrap_or("*").to_string();
+                let asked = format!(
+                    "{} {} {} {}",
+                    text(&spec["user"]),
+                    text(&a["verb"]),
+                    text(&a["resource"]),
+                    text(&a["namespace"])
+                );
+                let allowed = st.access.contains(&asked);
+                return (
+                    201,
+                    json!({ "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+                            "metadata": {}, "spec": spec, "status": { "allowed": allowed } }),
+                );
+            }
             ("GET", ["api", "v1", "namespaces", ns, "pods"]) => {
                 let selector = super::fake_http::query_of(Some(query))
                     .get("labelSelector")
@@ -137,14 +206,14 @@ impl FakeKube {
                 "v1",
                 "namespaces",
                 ns,
-                plural @ ("secrets" | "persistentvolumeclaims"),
+                plural @ ("secrets" | "persistentvolumeclaims" | "configmaps"),
             ] => (*plural, *ns, None),
             [
                 "api",
                 "v1",
                 "namespaces",
                 ns,
-                plural @ ("secrets" | "persistentvolumeclaims"),
+                plural @ ("secrets" | "persistentvolumeclaims" | "configmaps"),
                 name,
             ] => (*plural, *ns, Some(*name)),
             ["apis", "batch", "v1", "namespaces", ns, "jobs"] => ("jobs", *ns, None),
@@ -163,14 +232,10 @@ impl FakeKube {
                     Ok(v) => v,
                     Err(answer) => return answer,
                 };
-                let errors: Vec<String> = self.schemas[plural]
-                    .iter_errors(&object)
-                    .map(|e| format!("{} at {}", e, e.instance_path))
-                    .collect();
-                if !errors.is_empty() {
-                    st.invalid
-                        .push(format!("{method} {path}: {}", errors.join("; ")));
-                    return status(422, "Invalid", &errors.join("; "));
+                if let Some(refused) =
+                    invalid(&mut st, &self.schemas[plural], &object, method, path)
+                {
+                    return refused;
                 }
                 let Some(object_name) = object["metadata"]["name"].as_str().map(str::to_string)
                 else {
