@@ -3539,3 +3539,52 @@ async fn without_a_certificate_https_is_self_signed_and_a_bad_ca_stops_the_start
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("listening on"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_without_a_restart_and_a_broken_one_is_refused() {
+    let (first, renewed) = (Pki::new(), Pki::new());
+    let (cert, key) = (first.path("tls.crt"), first.path("tls.key"));
+    let args = [
+        "--workers",
+        "0",
+        "--tls-listen",
+        "127.0.0.1:0",
+        "--tls-cert-file",
+        &cert,
+        "--tls-key-file",
+        &key,
+        "--tls-reload",
+        "1",
+    ];
+    let server = start_with(&example(), &args).await;
+    let (_, https) = https_of(&server);
+    let healthy = |pki: &Pki| {
+        let client = pki.client(None);
+        let url = format!("{https}/healthz");
+        async move { client.get(url).send().await.is_ok() }
+    };
+    assert!(healthy(&first).await);
+    assert!(!healthy(&renewed).await, "the renewed CA is not in use yet");
+
+    // cert-manager renews the Secret: the files change in place.
+    for name in ["tls.crt", "tls.key"] {
+        std::fs::copy(renewed.dir.path().join(name), first.dir.path().join(name)).unwrap();
+    }
+    wait_for(&server.lines, "the TLS certificate changed");
+    assert!(healthy(&renewed).await);
+    assert!(
+        !healthy(&first).await,
+        "the old certificate is no longer served"
+    );
+
+    // A certificate whose key does not match is refused; the last good one stays.
+    let other = Pki::new();
+    std::fs::copy(
+        other.dir.path().join("tls.key"),
+        first.dir.path().join("tls.key"),
+    )
+    .unwrap();
+    let refused = wait_for(&server.lines, "the TLS certificate is refused");
+    assert!(!refused.contains("PRIVATE KEY"), "{refused}");
+    assert!(healthy(&renewed).await);
+}

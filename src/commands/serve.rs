@@ -17,7 +17,7 @@ use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::backfill::{self, Target};
 use kradle_runtime::serve::dispatch;
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
-use kradle_runtime::serve::tls::{self, FrontProxy, Identity, TlsListener};
+use kradle_runtime::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsListener};
 use kradle_runtime::serve::workers::{self, WorkerConfig};
 use kradle_runtime::serve::writeback;
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
@@ -70,6 +70,10 @@ pub struct Args {
     /// The private key of --tls-cert-file (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
+    /// Every SECONDS, read --tls-cert-file and --tls-key-file again, and serve new
+    /// connections with them when they changed (a renewed certificate needs no restart).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    tls_reload: u64,
     /// Believe the caller the Kubernetes API server names in X-Remote-User/-Group/-Extra-*
     /// on --tls-listen, when its client certificate chains to this CA (PEM); access is
     /// then decided by SubjectAccessReview.
@@ -350,9 +354,14 @@ async fn serve(args: Args) -> Result<u8, Failure> {
                     names: vec!["localhost".into()],
                 },
             };
-            let config = tls::server_config(&identity, front_proxy.as_deref())
-                .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))?;
+            let failed = |e: tls::TlsError| Failure::Apply(SetupError::Forge(e.to_string()));
+            let cert = ServingCert::load(identity).map_err(failed)?;
+            let config =
+                tls::server_config(cert.clone(), front_proxy.as_deref()).map_err(failed)?;
             let tcp = tokio::net::TcpListener::bind(addr).await?;
+            if args.tls_cert_file.is_some() {
+                reload_certificate(cert, Duration::from_secs(args.tls_reload));
+            }
             Some(TlsListener::new(tcp, config, front_proxy.clone())?)
         }
     };
@@ -526,6 +535,27 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     }
     tracing::info!("stopped");
     Ok(0)
+}
+
+/// Reads the serving certificate's files every `every`, and swaps in a
+/// renewed pair; a broken one is logged and the old one kept.
+fn reload_certificate(cert: Arc<ServingCert>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let cert = cert.clone();
+            match tokio::task::spawn_blocking(move || cert.reload()).await {
+                Ok(Ok(true)) => {
+                    tracing::info!("the TLS certificate changed; new connections use it")
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "the TLS certificate is refused; the old one stays in use");
+                }
+                Err(_) => return,
+            }
+        }
+    });
 }
 
 /// The front proxy whose X-Remote-* headers are believed: from a CA file,

@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, HeaderName};
 use axum::serve::{IncomingStream, Listener};
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
@@ -294,24 +295,102 @@ pub fn read_client_ca(path: &Path) -> Result<Vec<u8>, TlsError> {
     read(path, "the front-proxy CA file")
 }
 
+/// The serving certificate. Files are read again by [`ServingCert::reload`]
+/// (cert-manager renews a Secret in place), and a pair that reads and
+/// matches replaces the old one for new connections; a broken pair is
+/// refused and the old one kept.
+pub struct ServingCert {
+    identity: Identity,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    current: std::sync::RwLock<Arc<CertifiedKey>>,
+    /// The bytes of the files last read.
+    read: std::sync::Mutex<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ServingCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServingCert")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServingCert {
+    pub fn load(identity: Identity) -> Result<Arc<ServingCert>, TlsError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (bytes, key) = certified(&identity, &provider)?;
+        Ok(Arc::new(ServingCert {
+            identity,
+            provider,
+            current: std::sync::RwLock::new(Arc::new(key)),
+            read: std::sync::Mutex::new(bytes),
+        }))
+    }
+
+    /// Reads the files again: `Ok(true)` when they changed and the new pair
+    /// is in use, `Ok(false)` when they did not change (or the certificate
+    /// is self-signed), `Err` (the old pair kept) when the new one is
+    /// broken.
+    pub fn reload(&self) -> Result<bool, TlsError> {
+        let Identity::Files { .. } = &self.identity else {
+            return Ok(false);
+        };
+        let (bytes, key) = certified(&self.identity, &self.provider)?;
+        let mut read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        if *read == bytes {
+            return Ok(false);
+        }
+        *read = bytes;
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(key);
+        Ok(true)
+    }
+}
+
+impl rustls::server::ResolvesServerCert for ServingCert {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        )
+    }
+}
+
+/// The certificate and key of `identity`, checked to match, and the bytes
+/// they were read from.
+fn certified(
+    identity: &Identity,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<(Vec<u8>, CertifiedKey), TlsError> {
+    let (bytes, chain, key) = match identity {
+        Identity::Files { cert, key } => {
+            let cert_pem = read(cert, "the TLS certificate")?;
+            let key_pem = read(key, "the TLS key")?;
+            let chain = certificates(&cert_pem, "the TLS certificate")?;
+            let key_der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| {
+                TlsError::Invalid(format!("the TLS key {} is not PEM: {e}", key.display()))
+            })?;
+            ([cert_pem, key_pem].concat(), chain, key_der)
+        }
+        Identity::SelfSigned { names } => {
+            let (chain, key) = self_signed(names)?;
+            (Vec::new(), chain, key)
+        }
+    };
+    let key = CertifiedKey::from_der(chain, key, provider)
+        .map_err(|e| TlsError::Invalid(format!("the TLS certificate and key: {e}")))?;
+    Ok((bytes, key))
+}
+
 /// The TLS settings of the HTTPS listener: the serving certificate, and
 /// client certificates asked for (never required: forges and agents
 /// connect without one) when there is a front proxy.
 pub fn server_config(
-    identity: &Identity,
+    cert: Arc<ServingCert>,
     front_proxy: Option<&FrontProxy>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
-    let (chain, key) = match identity {
-        Identity::Files { cert, key } => {
-            let chain = certificates(&read(cert, "the TLS certificate")?, "the TLS certificate")?;
-            let key = PrivateKeyDer::from_pem_slice(&read(key, "the TLS key")?).map_err(|e| {
-                TlsError::Invalid(format!("the TLS key {} is not PEM: {e}", key.display()))
-            })?;
-            (chain, key)
-        }
-        Identity::SelfSigned { names } => self_signed(names)?,
-    };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = cert.provider.clone();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Invalid(e.to_string()))?;
@@ -331,9 +410,7 @@ pub fn server_config(
             builder.with_client_cert_verifier(verifier)
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .map_err(|e| TlsError::Invalid(format!("the TLS certificate and key: {e}")))?;
+    let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
