@@ -142,6 +142,7 @@ invalid_cases! {
     repository_delivery => "repository-delivery",
     role_binding_scope => "role-binding-scope",
     runner_pool_replicas => "runner-pool-replicas",
+    runtime_names => "runtime-names",
     secrets_in_spec => "secrets-in-spec",
     skill_source => "skill-source",
     ssh_key_duplicate => "ssh-key-duplicate",

@@ -26,6 +26,31 @@ pub struct ProjectConfig {
     pub kyverno: Option<KyvernoConfig>,
     /// Where the forges are, for `kradle apply`.
     pub forges: Option<ForgesConfig>,
+    /// The runtime (`kradle serve`) in the cluster, for the rights it needs in
+    /// each org namespace.
+    pub runtime: Option<RuntimeConfig>,
+}
+
+/// The runtime's identity. With `serviceAccount`, every org namespace gets
+/// a RoleBinding `kradle-runtime` giving that ServiceAccount `clusterRole`
+/// there (the Helm chart's `<release>-org`), so a new organization needs no
+/// change to the chart.
+#[serde_with::skip_serializing_none]
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeConfig {
+    pub service_account: Option<ServiceAccountRef>,
+    /// The ClusterRole bound in each org namespace (default `kradle-org`,
+    /// the chart's for a release named `kradle`).
+    pub cluster_role: Option<String>,
+}
+
+/// A ServiceAccount by name and namespace.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceAccountRef {
+    pub name: String,
+    pub namespace: String,
 }
 
 /// The forges `kradle apply` writes to.

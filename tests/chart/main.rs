@@ -631,3 +631,47 @@ fn the_chart_is_documented() {
     );
     assert!(chart().join("crds").is_dir());
 }
+
+#[test]
+fn the_compiled_runtime_bindings_name_the_charts_service_account_and_role() {
+    // The example's kradle.yaml names the runtime of a release `kradle` in
+    // `kradle-system`: its RoleBindings must bind what the chart creates.
+    let out = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args(["build", "--stdout", "--now", "2026-11-01T00:00:00Z"])
+        .arg(root().join("examples/acme-platform"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (docs, errors) = kradle_compiler::yaml::parse(&String::from_utf8(out.stdout).unwrap());
+    assert!(errors.is_empty());
+    let bindings: Vec<Value> = docs
+        .iter()
+        .map(|d| d.root.to_json())
+        .filter(|o| o["kind"] == "RoleBinding" && o["metadata"]["name"] == "kradle-runtime")
+        .collect();
+    let namespaces: Vec<&str> = bindings
+        .iter()
+        .map(|b| b["metadata"]["namespace"].as_str().unwrap())
+        .collect();
+    assert_eq!(namespaces, ["kradle-org-acme", "kradle-org-globex"]);
+
+    let r = render(None).unwrap();
+    let account = find(&r, "ServiceAccount", "kradle");
+    for binding in &bindings {
+        let role = binding["roleRef"]["name"].as_str().unwrap();
+        let role = find(&r, "ClusterRole", role);
+        assert!(
+            role["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|rule| rule["resources"] == json!(["jobs"])),
+            "{role}"
+        );
+        assert_eq!(
+            binding["subjects"],
+            json!([{ "kind": "ServiceAccount", "name": account["metadata"]["name"],
+                     "namespace": "kradle-system" }])
+        );
+    }
+}

@@ -179,7 +179,55 @@ fn load_project(id: FileId, root: &Node, diags: &mut Vec<Diagnostic>) -> Project
         diags.extend(errors);
         return ProjectConfig::default();
     }
-    serde_json::from_value(root.to_json()).unwrap_or_default()
+    let project: ProjectConfig = serde_json::from_value(root.to_json()).unwrap_or_default();
+    check_runtime_names(id, root, &project, diags);
+    project
+}
+
+/// The names `runtime:` puts into RoleBindings must be Kubernetes names.
+fn check_runtime_names(id: FileId, root: &Node, p: &ProjectConfig, diags: &mut Vec<Diagnostic>) {
+    use super::names::{is_dns1123_label, is_dns1123_subdomain};
+    let Some(runtime) = &p.runtime else {
+        return;
+    };
+    let sa = runtime.service_account.as_ref();
+    let names = [
+        (
+            "/runtime/serviceAccount/name",
+            sa.map(|s| s.name.as_str()),
+            is_dns1123_subdomain as fn(&str) -> bool,
+            "a ServiceAccount name",
+        ),
+        (
+            "/runtime/serviceAccount/namespace",
+            sa.map(|s| s.namespace.as_str()),
+            |n| is_dns1123_label(n, 63),
+            "a namespace",
+        ),
+        (
+            "/runtime/clusterRole",
+            runtime.cluster_role.as_deref(),
+            is_dns1123_subdomain,
+            "a ClusterRole name",
+        ),
+    ];
+    for (pointer, value, valid, what) in names {
+        let Some(value) = value.filter(|v| !valid(v)) else {
+            continue;
+        };
+        diags.push(
+            Diagnostic::new(
+                Code::InvalidName,
+                format!("`{value}` is not {what}"),
+            )
+            .at(id, root.pointer(pointer).map_or(root.span, |n| n.span))
+            .help(if pointer.ends_with("namespace") {
+                "at most 63 lowercase letters, digits and `-`, starting and ending with a letter or digit"
+            } else {
+                "lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
+            }),
+        );
+    }
 }
 
 fn load_document(

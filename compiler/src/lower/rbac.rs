@@ -132,7 +132,46 @@ pub fn lower(model: &Model) -> Vec<Object> {
             _ => {}
         }
     }
+    out.extend(runtime_bindings(model));
     out
+}
+
+/// The RoleBinding `kradle-runtime` in each org namespace, when
+/// `kradle.yaml` names the runtime's ServiceAccount: its rights (the
+/// chart's ClusterRole) there and nowhere else.
+fn runtime_bindings(model: &Model) -> Vec<Object> {
+    let Some(runtime) = &model.project.runtime else {
+        return Vec::new();
+    };
+    let Some(sa) = &runtime.service_account else {
+        return Vec::new();
+    };
+    let role = runtime.cluster_role.as_deref().unwrap_or("kradle-org");
+    model
+        .organizations()
+        .map(|(slug, org)| Object {
+            origin: Origin::of(org),
+            dir: dir(&slug),
+            value: object(
+                RBAC,
+                "RoleBinding",
+                "kradle-runtime",
+                Some(&org_namespace(&slug)),
+                &base_labels(Some(&slug)),
+                &wave_annotation(Wave::Rbac),
+                vec![
+                    (
+                        "roleRef",
+                        json!({ "apiGroup": RBAC_GROUP, "kind": "ClusterRole", "name": role }),
+                    ),
+                    (
+                        "subjects",
+                        json!([{ "kind": "ServiceAccount", "name": sa.name, "namespace": sa.namespace }]),
+                    ),
+                ],
+            ),
+        })
+        .collect()
 }
 
 /// A Role allowing `get` on exactly one object, and its RoleBinding.
