@@ -85,7 +85,7 @@ codes! {
     UnknownField = "KR207", "unknown-field", Error, ["src/check/schema.rs", "src/check/load.rs"],
         "A field is not part of the kind's schema.",
         "Kubernetes would silently drop it; kradle reports it, with the nearest known field name.";
-    InvalidName = "KR208", "invalid-name", Error, ["src/check/names.rs"],
+    InvalidName = "KR208", "invalid-name", Error, ["src/check/load.rs", "src/check/names.rs"],
         "metadata.name is not a valid Kubernetes name.",
         "Names are DNS-1123 subdomains (lowercase letters, digits, '-' and '.', at most 253 characters); organization names are DNS-1123 labels of at most 52 characters so that `kradle-org-<slug>` fits in 63.";
     InvalidValue = "KR209", "out-of-range", Error, ["src/check/schema.rs"],
