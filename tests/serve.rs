@@ -3334,7 +3334,11 @@ async fn as_user(
 ) -> reqwest::Result<(u16, serde_json::Value)> {
     let response = client
         .get(url)
-        .header("X-Remote-User", user)
+        // As Kubernetes sends it: the name's UTF-8 bytes.
+        .header(
+            "X-Remote-User",
+            reqwest::header::HeaderValue::from_bytes(user.as_bytes()).unwrap(),
+        )
         .header("X-Remote-Group", "devs")
         .header("X-Remote-Group", "system:authenticated")
         .header("X-Remote-Extra-Acme.com%2Fteam", "platform")
@@ -3416,6 +3420,22 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
                             "resource": "issues", "namespace": "kradle-org-globex", "verb": "list" })
     );
 
+    // The API server's availability check: discovery as
+    // system:kube-aggregator must answer 2xx, or the APIService is not
+    // Available. Discovery needs no SubjectAccessReview.
+    let before = reviews();
+    let check = proxy
+        .get(format!("{https}/apis/data.kradle.a5c.ai/v1alpha1"))
+        .header("X-Remote-User", "system:kube-aggregator")
+        .header("X-Remote-Group", "system:masters")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status().as_u16(), 200);
+    let discovery: serde_json::Value = check.json().await.unwrap();
+    assert_eq!(discovery["kind"], "APIResourceList");
+    assert_eq!(reviews(), before);
+
     // Bob is authenticated, not allowed: 403, worded as Kubernetes words it.
     let (status, denied) = as_user(&proxy, &format!("{https}{issues}"), "bob")
         .await
@@ -3428,6 +3448,12 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
          in API group \"data.kradle.a5c.ai\" in the namespace \"kradle-org-globex\""
     );
     assert_eq!(reviews(), 2);
+    // A name need not be ASCII: it reaches the review as sent.
+    let (status, _) = as_user(&proxy, &format!("{https}{issues}"), "zoë")
+        .await
+        .unwrap();
+    assert_eq!(status, 403);
+    assert_eq!(kube.state.lock().unwrap().reviews[2]["spec"]["user"], "zoë");
 
     // Anyone else who writes the headers is nobody: no certificate, one of
     // the CA under another name, the plain HTTP listener.

@@ -220,7 +220,7 @@ impl FrontProxy {
             names.iter().find_map(|n| {
                 headers
                     .get(n)
-                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| text(v))
                     .map(str::trim)
                     .filter(|v| !v.is_empty())
                     .map(str::to_string)
@@ -231,14 +231,14 @@ impl FrontProxy {
             .group_headers
             .iter()
             .flat_map(|n| headers.get_all(n))
-            .filter_map(|v| v.to_str().ok())
+            .filter_map(text)
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
             .collect();
         let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (k, v) in headers {
-            if let (Some(key), Ok(value)) = (self.is_extra(k.as_str()), v.to_str()) {
+            if let (Some(key), Some(value)) = (self.is_extra(k.as_str()), text(v)) {
                 extra
                     .entry(unescape(key))
                     .or_default()
@@ -252,6 +252,12 @@ impl FrontProxy {
             extra,
         })
     }
+}
+
+/// A header's value as text: UTF-8 (a user or group name need not be
+/// ASCII), else nothing.
+fn text(v: &axum::http::HeaderValue) -> Option<&str> {
+    std::str::from_utf8(v.as_bytes()).ok()
 }
 
 /// An extra key as Kubernetes sends it: percent-encoded.
