@@ -3436,6 +3436,62 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
     assert_eq!(discovery["kind"], "APIResourceList");
     assert_eq!(reviews(), before);
 
+    // The API server then fetches the OpenAPI v3 document, which `kubectl
+    // explain` reads kinds from by their group/version/kind.
+    let aggregator = |path: String| {
+        proxy
+            .get(format!("{https}{path}"))
+            .header("X-Remote-User", "system:kube-aggregator")
+            .header("X-Remote-Group", "system:masters")
+            .send()
+    };
+    let index: serde_json::Value = aggregator("/openapi/v3".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = index["paths"]["apis/data.kradle.a5c.ai/v1alpha1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(url.contains("?hash="), "{url}");
+    let response = aggregator(url).await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let openapi: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(openapi["openapi"], "3.0.0");
+    let schemas = openapi["components"]["schemas"].as_object().unwrap();
+    for (kind, plural, _) in kradle_runtime::serve::api::KINDS {
+        let found = schemas.values().any(|s| {
+            s["x-kubernetes-group-version-kind"]
+                == serde_json::json!([{ "group": "data.kradle.a5c.ai", "version": "v1alpha1", "kind": kind }])
+        });
+        assert!(found, "{kind} has no schema");
+        let path = format!("/apis/data.kradle.a5c.ai/v1alpha1/namespaces/{{namespace}}/{plural}");
+        assert!(openapi["paths"].get(&path).is_some(), "{path}");
+    }
+    let issue = &schemas["ai.a5c.kradle.data.v1alpha1.Issue"];
+    assert_eq!(
+        issue["properties"]["spec"]["properties"]["title"]["type"],
+        "string"
+    );
+    // Every reference resolves.
+    let text = openapi.to_string();
+    for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = reference.split('"').next().unwrap();
+        assert!(
+            schemas.contains_key(name),
+            "{name} is referenced, not defined"
+        );
+    }
+    assert_eq!(reviews(), before, "the document needs no access review");
+
     // Bob is authenticated, not allowed: 403, worded as Kubernetes words it.
     let (status, denied) = as_user(&proxy, &format!("{https}{issues}"), "bob")
         .await
@@ -3522,6 +3578,14 @@ async fn without_a_certificate_https_is_self_signed_and_a_bad_ca_stops_the_start
         .await
         .unwrap();
     assert_eq!(discovery.status().as_u16(), 200);
+    // The OpenAPI document, like discovery, needs an authenticated caller.
+    for (token, expected) in [(None, 401), (Some(API_TOKEN), 200)] {
+        let mut request = insecure.get(format!("{https}/openapi/v3"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        assert_eq!(request.send().await.unwrap().status().as_u16(), expected);
+    }
     // Without a front proxy, the headers name nobody.
     let anonymous = insecure
         .get(format!("{https}{base}"))

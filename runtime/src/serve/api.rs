@@ -96,7 +96,7 @@ pub struct Access {
 }
 
 impl Access {
-    fn discovery() -> Access {
+    pub(super) fn discovery() -> Access {
         Access {
             verb: "get",
             resource: None,
@@ -233,7 +233,11 @@ fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
 }
 
 /// The caller's token checked, or the failure to answer.
-async fn authorized(state: &AppState, headers: &HeaderMap, access: Access) -> Result<(), Response> {
+pub(super) async fn authorized(
+    state: &AppState,
+    headers: &HeaderMap,
+    access: Access,
+) -> Result<(), Response> {
     authorized_as(state, headers, access).await.map(|_| ())
 }
 

@@ -11,6 +11,7 @@ pub mod backfill;
 pub mod dispatch;
 pub mod kube_auth;
 mod metrics;
+mod openapi;
 pub mod schedule;
 pub mod tls;
 mod webhook;
@@ -450,6 +451,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/openapi/v3", get(openapi::index))
+        .route(openapi::PATH, get(openapi::group_version))
         .route("/api", get(api::core_versions))
         .route("/apis", get(api::groups))
         .route(
