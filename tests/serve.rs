@@ -96,13 +96,7 @@ async fn start_in(
             }
         }
     });
-    let line = wait_for(&lines, "listening on ");
-    // The URL ends at a space (text) or a quote (JSON).
-    let rest = line.split("listening on ").nth(1).unwrap();
-    let url: String = rest
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
-        .collect();
+    let url = url_after(&wait_for(&lines, "listening on "), "listening on ");
     Server {
         child,
         url,
@@ -128,6 +122,15 @@ fn secrets_file() -> tempfile::NamedTempFile {
     )
     .unwrap();
     secrets
+}
+
+/// The URL a log line gives after `marker`: it ends at a space (text) or
+/// a quote (JSON).
+fn url_after(line: &str, marker: &str) -> String {
+    let rest = line.split(marker).nth(1).unwrap();
+    rest.chars()
+        .take_while(|c| !c.is_whitespace() && *c != '"')
+        .collect()
 }
 
 /// The next stderr line holding `text`, waiting up to a deadline.
@@ -3316,13 +3319,7 @@ impl Pki {
 /// The line saying where `server` serves HTTPS, and that URL.
 fn https_of(server: &Server) -> (String, String) {
     let line = wait_for(&server.lines, "serving HTTPS on ");
-    let url = line
-        .split("serving HTTPS on ")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(|c| !c.is_whitespace() && *c != '"')
-        .collect();
+    let url = url_after(&line, "serving HTTPS on ");
     (line, url)
 }
 
@@ -3423,12 +3420,15 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
     // The API server's availability check: discovery as
     // system:kube-aggregator must answer 2xx, or the APIService is not
     // Available. Discovery needs no SubjectAccessReview.
+    let aggregator = |path: String| {
+        proxy
+            .get(format!("{https}{path}"))
+            .header("X-Remote-User", "system:kube-aggregator")
+            .header("X-Remote-Group", "system:masters")
+            .send()
+    };
     let before = reviews();
-    let check = proxy
-        .get(format!("{https}/apis/data.kradle.a5c.ai/v1alpha1"))
-        .header("X-Remote-User", "system:kube-aggregator")
-        .header("X-Remote-Group", "system:masters")
-        .send()
+    let check = aggregator("/apis/data.kradle.a5c.ai/v1alpha1".into())
         .await
         .unwrap();
     assert_eq!(check.status().as_u16(), 200);
@@ -3438,13 +3438,6 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
 
     // The API server then fetches the OpenAPI v3 document, which `kubectl
     // explain` reads kinds from by their group/version/kind.
-    let aggregator = |path: String| {
-        proxy
-            .get(format!("{https}{path}"))
-            .header("X-Remote-User", "system:kube-aggregator")
-            .header("X-Remote-Group", "system:masters")
-            .send()
-    };
     let index: serde_json::Value = aggregator("/openapi/v3".into())
         .await
         .unwrap()

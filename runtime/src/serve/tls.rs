@@ -140,30 +140,40 @@ impl FrontProxy {
                 AUTHENTICATION_CONFIG_MAP.0, AUTHENTICATION_CONFIG_MAP.1
             )));
         };
-        let list = |key: &str, default: &[&str]| -> Result<Vec<String>, TlsError> {
-            match data.get(key) {
-                None => Ok(default.iter().map(|s| s.to_string()).collect()),
-                Some(text) => serde_json::from_str::<Vec<String>>(text).map_err(|e| {
-                    TlsError::Invalid(format!(
-                        "{}/{}: {key} is not a JSON list of strings: {e}",
-                        AUTHENTICATION_CONFIG_MAP.0, AUTHENTICATION_CONFIG_MAP.1
-                    ))
-                }),
-            }
+        // Each list key, when there: a JSON list of strings.
+        let list = |key: &str| -> Result<Option<Vec<String>>, TlsError> {
+            data.get(key)
+                .map(|text| {
+                    serde_json::from_str::<Vec<String>>(text).map_err(|e| {
+                        TlsError::Invalid(format!(
+                            "{}/{}: {key} is not a JSON list of strings: {e}",
+                            AUTHENTICATION_CONFIG_MAP.0, AUTHENTICATION_CONFIG_MAP.1
+                        ))
+                    })
+                })
+                .transpose()
         };
-        let mut proxy = FrontProxy::new(ca.as_bytes(), list("requestheader-allowed-names", &[])?)?;
-        let named = |v: Vec<String>| -> Result<Vec<HeaderName>, TlsError> {
-            headers(&v.iter().map(String::as_str).collect::<Vec<_>>())
-        };
-        proxy.username_headers =
-            named(list("requestheader-username-headers", &["X-Remote-User"])?)?;
-        proxy.uid_headers = named(list("requestheader-uid-headers", &["X-Remote-Uid"])?)?;
-        proxy.group_headers = named(list("requestheader-group-headers", &["X-Remote-Group"])?)?;
-        proxy.extra_prefixes = list("requestheader-extra-headers-prefix", &["X-Remote-Extra-"])?
-            .into_iter()
-            .map(|p| p.to_ascii_lowercase())
-            .filter(|p| !p.is_empty())
-            .collect();
+        // Without a key, Kubernetes' default (`FrontProxy::new`).
+        let mut proxy = FrontProxy::new(
+            ca.as_bytes(),
+            list("requestheader-allowed-names")?.unwrap_or_default(),
+        )?;
+        if let Some(v) = list("requestheader-username-headers")? {
+            proxy.username_headers = headers(&v)?;
+        }
+        if let Some(v) = list("requestheader-uid-headers")? {
+            proxy.uid_headers = headers(&v)?;
+        }
+        if let Some(v) = list("requestheader-group-headers")? {
+            proxy.group_headers = headers(&v)?;
+        }
+        if let Some(v) = list("requestheader-extra-headers-prefix")? {
+            proxy.extra_prefixes = v
+                .into_iter()
+                .map(|p| p.to_ascii_lowercase())
+                .filter(|p| !p.is_empty())
+                .collect();
+        }
         if proxy.username_headers.is_empty() {
             return Err(TlsError::Invalid(
                 "the front proxy names no username header".into(),
@@ -268,11 +278,12 @@ fn unescape(key: &str) -> String {
         .unwrap_or_else(|| key.to_string())
 }
 
-fn headers(names: &[&str]) -> Result<Vec<HeaderName>, TlsError> {
+fn headers<S: AsRef<str>>(names: &[S]) -> Result<Vec<HeaderName>, TlsError> {
     names
         .iter()
         .map(|n| {
-            HeaderName::try_from(*n)
+            let n = n.as_ref();
+            HeaderName::try_from(n)
                 .map_err(|_| TlsError::Invalid(format!("`{n}` is not a header name")))
         })
         .collect()
