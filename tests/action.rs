@@ -2,7 +2,7 @@
 //! against a stateful fake of GitHub's issue-comment API: one comment per pull
 //! request, updated and never duplicated, within 65,536 characters. Every
 //! request is checked against GitHub's OpenAPI description in
-//! `../shared/upstream`.
+//! `testdata/upstream`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -258,7 +258,7 @@ fn ours(server: &Server) -> Vec<Comment> {
 /// Every request names an operation of GitHub's REST description.
 fn check_against_openapi(server: &Server) {
     let spec: Value = serde_json::from_slice(
-        &std::fs::read(root().join("../shared/upstream/github/api.github.com.json")).unwrap(),
+        &std::fs::read(root().join("testdata/upstream/github/api.github.com.json")).unwrap(),
     )
     .unwrap();
     let paths = spec["paths"].as_object().unwrap();

@@ -25,7 +25,7 @@ fn root() -> PathBuf {
 }
 
 fn upstream() -> PathBuf {
-    root().join("../shared/upstream")
+    root().join("testdata/upstream")
 }
 
 fn options() -> BuildOptions {

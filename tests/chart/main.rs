@@ -148,8 +148,8 @@ fn upstream_validator(api_version: &str, kind: &str) -> Option<jsonschema::Valid
     static DEFINITIONS: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     let mut defs = DEFINITIONS
         .get_or_init(|| {
-            let path = root()
-                .join("../shared/upstream/k8s-schemas/v1.37.0-local-strict/_definitions.json");
+            let path =
+                root().join("testdata/upstream/k8s-schemas/v1.37.0-local-strict/_definitions.json");
             serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
         })
         .clone();

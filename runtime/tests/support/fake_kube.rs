@@ -2,7 +2,7 @@
 //! `batch/v1` Jobs in namespaces, created, read, replaced and deleted as
 //! the API server does (409 AlreadyExists, 404 NotFound), every body
 //! checked against the official strict schemas in
-//! `../shared/upstream/k8s-schemas` (an invalid body is a 422, and is
+//! `testdata/upstream/k8s-schemas` (an invalid body is a 422, and is
 //! recorded, so a test can say there was none).
 //!
 //! Served two ways: to a `kube::Client` through `tower_test::mock` (kube-rs

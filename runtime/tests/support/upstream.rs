@@ -1,6 +1,7 @@
-//! The official API descriptions in `../shared/upstream` (Gitea's swagger,
-//! GitHub's OpenAPI), to check requests against: the method and path exist,
-//! and the JSON body matches the documented schema.
+//! The official API descriptions in `testdata/upstream` (Gitea's swagger,
+//! GitHub's OpenAPI, trimmed to the paths kradle uses; see
+//! `testdata/upstream/trim.py`), to check requests against: the method and
+//! path exist, and the JSON body matches the documented schema.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,9 +22,9 @@ pub fn workspace() -> PathBuf {
     }
 }
 
-/// `../shared/upstream`, from the workspace root.
+/// The upstream test oracles the repository carries (`testdata/upstream`).
 pub fn upstream() -> PathBuf {
-    workspace().join("../shared/upstream")
+    workspace().join("testdata/upstream")
 }
 
 fn load_json(path: &std::path::Path) -> Value {
