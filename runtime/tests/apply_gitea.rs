@@ -119,6 +119,30 @@ async fn a_fresh_apply_builds_the_org_and_a_second_one_sends_nothing() {
         assert!(secret.starts_with("s3cret-"), "{secret}");
     }
 
+    // What apply linked is served as ExternalObjectLinks: one per forge
+    // object, each with a name a Kubernetes name can be.
+    let query = kradle_runtime::store::ListQuery {
+        org: Some("acme".into()),
+        ..Default::default()
+    };
+    let links = env
+        .store
+        .list_objects("ExternalObjectLink", &query)
+        .await
+        .unwrap();
+    assert!(links.items.len() > 10, "{}", links.items.len());
+    let names: std::collections::BTreeSet<&str> =
+        links.items.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names.len(), links.items.len(), "names are unique");
+    assert!(names.iter().all(|n| !n.contains('/')), "{names:?}");
+    let repo = links
+        .items
+        .iter()
+        .find(|l| l.spec["localRef"] == json!({ "kind": "repository", "name": "api" }))
+        .expect("the repository's link");
+    assert_eq!(repo.spec["providerRef"], "gitea");
+    assert_eq!(repo.status["phase"], "Linked");
+
     let writes = env.writes();
     let second = env.apply(ApplyOptions::default()).await;
     assert_eq!(env.writes(), writes, "a second apply sends no write");

@@ -416,6 +416,9 @@ impl Forge for Gitea {
     }
 }
 
+/// The lists under `/orgs/{org}` kradle reads.
+const ORG_LISTS: [&str; 3] = ["teams", "repos", "hooks"];
+
 /// Reads what is in scope: the collaborators, hooks and keys of the
 /// repositories the plan manages, and the members of its teams.
 async fn scan(
@@ -429,6 +432,15 @@ async fn scan(
     let mut stale = Vec::new();
     let mut drift = Vec::new();
     let mut grants = 0;
+    // Gitea answers 404 to every route under an organization that does not
+    // exist (`orgAssignment`). A new organization has nothing under it: its
+    // lists are empty until it is created, when `wrote` forgets them (Gitea
+    // gives a new organization an `Owners` team, read then).
+    if gitea.get_once(&format!("/orgs/{org}")).await?.is_null() {
+        for list in ORG_LISTS {
+            gitea.cache.put(&format!("/orgs/{org}/{list}"), &[]);
+        }
+    }
     let teams: Vec<Value> = gitea.list(&format!("/orgs/{org}/teams")).await?.to_vec();
     let team_id = |name: &str| {
         teams

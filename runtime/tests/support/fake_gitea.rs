@@ -1,14 +1,28 @@
 //! A stateful fake of Gitea's REST API (`/api/v1`), served by axum on a
 //! local port, for the apply tests.
 //!
-//! It behaves like Gitea where kradle can notice: lists paginate (`page`,
-//! `limit` ≤ 50, `X-Total-Count`); duplicates are refused the way Gitea
-//! refuses them (organization 422, repository 409, team 422, branch
-//! protection 403) except hooks, which Gitea accepts twice; a hook's secret
-//! is never returned. Every request is checked against the official swagger
-//! (`violations`). Faults can be injected: 500s before or after the write is
-//! applied, 429s with `Retry-After`, and connections closed without an
-//! answer.
+//! It answers as Gitea's router and handlers do (the public go-gitea/gitea
+//! source; each route below names the file it follows):
+//! - the middleware of `routers/api/v1/api.go` runs before any handler:
+//!   `orgAssignment` answers 404 to every `/orgs/{org}/…` route of an
+//!   organization that does not exist, `repoAssignment` to every
+//!   `/repos/{owner}/{repo}/…` of a repository that does not, the team
+//!   assignment of `/teams/{teamid}/…` to a team that does not, and
+//!   `UserAssignmentAPI` to `/users/{username}/…` and
+//!   `/admin/users/{username}/…` of a user that does not (`missing_parent`);
+//! - a new organization has an `Owners` team holding its creator
+//!   (`models/organization/org.go`, `CreateOrganization`);
+//! - lists paginate (`page`, `limit` ≤ 50, `X-Total-Count`);
+//! - duplicates are refused the way Gitea refuses them (organization 422,
+//!   repository 409, team 422, deploy key 422, branch protection 403) except
+//!   hooks, which Gitea accepts twice;
+//! - a collaborator who is not a user is a 422, not a 404
+//!   (`repo/collaborators.go`); a PATCH changes only the fields it is sent;
+//! - a hook's secret is never returned.
+//!
+//! Every request is checked against the official swagger (`violations`).
+//! Faults can be injected: 500s before or after the write is applied, 429s
+//! with `Retry-After`, and connections closed without an answer.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,6 +44,8 @@ use super::fake_http::{
 use super::upstream::Api;
 
 pub const TOKEN: &str = "token fake-gitea-admin-token";
+/// The site administrator the token belongs to.
+pub const ADMIN: &str = "gitea-admin";
 
 #[derive(Debug, Default)]
 pub struct World {
@@ -109,6 +125,7 @@ impl FakeGitea {
     pub async fn start(api: Api) -> FakeGitea {
         let world = Arc::new(Mutex::new(World {
             rng: 0x2545_f491_4f6c_dd1d,
+            users: BTreeSet::from([ADMIN.to_string()]),
             ..World::default()
         }));
         let app = Router::new()
@@ -143,6 +160,33 @@ impl FakeGitea {
 
     pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
         f(&mut self.world.lock().unwrap())
+    }
+
+    /// Issue `issue` in `org/repo`, with the organization and repository it
+    /// lives in (Gitea answers 404 under either when it is missing), and the
+    /// labels the repository defines.
+    pub fn issue(&self, org: &str, repo: &str, issue: Value, labels: &[&str]) {
+        self.with(|w| {
+            if !w.orgs.contains_key(org) {
+                let id = w.id();
+                w.orgs
+                    .insert(org.into(), json!({ "id": id, "username": org }));
+            }
+            let key = (org.to_string(), repo.to_string());
+            if !w.repos.contains_key(&key) {
+                let id = w.id();
+                w.repos.insert(
+                    key.clone(),
+                    json!({ "id": id, "name": repo, "full_name": format!("{org}/{repo}"),
+                            "private": false, "default_branch": "main" }),
+                );
+            }
+            w.issues.entry(key.clone()).or_default().push(issue);
+            w.labels
+                .entry(key)
+                .or_default()
+                .extend(labels.iter().map(|l| l.to_string()));
+        });
     }
 }
 
@@ -215,6 +259,33 @@ fn page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Response {
         .into_response()
 }
 
+/// Gitea's `APIErrorNotFound` (`services/context/api.go`).
+fn not_found() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({ "message": "The target couldn't be found.", "url": "/api/swagger", "errors": [] }),
+    )
+}
+
+/// The 404 the middleware of `routers/api/v1/api.go` answers before any
+/// handler runs, when the route's parent does not exist.
+fn missing_parent(w: &World, s: &[&str]) -> Option<Response> {
+    let missing = match s {
+        // `m.Group("/orgs/{org}", …, orgAssignment(true))`: GetOrgByName.
+        ["orgs", org, ..] => !w.orgs.contains_key(*org),
+        // `m.Group("/repos/{username}/{reponame}", …, repoAssignment())`:
+        // GetUserByName, then GetRepositoryByName.
+        ["repos", owner, repo, ..] => !w.repos.contains_key(&(owner.to_string(), repo.to_string())),
+        // `m.Group("/teams/{teamid}", …, orgAssignment(false, true))`: GetTeamByID.
+        ["teams", id, ..] => !w.teams.contains_key(&id.parse().unwrap_or(-1)),
+        // `m.Group("/users/{username}", …, context.UserAssignmentAPI())`
+        // and `/admin/users/{username}`.
+        ["users", name, ..] | ["admin", "users", name, ..] => !w.users.contains(*name),
+        _ => false,
+    };
+    missing.then(not_found)
+}
+
 fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
@@ -242,25 +313,47 @@ fn route(
     query: &BTreeMap<String, String>,
     body: Value,
 ) -> Response {
-    let not_found = || message(StatusCode::NOT_FOUND, "not found");
+    if let Some(response) = missing_parent(w, s) {
+        return response;
+    }
     let m = method.as_str();
     match (m, s) {
+        // org/org.go: Get (the organization itself; orgAssignment 404s).
         ("GET", ["orgs", org]) => match w.orgs.get(*org) {
             Some(o) => json_response(StatusCode::OK, o.clone()),
             None => not_found(),
         },
+        // org/org.go: Create. A name taken by a user or an organization is
+        // a 422; the new organization gets its `Owners` team, holding the
+        // creator (models/organization/org.go: CreateOrganization).
         ("POST", ["orgs"]) => {
             let name = body["username"].as_str().unwrap_or_default().to_string();
-            if w.orgs.contains_key(&name) {
-                return message(StatusCode::UNPROCESSABLE_ENTITY, "user already exists");
+            if w.orgs.contains_key(&name) || w.users.contains(&name) {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("user already exists [name: {name}]"),
+                );
             }
             let id = w.id();
             let mut o =
                 json!({ "id": id, "username": name, "full_name": "", "visibility": "public" });
             merge(&mut o, &body);
-            w.orgs.insert(name, o.clone());
+            w.orgs.insert(name.clone(), o.clone());
+            let team = w.id();
+            w.teams.insert(
+                team,
+                Team {
+                    org: name,
+                    value: json!({ "id": team, "name": "Owners", "description": "",
+                        "permission": "owner", "units": [], "includes_all_repositories": true,
+                        "can_create_org_repo": true }),
+                    members: BTreeSet::from([ADMIN.to_string()]),
+                    repos: BTreeSet::new(),
+                },
+            );
             json_response(StatusCode::CREATED, o)
         }
+        // org/org.go: Edit (only the fields sent change).
         ("PATCH", ["orgs", org]) => match w.orgs.get_mut(*org) {
             Some(o) => {
                 merge(o, &body);
@@ -268,6 +361,7 @@ fn route(
             }
             None => not_found(),
         },
+        // user/repo.go: ListOrgRepos.
         ("GET", ["orgs", org, "repos"]) => {
             let items = w
                 .repos
@@ -277,10 +371,8 @@ fn route(
                 .collect();
             page(items, query)
         }
+        // repo/repo.go: CreateOrgRepo; a name taken is a 409.
         ("POST", ["orgs", org, "repos"]) => {
-            if !w.orgs.contains_key(*org) {
-                return not_found();
-            }
             let name = body["name"].as_str().unwrap_or_default().to_string();
             let key = (org.to_string(), name.clone());
             if w.repos.contains_key(&key) {
@@ -300,6 +392,7 @@ fn route(
             w.repos.insert(key, r.clone());
             json_response(StatusCode::CREATED, r)
         }
+        // repo/repo.go: Edit (only the fields sent change).
         ("PATCH", ["repos", org, repo]) => {
             match w.repos.get_mut(&(org.to_string(), repo.to_string())) {
                 Some(r) => {
@@ -309,13 +402,9 @@ fn route(
                 None => not_found(),
             }
         }
-        ("GET", ["users", name]) => {
-            if w.users.contains(*name) {
-                json_response(StatusCode::OK, user(name))
-            } else {
-                not_found()
-            }
-        }
+        // user/user.go: GetInfo (UserAssignmentAPI 404s a missing user).
+        ("GET", ["users", name]) => json_response(StatusCode::OK, user(name)),
+        // org/team.go: ListTeams.
         ("GET", ["orgs", org, "teams"]) => {
             let items = w
                 .teams
@@ -325,6 +414,7 @@ fn route(
                 .collect();
             page(items, query)
         }
+        // org/team.go: CreateTeam; a name taken is a 422.
         ("POST", ["orgs", org, "teams"]) => {
             let name = body["name"].as_str().unwrap_or_default();
             if w.team_named(org, name).is_some() {
@@ -344,6 +434,7 @@ fn route(
             );
             json_response(StatusCode::CREATED, v)
         }
+        // org/team.go: EditTeam, DeleteTeam.
         ("PATCH", ["teams", id]) => match w.teams.get_mut(&id.parse().unwrap_or(-1)) {
             Some(t) => {
                 merge(&mut t.value, &body);
@@ -355,10 +446,13 @@ fn route(
             Some(_) => no_content(),
             None => not_found(),
         },
+        // org/team.go: GetTeamMembers.
         ("GET", ["teams", id, "members"]) => match w.teams.get(&id.parse().unwrap_or(-1)) {
             Some(t) => page(t.members.iter().map(|m| user(m)).collect(), query),
             None => not_found(),
         },
+        // org/team.go: AddTeamMember, RemoveTeamMember; a user that does not
+        // exist is a 404 (GetUserByParams).
         ("PUT" | "DELETE", ["teams", id, "members", name]) => {
             if !w.users.contains(*name) {
                 return not_found();
@@ -375,6 +469,7 @@ fn route(
                 None => not_found(),
             }
         }
+        // org/team.go: GetTeamRepos.
         ("GET", ["teams", id, "repos"]) => {
             let Some(t) = w.teams.get(&id.parse().unwrap_or(-1)) else {
                 return not_found();
@@ -386,11 +481,18 @@ fn route(
                 .collect();
             page(items, query)
         }
+        // org/team.go: AddTeamRepository, RemoveTeamRepository; a repository
+        // that does not exist is a 404 (getRepositoryByParams), one of
+        // another organization is refused (services/org/team.go).
         ("PUT" | "DELETE", ["teams", id, "repos", org, repo]) => {
             if !w.repos.contains_key(&(org.to_string(), repo.to_string())) {
                 return not_found();
             }
             match w.teams.get_mut(&id.parse().unwrap_or(-1)) {
+                Some(t) if t.org != *org => message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "repository does not belong to team's organization",
+                ),
                 Some(t) => {
                     if m == "PUT" {
                         t.repos.insert(repo.to_string());
@@ -402,11 +504,12 @@ fn route(
                 None => not_found(),
             }
         }
+        // repo/issue.go: GetIssue.
         ("GET", ["repos", org, repo, "issues", index]) => match w.issue_mut(org, repo, index) {
             Some(issue) => json_response(StatusCode::OK, issue.clone()),
             None => not_found(),
         },
-        // Gitea answers an issue edit with 201.
+        // repo/issue.go: EditIssue, answered with 201.
         ("PATCH", ["repos", org, repo, "issues", index]) => {
             let users = w.users.clone();
             let Some(issue) = w.issue_mut(org, repo, index) else {
@@ -435,7 +538,8 @@ fn route(
             issue["updated_at"] = now();
             json_response(StatusCode::CREATED, issue.clone())
         }
-        // Names the repository does not define are dropped, as Gitea does.
+        // repo/issue_label.go: ReplaceIssueLabels; names the repository does
+        // not define are dropped.
         ("PUT", ["repos", org, repo, "issues", index, "labels"]) => {
             let defined = w
                 .labels
@@ -457,6 +561,7 @@ fn route(
             issue["updated_at"] = now();
             json_response(StatusCode::OK, json!(labels))
         }
+        // repo/collaborators.go: ListCollaborators.
         ("GET", ["repos", org, repo, "collaborators"]) => {
             let items = w
                 .collaborators
@@ -465,23 +570,33 @@ fn route(
                 .unwrap_or_default();
             page(items, query)
         }
+        // repo/collaborators.go: GetRepoPermissions. A user that does not
+        // exist is a 404; any user has a permission, collaborator or not
+        // (read on a public repository, none on a private one).
         ("GET", ["repos", org, repo, "collaborators", name, "permission"]) => {
-            match w
-                .collaborators
-                .get(&(org.to_string(), repo.to_string()))
-                .and_then(|c| c.get(*name))
-            {
-                Some(p) => json_response(
-                    StatusCode::OK,
-                    json!({ "permission": p, "role_name": p, "user": user(name) }),
-                ),
-                None => not_found(),
+            if !w.users.contains(*name) {
+                return not_found();
             }
+            let key = (org.to_string(), repo.to_string());
+            let p = match w.collaborators.get(&key).and_then(|c| c.get(*name)) {
+                Some(p) => p.clone(),
+                None if w.repos[&key]["private"] == true => "none".to_string(),
+                None => "read".to_string(),
+            };
+            json_response(
+                StatusCode::OK,
+                json!({ "permission": p, "role_name": p, "user": user(name) }),
+            )
         }
+        // repo/collaborators.go: AddOrUpdateCollaborator, DeleteCollaborator;
+        // a user that does not exist is a 422 (IsErrUserNotExist).
         ("PUT" | "DELETE", ["repos", org, repo, "collaborators", name]) => {
             let key = (org.to_string(), repo.to_string());
-            if !w.repos.contains_key(&key) || !w.users.contains(*name) {
-                return not_found();
+            if !w.users.contains(*name) {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("user does not exist [uid: 0, name: {name}]"),
+                );
             }
             let c = w.collaborators.entry(key).or_default();
             if m == "PUT" {
@@ -492,6 +607,8 @@ fn route(
             }
             no_content()
         }
+        // repo/key.go: ListDeployKeys, CreateDeployKey (a key in use is a
+        // 422, HandleAddKeyError), DeleteDeploykey.
         ("GET", ["repos", org, repo, "keys"]) => page(
             w.keys
                 .get(&(org.to_string(), repo.to_string()))
@@ -501,9 +618,6 @@ fn route(
         ),
         ("POST", ["repos", org, repo, "keys"]) => {
             let key = (org.to_string(), repo.to_string());
-            if !w.repos.contains_key(&key) {
-                return not_found();
-            }
             let wanted = material(&body["key"]);
             if w.keys
                 .get(&key)
@@ -533,13 +647,12 @@ fn route(
                 not_found()
             }
         }
+        // user/key.go: ListPublicKeys.
         ("GET", ["users", name, "keys"]) => {
             page(w.user_keys.get(*name).cloned().unwrap_or_default(), query)
         }
+        // admin/user.go: CreatePublicKey.
         ("POST", ["admin", "users", name, "keys"]) => {
-            if !w.users.contains(*name) {
-                return not_found();
-            }
             let id = w.id();
             let mut k = json!({ "id": id });
             merge(&mut k, &body);
@@ -549,6 +662,8 @@ fn route(
                 .push(k.clone());
             json_response(StatusCode::CREATED, k)
         }
+        // org/hook.go, repo/hook.go: ListHooks, CreateHook, EditHook,
+        // DeleteHook; the secret is never answered.
         ("GET", ["orgs", org, "hooks"]) => page(
             w.hooks
                 .get(*org)
@@ -597,6 +712,9 @@ fn route(
             merge(&mut hooks[i], &body);
             json_response(StatusCode::OK, public_hook(&hooks[i]))
         }
+        // repo/branch.go: ListBranchProtections (not paginated),
+        // CreateBranchProtection (a rule taken is a 403), EditBranchProtection,
+        // DeleteBranchProtection.
         ("GET", ["repos", org, repo, "branch_protections"]) => json_response(
             StatusCode::OK,
             Value::Array(
@@ -608,9 +726,6 @@ fn route(
         ),
         ("POST", ["repos", org, repo, "branch_protections"]) => {
             let key = (org.to_string(), repo.to_string());
-            if !w.repos.contains_key(&key) {
-                return not_found();
-            }
             let rule = body["rule_name"].clone();
             let list = w.protections.entry(key).or_default();
             if list.iter().any(|p| p["rule_name"] == rule) {
