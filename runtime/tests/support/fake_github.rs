@@ -1,10 +1,18 @@
 //! A stateful fake of GitHub's REST API, served by axum on a local port,
 //! for the apply tests.
 //!
-//! It behaves like GitHub where kradle can notice:
-//! - lists paginate (`per_page` ≤ 100, default 30) with absolute
-//!   `Link: <…>; rel="next"` URLs, and answer `ETag`s: a read with a
-//!   matching `If-None-Match` gets `304 Not Modified`;
+//! It behaves like GitHub where kradle can notice, checked against the
+//! exchanges recorded with the real api.github.com
+//! (`testdata/upstream/github/octokit-fixtures`, replayed by
+//! `runtime/tests/github_fixtures.rs`):
+//! - lists paginate (`per_page` ≤ 100, default 30) with absolute `Link`
+//!   URLs under `/repositories/{id}/…` for a repository's lists, as GitHub
+//!   gives them, with `prev`, `next`, `last` and `first` where they apply;
+//!   they answer `ETag`s: a read with a matching `If-None-Match` gets
+//!   `304 Not Modified`;
+//! - errors are `{"message", "documentation_url"}`;
+//! - a repository's collaborators include the organization's owners
+//!   unless `affiliation=direct` is asked;
 //! - duplicates are refused with 422 (repository, team, deploy key, a hook
 //!   with the same URL);
 //! - a repository created without `auto_init` has no branch: its default
@@ -12,7 +20,8 @@
 //!   branch is pushed ([`FakeGitHub::push`]);
 //! - a user outside the organization is invited: a team membership is
 //!   `pending` and not listed among the members, a collaborator becomes a
-//!   repository invitation;
+//!   repository invitation (201), which the invitee accepts with `PATCH
+//!   /user/repository_invitations/{id}` (204);
 //! - a hook's secret is answered as `********`.
 //!
 //! Every request is checked against GitHub's OpenAPI description
@@ -83,6 +92,9 @@ pub struct Team {
 pub struct World {
     /// organization → its members.
     pub orgs: BTreeMap<String, BTreeSet<String>>,
+    /// organization → its owners (members with the admin role): admins of
+    /// every repository of it.
+    pub owners: BTreeMap<String, BTreeSet<String>>,
     /// login → id.
     pub users: BTreeMap<String, i64>,
     pub repos: BTreeMap<(String, String), Repo>,
@@ -214,6 +226,24 @@ async fn handle(
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
+        // `/repositories/{id}/…` (the form of GitHub's `Link` URLs) is the
+        // repository of that id.
+        let path = match path
+            .trim_matches('/')
+            .split('/')
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            ["repositories", id, rest @ ..] => match w.repos.iter().find(|(_, r)| {
+                r.value["id"].as_i64().map(|n| n.to_string()).as_deref() == Some(*id)
+            }) {
+                Some(((o, r), _)) => format!("/repos/{o}/{r}/{}", rest.join("/")),
+                None => return message(StatusCode::NOT_FOUND, "Not Found"),
+            }
+            .trim_end_matches('/')
+            .to_string(),
+            _ => path,
+        };
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         if method == Method::POST
             && matches!(
@@ -250,7 +280,7 @@ async fn handle(
             w.violations.push(v.clone());
             return message(StatusCode::BAD_REQUEST, &v);
         }
-        if let Err(v) = api.check(method.as_str(), uri.path(), body.as_ref()) {
+        if let Err(v) = api.check(method.as_str(), &path, body.as_ref()) {
             w.violations.push(v.clone());
             return message(StatusCode::UNPROCESSABLE_ENTITY, &v);
         }
@@ -284,7 +314,7 @@ async fn handle(
         );
         let response = match answer {
             Answer::List(items) => {
-                let page = page(&base, &path, &query, items);
+                let page = page(&w, &base, &path, &query, items);
                 let etag = format!(
                     "W/\"{}\"",
                     hex(&Sha256::digest(page.0.to_string().as_bytes())[..8])
@@ -332,22 +362,55 @@ enum Answer {
     Done(Response),
 }
 
-/// A page of `items` (`per_page` ≤ 100, default 30) and its `Link` header.
+/// A page of `items` (`per_page` ≤ 100, default 30) and its `Link` header,
+/// as GitHub gives it (recorded in `octokit-fixtures/paginate-issues`):
+/// `prev`, `next`, `last`, `first`, each where it applies, a repository's
+/// lists addressed as `/repositories/{id}/…`.
 fn page(
+    w: &World,
     base: &str,
     path: &str,
     query: &BTreeMap<String, String>,
     items: Vec<Value>,
 ) -> (Value, Option<String>) {
     let (slice, page, per_page, total) = slice_page(items, query, "per_page", 100);
-    let link = (page * per_page < total).then(|| {
+    let last = total.div_ceil(per_page).max(1);
+    let path = match path
+        .trim_matches('/')
+        .split('/')
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["repos", o, r, rest @ ..] if !rest.is_empty() => {
+            match w.repo(o, r).and_then(|repo| repo.value["id"].as_i64()) {
+                Some(id) => format!("/repositories/{id}/{}", rest.join("/")),
+                None => path.to_string(),
+            }
+        }
+        _ => path.to_string(),
+    };
+    let url = |n: usize| {
         let mut q = query.clone();
-        q.insert("page".into(), (page + 1).to_string());
+        q.insert("page".into(), n.to_string());
         q.insert("per_page".into(), per_page.to_string());
         let q: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        format!("<{base}{path}?{}>; rel=\"next\"", q.join("&"))
-    });
-    (Value::Array(slice), link)
+        format!("<{base}{path}?{}>", q.join("&"))
+    };
+    let mut rels = Vec::new();
+    if page > 1 && page <= last {
+        rels.push(format!("{}; rel=\"prev\"", url(page - 1)));
+    }
+    if page < last {
+        rels.push(format!("{}; rel=\"next\"", url(page + 1)));
+        rels.push(format!("{}; rel=\"last\"", url(last)));
+    }
+    if page > 1 {
+        rels.push(format!("{}; rel=\"first\"", url(1)));
+    }
+    (
+        Value::Array(slice),
+        (!rels.is_empty()).then(|| rels.join(", ")),
+    )
 }
 
 fn done(status: StatusCode, body: Value) -> Answer {
@@ -358,8 +421,12 @@ fn no_content() -> Answer {
     Answer::Done(StatusCode::NO_CONTENT.into_response())
 }
 
+/// An error as GitHub words it: `message` and `documentation_url`.
 fn fail(status: StatusCode, text: &str) -> Answer {
-    Answer::Done(message(status, text))
+    Answer::Done(json_response(
+        status,
+        json!({ "message": text, "documentation_url": "https://docs.github.com/rest" }),
+    ))
 }
 
 fn not_found() -> Answer {
@@ -432,10 +499,14 @@ fn route(
             }
             let name = body["name"].as_str().unwrap_or_default().to_string();
             if w.repos.contains_key(&repo_key(org, &name)) {
-                return fail(
+                return Answer::Done(json_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "Repository creation failed: name already exists on this account",
-                );
+                    json!({ "message": "Repository creation failed.",
+                            "errors": [{ "resource": "Repository", "code": "custom",
+                                         "field": "name",
+                                         "message": "name already exists on this account" }],
+                            "documentation_url": "https://docs.github.com/rest" }),
+                ));
             }
             let id = w.id();
             let private = body["private"].as_bool().unwrap_or(false);
@@ -462,6 +533,10 @@ fn route(
             w.repos.insert(repo_key(org, &name), repo);
             done(StatusCode::CREATED, v)
         }
+        ("GET", ["repos", o, r]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => done(StatusCode::OK, repo.value.clone()),
+            None => not_found(),
+        },
         ("PATCH", ["repos", o, r]) => {
             let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
                 return not_found();
@@ -483,12 +558,16 @@ fn route(
             }
             done(StatusCode::OK, repo.value.clone())
         }
+        // `name` is absent when the organization has none
+        // (octokit-fixtures/get-organization).
         ("GET", ["orgs", org]) => match w.orgs.contains_key(*org) {
-            true => done(
-                StatusCode::OK,
-                json!({ "login": org, "id": 1, "name": w.profiles.get(*org).cloned(),
-                        "description": null }),
-            ),
+            true => {
+                let mut o = json!({ "login": org, "id": 1, "description": null });
+                if let Some(name) = w.profiles.get(*org) {
+                    o["name"] = json!(name);
+                }
+                done(StatusCode::OK, o)
+            }
             false => not_found(),
         },
         ("GET", ["users", login]) => match w.users.contains_key(*login) {
@@ -736,12 +815,19 @@ fn route(
             }
             no_content()
         }
+        // `affiliation=all` (the default) adds the organization's owners,
+        // who administer every repository; `direct` is the explicit ones.
         ("GET", ["repos", o, r, "collaborators"]) => {
             let Some(repo) = w.repos.get(&repo_key(o, r)) else {
                 return not_found();
             };
-            let items = repo
-                .collaborators
+            let mut all = repo.collaborators.clone();
+            if query.get("affiliation").map(String::as_str) != Some("direct") {
+                for owner in w.owners.get(*o).into_iter().flatten() {
+                    all.insert(owner.clone(), "admin".into());
+                }
+            }
+            let items = all
                 .iter()
                 .map(|(login, p)| {
                     let mut u = w.user_json(login);
@@ -788,6 +874,24 @@ fn route(
             } else {
                 not_found()
             }
+        }
+        // The invitee accepts (with their own token; the fake takes any).
+        ("PATCH", ["user", "repository_invitations", id]) => {
+            for repo in w.repos.values_mut() {
+                if let Some(i) = repo.invitations.iter().position(|i| same_id(&i["id"], id)) {
+                    let invitation = repo.invitations.remove(i);
+                    let login = invitation["invitee"]["login"].as_str().unwrap_or_default();
+                    let p = match invitation["permissions"].as_str() {
+                        Some("read") => "pull",
+                        Some("write") => "push",
+                        Some(other) => other,
+                        None => "push",
+                    };
+                    repo.collaborators.insert(login.to_string(), p.to_string());
+                    return no_content();
+                }
+            }
+            not_found()
         }
         ("GET", ["repos", o, r, "invitations"]) => match w.repos.get(&repo_key(o, r)) {
             Some(repo) => Answer::List(repo.invitations.clone()),
@@ -896,7 +1000,9 @@ fn route(
                         .is_some_and(|p| p["required_signatures"]["enabled"] == Value::Bool(true));
                     let enabled = |v: &Value| json!({ "enabled": v.as_bool().unwrap_or(false) });
                     let checks = &body["required_status_checks"];
-                    let p = json!({
+                    // A part set to null is absent from GitHub's answer
+                    // (octokit-fixtures/branch-protection).
+                    let mut p = json!({
                         "required_status_checks": if checks.is_object() {
                             json!({ "strict": checks["strict"], "contexts": checks["contexts"],
                                     "checks": checks["contexts"].as_array().map(|c| c.iter().map(|x| json!({ "context": x, "app_id": null })).collect::<Vec<_>>()) })
@@ -907,6 +1013,9 @@ fn route(
                         "allow_force_pushes": enabled(&body["allow_force_pushes"]),
                         "required_signatures": { "enabled": signed },
                     });
+                    if let Some(p) = p.as_object_mut() {
+                        p.retain(|_, v| !v.is_null());
+                    }
                     repo.protections.insert(b.to_string(), p.clone());
                     done(StatusCode::OK, p)
                 }
