@@ -3,6 +3,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../runtime/tests/support/mod.rs"]
+mod support;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -505,5 +508,57 @@ fn disabling_a_user_shows_its_grants_removed() {
     assert!(
         text.contains("no longer require forge user linus"),
         "{text}"
+    );
+}
+
+/// A declared object no forge plan carries out is never dropped silently:
+/// an organization webhook of an organization whose repositories all live
+/// on GitHub is listed with the reason, in `report.json` and by `kradle plan`.
+#[test]
+fn a_declared_object_the_plan_cannot_carry_out_is_listed_with_the_reason() {
+    let mut h = History::new();
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform");
+    support::copy_dir(&example, &h.config());
+    let base = h.commit("the example");
+    h.write(
+        "orgs/globex/org-hook.yaml",
+        &doc(
+            "WebhookSubscription",
+            "org-events",
+            "url: https://hooks.globex.example/org\nevents: [repository]\ncontentType: json",
+        ),
+    );
+    h.commit("an organization hook on globex");
+    let o = h.plan(&["--base", &base, "--head", "HEAD", "--format", "json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let skipped = v["skippedOperations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert_eq!(skipped[0]["organization"], "globex");
+    assert_eq!(skipped[0]["id"], "webhook:org-events");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("spec.repository"),
+        "{skipped:?}"
+    );
+    let human = h.plan(&["--base", &base, "--head", "HEAD", "--format", "human"]);
+    let text = stdout(&human);
+    assert!(text.contains("Not planned"), "{text}");
+    assert!(text.contains("globex webhook:org-events"), "{text}");
+    let markdown = h.plan(&["--base", &base, "--head", "HEAD", "--format", "markdown"]);
+    assert!(
+        stdout(&markdown).contains("**Not planned:**"),
+        "{}",
+        stdout(&markdown)
     );
 }

@@ -318,6 +318,13 @@ pub fn diff(
         dangerous: removal_guards.iter().any(|g| g.dangerous),
         max_removal_percent: max_removal,
     };
+    let skipped_operations = head
+        .notes
+        .skipped_operations
+        .iter()
+        .filter(|s| !base_out.notes.skipped_operations.contains(s))
+        .cloned()
+        .collect();
     PlanDiff {
         format_version: 1,
         base: base_side,
@@ -326,6 +333,7 @@ pub fn diff(
         removal_guards,
         objects,
         operations,
+        skipped_operations,
     }
 }
 

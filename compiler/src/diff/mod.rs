@@ -123,6 +123,10 @@ pub struct PlanDiff {
     pub removal_guards: Vec<RemovalGuard>,
     pub objects: Vec<ObjectChange>,
     pub operations: Vec<OperationChange>,
+    /// Declared objects head's forge plans cannot carry out, and why, that
+    /// base did not already skip (`report.json`'s `skippedOperations`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_operations: Vec<crate::lower::report::SkippedOperation>,
 }
 
 impl PlanDiff {

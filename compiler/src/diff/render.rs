@@ -196,6 +196,15 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
             }
         }
     }
+    if !d.skipped_operations.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nNot planned (declared, but the forge plan cannot carry it out):"
+        );
+        for s in &d.skipped_operations {
+            let _ = writeln!(out, "  ! {} {}: {}", s.organization, s.id, s.reason);
+        }
+    }
     let s = &d.summary;
     let _ = writeln!(
         out,
@@ -263,6 +272,19 @@ pub fn markdown(d: &PlanDiff) -> String {
                 "> - {} ({}): {}",
                 o.organization, o.backend, o.description
             );
+        }
+        warn.push('\n');
+    }
+    if !d.skipped_operations.is_empty() {
+        let _ = writeln!(
+            warn,
+            "> [!WARNING]\n> **Not planned:** declared, but the forge plan cannot carry it out"
+        );
+        for o in d.skipped_operations.iter().take(20) {
+            let _ = writeln!(warn, "> - {} `{}`: {}", o.organization, o.id, o.reason);
+        }
+        if d.skipped_operations.len() > 20 {
+            let _ = writeln!(warn, "> - … and {} more", d.skipped_operations.len() - 20);
         }
         warn.push('\n');
     }

@@ -424,6 +424,20 @@ pub fn lower(model: &Model, notes: &mut Notes, diags: &mut Vec<Diagnostic>) -> V
             gitea.file = format!("{org}.json");
             plans.push(gitea);
         }
+        if all_github {
+            // GitHub plans hooks on repositories only; with no Gitea plan an
+            // organization's hook has nowhere to go, which the report says.
+            for (r, w) in specs::<WebhookSubscriptionSpec>(model, &org) {
+                if w.repository.is_none() {
+                    skipped(
+                        notes,
+                        &org,
+                        format!("webhook:{}", r.name),
+                        "an organization webhook is not planned on GitHub (kradle manages repository webhooks there): set `spec.repository`, or create it on the organization by hand".into(),
+                    );
+                }
+            }
+        }
         if !github.is_empty() {
             let mut gh = github::plan(model, &org, &github, notes);
             gh.file = if all_github {
