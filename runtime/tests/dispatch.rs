@@ -214,7 +214,7 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
         "fix",
         Some("api"),
         Some("main"),
-        "kradle-ws-fixer-1",
+        "kradle-run-ws-fixer-1",
         true,
         "http://kradle.test:8080",
     );
@@ -230,7 +230,7 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
     assert_eq!(pod["containers"][0]["resources"]["limits"]["memory"], "4Gi");
     assert_eq!(
         pod["volumes"][0]["persistentVolumeClaim"]["claimName"],
-        "kradle-ws-fixer-1"
+        "kradle-run-ws-fixer-1"
     );
     assert_eq!(
         pod["containers"][0]["volumeMounts"][0]["mountPath"],
@@ -269,7 +269,7 @@ async fn the_job_backend_creates_valid_objects_idempotently_and_reads_job_states
         Some("token-one")
     );
     let pvc = kube
-        .get("persistentvolumeclaims", NS, "kradle-ws-fixer-1")
+        .get("persistentvolumeclaims", NS, "kradle-run-ws-fixer-1")
         .unwrap();
     assert_eq!(pvc["spec"]["storageClassName"], "standard");
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "10Gi");
@@ -334,7 +334,7 @@ async fn a_run_goes_from_pending_to_succeeded_and_the_next_reuses_its_workspace(
     assert_eq!(w.step(&name).await, ("Running".into(), "watch".into()));
     let job = format!("agent-{name}-1");
     assert!(w.kube.get("jobs", NS, &job).is_some());
-    let pvc = format!("kradle-ws-{name}");
+    let pvc = format!("kradle-run-ws-{name}");
     assert!(w.kube.get("persistentvolumeclaims", NS, &pvc).is_some());
     // The run's context bundle: stored with its digest, handed to the
     // Job through its Secret, mounted read-only without the token.
@@ -524,6 +524,147 @@ async fn a_deadline_is_retried_as_a_new_attempt_until_the_runs_limit() {
             .await,
         1
     );
+}
+
+/// A PVC, Secret or Job already there under the name a launch uses, and
+/// not created by kradle for that run (a declared KradleWorkspace's PVC, a
+/// person's Job), is refused with a reason, never mounted or taken; the
+/// launch's own leftovers (a launch killed after its call) are reused.
+#[tokio::test]
+async fn a_launch_refuses_objects_it_did_not_create_for_the_run() {
+    let c = catalog(|_| {});
+    let stack = c.stack("acme", "fixer").unwrap();
+    let launch = |run: &str| {
+        kradle_runtime::dispatch::job::launch_of(
+            stack,
+            run,
+            1,
+            "fix",
+            Some("api"),
+            Some("main"),
+            &format!("kradle-run-ws-{run}"),
+            true,
+            "http://kradle.test:8080",
+        )
+    };
+    let put = |kube: &FakeKube, plural: &str, name: &str, labels: Value| {
+        kube.state.lock().unwrap().objects.insert(
+            (plural.into(), NS.into(), name.into()),
+            json!({ "metadata": { "name": name, "namespace": NS, "labels": labels } }),
+        );
+    };
+
+    // A PVC of that name that a KradleWorkspace declared.
+    let kube = FakeKube::new();
+    let jobs = KubeJobs::new(kube.client());
+    put(
+        &kube,
+        "persistentvolumeclaims",
+        "kradle-run-ws-fixer-1",
+        json!({ "app.kubernetes.io/managed-by": "kradle", "kradle.a5c.ai/workspace": "x" }),
+    );
+    let Err(ExecError::Refused(why)) = jobs.launch(&launch("fixer-1"), "t").await else {
+        panic!("a PVC kradle did not create for the run was taken");
+    };
+    assert!(
+        why.contains("PersistentVolumeClaim kradle-org-acme/kradle-run-ws-fixer-1"),
+        "{why}"
+    );
+    assert!(kube.names("jobs").is_empty(), "no Job mounts it");
+
+    // A Job of that name that is not this attempt's.
+    let kube = FakeKube::new();
+    let jobs = KubeJobs::new(kube.client());
+    put(
+        &kube,
+        "jobs",
+        "agent-fixer-2-1",
+        json!({ "kradle.a5c.ai/run": "someone-else" }),
+    );
+    let Err(ExecError::Refused(why)) = jobs.launch(&launch("fixer-2"), "t").await else {
+        panic!("a Job that is not the attempt's was taken");
+    };
+    assert!(why.contains("Job kradle-org-acme/agent-fixer-2-1"), "{why}");
+
+    // The attempt's own objects, from a launch killed midway: reused.
+    let kube = FakeKube::new();
+    let jobs = KubeJobs::new(kube.client());
+    jobs.launch(&launch("fixer-3"), "t1").await.unwrap();
+    jobs.launch(&launch("fixer-3"), "t2").await.unwrap();
+    assert_eq!(kube.names("jobs"), ["agent-fixer-3-1"]);
+    assert_eq!(kube.token(NS, "agent-fixer-3-1").as_deref(), Some("t2"));
+
+    // Through the worker: the attempt fails with the reason.
+    let w = world(catalog(|_| {})).await;
+    let name = w.dispatch("api").await;
+    put(
+        &w.kube,
+        "persistentvolumeclaims",
+        &format!("kradle-run-ws-{name}"),
+        json!({}),
+    );
+    w.step(&name).await;
+    let why = w
+        .text(
+            "SELECT reason_code || ': ' || message FROM kradle_dispatch_attempts WHERE number = 1",
+        )
+        .await;
+    assert!(
+        why.starts_with("LaunchRefused: PersistentVolumeClaim"),
+        "{why}"
+    );
+}
+
+/// A run whose dispatch job runs out of tries (here, the cluster answers
+/// 500 to every call) ends Failed with the reason and frees its workspace;
+/// it does not stay Running for ever.
+#[tokio::test]
+async fn a_run_whose_job_runs_out_of_tries_ends_failed_and_frees_its_workspace() {
+    let w = world(catalog(|_| {})).await;
+    let name = w.dispatch("api").await;
+    w.step(&name).await;
+    let before = w.run(&name).await;
+    assert_eq!(before.phase, "Running");
+    // The next look at the Job fails, and so does every retry: the job's
+    // last try is now (no waiting out the backoff).
+    w.kube.state.lock().unwrap().fail_next = 1_000;
+    let pool = w.pool().await;
+    sqlx::query(
+        "UPDATE kradle_jobs SET max_attempts = attempts + 1, run_at = now() WHERE queue = $1",
+    )
+    .bind(kradle_runtime::store::DISPATCH_QUEUE)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let jobs = w
+        .store
+        .claim(
+            kradle_runtime::store::DISPATCH_QUEUE,
+            "w1",
+            10,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    dispatch::attempt(&w.d, &jobs[0], "w1").await;
+
+    let run = w.run(&name).await;
+    assert_eq!((run.phase.as_str(), run.step.as_str()), ("Failed", "done"));
+    let why = w
+        .text("SELECT reason || ': ' || message FROM kradle_dispatch_runs")
+        .await;
+    assert!(
+        why.starts_with("DispatchGaveUp: kradle gave up advancing the run from Running/"),
+        "{why}"
+    );
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM kradle_workspaces WHERE claimed_by IS NOT NULL")
+            .await,
+        0,
+        "the workspace is released"
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM kradle_dead_jobs").await, 1);
 }
 
 #[tokio::test]

@@ -267,3 +267,35 @@ async fn batches_go_in_in_order_and_complete_in_one_statement() {
         .collect();
     assert_eq!(n, vec![2], "k0 moves on; k1 is still held by `other`");
 }
+
+/// A worker that found nothing sleeps until the earliest job enqueued for
+/// later is due, not a fixed poll: a job due in 150 ms is not left waiting
+/// a second (a sub-second `--job-poll-ms` keeps its meaning).
+#[tokio::test]
+async fn an_idle_worker_sleeps_until_the_next_job_is_due_not_longer() {
+    let db = TestDb::new().await;
+    let store = db.store().await;
+    let max = Duration::from_secs(1);
+    // Nothing queued: the longest sleep.
+    assert_eq!(store.idle_for(Q, max).await, max);
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    queued(&store, &["later"], 3).await;
+    sqlx::query("UPDATE kradle_jobs SET run_at = now() + interval '150 milliseconds'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let idle = store.idle_for(Q, max).await;
+    assert!(
+        idle > Duration::ZERO && idle <= Duration::from_millis(150),
+        "{idle:?}"
+    );
+    // Due in an hour: no longer than the most a worker sleeps.
+    sqlx::query("UPDATE kradle_jobs SET run_at = now() + interval '1 hour'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(store.idle_for(Q, max).await, max);
+    // Another queue's job is none of this worker's business.
+    assert_eq!(store.idle_for("other", max).await, max);
+    pool.close().await;
+}

@@ -14,7 +14,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, LogParams, PostParams};
 use serde::de::DeserializeOwned;
 
-use super::job::Launch;
+use super::job::{Launch, RUN_WORKSPACE};
 use super::mux::Gateway;
 use crate::store::Outcome;
 
@@ -151,6 +151,34 @@ fn is_code(e: &kube::Error, code: u16) -> bool {
     matches!(e, kube::Error::Api(r) if r.code == code)
 }
 
+/// Whether the `kind` named `name` found at launch is this attempt's: it
+/// carries the attempt's labels (org, run, attempt). Anything else is
+/// refused, never used.
+fn ours(
+    launch: &Launch,
+    kind: &str,
+    name: &str,
+    found: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+) -> Result<(), ExecError> {
+    let want = launch.labels();
+    let labels = found.and_then(|m| m.labels).unwrap_or_default();
+    let matches = [
+        "kradle.a5c.ai/org",
+        "kradle.a5c.ai/run",
+        "kradle.a5c.ai/attempt",
+    ]
+    .iter()
+    .all(|k| labels.get(*k).map(String::as_str) == want[*k].as_str());
+    if matches {
+        Ok(())
+    } else {
+        Err(ExecError::Refused(format!(
+            "{kind} {}/{name} exists and is not this attempt's (its kradle.a5c.ai/run and attempt labels differ): it is not used; delete it",
+            launch.namespace
+        )))
+    }
+}
+
 impl Executor for KubeJobs {
     async fn launch(&self, launch: &Launch, token: &str) -> Result<Launched, ExecError> {
         let ns = &launch.namespace;
@@ -161,8 +189,13 @@ impl Executor for KubeJobs {
         match secrets.create(&pp, &secret).await {
             Ok(_) => {}
             // A rerun of a launch that died after this call: the token
-            // changed, so the Secret is replaced.
+            // changed, so the Secret is replaced, if it is this attempt's.
             Err(e) if is_code(&e, 409) => {
+                let found = secrets
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| classify("reading the callback Secret", e))?;
+                ours(launch, "Secret", &name, found.map(|s| s.metadata))?;
                 secrets
                     .replace(&name, &pp, &secret)
                     .await
@@ -175,7 +208,27 @@ impl Executor for KubeJobs {
             let pvc: PersistentVolumeClaim = typed("the workspace PVC", pvc)?;
             match pvcs.create(&pp, &pvc).await {
                 Ok(_) => {}
-                Err(e) if is_code(&e, 409) => {}
+                // Created by a launch of this run that died after the call,
+                // or by someone else: only the first is mounted.
+                Err(e) if is_code(&e, 409) => {
+                    let found = pvcs
+                        .get_opt(&launch.pvc)
+                        .await
+                        .map_err(|e| classify("reading the workspace PVC", e))?;
+                    let annotated = found.as_ref().is_some_and(|p| {
+                        p.metadata
+                            .annotations
+                            .as_ref()
+                            .and_then(|a| a.get(RUN_WORKSPACE))
+                            == Some(&launch.pvc)
+                    });
+                    if !annotated {
+                        return Err(ExecError::Refused(format!(
+                            "PersistentVolumeClaim {ns}/{} exists and kradle did not create it for this run's workspace (no `{RUN_WORKSPACE}` annotation naming it): it is not mounted; rename or delete it",
+                            launch.pvc
+                        )));
+                    }
+                }
                 Err(e) => return Err(classify("creating the workspace PVC", e)),
             }
         }
@@ -183,7 +236,16 @@ impl Executor for KubeJobs {
         let job: Job = typed("the agent Job", launch.job())?;
         match jobs.create(&pp, &job).await {
             Ok(_) => Ok(Launched::default()),
-            Err(e) if is_code(&e, 409) => Ok(Launched::default()),
+            // This attempt's Job, created by a launch that died after the
+            // call; or someone else's, which is not taken for it.
+            Err(e) if is_code(&e, 409) => {
+                let found = jobs
+                    .get_opt(&name)
+                    .await
+                    .map_err(|e| classify("reading the agent Job", e))?;
+                ours(launch, "Job", &name, found.map(|j| j.metadata))?;
+                Ok(Launched::default())
+            }
             Err(e) => Err(classify("creating the agent Job", e)),
         }
     }

@@ -17,6 +17,10 @@ pub const TRANSPORT_CODEC: &str = "jsonl";
 /// Where the context bundle is mounted (from the attempt's Secret).
 pub const CONTEXT_DIR: &str = "/var/run/kradle";
 
+/// The annotation naming a run workspace's PVC on the PVC itself: a PVC
+/// found under that name without it is not kradle's to mount.
+pub const RUN_WORKSPACE: &str = "kradle.a5c.ai/run-workspace";
+
 /// How long a finished Job is kept for `kubectl logs`.
 const TTL_AFTER_FINISHED: i64 = 24 * 3600;
 
@@ -105,6 +109,7 @@ impl Launch {
                     "app.kubernetes.io/component": "workspace",
                     "kradle.a5c.ai/org": self.org,
                 },
+                "annotations": { RUN_WORKSPACE: self.pvc },
             },
             "spec": spec,
         }))

@@ -135,10 +135,16 @@ pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>)
             }
         };
         if jobs.is_empty() {
+            // Until the next look at a Running run (`--job-poll-ms`) or a
+            // held launch is due, not a fixed second.
+            let idle = d
+                .store
+                .idle_for(DISPATCH_QUEUE, Duration::from_secs(1))
+                .await;
             tokio::select! {
                 _ = wake.changed() => {}
                 _ = running.join_next(), if !running.is_empty() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(idle) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
             continue;
@@ -160,8 +166,10 @@ pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>)
     listener.abort();
 }
 
-/// One job: advance its run, then settle the job.
-async fn attempt<E: Executor>(d: &Dispatcher<E>, job: &Job, worker: &str) {
+/// One job: advance its run, then settle the job. A run whose job ran out
+/// of tries ends Failed (`DispatchGaveUp`, with the last error) and frees its
+/// workspace, instead of staying in its phase for ever.
+pub async fn attempt<E: Executor>(d: &Dispatcher<E>, job: &Job, worker: &str) {
     let id = job.payload["run"].as_i64().unwrap_or_default();
     match advance(d, id).await {
         Ok(()) => {
@@ -177,13 +185,35 @@ async fn attempt<E: Executor>(d: &Dispatcher<E>, job: &Job, worker: &str) {
                 .await
             {
                 Ok(Failed::Dead) => {
-                    tracing::error!(run = id, %error, "dispatch step gave up: see `kradle runs get`")
+                    tracing::error!(run = id, %error, "dispatch step gave up: the run fails");
+                    if let Err(e) = give_up(d, id, &error).await {
+                        tracing::warn!(run = id, error = %e, "cannot fail the run");
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(job = job.id, error = %e, "cannot record the failure"),
             }
         }
     }
+}
+
+/// Ends run `id`, whose dispatch job ran out of tries, Failed with `error`.
+async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result<(), String> {
+    let Some(run) = d.store.dispatch_run(id).await.map_err(|e| e.to_string())? else {
+        return Ok(());
+    };
+    if matches!(run.phase.as_str(), "Succeeded" | "Failed" | "Cancelled") {
+        return Ok(());
+    }
+    let message = format!(
+        "kradle gave up advancing the run from {}/{}: {error}",
+        run.phase, run.step
+    );
+    d.store
+        .fail_run(&run, "DispatchGaveUp", &message, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 /// A fresh callback token and its hash (hex sha256).

@@ -182,9 +182,10 @@ impl Worker {
                 }
             };
             if jobs.is_empty() {
+                let idle = self.store.idle_for(SYNC_QUEUE, self.config.poll).await;
                 tokio::select! {
                     _ = wake.changed() => {}
-                    _ = tokio::time::sleep(self.config.poll) => {}
+                    _ = tokio::time::sleep(idle) => {}
                     _ = stop.wait_for(|s| *s) => {}
                 }
                 continue;

@@ -124,9 +124,12 @@ pub async fn run(
             }
         };
         if jobs.is_empty() {
+            let idle = store
+                .idle_for(WRITEBACK_QUEUE, Duration::from_secs(2))
+                .await;
             tokio::select! {
                 _ = wake.changed() => {}
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(idle) => {}
                 _ = stop.wait_for(|s| *s) => {}
             }
             continue;

@@ -596,7 +596,7 @@ impl Store {
                 sqlx::query(
                     "INSERT INTO kradle_workspaces
                          (org, name, repository, branch, pvc, storage_class, capacity, phase, claimed_by)
-                     VALUES ($1, $2, $3, $4, 'kradle-' || $2, $5, $6, 'Provisioning', $7)",
+                     VALUES ($1, $2, $3, $4, 'kradle-run-' || $2, $5, $6, 'Provisioning', $7)",
                 )
                 .bind(&run.org)
                 .bind(&name)
@@ -608,8 +608,10 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(q)?;
+                // Never `kradle-ws-…`, the name a declared KradleWorkspace
+                // compiles to.
                 Bound {
-                    pvc: format!("kradle-{name}"),
+                    pvc: format!("kradle-run-{name}"),
                     workspace: name,
                     new: true,
                 }

@@ -192,6 +192,26 @@ impl Store {
         Ok(jobs)
     }
 
+    /// How long a worker of `queue` that found nothing to claim may sleep:
+    /// until the earliest job enqueued to run later is due, at most `max`.
+    /// (A job is announced when it is enqueued, not when it is due: a worker
+    /// woken then finds it not yet due, and must not sleep past it.)
+    pub async fn idle_for(&self, queue: &str, max: Duration) -> Duration {
+        let due: Result<Option<f64>, _> = sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM min(run_at) - now())::float8
+               FROM kradle_jobs WHERE queue = $1 AND run_at > now()",
+        )
+        .bind(queue)
+        .fetch_one(self.pool())
+        .await;
+        match due {
+            Ok(Some(secs)) if secs.is_finite() && secs >= 0.0 => {
+                Duration::from_secs_f64(secs).min(max)
+            }
+            _ => max,
+        }
+    }
+
     /// Renews the lease of the jobs `worker` holds among `ids`; returns how
     /// many it still holds.
     pub async fn heartbeat(
