@@ -81,6 +81,16 @@ pub const KINDS: &[(&str, &str, &str)] = &[
         "agentsessiontranscripts",
         "agentsessiontranscript",
     ),
+    (
+        "ExternalWebhookDelivery",
+        "externalwebhookdeliveries",
+        "externalwebhookdelivery",
+    ),
+    (
+        "ExternalObjectLink",
+        "externalobjectlinks",
+        "externalobjectlink",
+    ),
 ];
 
 /// What a request asks to read.
@@ -729,5 +739,35 @@ mod tests {
         assert_eq!(tokens.authorize("beta", &access).await, Ok(true));
         assert_eq!(tokens.authorize("gamma", &access).await, Ok(false));
         assert_eq!(tokens.authorize("", &access).await, Ok(false));
+    }
+}
+
+#[cfg(test)]
+mod served_kinds_doc {
+    /// docs/serve.md's table of served kinds is the served list: every kind
+    /// once, nothing else.
+    #[test]
+    fn the_docs_table_lists_exactly_the_served_kinds() {
+        let doc = include_str!("../../../docs/serve.md");
+        let table = doc
+            .split("<!-- served-kinds:start -->")
+            .nth(1)
+            .and_then(|rest| rest.split("<!-- served-kinds:end -->").next())
+            .unwrap_or_default();
+        let mut documented: Vec<(String, String)> = table
+            .lines()
+            .filter_map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                let plural = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((cells.get(2)?.to_string(), plural.to_string()))
+            })
+            .collect();
+        documented.sort();
+        let mut served: Vec<(String, String)> = super::KINDS
+            .iter()
+            .map(|(kind, plural, _)| (kind.to_string(), plural.to_string()))
+            .collect();
+        served.sort();
+        assert_eq!(documented, served);
     }
 }

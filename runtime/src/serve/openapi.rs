@@ -4,8 +4,10 @@
 //! `GET /openapi/v3` lists one group version, and
 //! `GET /openapi/v3/apis/data.kradle.a5c.ai/v1alpha1` is its document:
 //! each served kind and its List as components (with Kubernetes'
-//! `x-kubernetes-group-version-kind`, which kubectl looks kinds up by), and
-//! the read paths. The schemas are the ones `kradle schema` writes, in the
+//! `x-kubernetes-group-version-kind`), and the read paths, whose operations
+//! carry `x-kubernetes-action` and the kind's group-version-kind: kubectl
+//! explain finds a resource's kind through them (without, it answers "GVR
+//! … not found in OpenAPI schema"). The schemas are the ones `kradle schema` writes, in the
 //! structural form of the CRDs. The API server fetches both as
 //! `system:kube-aggregator`; like discovery, they need an authenticated
 //! caller.
@@ -83,22 +85,27 @@ fn build() -> Value {
             }),
         );
         let namespace = name_parameter("namespace", "the org namespace, kradle-org-<slug>");
+        // kubectl explain finds a resource's kind by the operations of its
+        // paths: each names its kind and action, as the API server's do.
+        let get = |id: String, action: &str, answer: &str| {
+            json!({ "operationId": id, "responses": ok(answer),
+                    "x-kubernetes-action": action,
+                    "x-kubernetes-group-version-kind":
+                        { "group": GROUP, "version": VERSION, "kind": kind } })
+        };
         paths.insert(
             format!("/apis/{GROUP_VERSION}/{plural}"),
-            json!({ "get": { "operationId": format!("list{kind}ForAllNamespaces"),
-                             "responses": ok(&list) } }),
+            json!({ "get": get(format!("list{kind}ForAllNamespaces"), "list", &list) }),
         );
         paths.insert(
             format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/{plural}"),
             json!({ "parameters": [namespace],
-                    "get": { "operationId": format!("listNamespaced{kind}"),
-                             "responses": ok(&list) } }),
+                    "get": get(format!("listNamespaced{kind}"), "list", &list) }),
         );
         paths.insert(
             format!("/apis/{GROUP_VERSION}/namespaces/{{namespace}}/{plural}/{{name}}"),
             json!({ "parameters": [namespace, name_parameter("name", "the object's name")],
-                    "get": { "operationId": format!("readNamespaced{kind}"),
-                             "responses": ok(kind) } }),
+                    "get": get(format!("readNamespaced{kind}"), "get", kind) }),
         );
     }
     json!({

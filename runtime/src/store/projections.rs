@@ -128,6 +128,44 @@ fn source(kind: &str) -> Option<&'static str> {
                         'receivedAt', e.received_at, 'canonicalAt', e.canonical_at) AS status
                FROM kradle_sync_events e JOIN kradle_webhook_deliveries d ON d.id = e.delivery"
         }
+        // Every delivery received, as stored (read-only); its phase is its
+        // sync job's outcome.
+        "ExternalWebhookDelivery" => {
+            "SELECT d.id, d.org, d.source || '-' || d.receiver || '-' || d.id AS name,
+                    md5('delivery/' || d.id)::uuid::text AS uid,
+                    (extract(epoch FROM coalesce(d.processed_at, d.received_at)) * 1000)::bigint
+                        AS resource_version,
+                    d.received_at AS created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', d.org, 'kradle.a5c.ai/source', d.source,
+                                       'kradle.a5c.ai/event', d.event) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', d.org,
+                        'providerRef', d.source, 'bindingRef', d.receiver, 'eventType', d.event,
+                        'action', d.action, 'deliveryId', d.delivery_id, 'payload', d.payload)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', CASE d.outcome
+                            WHEN 'processed' THEN 'Succeeded' WHEN 'dead' THEN 'DeadLettered'
+                            ELSE 'Queued' END,
+                        'receivedAt', d.received_at, 'processedAt', d.processed_at,
+                        'bodyDigest', d.body_digest)) AS status
+               FROM kradle_webhook_deliveries d"
+        }
+        // What `kradle apply` created or adopted on a forge. A forge name
+        // may hold `/` (`api/ada`): the object's name is derived from it.
+        "ExternalObjectLink" => {
+            "SELECT row_number() OVER (ORDER BY l.org, l.backend, l.kind, l.name) AS id, l.org,
+                    l.backend || '-' || l.kind || '-' || substr(md5(l.name), 1, 12) AS name,
+                    md5('link/' || l.org || '/' || l.backend || '/' || l.kind || '/' || l.name)::uuid::text AS uid,
+                    (extract(epoch FROM l.updated_at) * 1000)::bigint AS resource_version,
+                    l.created_at,
+                    jsonb_build_object('kradle.a5c.ai/org', l.org, 'kradle.a5c.ai/source', l.backend,
+                                       'kradle.a5c.ai/link-kind', l.kind) AS labels,
+                    jsonb_build_object('organizationRef', l.org, 'providerRef', l.backend,
+                        'externalId', coalesce(l.native_id, l.name),
+                        'localRef', jsonb_build_object('kind', l.kind, 'name', l.name)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', 'Linked',
+                        'createdBy', l.created_by, 'appliedDigest', l.applied_digest,
+                        'updatedAt', l.updated_at)) AS status
+               FROM kradle_object_links l"
+        }
         "ExternalSyncState" => {
             "SELECT row_number() OVER (ORDER BY s.org, s.source, s.receiver, s.resource_kind) AS id,
                     s.org, lower(s.source || '-' || s.receiver || '-' || s.resource_kind) AS name,
