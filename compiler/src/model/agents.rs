@@ -273,6 +273,12 @@ pub struct AgentTriggerRuleSpec {
     pub webhook_trigger: Option<WebhookTrigger>,
     pub comment_trigger: Option<CommentTrigger>,
     pub label_trigger: Option<LabelTrigger>,
+    /// How long a second match of the same event detail (the same comment,
+    /// label change or CI run) is recorded as `Deduplicated` instead of
+    /// dispatched again: `30s`, `10m`, `1h`, `1d`; `0` turns it off.
+    /// Default `10m`.
+    #[schemars(extend("default" = "10m"))]
+    pub dedup_window: Option<String>,
 }
 
 #[serde_with::skip_serializing_none]

@@ -179,6 +179,42 @@ pub fn label_changes(before: &[String], after: &[String]) -> Vec<(String, &'stat
     added.chain(removed).collect()
 }
 
+/// What a match is about, finer than its source event: a second match with
+/// the same key is the same happening seen again (a delivery sent twice
+/// under two ids), not a new request. The key is the source event
+/// (`<event>:<kind>:<native id>`), the action, and the comment, the issue's
+/// or pull request's `updated_at`, the label changed, or the CI run
+/// attempt.
+pub fn match_key(source_event: &str, view: &TriggerEvent<'_>, payload: &Value) -> String {
+    let mut key = format!("{source_event}:{}", view.action.unwrap_or("-"));
+    if let Some(id) = payload["comment"]["id"].as_i64() {
+        key.push_str(&format!(":comment={id}"));
+    } else if let Some(at) = ["issue", "pull_request"]
+        .iter()
+        .find_map(|k| payload[k]["updated_at"].as_str())
+    {
+        // Two edits of an issue are two events; the same edit sent twice
+        // is one.
+        key.push_str(&format!(":at={at}"));
+    }
+    if let Some(label) = view.label {
+        key.push_str(&format!(":label={label}"));
+    }
+    for run in ["workflow_run", "workflow_job", "check_run", "check_suite"] {
+        if let Some(attempt) = payload[run]["run_attempt"].as_i64() {
+            key.push_str(&format!(":attempt={attempt}"));
+        }
+    }
+    key
+}
+
+/// Why a matched event cannot become a run: the repository or ref it
+/// names (from a webhook body, hostile as any input) is not one a run can
+/// check out.
+pub fn unrunnable(repository: Option<&str>, git_ref: Option<&str>) -> Option<String> {
+    check_manual("run", "task", repository, git_ref).err()
+}
+
 /// What evaluating one rule decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -218,7 +254,12 @@ pub struct Rule {
     comment: Option<(Regex, Vec<String>)>,
     label: Option<(Vec<String>, String)>,
     schedule: Option<cron::Schedule>,
+    /// How long a second identical match is Deduplicated (zero: never).
+    pub dedup_window: std::time::Duration,
 }
+
+/// A rule's `dedupWindow` when it sets none.
+pub const DEFAULT_DEDUP_WINDOW: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Rule {
     /// Its schedule, when it is a `schedule` rule.
@@ -343,6 +384,10 @@ impl Triggers {
                 comment,
                 label,
                 schedule,
+                dedup_window: spec["dedupWindow"]
+                    .as_str()
+                    .and_then(kradle_compiler::model::duration_seconds)
+                    .map_or(DEFAULT_DEDUP_WINDOW, std::time::Duration::from_secs),
             };
             out.rules.entry(org).or_default().push(rule);
         }
@@ -370,20 +415,22 @@ impl Triggers {
     /// event (the others are not about it and are not recorded).
     /// [`Triggers::evaluate`] over several views of one event (a Gitea
     /// label update that added and removed labels), one decision per rule:
-    /// the first match, else the first skip.
+    /// the first match, else the first skip, with the index of the view
+    /// that decided.
     pub fn evaluate_all<'r>(
         &'r self,
         org: &str,
         events: &[TriggerEvent<'_>],
-    ) -> Vec<(&'r Rule, Decision)> {
-        let mut out: Vec<(&'r Rule, Decision)> = Vec::new();
-        for event in events {
+    ) -> Vec<(&'r Rule, Decision, usize)> {
+        let mut out: Vec<(&'r Rule, Decision, usize)> = Vec::new();
+        for (i, event) in events.iter().enumerate() {
             for (rule, decision) in self.evaluate(org, event) {
-                match out.iter_mut().find(|(r, _)| std::ptr::eq(*r, rule)) {
-                    None => out.push((rule, decision)),
+                match out.iter_mut().find(|(r, _, _)| std::ptr::eq(*r, rule)) {
+                    None => out.push((rule, decision, i)),
                     Some(seen) => {
                         if seen.1 != Decision::Dispatching && decision == Decision::Dispatching {
                             seen.1 = decision;
+                            seen.2 = i;
                         }
                     }
                 }
@@ -651,5 +698,58 @@ mod tests {
             all[0].1,
             Decision::Skipped("label `p1` is not one of the trigger's".into())
         );
+    }
+
+    #[test]
+    fn a_happening_seen_twice_has_one_key_and_two_happenings_two() {
+        let source = "issues:Issue:acme/api/issues/4";
+        let view = TriggerEvent {
+            event_type: "issues",
+            action: Some("edited"),
+            ..TriggerEvent::default()
+        };
+        let edit = |at: &str| serde_json::json!({ "issue": { "updated_at": at } });
+        let first = match_key(source, &view, &edit("2026-01-02T10:00:00Z"));
+        assert_eq!(
+            first,
+            match_key(source, &view, &edit("2026-01-02T10:00:00Z"))
+        );
+        assert_ne!(
+            first,
+            match_key(source, &view, &edit("2026-01-02T10:05:00Z"))
+        );
+        // A comment is its id, whatever the issue's time.
+        let comment = |id: i64, at: &str| serde_json::json!({ "comment": { "id": id }, "issue": { "updated_at": at } });
+        let created = TriggerEvent {
+            action: Some("created"),
+            ..view.clone()
+        };
+        assert_eq!(
+            match_key(source, &created, &comment(1, "a")),
+            match_key(source, &created, &comment(1, "b"))
+        );
+        assert_ne!(
+            match_key(source, &created, &comment(1, "a")),
+            match_key(source, &created, &comment(2, "a"))
+        );
+        // Each label change is its own.
+        let labeled = |label| TriggerEvent {
+            action: Some("labeled"),
+            label: Some(label),
+            ..view.clone()
+        };
+        let same = edit("t");
+        assert_ne!(
+            match_key(source, &labeled("bug"), &same),
+            match_key(source, &labeled("p1"), &same)
+        );
+    }
+
+    #[test]
+    fn a_ref_a_checkout_may_not_take_is_unrunnable() {
+        assert_eq!(unrunnable(Some("api"), Some("main")), None);
+        assert!(unrunnable(Some("api"), Some("../../etc")).is_some());
+        assert!(unrunnable(Some("a b"), Some("main")).is_some());
+        assert!(unrunnable(Some("api"), Some("-x")).is_some());
     }
 }

@@ -132,33 +132,11 @@ pub async fn run(store: Store, github: GitHub, target: Target, mut stop: watch::
 }
 
 /// A duration of the config (`30s`, `5m`, `1h`, `1d`, or `1h30m`).
+/// Zero is no interval.
 pub fn parse_interval(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total = 0u64;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let n: u64 = digits.parse().ok()?;
-        digits.clear();
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(unit)?)?;
-    }
-    if !digits.is_empty() {
-        return None;
-    }
-    (total > 0).then(|| Duration::from_secs(total))
+    kradle_compiler::model::duration_seconds(text)
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
 }
 
 #[cfg(test)]

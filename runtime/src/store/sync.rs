@@ -56,6 +56,9 @@ struct Delivery {
     org: String,
     source: String,
     receiver: String,
+    /// The forge's delivery id (`writeback:<intent>` for write-back's own
+    /// replay of what the forge answered).
+    delivery_id: String,
     event: String,
     payload: Value,
     received_at: DateTime<Utc>,
@@ -104,7 +107,8 @@ impl Store {
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
         let mut tx = self.pool().begin().await.map_err(q)?;
         let deliveries: Vec<Delivery> = sqlx::query_as(
-            "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.event, d.payload, d.received_at
+            "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.delivery_id, d.event, d.payload,
+                    d.received_at
                FROM kradle_jobs j
                JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
               WHERE j.id = ANY($1) AND j.locked_by = $2
@@ -142,8 +146,12 @@ impl Store {
                 .await
                 .map_err(q)?;
             // A backfilled listing is a state, not an event: it triggers
-            // nothing.
-            if event.action.as_deref() != Some("backfilled") {
+            // nothing. Nor does write-back's replay of the forge's answer:
+            // the forge sends its own webhooks for the change kradle made,
+            // and those are the events rules see (once each).
+            if event.action.as_deref() != Some("backfilled")
+                && !d.delivery_id.starts_with("writeback:")
+            {
                 record_triggers(&mut tx, d, &event, triggers, labels_before.as_deref())
                     .await
                     .map_err(q)?;
@@ -317,6 +325,34 @@ async fn stored_labels(
         .collect())
 }
 
+/// How long ago `rule` dispatched a match with `key`, when that was within
+/// `window`.
+async fn earlier_match(
+    conn: &mut PgConnection,
+    org: &str,
+    rule: &str,
+    key: &str,
+    window: std::time::Duration,
+) -> Result<Option<String>, sqlx::Error> {
+    if window.is_zero() {
+        return Ok(None);
+    }
+    let ago: Option<f64> = sqlx::query_scalar(
+        "SELECT EXTRACT(EPOCH FROM now() - max(evaluated_at))::float8
+           FROM kradle_trigger_executions
+          WHERE org = $1 AND rule = $2 AND match_key = $3
+            AND decision IN ('Dispatching', 'Dispatched')
+            AND evaluated_at > now() - make_interval(secs => $4)",
+    )
+    .bind(org)
+    .bind(rule)
+    .bind(key)
+    .bind(window.as_secs_f64())
+    .fetch_one(conn)
+    .await?;
+    Ok(ago.map(|s| format!("{} s", s.max(0.0).round())))
+}
+
 /// Records what each of the org's rules about this event decided; a rule
 /// already recorded for this delivery is left as it is. `labels_before`
 /// (a Gitea label update): each label added or removed is evaluated as a
@@ -367,27 +403,45 @@ async fn record_triggers(
         "{}:{}:{}",
         event.event_type, event.resource_kind, event.native_id
     );
-    let rows: Vec<Value> = decisions
-        .iter()
-        .map(|(rule, decision)| {
-            serde_json::json!({
-                "rule": rule.name, "stack": rule.agent_stack, "task": rule.task_kind,
-                "decision": decision.as_str(), "reason": decision.reason(),
-            })
-        })
-        .collect();
+    let (repository, git_ref) = crate::dispatch::target_of(&d.payload);
+    let unrunnable = crate::dispatch::unrunnable(repository.as_deref(), git_ref.as_deref());
+    let mut rows: Vec<Value> = Vec::new();
+    for (rule, decision, view) in &decisions {
+        let key = crate::dispatch::match_key(&source_event, &views[*view], &d.payload);
+        let (mut decision_name, mut reason) =
+            (decision.as_str(), decision.reason().map(str::to_string));
+        if *decision == crate::dispatch::Decision::Dispatching {
+            if let Some(why) = &unrunnable {
+                // A match that cannot become a run (the event names a ref
+                // no checkout may take): recorded, never dispatched.
+                (decision_name, reason) = ("Failed", Some(format!("cannot dispatch: {why}")));
+            } else if let Some(earlier) =
+                earlier_match(&mut *conn, &d.org, &rule.name, &key, rule.dedup_window).await?
+            {
+                (decision_name, reason) = (
+                    "Deduplicated",
+                    Some(format!(
+                        "the same match was dispatched {earlier} ago, within the rule's dedupWindow"
+                    )),
+                );
+            }
+        }
+        rows.push(serde_json::json!({
+            "rule": rule.name, "stack": rule.agent_stack, "task": rule.task_kind,
+            "decision": decision_name, "reason": reason, "key": key,
+        }));
+    }
     // Each new match is a Pending run, its first step queued: in this
     // transaction, so a match is dispatched once or not at all.
-    let (repository, git_ref) = crate::dispatch::target_of(&d.payload);
     let actor = base.actor.map(str::to_string);
-    let dispatching = decisions
-        .iter()
-        .any(|(_, decision)| *decision == crate::dispatch::Decision::Dispatching);
+    let dispatching = rows.iter().any(|r| r["decision"] == "Dispatching");
     sqlx::query(
         "WITH x AS (
              INSERT INTO kradle_trigger_executions
-                 (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason)
-             SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision', r ->> 'reason'
+                 (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason,
+                  match_key)
+             SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision',
+                    r ->> 'reason', r ->> 'key'
                FROM jsonb_array_elements($4::jsonb) AS t(r)
              ON CONFLICT (org, rule, delivery) DO NOTHING
              RETURNING id, org, rule, agent_stack, task_kind, decision),

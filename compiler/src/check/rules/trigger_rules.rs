@@ -100,6 +100,16 @@ pub(super) fn check(model: &Model, d: &mut Ctx<'_, '_>, s: &AgentTriggerRuleSpec
             );
         }
     }
+    if let Some(w) = &s.dedup_window {
+        if crate::model::duration_seconds(w).is_none() {
+            d.err(
+                Code::TriggerSource,
+                "/spec/dedupWindow",
+                &format!("dedupWindow `{w}` is not a duration"),
+                "write digits and a unit, e.g. `30s`, `10m`, `1h` (or `0` to dispatch every match)",
+            );
+        }
+    }
     if let Some(w) = &s.webhook_trigger {
         d.url("/spec/webhookTrigger/url", &w.url);
         for (i, e) in w.events.iter().enumerate() {
