@@ -405,6 +405,49 @@ fn form_encode(s: &str) -> String {
         .collect()
 }
 
+/// Valid JSON may hold `\u0000`, which PostgreSQL's jsonb refuses: such a
+/// delivery is stored with U+FFFD in its place (and said in the log), not
+/// answered 503 for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_holding_nul_characters_is_stored_not_lost() {
+    let server = start_with(&example(), &[]).await;
+    let mut body = example_body("issues.opened");
+    body["repository"]["full_name"] = "globex/doomsday".into();
+    body["repository"]["name"] = "doomsday".into();
+    body["issue"]["number"] = 9.into();
+    body["issue"]["title"] = "null\u{0}byte".into();
+    body["action"] = "opened".into();
+    let body = serde_json::to_vec(&body).unwrap();
+    assert!(
+        body.windows(6).any(|w| w == b"\\u0000"),
+        "the body holds \\u0000"
+    );
+    let status = github(
+        &server,
+        "github-doomsday",
+        "issues",
+        "nul1",
+        &body,
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 202);
+    wait_for(&server.lines, "holds NUL characters");
+    until_title(&server.db, "Issue", 9, "null\u{fffd}byte").await;
+    assert_eq!(rows(&server.db, "kradle_webhook_deliveries").await, 1);
+    // Sent again, it is the same delivery.
+    let again = github(
+        &server,
+        "github-doomsday",
+        "issues",
+        "nul1",
+        &body,
+        GITHUB_SECRET,
+    )
+    .await;
+    assert_eq!(again.as_u16(), 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn while_the_database_is_away_deliveries_get_503_then_are_taken_again() {
     let server = start().await;
@@ -440,6 +483,15 @@ async fn while_the_database_is_away_deliveries_get_503_then_are_taken_again() {
         .await
         .unwrap();
     assert_eq!(ready.status().as_u16(), 503);
+    // The probe needs no token: it says nothing of the database; the log
+    // says why.
+    let said = ready.text().await.unwrap();
+    assert_eq!(said, "the database does not answer (the log says why)");
+    assert!(
+        !said.contains(name.as_str()) && !said.contains("5432"),
+        "{said}"
+    );
+    wait_for(&server.lines, "readyz: the database does not answer");
 
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
         .execute(&admin)
@@ -3554,6 +3606,36 @@ async fn the_api_dispatches_approves_and_cancels_for_write_tokens_only() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+    // What the config does not have is refused before anything is stored:
+    // an org, a stack, a repository (with the name it likely meant).
+    for (path, body, code, says) in [
+        (
+            "/api/orgs/nosuch/agents/dispatch",
+            request.clone(),
+            404,
+            "organization `nosuch` is not in the config",
+        ),
+        (
+            dispatch,
+            serde_json::json!({ "agentStack": "fixr", "taskKind": "fix" }),
+            422,
+            "did you mean `fixer`?",
+        ),
+        (
+            dispatch,
+            serde_json::json!({ "agentStack": "fixer", "taskKind": "fix", "repository": "apii" }),
+            422,
+            "did you mean `api`?",
+        ),
+    ] {
+        let (status, answer) = post_as(&server, path, "ops-token-never-logged", body).await;
+        assert_eq!(status, code, "{answer}");
+        assert!(
+            answer["message"].as_str().unwrap().contains(says),
+            "{answer}"
+        );
+    }
+    assert!(runs(&server.db).await.is_empty());
     let (status, created) =
         post_as(&server, dispatch, "ops-token-never-logged", request.clone()).await;
     assert_eq!(status, 201, "{created}");

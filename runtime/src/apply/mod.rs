@@ -470,6 +470,18 @@ impl Run<'_> {
         let mut intent: Option<i64> = None;
         for _round in 0..ROUNDS {
             let path = self.resolve_path(op);
+            // An earlier operation's answer lacked what this one's path
+            // names (a forge that answered without an `id`): in a real run
+            // that fails this operation, and its dependents are skipped.
+            if path.is_none() && !self.options.dry_run {
+                report.result = Outcome::Failed;
+                report.error = Some(format!(
+                    "`{}` names a field of an earlier operation's answer that the forge did not give; not sent",
+                    op.path.as_str()
+                ));
+                done.report = Some(report);
+                return Ok(done);
+            }
             let decision = forge.decide(op, path.as_deref()).await?;
             let decision = self.secret_check(decision, op, key.as_ref(), path.as_deref());
             match decision {
@@ -625,10 +637,22 @@ impl Run<'_> {
     async fn send<F: Forge>(&self, forge: &F, requests: &[Request]) -> Result<Value, SendError> {
         let mut last = Value::Null;
         for r in requests {
+            if unresolved(&r.path) {
+                return Err(SendError::Unresolved(format!(
+                    "the path of {} {}",
+                    r.method, r.path
+                )));
+            }
             let body = match &r.body {
                 Some(b) => Some(self.secrets.resolve(b)?),
                 None => None,
             };
+            if body.as_ref().is_some_and(|b| unresolved(&b.to_string())) {
+                return Err(SendError::Unresolved(format!(
+                    "the body of {} {}",
+                    r.method, r.path
+                )));
+            }
             let response = forge
                 .http()
                 .send(r.method.clone(), &r.path, body.as_ref())
@@ -782,15 +806,23 @@ enum SendError {
     Http(#[from] HttpError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// A placeholder left in what was about to be sent: a bug, never sent.
+    #[error("bug: {0} still holds an unresolved placeholder; not sent")]
+    Unresolved(String),
 }
 
 impl SendError {
     fn status(&self) -> Option<u16> {
         match self {
             SendError::Http(e) => e.status(),
-            SendError::Secret(_) => None,
+            SendError::Secret(_) | SendError::Unresolved(_) => None,
         }
     }
+}
+
+/// Whether `text` still holds a `${op:…}` or `${secret:…}` placeholder.
+fn unresolved(text: &str) -> bool {
+    text.contains("${op:") || text.contains("${secret:")
 }
 
 /// The summary line's counts.

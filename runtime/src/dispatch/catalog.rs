@@ -273,6 +273,28 @@ impl Catalog {
         self.stacks.get(&(org.to_string(), name.to_string()))
     }
 
+    /// Whether the config has the organization `org`.
+    pub fn has_org(&self, org: &str) -> bool {
+        self.budgets.contains_key(org)
+    }
+
+    /// The names of `org`'s stacks.
+    pub fn stack_names<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.stacks
+            .keys()
+            .filter(move |(o, _)| o == org)
+            .map(|(_, name)| name.as_str())
+    }
+
+    /// The names of `org`'s repositories.
+    pub fn repositories(&self, org: &str) -> impl Iterator<Item = &str> {
+        self.repositories
+            .get(org)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
+
     pub fn len(&self) -> usize {
         self.stacks.len()
     }

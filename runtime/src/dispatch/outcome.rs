@@ -17,6 +17,13 @@ pub const MAX_ARTIFACTS: usize = 100;
 pub const MAX_EVENTS: usize = 10_000;
 /// The longest message kept.
 pub const MAX_MESSAGE: usize = 4096;
+/// The longest artifact `uri`.
+pub const MAX_URI: usize = 2048;
+/// The longest artifact `name` or `mimeType`.
+pub const MAX_ARTIFACT_FIELD: usize = 255;
+
+/// The fields an artifact may report; anything else is dropped.
+const ARTIFACT_FIELDS: &[&str] = &["kind", "digest", "size", "mimeType", "uri", "name"];
 
 /// Validates a result body (`{phase, message, artifacts, transcript}`)
 /// into an [`Outcome`].
@@ -48,6 +55,11 @@ pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
         Value::Array(_) => return Err(format!("at most {MAX_ARTIFACTS} artifacts")),
         _ => return Err("`artifacts` must be a list".into()),
     };
+    let mut checked = Vec::with_capacity(artifacts.len());
+    for (i, a) in artifacts.iter().enumerate() {
+        checked.push(artifact(i, a)?);
+    }
+    let artifacts = checked;
     for (i, a) in artifacts.iter().enumerate() {
         let kind_ok = a["kind"].as_str().is_some_and(|k| {
             !k.is_empty()
@@ -79,6 +91,61 @@ pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
         artifacts,
         transcript,
     })
+}
+
+/// One reported artifact, as stored: its known fields only, each bounded;
+/// a `uri` that carries credentials (`user:password@`) refused; every
+/// string that looks like a secret redacted (a presigned URL's key too).
+fn artifact(i: usize, a: &Value) -> Result<Value, String> {
+    let Some(fields) = a.as_object() else {
+        return Err(format!("artifacts[{i}] must be an object"));
+    };
+    let mut kept: serde_json::Map<String, Value> = fields
+        .iter()
+        .filter(|(k, _)| ARTIFACT_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let string = |key: &str, max: usize| -> Result<(), String> {
+        match &kept.get(key) {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(v)) if v.len() <= max => Ok(()),
+            Some(Value::String(_)) => {
+                Err(format!("artifacts[{i}].{key} is longer than {max} bytes"))
+            }
+            Some(_) => Err(format!("artifacts[{i}].{key} must be a string")),
+        }
+    };
+    string("uri", MAX_URI)?;
+    string("name", MAX_ARTIFACT_FIELD)?;
+    string("mimeType", MAX_ARTIFACT_FIELD)?;
+    if let Some(m) = kept.get("mimeType").and_then(Value::as_str) {
+        let shaped = m.split_once('/').is_some_and(|(t, s)| {
+            let token = |x: &str| {
+                !x.is_empty()
+                    && x.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+            };
+            token(t) && token(s.split(';').next().unwrap_or_default().trim())
+        });
+        if !shaped {
+            return Err(format!(
+                "artifacts[{i}].mimeType is not a media type (`type/subtype`)"
+            ));
+        }
+    }
+    if let Some(uri) = kept.get("uri").and_then(Value::as_str) {
+        let parsed = reqwest::Url::parse(uri)
+            .map_err(|_| format!("artifacts[{i}].uri is not an absolute URI"))?;
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            return Err(format!(
+                "artifacts[{i}].uri carries credentials (`user:password@`): not stored"
+            ));
+        }
+    }
+    let mut artifact = Value::Object(std::mem::take(&mut kept));
+    let mut redactions = Vec::new();
+    super::bundle::redact(&mut artifact, &format!("$.artifacts[{i}]"), &mut redactions);
+    Ok(artifact)
 }
 
 /// A transcript as stored: its events, each string that looks like a
@@ -133,5 +200,40 @@ mod tests {
                 .unwrap()
                 .starts_with("[redacted: ")
         );
+    }
+
+    #[test]
+    fn artifact_fields_are_bounded_and_scanned() {
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let with = |extra: Value| {
+            let mut a = json!({ "kind": "report", "digest": digest });
+            for (k, v) in extra.as_object().unwrap() {
+                a[k] = v.clone();
+            }
+            outcome_of(&json!({ "phase": "Succeeded", "artifacts": [a] }))
+        };
+        // A URI with credentials in it is refused, not stored.
+        let why = with(json!({ "uri": "https://bob:ghp_0123456789abcdefghijklmnopqrstuvwxyzAB@evil.example/?key=AKIAIOSFODNN7EXAMPLE" }))
+            .unwrap_err();
+        assert!(why.contains("carries credentials"), "{why}");
+        // A presigned URL's key is redacted.
+        let stored = with(
+            json!({ "uri": "https://bucket.example/r.txt?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE" }),
+        )
+        .unwrap();
+        let uri = stored.artifacts[0]["uri"].as_str().unwrap();
+        assert!(!uri.contains("AKIAIOSFODNN7EXAMPLE"), "{uri}");
+        // Bounded, shaped, and nothing but the known fields.
+        let long = "x".repeat(MAX_URI + 1);
+        assert!(with(json!({ "uri": format!("https://a.example/{long}") })).is_err());
+        assert!(with(json!({ "mimeType": "not a type" })).is_err());
+        assert!(with(json!({ "name": "n".repeat(300) })).is_err());
+        let ok = with(
+            json!({ "mimeType": "text/plain; charset=utf-8", "name": "log",
+                              "uri": "https://a.example/log.txt", "extra": "dropped" }),
+        )
+        .unwrap();
+        assert_eq!(ok.artifacts[0]["mimeType"], "text/plain; charset=utf-8");
+        assert!(ok.artifacts[0].get("extra").is_none());
     }
 }

@@ -13,6 +13,16 @@
 //!   `304 Not Modified` is answered from it (and costs no rate limit).
 //! - A list's `Link: rel="next"` is followed only to the API's own origin:
 //!   a forge answer cannot send the token elsewhere.
+//! - Redirects are never followed by the HTTP library: a GET redirected
+//!   within the API's own origin (GitHub's renamed repository, 301) is
+//!   asked again there, at most [`MAX_REDIRECTS`] times; any other redirect
+//!   (another origin, or a write, whose body would be sent again) fails the
+//!   request, naming where it pointed.
+//! - Answers are read streamed, up to [`Http::max_body`] bytes
+//!   (`DEFAULT_MAX_BODY`): a bigger one fails the request, naming it, before
+//!   it is held in memory. A body that cannot be read is a transport error
+//!   (retried as one). A 2xx whose body is not JSON fails the request
+//!   ([`HttpError::Invalid`]); an empty one is `null`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +35,15 @@ use serde_json::Value;
 
 use super::github_app::AppTokens;
 use crate::secrets::SecretValue;
+
+/// The most bytes of one forge answer, by default (`--max-forge-response`).
+pub const DEFAULT_MAX_BODY: usize = 64 << 20;
+
+/// The most bytes of an error answer read for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// How many same-origin redirects one GET follows.
+pub const MAX_REDIRECTS: u32 = 3;
 
 /// How hard to try.
 #[derive(Debug, Clone, Copy)]
@@ -106,6 +125,81 @@ pub enum HttpError {
         attempts: u32,
         reason: String,
     },
+    /// The answer is not what a forge answers: not JSON, too big, or a
+    /// redirect kradle does not follow. Not retried.
+    #[error("{method} {path}: {reason}")]
+    Invalid {
+        method: String,
+        path: String,
+        reason: String,
+    },
+}
+
+/// `KRADLE_MAX_FORGE_RESPONSE` (bytes, or `KiB`/`MiB`/`GiB`), else
+/// [`DEFAULT_MAX_BODY`].
+fn max_body_from_env() -> usize {
+    std::env::var("KRADLE_MAX_FORGE_RESPONSE")
+        .ok()
+        .and_then(|v| parse_size(&v))
+        .unwrap_or(DEFAULT_MAX_BODY)
+}
+
+/// `1048576`, `512KiB`, `64MiB`, `1GiB`.
+pub fn parse_size(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let factor = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor).filter(|n| *n > 0)
+}
+
+/// Why an answer's body was not read.
+enum Read {
+    TooLarge,
+    Transport(String),
+}
+
+/// The body of `resp`, read chunk by chunk, refused once it passes `max`
+/// bytes (or announces more).
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, Read> {
+    if resp
+        .content_length()
+        .is_some_and(|n| usize::try_from(n).map_or(true, |n| n > max))
+    {
+        return Err(Read::TooLarge);
+    }
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > max {
+                    return Err(Read::TooLarge);
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => {
+                return Err(Read::Transport(format!(
+                    "reading the answer: {}",
+                    transport_reason(&e)
+                )));
+            }
+        }
+    }
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.origin().ascii_serialization())
 }
 
 fn message_suffix(message: &str) -> String {
@@ -159,6 +253,8 @@ pub struct Http {
     /// How its lists page.
     paging: Paging,
     policy: RetryPolicy,
+    /// The most bytes of one answer.
+    max_body: usize,
     pub stats: Arc<Stats>,
 }
 
@@ -175,6 +271,7 @@ impl Http {
         let client = reqwest::Client::builder()
             .user_agent(concat!("kradle/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Http {
@@ -185,8 +282,19 @@ impl Http {
             etags: None,
             paging: Paging::PageLimit,
             policy,
+            max_body: max_body_from_env(),
             stats: Arc::default(),
         })
+    }
+
+    /// Answers over `bytes` fail their request.
+    pub fn with_max_body(mut self, bytes: usize) -> Http {
+        self.max_body = bytes.max(1);
+        self
+    }
+
+    pub fn max_body(&self) -> usize {
+        self.max_body
     }
 
     /// GitHub's REST API: its media type and API version on every request,
@@ -238,17 +346,18 @@ impl Http {
         body: Option<&Value>,
     ) -> Result<Response, HttpError> {
         let idempotent = method != Method::POST && method != Method::PATCH;
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
+        let mut url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
             format!("{}{path}", self.base)
         };
+        let mut redirects = 0u32;
         let shown_path = path.split('?').next().unwrap_or(path).to_string();
         let err_ctx = |reason: String| (method.to_string(), shown_path.clone(), reason);
         let started = Instant::now();
         let mut waited = Duration::ZERO;
         let mut attempt = 0u32;
-        loop {
+        'tries: loop {
             attempt += 1;
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             if method != Method::GET {
@@ -281,13 +390,46 @@ impl Http {
                 req = req.json(b);
             }
             let (retry_after, reason) = match req.send().await {
-                Ok(resp) => {
+                Ok(resp) => 'answer: {
                     let status = resp.status();
                     let headers = resp.headers().clone();
                     if status == StatusCode::NOT_MODIFIED {
                         if let Some((_, kept)) = kept {
                             self.stats.not_modified.fetch_add(1, Ordering::Relaxed);
                             return Ok(kept);
+                        }
+                    }
+                    if status.is_redirection() {
+                        let target = headers
+                            .get(reqwest::header::LOCATION)
+                            .and_then(|v| v.to_str().ok())
+                            .and_then(|l| reqwest::Url::parse(&url).ok()?.join(l).ok());
+                        match target {
+                            Some(to)
+                                if method == Method::GET
+                                    && redirects < MAX_REDIRECTS
+                                    && same_origin(&self.base, to.as_str()) =>
+                            {
+                                redirects += 1;
+                                url = to.to_string();
+                                continue 'tries;
+                            }
+                            target => {
+                                let (m, p, _) = err_ctx(String::new());
+                                let to = target.map_or_else(
+                                    || "nowhere".to_string(),
+                                    |t| format!("{}{}", t.origin().ascii_serialization(), t.path()),
+                                );
+                                return Err(HttpError::Invalid {
+                                    method: m,
+                                    path: p,
+                                    reason: format!(
+                                        "HTTP {}: redirected to {to}, not followed (kradle follows only a GET redirected within {})",
+                                        status.as_u16(),
+                                        origin_of(&self.base)
+                                    ),
+                                });
+                            }
                         }
                     }
                     let declined = status == StatusCode::TOO_MANY_REQUESTS
@@ -305,17 +447,62 @@ impl Http {
                             });
                         }
                         (None, format!("HTTP {}", status.as_u16()))
+                    } else if status.is_client_error() {
+                        // The message only: a bounded read, and no message
+                        // when it cannot be read.
+                        let body = match read_capped(resp, MAX_ERROR_BODY).await {
+                            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                            Err(_) => Value::Null,
+                        };
+                        return Err(HttpError::Status {
+                            method: method.to_string(),
+                            path: shown_path,
+                            status: status.as_u16(),
+                            message: forge_message(&body),
+                        });
                     } else {
-                        let bytes = resp.bytes().await.unwrap_or_default();
-                        let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-                        if status.is_client_error() {
-                            return Err(HttpError::Status {
-                                method: method.to_string(),
-                                path: shown_path,
-                                status: status.as_u16(),
-                                message: forge_message(&body),
-                            });
-                        }
+                        let bytes = match read_capped(resp, self.max_body).await {
+                            Ok(bytes) => bytes,
+                            Err(Read::TooLarge) => {
+                                let (m, p, _) = err_ctx(String::new());
+                                return Err(HttpError::Invalid {
+                                    method: m,
+                                    path: p,
+                                    reason: format!(
+                                        "the answer is larger than {} bytes (--max-forge-response); not read",
+                                        self.max_body
+                                    ),
+                                });
+                            }
+                            // Cut off, or too slow: as a transport error.
+                            Err(Read::Transport(reason)) if !idempotent => {
+                                let (m, p, r) = err_ctx(reason);
+                                return Err(HttpError::Ambiguous {
+                                    method: m,
+                                    path: p,
+                                    reason: r,
+                                });
+                            }
+                            Err(Read::Transport(reason)) => break 'answer (None, reason),
+                        };
+                        let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+                            Value::Null
+                        } else {
+                            match serde_json::from_slice(&bytes) {
+                                Ok(body) => body,
+                                Err(e) => {
+                                    let (m, p, _) = err_ctx(String::new());
+                                    return Err(HttpError::Invalid {
+                                        method: m,
+                                        path: p,
+                                        reason: format!(
+                                            "HTTP {} with a body that is not JSON ({e})",
+                                            status.as_u16()
+                                        ),
+                                    });
+                                }
+                            }
+                        };
                         let response = Response {
                             status: status.as_u16(),
                             headers,

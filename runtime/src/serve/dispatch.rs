@@ -38,7 +38,7 @@ use crate::store::{
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
 pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
 
-fn current(shared: &SharedCatalog) -> Arc<Catalog> {
+pub(super) fn current(shared: &SharedCatalog) -> Arc<Catalog> {
     match shared.read() {
         Ok(c) => c.clone(),
         Err(poisoned) => poisoned.into_inner().clone(),

@@ -556,6 +556,14 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             "the database is not migrated: run `kradle db migrate`".into(),
         ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        // The detail (host, port, driver error) goes to the log only: the
+        // probe is unauthenticated.
+        Err(e) => {
+            tracing::warn!(error = %e, "readyz: the database does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database does not answer (the log says why)".into(),
+            )
+        }
     }
 }

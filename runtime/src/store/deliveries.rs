@@ -68,12 +68,50 @@ impl Store {
     }
 }
 
+/// `value` with every NUL character of its strings and keys replaced by
+/// U+FFFD: valid JSON may hold `\u0000`, PostgreSQL's `jsonb` refuses it.
+/// `None` when there is none (the common case, no copy).
+pub fn without_nul(value: &Value) -> Option<Value> {
+    fn has(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.contains('\0'),
+            Value::Array(a) => a.iter().any(has),
+            Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || has(v)),
+            _ => false,
+        }
+    }
+    fn clean(v: &Value) -> Value {
+        match v {
+            Value::String(s) => Value::String(s.replace('\0', "\u{fffd}")),
+            Value::Array(a) => Value::Array(a.iter().map(clean).collect()),
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.replace('\0', "\u{fffd}"), clean(v)))
+                    .collect(),
+            ),
+            other => other.clone(),
+        }
+    }
+    has(value).then(|| clean(value))
+}
+
 /// Records a delivery and queues its job on `conn` (inside the caller's
-/// transaction), unless the receiver has it already.
+/// transaction), unless the receiver has it already. A payload holding NUL
+/// characters is stored with them replaced (the raw body's digest is kept).
 pub(super) async fn record_delivery_on(
     conn: &mut sqlx::PgConnection,
     d: &NewDelivery<'_>,
 ) -> Result<Recorded, sqlx::Error> {
+    let cleaned = without_nul(d.payload);
+    if cleaned.is_some() {
+        tracing::warn!(
+            org = d.org,
+            receiver = d.receiver,
+            delivery = d.delivery_id,
+            "the delivery's payload holds NUL characters, which PostgreSQL cannot store: they are stored as U+FFFD"
+        );
+    }
+    let payload = cleaned.as_ref().unwrap_or(d.payload);
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO kradle_webhook_deliveries
              (org, source, receiver, delivery_id, event, action, payload, body_digest)
@@ -86,8 +124,8 @@ pub(super) async fn record_delivery_on(
     .bind(d.receiver)
     .bind(d.delivery_id)
     .bind(d.event)
-    .bind(d.action)
-    .bind(d.payload)
+    .bind(d.action.map(|a| a.replace('\0', "\u{fffd}")))
+    .bind(payload)
     .bind(&d.body_digest)
     .fetch_optional(&mut *conn)
     .await?;

@@ -20,6 +20,9 @@ pub struct Faults {
     pub throttle: f64,
     /// The connection closed without an answer (after applying a write).
     pub reset: f64,
+    /// A write applied, then answered 200 with a body that is not JSON (a
+    /// proxy's error page).
+    pub garbage: f64,
 }
 
 /// A number in [0, 1) from a xorshift state.
@@ -92,6 +95,8 @@ pub struct Injection {
     pub after_write: bool,
     /// Apply the write, then close the connection without an answer.
     pub reset: bool,
+    /// Apply the write, then answer 200 with a body that is not JSON.
+    pub garbage: bool,
 }
 
 impl Faults {
@@ -124,6 +129,7 @@ impl Faults {
         Ok(Injection {
             after_write: write && roll(rng) < self.error_after_write,
             reset: write && roll(rng) < self.reset,
+            garbage: write && roll(rng) < self.garbage,
         })
     }
 }
@@ -131,7 +137,7 @@ impl Faults {
 impl Injection {
     /// Whether a fault hits this applied write (to count it).
     pub fn hits(&self) -> bool {
-        self.after_write || self.reset
+        self.after_write || self.reset || self.garbage
     }
 
     /// The answer the client gets for `response`, once its write is applied.
@@ -148,6 +154,9 @@ impl Injection {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "injected after the write",
             );
+        }
+        if self.garbage {
+            return (StatusCode::OK, "<html><body>Bad gateway</body></html>").into_response();
         }
         response
     }
