@@ -84,9 +84,43 @@ impl Env {
             .args(extra)
             .env("KRADLE_DATABASE_URL", &self.db.url)
             .env_remove("KRADLE_GITEA_TOKEN")
-            .env_remove("KRADLE_GITEA_HTTP_URL");
+            .env_remove("KRADLE_GITEA_HTTP_URL")
+            // The fake's endpoint (from the config): the operator allows it.
+            .env("KRADLE_ALLOWED_HOSTS", "http://127.0.0.1");
         cmd
     }
+}
+
+/// The provider endpoint comes from the config, i.e. from pull requests: a
+/// host the operator did not allow gets no request and no token, and apply
+/// says which object pointed where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_endpoint_the_operator_did_not_allow_gets_no_request() {
+    let env = env().await;
+    for allowed in [None, Some("127.0.0.1"), Some("http://10.0.0.1")] {
+        let mut cmd = env.command(&[]);
+        match allowed {
+            None => cmd.env_remove("KRADLE_ALLOWED_HOSTS"),
+            Some(list) => cmd.env("KRADLE_ALLOWED_HOSTS", list),
+        };
+        let out = support::output(cmd).await;
+        assert_eq!(out.status.code(), Some(2), "{allowed:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("organization `globex`: ExternalBackendProvider `github`"),
+            "{err}"
+        );
+        assert!(
+            err.contains("is not an allowed host for credentials"),
+            "{err}"
+        );
+        assert!(!err.contains(support::fake_github::TOKEN), "{err}");
+    }
+    assert_eq!(
+        env.fake.with(|w| w.requests),
+        0,
+        "nothing reached the forge"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

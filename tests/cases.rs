@@ -134,6 +134,7 @@ invalid_cases! {
     org_visibility => "org-visibility",
     organization_folder_mismatch => "organization-folder-mismatch",
     output_collision => "output-collision",
+    plain_http_credentials => "plain-http-credentials",
     policy_decision => "policy-decision",
     policy_template_parameters => "policy-template-parameters",
     policy_template_reference => "policy-template-reference",

@@ -207,7 +207,8 @@ async fn import_from_github_then_apply_is_a_no_op() {
         .args(["apply", "--org", "globex", "--secrets"])
         .arg(secrets_file.path())
         .arg(&dir)
-        .env("KRADLE_DATABASE_URL", &fresh.url);
+        .env("KRADLE_DATABASE_URL", &fresh.url)
+        .env("KRADLE_ALLOWED_HOSTS", "http://127.0.0.1");
     assert_sent_nothing(&support::output(again).await);
     assert_eq!(
         fake.with(|w| w.writes[writes..].to_vec()),

@@ -77,6 +77,8 @@ async fn start_in(
         .env("KRADLE_DATABASE_URL", &db.url)
         .env("KRADLE_GITEA_TOKEN", "fake-gitea-admin-token")
         .env_remove("KRADLE_GITEA_HTTP_URL")
+        // The fakes the configs point at (GitHub, the gateway) listen there.
+        .env("KRADLE_ALLOWED_HOSTS", "http://127.0.0.1")
         .env(
             "KUBECONFIG",
             kubeconfig.unwrap_or(std::path::Path::new("/nonexistent/kubeconfig")),
@@ -3309,12 +3311,9 @@ fn dispatch_fix(server: &Server) -> String {
     run.trim().to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stack_without_a_runner_pool_runs_on_the_gateway_pinned_to_its_memory() {
-    let mux = support::fake_mux::FakeMux::start(MUX_TOKEN).await;
-    mux.script_events(&["reading the log", "pushed a fix"], succeeded());
-    mux.script_connections(&[support::fake_mux::Plan::Drop(1)]);
-    // acme's fixer without its runner pool, and acme's gateway at the fake.
+/// The example with acme's fixer without its runner pool, and acme's
+/// gateway at `mux`.
+fn on_the_gateway(mux: &support::fake_mux::FakeMux) -> tempfile::TempDir {
     let config = tempfile::tempdir().unwrap();
     support::copy_dir(&example(), config.path());
     let agents = config.path().join("orgs/acme/agents.yaml");
@@ -3330,6 +3329,45 @@ async fn a_stack_without_a_runner_pool_runs_on_the_gateway_pinned_to_its_memory(
         )
         .replace("backoffMs: 1000", "backoffMs: 10");
     std::fs::write(&agents, text).unwrap();
+    config
+}
+
+/// The gateway URL comes from the config: on a host the operator did not
+/// allow, no launch is sent (it would carry the gateway's token and the
+/// run's callback token); the attempts fail saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_the_operator_did_not_allow_gets_no_launch() {
+    let mux = support::fake_mux::FakeMux::start(MUX_TOKEN).await;
+    let config = on_the_gateway(&mux);
+    let args = ["--allow-host", "mux.acme.example", "--job-poll-ms", "20"];
+    let server = start_in(Arc::new(TestDb::new().await), config.path(), &args, None).await;
+    dispatch_fix(&server);
+    poll_until("Failed", || runs(&server.db), |r| r[0].1 == "Failed").await;
+    assert!(
+        mux.seen("POST", "/v1/sessions").is_empty(),
+        "nothing was launched"
+    );
+    let pool = sqlx::PgPool::connect(&server.db.url).await.unwrap();
+    let why: String = sqlx::query_scalar(
+        "SELECT reason_code || ': ' || message FROM kradle_dispatch_attempts ORDER BY id LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    assert!(why.starts_with("LaunchRefused: gateway"), "{why}");
+    assert!(
+        why.contains("is not an allowed host for credentials"),
+        "{why}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stack_without_a_runner_pool_runs_on_the_gateway_pinned_to_its_memory() {
+    let mux = support::fake_mux::FakeMux::start(MUX_TOKEN).await;
+    mux.script_events(&["reading the log", "pushed a fix"], succeeded());
+    mux.script_connections(&[support::fake_mux::Plan::Drop(1)]);
+    let config = on_the_gateway(&mux);
     // acme's memory repository, `agent-memory`, as a git repository.
     let memory = tempfile::tempdir().unwrap();
     let commit = support::MemoryRepo::new(memory.path()).commit("restart the runner\n");

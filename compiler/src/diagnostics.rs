@@ -196,6 +196,9 @@ codes! {
     ClusterScopedPolicyTarget = "KR521", "cluster-scoped-policy-target", Error, ["src/check/policy_targets.rs"],
         "An organization binds a PolicyTemplate that targets a cluster-scoped kind.",
         "An organization's policies are confined to its namespace, so a policy on Namespaces, ClusterRoles, Nodes and other cluster-scoped kinds would match nothing while the config says it is enforced.";
+    PlainHttpCredentials = "KR522", "plain-http-credentials", Warning, ["src/check/rules/urls.rs"],
+        "A provider endpoint or gateway URL that kradle sends a token to is plain http://.",
+        "kradle sends the binding's or gateway's token with every request to it, in the clear over http://. Use https://; for an in-cluster service the operator allows plain HTTP explicitly on the runtime (`--allow-host http://HOST`, KRADLE_ALLOWED_HOSTS), or the runtime refuses to send anything there.";
     // 6xx: secret hygiene
     SecretInSpec = "KR601", "secret-in-spec", Error, ["src/check/secrets.rs", "src/check/load.rs"],
         "A value looks like a secret (token, private key, password).",

@@ -79,6 +79,8 @@ pub struct Args {
     /// The token comes from $KRADLE_GITEA_TOKEN.
     #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
     gitea_url: Option<String>,
+    #[command(flatten)]
+    hosts: super::hosts::HostArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = ApplyFormat::Human)]
     format: ApplyFormat,
@@ -154,6 +156,14 @@ enum Client<'a> {
     GitHub(Box<GitHub>),
 }
 
+/// Why the GitHub client of `org` was not made, naming the provider.
+fn refused(org: &str, provider: &kradle_compiler::forge_plan::Provider, why: String) -> SetupError {
+    SetupError::Client(format!(
+        "organization `{org}`: ExternalBackendProvider `{}` (endpoint {}): {why}",
+        provider.name, provider.endpoint
+    ))
+}
+
 /// The GitHub client of a plan: the provider's endpoint, and its binding's
 /// credentials from the secrets (a token under `key`, else a GitHub App).
 pub(super) fn github_client(
@@ -183,7 +193,7 @@ pub(super) fn github_client(
                 ))),
                 policy,
             )
-            .map_err(SetupError::Client)?
+            .map_err(|why| refused(&org, provider, why))?
             .github()
         }
         None => {
@@ -204,6 +214,8 @@ pub(super) fn github_client(
                 installation_id: field("installationId", &provider.installation_id)?,
                 private_key: secrets.get(ns, name, "privateKey")?.clone(),
             };
+            kradle_runtime::forge::hosts::check(endpoint)
+                .map_err(|why| refused(&org, provider, why))?;
             let tokens = std::sync::Arc::new(AppTokens::new(endpoint, credentials, policy));
             Http::new(endpoint, None, policy)
                 .map_err(SetupError::Client)?
@@ -283,6 +295,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         }
     }
 
+    args.hosts.install(&[args.gitea_url.as_deref()])?;
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
         Secrets::referenced_by(plans.iter().copied())
     })

@@ -6,6 +6,7 @@ pub mod build;
 pub mod completions;
 pub mod db;
 pub mod explain;
+pub mod hosts;
 pub mod import;
 pub mod init;
 pub mod intents;

@@ -104,6 +104,8 @@ pub struct Args {
     /// kradle.yaml forges.gitea.url). The token comes from $KRADLE_GITEA_TOKEN.
     #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
     gitea_url: Option<String>,
+    #[command(flatten)]
+    hosts: super::hosts::HostArgs,
     /// Where agent runs execute: Kubernetes Jobs (in-cluster service account, or
     /// $KUBECONFIG), or nowhere (`off`: runs wait in Queued until a server with a cluster
     /// starts).
@@ -281,6 +283,7 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
 }
 
 async fn serve(args: Args) -> Result<u8, Failure> {
+    args.hosts.install(&[args.gitea_url.as_deref()])?;
     let Loaded {
         receivers,
         backfill,

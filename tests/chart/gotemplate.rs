@@ -551,6 +551,19 @@ impl Renderer<'_> {
                     body
                 })
             }
+            // Sprig's `join SEP LIST`: the items, printed, between SEPs.
+            "join" => {
+                arity(2)?;
+                let sep = print(&args[0])?;
+                let items = match &args[1] {
+                    Value::Array(items) => {
+                        items.iter().map(print).collect::<Result<Vec<_>, _>>()?
+                    }
+                    Value::Null => Vec::new(),
+                    other => vec![print(other)?],
+                };
+                Value::String(items.join(&sep))
+            }
             "quote" => {
                 arity(1)?;
                 Value::String(serde_json::to_string(&print(&args[0])?).map_err(|e| e.to_string())?)

@@ -123,11 +123,19 @@ impl Gateway {
         })
     }
 
+    /// `request` with the gateway's token, when the operator allows the
+    /// gateway's host ([`crate::forge::hosts`]); without it otherwise, so a
+    /// config cannot point the token (or a run's callback token) elsewhere.
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.token {
-            Some(token) => request.bearer_auth(token.expose()),
-            None => request,
+            Some(token) if self.allowed().is_ok() => request.bearer_auth(token.expose()),
+            _ => request,
         }
+    }
+
+    /// Whether the operator allows sending credentials to this gateway.
+    pub fn allowed(&self) -> Result<(), String> {
+        crate::forge::hosts::check(&self.url)
     }
 }
 
@@ -304,6 +312,7 @@ impl AgentMux {
     pub fn new() -> AgentMux {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
         AgentMux {
@@ -492,6 +501,14 @@ impl Executor for AgentMux {
                 "the org has no AgentGatewayConfig".into(),
             ));
         };
+        // The launch carries the run's callback token: never to a host the
+        // operator did not allow.
+        if let Err(why) = gateway.allowed() {
+            return Err(ExecError::Refused(format!(
+                "gateway `{}` of `{}`: {why}",
+                gateway.name, launch.org
+            )));
+        }
         if let (Some((ns, name, key)), None) = (&gateway.token_ref, &gateway.token) {
             return Err(ExecError::Refused(format!(
                 "the token of gateway `{}` (Secret {ns}/{name}, key {key}) could not be read when the config was loaded",

@@ -227,6 +227,8 @@ enum Auth {
     Header(SecretValue),
     /// `Bearer` and a GitHub App installation token, renewed as needed.
     App(Arc<AppTokens>),
+    /// Credentials that may not go where the client points.
+    Refused(String),
 }
 
 /// How a forge's lists page.
@@ -268,6 +270,7 @@ impl Http {
     /// A client of the API at `base` (e.g. `https://gitea.example/api/v1`),
     /// sending `auth` as the `Authorization` header value.
     pub fn new(base: &str, auth: Option<SecretValue>, policy: RetryPolicy) -> Result<Http, String> {
+        Http::with_credentials_to(base, auth.is_some())?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("kradle/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
@@ -313,8 +316,22 @@ impl Http {
         self
     }
 
+    /// Refuses a client that would carry credentials to a host the
+    /// operator did not allow ([`super::hosts`]).
+    fn with_credentials_to(base: &str, credentials: bool) -> Result<(), String> {
+        if credentials {
+            super::hosts::check(base)?;
+        }
+        Ok(())
+    }
+
     /// Authenticates as a GitHub App installation.
     pub fn with_app(mut self, tokens: Arc<AppTokens>) -> Http {
+        if let Err(why) = Http::with_credentials_to(&self.base, true) {
+            // Never sent: every request fails with the reason.
+            self.auth = Auth::Refused(why);
+            return self;
+        }
         self.auth = Auth::App(tokens);
         self
     }
@@ -323,6 +340,7 @@ impl Http {
         let value = match &self.auth {
             Auth::None => return Ok(None),
             Auth::Header(v) => HeaderValue::from_str(v.expose()),
+            Auth::Refused(why) => return Err(why.clone()),
             Auth::App(tokens) => {
                 let token = tokens.token().await.map_err(|e| e.to_string())?;
                 HeaderValue::from_str(&format!("Bearer {}", token.expose()))

@@ -27,6 +27,7 @@ use http::{Http, HttpError};
 pub mod gitea;
 pub mod github;
 pub mod github_app;
+pub mod hosts;
 pub mod http;
 
 /// What kind of write a decision is.

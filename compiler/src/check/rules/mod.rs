@@ -59,8 +59,8 @@ pub fn check(model: &Model, options: &Options, diags: &mut Vec<Diagnostic>) {
             }
             Spec::AgentRoleBinding(s) => role_binding_scope::check(&mut d, s),
             Spec::WebhookSubscription(s) => d.url("/spec/url", &s.url),
-            Spec::ExternalBackendProvider(s) => d.url("/spec/endpoint", &s.endpoint),
-            Spec::AgentGatewayConfig(s) => d.url("/spec/gatewayUrl", &s.gateway_url),
+            Spec::ExternalBackendProvider(s) => d.credential_url("/spec/endpoint", &s.endpoint),
+            Spec::AgentGatewayConfig(s) => d.credential_url("/spec/gatewayUrl", &s.gateway_url),
             Spec::AgentMcpServer(s) => {
                 d.opt_url("/spec/endpoint", &s.endpoint);
                 d.opt_url("/spec/discoveryUrl", &s.discovery_url);

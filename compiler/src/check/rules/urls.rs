@@ -1,4 +1,5 @@
-//! `invalid-url` (KR511): URLs the runtime will call.
+//! `invalid-url` (KR511): URLs the runtime will call; `plain-http-credentials`
+//! (KR522): those it sends a token to, over plain HTTP.
 //!
 //! What it checks: webhook, provider, gateway, MCP server and auth provider
 //! URLs, and a trigger's webhook URL, are absolute http(s) URLs with a host
@@ -21,6 +22,22 @@ impl Ctx<'_, '_> {
     pub(super) fn opt_url(&mut self, pointer: &str, url: &Option<String>) {
         if let Some(u) = url {
             self.url(pointer, u);
+        }
+    }
+
+    /// A URL kradle sends credentials to: valid, and plain HTTP is a warning.
+    pub(super) fn credential_url(&mut self, pointer: &str, url: &str) {
+        self.url(pointer, url);
+        if url.starts_with("http://") {
+            self.err(
+                Code::PlainHttpCredentials,
+                pointer,
+                &format!(
+                    "`{}` is plain HTTP: the token kradle sends there crosses the network in the clear",
+                    url.chars().take(80).collect::<String>()
+                ),
+                "use https://; for an in-cluster service, the runtime's operator allows it with `--allow-host http://HOST`",
+            );
         }
     }
 
