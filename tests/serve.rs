@@ -578,7 +578,11 @@ async fn sighup_reloads_and_a_config_that_does_not_compile_keeps_the_old_one() {
 
     std::fs::write(&extra, "apiVersion: kradle.a5c.ai/v1alpha1\nkind: WebhookSubscription\nmetadata: { name: extra }\nspec: { nonsense: true }\n").unwrap();
     signal(&server, "HUP");
-    wait_for(&server.lines, "reload refused: the config does not compile");
+    // The log line says why, as validate would.
+    let refused = wait_for(&server.lines, "reload refused: the config does not compile");
+    assert!(refused.contains("KR207"), "{refused}");
+    assert!(refused.contains("nonsense"), "{refused}");
+    assert!(refused.contains("extra-hook.yaml"), "{refused}");
     let kept = github(
         &server,
         "github-doomsday",
@@ -4060,6 +4064,47 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
         .unwrap();
     assert_eq!(health.status().as_u16(), 200);
     assert!(kube.state.lock().unwrap().invalid.is_empty());
+}
+
+/// `/metrics` is open by default (Prometheus scrapes in-cluster); with
+/// --metrics-require-token it answers API readers only, on both listeners.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_require_an_api_token() {
+    let tokens = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
+    let token_file = tokens.path().to_str().unwrap();
+    let open = start().await;
+    let answer = reqwest::get(format!("{}/metrics", open.url)).await.unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    let args = [
+        "--workers",
+        "0",
+        "--api-token-file",
+        token_file,
+        "--metrics-require-token",
+        "--tls-listen",
+        "127.0.0.1:0",
+    ];
+    let server = start_with(&example(), &args).await;
+    let (_, https) = https_of(&server);
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    for base in [&server.url, &https] {
+        for (token, expected) in [(None, 401), (Some("guess"), 401), (Some(API_TOKEN), 200)] {
+            let mut request = client.get(format!("{base}/metrics"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let answer = request.send().await.unwrap();
+            assert_eq!(answer.status().as_u16(), expected, "{base} {token:?}");
+            if expected == 200 {
+                let text = answer.text().await.unwrap();
+                assert!(text.contains("kradle_webhook_deliveries_total"), "{text}");
+            }
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -50,6 +50,11 @@ pub struct Args {
     /// API refuses every request.
     #[arg(long, value_name = "FILE", conflicts_with = "api_token_review")]
     api_token_file: Option<PathBuf>,
+    /// `/metrics` answers only callers that may read the API (a token of --api-token-file,
+    /// or one the cluster allows with --api-token-review). Off by default: Prometheus
+    /// scrapes in-cluster, and the chart's NetworkPolicy limits who reaches the port.
+    #[arg(long)]
+    metrics_require_token: bool,
     /// File of bearer tokens (`<token> [name]` per line) that may also act through the API:
     /// dispatch runs, approve or deny approvals, cancel runs (recorded under the name).
     #[arg(long, value_name = "FILE", conflicts_with = "api_token_review")]
@@ -398,6 +403,9 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     if let Some(reviewer) = reviewer {
         state = state.with_api(std::sync::Arc::new(reviewer));
     }
+    if args.metrics_require_token {
+        state = state.with_protected_metrics();
+    }
     let proxied = front_proxy.is_some();
     if let Some(proxy) = front_proxy {
         state = state.with_front_proxy(proxy);
@@ -661,8 +669,9 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
                         "reloaded the config"
                     );
                 }
-                Ok(Err(_)) => tracing::warn!(
+                Ok(Err(diagnostics)) => tracing::warn!(
                     trigger,
+                    diagnostics = %one_line(&diagnostics),
                     "reload refused: the config does not compile; keeping the old one"
                 ),
                 Err(e) => {
@@ -671,6 +680,19 @@ fn reload_on_hangup(args: Args, state: AppState, mut hangup: Signal) {
             }
         }
     });
+}
+
+/// Rendered diagnostics on one log line: each one's code, message and
+/// place (`KR207 × unknown field … ╭─[orgs/acme/x.yaml:4:9]`).
+fn one_line(diagnostics: &str) -> String {
+    diagnostics
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with("KR") || l.starts_with('×') || l.starts_with('⚠') || l.starts_with("╭─[")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

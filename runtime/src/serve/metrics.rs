@@ -62,7 +62,18 @@ fn counters(out: &mut String, name: &str, help: &str, label: &str, samples: &[(&
     }
 }
 
-pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+pub(super) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    // With --metrics-require-token, a reader of the API only.
+    if state.metrics_protected {
+        if let Err(r) =
+            super::api::authorized(&state, &headers, super::api::Access::discovery()).await
+        {
+            return r;
+        }
+    }
     let mut out = String::new();
     let d = &state.deliveries;
     counters(

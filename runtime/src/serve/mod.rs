@@ -347,6 +347,8 @@ pub struct AppState {
     api_auth: api::SharedAuth,
     /// Who may name callers in request headers (`serve::tls`).
     front_proxy: Option<Arc<tls::FrontProxy>>,
+    /// `/metrics` needs an API token.
+    metrics_protected: bool,
 }
 
 impl AppState {
@@ -363,7 +365,14 @@ impl AppState {
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
             api_auth: None,
             front_proxy: None,
+            metrics_protected: false,
         }
+    }
+
+    /// `/metrics` answers API readers only (`--metrics-require-token`).
+    pub fn with_protected_metrics(mut self) -> AppState {
+        self.metrics_protected = true;
+        self
     }
 
     /// Believes the callers `proxy` names in request headers, on the
