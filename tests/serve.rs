@@ -424,30 +424,22 @@ async fn a_delivery_holding_nul_characters_is_stored_not_lost() {
         body.windows(6).any(|w| w == b"\\u0000"),
         "the body holds \\u0000"
     );
-    let status = github(
-        &server,
-        "github-doomsday",
-        "issues",
-        "nul1",
-        &body,
-        GITHUB_SECRET,
-    )
-    .await;
-    assert_eq!(status.as_u16(), 202);
+    let send = || {
+        github(
+            &server,
+            "github-doomsday",
+            "issues",
+            "nul1",
+            &body,
+            GITHUB_SECRET,
+        )
+    };
+    assert_eq!(send().await.as_u16(), 202);
     wait_for(&server.lines, "holds NUL characters");
     until_title(&server.db, "Issue", 9, "null\u{fffd}byte").await;
     assert_eq!(rows(&server.db, "kradle_webhook_deliveries").await, 1);
     // Sent again, it is the same delivery.
-    let again = github(
-        &server,
-        "github-doomsday",
-        "issues",
-        "nul1",
-        &body,
-        GITHUB_SECRET,
-    )
-    .await;
-    assert_eq!(again.as_u16(), 200);
+    assert_eq!(send().await.as_u16(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1543,6 +1535,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
         })
     };
     let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let ns = kradle_compiler::model::org_namespace("globex");
 
     // Every served kind is a resource kubectl knows.
     let (ok, out, err) = run(owned(&[
@@ -1567,7 +1560,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
         "get",
         "issues.data.kradle.a5c.ai",
         "-n",
-        "kradle-org-globex",
+        &ns,
         "-l",
         "kradle.a5c.ai/repository=other",
         "-o",
@@ -1591,7 +1584,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
         "get",
         "externalwebhookdeliveries.data.kradle.a5c.ai",
         "-n",
-        "kradle-org-globex",
+        &ns,
         "-o",
         "json",
     ]))
@@ -1631,12 +1624,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
             "--token",
             API_TOKEN,
         ])
-        .args([
-            "get",
-            "issues.data.kradle.a5c.ai",
-            "-n",
-            "kradle-org-globex",
-        ])
+        .args(["get", "issues.data.kradle.a5c.ai", "-n", &ns])
         .args(["--watch-only", "--output-watch-events", "-o", "json"])
         .args(["--request-timeout", "8s"])
         .env("KUBECONFIG", "/dev/null")

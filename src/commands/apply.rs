@@ -157,7 +157,11 @@ enum Client<'a> {
 }
 
 /// Why the GitHub client of `org` was not made, naming the provider.
-fn refused(org: &str, provider: &kradle_compiler::forge_plan::Provider, why: String) -> SetupError {
+fn refused(
+    org: &str,
+    provider: &kradle_compiler::forge_plan::Provider,
+    why: impl std::fmt::Display,
+) -> SetupError {
     SetupError::Client(format!(
         "organization `{org}`: ExternalBackendProvider `{}` (endpoint {}): {why}",
         provider.name, provider.endpoint

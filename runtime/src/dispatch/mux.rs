@@ -134,7 +134,7 @@ impl Gateway {
     }
 
     /// Whether the operator allows sending credentials to this gateway.
-    pub fn allowed(&self) -> Result<(), String> {
+    pub fn allowed(&self) -> Result<(), crate::forge::hosts::HostError> {
         crate::forge::hosts::check(&self.url)
     }
 }

@@ -25,9 +25,34 @@ pub const GITHUB_COM: &str = "api.github.com";
 /// The environment variable of the list.
 pub const ENV: &str = "KRADLE_ALLOWED_HOSTS";
 
+/// Why a host or URL is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    /// An entry of the list that is not a host.
+    #[error("`{0}` is not a host (`host[:port]`, or `http://host[:port]`)")]
+    BadEntry(String),
+    /// A URL that is not an HTTP(S) URL with a host.
+    #[error("`{0}` is not an HTTP URL with a host")]
+    BadUrl(String),
+    /// A URL with `user:password@` in it.
+    #[error("`{0}`: a URL with credentials in it is not used")]
+    Credentials(String),
+    /// A host the operator did not list.
+    #[error(
+        "{shown} is not an allowed host for credentials: list it as `{entry}` with --allow-host ({ENV})"
+    )]
+    NotAllowed {
+        /// `scheme://host[:port]` asked for.
+        shown: String,
+        /// The entry that would allow it.
+        entry: String,
+    },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     host: String,
+    /// `None`: any port of the host.
     port: Option<u16>,
     http: bool,
 }
@@ -41,7 +66,7 @@ pub struct AllowedHosts {
 impl AllowedHosts {
     /// The list of `text` (entries separated by commas or spaces), plus
     /// `api.github.com`. An entry that is not a host is an error, naming it.
-    pub fn parse(text: &str) -> Result<AllowedHosts, String> {
+    pub fn parse(text: &str) -> Result<AllowedHosts, HostError> {
         let mut out = AllowedHosts::default();
         out.add(GITHUB_COM)?;
         for entry in text
@@ -55,8 +80,8 @@ impl AllowedHosts {
 
     /// Allows `entry` (`host[:port]`, `https://host[:port]` or
     /// `http://host[:port]`).
-    pub fn add(&mut self, entry: &str) -> Result<(), String> {
-        let bad = || format!("`{entry}` is not a host (`host[:port]`, or `http://host[:port]`)");
+    pub fn add(&mut self, entry: &str) -> Result<(), HostError> {
+        let bad = || HostError::BadEntry(entry.to_string());
         let (http, rest) = match entry.split_once("://") {
             Some(("http", rest)) => (true, rest),
             Some(("https", rest)) => (false, rest),
@@ -79,13 +104,11 @@ impl AllowedHosts {
 
     /// Allows the scheme, host and port of `url` (a URL the operator gave
     /// by flag or environment).
-    pub fn add_url(&mut self, url: &str) -> Result<(), String> {
-        let parsed = reqwest::Url::parse(url).map_err(|e| format!("`{url}`: {e}"))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| format!("`{url}` has no host"))?;
+    pub fn add_url(&mut self, url: &str) -> Result<(), HostError> {
+        let parsed = parse_url(url)?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
         self.entries.push(Entry {
-            host: host.to_ascii_lowercase(),
+            host,
             port: parsed.port(),
             http: parsed.scheme() == "http",
         });
@@ -93,53 +116,38 @@ impl AllowedHosts {
     }
 
     /// Whether a credential may be sent to `url`; else why not.
-    pub fn allows(&self, url: &str) -> Result<(), String> {
-        let parsed = reqwest::Url::parse(url).map_err(|_| format!("`{url}` is not a URL"))?;
-        let host = parsed
-            .host_str()
-            .ok_or_else(|| format!("`{url}` has no host"))?
-            .to_ascii_lowercase();
+    pub fn allows(&self, url: &str) -> Result<(), HostError> {
+        let parsed = parse_url(url)?;
+        let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
         let port = parsed.port();
-        let scheme = parsed.scheme();
         if !parsed.username().is_empty() || parsed.password().is_some() {
-            return Err(format!(
-                "`{host}`: a URL with credentials in it is not used"
-            ));
+            return Err(HostError::Credentials(host));
         }
-        let listed = |http: bool| {
-            self.entries.iter().any(|e| {
-                e.host == host && (e.port.is_none() || e.port == port) && (e.http || !http)
-            })
+        let http = parsed.scheme() == "http";
+        let listed = self
+            .entries
+            .iter()
+            .any(|e| e.host == host && (e.port.is_none() || e.port == port) && (e.http || !http));
+        if listed {
+            return Ok(());
+        }
+        let at = match port {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
         };
-        match scheme {
-            "https" if listed(false) => Ok(()),
-            "http" if listed(true) => Ok(()),
-            "https" | "http" => {
-                let shown = match port {
-                    Some(p) => format!("{scheme}://{host}:{p}"),
-                    None => format!("{scheme}://{host}"),
-                };
-                let hint = if scheme == "http" {
-                    format!(
-                        "list it as `http://{}` if plain HTTP to it is meant",
-                        host_port(&host, port)
-                    )
-                } else {
-                    format!("list it as `{}`", host_port(&host, port))
-                };
-                Err(format!(
-                    "{shown} is not an allowed host for credentials: {hint} with --allow-host ({ENV})"
-                ))
-            }
-            other => Err(format!("`{other}://` is not HTTP")),
-        }
+        Err(HostError::NotAllowed {
+            shown: format!("{}://{at}", parsed.scheme()),
+            // Plain HTTP is allowed only in its own form.
+            entry: if http { format!("http://{at}") } else { at },
+        })
     }
 }
 
-fn host_port(host: &str, port: Option<u16>) -> String {
-    match port {
-        Some(p) => format!("{host}:{p}"),
-        None => host.to_string(),
+/// `url`, when it is an http(s) URL with a host.
+fn parse_url(url: &str) -> Result<reqwest::Url, HostError> {
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(u),
+        _ => Err(HostError::BadUrl(url.to_string())),
     }
 }
 
@@ -153,7 +161,7 @@ pub fn install(hosts: AllowedHosts) {
 
 /// Whether a credential may be sent to `url` under the installed list;
 /// everything may when none is installed.
-pub fn check(url: &str) -> Result<(), String> {
+pub fn check(url: &str) -> Result<(), HostError> {
     match INSTALLED.get() {
         Some(hosts) => hosts.allows(url),
         None => Ok(()),
@@ -185,7 +193,10 @@ mod tests {
         ] {
             assert!(hosts.allows(refused).is_err(), "{refused}");
         }
-        let why = hosts.allows("http://10.0.0.7:3000/x").unwrap_err();
+        let why = hosts
+            .allows("http://10.0.0.7:3000/x")
+            .unwrap_err()
+            .to_string();
         assert!(why.contains("`http://10.0.0.7:3000`"), "{why}");
         for bad in ["https://", "a/b", "x@y", "ftp://h"] {
             assert!(AllowedHosts::parse(bad).is_err(), "{bad}");

@@ -36,7 +36,7 @@ use serde_json::Value;
 use super::github_app::AppTokens;
 use crate::secrets::SecretValue;
 
-/// The most bytes of one forge answer, by default (`--max-forge-response`).
+/// The most bytes of one forge answer, by default (`KRADLE_MAX_FORGE_RESPONSE` changes it).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
 
 /// The most bytes of an error answer read for its message.
@@ -320,7 +320,7 @@ impl Http {
     /// operator did not allow ([`super::hosts`]).
     fn with_credentials_to(base: &str, credentials: bool) -> Result<(), String> {
         if credentials {
-            super::hosts::check(base)?;
+            super::hosts::check(base).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -372,6 +372,14 @@ impl Http {
         let mut redirects = 0u32;
         let shown_path = path.split('?').next().unwrap_or(path).to_string();
         let err_ctx = |reason: String| (method.to_string(), shown_path.clone(), reason);
+        let invalid = |reason: String| {
+            let (method, path, reason) = err_ctx(reason);
+            Err(HttpError::Invalid {
+                method,
+                path,
+                reason,
+            })
+        };
         let started = Instant::now();
         let mut waited = Duration::ZERO;
         let mut attempt = 0u32;
@@ -433,20 +441,15 @@ impl Http {
                                 continue 'tries;
                             }
                             target => {
-                                let (m, p, _) = err_ctx(String::new());
                                 let to = target.map_or_else(
                                     || "nowhere".to_string(),
                                     |t| format!("{}{}", t.origin().ascii_serialization(), t.path()),
                                 );
-                                return Err(HttpError::Invalid {
-                                    method: m,
-                                    path: p,
-                                    reason: format!(
-                                        "HTTP {}: redirected to {to}, not followed (kradle follows only a GET redirected within {})",
-                                        status.as_u16(),
-                                        origin_of(&self.base)
-                                    ),
-                                });
+                                return invalid(format!(
+                                    "HTTP {}: redirected to {to}, not followed (kradle follows only a GET redirected within {})",
+                                    status.as_u16(),
+                                    origin_of(&self.base)
+                                ));
                             }
                         }
                     }
@@ -482,15 +485,10 @@ impl Http {
                         let bytes = match read_capped(resp, self.max_body).await {
                             Ok(bytes) => bytes,
                             Err(Read::TooLarge) => {
-                                let (m, p, _) = err_ctx(String::new());
-                                return Err(HttpError::Invalid {
-                                    method: m,
-                                    path: p,
-                                    reason: format!(
-                                        "the answer is larger than {} bytes (--max-forge-response); not read",
-                                        self.max_body
-                                    ),
-                                });
+                                return invalid(format!(
+                                    "the answer is larger than {} bytes (KRADLE_MAX_FORGE_RESPONSE); not read",
+                                    self.max_body
+                                ));
                             }
                             // Cut off, or too slow: as a transport error.
                             Err(Read::Transport(reason)) if !idempotent => {
@@ -509,15 +507,10 @@ impl Http {
                             match serde_json::from_slice(&bytes) {
                                 Ok(body) => body,
                                 Err(e) => {
-                                    let (m, p, _) = err_ctx(String::new());
-                                    return Err(HttpError::Invalid {
-                                        method: m,
-                                        path: p,
-                                        reason: format!(
-                                            "HTTP {} with a body that is not JSON ({e})",
-                                            status.as_u16()
-                                        ),
-                                    });
+                                    return invalid(format!(
+                                        "HTTP {} with a body that is not JSON ({e})",
+                                        status.as_u16()
+                                    ));
                                 }
                             }
                         };

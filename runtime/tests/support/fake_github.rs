@@ -533,6 +533,7 @@ fn route(
             w.repos.insert(repo_key(org, &name), repo);
             done(StatusCode::CREATED, v)
         }
+        // octokit-fixtures/get-repository.
         ("GET", ["repos", o, r]) => match w.repos.get(&repo_key(o, r)) {
             Some(repo) => done(StatusCode::OK, repo.value.clone()),
             None => not_found(),
