@@ -57,7 +57,7 @@ enum Command {
     /// existing forge).
     Import(commands::import::Args),
     /// Receive forge webhooks into PostgreSQL (verified, deduplicated, queued).
-    Serve(commands::serve::Args),
+    Serve(Box<commands::serve::Args>),
     /// List the journaled forge writes; approve or reject those waiting for approval.
     Intents(commands::intents::Args),
     /// Change synced issues on their forge (write-back, sent by `kradle serve`).
@@ -129,7 +129,7 @@ fn main() -> ExitCode {
         Command::Man(args) => commands::completions::run_man(args),
         Command::Apply(args) => commands::apply::run(args),
         Command::Import(args) => commands::import::run(args),
-        Command::Serve(args) => commands::serve::run(args),
+        Command::Serve(args) => commands::serve::run(*args),
         Command::Db(args) => commands::db::run(args),
         Command::Intents(args) => commands::intents::run(args),
         Command::Issues(args) => commands::issues::run(args),

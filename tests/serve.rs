@@ -157,6 +157,21 @@ fn signal(server: &Server, name: &str) {
     assert!(sent.success());
 }
 
+/// Sends SIGTERM and waits for the exit: its code.
+async fn terminated(server: &mut Server) -> Option<i32> {
+    signal(server, "TERM");
+    let child = &mut server.child;
+    let mut exit = None;
+    assert!(
+        support::until("kradle serve to exit after SIGTERM", || {
+            exit = child.try_wait().unwrap();
+            exit.is_some()
+        })
+        .await
+    );
+    exit.unwrap().code()
+}
+
 fn sign(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(body);
@@ -517,17 +532,7 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
     let bad = github(&server, "github-doomsday", "issues", "x", b"{}", "wrong").await;
     assert_eq!(bad.as_u16(), 401);
 
-    signal(&server, "TERM");
-    let child = &mut server.child;
-    let mut exit = None;
-    assert!(
-        support::until("kradle serve to exit", || {
-            exit = child.try_wait().unwrap();
-            exit.is_some()
-        })
-        .await
-    );
-    assert_eq!(exit.unwrap().code(), Some(0));
+    assert_eq!(terminated(&mut server).await, Some(0));
     // Everything it logged, up to the end of its stderr.
     let mut log = Vec::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
@@ -558,6 +563,92 @@ async fn health_then_sigterm_exits_zero_and_no_secret_is_logged() {
     for secret in [GITHUB_SECRET, GITEA_SECRET] {
         assert!(!log.contains(secret), "{log}");
     }
+}
+
+/// Writes `head` on a new connection to `server` and returns the status
+/// line of the answer, read before any body is sent.
+async fn answer_to_headers(server: &Server, head: &str) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let addr = server.url.trim_start_matches("http://");
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut stream = tokio::io::BufReader::new(stream);
+    stream.get_mut().write_all(head.as_bytes()).await.unwrap();
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_line(&mut line))
+        .await
+        .unwrap_or_else(|_| panic!("no answer before the body to {head:?}"))
+        .unwrap();
+    line.trim().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stranger_is_refused_before_its_body_and_a_slow_client_does_not_hold_up_sigterm() {
+    let mut server = start_with(&example(), &["--workers", "0", "--shutdown-timeout", "1"]).await;
+    let post = |path: &str, extra: &str, length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: kradle\r\nContent-Type: application/json\r\n{extra}Content-Length: {length}\r\n\r\n"
+        )
+    };
+    // No receiver, no signature, no token, too big: each answered from the
+    // headers alone, the body never sent.
+    for (head, status) in [
+        (
+            post(
+                "/webhooks/github/globex/nobody",
+                "X-Hub-Signature-256: sha256=00\r\n",
+                1000,
+            ),
+            404,
+        ),
+        (
+            post("/webhooks/github/globex/github-doomsday", "", 1000),
+            401,
+        ),
+        (post("/webhooks/gitea/acme/api-events", "", 1000), 401),
+        (post("/api/orgs/acme/agents/dispatch", "", 1000), 401),
+        (
+            post("/api/orgs/acme/agents/runs/r-1/callback", "", 1000),
+            401,
+        ),
+        (
+            post("/webhooks/github/globex/github-doomsday", "", 30 << 20),
+            413,
+        ),
+        (
+            post(
+                "/api/orgs/acme/agents/runs/r-1/callback",
+                "Authorization: Bearer t\r\n",
+                2 << 20,
+            ),
+            413,
+        ),
+    ] {
+        let line = answer_to_headers(&server, &head).await;
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{head:?} → {line}"
+        );
+    }
+
+    // A signed delivery whose body never finishes keeps its request in
+    // flight; SIGTERM still stops the server, past --shutdown-timeout.
+    use tokio::io::AsyncWriteExt;
+    let addr = server.url.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = post(
+        "/webhooks/github/globex/github-doomsday",
+        "X-GitHub-Event: issues\r\nX-GitHub-Delivery: slow\r\nX-Hub-Signature-256: sha256=00\r\n",
+        1000,
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(b"{").await.unwrap();
+    // Idle connections too.
+    let mut _idle = Vec::new();
+    for _ in 0..20 {
+        _idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    assert_eq!(terminated(&mut server).await, Some(0));
+    assert_eq!(rows(&server.db, "kradle_webhook_deliveries").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

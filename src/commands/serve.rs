@@ -136,6 +136,14 @@ pub struct Args {
     /// Log lines as text, or as one JSON object per line.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Connections served at once on each listener; past it, new ones wait in the
+    /// kernel's backlog. Keep it well below the open-file limit (`ulimit -n`).
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_connections: u64,
+    /// Seconds the requests in flight get to finish after SIGTERM before their
+    /// connections are dropped (keep it below the pod's terminationGracePeriodSeconds).
+    #[arg(long, value_name = "SECONDS", default_value_t = 20, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    shutdown_timeout: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -381,7 +389,12 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let hangup = unix_signal(SignalKind::hangup())?;
     let term = unix_signal(SignalKind::terminate())?;
     let (github, gitea) = receivers.counts();
-    let mut state = AppState::new(store, receivers);
+    let limits = kradle_runtime::serve::listen::Limits {
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        drain_timeout: Duration::from_secs(args.shutdown_timeout),
+        ..Default::default()
+    };
+    let mut state = AppState::new(store, receivers).with_limits(limits);
     let trigger_rules = triggers.len();
     state.replace_triggers(triggers);
     let stacks = catalog.len();

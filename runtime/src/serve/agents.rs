@@ -47,11 +47,16 @@ fn access(verb: &'static str, resource: &str, org: &str, name: Option<&str>) -> 
 }
 
 /// The JSON body (an empty one is `{}`), or the 400 to answer.
-fn body_of(bytes: &[u8]) -> Result<Value, Box<Response>> {
+/// The JSON body of a call, read only now that the caller is known
+/// (`serve::listen` bounds it).
+async fn body_of(body: axum::body::Body) -> Result<Value, Box<Response>> {
+    let bytes = super::listen::read_body(body, super::MAX_CALL_BODY)
+        .await
+        .map_err(Box::new)?;
     if bytes.is_empty() {
         return Ok(json!({}));
     }
-    serde_json::from_slice(bytes).map_err(|e| {
+    serde_json::from_slice(&bytes).map_err(|e| {
         Box::new(answer(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -66,7 +71,7 @@ pub async fn dispatch(
     State(state): State<AppState>,
     Path(org): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let who = match authorized_as(
         &state,
@@ -78,7 +83,7 @@ pub async fn dispatch(
         Ok(who) => who,
         Err(r) => return r,
     };
-    let body = match body_of(&body) {
+    let body = match body_of(body).await {
         Ok(b) => b,
         Err(r) => return *r,
     };
@@ -157,7 +162,7 @@ pub async fn decide(
     State(state): State<AppState>,
     Path((org, name, decision)): Path<(String, String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let approve = match decision.as_str() {
         "approve" => true,
@@ -174,7 +179,7 @@ pub async fn decide(
         Ok(who) => who,
         Err(r) => return r,
     };
-    let body = match body_of(&body) {
+    let body = match body_of(body).await {
         Ok(b) => b,
         Err(r) => return *r,
     };

@@ -19,6 +19,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -725,14 +726,8 @@ pub async fn callback(
     State(state): State<AppState>,
     Path((org, name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> (StatusCode, Json<Value>) {
-    let unauthorized = || {
-        (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({ "message": "a valid run token is required" })),
-        )
-    };
+    body: axum::body::Body,
+) -> axum::response::Response {
     let Some(token) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -740,9 +735,33 @@ pub async fn callback(
         .map(str::trim)
         .filter(|t| !t.is_empty())
     else {
-        return unauthorized();
+        return unauthorized().into_response();
     };
-    let body: Value = match serde_json::from_slice(&body) {
+    // The body is read only from a caller that holds a token.
+    let body = match super::listen::read_body(body, super::MAX_CALL_BODY).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    record_callback(&state, &org, &name, token, &body)
+        .await
+        .into_response()
+}
+
+fn unauthorized() -> (StatusCode, Json<Value>) {
+    (
+        StatusCode::UNAUTHORIZED,
+        Json(json!({ "message": "a valid run token is required" })),
+    )
+}
+
+async fn record_callback(
+    state: &AppState,
+    org: &str,
+    name: &str,
+    token: &str,
+    body: &[u8],
+) -> (StatusCode, Json<Value>) {
+    let body: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return bad(format!("the body is not JSON: {e}")),
     };
@@ -752,7 +771,7 @@ pub async fn callback(
     };
     match state
         .store()
-        .callback(&org, &name, &token_hash(token), &outcome)
+        .callback(org, name, &token_hash(token), &outcome)
         .await
     {
         Ok(Called::Succeeded) => {

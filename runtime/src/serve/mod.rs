@@ -10,6 +10,7 @@ pub mod api;
 pub mod backfill;
 pub mod dispatch;
 pub mod kube_auth;
+pub mod listen;
 mod metrics;
 mod openapi;
 pub mod schedule;
@@ -22,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::Value;
@@ -349,6 +350,8 @@ pub struct AppState {
     front_proxy: Option<Arc<tls::FrontProxy>>,
     /// `/metrics` needs an API token.
     metrics_protected: bool,
+    /// What each connection may take.
+    limits: listen::Limits,
 }
 
 impl AppState {
@@ -366,7 +369,14 @@ impl AppState {
             api_auth: None,
             front_proxy: None,
             metrics_protected: false,
+            limits: listen::Limits::default(),
         }
+    }
+
+    /// Serves within `limits` instead of the defaults.
+    pub fn with_limits(mut self, limits: listen::Limits) -> AppState {
+        self.limits = limits;
+        self
     }
 
     /// `/metrics` answers API readers only (`--metrics-require-token`).
@@ -454,8 +464,32 @@ impl AppState {
     }
 }
 
+/// The largest body of a call to kradle's own API (dispatch, approvals,
+/// cancel, a run's callback).
+pub const MAX_CALL_BODY: usize = 1024 * 1024;
+
 /// The HTTP routes of `kradle serve`.
 pub fn router(state: AppState) -> Router {
+    let guard = listen::BodyGuard::shared(&state.limits);
+    // Bodies are read by the handlers once they know the caller may send
+    // one (a receiver exists, a token is there); these layers bound them.
+    let webhooks = Router::new()
+        .route("/webhooks/github/{org}/{binding}", post(webhook::github))
+        .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea));
+    let calls = Router::new()
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/callback",
+            post(dispatch::callback),
+        )
+        .route("/api/orgs/{org}/agents/dispatch", post(agents::dispatch))
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/cancel",
+            post(agents::cancel),
+        )
+        .route(
+            "/api/orgs/{org}/agents/approvals/{name}/{decision}",
+            post(agents::decide),
+        );
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -486,22 +520,14 @@ pub fn router(state: AppState) -> Router {
             ),
             get(api::get_one),
         )
-        .route("/webhooks/github/{org}/{binding}", post(webhook::github))
-        .route(
-            "/api/orgs/{org}/agents/runs/{name}/callback",
-            post(dispatch::callback),
-        )
-        .route("/api/orgs/{org}/agents/dispatch", post(agents::dispatch))
-        .route(
-            "/api/orgs/{org}/agents/runs/{name}/cancel",
-            post(agents::cancel),
-        )
-        .route(
-            "/api/orgs/{org}/agents/approvals/{name}/{decision}",
-            post(agents::decide),
-        )
-        .route("/webhooks/gitea/{org}/{subscription}", post(webhook::gitea))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .merge(webhooks.layer(axum::middleware::from_fn_with_state(
+            guard.limited(MAX_BODY),
+            listen::guard_body,
+        )))
+        .merge(calls.layer(axum::middleware::from_fn_with_state(
+            guard.limited(MAX_CALL_BODY),
+            listen::guard_body,
+        )))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             believe_front_proxy,
@@ -531,7 +557,9 @@ async fn believe_front_proxy(
 }
 
 /// Serves `state` on `listener` (plain TCP, or a [`tls::TlsListener`])
-/// until `shutdown` resolves, then lets the requests in flight finish.
+/// within the state's connection limits until `shutdown` resolves, then
+/// lets the requests in flight finish, for at most the drain deadline
+/// (`serve::listen`).
 pub async fn run<L>(
     listener: L,
     state: AppState,
@@ -539,22 +567,18 @@ pub async fn run<L>(
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-    tls::Peer: for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
+    tls::Peer: From<L::Addr>,
 {
     let stopping = state.stopping.clone();
     // Long-lived responses (watches) end when the server stops, so the
-    // graceful shutdown does not wait on them.
+    // drain does not wait on them.
     let shutdown = async move {
         shutdown.await;
         stopping.send_replace(true);
     };
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<tls::Peer>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let limits = state.limits;
+    listen::serve(listener, router(state), limits, shutdown).await;
+    Ok(())
 }
 
 /// Ready when the database answers and its schema is current.

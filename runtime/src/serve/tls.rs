@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
 use axum::http::{HeaderMap, HeaderName};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls::sign::CertifiedKey;
@@ -53,22 +52,6 @@ pub enum TlsError {
 pub struct Peer {
     pub remote: SocketAddr,
     pub front_proxy: bool,
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Peer {
-        *stream.remote_addr()
-    }
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    /// Plain HTTP: never the front proxy.
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Peer {
-        Peer {
-            remote: *stream.remote_addr(),
-            front_proxy: false,
-        }
-    }
 }
 
 /// The serving certificate: files, or one made at start for `names`.

@@ -1,13 +1,15 @@
 //! The webhook endpoints: verify, parse, record, answer.
 //!
 //! The order of the checks is the order of trust: an unknown receiver is
-//! 404; then the signature is checked over the raw body before anything of
-//! it is parsed (401 on a missing or bad one); then the headers and the
-//! body (400); then the delivery is committed (202, or 200 for one already
-//! stored, 409 for the same delivery id with another body, 503 when the
-//! database cannot take it so the forge retries).
+//! 404, and a receiver without a secret or a delivery without a signature
+//! 401, before a byte of the body is read; then the body is read (bounded
+//! in size and time, `serve::listen`) and the signature is checked over it
+//! before anything of it is parsed (401 on a bad one); then the headers and
+//! the body (400); then the delivery is committed (202, or 200 for one
+//! already stored, 409 for the same delivery id with another body, 503 when
+//! the database cannot take it so the forge retries).
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -48,9 +50,9 @@ pub(super) async fn github(
     State(state): State<AppState>,
     Path((org, binding)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let answer = receive(&state, Source::GitHub, &org, &binding, &headers, &body).await;
+    let answer = receive(&state, Source::GitHub, &org, &binding, &headers, body).await;
     state.deliveries.count(answer.status());
     answer
 }
@@ -59,9 +61,9 @@ pub(super) async fn gitea(
     State(state): State<AppState>,
     Path((org, subscription)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
-    let answer = receive(&state, Source::Gitea, &org, &subscription, &headers, &body).await;
+    let answer = receive(&state, Source::Gitea, &org, &subscription, &headers, body).await;
     state.deliveries.count(answer.status());
     answer
 }
@@ -76,7 +78,7 @@ async fn receive(
     org: &str,
     name: &str,
     headers: &HeaderMap,
-    body: &[u8],
+    body: Body,
 ) -> Response {
     let receivers = state.receivers();
     let Some(receiver) = receivers.get(source, org, name) else {
@@ -106,6 +108,12 @@ async fn receive(
         Source::GitHub => signature.strip_prefix("sha256="),
         Source::Gitea => Some(signature),
     };
+    // Only now, with a receiver and a signature to check, is the body read.
+    let body = match super::listen::read_body(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
+    let body = &body[..];
     if !hex_signature.is_some_and(|s| verify(secret.expose().as_bytes(), body, s)) {
         return answer(StatusCode::UNAUTHORIZED, "bad signature");
     }
