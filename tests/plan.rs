@@ -555,3 +555,86 @@ fn a_declared_object_the_plan_cannot_carry_out_is_listed_with_the_reason() {
         stdout(&markdown)
     );
 }
+
+#[test]
+fn a_change_of_where_credentials_go_is_called_out_as_security_relevant() {
+    let mut h = History::new();
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform");
+    support::copy_dir(&example, &h.config());
+    let base = h.commit("the example");
+    // A permission change alone moves nothing security-relevant.
+    h.write("orgs/acme/late.yaml", &permission("api", "ada", "read"));
+    let quiet = h.commit("a read grant");
+    let v = h.json(&base, &quiet);
+    assert_eq!(v["summary"]["securityRelevant"], 0, "{v:#}");
+    assert!(v.get("securityChanges").is_none(), "{v:#}");
+
+    // The GitHub provider pointed at another host: its token would go there.
+    let globex = h.config().join("orgs/globex/globex.yaml");
+    let text = std::fs::read_to_string(&globex).unwrap();
+    std::fs::write(
+        &globex,
+        text.replace(
+            "endpoint: https://api.github.com",
+            "endpoint: https://ghe.evil.example/api/v3",
+        ),
+    )
+    .unwrap();
+    let moved = h.commit("globex on another GitHub");
+    let v = h.json(&quiet, &moved);
+    assert_eq!(v["summary"]["securityRelevant"], 1, "{v:#}");
+    let change = &v["securityChanges"][0];
+    assert_eq!(change["kind"], "ExternalBackendProvider");
+    assert_eq!(change["organization"], "globex");
+    assert_eq!(change["path"], "spec.endpoint");
+    assert_eq!(change["before"], "https://api.github.com");
+    assert_eq!(change["after"], "https://ghe.evil.example/api/v3");
+    assert_eq!(
+        change["reason"],
+        "the destination moves from https://api.github.com to https://ghe.evil.example"
+    );
+
+    let human = stdout(&h.plan(&["--base", &quiet, "--head", &moved, "--format", "human"]));
+    assert!(
+        human.contains("Security-relevant changes (where credentials, events or data go):"),
+        "{human}"
+    );
+    assert!(
+        human.contains("globex: ExternalBackendProvider github: spec.endpoint"),
+        "{human}"
+    );
+    assert!(human.contains("; 1 security-relevant."), "{human}");
+    let markdown = stdout(&h.plan(&["--base", &quiet, "--head", &moved, "--format", "markdown"]));
+    assert!(
+        markdown.contains("> **1 security-relevant change**"),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("> - `globex: ExternalBackendProvider github: spec.endpoint"),
+        "{markdown}"
+    );
+
+    // A new webhook sends events and its secret to its URL.
+    h.write(
+        "orgs/globex/hook.yaml",
+        &doc(
+            "WebhookSubscription",
+            "ci-events",
+            "repository: doomsday\nurl: https://collector.example/hook\nevents: [push]\ncontentType: json",
+        ),
+    );
+    let hooked = h.commit("a webhook to a collector");
+    let v = h.json(&moved, &hooked);
+    let reasons: Vec<&str> = v["securityChanges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap())
+        .collect();
+    assert!(
+        reasons.contains(
+            &"the forge sends events and the webhook secret to https://collector.example"
+        ),
+        "{reasons:?}"
+    );
+}

@@ -190,7 +190,7 @@ async fn a_secret_kradle_may_not_read_stops_with_its_name() {
 // ---------------------------------------------------------------------------
 // The aggregated API's reviewer.
 
-use kradle_runtime::serve::api::{Access, Authenticator};
+use kradle_runtime::serve::api::{Access, Authenticator, Decision};
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 
 fn json_response(code: StatusCode, body: serde_json::Value) -> Response<Body> {
@@ -294,6 +294,16 @@ async fn the_api_server_decides_who_reads_the_aggregated_api() {
         Ok(false),
         "RBAC denies another namespace"
     );
+    // Denied by RBAC, the caller is still known: a 403 names them.
+    assert!(
+        matches!(
+            reviewer
+                .authorize_as("good-token", &access("list", "kradle-org-acme"))
+                .await,
+            Ok(Decision::Forbidden(_))
+        ),
+        "a known caller RBAC denies is forbidden, not unauthenticated"
+    );
     let discovery = Access {
         verb: "get",
         resource: None,
@@ -302,7 +312,10 @@ async fn the_api_server_decides_who_reads_the_aggregated_api() {
     };
     assert_eq!(reviewer.authorize("good-token", &discovery).await, Ok(true));
     let before = seen.lock().unwrap().len();
-    assert_eq!(reviewer.authorize("stolen", &globex).await, Ok(false));
+    assert_eq!(
+        reviewer.authorize_as("stolen", &globex).await,
+        Ok(Decision::Unauthenticated)
+    );
     assert_eq!(
         seen.lock().unwrap().len(),
         before + 1,
@@ -323,6 +336,8 @@ async fn the_api_server_decides_who_reads_the_aggregated_api() {
     assert_eq!(
         kinds,
         [
+            "TokenReview",
+            "SubjectAccessReview",
             "TokenReview",
             "SubjectAccessReview",
             "TokenReview",

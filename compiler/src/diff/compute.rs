@@ -10,8 +10,8 @@ use crate::forge_plan::Action as ForgeAction;
 use crate::lower::{Object, Operation, Output, Plan};
 
 use super::{
-    Action, Counts, FieldChange, ObjectChange, OperationChange, PlanDiff, RemovalGuard, Side,
-    Summary,
+    Action, Counts, FieldChange, ObjectChange, OperationChange, PlanDiff, RemovalGuard,
+    SecurityChange, Side, Summary,
 };
 
 /// Kinds whose removal loses something a user would miss.
@@ -69,6 +69,129 @@ fn diff_values(path: &str, a: &Value, b: &Value, out: &mut Vec<FieldChange>) {
         }),
         _ => {}
     }
+}
+
+/// Fields of kradle's own kinds that say where credentials, events or
+/// data are sent.
+const DESTINATION_FIELDS: &[&str] = &["endpoint", "gatewayUrl", "baseUrl", "url", "serverUrl"];
+
+/// The last key of a dotted field path (`spec.secretRef.name` → `name`).
+fn last_key(path: &str) -> &str {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.split('[').next().unwrap_or(last)
+}
+
+/// Whether a field path names a credential's Secret (`secretRef`,
+/// `webhookSecretRef`, `tokenSecretRef.key`, ...).
+fn names_a_secret(path: &str) -> bool {
+    path.split('.')
+        .any(|k| k == "secretRef" || k.ends_with("SecretRef") || k == "secretName")
+}
+
+/// The security-relevant part of an object change: for a new object, every
+/// destination it names; for a changed one, every destination or Secret
+/// reference that moved.
+fn security_of(change: &ObjectChange, object: &Object) -> Vec<SecurityChange> {
+    if !change.api_version.starts_with("kradle.a5c.ai/") || change.action == Action::Remove {
+        return Vec::new();
+    }
+    let mut found = Vec::new();
+    let mut push = |path: String, before: Option<Value>, after: Option<Value>, reason: String| {
+        found.push(SecurityChange {
+            action: change.action,
+            organization: change.organization.clone(),
+            kind: change.kind.clone(),
+            name: change.name.clone(),
+            path,
+            before: before.map(without_userinfo),
+            after: after.map(without_userinfo),
+            reason,
+        });
+    };
+    match change.action {
+        Action::Add => {
+            let mut destinations = Vec::new();
+            destinations_in("spec", &object.value["spec"], &mut destinations);
+            for (path, url) in destinations {
+                let reason = format!("a new destination: {}", host_of(&url));
+                push(path, None, Some(Value::String(url)), reason);
+            }
+        }
+        _ => {
+            for f in &change.fields {
+                if DESTINATION_FIELDS.contains(&last_key(&f.path)) {
+                    let host = |v: &Option<Value>| {
+                        v.as_ref()
+                            .and_then(Value::as_str)
+                            .map_or("(none)".into(), host_of)
+                    };
+                    let reason = format!(
+                        "the destination moves from {} to {}",
+                        host(&f.before),
+                        host(&f.after)
+                    );
+                    push(f.path.clone(), f.before.clone(), f.after.clone(), reason);
+                } else if names_a_secret(&f.path) {
+                    let reason = "the credential is read from another Secret".to_string();
+                    push(f.path.clone(), f.before.clone(), f.after.clone(), reason);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// Every string field of `value` named as a destination, with its path.
+fn destinations_in(path: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                let p = field_path(path, k);
+                match v {
+                    Value::String(url) if DESTINATION_FIELDS.contains(&k.as_str()) => {
+                        out.push((p, url.clone()));
+                    }
+                    _ => destinations_in(&p, v, out),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                destinations_in(&format!("{path}[{i}]"), v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A URL value with any `user:password@` replaced by `***@`.
+fn without_userinfo(value: Value) -> Value {
+    let Some(url) = value.as_str() else {
+        return value;
+    };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return value;
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => Value::String(format!("{scheme}://***{}", &rest[at..])),
+        None => value,
+    }
+}
+
+/// `scheme://host[:port]` of a URL, for a reviewer to read; the text
+/// itself (escaped) when it is not one.
+fn host_of(url: &str) -> String {
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            // Never show a password someone put in a URL.
+            let authority = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{authority}")
+        }
+        None => url.to_string(),
+    };
+    crate::text::escape_controls(&shown).into_owned()
 }
 
 /// A sentence for a forge operation, as a reviewer reads it.
@@ -189,6 +312,7 @@ pub fn diff(
     let after: BTreeMap<_, &Object> = head.objects.iter().map(|o| (o.identity(), o)).collect();
     let ids: BTreeSet<_> = before.keys().chain(after.keys()).cloned().collect();
     let mut objects = Vec::new();
+    let mut security_changes = Vec::new();
     for id in ids {
         let (action, obj, fields) = match (before.get(&id), after.get(&id)) {
             (None, Some(o)) => (Action::Add, *o, Vec::new()),
@@ -200,7 +324,7 @@ pub fn diff(
             }
             _ => continue,
         };
-        objects.push(ObjectChange {
+        let change = ObjectChange {
             action,
             api_version: id.0.clone(),
             kind: id.1.clone(),
@@ -209,7 +333,9 @@ pub fn diff(
             organization: organization_of(obj),
             destructive: action == Action::Remove && DESTRUCTIVE_KINDS.contains(&id.1.as_str()),
             fields,
-        });
+        };
+        security_changes.extend(security_of(&change, obj));
+        objects.push(change);
     }
 
     // Forge operations by (org, backend, id).
@@ -266,6 +392,26 @@ pub fn diff(
             if action == Action::Remove && op.action.grants_permission() {
                 guard.1 += 1;
             }
+            if action != Action::Remove && op.action == ForgeAction::CreateWebhook {
+                let url = |o: &Operation| o.body["config"]["url"].as_str().map(host_of);
+                let before = was.and_then(url);
+                let after = url(op);
+                if before != after {
+                    security_changes.push(SecurityChange {
+                        action,
+                        organization: Some(key.0.clone()),
+                        kind: "Webhook".into(),
+                        name: format!("{} ({})", key.0, key.1),
+                        path: op.id.clone(),
+                        reason: format!(
+                            "the forge sends events and the webhook secret to {}",
+                            after.as_deref().unwrap_or("?")
+                        ),
+                        before: before.map(Value::String),
+                        after: after.map(Value::String),
+                    });
+                }
+            }
             operations.push(OperationChange {
                 action,
                 organization: key.0.clone(),
@@ -316,6 +462,7 @@ pub fn diff(
         destructive: objects.iter().filter(|o| o.destructive).count()
             + operations.iter().filter(|o| o.destructive).count(),
         dangerous: removal_guards.iter().any(|g| g.dangerous),
+        security_relevant: security_changes.len(),
         max_removal_percent: max_removal,
     };
     let skipped_operations = head
@@ -333,6 +480,7 @@ pub fn diff(
         removal_guards,
         objects,
         operations,
+        security_changes,
         skipped_operations,
     }
 }
@@ -341,6 +489,27 @@ pub fn diff(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn urls_are_shown_without_their_credentials() {
+        assert_eq!(
+            without_userinfo(json!("https://bob:ghp_x@evil.example/a@b")),
+            json!("https://***@evil.example/a@b")
+        );
+        assert_eq!(
+            without_userinfo(json!("https://api.github.com")),
+            json!("https://api.github.com")
+        );
+        assert_eq!(
+            host_of("https://bob:pw@evil.example:8443/x"),
+            "https://evil.example:8443"
+        );
+        assert_eq!(last_key("spec.servers[2].url"), "url");
+        assert_eq!(last_key("spec.endpoint"), "endpoint");
+        assert_eq!(last_key("spec.urls[0]"), "urls");
+        assert!(names_a_secret("spec.webhookSecretRef.name"));
+        assert!(!names_a_secret("spec.displayName"));
+    }
 
     #[test]
     fn field_diff_walks_maps_and_equal_length_lists() {

@@ -87,6 +87,27 @@ pub struct RemovalGuard {
     pub dangerous: bool,
 }
 
+/// A change to where kradle sends credentials, events or data: a forge
+/// endpoint, a gateway, a model or tool server, a webhook's URL, or which
+/// Secret a credential is read from. A pull request can make any of them,
+/// so a reviewer sees them apart from the rest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityChange {
+    pub action: Action,
+    /// Organization slug, or `null` for platform objects.
+    pub organization: Option<String>,
+    /// The kind of the object, or `Webhook` for a forge operation.
+    pub kind: String,
+    pub name: String,
+    /// The field (`spec.endpoint`), or the operation id.
+    pub path: String,
+    pub before: Option<Value>,
+    pub after: Option<Value>,
+    /// What it means, in a sentence.
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Counts {
     pub add: usize,
@@ -101,6 +122,8 @@ pub struct Summary {
     pub operations: Counts,
     pub destructive: usize,
     pub dangerous: bool,
+    /// Changes to where credentials, events or data go.
+    pub security_relevant: usize,
     pub max_removal_percent: f64,
 }
 
@@ -123,6 +146,10 @@ pub struct PlanDiff {
     pub removal_guards: Vec<RemovalGuard>,
     pub objects: Vec<ObjectChange>,
     pub operations: Vec<OperationChange>,
+    /// The changes among `objects` and `operations` that move where
+    /// credentials, events or data go.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_changes: Vec<SecurityChange>,
     /// Declared objects head's forge plans cannot carry out, and why, that
     /// base did not already skip (`report.json`'s `skippedOperations`).
     #[serde(skip_serializing_if = "Vec::is_empty")]

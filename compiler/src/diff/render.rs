@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{Action, MARKDOWN_LIMIT, ObjectChange, OperationChange, PlanDiff, RemovalGuard};
+use super::{
+    Action, MARKDOWN_LIMIT, ObjectChange, OperationChange, PlanDiff, RemovalGuard, SecurityChange,
+};
 
 fn object_line(o: &ObjectChange) -> String {
     let ns = if o.namespace.is_empty() {
@@ -153,6 +155,15 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
             let _ = writeln!(out, "  {} {line}", paint(Action::Remove, "-"));
         }
     }
+    if !d.security_changes.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nSecurity-relevant changes (where credentials, events or data go):"
+        );
+        for c in &d.security_changes {
+            let _ = writeln!(out, "  {} {}", paint(Action::Change, "!"), security_line(c));
+        }
+    }
     if !d.objects.is_empty() {
         let _ = writeln!(out, "\nKubernetes objects:");
         for o in &d.objects {
@@ -206,9 +217,9 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
         }
     }
     let s = &d.summary;
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "\nPlan: {} to add, {} to change, {} to destroy; forge: {} to add, {} to change, {} to remove.",
+        "\nPlan: {} to add, {} to change, {} to destroy; forge: {} to add, {} to change, {} to remove",
         s.objects.add,
         s.objects.change,
         s.objects.remove,
@@ -216,7 +227,25 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
         s.operations.change,
         s.operations.remove
     );
+    if s.security_relevant > 0 {
+        let _ = write!(out, "; {} security-relevant", s.security_relevant);
+    }
+    let _ = writeln!(out, ".");
     out
+}
+
+/// One security-relevant change, for a reviewer: where, what, and what it
+/// means. Values are shown escaped and cut, as field changes are.
+fn security_line(c: &SecurityChange) -> String {
+    let org = c.organization.as_deref().unwrap_or("platform");
+    let values = match c.action {
+        Action::Add => short(&c.after),
+        _ => format!("{} → {}", short(&c.before), short(&c.after)),
+    };
+    format!(
+        "{org}: {} {}: {} {values}: {}",
+        c.kind, c.name, c.path, c.reason
+    )
 }
 
 /// The first line of the Markdown plan: how the GitHub Action finds its own
@@ -272,6 +301,23 @@ pub fn markdown(d: &PlanDiff) -> String {
                 "> - {} ({}): {}",
                 o.organization, o.backend, o.description
             );
+        }
+        warn.push('\n');
+    }
+    if !d.security_changes.is_empty() {
+        let n = d.security_changes.len();
+        let _ = writeln!(
+            warn,
+            "> [!WARNING]\n> **{n} security-relevant change{}**: where credentials, events or data go",
+            if n == 1 { "" } else { "s" }
+        );
+        for c in d.security_changes.iter().take(20) {
+            // In a code span: what a pull request wrote renders as text,
+            // never as a link.
+            let _ = writeln!(warn, "> - `{}`", security_line(c).replace('`', "'"));
+        }
+        if n > 20 {
+            let _ = writeln!(warn, "> - … and {} more", n - 20);
         }
         warn.push('\n');
     }

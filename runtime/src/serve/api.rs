@@ -119,10 +119,19 @@ impl Access {
 /// The future an [`Authenticator`] answers with.
 pub type Verdict<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
 
-/// The future [`Authenticator::authorize_as`] answers with: who, when
-/// allowed.
-pub type Who<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
+/// What [`Authenticator::authorize_as`] decided about a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed; the holder's name.
+    Allowed(String),
+    /// The holder is known and may not do this: 403, naming them.
+    Forbidden(String),
+    /// Nobody known holds the token: 401.
+    Unauthenticated,
+}
+
+/// The future [`Authenticator::authorize_as`] answers with.
+pub type Who<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Decision, String>> + Send + 'a>>;
 
 /// Who may use the API.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {
@@ -130,14 +139,15 @@ pub trait Authenticator: Send + Sync + std::fmt::Debug {
     /// cannot be decided now (the answer is then 503, not 401).
     fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a>;
 
-    /// [`Authenticator::authorize`], saying who the holder is when
-    /// allowed: the name an approval or a dispatch is recorded under.
+    /// [`Authenticator::authorize`], saying who the holder is: the name an
+    /// approval or a dispatch is recorded under, or the one a 403 names.
     fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {
         Box::pin(async move {
-            Ok(self
-                .authorize(token, access)
-                .await?
-                .then(|| "api-token".to_string()))
+            Ok(if self.authorize(token, access).await? {
+                Decision::Allowed("api-token".to_string())
+            } else {
+                Decision::Unauthenticated
+            })
         })
     }
 
@@ -193,17 +203,22 @@ impl StaticTokens {
         self.tokens.is_empty()
     }
 
-    /// The name of `token`'s line, when it allows `access`.
-    fn holder(&self, token: &str, access: &Access) -> Option<String> {
+    /// Whether `token`'s line allows `access`, naming its holder.
+    fn holder(&self, token: &str, access: &Access) -> Decision {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
+        let mut found = Decision::Unauthenticated;
         for (known, name, write) in &self.tokens {
             let diff = known
                 .iter()
                 .zip(digest.iter())
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-            if diff == 0 && (*write || reads(access.verb)) {
-                found = Some(name.clone());
+            if diff == 0 {
+                if *write || reads(access.verb) {
+                    found = Decision::Allowed(name.clone());
+                } else if found == Decision::Unauthenticated {
+                    // A read token asking to act.
+                    found = Decision::Forbidden(name.clone());
+                }
             }
         }
         found
@@ -214,7 +229,7 @@ impl Authenticator for StaticTokens {
     /// A read token may read everything the API serves; a write token
     /// may act too.
     fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a> {
-        let allowed = self.holder(token, access).is_some();
+        let allowed = matches!(self.holder(token, access), Decision::Allowed(_));
         Box::pin(async move { Ok(allowed) })
     }
 
@@ -296,11 +311,18 @@ pub(super) async fn authorized_as(
         ));
     };
     match auth.authorize_as(token, &access).await {
-        Ok(Some(who)) => Ok(who),
-        Ok(None) => Err(status(
+        Ok(Decision::Allowed(who)) => Ok(who),
+        // As the Kubernetes API server: 403 for a known caller RBAC
+        // denies, 401 only when the token names nobody.
+        Ok(Decision::Forbidden(who)) => Err(status(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            forbidden(&who, &access),
+        )),
+        Ok(Decision::Unauthenticated) => Err(status(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
-            "the token is not valid, or does not allow this",
+            "the token is not valid",
         )),
         Err(why) => Err(status(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -466,16 +488,30 @@ async fn list(
     if watching {
         let from = match params.resource_version.as_deref().filter(|v| !v.is_empty()) {
             None | Some("0") => None,
-            Some(v) => match v.parse::<i64>() {
-                Ok(v) => Some(v),
-                Err(_) => {
-                    return status(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        format!("resourceVersion `{v}` is not one this server gave"),
-                    );
+            Some(v) => {
+                // A version this server gave: a number, and none above the
+                // highest of the kind (nothing is deleted, so that only grows).
+                let latest = match v.parse::<i64>() {
+                    Ok(n) if n > 0 => match state.store.latest_resource_version(kind).await {
+                        Ok(latest) => Some((n, latest)),
+                        Err(_) => return unavailable(),
+                    },
+                    _ => None,
+                };
+                match latest {
+                    Some((n, latest)) if n <= latest => Some(n),
+                    _ => {
+                        return status(
+                            StatusCode::BAD_REQUEST,
+                            "BadRequest",
+                            format!(
+                                "resourceVersion `{}` is not one this server gave",
+                                v.escape_debug()
+                            ),
+                        );
+                    }
                 }
-            },
+            }
         };
         let timeout = params
             .timeout_seconds
@@ -739,6 +775,28 @@ mod tests {
         assert_eq!(tokens.authorize("beta", &access).await, Ok(true));
         assert_eq!(tokens.authorize("gamma", &access).await, Ok(false));
         assert_eq!(tokens.authorize("", &access).await, Ok(false));
+        // A read token asking to act is known, and forbidden; an unknown
+        // one is nobody.
+        let mut tokens = StaticTokens::parse("reader grace\n");
+        tokens.add("writer alan\n", true);
+        let act = Access {
+            verb: "create",
+            resource: Some("agentdispatchruns".into()),
+            namespace: Some("kradle-org-acme".into()),
+            name: None,
+        };
+        assert_eq!(
+            tokens.authorize_as("reader", &act).await,
+            Ok(Decision::Forbidden("grace".into()))
+        );
+        assert_eq!(
+            tokens.authorize_as("writer", &act).await,
+            Ok(Decision::Allowed("alan".into()))
+        );
+        assert_eq!(
+            tokens.authorize_as("nobody", &act).await,
+            Ok(Decision::Unauthenticated)
+        );
     }
 }
 

@@ -15,7 +15,7 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
-use super::api::{Access, Authenticator, GROUP, VERSION, Verdict, Who};
+use super::api::{Access, Authenticator, Decision, GROUP, VERSION, Verdict, Who};
 use super::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser};
 
 /// Reviews tokens and access with the API server.
@@ -35,8 +35,8 @@ impl ClusterReviewer {
         ClusterReviewer { client }
     }
 
-    /// The username the token is of, when it may do `access`.
-    async fn review(&self, token: &str, access: &Access) -> Result<Option<String>, String> {
+    /// Who holds the token, and whether they may do `access`.
+    async fn review(&self, token: &str, access: &Access) -> Result<Decision, String> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -50,10 +50,10 @@ impl ClusterReviewer {
             // The error names the API call, never the token.
             .map_err(|e| format!("TokenReview failed: {}", without_body(&e)))?;
         let Some(status) = reviewed.status.filter(|s| s.authenticated == Some(true)) else {
-            return Ok(None);
+            return Ok(Decision::Unauthenticated);
         };
         let Some(user) = status.user else {
-            return Ok(None);
+            return Ok(Decision::Unauthenticated);
         };
         let name = user.username.clone().unwrap_or_else(|| "unknown".into());
         let allowed = self
@@ -68,7 +68,11 @@ impl ClusterReviewer {
                 access,
             )
             .await?;
-        Ok(allowed.then_some(name))
+        Ok(if allowed {
+            Decision::Allowed(name)
+        } else {
+            Decision::Forbidden(name)
+        })
     }
 
     /// Whether the subject of `spec` may do `access`: a
@@ -126,7 +130,12 @@ fn without_body(e: &kube::Error) -> String {
 
 impl Authenticator for ClusterReviewer {
     fn authorize<'a>(&'a self, token: &'a str, access: &'a Access) -> Verdict<'a> {
-        Box::pin(async move { Ok(self.review(token, access).await?.is_some()) })
+        Box::pin(async move {
+            Ok(matches!(
+                self.review(token, access).await?,
+                Decision::Allowed(_)
+            ))
+        })
     }
 
     fn authorize_as<'a>(&'a self, token: &'a str, access: &'a Access) -> Who<'a> {

@@ -401,6 +401,29 @@ impl Store {
         .map_err(|e| self.query_error(e))
     }
 
+    /// The highest resourceVersion an object of `kind` has (0 when none):
+    /// a watch may start at any value up to it, and at none above, since
+    /// objects are never deleted and their versions only grow.
+    pub async fn latest_resource_version(&self, kind: &str) -> Result<i64, StoreError> {
+        let Some(from) = source(kind) else {
+            return Ok(0);
+        };
+        // A source names its kind as $7 (the list's parameter); here it
+        // is the only one.
+        let sql = format!(
+            "WITH o AS ({}) SELECT coalesce(max(resource_version), 0)::bigint FROM o",
+            from.replace("$7", "$1")
+        );
+        let mut query = sqlx::query_scalar(&sql);
+        if from.contains("$7") {
+            query = query.bind(kind);
+        }
+        query
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| self.query_error(e))
+    }
+
     /// A page of the objects of `kind`: in id order, after `query.after`,
     /// filtered by org, name and labels.
     pub async fn list_objects(&self, kind: &str, query: &ListQuery) -> Result<Page, StoreError> {
