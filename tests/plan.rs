@@ -638,3 +638,37 @@ fn a_change_of_where_credentials_go_is_called_out_as_security_relevant() {
         "{reasons:?}"
     );
 }
+
+#[test]
+fn a_revision_is_read_with_its_own_kradleignore() {
+    let mut h = History::new();
+    h.write("platform/org.yaml", ORG);
+    h.write("orgs/acme/people.yaml", &people());
+    let base = h.commit("base");
+    // Not config: a draft in progress, and a tool's file with no apiVersion.
+    h.write("drafts/next.yaml", "kind: Repository\nspec: [unfinished\n");
+    h.write(".kradleignore", "# work in progress\ndrafts/\n");
+    h.write(".pre-commit-config.yaml", "repos: []\n");
+    h.write("orgs/acme/late.yaml", &permission("api", "ada", "read"));
+    h.write(
+        "orgs/acme/api.yaml",
+        &doc("Repository", "api", "visibility: private"),
+    );
+    let head = h.commit("a repository, a draft, the hooks");
+    let v = h.json(&base, &head);
+    assert_eq!(v["head"]["errors"], 0, "{v:#}");
+    assert!(
+        v["summary"]["objects"]["add"].as_u64().unwrap() > 0,
+        "{v:#}"
+    );
+    // Without the ignore file the draft is read, and head does not compile.
+    h.remove(".kradleignore");
+    let broken = h.commit("the ignore file dropped");
+    let o = h.plan(&["--base", &base, "--head", &broken, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("drafts/next.yaml"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -64,6 +64,21 @@ fn pre_commit() -> Option<PathBuf> {
     found
 }
 
+/// pre-commit ran the hook, and it passed.
+fn passed(o: &Output) {
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("kradle validate") && out.contains("Passed"),
+        "{out}"
+    );
+}
+
 #[test]
 fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
     let Some(pre_commit) = pre_commit() else {
@@ -96,18 +111,7 @@ fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
             .output()
             .unwrap()
     };
-    let o = try_repo();
-    let out = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{out}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    assert!(
-        out.contains("kradle validate") && out.contains("Passed"),
-        "{out}"
-    );
+    passed(&try_repo());
 
     std::fs::write(
         config.join("orgs/acme/broken.yaml"),
@@ -121,4 +125,88 @@ fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
     assert!(out.contains("Failed"), "{out}");
     assert!(out.contains("orgs/acme/broken.yaml:6:3"), "{out}");
     assert!(out.contains("did you mean `visibility`?"), "{out}");
+}
+
+/// The newcomer's path of docs/ci.md: the hook declared in the config
+/// repository's own `.pre-commit-config.yaml`, committed there beside a
+/// GitLab CI file and a compose file, and run by `pre-commit run`. None of
+/// them is config, so the commit passes; a broken config file still fails.
+#[test]
+fn a_committed_pre_commit_config_is_not_read_as_config() {
+    let Some(pre_commit) = pre_commit() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    support::copy_dir(&root().join("examples/acme-platform"), &config);
+    // The hooks of this checkout, at its commit, as `repo:` and `rev:`.
+    let head = Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(head.status.success(), "the kradle checkout is a git clone");
+    let rev = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    std::fs::write(
+        config.join(".pre-commit-config.yaml"),
+        format!(
+            "repos:\n  - repo: {}\n    rev: {rev}\n    hooks:\n      - id: kradle-validate-system\n",
+            root().display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join(".gitlab-ci.yml"),
+        "kradle:\n  image: rust:1\n  script:\n    - kradle validate . --format sarif > kradle.sarif\n",
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("docker-compose.yml"),
+        "services:\n  db:\n    image: postgres:15\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| support::git(&config, args);
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "config, with its pre-commit and CI files"]);
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
+    let path = support::path_with(bin.parent().unwrap());
+    let run = || -> Output {
+        Command::new(&pre_commit)
+            .args(["run", "--all-files", "--color", "never"])
+            .current_dir(&config)
+            .env("PATH", &path)
+            .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"))
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap()
+    };
+    passed(&run());
+
+    // --verbose says what was not read, and why.
+    let verbose = Command::new(&bin)
+        .args(["validate", "--verbose"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&verbose.stderr);
+    assert_eq!(verbose.status.code(), Some(0), "{err}");
+    for line in [
+        "skipped .pre-commit-config.yaml: a hidden file (not kradle's)",
+        "skipped .gitlab-ci.yml: a hidden file (not kradle's)",
+        "skipped docker-compose.yml: another tool's file (not kradle's)",
+    ] {
+        assert!(err.contains(line), "{line}\n{err}");
+    }
+
+    std::fs::write(
+        config.join("orgs/acme/broken.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Repository\nmetadata:\n  name: web\nspec:\n  visiblity: private\n",
+    )
+    .unwrap();
+    git(&["add", "."]);
+    let o = run();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("orgs/acme/broken.yaml:6:3"), "{out}");
 }

@@ -13,6 +13,7 @@ pub mod diagnostics;
 pub mod diff;
 pub mod emit;
 pub mod forge_plan;
+pub mod ignore;
 pub mod layout;
 pub mod lower;
 pub mod model;

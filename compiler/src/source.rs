@@ -20,6 +20,8 @@ use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
+use crate::ignore::{IGNORE_FILE, Ignore};
+
 /// Index of a file in a [`Sources`] list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FileId(pub usize);
@@ -54,13 +56,15 @@ pub enum FileProblem {
 pub struct Skipped {
     pub path: String,
     pub reason: String,
+    /// A folder (nothing below it was read), not a file.
+    pub folder: bool,
 }
 
 /// Every file kradle read, in path order.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub files: Vec<SourceFile>,
-    /// Folders not read, and why (printed with `--verbose`).
+    /// Folders and YAML files not read, and why (printed with `--verbose`).
     pub skipped: Vec<Skipped>,
 }
 
@@ -176,7 +180,21 @@ impl Sources {
         self.skipped.push(Skipped {
             path,
             reason: reason.into(),
+            folder: true,
         });
+    }
+
+    /// Records that `path` is not read because `ignore` says so; only
+    /// folders (but `.git`) and YAML files are worth a line.
+    fn ignored(&mut self, path: String, reason: String, folder: bool) {
+        let name = path.rsplit('/').next().unwrap_or(&path);
+        if (folder && name != ".git") || (!folder && is_yaml(name)) {
+            self.skipped.push(Skipped {
+                path,
+                reason,
+                folder,
+            });
+        }
     }
 
     fn finish(mut self) -> Self {
@@ -212,6 +230,7 @@ impl Sources {
             }
         };
 
+        let ignore = Ignore::new(read_small(&real_root.join(IGNORE_FILE)).as_deref());
         let mut sources = Sources::default();
         let mut candidates: Vec<(String, Candidate)> = Vec::new();
         let mut visited: BTreeSet<PathBuf> = BTreeSet::from([real_root.clone()]);
@@ -223,15 +242,27 @@ impl Sources {
                 let path = entry.path();
                 let rel_path = join_rel(&rel, &name);
                 let file_type = entry.file_type().map_err(io(&path))?;
+                if !file_type.is_symlink() {
+                    if let Some(reason) = ignore.skips(&rel_path, file_type.is_dir()) {
+                        sources.ignored(rel_path, reason, file_type.is_dir());
+                        continue;
+                    }
+                }
                 // A link is judged by where it really points; it never leaves the root.
                 let (real, meta) = if file_type.is_symlink() {
                     match path.canonicalize() {
                         Ok(target) if target.starts_with(&real_root) => {
                             let meta = std::fs::metadata(&target).map_err(io(&path))?;
+                            if let Some(reason) = ignore.skips(&rel_path, meta.is_dir()) {
+                                sources.ignored(rel_path, reason, meta.is_dir());
+                                continue;
+                            }
                             (target, meta)
                         }
                         _ => {
-                            if is_yaml(&name) {
+                            if let Some(reason) = ignore.skips(&rel_path, false) {
+                                sources.ignored(rel_path, reason, false);
+                            } else if is_yaml(&name) {
                                 candidates.push((
                                     rel_path,
                                     Candidate::Problem(FileProblem::LinkLeavesRoot),
@@ -250,9 +281,6 @@ impl Sources {
                     (path, meta)
                 };
                 if meta.is_dir() {
-                    if name.starts_with('.') {
-                        continue;
-                    }
                     if let Some(reason) = output_reason(&rel_path, output_path.as_deref(), || {
                         real.join(OUTPUT_MARKER).exists()
                     }) {
@@ -351,6 +379,14 @@ impl Sources {
                 output_path_of(project.as_deref())
             }
         };
+        let ignore = Ignore::new(
+            tree.get_name(IGNORE_FILE)
+                .and_then(|e| e.to_object(&repo).ok())
+                .and_then(|o| o.peel_to_blob().ok())
+                .filter(|b| b.size() <= SMALL_FILE)
+                .and_then(|b| String::from_utf8(b.content().to_vec()).ok())
+                .as_deref(),
+        );
         let root_tree = tree.clone();
         let mut sources = Sources::default();
         let mut visited: BTreeSet<git2::Oid> = BTreeSet::from([tree.id()]);
@@ -362,6 +398,13 @@ impl Sources {
                     continue;
                 };
                 let rel_path = join_rel(&rel, &name);
+                if entry.filemode() != LINK_MODE {
+                    let folder = entry.kind() == Some(git2::ObjectType::Tree);
+                    if let Some(reason) = ignore.skips(&rel_path, folder) {
+                        sources.ignored(rel_path, reason, folder);
+                        continue;
+                    }
+                }
                 // A link is resolved inside the tree of the root, once.
                 let entry = if entry.filemode() == LINK_MODE {
                     let blob = entry.to_object(&repo)?.peel_to_blob()?;
@@ -369,9 +412,18 @@ impl Sources {
                     match resolve_link(&rel, &target)
                         .and_then(|t| root_tree.get_path(Path::new(&t)).ok())
                     {
-                        Some(e) if e.filemode() != LINK_MODE => e,
+                        Some(e) if e.filemode() != LINK_MODE => {
+                            let folder = e.kind() == Some(git2::ObjectType::Tree);
+                            if let Some(reason) = ignore.skips(&rel_path, folder) {
+                                sources.ignored(rel_path, reason, folder);
+                                continue;
+                            }
+                            e
+                        }
                         _ => {
-                            if is_yaml(&name) {
+                            if let Some(reason) = ignore.skips(&rel_path, false) {
+                                sources.ignored(rel_path, reason, false);
+                            } else if is_yaml(&name) {
                                 candidates.push((rel_path, Err(FileProblem::LinkLeavesRoot)));
                             } else {
                                 sources.skip(
@@ -386,7 +438,7 @@ impl Sources {
                     entry
                 };
                 match entry.kind() {
-                    Some(git2::ObjectType::Tree) if !name.starts_with('.') => {
+                    Some(git2::ObjectType::Tree) => {
                         let sub = entry.to_object(&repo)?.peel_to_tree()?;
                         if let Some(reason) =
                             output_reason(&rel_path, output_path.as_deref(), || {

@@ -137,7 +137,8 @@ pub fn report_skipped(sources: &Sources, verbose: bool) {
     }
     let mut err = std::io::stderr();
     for s in &sources.skipped {
-        let _ = writeln!(err, "kradle: skipped {}/: {}", s.path, s.reason);
+        let slash = if s.folder { "/" } else { "" };
+        let _ = writeln!(err, "kradle: skipped {}{slash}: {}", s.path, s.reason);
     }
 }
 
