@@ -109,6 +109,7 @@ invalid_cases! {
     capability_manifest => "capability-manifest",
     cluster_scoped_policy_target => "cluster-scoped-policy-target",
     cross_organization_reference => "cross-organization-reference",
+    default_backend_without_github => "default-backend-without-github",
     disabled_user => "disabled-user",
     duplicate_namespace_binding => "duplicate-namespace-binding",
     duplicate_resource_same_file => "duplicate-resource-same-file",

@@ -199,6 +199,9 @@ codes! {
     PlainHttpCredentials = "KR522", "plain-http-credentials", Warning, ["src/check/rules/urls.rs"],
         "A provider endpoint or gateway URL that kradle sends a token to is plain http://.",
         "kradle sends the binding's or gateway's token with every request to it, in the clear over http://. Use https://; for an in-cluster service the operator allows plain HTTP explicitly on the runtime (`--allow-host http://HOST`, KRADLE_ALLOWED_HOSTS), or the runtime refuses to send anything there.";
+    DefaultBackend = "KR523", "default-backend", Error, ["src/check/rules/default_backend.rs"],
+        "`defaultBackend: github`, but the organization has no single GitHub binding to put a repository on.",
+        "Under `defaultBackend: github` (kradle.yaml), a Repository that no ExternalBackendBinding scopes lives on the organization's GitHub binding: its provider says which GitHub (endpoint, owner) and its credentials how to reach it. With no enabled binding to a GitHub provider, or with several, kradle cannot tell where the repository goes: declare one, or list the repository in one binding's `scope.repositories`.";
     // 6xx: secret hygiene
     SecretInSpec = "KR601", "secret-in-spec", Error, ["src/check/secrets.rs", "src/check/load.rs"],
         "A value looks like a secret (token, private key, password).",

@@ -157,10 +157,50 @@ fn write_new(dir: &Path, files: &[(String, String)]) -> Result<(), Failure> {
     Ok(())
 }
 
+/// What `init` did with git.
+enum Git {
+    /// A new repository, with the scaffold as its first commit.
+    Committed,
+    /// The folder is inside an existing work tree: nothing committed.
+    Inside,
+}
+
+/// Makes the new folder a git repository whose first commit is the
+/// scaffold, so `kradle plan --base HEAD` works at once; inside an existing
+/// work tree, it commits nothing (the user's repository, the user's
+/// commits).
+fn git_init(dir: &Path, files: &[(String, String)]) -> Result<Git, git2::Error> {
+    if git2::Repository::discover(dir).is_ok_and(|r| r.workdir().is_some()) {
+        return Ok(Git::Inside);
+    }
+    let repo =
+        git2::Repository::init_opts(dir, git2::RepositoryInitOptions::new().initial_head("main"))?;
+    let mut index = repo.index()?;
+    for (rel, _) in files {
+        index.add_path(Path::new(rel))?;
+    }
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    // The user's own name when git knows it.
+    let signature = repo
+        .signature()
+        .or_else(|_| git2::Signature::now("kradle init", "kradle-init@localhost"))?;
+    repo.commit(
+        Some("HEAD"),
+        &signature,
+        &signature,
+        "kradle init: the scaffold",
+        &tree,
+        &[],
+    )?;
+    Ok(Git::Committed)
+}
+
 pub fn run(args: Args) -> Result<u8, Failure> {
     let org = slug(&args)?;
     let files = render(&org, args.backend)?;
     write_new(&args.dir, &files)?;
+    let git = git_init(&args.dir, &files);
     let dir = args.dir.display().to_string();
     let q = if dir.contains(char::is_whitespace) {
         format!("'{dir}'")
@@ -168,9 +208,19 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         dir
     };
     let mut out = std::io::stdout().lock();
+    let repository = match &git {
+        Ok(Git::Committed) => "a new git repository, the scaffold committed on `main`".to_string(),
+        Ok(Git::Inside) => {
+            "inside an existing git repository: commit the new files, then".to_string()
+        }
+        Err(e) => format!(
+            "not a git repository ({}): `git init` and commit it, then",
+            e.message()
+        ),
+    };
     writeln!(
         out,
-        "created a kradle config repository for organization `{org}` in {q} ({} files)\n\nnext:\n  kradle validate {q}\n  kradle build {q} --out {q}/rendered\n  kradle plan {q} --base origin/main",
+        "created a kradle config repository for organization `{org}` in {q} ({} files; {repository})\n\nnext:\n  kradle validate {q}\n  kradle build {q} --out {q}/rendered\n  kradle plan {q} --base HEAD\n\nAfter an edit, the plan shows what it changes; in CI, once pushed, use `--base origin/main`.",
         files.len()
     )?;
     Ok(0)

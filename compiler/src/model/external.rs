@@ -195,6 +195,40 @@ pub struct ExternalObjectLinkSpec {
     pub local_ref: TypedRef,
 }
 
+impl super::Model {
+    /// The enabled bindings of `org` to a GitHub provider (`syncEnabled`
+    /// not false), with their provider, in declaration order.
+    pub fn github_bindings<'a>(
+        &'a self,
+        org: &'a str,
+    ) -> impl Iterator<
+        Item = (
+            &'a super::Resource,
+            &'a ExternalBackendBindingSpec,
+            &'a ExternalBackendProviderSpec,
+        ),
+    > + 'a {
+        self.all::<ExternalBackendBindingSpec>()
+            .filter(move |(r, _)| r.org.as_deref() == Some(org))
+            .filter_map(move |(r, b)| {
+                let (_, p) =
+                    self.get::<ExternalBackendProviderSpec>(Some(org), b.provider_ref.name())?;
+                (p.provider_type == ProviderType::Github && b.sync_enabled != Some(false))
+                    .then_some((r, b, p))
+            })
+    }
+
+    /// Every repository of `org` some binding scopes, whatever its
+    /// provider: the others follow `defaultBackend`.
+    pub fn bound_repositories(&self, org: &str) -> std::collections::BTreeSet<&str> {
+        self.all::<ExternalBackendBindingSpec>()
+            .filter(|(r, _)| r.org.as_deref() == Some(org))
+            .flat_map(|(_, b)| b.scope.iter().flat_map(|s| s.repositories.iter()))
+            .map(|r| r.0.as_str())
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 //! spec to the rules of its kind. A rule only adds diagnostics.
 
 mod capability_manifest;
+mod default_backend;
 mod delivery;
 mod expiry;
 mod namespaces;
@@ -48,7 +49,10 @@ pub fn check(model: &Model, options: &Options, diags: &mut Vec<Diagnostic>) {
             Spec::PolicyTemplate(s) => policy_parameters::template(&mut d, s),
             Spec::PolicyBinding(s) => policy_parameters::binding(model, &mut d, s),
             Spec::PolicyProfile(s) => policy_parameters::profile(model, &mut d, s),
-            Spec::Repository(s) => delivery::repository(&mut d, s),
+            Spec::Repository(s) => {
+                delivery::repository(&mut d, s);
+                default_backend::repository(model, &mut d);
+            }
             Spec::Application(s) => delivery::application(model, &mut d, s),
             Spec::AgentServiceAccount(s) => namespaces::service_account(&mut d, s),
             Spec::AgentSecretGrant(s) => {

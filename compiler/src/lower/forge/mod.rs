@@ -20,9 +20,6 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::diagnostics::Diagnostic;
-use crate::model::external::{
-    ExternalBackendBindingSpec, ExternalBackendProviderSpec, ProviderType,
-};
 use crate::model::identity::{IdentityMappingSpec, Permission, TeamSpec, UserSpec};
 use crate::model::repository::{
     BranchProtectionSpec, RefPolicySpec, RepositoryPermissionSpec, RepositorySpec, SigningPolicy,
@@ -329,21 +326,15 @@ pub fn team_grants(
     out
 }
 
-/// Repositories of `org` bound to a GitHub provider, with the owner to use.
+/// Repositories of `org` on GitHub, with the owner to use: those in the
+/// scope of a binding to a GitHub provider, and, under `defaultBackend:
+/// github`, those no binding names, on the org's one GitHub binding (the
+/// check `default-backend`, KR523, refuses a config where there is not
+/// exactly one).
 fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)> {
     let mut out = BTreeMap::new();
-    for (_, binding) in model
-        .all::<ExternalBackendBindingSpec>()
-        .filter(|(b, _)| b.org.as_deref() == Some(org))
-    {
-        let Some((_, p)) =
-            model.get::<ExternalBackendProviderSpec>(Some(org), binding.provider_ref.name())
-        else {
-            continue;
-        };
-        if p.provider_type != ProviderType::Github || binding.sync_enabled == Some(false) {
-            continue;
-        }
+    let mut providers = Vec::new();
+    for (_, binding, p) in model.github_bindings(org) {
         let owner = p
             .config
             .as_ref()
@@ -375,6 +366,17 @@ fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)
         };
         for repo in binding.scope.iter().flat_map(|s| s.repositories.iter()) {
             out.insert(repo.0.clone(), (owner.clone(), info.clone()));
+        }
+        providers.push((owner, info));
+    }
+    if model.project.default_backend == Some(crate::project::Backend::Github) {
+        if let [only] = providers.as_slice() {
+            let bound = model.bound_repositories(org);
+            for (r, _) in specs::<RepositorySpec>(model, org) {
+                if !bound.contains(r.name.as_str()) {
+                    out.insert(r.name.clone(), only.clone());
+                }
+            }
         }
     }
     out
@@ -417,7 +419,11 @@ pub fn lower(model: &Model, notes: &mut Notes, diags: &mut Vec<Diagnostic>) -> V
             .map(|(r, _)| r.name.clone())
             .collect();
         let on_github = |repo: &str| github.contains_key(repo);
-        let all_github = !repos.is_empty() && repos.iter().all(|r| on_github(r));
+        // Under `defaultBackend: github` an org without repositories has
+        // nothing on Gitea either.
+        let github_default = model.project.default_backend == Some(crate::project::Backend::Github);
+        let all_github =
+            (github_default || !repos.is_empty()) && repos.iter().all(|r| on_github(r));
         // An organization whose repositories all live on GitHub needs no Gitea plan.
         if !all_github {
             let mut gitea = gitea::plan(model, &org, org_r, &|r: &str| !on_github(r), notes, diags);
