@@ -85,7 +85,9 @@ async function call(method, url, body) {
       try {
         message = (await response.json()).message || "";
       } catch {}
-      throw new Error(`${method} ${new URL(url).pathname}: ${response.status} ${message}`.trim());
+      const error = new Error(`${method} ${new URL(url).pathname}: ${response.status} ${message}`.trim());
+      error.status = response.status;
+      throw error;
     }
     return response;
   }
@@ -138,6 +140,17 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (error.status === 403) {
+    // A pull request from a fork runs with a read-only token: the plan cannot be
+    // posted, and that is not the change's fault. Say so, and how to get it.
+    console.log(
+      `::warning::kradle could not post the plan comment (${error.message}): the token cannot ` +
+        "write pull-request comments. Pull requests from forks get a read-only GITHUB_TOKEN; " +
+        "grant `pull-requests: write` to the job, or post from a `pull_request_target` or " +
+        "`workflow_run` workflow. The plan is in the step log above.",
+    );
+    process.exit(0);
+  }
   console.error(`comment.mjs: ${error.message}`);
   process.exit(1);
 });

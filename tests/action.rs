@@ -20,6 +20,7 @@ use axum::routing::{get, patch};
 use serde_json::{Value, json};
 
 const TOKEN: &str = "ghs_fake-action-token";
+const READ_ONLY: &str = "ghs_fake-read-only-fork-token";
 const MARKER: &str = "<!-- kradle-plan -->";
 
 fn root() -> PathBuf {
@@ -53,7 +54,18 @@ fn record(fake: &Shared, method: &Method, uri: &Uri, headers: &HeaderMap) -> Opt
         .requests
         .push((method.to_string(), uri.path().to_string()));
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-    if auth != Some(&format!("Bearer {TOKEN}")) {
+    // A fork's pull request: the token reads, and may not write (GitHub's
+    // answer to a GITHUB_TOKEN without `pull-requests: write`).
+    if auth == Some(&format!("Bearer {READ_ONLY}")) && method != Method::GET {
+        return Some(
+            (
+                StatusCode::FORBIDDEN,
+                Json(json!({"message": "Resource not accessible by integration"})),
+            )
+                .into_response(),
+        );
+    }
+    if auth != Some(&format!("Bearer {TOKEN}")) && auth != Some(&format!("Bearer {READ_ONLY}")) {
         return Some(
             (
                 StatusCode::UNAUTHORIZED,
@@ -397,6 +409,21 @@ fn a_refused_token_fails_the_step_without_printing_it() {
     assert_eq!(code, 1);
     assert!(err.contains("401 Bad credentials"), "{err}");
     assert!(!err.contains("wrong-token-value"), "{err}");
+    assert!(ours(&server).is_empty());
+}
+
+#[test]
+fn a_read_only_token_warns_with_the_hint_and_does_not_fail_the_job() {
+    let server = serve(Vec::new());
+    let (code, out, err) = comment_with(&server, "the plan", READ_ONLY);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("::warning::"), "{out}");
+    assert!(
+        out.contains("Resource not accessible by integration"),
+        "{out}"
+    );
+    assert!(out.contains("pull-requests: write"), "{out}");
+    assert!(!out.contains(READ_ONLY) && !err.contains(READ_ONLY));
     assert!(ours(&server).is_empty());
 }
 

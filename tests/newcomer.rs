@@ -47,7 +47,15 @@ fn a_github_organization_grown_by_the_guide_stays_on_github() {
     grow(&dir, "acme-gh");
     ok(&kradle(&["validate", d]));
     let out = dir.join("rendered");
-    ok(&kradle(&["build", d, "--out", out.to_str().unwrap()]));
+    let built = kradle(&["build", d, "--out", out.to_str().unwrap()]);
+    ok(&built);
+    // Without a remote there is no Argo CD application, and build says so.
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert!(
+        said.contains("note: no argocd/ folder: no repository URL"),
+        "{said}"
+    );
+    assert!(!out.join("argocd").exists());
     // One plan, for GitHub, holding both repositories.
     let plans: Vec<String> = std::fs::read_dir(out.join("plans"))
         .unwrap()

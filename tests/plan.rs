@@ -318,6 +318,33 @@ fn detailed_exit_codes_and_formats() {
     )
     .unwrap();
     assert_eq!(v["summary"]["dangerous"], false);
+    // --fail-on-danger: the plan is printed, then exit 3; not when under the guard.
+    let gated = h.plan(&[
+        "--base",
+        &c[2],
+        "--head",
+        &c[3],
+        "--format",
+        "human",
+        "--fail-on-danger",
+    ]);
+    assert_eq!(gated.status.code(), Some(3));
+    assert!(stdout(&gated).contains("DANGER acme"), "{}", stdout(&gated));
+    assert!(
+        String::from_utf8_lossy(&gated.stderr).contains("--fail-on-danger"),
+        "{}",
+        String::from_utf8_lossy(&gated.stderr)
+    );
+    let under = h.plan(&[
+        "--base",
+        &c[2],
+        "--head",
+        &c[3],
+        "--fail-on-danger",
+        "--max-removal",
+        "80",
+    ]);
+    assert_eq!(under.status.code(), Some(0));
     // Markdown: a summary table, caution first, details per organization.
     let md = stdout(&h.plan(&["--base", &c[2], "--head", &c[3], "--format", "markdown"]));
     assert!(
@@ -553,6 +580,21 @@ fn a_declared_object_the_plan_cannot_carry_out_is_listed_with_the_reason() {
         stdout(&markdown).contains("**Not planned:**"),
         "{}",
         stdout(&markdown)
+    );
+    // `kradle build` says it too, not only report.json.
+    let out = tempfile::tempdir().unwrap();
+    let built = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .arg("build")
+        .arg(h.config())
+        .arg("--out")
+        .arg(out.path().join("rendered"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&built.stderr);
+    assert_eq!(built.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("warning: not planned: globex webhook:org-events: "),
+        "{said}"
     );
 }
 

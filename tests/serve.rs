@@ -3271,8 +3271,61 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
         ],
     );
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("not checked against a config"), "{err}");
     let name = name.trim().to_string();
     assert!(name.starts_with("fixer-"), "{name}");
+    // Against the config serve runs, a typo is refused before anything is
+    // stored, with what was meant.
+    let config = example();
+    let config = config.to_str().unwrap();
+    for (flags, said) in [
+        (
+            ["--stack", "fixr", "--repository", "api"],
+            "did you mean `fixer`?",
+        ),
+        (
+            ["--stack", "fixer", "--repository", "apy"],
+            "did you mean `api`?",
+        ),
+    ] {
+        let mut args = vec![
+            "dispatch",
+            "--config",
+            config,
+            "--org",
+            "acme",
+            "--task-kind",
+            "fix",
+        ];
+        args.extend(flags);
+        let (code, _, err) = kradle(&server, &args);
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains(said), "{err}");
+    }
+    let (code, _, err) = kradle(
+        &server,
+        &[
+            "dispatch",
+            "--config",
+            config,
+            "--org",
+            "nope",
+            "--stack",
+            "fixer",
+            "--task-kind",
+            "fix",
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("organization `nope` is not in the config"),
+        "{err}"
+    );
+    assert_eq!(
+        runs(&server.db).await.len(),
+        1,
+        "nothing stored for a refused run"
+    );
     let (code, text, _) = kradle(&server, &["runs", "get", &name, "--org", "acme"]);
     assert_eq!(code, 0);
     assert!(text.contains("Pending") && text.contains("ada"), "{text}");

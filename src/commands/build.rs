@@ -86,6 +86,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         return Err(Failure::NoOutput);
     };
     let stats = kradle_compiler::write::write_output(dir, &b.files, &args.input.path, args.force)?;
+    report_notes(&b.output.notes);
     let what = format!(
         "{} objects, {} forge plans",
         b.output.objects.len(),
@@ -109,4 +110,27 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         )
     };
     Ok(0)
+}
+
+/// What `report.json` notes that a user would otherwise not see: what was
+/// declared and not planned, and what was left out of the output, on stderr.
+fn report_notes(notes: &kradle_compiler::lower::report::Notes) {
+    let mut err = std::io::stderr().lock();
+    if let Some(why) = &notes.gitops_skipped {
+        let _ = writeln!(err, "note: no argocd/ folder: {why}");
+    }
+    for s in &notes.skipped_operations {
+        let _ = writeln!(
+            err,
+            "warning: not planned: {} {}: {}",
+            s.organization, s.id, s.reason
+        );
+    }
+    for s in &notes.skipped_exceptions {
+        let _ = writeln!(
+            err,
+            "note: policy exception {}/{} (binding {}) not applied: {}",
+            s.organization, s.name, s.binding, s.reason
+        );
+    }
 }

@@ -43,6 +43,10 @@ pub struct Args {
     /// Exit 0 without changes, 2 with changes, 1 on errors (as terraform).
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Exit 3 (after printing the plan) when an organization loses more than --max-removal
+    /// of its permissions: a gate for CI, as the GitHub Action uses it.
+    #[arg(long)]
+    fail_on_danger: bool,
 }
 
 pub fn run(args: Args) -> Result<u8, Failure> {
@@ -131,7 +135,14 @@ fn plan_inner(args: Args) -> Result<u8, Failure> {
         PlanFormat::Json => serde_json::to_string_pretty(&diff).unwrap_or_default() + "\n",
     };
     out(&text)?;
-    Ok(if args.detailed_exitcode && diff.has_changes() {
+    Ok(if args.fail_on_danger && diff.summary.dangerous {
+        let _ = writeln!(
+            std::io::stderr(),
+            "kradle: error: the plan removes more than {}% of an organization's permissions (DANGER above); exit 3 under --fail-on-danger",
+            args.max_removal
+        );
+        3
+    } else if args.detailed_exitcode && diff.has_changes() {
         2
     } else {
         0

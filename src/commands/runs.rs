@@ -43,6 +43,39 @@ pub struct DispatchArgs {
     /// Who asks (default: $USER): recorded on the run and its approvals.
     #[arg(long = "as", value_name = "NAME")]
     actor: Option<String>,
+    /// The config repository `kradle serve` runs: the org, stack and repository are checked
+    /// against it before anything is stored (default: this folder, when it holds a
+    /// kradle.yaml).
+    #[arg(long, value_name = "PATH", env = "KRADLE_CONFIG")]
+    config: Option<std::path::PathBuf>,
+}
+
+/// Why the run names what the config at `path` does not have; `Ok(None)`
+/// when it has all of it.
+fn refused_by_config(
+    path: &std::path::Path,
+    args: &DispatchArgs,
+) -> Result<Option<String>, Failure> {
+    let sources = kradle_compiler::source::Sources::from_dir(path)?;
+    let build = super::apply::compile(sources, chrono::Utc::now());
+    if build.has_errors() {
+        return Ok(Some(format!(
+            "the config {} does not compile (`kradle validate {}` says why), so the run cannot be checked",
+            path.display(),
+            path.display()
+        )));
+    }
+    let objects = build.output.objects.iter().map(|o| &o.value);
+    let report: serde_json::Value = build
+        .files
+        .get("report.json")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    let catalog = kradle_runtime::dispatch::catalog::Catalog::from_objects(objects, &report);
+    Ok(catalog
+        .check_names(&args.org, &args.stack, args.repository.as_deref())
+        .err()
+        .map(|why| why.to_string()))
 }
 
 /// `kradle dispatch`: a manual run, Pending, for `kradle serve` to take on.
@@ -56,6 +89,22 @@ pub fn run_dispatch(args: DispatchArgs) -> Result<u8, Failure> {
         ) {
             say(&format!("kradle: error: {why}"));
             return Ok(1);
+        }
+        let config = args.config.clone().or_else(|| {
+            std::path::Path::new(kradle_compiler::source::PROJECT_FILE)
+                .is_file()
+                .then(|| std::path::PathBuf::from("."))
+        });
+        match &config {
+            Some(path) => {
+                if let Some(why) = refused_by_config(path, &args)? {
+                    say(&format!("kradle: error: {why}"));
+                    return Ok(1);
+                }
+            }
+            None => say(
+                "kradle: note: not checked against a config (run it in the config repository, or pass --config PATH)",
+            ),
         }
         let store = args.database.connect().await?;
         store.require_current().await?;

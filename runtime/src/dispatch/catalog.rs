@@ -125,6 +125,23 @@ fn name_of(o: &Value) -> &str {
     o["metadata"]["name"].as_str().unwrap_or_default()
 }
 
+/// What a run by hand names that the config does not have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnknownName {
+    /// The organization (an API answers 404).
+    Org(String),
+    /// A stack or repository of a known org (422), with "did you mean".
+    Named(String),
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UnknownName::Org(m) | UnknownName::Named(m) => f.write_str(m),
+        }
+    }
+}
+
 impl Catalog {
     /// The stacks among `objects`; `report` is the build's `report.json`,
     /// whose `agentStacks` carry the readiness conditions.
@@ -267,6 +284,48 @@ impl Catalog {
             );
         }
         out
+    }
+
+    /// Whether a run by hand names what the config has: the org, the
+    /// stack and the repository; why not, with "did you mean", when not.
+    pub fn check_names(
+        &self,
+        org: &str,
+        stack: &str,
+        repository: Option<&str>,
+    ) -> Result<(), UnknownName> {
+        if !self.has_org(org) {
+            return Err(UnknownName::Org(format!(
+                "organization `{}` is not in the config",
+                org.escape_debug()
+            )));
+        }
+        let unknown = |what: &str, name: &str, known: Vec<&str>| {
+            let mut message = format!("{what} `{}` is not one of `{org}`'s", name.escape_debug());
+            match kradle_compiler::diagnostics::did_you_mean(name, known.iter().copied()) {
+                Some(close) => message.push_str(&format!("; did you mean `{close}`?")),
+                None if known.is_empty() => message.push_str(&format!(" (`{org}` has none)")),
+                None => message.push_str(&format!(" (known: {})", known.join(", "))),
+            }
+            UnknownName::Named(message)
+        };
+        if self.stack(org, stack).is_none() {
+            return Err(unknown(
+                "agentStack",
+                stack,
+                self.stack_names(org).collect(),
+            ));
+        }
+        if let Some(repo) = repository {
+            if !self.repositories(org).any(|r| r == repo) {
+                return Err(unknown(
+                    "repository",
+                    repo,
+                    self.repositories(org).collect(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn stack(&self, org: &str, name: &str) -> Option<&Stack> {

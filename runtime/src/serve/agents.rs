@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::api::{Access, authorized_as};
-use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
+use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS, UnknownName};
 use crate::store::{Cancelled, Decided};
 
 fn answer(code: StatusCode, reason: &str, message: String) -> Response {
@@ -102,28 +102,13 @@ pub async fn dispatch(
     // What the config does not have is refused now, not failed later: an
     // org the path names, a stack or repository the body names.
     let catalog = super::dispatch::current(&state.catalog());
-    if !catalog.has_org(&org) {
-        return answer(
-            StatusCode::NOT_FOUND,
-            "NotFound",
-            format!("organization `{}` is not in the config", org.escape_debug()),
-        );
-    }
-    let unknown = |what: &str, name: &str, known: Vec<&str>| {
-        let mut message = format!("{what} `{name}` is not one of `{org}`'s");
-        match kradle_compiler::diagnostics::did_you_mean(name, known.iter().copied()) {
-            Some(close) => message.push_str(&format!("; did you mean `{close}`?")),
-            None if known.is_empty() => message.push_str(&format!(" (`{org}` has none)")),
-            None => message.push_str(&format!(" (known: {})", known.join(", "))),
+    match catalog.check_names(&org, stack, field("repository")) {
+        Ok(()) => {}
+        Err(UnknownName::Org(message)) => {
+            return answer(StatusCode::NOT_FOUND, "NotFound", message);
         }
-        answer(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message)
-    };
-    if catalog.stack(&org, stack).is_none() {
-        return unknown("agentStack", stack, catalog.stack_names(&org).collect());
-    }
-    if let Some(repo) = field("repository") {
-        if !catalog.repositories(&org).any(|r| r == repo) {
-            return unknown("repository", repo, catalog.repositories(&org).collect());
+        Err(UnknownName::Named(message)) => {
+            return answer(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", message);
         }
     }
     match state
