@@ -1590,14 +1590,22 @@ async fn deliver_issue(server: &Server, n: u64, repo: &str) {
 /// `kubectl ARGS` against `https` with `token` (kubectl sends a bearer token
 /// only over TLS); `None` where this machine has no kubectl.
 fn kubectl(https: &str, token: &str, args: &[&str]) -> Option<(bool, String, String)> {
+    kubectl_trusting(https, token, None, args)
+}
+
+/// kubectl verifying the server against `ca` (without one, not verifying).
+fn kubectl_trusting(
+    https: &str,
+    token: &str,
+    ca: Option<&str>,
+    args: &[&str],
+) -> Option<(bool, String, String)> {
+    let trust = match ca {
+        Some(ca) => format!("--certificate-authority={ca}"),
+        None => "--insecure-skip-tls-verify".to_string(),
+    };
     let out = Command::new("kubectl")
-        .args([
-            "--server",
-            https,
-            "--insecure-skip-tls-verify",
-            "--token",
-            token,
-        ])
+        .args(["--server", https, &trust, "--token", token])
         .args(args)
         .env("KUBECONFIG", "/dev/null")
         .env("HOME", std::env::temp_dir())
@@ -1631,11 +1639,18 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     let tokens = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(tokens.path(), format!("{API_TOKEN}\n")).unwrap();
     let token_file = tokens.path().to_str().unwrap();
+    // The self-signed certificate, written for kubectl to trust: it names
+    // the address listened on, so kubectl verifies it (no --insecure).
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("kradle-ca.pem");
+    let ca = ca.to_str().unwrap().to_string();
     let args = [
         "--api-token-file",
         token_file,
         "--tls-listen",
         "127.0.0.1:0",
+        "--tls-write-cert",
+        &ca,
     ];
     let server = start_with(&example(), &args).await;
     let (_, https) = https_of(&server);
@@ -1644,10 +1659,10 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     }
     drained(&server.db).await;
     let run = |args: Vec<String>| {
-        let https = https.clone();
+        let (https, ca) = (https.clone(), ca.clone());
         tokio::task::spawn_blocking(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            kubectl(&https, API_TOKEN, &args).unwrap()
+            kubectl_trusting(&https, API_TOKEN, Some(&ca), &args).unwrap()
         })
     };
     let owned = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();

@@ -72,6 +72,15 @@ pub struct Args {
     /// one is made at start: enough for an APIService with insecureSkipTLSVerify.
     #[arg(long, value_name = "FILE", requires_all = ["tls_listen", "tls_key_file"])]
     tls_cert_file: Option<PathBuf>,
+    /// With the self-signed certificate (no --tls-cert-file), write it as PEM to FILE when it
+    /// is made, for clients to trust: `kubectl --certificate-authority FILE`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_listen",
+        conflicts_with = "tls_cert_file"
+    )]
+    tls_write_cert: Option<PathBuf>,
     /// The private key of --tls-cert-file (PEM).
     #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
     tls_key_file: Option<PathBuf>,
@@ -367,11 +376,15 @@ async fn serve(args: Args) -> Result<u8, Failure> {
                     key: key.clone(),
                 },
                 _ => Identity::SelfSigned {
-                    names: vec!["localhost".into()],
+                    names: self_signed_names(addr),
                 },
             };
             let failed = |e: tls::TlsError| Failure::Apply(SetupError::Forge(e.to_string()));
             let cert = ServingCert::load(identity).map_err(failed)?;
+            if let (Some(file), Some(pem)) = (&args.tls_write_cert, cert.self_signed_pem()) {
+                std::fs::write(file, pem)?;
+                tracing::info!(file = %file.display(), "wrote the self-signed certificate");
+            }
             let config =
                 tls::server_config(cert.clone(), front_proxy.as_deref()).map_err(failed)?;
             let tcp = tokio::net::TcpListener::bind(addr).await?;
@@ -715,4 +728,23 @@ async fn terminated(mut term: Signal) {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("draining: no new connections or claims; finishing those in flight");
+}
+
+/// The names of the self-signed certificate: `localhost`, the loopback
+/// addresses, and the host of `--tls-listen` (its IP, or its name), so a
+/// client that trusts the certificate (`--tls-write-cert`) can verify it at
+/// the address it dials.
+fn self_signed_names(listen: &str) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    let host = match listen.rsplit_once(':') {
+        Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => listen,
+    };
+    let unspecified = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if !host.is_empty() && !unspecified && !names.iter().any(|n| n == host) {
+        names.push(host.to_string());
+    }
+    names
 }

@@ -327,6 +327,16 @@ impl ServingCert {
         }))
     }
 
+    /// The certificate made at start, as PEM, when it is self-signed: what
+    /// a client trusts to reach this server (`--tls-write-cert`).
+    pub fn self_signed_pem(&self) -> Option<String> {
+        let Identity::SelfSigned { .. } = &self.identity else {
+            return None;
+        };
+        let read = self.read.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8(read.clone()).ok()
+    }
+
     /// Reads the files again: `Ok(true)` when they changed and the new pair
     /// is in use, `Ok(false)` when they did not change (or the certificate
     /// is self-signed), `Err` (the old pair kept) when the new one is
@@ -374,8 +384,8 @@ fn certified(
             ([cert_pem, key_pem].concat(), chain, key_der)
         }
         Identity::SelfSigned { names } => {
-            let (chain, key) = self_signed(names)?;
-            (Vec::new(), chain, key)
+            let (chain, key, pem) = self_signed(names)?;
+            (pem.into_bytes(), chain, key)
         }
     };
     let key = CertifiedKey::from_der(chain, key, provider)
@@ -416,9 +426,10 @@ pub fn server_config(
 }
 
 /// A certificate made now for `names`, signed by its own key.
+#[allow(clippy::type_complexity)]
 fn self_signed(
     names: &[String],
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsError> {
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>, String), TlsError> {
     let failed = |e: rcgen::Error| TlsError::Invalid(format!("cannot make a certificate: {e}"));
     let key = rcgen::KeyPair::generate().map_err(failed)?;
     let mut params = rcgen::CertificateParams::new(names.to_vec()).map_err(failed)?;
@@ -428,7 +439,7 @@ fn self_signed(
     let cert = params.self_signed(&key).map_err(failed)?;
     let key = PrivateKeyDer::try_from(key.serialize_der())
         .map_err(|e| TlsError::Invalid(format!("cannot make a certificate: {e}")))?;
-    Ok((vec![cert.der().clone()], key))
+    Ok((vec![cert.der().clone()], key, cert.pem()))
 }
 
 /// Accepts TLS connections. Handshakes run side by side, each with a
