@@ -51,7 +51,8 @@ enum Command {
     Completions(commands::completions::CompletionsArgs),
     /// Write the man pages (kradle.1 and one per command).
     Man(commands::completions::ManArgs),
-    /// Converge Gitea and GitHub to the compiled plans, journaling every write in PostgreSQL.
+    /// Converge Gitea and GitHub to the compiled plans (of a config folder, or of a plan saved
+    /// by `kradle plan --out`), journaling every write in PostgreSQL.
     Apply(commands::apply::Args),
     /// Read a live Gitea or GitHub organization into config YAML (to adopt kradle on an
     /// existing forge).

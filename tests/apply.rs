@@ -48,10 +48,17 @@ async fn env() -> Env {
 
 impl Env {
     fn command(&self, extra: &[&str]) -> Command {
+        let mut cmd = self.command_at(&example(), extra);
+        cmd.args(["--now", "2026-06-01T00:00:00Z"]);
+        cmd
+    }
+
+    /// `kradle apply TARGET` (a config folder or a saved plan) for acme.
+    fn command_at(&self, target: &std::path::Path, extra: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_kradle"));
         cmd.arg("apply")
-            .arg(example())
-            .args(["--org", "acme", "--now", "2026-06-01T00:00:00Z"])
+            .arg(target)
+            .args(["--org", "acme"])
             .args(["--gitea-url", &self.fake.url])
             .arg("--secrets")
             .arg(self.secrets.path())
@@ -253,4 +260,91 @@ async fn without_a_cluster_kube_secrets_stop_before_any_write() {
         stderr(&out)
     );
     assert_eq!(env.fake.with(|w| w.requests), 0, "nothing was sent");
+}
+
+impl Env {
+    async fn apply_at(&self, target: &std::path::Path, extra: &[&str]) -> Output {
+        support::output(self.command_at(target, extra)).await
+    }
+}
+
+/// A repository for acme, in its own file.
+fn repository(config: &std::path::Path, name: &str) {
+    std::fs::write(
+        config.join("orgs/acme/next.yaml"),
+        format!(
+            "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Repository\nmetadata:\n  name: {name}\nspec:\n  visibility: private\n"
+        ),
+    )
+    .unwrap();
+}
+
+fn plan_to(config: &std::path::Path, file: &std::path::Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .arg("plan")
+        .arg(config)
+        .args(["--base", "HEAD", "--format", "json", "--out"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("kradle apply"), "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_is_applied_as_reviewed_and_refused_once_stale_or_changed() {
+    let env = env().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config");
+    support::copy_dir(&example(), &config);
+    support::git(&config, &["init", "-q"]);
+    support::git(&config, &["add", "."]);
+    support::git(&config, &["commit", "-qm", "base"]);
+    // main is applied as it is.
+    let base = env.apply_at(&config, &[]).await;
+    assert_eq!(base.status.code(), Some(0), "{}", stderr(&base));
+
+    // Two changes reviewed against the same main: alpha, then beta.
+    let (alpha, beta) = (tmp.path().join("alpha.json"), tmp.path().join("beta.json"));
+    repository(&config, "alpha");
+    plan_to(&config, &alpha);
+    repository(&config, "beta");
+    plan_to(&config, &beta);
+    // The working tree moves on: the saved plan does not follow it.
+    repository(&config, "gamma");
+
+    let applied = env.apply_at(&alpha, &[]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", stderr(&applied));
+    let repos = env
+        .fake
+        .with(|w| w.repos.keys().map(|(_, r)| r.clone()).collect::<Vec<_>>());
+    assert!(repos.iter().any(|r| r == "alpha"), "{repos:?}");
+    assert!(!repos.iter().any(|r| r == "gamma"), "{repos:?}");
+    // Applying the same plan again is allowed, and changes nothing.
+    let again = env.apply_at(&alpha, &[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+
+    // beta was reviewed against main without alpha: applying it would
+    // archive alpha. Refused before any request.
+    let writes = env.fake.with(|w| w.writes.len());
+    let stale = env.apply_at(&beta, &[]).await;
+    assert_eq!(stale.status.code(), Some(1), "{}", stderr(&stale));
+    assert!(
+        stderr(&stale).contains("the saved plan is stale"),
+        "{}",
+        stderr(&stale)
+    );
+    assert!(stderr(&stale).contains("alpha.json"), "{}", stderr(&stale));
+    assert_eq!(env.fake.with(|w| w.writes.len()), writes, "nothing sent");
+
+    // A plan file edited after review is refused.
+    let text = std::fs::read_to_string(&alpha).unwrap();
+    std::fs::write(&alpha, text.replace("\"alpha\"", "\"omega\"")).unwrap();
+    let changed = env.apply_at(&alpha, &[]).await;
+    assert_eq!(changed.status.code(), Some(1), "{}", stderr(&changed));
+    assert!(
+        stderr(&changed).contains("changed after it was saved"),
+        "{}",
+        stderr(&changed)
+    );
 }

@@ -269,22 +269,111 @@ pub fn compile(
     )
 }
 
-async fn apply(args: Args) -> Result<u8, Failure> {
-    let started = Instant::now();
+/// What an apply converges to: the compiled config's plans, or a saved
+/// plan's.
+struct Planned {
+    plans: Vec<kradle_compiler::forge_plan::Plan>,
+    approve_removals: bool,
+    gitea_url: Option<String>,
+    /// The saved plan applied, when it is one.
+    saved: Option<super::saved::SavedPlan>,
+    /// Where the plans come from, as the database records it.
+    source: String,
+}
+
+/// The plans of the config at `args.input`, or of the saved plan it names;
+/// `Err(code)` when there is nothing to apply (said on stderr).
+fn planned(args: &Args) -> Result<Result<Planned, u8>, Failure> {
+    let path = &args.input.path;
+    if path.is_file() {
+        if args.revision.rev.is_some() {
+            let _ = writeln!(
+                std::io::stderr(),
+                "kradle apply: --rev reads a config; {} is a saved plan, whose revision is fixed",
+                path.display()
+            );
+            return Ok(Err(2));
+        }
+        return Ok(match super::saved::SavedPlan::read(path) {
+            Ok(saved) => Ok(Planned {
+                plans: saved.plans.clone(),
+                approve_removals: saved.approve_removals,
+                gitea_url: saved.gitea_url.clone(),
+                source: format!("saved plan {} ({})", path.display(), saved.head),
+                saved: Some(saved),
+            }),
+            Err(why) => {
+                let _ = writeln!(std::io::stderr(), "kradle apply: {why}");
+                Err(1)
+            }
+        });
+    }
     let (sources, now) = load(&args.input, args.revision.rev.as_deref(), None)?;
     let build = compile(sources, now);
     let color = use_color(args.input.color) && std::io::stderr().is_terminal();
     if build.has_errors() {
-        let text = render_diagnostics(&build.validation, Format::Human, color, &args.input.path);
+        let text = render_diagnostics(&build.validation, Format::Human, color, path);
         let _ = std::io::stderr().write_all(text.as_bytes());
         let _ = writeln!(
             std::io::stderr(),
             "kradle apply: the config does not compile; nothing was applied"
         );
-        return Ok(1);
+        return Ok(Err(1));
     }
-    let plans: Vec<_> = build
-        .output
+    let forges = build.validation.model.project.forges.as_ref();
+    Ok(Ok(Planned {
+        approve_removals: forges.and_then(|f| f.approve_removals).unwrap_or(false),
+        gitea_url: gitea_url(None, &build),
+        source: format!(
+            "config {} ({})",
+            path.display(),
+            args.revision.rev.as_deref().unwrap_or("working tree")
+        ),
+        plans: build.output.plans,
+        saved: None,
+    }))
+}
+
+/// Why a saved plan is stale: an organization the database says was last
+/// converged to a plan that is neither the one the reviewer compared
+/// against (the base) nor this one.
+async fn stale(
+    store: &kradle_runtime::store::Store,
+    saved: &super::saved::SavedPlan,
+    plans: &[&kradle_compiler::forge_plan::Plan],
+) -> Result<Option<String>, Failure> {
+    for plan in plans {
+        let Some(applied) = store.applied_plan(&plan.org, plan.backend).await? else {
+            continue;
+        };
+        let expected = saved
+            .expects
+            .get(&super::saved::key(plan))
+            .cloned()
+            .flatten();
+        let mine = super::saved::plan_digest(plan);
+        if applied.digest != mine && Some(&applied.digest) != expected.as_ref() {
+            return Ok(Some(format!(
+                "the saved plan is stale: `{}` ({}) was converged to another plan since it was made \
+                 (from {}, at {}); applying this one would undo that. Make a new plan from the current \
+                 config and review it",
+                plan.org,
+                plan.backend,
+                applied.source,
+                applied.applied_at.format("%Y-%m-%d %H:%M:%S UTC")
+            )));
+        }
+    }
+    Ok(None)
+}
+
+async fn apply(args: Args) -> Result<u8, Failure> {
+    let started = Instant::now();
+    let planned = match planned(&args)? {
+        Ok(planned) => planned,
+        Err(code) => return Ok(code),
+    };
+    let plans: Vec<_> = planned
         .plans
         .iter()
         .filter(|p| args.orgs.is_empty() || args.orgs.contains(&p.org))
@@ -304,7 +393,11 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         Secrets::referenced_by(plans.iter().copied())
     })
     .await?;
-    let gitea_url = gitea_url(args.gitea_url.as_deref(), &build);
+    let gitea_url = args
+        .gitea_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or(planned.gitea_url.clone());
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
         let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;
@@ -333,15 +426,14 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         no_wait: args.no_wait,
         concurrency: usize::from(args.concurrency),
         resend_secrets: args.resend_secrets,
-        approve_removals: build
-            .validation
-            .model
-            .project
-            .forges
-            .as_ref()
-            .and_then(|f| f.approve_removals)
-            .unwrap_or(false),
+        approve_removals: planned.approve_removals,
     };
+    if let Some(saved) = &planned.saved {
+        if let Some(why) = stale(&store, saved, &plans).await? {
+            let _ = writeln!(std::io::stderr(), "kradle apply: {why}");
+            return Ok(1);
+        }
+    }
     let human = args.format == ApplyFormat::Human;
     let mut reports: Vec<OrgReport> = Vec::new();
     let mut refused = false;
@@ -397,7 +489,26 @@ async fn apply(args: Args) -> Result<u8, Failure> {
             bar.finish_and_clear();
         }
         match result {
-            Ok(report) => reports.push(report),
+            Ok(report) => {
+                // Converged: what a saved plan made later is checked against.
+                let converged = report.operations.iter().all(|o| {
+                    !matches!(
+                        o.result,
+                        Outcome::Failed | Outcome::Skipped | Outcome::AwaitingApproval
+                    )
+                });
+                if converged && !args.dry_run {
+                    store
+                        .record_applied_plan(
+                            &plan.org,
+                            plan.backend,
+                            &super::saved::plan_digest(plan),
+                            &planned.source,
+                        )
+                        .await?;
+                }
+                reports.push(report);
+            }
             Err(e @ ApplyError::TooManyRemovals { .. }) => {
                 let _ = writeln!(std::io::stderr(), "kradle apply: {e}");
                 refused = true;

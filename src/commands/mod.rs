@@ -13,6 +13,7 @@ pub mod intents;
 pub mod issues;
 pub mod plan;
 pub mod runs;
+pub mod saved;
 pub mod schema;
 pub mod serve;
 pub mod validate;

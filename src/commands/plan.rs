@@ -43,6 +43,10 @@ pub struct Args {
     /// Exit 0 without changes, 2 with changes, 1 on errors (as terraform).
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Also save what is planned to FILE, for `kradle apply FILE` to apply exactly that
+    /// (refused there when stale or changed).
+    #[arg(long, value_name = "FILE")]
+    out: Option<std::path::PathBuf>,
     /// Exit 3 (after printing the plan) when an organization loses more than --max-removal
     /// of its permissions: a gate for CI, as the GitHub Action uses it.
     #[arg(long)]
@@ -135,6 +139,27 @@ fn plan_inner(args: Args) -> Result<u8, Failure> {
         PlanFormat::Json => serde_json::to_string_pretty(&diff).unwrap_or_default() + "\n",
     };
     out(&text)?;
+    if let Some(file) = &args.out {
+        let project = &head.validation.model.project;
+        let forges = project.forges.as_ref();
+        let saved = super::saved::SavedPlan::new(
+            &diff.base.source,
+            &diff.head.source,
+            base_output.map(|o| o.plans.as_slice()),
+            &head.output.plans,
+            forges.and_then(|f| f.approve_removals).unwrap_or(false),
+            forges
+                .and_then(|f| f.gitea.as_ref())
+                .and_then(|g| g.url.clone()),
+        );
+        saved.write(file)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "saved the plan to {}: `kradle apply {}` applies exactly it",
+            file.display(),
+            file.display()
+        );
+    }
     Ok(if args.fail_on_danger && diff.summary.dangerous {
         let _ = writeln!(
             std::io::stderr(),

@@ -8,6 +8,7 @@
 //! Nothing stored is secret: intents keep the path and a digest of the body
 //! as planned, with `${secret:…}` placeholders unresolved.
 
+mod applied;
 mod deliveries;
 mod dispatch;
 mod intents;
@@ -25,6 +26,7 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
+pub use applied::AppliedPlan;
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{
     AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Pinned, Run,
