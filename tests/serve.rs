@@ -3344,6 +3344,13 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
     let (code, text, _) = kradle(&server, &["runs", "get", &name, "--org", "acme"]);
     assert_eq!(code, 0);
     assert!(text.contains("Pending") && text.contains("ada"), "{text}");
+    // A run that has not started has no log, and says so (no cluster error).
+    let (code, _, err) = kradle(&server, &["runs", "logs", &name, "--org", "acme"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("is Pending: its attempt has not started"),
+        "{err}"
+    );
     let (code, _, err) = kradle(&server, &["runs", "cancel", &name, "--org", "acme"]);
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = kradle(&server, &["runs", "cancel", &name, "--org", "acme"]);

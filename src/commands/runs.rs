@@ -465,6 +465,20 @@ async fn logs(a: LogsArgs) -> Result<u8, Failure> {
         return Ok(1);
     };
     let attempt = a.attempt.unwrap_or(run.attempts);
+    let waiting = matches!(
+        run.phase.as_str(),
+        "Pending" | "AwaitingApproval" | "Queued"
+    );
+    if waiting && (run.attempts == 0 || attempt == run.attempts) {
+        say(&format!(
+            "kradle: error: run {} is {}: its attempt has not started, so there is no log yet (`kradle runs get {} --org {}` says what it waits for)",
+            esc(&run.name),
+            run.phase,
+            esc(&run.name),
+            run.org
+        ));
+        return Ok(1);
+    }
     if attempt < 1 || attempt > run.attempts {
         say(&format!(
             "kradle: error: run {} has {} attempt(s)",
@@ -484,9 +498,15 @@ async fn logs(a: LogsArgs) -> Result<u8, Failure> {
     }
     let job = kradle_runtime::dispatch::job::job_name(&run.name, attempt);
     let namespace = format!("kradle-org-{}", run.org);
-    let client = kradle_runtime::secrets::kubernetes::client()
-        .await
-        .map_err(super::apply::SetupError::Cluster)?;
+    let client = match kradle_runtime::secrets::kubernetes::client().await {
+        Ok(client) => client,
+        Err(e) => {
+            say(&format!(
+                "kradle: error: the log of Job {job} is in the cluster, and no cluster is reachable (in-cluster service account, or $KUBECONFIG): {e}"
+            ));
+            return Ok(2);
+        }
+    };
     let jobs = kradle_runtime::dispatch::executor::KubeJobs::new(client);
     match jobs.logs(&namespace, &job).await {
         Ok(Some(text)) => {
