@@ -16,6 +16,11 @@ use support::fake_gitea::{FakeGitea, TOKEN};
 use support::upstream::Api;
 use support::{TestDb, stderr};
 
+/// The last line apply printed: its summary.
+fn summary_line(o: &Output) -> String {
+    stderr(o).lines().last().unwrap_or_default().to_string()
+}
+
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/acme-platform")
 }
@@ -81,6 +86,11 @@ async fn apply_converges_and_a_second_run_changes_nothing() {
     let first = env.run(&[]).await;
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
     let err = stderr(&first);
+    // The forge is named before it is read: a silent wait names its host.
+    assert!(
+        err.starts_with(&format!("acme (gitea): reading {}\n", env.fake.url)),
+        "{err}"
+    );
     assert!(
         err.contains("+ acme repo:api created  POST /orgs/acme/repos"),
         "{err}"
@@ -89,8 +99,10 @@ async fn apply_converges_and_a_second_run_changes_nothing() {
 
     let second = env.run(&[]).await;
     assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    // Nothing to do: the forge is named, then the summary, and nothing else.
+    assert_eq!(stderr(&second).lines().count(), 2, "{}", stderr(&second));
     assert!(
-        stderr(&second).starts_with("0 created, 0 updated, 0 removed, 0 archived, 0 adopted"),
+        summary_line(&second).starts_with("0 created, 0 updated, 0 removed, 0 archived, 0 adopted"),
         "{}",
         stderr(&second)
     );
@@ -191,7 +203,7 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
     let again = env.run(&[]).await;
     assert!(
-        stderr(&again).starts_with("0 created, 0 updated"),
+        summary_line(&again).starts_with("0 created, 0 updated"),
         "{}",
         stderr(&again)
     );

@@ -146,7 +146,11 @@ async fn apply_converges_a_github_org_after_the_first_push() {
     let third = env.run(&[]).await;
     assert_eq!(third.status.code(), Some(0), "{}", stderr(&third));
     assert!(
-        stderr(&third).starts_with("0 created, 0 updated, 0 removed, 0 archived"),
+        stderr(&third)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("0 created, 0 updated, 0 removed, 0 archived"),
         "{}",
         stderr(&third)
     );
@@ -205,7 +209,11 @@ async fn runs_killed_at_any_point_then_rerun_leave_no_duplicates() {
     assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
     let again = env.run(&[]).await;
     assert!(
-        stderr(&again).starts_with("0 created, 0 updated"),
+        stderr(&again)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("0 created, 0 updated"),
         "{}",
         stderr(&again)
     );

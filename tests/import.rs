@@ -33,7 +33,10 @@ fn assert_sent_nothing(apply: &std::process::Output) {
     let err = stderr(apply);
     assert_eq!(apply.status.code(), Some(0), "{err}");
     assert!(
-        err.starts_with("0 created, 0 updated, 0 removed, 0 archived, "),
+        err.lines()
+            .last()
+            .unwrap_or_default()
+            .starts_with("0 created, 0 updated, 0 removed, 0 archived, "),
         "{err}"
     );
     assert!(err.contains(", 0 drift, 0 failed"), "{err}");

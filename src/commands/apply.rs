@@ -400,7 +400,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         .or(planned.gitea_url.clone());
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
-        let url = gitea_url.ok_or(SetupError::NoGiteaUrl)?;
+        let url = gitea_url.clone().ok_or(SetupError::NoGiteaUrl)?;
         Some(gitea_client(&url)?)
     } else {
         None
@@ -441,6 +441,20 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     let mut retries = 0;
     for (plan, client) in plans.into_iter().zip(&clients) {
         let org = plan.org.clone();
+        if human {
+            // Said before the first request, so a forge that does not answer
+            // is named while kradle waits on it.
+            let host = match plan.backend {
+                Backend::Gitea => gitea_url.clone(),
+                Backend::Github => plan.provider.as_ref().map(|p| p.endpoint.clone()),
+            };
+            let _ = writeln!(
+                std::io::stderr(),
+                "{org} ({}): reading {}",
+                plan.backend,
+                host.as_deref().unwrap_or("the forge")
+            );
+        }
         // On a terminal, a bar with the lines printed above it; otherwise
         // the lines alone.
         let bar = (human && std::io::stderr().is_terminal()).then(|| {
