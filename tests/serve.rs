@@ -3344,6 +3344,25 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
     let (code, text, _) = kradle(&server, &["runs", "get", &name, "--org", "acme"]);
     assert_eq!(code, 0);
     assert!(text.contains("Pending") && text.contains("ada"), "{text}");
+    // Without --as and without $USER, the record names `kradle-cli`, and
+    // the command says so.
+    let as_nobody = Command::new(env!("CARGO_BIN_EXE_kradle"))
+        .args([
+            "dispatch",
+            "--org",
+            "acme",
+            "--stack",
+            "fixer",
+            "--task-kind",
+            "fix",
+        ])
+        .env("KRADLE_DATABASE_URL", &server.db.url)
+        .env_remove("USER")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&as_nobody.stderr);
+    assert!(as_nobody.status.success(), "{said}");
+    assert!(said.contains("$USER is not set"), "{said}");
     // A run that has not started has no log, and says so (no cluster error).
     let (code, _, err) = kradle(&server, &["runs", "logs", &name, "--org", "acme"]);
     assert_eq!(code, 1, "{err}");

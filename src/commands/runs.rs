@@ -11,12 +11,16 @@ use super::db::Database;
 use super::{out, say};
 use crate::Failure;
 
-/// Who acts: `--as`, else $USER.
+/// Who acts: `--as`, else $USER, else `kradle-cli` (said on stderr: the
+/// record would otherwise name nobody without a word).
 fn actor(given: Option<String>) -> String {
     given
         .or_else(|| std::env::var("USER").ok())
         .filter(|u| !u.trim().is_empty())
-        .unwrap_or_else(|| "kradle-cli".into())
+        .unwrap_or_else(|| {
+            say("kradle: note: $USER is not set, so this is recorded as `kradle-cli`; pass --as NAME to name who acts");
+            "kradle-cli".into()
+        })
 }
 
 fn esc(text: &str) -> String {
