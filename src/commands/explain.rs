@@ -61,6 +61,16 @@ fn resolve<'a>(mut schema: &'a Value, defs: &'a Map<String, Value>) -> &'a Value
 /// `<string>`, `<[]Object>`, `<map[string]string>`...
 fn type_of(schema: &Value, defs: &Map<String, Value>) -> String {
     let schema = resolve(schema, defs);
+    // One or many (`refs: main` or `refs: [main, release/*]`): both shown.
+    if let Some(variants) = schema["anyOf"].as_array() {
+        let variants: Vec<&Value> = variants.iter().map(|v| resolve(v, defs)).collect();
+        let one = variants.iter().find(|v| v["type"] == "string");
+        let many = variants.iter().find(|v| v["type"] == "array");
+        if let (Some(_), Some(many)) = (one, many) {
+            let item = type_of(&many["items"], defs);
+            return format!("{item} | []{item}");
+        }
+    }
     let ty = match &schema["type"] {
         Value::String(t) => t.clone(),
         Value::Array(ts) => ts
@@ -288,6 +298,14 @@ mod tests {
         let spec = explain("AgentTriggerRule.spec", false).unwrap();
         assert!(spec.contains("agentStack\t<string> -required-"), "{spec}");
         assert!(spec.contains("sources\t<[]string> -required-"), "{spec}");
+        // One or many: both forms shown; a reference stays what one writes.
+        let refs = explain("branchprotection.spec.refs", false).unwrap();
+        assert!(
+            refs.contains("FIELD:    refs <string | []string>"),
+            "{refs}"
+        );
+        let protection = explain("branchprotection.spec", false).unwrap();
+        assert!(protection.contains("repository\t<string>"), "{protection}");
         let sources = explain("AgentTriggerRule.spec.sources", false).unwrap();
         assert!(
             sources.contains("Possible values: push, pull_request"),
