@@ -3344,6 +3344,12 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
     let (code, text, _) = kradle(&server, &["runs", "get", &name, "--org", "acme"]);
     assert_eq!(code, 0);
     assert!(text.contains("Pending") && text.contains("ada"), "{text}");
+    // The name alone is enough when one organization has it.
+    let (code, alone, err) = kradle(&server, &["runs", "get", &name]);
+    assert_eq!((code, alone.as_str()), (0, text.as_str()), "{err}");
+    let (code, _, err) = kradle(&server, &["runs", "get", "nope"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no organization has run `nope`"), "{err}");
     // Without --as and without $USER, the record names `kradle-cli`, and
     // the command says so.
     let as_nobody = Command::new(env!("CARGO_BIN_EXE_kradle"))

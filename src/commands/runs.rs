@@ -159,8 +159,53 @@ struct Named {
     database: Database,
     #[arg(value_name = "NAME")]
     name: String,
+    /// The organization; needed only when several have one of that name.
     #[arg(long, value_name = "SLUG")]
-    org: String,
+    org: Option<String>,
+}
+
+impl Named {
+    /// The organization, once [`Named::resolve`] found it.
+    fn org(&self) -> &str {
+        self.org.as_deref().unwrap_or_default()
+    }
+
+    /// Finds the organization when `--org` was not given: the one that has
+    /// a run (or an approval) of this name. `Err(1)` (said) when none or
+    /// several do.
+    async fn resolve(
+        &mut self,
+        store: &kradle_runtime::store::Store,
+        approvals: bool,
+    ) -> Result<Result<(), u8>, Failure> {
+        if self.org.is_some() {
+            return Ok(Ok(()));
+        }
+        let what = if approvals { "approval" } else { "run" };
+        let orgs = store.orgs_naming(approvals, &self.name).await?;
+        match orgs.as_slice() {
+            [one] => {
+                self.org = Some(one.clone());
+                Ok(Ok(()))
+            }
+            [] => {
+                say(&format!(
+                    "kradle: error: no organization has {what} `{}`",
+                    esc(&self.name)
+                ));
+                Ok(Err(1))
+            }
+            several => {
+                say(&format!(
+                    "kradle: error: {} organizations have {what} `{}` ({}): pass --org",
+                    several.len(),
+                    esc(&self.name),
+                    several.join(", ")
+                ));
+                Ok(Err(1))
+            }
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -378,32 +423,35 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                 })?;
                 Ok(0)
             }
-            RunsCommand::Get(a) => {
+            RunsCommand::Get(mut a) => {
                 let store = a.named.database.connect().await?;
                 store.require_current().await?;
+                if let Err(code) = a.named.resolve(&store, false).await? {
+                    return Ok(code);
+                }
                 let runs = all(
                     &store,
                     "AgentDispatchRun",
-                    Some(&a.named.org),
+                    Some(a.named.org()),
                     Some(&a.named.name),
                 )
                 .await?;
                 let Some(run) = runs.first() else {
                     say(&format!(
                         "kradle: error: organization `{}` has no run `{}`",
-                        a.named.org,
+                        a.named.org(),
                         esc(&a.named.name)
                     ));
                     return Ok(1);
                 };
                 let attempts: Vec<StoredObject> =
-                    all(&store, "AgentDispatchAttempt", Some(&a.named.org), None)
+                    all(&store, "AgentDispatchAttempt", Some(a.named.org()), None)
                         .await?
                         .into_iter()
                         .filter(|x| x.spec["agentDispatchRun"] == run.name.as_str())
                         .collect();
                 let approvals: Vec<StoredObject> =
-                    all(&store, "AgentApproval", Some(&a.named.org), None)
+                    all(&store, "AgentApproval", Some(a.named.org()), None)
                         .await?
                         .into_iter()
                         .filter(|x| x.spec["dispatchRun"] == run.name.as_str())
@@ -419,11 +467,14 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                 Ok(0)
             }
             RunsCommand::Logs(a) => logs(a).await,
-            RunsCommand::Cancel(a) => {
+            RunsCommand::Cancel(mut a) => {
                 let store = a.named.database.connect().await?;
                 store.require_current().await?;
+                if let Err(code) = a.named.resolve(&store, false).await? {
+                    return Ok(code);
+                }
                 match store
-                    .cancel_run(&a.named.org, &a.named.name, &actor(a.actor))
+                    .cancel_run(a.named.org(), &a.named.name, &actor(a.actor))
                     .await?
                 {
                     Cancelled::Cancelled => {
@@ -436,7 +487,7 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                     Cancelled::NotFound => {
                         say(&format!(
                             "kradle: error: organization `{}` has no run `{}`",
-                            a.named.org,
+                            a.named.org(),
                             esc(&a.named.name)
                         ));
                         Ok(1)
@@ -454,16 +505,19 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
     })
 }
 
-async fn logs(a: LogsArgs) -> Result<u8, Failure> {
+async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
     let store = a.named.database.connect().await?;
     store.require_current().await?;
+    if let Err(code) = a.named.resolve(&store, false).await? {
+        return Ok(code);
+    }
     let Some(run) = store
-        .dispatch_run_named(&a.named.org, &a.named.name)
+        .dispatch_run_named(a.named.org(), &a.named.name)
         .await?
     else {
         say(&format!(
             "kradle: error: organization `{}` has no run `{}`",
-            a.named.org,
+            a.named.org(),
             esc(&a.named.name)
         ));
         return Ok(1);
@@ -621,12 +675,16 @@ pub fn run_approvals(args: ApprovalsArgs) -> Result<u8, Failure> {
             ApprovalsCommand::Approve(a) => (a, true),
             ApprovalsCommand::Deny(a) => (a, false),
         };
+        let mut a = a;
         let store = a.named.database.connect().await?;
         store.require_current().await?;
+        if let Err(code) = a.named.resolve(&store, true).await? {
+            return Ok(code);
+        }
         let who = actor(a.actor);
         match store
             .decide_approval(
-                &a.named.org,
+                a.named.org(),
                 &a.named.name,
                 approve,
                 &who,
@@ -651,7 +709,7 @@ pub fn run_approvals(args: ApprovalsArgs) -> Result<u8, Failure> {
             Decided::NotFound => {
                 say(&format!(
                     "kradle: error: organization `{}` has no approval `{}`",
-                    a.named.org,
+                    a.named.org(),
                     esc(&a.named.name)
                 ));
                 Ok(1)

@@ -300,6 +300,28 @@ impl Store {
     }
 
     /// The run `name` of `org`.
+    /// The organizations that have a run (or, with `approvals`, an
+    /// approval) named `name`, sorted: a command given a name alone finds
+    /// its organization when there is one.
+    pub async fn orgs_naming(
+        &self,
+        approvals: bool,
+        name: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let table = if approvals {
+            "kradle_approvals"
+        } else {
+            "kradle_dispatch_runs"
+        };
+        sqlx::query_scalar(&format!(
+            "SELECT DISTINCT org FROM {table} WHERE name = $1 ORDER BY org"
+        ))
+        .bind(name)
+        .fetch_all(self.pool())
+        .await
+        .map_err(|e| self.query_error(e))
+    }
+
     pub async fn dispatch_run_named(
         &self,
         org: &str,
