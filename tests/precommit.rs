@@ -64,6 +64,36 @@ fn pre_commit() -> Option<PathBuf> {
     found
 }
 
+/// `pre-commit ARGS` in the git repository `config`, with the kradle under
+/// test first on the PATH and pre-commit's cache under `tmp`.
+fn pre_commit_in(
+    pre_commit: &std::path::Path,
+    config: &std::path::Path,
+    tmp: &std::path::Path,
+    args: &[&str],
+) -> Output {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
+    Command::new(pre_commit)
+        .args(args)
+        .args(["--color", "never"])
+        .current_dir(config)
+        .env("PATH", support::path_with(bin.parent().unwrap()))
+        .env("PRE_COMMIT_HOME", tmp.join("pre-commit-home"))
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+}
+
+/// Adds a misspelled field to the config and stages it.
+fn break_config(config: &std::path::Path) {
+    std::fs::write(
+        config.join("orgs/acme/broken.yaml"),
+        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Repository\nmetadata:\n  name: web\nspec:\n  visiblity: private\n",
+    )
+    .unwrap();
+    support::git(config, &["add", "."]);
+}
+
 /// pre-commit ran the hook, and it passed.
 fn passed(o: &Output) {
     let out = String::from_utf8_lossy(&o.stdout);
@@ -92,33 +122,23 @@ fn try_repo_passes_the_example_and_fails_a_broken_file_with_its_location() {
     git(&["add", "."]);
     git(&["commit", "-qm", "config"]);
     // kradle on the PATH is the binary under test.
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
-    let path = support::path_with(bin.parent().unwrap());
-    let try_repo = || -> Output {
-        Command::new(&pre_commit)
-            .args([
+    let root = root();
+    let try_repo = || {
+        pre_commit_in(
+            &pre_commit,
+            &config,
+            tmp.path(),
+            &[
                 "try-repo",
-                root().to_str().unwrap(),
+                root.to_str().unwrap(),
                 "kradle-validate-system",
                 "--all-files",
-                "--color",
-                "never",
-            ])
-            .current_dir(&config)
-            .env("PATH", &path)
-            .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"))
-            .env_remove("NO_COLOR")
-            .output()
-            .unwrap()
+            ],
+        )
     };
     passed(&try_repo());
 
-    std::fs::write(
-        config.join("orgs/acme/broken.yaml"),
-        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Repository\nmetadata:\n  name: web\nspec:\n  visiblity: private\n",
-    )
-    .unwrap();
-    git(&["add", "."]);
+    break_config(&config);
     let o = try_repo();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -170,17 +190,7 @@ fn a_committed_pre_commit_config_is_not_read_as_config() {
     git(&["add", "."]);
     git(&["commit", "-qm", "config, with its pre-commit and CI files"]);
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_kradle"));
-    let path = support::path_with(bin.parent().unwrap());
-    let run = || -> Output {
-        Command::new(&pre_commit)
-            .args(["run", "--all-files", "--color", "never"])
-            .current_dir(&config)
-            .env("PATH", &path)
-            .env("PRE_COMMIT_HOME", tmp.path().join("pre-commit-home"))
-            .env_remove("NO_COLOR")
-            .output()
-            .unwrap()
-    };
+    let run = || pre_commit_in(&pre_commit, &config, tmp.path(), &["run", "--all-files"]);
     passed(&run());
 
     // --verbose says what was not read, and why.
@@ -199,12 +209,7 @@ fn a_committed_pre_commit_config_is_not_read_as_config() {
         assert!(err.contains(line), "{line}\n{err}");
     }
 
-    std::fs::write(
-        config.join("orgs/acme/broken.yaml"),
-        "apiVersion: kradle.a5c.ai/v1alpha1\nkind: Repository\nmetadata:\n  name: web\nspec:\n  visiblity: private\n",
-    )
-    .unwrap();
-    git(&["add", "."]);
+    break_config(&config);
     let o = run();
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{out}");

@@ -2651,7 +2651,10 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
     ] {
         let (status, body) = api_get(
             &server,
-            &format!("/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-globex/issues?watch=1&resourceVersion={given}"),
+            &format!(
+                "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/{}/issues?watch=1&resourceVersion={given}",
+                kradle_compiler::model::org_namespace("globex")
+            ),
             Some(API_TOKEN),
         )
         .await;

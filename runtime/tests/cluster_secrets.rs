@@ -190,6 +190,7 @@ async fn a_secret_kradle_may_not_read_stops_with_its_name() {
 // ---------------------------------------------------------------------------
 // The aggregated API's reviewer.
 
+use kradle_compiler::model::org_namespace;
 use kradle_runtime::serve::api::{Access, Authenticator, Decision};
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 
@@ -298,7 +299,7 @@ async fn the_api_server_decides_who_reads_the_aggregated_api() {
     assert!(
         matches!(
             reviewer
-                .authorize_as("good-token", &access("list", "kradle-org-acme"))
+                .authorize_as("good-token", &access("list", &org_namespace("acme")))
                 .await,
             Ok(Decision::Forbidden(_))
         ),

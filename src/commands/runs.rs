@@ -69,14 +69,7 @@ fn refused_by_config(
             path.display()
         )));
     }
-    let objects = build.output.objects.iter().map(|o| &o.value);
-    let report: serde_json::Value = build
-        .files
-        .get("report.json")
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let catalog = kradle_runtime::dispatch::catalog::Catalog::from_objects(objects, &report);
-    Ok(catalog
+    Ok(super::serve::catalog_of(&build)
         .check_names(&args.org, &args.stack, args.repository.as_deref())
         .err()
         .map(|why| why.to_string()))

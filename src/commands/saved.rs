@@ -15,7 +15,7 @@
 //! applied: there is nothing to be stale against.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use kradle_compiler::forge_plan::Plan;
 use serde::{Deserialize, Serialize};
@@ -114,39 +114,55 @@ impl SavedPlan {
     }
 
     /// Reads and checks a saved plan: `Err` says why it cannot be applied.
-    pub fn read(path: &Path) -> Result<SavedPlan, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read the saved plan {}: {e}", path.display()))?;
-        let saved: SavedPlan = serde_json::from_str(&text).map_err(|e| {
-            format!(
-                "{} is not a plan saved by `kradle plan --out`: {e}",
-                path.display()
-            )
+    pub fn read(path: &Path) -> Result<SavedPlan, SavedPlanError> {
+        let file = path.to_path_buf();
+        let text = std::fs::read_to_string(path).map_err(|e| SavedPlanError::Read {
+            file: file.clone(),
+            reason: e.to_string(),
         })?;
+        let saved: SavedPlan =
+            serde_json::from_str(&text).map_err(|e| SavedPlanError::NotAPlan {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?;
         if saved.kind != KIND || saved.format_version != 1 {
-            return Err(format!(
-                "{} is not a plan saved by `kradle plan --out` (kind {}, formatVersion {})",
-                path.display(),
-                saved.kind,
-                saved.format_version
-            ));
+            return Err(SavedPlanError::NotAPlan {
+                file,
+                reason: format!(
+                    "kind {}, formatVersion {}",
+                    saved.kind, saved.format_version
+                ),
+            });
         }
         if saved.digest != saved.content_digest() {
-            return Err(format!(
-                "{} was changed after it was saved (its digest does not match): make a new plan",
-                path.display()
-            ));
+            return Err(SavedPlanError::Changed(file));
         }
         let version = env!("CARGO_PKG_VERSION");
         if saved.kradle_version != version {
-            return Err(format!(
-                "{} was saved by kradle {}, this is kradle {version}: make a new plan with this version",
-                path.display(),
-                saved.kradle_version
-            ));
+            return Err(SavedPlanError::OtherVersion {
+                file,
+                saved_by: saved.kradle_version,
+            });
         }
         Ok(saved)
     }
+}
+
+/// Why a saved plan cannot be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("cannot read the saved plan {}: {reason}", .file.display())]
+    Read { file: PathBuf, reason: String },
+    #[error("{} is not a plan saved by `kradle plan --out`: {reason}", .file.display())]
+    NotAPlan { file: PathBuf, reason: String },
+    #[error("{} was changed after it was saved (its digest does not match): make a new plan", .0.display())]
+    Changed(PathBuf),
+    #[error(
+        "{} was saved by kradle {saved_by}, this is kradle {}: make a new plan with this version",
+        .file.display(),
+        env!("CARGO_PKG_VERSION")
+    )]
+    OtherVersion { file: PathBuf, saved_by: String },
 }
 
 #[cfg(test)]
@@ -166,13 +182,10 @@ mod tests {
             text.replace("\"head\": \"head\"", "\"head\": \"other\""),
         )
         .unwrap();
-        let why = SavedPlan::read(&path).unwrap_err();
+        let why = SavedPlan::read(&path).unwrap_err().to_string();
         assert!(why.contains("changed after it was saved"), "{why}");
         std::fs::write(&path, "{}").unwrap();
-        assert!(
-            SavedPlan::read(&path)
-                .unwrap_err()
-                .contains("not a plan saved")
-        );
+        let why = SavedPlan::read(&path).unwrap_err().to_string();
+        assert!(why.contains("not a plan saved"), "{why}");
     }
 }

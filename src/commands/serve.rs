@@ -180,6 +180,17 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// The agent stacks of a compiled config, with the readiness its
+/// `report.json` gives them.
+pub(super) fn catalog_of(build: &kradle_compiler::Build) -> Catalog {
+    let report: serde_json::Value = build
+        .files
+        .get("report.json")
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    Catalog::from_objects(build.output.objects.iter().map(|o| &o.value), &report)
+}
+
 /// How long SIGTERM waits for the workers.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(20);
 
@@ -226,12 +237,7 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
     };
     let targets = backfill_targets(objects.iter().copied(), owner_of);
     let policies = writeback_policies(objects.iter().copied());
-    let report: serde_json::Value = build
-        .files
-        .get("report.json")
-        .and_then(|r| serde_json::from_str(r).ok())
-        .unwrap_or_default();
-    let mut catalog = Catalog::from_objects(objects.iter().copied(), &report);
+    let mut catalog = catalog_of(&build);
     let secrets = load_secrets(args.secrets.as_deref(), args.kube_secrets, || {
         let mut wanted = Receivers::secrets_wanted(objects.iter().copied());
         // The Agent Mux gateways' tokens.

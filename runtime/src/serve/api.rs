@@ -782,7 +782,7 @@ mod tests {
         let act = Access {
             verb: "create",
             resource: Some("agentdispatchruns".into()),
-            namespace: Some("kradle-org-acme".into()),
+            namespace: Some(kradle_compiler::model::org_namespace("acme")),
             name: None,
         };
         assert_eq!(

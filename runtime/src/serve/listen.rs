@@ -311,13 +311,3 @@ pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, Response> {
         }
     }
 }
-
-/// A plain TCP peer: never the front proxy.
-impl From<std::net::SocketAddr> for Peer {
-    fn from(remote: std::net::SocketAddr) -> Peer {
-        Peer {
-            remote,
-            front_proxy: false,
-        }
-    }
-}

@@ -54,6 +54,16 @@ pub struct Peer {
     pub front_proxy: bool,
 }
 
+/// A plain TCP peer: never the front proxy.
+impl From<std::net::SocketAddr> for Peer {
+    fn from(remote: std::net::SocketAddr) -> Peer {
+        Peer {
+            remote,
+            front_proxy: false,
+        }
+    }
+}
+
 /// The serving certificate: files, or one made at start for `names`.
 #[derive(Debug, Clone)]
 pub enum Identity {
