@@ -1,6 +1,7 @@
 //! Generated files are checked in and must not drift from their source:
 //! `schemas/` (JSON Schema per kind, CRD per config kind) and
-//! `docs/diagnostics.md` (the code registry). `KRADLE_UPDATE=1 cargo test`
+//! `docs/diagnostics.md` (the code registry), `docs/reference/` (the kind
+//! reference). `KRADLE_UPDATE=1 cargo test`
 //! regenerates them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use kradle_compiler::{diagnostics::render_registry_markdown, schemas::generated_files};
+use kradle_compiler::{diagnostics::render_registry_markdown, reference, schemas::generated_files};
 
 fn update() -> bool {
     std::env::var_os("KRADLE_UPDATE").is_some()
@@ -32,7 +33,12 @@ fn check_folder(root: &Path, files: &[(String, String)], subs: &[&str]) -> Vec<S
     for sub in subs {
         for entry in std::fs::read_dir(root.join(sub)).into_iter().flatten() {
             let entry = entry.unwrap();
-            let rel = format!("{sub}/{}", entry.file_name().to_string_lossy());
+            let name = entry.file_name().to_string_lossy().to_string();
+            let rel = if *sub == "." {
+                name
+            } else {
+                format!("{sub}/{name}")
+            };
             if !expected.contains(rel.as_str()) {
                 if update() {
                     std::fs::remove_file(entry.path()).unwrap();
@@ -43,6 +49,21 @@ fn check_folder(root: &Path, files: &[(String, String)], subs: &[&str]) -> Vec<S
         }
     }
     stale
+}
+
+/// The kind reference is generated from the same schemas.
+#[test]
+fn the_kind_reference_is_up_to_date() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/reference");
+    if update() {
+        std::fs::create_dir_all(&root).unwrap();
+    }
+    let pages = reference::pages();
+    let stale = check_folder(&root, &pages, &["."]);
+    assert!(
+        stale.is_empty(),
+        "docs/reference/ is stale; run `KRADLE_UPDATE=1 cargo test --test generated`: {stale:?}"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub mod model;
 /// `kradle plan`'s diff, under the command's name.
 pub use diff as plan;
 pub mod project;
+pub mod reference;
 pub mod render;
 pub mod schemas;
 pub mod source;

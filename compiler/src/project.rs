@@ -39,6 +39,8 @@ pub struct ProjectConfig {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RuntimeConfig {
+    /// The ServiceAccount `kradle serve` runs as (the Helm chart's: `kradle`
+    /// in `kradle-system` for a release named `kradle`).
     pub service_account: Option<ServiceAccountRef>,
     /// The ClusterRole bound in each org namespace (default `kradle-org`,
     /// the chart's for a release named `kradle`).
@@ -49,7 +51,9 @@ pub struct RuntimeConfig {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServiceAccountRef {
+    /// Name of the ServiceAccount.
     pub name: String,
+    /// Its namespace.
     pub namespace: String,
 }
 
@@ -58,6 +62,7 @@ pub struct ServiceAccountRef {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ForgesConfig {
+    /// The Gitea server of repositories not bound to an ExternalBackendProvider.
     pub gitea: Option<GiteaConfig>,
     /// Removals by `kradle apply` (archiving a repository, removing a
     /// collaborator, a member, a hook, ...) wait for `kradle intents
@@ -98,7 +103,9 @@ pub struct GitOpsConfig {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KyvernoConfig {
-    /// KRADLE_KYVERNO_REQUIRE_FOR_ENFORCE_MODE: enforce bindings need Kyverno installed.
+    /// Say in `report.json` that Kyverno must be installed before the output is
+    /// synced, when some organization has an `enforce` PolicyBinding (default
+    /// false). Argo CD cannot apply a Kyverno Policy without Kyverno's CRDs.
     pub require_for_enforce_mode: Option<bool>,
 }
 

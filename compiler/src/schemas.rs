@@ -50,9 +50,10 @@ fn structural(schema: &Value) -> Value {
         return preserve();
     };
     let description = m.get("description").cloned();
+    // The field's own description wins over its type's.
     let with_desc = |mut v: Value| {
         if let (Some(d), Some(o)) = (&description, v.as_object_mut()) {
-            o.entry("description").or_insert(d.clone());
+            o.insert("description".into(), d.clone());
         }
         v
     };

@@ -433,6 +433,20 @@ impl<'a> Walker<'a> {
         path: &str,
         key_span: Option<Span>,
     ) {
+        // A choice of constants (an enum whose values are documented one by
+        // one) is an enum: the diagnostic names every value.
+        let constants: Option<Vec<J>> = branches
+            .iter()
+            .map(|b| self.resolve(b))
+            .filter(|b| b.get("type") != Some(&J::String("null".into())))
+            .map(|b| b.get("const").cloned())
+            .collect();
+        if let Some(constants) = constants.filter(|c| !c.is_empty()) {
+            if node.value != Value::Null {
+                self.check_enum(&constants, node, path);
+                return;
+            }
+        }
         // A branch that accepts the node without complaint wins.
         let mut candidates = Vec::new();
         for b in branches {

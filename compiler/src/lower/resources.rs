@@ -48,6 +48,12 @@ pub fn with_defaults(r: &Resource, spec: &Spec) -> Spec {
         Spec::OrgNamespaceBinding(s) => {
             s.create_namespace.get_or_insert(true);
         }
+        Spec::AgentServiceAccount(s) => {
+            if let Some(org) = r.org_slug() {
+                s.namespace
+                    .get_or_insert_with(|| crate::model::org_namespace(&org));
+            }
+        }
         Spec::Repository(s) => {
             s.default_branch
                 .get_or_insert_with(|| DEFAULT_BRANCH.into());

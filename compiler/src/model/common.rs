@@ -51,7 +51,13 @@ impl JsonSchema for Ref {
                 { "type": "string", "minLength": 1 },
                 {
                     "type": "object",
-                    "properties": { "name": { "type": "string", "minLength": 1 } },
+                    "properties": {
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "Name of the referenced object, in the same organization."
+                        }
+                    },
                     "required": ["name"],
                     "additionalProperties": false
                 }
@@ -103,8 +109,16 @@ impl JsonSchema for TypedRef {
                 {
                     "type": "object",
                     "properties": {
-                        "kind": { "type": "string", "minLength": 1 },
-                        "name": { "type": "string", "minLength": 1 }
+                        "kind": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "Kind of the referenced object; the field's default kind when omitted."
+                        },
+                        "name": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "Name of the referenced object, in the same organization."
+                        }
                     },
                     "required": ["name"],
                     "additionalProperties": false
@@ -129,8 +143,11 @@ pub struct SecretKeyRef {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectKeysRef {
+    /// Name of the Secret or ConfigMap.
     pub name: String,
+    /// Its namespace; the organization's namespace when omitted.
     pub namespace: Option<String>,
+    /// The keys granted; every key when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<String>,
 }
@@ -140,7 +157,9 @@ pub struct ObjectKeysRef {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RetryPolicy {
+    /// Attempts after the first before giving up.
     pub max_retries: Option<u32>,
+    /// Wait before the first retry, in milliseconds; doubled on each further retry.
     pub backoff_ms: Option<u64>,
 }
 
@@ -149,7 +168,9 @@ pub struct RetryPolicy {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceQuantities {
+    /// CPU as a Kubernetes quantity (`500m`, `2`).
     pub cpu: Option<String>,
+    /// Memory as a Kubernetes quantity (`512Mi`, `4Gi`).
     pub memory: Option<String>,
 }
 
@@ -162,8 +183,10 @@ pub struct Metadata {
     pub name: String,
     /// Must be the organization's namespace (or the platform namespace) when set.
     pub namespace: Option<String>,
+    /// Kubernetes labels, copied to the lowered objects.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes annotations, copied to the lowered objects.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
 }

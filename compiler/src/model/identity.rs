@@ -66,20 +66,32 @@ pub struct OrgNamespaceBindingSpec {
     pub labels: Labels,
 }
 
+/// A person, member of an organization: their forge account, team
+/// memberships and keys follow from it.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UserSpec {
     pub organization_ref: Option<Ref>,
+    /// Full name, shown on the forge.
     pub display_name: String,
+    /// Primary email address.
     pub email: String,
     /// Login handle; also the forge username when no IdentityMapping says otherwise.
     pub username: Option<String>,
+    /// Teams the user belongs to, as recorded on the User. Forge team membership
+    /// comes from each Team's `members` and `maintainers`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<Ref>,
+    /// Groups of the user (e.g. `kradle:platform-engineers`), carried to the
+    /// cluster resource; the forge plans do not act on them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<String>,
+    /// Suspends the user: a disabled User keeps no team membership, collaborator
+    /// access or key, and a grant naming it is a warning (KR519).
     pub disabled: Option<bool>,
+    /// Platform administrator, carried to the cluster resource; the forge plans
+    /// do not make the user a site administrator.
     pub admin: Option<bool>,
 }
 
@@ -96,21 +108,30 @@ pub enum Permission {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositoryGrant {
+    /// The Repository the team is granted.
     pub repository: Ref,
+    /// The access level on that repository.
     pub permission: Permission,
 }
 
+/// A group of users with maintainers and repository grants; becomes one or
+/// more forge teams.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TeamSpec {
     pub organization_ref: Option<Ref>,
+    /// Team name, used as the forge team's description.
     pub display_name: String,
+    /// Users in the team; each becomes a member of the forge team(s).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<Ref>,
     /// Subset of members with team management rights.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintainers: Vec<Ref>,
+    /// Repositories the team may access, each at one permission. On Gitea,
+    /// where a team has one permission for all its repositories, each level gets
+    /// its own team `<team>-<level>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repository_grants: Vec<RepositoryGrant>,
 }
@@ -122,15 +143,20 @@ pub enum OrgRole {
     Member,
 }
 
+/// A pending invitation of a person to the organization, with the teams
+/// they join on acceptance.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct InviteSpec {
     pub organization_ref: Option<Ref>,
+    /// Address of the person invited.
     pub email: String,
+    /// Role the invitee gets on acceptance.
     pub role: OrgRole,
     /// RFC 3339 expiry; an invite past it is reported as expired.
     pub expires_at: Option<String>,
+    /// Teams the invitee joins on acceptance.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub teams: Vec<Ref>,
 }
@@ -138,6 +164,7 @@ pub struct InviteSpec {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkspaceIdentity {
+    /// Name of the workspace identity.
     pub name: String,
 }
 
@@ -148,17 +175,23 @@ pub struct RepositoryIdentity {
     pub username: String,
 }
 
+/// Links a User to a sign-in provider's subject, a workspace identity and
+/// an account on the git forge.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IdentityMappingSpec {
     pub organization_ref: Option<Ref>,
+    /// The User this identity belongs to.
     pub user: Ref,
     /// Identity provider id (e.g. github, sso, delegated).
     pub provider: String,
     /// External subject identifier.
     pub subject: String,
+    /// The workspace identity the user is bound to.
     pub workspace_identity: Option<WorkspaceIdentity>,
+    /// The user's account on the git forge; it names the user in every forge
+    /// operation (team membership, collaborators, keys).
     pub repository_identity: Option<RepositoryIdentity>,
 }
 
@@ -176,24 +209,34 @@ pub enum AuthProviderType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthProviderSpec {
     pub organization_ref: Option<Ref>,
+    /// Kind of sign-in: GitHub OAuth, OIDC single sign-on, or delegated
+    /// (identity from a trusted proxy's headers).
     #[serde(rename = "type")]
     pub provider_type: AuthProviderType,
+    /// OAuth client id (the secret is configured in the environment, never here).
     pub client_id: Option<String>,
+    /// OAuth authorization endpoint.
     pub authorization_url: Option<String>,
+    /// OAuth token exchange endpoint.
     pub token_url: Option<String>,
+    /// OIDC userinfo endpoint.
     pub user_info_url: Option<String>,
     /// Space-separated OAuth scopes.
     pub scopes: Option<String>,
+    /// Whether users may sign in with this provider.
     pub enabled: Option<bool>,
 }
 
+/// The Kubernetes ServiceAccount agent pods run as.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AgentServiceAccountSpec {
     pub organization_ref: Option<Ref>,
-    /// Target namespace of the ServiceAccount (the org namespace).
-    pub namespace: String,
+    /// Derived: the organization's namespace, the only one an agent identity
+    /// may live in; when given, it must be that.
+    pub namespace: Option<String>,
+    /// Name of the Kubernetes ServiceAccount agent pods run as.
     pub service_account_name: String,
 }
 
@@ -209,6 +252,7 @@ pub enum BindingScope {
 pub struct RoleRef {
     /// `Role` or `ClusterRole`.
     pub kind: RoleKind,
+    /// Name of the Role or ClusterRole.
     pub name: String,
 }
 
@@ -226,10 +270,16 @@ pub struct AgentRoleBindingSpec {
     pub organization_ref: Option<Ref>,
     /// AgentServiceAccount (default) or `{ kind: User, name }`.
     pub subject: TypedRef,
+    /// The Role or ClusterRole bound to the subject.
     pub role_ref: RoleRef,
+    /// Must be `namespace`: the binding is a RoleBinding in the organization's
+    /// namespace. An organization never gets a ClusterRoleBinding; `cluster` is
+    /// refused (KR516).
     pub scope: BindingScope,
 }
 
+/// Lets an AgentServiceAccount read some keys of a Secret, for a stated
+/// purpose; becomes a Role and a RoleBinding.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -237,10 +287,14 @@ pub struct AgentSecretGrantSpec {
     pub organization_ref: Option<Ref>,
     /// The AgentServiceAccount given access.
     pub subject: Ref,
+    /// The Secret, and optionally the keys of it, the subject may read.
     pub secret_ref: ObjectKeysRef,
+    /// Why the subject needs the Secret; shown in reviews and audit.
     pub purpose: String,
 }
 
+/// Lets an AgentServiceAccount read some keys of a ConfigMap, for a stated
+/// purpose; becomes a Role and a RoleBinding.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -248,6 +302,8 @@ pub struct AgentConfigGrantSpec {
     pub organization_ref: Option<Ref>,
     /// The AgentServiceAccount given access.
     pub subject: Ref,
+    /// The ConfigMap, and optionally the keys of it, the subject may read.
     pub config_map_ref: ObjectKeysRef,
+    /// Why the subject needs the ConfigMap; shown in reviews and audit.
     pub purpose: String,
 }

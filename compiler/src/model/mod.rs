@@ -361,7 +361,41 @@ impl KindInfo {
         let mut generator = SchemaGenerator::new(settings());
         let spec = (self.spec_schema)(&mut generator);
         let metadata = generator.subschema_for::<Metadata>();
-        let defs: serde_json::Map<String, Value> = generator.take_definitions(true);
+        let mut defs: serde_json::Map<String, Value> = generator.take_definitions(true);
+        // Every spec has one; said once here.
+        for def in defs.values_mut() {
+            let required = def["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|f| f == "organizationRef"));
+            if let Some(org) = def
+                .pointer_mut("/properties/organizationRef")
+                .and_then(Value::as_object_mut)
+            {
+                org.entry("description").or_insert_with(|| {
+                    json!(if required {
+                        "The Organization it belongs to."
+                    } else {
+                        "The Organization it belongs to; when omitted, the one of the \
+                         `orgs/<slug>/` folder the file is in."
+                    })
+                });
+            }
+        }
+        let mut spec = spec.to_value();
+        if spec == Value::Bool(true) {
+            // Anything (a foreign kind's spec): `{}` says the same and can
+            // carry a description.
+            spec = json!({});
+        }
+        // The spec type's own description, else a generic one.
+        let described = spec["$ref"]
+            .as_str()
+            .and_then(|r| defs.get(r.trim_start_matches("#/$defs/")))
+            .is_some_and(|d| d.get("description").is_some());
+        if let Some(spec) = spec.as_object_mut().filter(|_| !described) {
+            spec.entry("description")
+                .or_insert_with(|| json!(format!("The desired state of the {}.", self.kind)));
+        }
         json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "$id": format!("https://kradle.a5c.ai/schemas/{}.json", self.kind),
@@ -369,10 +403,16 @@ impl KindInfo {
             "type": "object",
             "required": ["apiVersion", "kind", "metadata", "spec"],
             "properties": {
-                "apiVersion": { "const": self.api_version },
-                "kind": { "const": self.kind },
+                "apiVersion": {
+                    "const": self.api_version,
+                    "description": format!("Always `{}`.", self.api_version),
+                },
+                "kind": {
+                    "const": self.kind,
+                    "description": format!("Always `{}`.", self.kind),
+                },
                 "metadata": metadata.to_value(),
-                "spec": spec.to_value(),
+                "spec": spec,
             },
             "additionalProperties": false,
             "$defs": Value::Object(defs),

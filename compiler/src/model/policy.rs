@@ -13,17 +13,24 @@ pub enum PolicyMode {
     Disabled,
 }
 
+/// The organization's policy posture: the templates bound by default and
+/// their mode.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyProfileSpec {
     pub organization_ref: Option<Ref>,
+    /// Name shown for the profile.
     pub display_name: String,
+    /// Mode of the bindings the profile makes: `audit` reports violations,
+    /// `enforce` refuses them, `disabled` emits no policy.
     pub mode: PolicyMode,
     /// PolicyTemplates bound by default with the profile's mode.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub default_templates: Vec<Ref>,
+    /// Who approves exceptions to the profile's policies (free-form).
     pub exception_approval_policy: Option<Any>,
+    /// When the profile's bindings move from audit to enforce (free-form).
     pub rollout_schedule: Option<Any>,
 }
 
@@ -47,6 +54,7 @@ pub enum RolloutMode {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TemplateParameter {
+    /// What the parameter means.
     pub description: Option<String>,
     pub default: Option<Any>,
 }
@@ -58,14 +66,22 @@ pub struct TemplateParameter {
 pub struct PolicyTemplateSpec {
     /// Owning organization; omitted for a platform-wide template any org may bind.
     pub organization_ref: Option<Ref>,
+    /// Name shown for the template.
     pub display_name: String,
+    /// Kubernetes kinds the policy applies to (e.g. `Pod`); also its
+    /// `policies.kyverno.io/subject` annotation.
     pub target_kinds: Vec<String>,
     /// Kyverno policy body (`spec` of a Policy/ClusterPolicy); parameters as `[[ params.NAME ]]`.
     pub kyverno: Any,
+    /// Parameters a binding may set, by name, each with an optional default;
+    /// a parameter with no default must be set by every binding (KR517).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, TemplateParameter>,
+    /// The mode the template is meant to be rolled out in first.
     pub rollout_default: Option<RolloutMode>,
+    /// How to fix a violation; the policy's `policies.kyverno.io/description`.
     pub remediation: Option<String>,
+    /// The policy's `policies.kyverno.io/severity`.
     pub severity: Option<Severity>,
     /// Emit a ClusterPolicy instead of a namespaced Policy.
     pub cluster_scoped: Option<bool>,
@@ -74,14 +90,20 @@ pub struct PolicyTemplateSpec {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PolicyScope {
+    /// Only objects labelled `kradle.a5c.ai/repository` with one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repositories: Vec<Ref>,
+    /// Only objects labelled `kradle.a5c.ai/environment` with one of these.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub environments: Vec<String>,
+    /// Only objects with all these labels.
     #[serde(default, skip_serializing_if = "Labels::is_empty")]
     pub labels: Labels,
 }
 
+/// Binds a PolicyTemplate to the organization, in audit or enforce mode,
+/// narrowed to repositories, environments or labels; becomes a Kyverno
+/// policy.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -89,10 +111,15 @@ pub struct PolicyBindingSpec {
     pub organization_ref: Option<Ref>,
     /// PolicyTemplate of this organization, or a platform-wide one.
     pub template_ref: Ref,
+    /// `audit` reports violations, `enforce` refuses them, `disabled` emits
+    /// no policy.
     pub mode: PolicyMode,
+    /// Narrows every rule's match; the whole organization namespace when omitted.
     pub scope: Option<PolicyScope>,
+    /// Values of the template's parameters, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub parameters: BTreeMap<String, Any>,
+    /// PolicyExceptionRequests that concern this binding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exceptions: Vec<Ref>,
 }
@@ -109,13 +136,19 @@ pub enum DecisionPhase {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExceptionDecision {
+    /// `approved` makes the exception a Kyverno PolicyException until it
+    /// expires; `denied` or `revoked` does not.
     pub phase: DecisionPhase,
+    /// Who decided.
     pub decided_by: String,
     /// RFC 3339 time of the decision.
     pub decided_at: String,
+    /// Why.
     pub reason: Option<String>,
 }
 
+/// A reviewed, time-limited exception to a PolicyBinding; approved, it
+/// becomes a Kyverno PolicyException until it expires.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -123,6 +156,7 @@ pub struct PolicyExceptionRequestSpec {
     pub organization_ref: Option<Ref>,
     /// The PolicyBinding being excepted.
     pub policy_ref: Ref,
+    /// Why the exception is needed.
     pub justification: String,
     /// RFC 3339 expiry.
     pub expires_at: String,

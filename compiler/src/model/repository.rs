@@ -14,15 +14,21 @@ pub enum Visibility {
     Private,
 }
 
+/// A git repository on the organization's forge: its visibility, default
+/// branch and description.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositorySpec {
     pub organization_ref: Option<Ref>,
+    /// Who can see the repository: `public`, `internal` (signed-in users of
+    /// the forge) or `private`. A public repository makes its organization public
+    /// unless the organization sets its visibility.
     pub visibility: Visibility,
     /// Default branch (default `main`).
     #[schemars(extend("default" = "main"))]
     pub default_branch: Option<String>,
+    /// Short description, set on the forge repository.
     pub description: Option<String>,
     /// Optional KubeVela delivery (components, traits, policies, workflow).
     pub delivery: Option<Any>,
@@ -36,11 +42,15 @@ pub enum KeyScope {
     Automation,
 }
 
+/// An SSH key: a deploy key of a repository, or a key of a User or an
+/// automation.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SSHKeySpec {
     pub organization_ref: Option<Ref>,
+    /// `deploy` (a key of one repository), `user` (a key of one User) or
+    /// `automation` (a key owned by an automation).
     pub scope: KeyScope,
     /// Public key material, one line: `<type> <base64> [comment]`.
     pub key: String,
@@ -52,7 +62,9 @@ pub struct SSHKeySpec {
     pub owner: Option<String>,
     /// The User owning a user key.
     pub user: Option<Ref>,
+    /// A revoked key is removed from the forge and kept in the config as a record.
     pub revoked: Option<bool>,
+    /// Title of the key on the forge (default: the resource name).
     pub title: Option<String>,
     /// Derived: `sha256:` fingerprint of the key, computed by kradle; an explicit
     /// value must match the key.
@@ -66,18 +78,24 @@ pub enum SubjectKind {
     Team,
 }
 
+/// A user's or team's access to a repository (a collaborator or a team grant
+/// on the forge).
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RepositoryPermissionSpec {
     pub organization_ref: Option<Ref>,
+    /// The Repository the subject gets access to.
     pub repository: Ref,
     /// User or Team name, per subjectKind.
     pub subject: Ref,
+    /// The access level granted.
     pub permission: Permission,
     /// `user` (default) or `team`.
     #[schemars(extend("default" = "user"))]
     pub subject_kind: Option<SubjectKind>,
+    /// A revoked permission is removed from the forge and kept in the config as
+    /// a record.
     pub revoked: Option<bool>,
 }
 
@@ -98,6 +116,8 @@ impl OneOrMany {
     }
 }
 
+/// Rules on branches of a repository: required reviews, status checks,
+/// force pushes.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -110,12 +130,15 @@ pub struct BranchProtectionSpec {
     /// Required approving reviews (default 1).
     #[schemars(extend("default" = 1))]
     pub required_reviews: Option<u32>,
+    /// Status check contexts that must pass before merging (e.g. `ci/build`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub status_checks: Vec<String>,
     /// Default false.
     #[schemars(extend("default" = false))]
     pub allow_force_push: Option<bool>,
+    /// Dismiss approvals when new commits are pushed (default false).
     pub dismiss_stale_reviews: Option<bool>,
+    /// Apply the rules to administrators too (default false).
     pub enforce_admins: Option<bool>,
 }
 
@@ -135,15 +158,23 @@ pub enum SigningPolicy {
     Disabled,
 }
 
+/// Rules on refs: denied ref patterns, force pushes, signed commits, hook
+/// gates.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RefPolicySpec {
     pub organization_ref: Option<Ref>,
+    /// The repository it governs; all repositories of the organization when omitted.
     pub repository: Option<Ref>,
+    /// Ref patterns no one may update (e.g. `refs/heads/main`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_rules: Vec<String>,
+    /// Whether force pushes are denied, allowed, or allowed after review.
     pub force_push_policy: Option<ForcePushPolicy>,
+    /// `required` makes the forge require signed commits on the branches a
+    /// BranchProtection covers (a repository without one is reported in
+    /// `report.json`).
     pub signing_policy: Option<SigningPolicy>,
     /// Custom pre-receive hook configurations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -157,21 +188,27 @@ pub enum ContentType {
     Form,
 }
 
+/// An outbound webhook of the forge: where events of a repository or of the
+/// organization are sent, signed with a Secret.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WebhookSubscriptionSpec {
     pub organization_ref: Option<Ref>,
+    /// The repository whose events are sent; the organization's when omitted.
     pub repository: Option<Ref>,
     /// Target http(s) URL.
     pub url: String,
+    /// Event types sent (e.g. `push`, `pull_request`, `issues`).
     pub events: Vec<String>,
     /// HMAC signing secret, as a reference to a Secret key.
     pub secret_ref: Option<SecretKeyRef>,
     /// `json` (default) or `form`.
     #[schemars(extend("default" = "json"))]
     pub content_type: Option<ContentType>,
+    /// Whether the forge delivers events (default true).
     pub active: Option<bool>,
+    /// How redeliveries are retried.
     pub retry_policy: Option<RetryPolicy>,
 }
 
@@ -185,6 +222,7 @@ pub enum TrustTier {
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CacheConfig {
+    /// Kind of cache, e.g. `object-storage`.
     #[serde(rename = "type")]
     pub cache_type: String,
 }
@@ -195,6 +233,8 @@ pub enum ScalingMetric {
     QueueDepth,
 }
 
+/// A pool of CI runners: how many are kept warm and at most, their image,
+/// resources and trust tier.
 #[serde_with::skip_serializing_none]
 #[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -207,7 +247,10 @@ pub struct RunnerPoolSpec {
     /// Runner image (default `ubuntu:24.04`).
     #[schemars(extend("default" = "ubuntu:24.04"))]
     pub image: Option<String>,
+    /// `trusted` (the organization's own code) or `untrusted` (pipelines from
+    /// forks); a pipeline runs on a pool of its own tier.
     pub trust_tier: Option<TrustTier>,
+    /// Build cache shared by the pool's runners.
     pub cache: Option<CacheConfig>,
     /// `queueDepth` (default).
     #[schemars(extend("default" = "queueDepth"))]
@@ -215,6 +258,8 @@ pub struct RunnerPoolSpec {
     /// Kubernetes ServiceAccount name for runners (default `kradle-runner`).
     #[schemars(extend("default" = "kradle-runner"))]
     pub service_account: Option<String>,
+    /// Pod resource limits of each runner.
     pub resource_limits: Option<ResourceQuantities>,
+    /// Pod resource requests of each runner.
     pub resource_requests: Option<ResourceQuantities>,
 }

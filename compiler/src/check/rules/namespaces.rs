@@ -24,13 +24,15 @@ use super::Ctx;
 pub(super) fn service_account(d: &mut Ctx<'_, '_>, s: &AgentServiceAccountSpec) {
     let Some(org) = &d.r.org else { return };
     let expected = org_namespace(org);
-    if s.namespace != expected {
+    let Some(namespace) = &s.namespace else {
+        return;
+    };
+    if *namespace != expected {
         d.err(
             Code::NamespaceMismatch,
             "/spec/namespace",
             &format!(
-                "the ServiceAccount namespace `{}` is not the organization's namespace",
-                s.namespace
+                "the ServiceAccount namespace `{namespace}` is not the organization's namespace"
             ),
             &format!("agent identities live in `{expected}`"),
         );
