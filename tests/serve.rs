@@ -1730,6 +1730,33 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
         assert_eq!(d["spec"]["eventType"], "issues");
         assert!(d["spec"]["payload"]["issue"].is_object());
     }
+    // Printed as a table, as kubectl prints a CRD with printer columns:
+    // the phase of each, across namespaces with the namespace first.
+    let (ok, out, err) = run(owned(&[
+        "get",
+        "externalwebhookdeliveries.data.kradle.a5c.ai",
+        "-A",
+    ]))
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAMESPACE", "NAME", "PHASE", "REASON", "AGE"],
+        "{out}"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows.len(), 3, "{out}");
+    for row in &rows {
+        assert_eq!(row[0], ns, "{out}");
+        assert_eq!(row[2], "Succeeded", "{out}");
+    }
     let (ok, out, err) = run(owned(&[
         "get",
         "externalobjectlinks.data.kradle.a5c.ai",

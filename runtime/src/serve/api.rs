@@ -563,11 +563,15 @@ async fn list(
     if let Some(next) = page.next {
         metadata["continue"] = encode_continue(next).into();
     }
+    let items: Vec<Value> = page.items.iter().map(|o| object(kind, o)).collect();
+    if super::table::wants_table(headers) {
+        return Json(super::table::table(&items, metadata, chrono::Utc::now())).into_response();
+    }
     Json(json!({
         "kind": format!("{kind}List"),
         "apiVersion": GROUP_VERSION,
         "metadata": metadata,
-        "items": page.items.iter().map(|o| object(kind, o)).collect::<Vec<_>>(),
+        "items": items,
     }))
     .into_response()
 }
@@ -700,6 +704,12 @@ pub(super) async fn get_one(
     };
     match state.store.list_objects(kind, &query).await {
         Ok(page) => match page.items.first() {
+            Some(o) if super::table::wants_table(&headers) => Json(super::table::table(
+                &[object(kind, o)],
+                json!({ "resourceVersion": o.resource_version.to_string() }),
+                chrono::Utc::now(),
+            ))
+            .into_response(),
             Some(o) => Json(object(kind, o)).into_response(),
             None => not_found(),
         },

@@ -14,6 +14,7 @@ pub mod listen;
 mod metrics;
 mod openapi;
 pub mod schedule;
+mod table;
 pub mod tls;
 mod webhook;
 pub mod workers;
