@@ -154,6 +154,7 @@ invalid_cases! {
     subagent_task_kinds => "subagent-task-kinds",
     team_maintainer_not_member => "team-maintainer-not-member",
     trigger_source_config => "trigger-source-config",
+    trigger_rule_unreachable => "trigger-rule-unreachable",
     trigger_task_kind_not_handled => "trigger-task-kind-not-handled",
     undeclared_organization => "undeclared-organization",
     unknown_api_version => "unknown-api-version",

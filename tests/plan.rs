@@ -230,6 +230,11 @@ fn plans_follow_a_history() {
     assert_eq!(field["path"], "spec.permission");
     assert_eq!(field["before"], "read");
     assert_eq!(field["after"], "write");
+    // The changed request says what of it changes, as the object does.
+    assert_eq!(
+        v["operations"][0]["fields"],
+        serde_json::json!([{ "path": "permission", "before": "read", "after": "write" }])
+    );
 
     // Remove three of four permissions: destructive, and over the 25% guard.
     let v = h.json(&c[2], &c[3]);

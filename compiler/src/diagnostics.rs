@@ -202,6 +202,9 @@ codes! {
     DefaultBackend = "KR523", "default-backend", Error, ["src/check/rules/default_backend.rs"],
         "`defaultBackend: github`, but the organization has no single GitHub binding to put a repository on.",
         "Under `defaultBackend: github` (kradle.yaml), a Repository that no ExternalBackendBinding scopes lives on the organization's GitHub binding: its provider says which GitHub (endpoint, owner) and its credentials how to reach it. With no enabled binding to a GitHub provider, or with several, kradle cannot tell where the repository goes: declare one, or list the repository in one binding's `scope.repositories`.";
+    TriggerUnreachable = "KR524", "trigger-rule-unreachable", Warning, ["src/check/rules/trigger_reach.rs"],
+        "An AgentTriggerRule waits for forge events that none of its repositories sends to kradle.",
+        "Gitea sends webhook deliveries only where a hook says. A rule whose repositories are all on Gitea, with no WebhookSubscription whose `url` is kradle's receiver for it (`https://<kradle>/webhooks/gitea/<org>/<subscription>`), never fires, and nothing else says why. GitHub repositories reach kradle through their ExternalBackendBinding's webhook. Declare the subscription on the organization or on the rule's repository; `kradle apply` creates the hook with its secret.";
     // 6xx: secret hygiene
     SecretInSpec = "KR601", "secret-in-spec", Error, ["src/check/secrets.rs", "src/check/load.rs"],
         "A value looks like a secret (token, private key, password).",

@@ -25,6 +25,7 @@ pub fn resources_per_org() -> usize {
         + 3 /* service account, adapter, role binding */
         + STACKS * (1 + TRIGGERS_PER_STACK)
         + 1 /* template */ + BINDINGS + 1 /* runner pool */
+        + 1 /* webhook subscription */
 }
 
 fn head(out: &mut String, kind: &str, name: &str) {
@@ -122,6 +123,13 @@ pub fn generate(dir: &Path, orgs: usize) -> std::io::Result<usize> {
                 r % TEAMS
             );
         }
+        // kradle's receiver for the org's Gitea events, so its trigger rules
+        // can fire (KR524).
+        head(&mut repos, "WebhookSubscription", "kradle-events");
+        let _ = writeln!(
+            repos,
+            "  url: https://kradle.example/webhooks/gitea/{org}/kradle-events\n  events: [issues, issue_comment, pull_request]"
+        );
         for p in 0..USERS - REPOS {
             head(&mut repos, "RepositoryPermission", &format!("perm-{p:03}"));
             let _ = writeln!(
@@ -131,7 +139,7 @@ pub fn generate(dir: &Path, orgs: usize) -> std::io::Result<usize> {
                 ["read", "write", "admin"][p % 3]
             );
         }
-        count += REPOS * 4 + USERS - REPOS;
+        count += REPOS * 4 + USERS - REPOS + 1;
         std::fs::write(base.join("repositories.yaml"), repos)?;
 
         let mut agents = String::new();

@@ -45,6 +45,11 @@ pub fn check(sources: &Sources, options: &Options) -> (Model, Vec<Diagnostic>) {
     let (project, docs) = load::load(sources, &mut diags);
     let mut model = Model {
         project,
+        builtin_files: sources
+            .ids()
+            .filter(|id| crate::builtin::is_builtin(&sources.get(*id).path))
+            .map(|id| id.0)
+            .collect(),
         ..Model::default()
     };
 

@@ -387,7 +387,14 @@ pub fn diff(
                 .map(|a| describe(a, false))
                 .filter(|old| *old != description)
             {
+                let old = old.strip_prefix("create ").unwrap_or(&old).to_string();
                 description = format!("{description} (was: {old})");
+            }
+            // A changed creation updates what exists.
+            if action == Action::Change {
+                if let Some(rest) = description.strip_prefix("create ") {
+                    description = format!("update {rest}");
+                }
             }
             if action == Action::Remove && op.action.grants_permission() {
                 guard.1 += 1;
@@ -412,6 +419,17 @@ pub fn diff(
                     });
                 }
             }
+            let mut fields = Vec::new();
+            if let Some(was) = was {
+                if was.path != op.path {
+                    fields.push(FieldChange {
+                        path: "path".into(),
+                        before: Some(Value::String(was.path.to_string())),
+                        after: Some(Value::String(op.path.to_string())),
+                    });
+                }
+                diff_values("", &was.body, &op.body, &mut fields);
+            }
             operations.push(OperationChange {
                 action,
                 organization: key.0.clone(),
@@ -423,6 +441,7 @@ pub fn diff(
                 path: op.path.to_string(),
                 idempotency_key: op.idempotency_key.clone(),
                 destructive: action == Action::Remove && op.action.destructive_when_removed(),
+                fields,
             });
         }
     }

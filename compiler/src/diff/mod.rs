@@ -74,6 +74,10 @@ pub struct OperationChange {
     /// Idempotency key in head (or in base for removals).
     pub idempotency_key: String,
     pub destructive: bool,
+    /// For `change`: what differs in the request (its body's fields, and
+    /// `path` when the request goes elsewhere).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<FieldChange>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -204,6 +204,16 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
                     paint(o.action, sign(o.action)),
                     o.description
                 );
+                for f in &o.fields {
+                    let _ = writeln!(
+                        out,
+                        "        {} {}: {} → {}",
+                        paint(Action::Change, "~"),
+                        f.path,
+                        short(&f.before),
+                        short(&f.after)
+                    );
+                }
             }
         }
     }
@@ -385,6 +395,15 @@ pub fn markdown(d: &PlanDiff) -> String {
         }
         for o in ops {
             let _ = writeln!(sec, "{} {} ({})", sign(o.action), o.description, o.backend);
+            for f in &o.fields {
+                let _ = writeln!(
+                    sec,
+                    "!   {}: {} → {}",
+                    f.path,
+                    short(&f.before),
+                    short(&f.after)
+                );
+            }
         }
         sec.push_str("```\n\n</details>\n\n");
         if head.len() + warn.len() + body.len() + sec.len() + notice_room > MARKDOWN_LIMIT {

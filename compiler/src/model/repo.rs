@@ -59,9 +59,17 @@ pub struct Model {
     pub resources: Vec<Resource>,
     /// (org, kind, name) → index in `resources` of the first declaration.
     pub(crate) index: HashMap<(Option<String>, Kind, String), usize>,
+    /// The files of the built-in library (`<built-in>/…`): a resource from one
+    /// is kradle's, not the user's to edit.
+    pub(crate) builtin_files: std::collections::BTreeSet<usize>,
 }
 
 impl Model {
+    /// Whether `r` comes from the built-in library, not the config.
+    pub fn is_builtin(&self, r: &Resource) -> bool {
+        self.builtin_files.contains(&r.file.0)
+    }
+
     /// The resource of `kind` named `name` in `org` (`None`: the platform).
     pub fn lookup(&self, org: Option<&str>, kind: Kind, name: &str) -> Option<&Resource> {
         let key = (org.map(str::to_string), kind, name.to_string());

@@ -17,6 +17,7 @@ mod skill_source;
 mod ssh_keys;
 mod subagent_task_kinds;
 mod team_maintainers;
+mod trigger_reach;
 mod trigger_rules;
 mod urls;
 
@@ -36,7 +37,10 @@ pub fn check(model: &Model, options: &Options, diags: &mut Vec<Diagnostic>) {
         match spec {
             Spec::RunnerPool(s) => runner_pool::check(&mut d, s),
             Spec::KradleProject(s) => project_columns::check(&mut d, s),
-            Spec::AgentTriggerRule(s) => trigger_rules::check(model, &mut d, s),
+            Spec::AgentTriggerRule(s) => {
+                trigger_rules::check(model, &mut d, s);
+                trigger_reach::check(model, &mut d, s);
+            }
             Spec::AgentSubagent(s) => subagent_task_kinds::check(&mut d, s),
             Spec::AgentSkill(s) => skill_source::check(&mut d, s),
             Spec::ExternalProviderCapabilityManifest(s) => {

@@ -66,9 +66,11 @@ fn parameters(
     let found = model
         .get::<PolicyTemplateSpec>(org, template.name())
         .or_else(|| model.get::<PolicyTemplateSpec>(None, template.name()));
-    let Some((_, t)) = found else {
+    let Some((found, t)) = found else {
         return;
     };
+    // A built-in template cannot be edited: only the binding can give a value.
+    let builtin = model.is_builtin(found);
     let defined: Vec<&str> = t
         .parameters
         .iter()
@@ -87,10 +89,11 @@ fn parameters(
             )
             .at(d.r.file, d.r.span_of(pointer))
             .label(format!("`params.{name}` is undefined"));
-            diag = if d.r.kind.id == Kind::PolicyProfile {
-                diag.help(format!("profiles bind templates with their defaults: give `{name}` a default in the template, or bind it with a PolicyBinding that sets it"))
-            } else {
-                diag.help(format!("set it under `spec.parameters:` (`{name}: <value>`), or give it a default in the template"))
+            diag = match (d.r.kind.id == Kind::PolicyProfile, builtin) {
+                (true, false) => diag.help(format!("profiles bind templates with their defaults: give `{name}` a default in the template, or bind it with a PolicyBinding that sets it")),
+                (true, true) => diag.help(format!("`{}` is built in and `{name}` has no default: bind it with a PolicyBinding that sets it, not through a profile (docs/policies.md lists its parameters)", template.name())),
+                (false, false) => diag.help(format!("set it under `spec.parameters:` (`{name}: <value>`), or give it a default in the template")),
+                (false, true) => diag.help(format!("set it under `spec.parameters:` (`{name}: <value>`); `{}` is built in, so it has no default to give (docs/policies.md lists its parameters)", template.name())),
             };
             d.push(diag);
         }
