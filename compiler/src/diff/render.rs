@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use super::{
-    Action, MARKDOWN_LIMIT, ObjectChange, OperationChange, PlanDiff, RemovalGuard, SecurityChange,
+    Action, FieldChange, MARKDOWN_LIMIT, ObjectChange, OperationChange, PlanDiff, RemovalGuard,
+    SecurityChange,
 };
 
 fn object_line(o: &ObjectChange) -> String {
@@ -113,6 +114,26 @@ fn header(d: &PlanDiff, style: &Style) -> (String, bool) {
     (out, changes)
 }
 
+/// One `~ path: before → after` line per field, indented by `indent`.
+fn field_lines(
+    out: &mut String,
+    fields: &[FieldChange],
+    indent: usize,
+    paint: &dyn Fn(Action, &str) -> String,
+) {
+    for f in fields {
+        let _ = writeln!(
+            out,
+            "{:indent$}{} {}: {} → {}",
+            "",
+            paint(Action::Change, "~"),
+            f.path,
+            short(&f.before),
+            short(&f.after)
+        );
+    }
+}
+
 pub fn human(d: &PlanDiff, color: bool) -> String {
     let paint = |a: Action, text: &str| {
         if !color {
@@ -174,16 +195,7 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
                 verb(o.action),
                 object_line(o)
             );
-            for f in &o.fields {
-                let _ = writeln!(
-                    out,
-                    "      {} {}: {} → {}",
-                    paint(Action::Change, "~"),
-                    f.path,
-                    short(&f.before),
-                    short(&f.after)
-                );
-            }
+            field_lines(&mut out, &o.fields, 6, &paint);
         }
     }
     let mut by_plan: BTreeMap<(&str, &str), Vec<&OperationChange>> = BTreeMap::new();
@@ -204,16 +216,7 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
                     paint(o.action, sign(o.action)),
                     o.description
                 );
-                for f in &o.fields {
-                    let _ = writeln!(
-                        out,
-                        "        {} {}: {} → {}",
-                        paint(Action::Change, "~"),
-                        f.path,
-                        short(&f.before),
-                        short(&f.after)
-                    );
-                }
+                field_lines(&mut out, &o.fields, 8, &paint);
             }
         }
     }
