@@ -120,3 +120,46 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("not an RFC 3339 time ({e}); e.g. 2026-11-27T12:00:00Z, or `now`"))
 }
+
+/// How a list or get command prints: a table for people, or the objects as
+/// JSON or YAML for scripts (kubectl's `-o`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, ValueEnum)]
+pub enum ListFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+/// `-o/--output table|json|yaml`, shared by every command that lists or
+/// gets records (`runs`, `approvals`, `intents`, `conflicts`).
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct ListOutput {
+    /// Output format: a table, or the records as JSON or YAML.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ListFormat::Table)]
+    output: ListFormat,
+    /// Same as `-o json` (kept for scripts written before `-o`).
+    #[arg(long, hide = true, conflicts_with = "output")]
+    json: bool,
+}
+
+impl ListOutput {
+    pub fn format(&self) -> ListFormat {
+        if self.json {
+            ListFormat::Json
+        } else {
+            self.output
+        }
+    }
+
+    /// `value` as JSON or YAML, or `table()` when a table is asked for.
+    pub fn render<T: serde::Serialize>(&self, value: &T, table: impl FnOnce() -> String) -> String {
+        match self.format() {
+            ListFormat::Table => table(),
+            ListFormat::Json => serde_json::to_string_pretty(value).unwrap_or_default() + "\n",
+            ListFormat::Yaml => {
+                kradle_compiler::emit::to_yaml(&serde_json::to_value(value).unwrap_or_default())
+            }
+        }
+    }
+}

@@ -648,3 +648,28 @@ fn init_writes_a_repository_that_validates_and_builds_and_never_overwrites() {
     assert!(stderr(&o).contains("`bad-org`"), "{}", stderr(&o));
     assert!(!bad.exists());
 }
+
+/// `validate` says what `build` would: a problem only lowering finds (here,
+/// two resources lowering to one object) fails validate too, in one run.
+#[test]
+fn validate_reports_what_only_lowering_finds() {
+    let input = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/invalid/output-collision/input");
+    let input = input.to_str().unwrap();
+    let validated = kradle(&["validate", input, "--format", "json"]);
+    let built = kradle(&["build", input, "--stdout", "--format", "json"]);
+    assert_eq!(validated.status.code(), Some(1), "{}", stdout(&validated));
+    let codes = |text: &str| -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_str(text).unwrap();
+        v["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let found = codes(&stdout(&validated));
+    assert!(found.iter().any(|c| c == "KR309"), "{found:?}");
+    // With --stdout, build keeps stdout for manifests and reports on stderr.
+    assert_eq!(found, codes(&stderr(&built)), "validate and build disagree");
+}

@@ -3377,6 +3377,19 @@ async fn dispatch_runs_and_approvals_from_the_command_line() {
     // The name alone is enough when one organization has it.
     let (code, alone, err) = kradle(&server, &["runs", "get", &name]);
     assert_eq!((code, alone.as_str()), (0, text.as_str()), "{err}");
+    // As kubectl: -o json and -o yaml print the same records; --json is -o json.
+    let (code, json, err) = kradle(&server, &["runs", "get", &name, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let records: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(records[0]["metadata"]["name"], name.as_str(), "{json}");
+    let (_, old_flag, _) = kradle(&server, &["runs", "get", &name, "--json"]);
+    assert_eq!(old_flag, json);
+    let (code, yaml, err) = kradle(&server, &["runs", "get", &name, "--output", "yaml"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        yaml.starts_with("- metadata:\n") && yaml.contains(&format!("    name: {name}\n")),
+        "{yaml}"
+    );
     let (code, _, err) = kradle(&server, &["runs", "get", "nope"]);
     assert_eq!(code, 1);
     assert!(err.contains("no organization has run `nope`"), "{err}");

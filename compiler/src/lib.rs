@@ -78,7 +78,7 @@ impl Build {
 
 /// Checks and lowers `sources`. Nothing is produced when the input has errors.
 pub fn build(sources: Sources, options: &lower::BuildOptions) -> Build {
-    let mut validation = validate(sources, &Options { now: options.now });
+    let mut validation = check_sources(sources, &Options { now: options.now });
     if validation.has_errors() {
         return Build {
             validation,
@@ -103,8 +103,29 @@ pub fn build(sources: Sources, options: &lower::BuildOptions) -> Build {
     }
 }
 
-/// Checks every document of `sources`.
-pub fn validate(mut sources: Sources, options: &Options) -> Validation {
+/// Checks every document of `sources` and, when the checks pass, lowers the
+/// model to find what only lowering can (an output collision, a template
+/// that does not render), so that `validate` reports what `build` would, in
+/// one run.
+pub fn validate(sources: Sources, options: &Options) -> Validation {
+    let mut validation = check_sources(sources, options);
+    if !validation.has_errors() {
+        let build_options = lower::BuildOptions {
+            now: options.now,
+            repo_url: None,
+            target_revision: None,
+            path: None,
+            origin_repo_url: None,
+        };
+        let (_, diags) = lower::lower(&validation.model, &build_options);
+        validation.diagnostics.extend(diags);
+    }
+    validation
+}
+
+/// Checks every document of `sources`, without lowering: what `build` runs
+/// before it lowers, and what the benchmark compares with parsing alone.
+pub fn check_sources(mut sources: Sources, options: &Options) -> Validation {
     builtin::add(&mut sources);
     let (model, diagnostics) = check::check(&sources, options);
     Validation {

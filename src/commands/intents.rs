@@ -36,9 +36,8 @@ struct ListArgs {
     /// Every intent, whatever its phase (the journal).
     #[arg(long)]
     all: bool,
-    /// JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::args::ListOutput,
 }
 
 #[derive(clap::Args)]
@@ -69,11 +68,7 @@ async fn list(args: ListArgs) -> Result<u8, Failure> {
         &[Phase::PendingApproval]
     };
     let intents = store.list_intents(args.org.as_deref(), phases).await?;
-    if args.json {
-        out(&(serde_json::to_string_pretty(&intents).unwrap_or_default() + "\n"))?;
-    } else {
-        out(&table(&intents))?;
-    }
+    out(&args.output.render(&intents, || table(&intents)))?;
     Ok(0)
 }
 

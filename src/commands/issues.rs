@@ -213,9 +213,8 @@ struct ListArgs {
     /// Resolved and ignored ones too.
     #[arg(long)]
     all: bool,
-    /// JSON instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::args::ListOutput,
 }
 
 #[derive(clap::Args)]
@@ -238,11 +237,7 @@ pub fn run_conflicts(args: ConflictsArgs) -> Result<u8, Failure> {
                 let store = a.database.connect().await?;
                 store.require_current().await?;
                 let conflicts = store.list_conflicts(a.org.as_deref(), a.all).await?;
-                if a.json {
-                    out(&(serde_json::to_string_pretty(&conflicts).unwrap_or_default() + "\n"))?;
-                } else {
-                    out(&conflict_table(&conflicts))?;
-                }
+                out(&a.output.render(&conflicts, || conflict_table(&conflicts)))?;
                 Ok(0)
             }
             ConflictsCommand::Resolve(a) => {

@@ -217,17 +217,16 @@ struct ListArgs {
     /// One organization (default: all).
     #[arg(long, value_name = "SLUG")]
     org: Option<String>,
-    /// JSON (the aggregated API's objects) instead of a table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::args::ListOutput,
 }
 
 #[derive(clap::Args)]
 struct NamedArgs {
     #[command(flatten)]
     named: Named,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::args::ListOutput,
 }
 
 #[derive(clap::Args)]
@@ -265,15 +264,15 @@ async fn all(
     }
 }
 
-fn json_of(objects: &[StoredObject]) -> String {
-    let items: Vec<Value> = objects
+/// The records as `-o json|yaml` prints them.
+fn records(objects: &[StoredObject]) -> Vec<Value> {
+    objects
         .iter()
         .map(|o| {
             serde_json::json!({ "metadata": { "name": o.name, "organization": o.org,
                 "creationTimestamp": o.created_at }, "spec": o.spec, "status": o.status })
         })
-        .collect();
-    serde_json::to_string_pretty(&items).unwrap_or_default() + "\n"
+        .collect()
 }
 
 fn field<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -409,11 +408,7 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                 let store = a.database.connect().await?;
                 store.require_current().await?;
                 let runs = all(&store, "AgentDispatchRun", a.org.as_deref(), None).await?;
-                out(&if a.json {
-                    json_of(&runs)
-                } else {
-                    runs_table(&runs)
-                })?;
+                out(&a.output.render(&records(&runs), || runs_table(&runs)))?;
                 Ok(0)
             }
             RunsCommand::Get(mut a) => {
@@ -449,14 +444,12 @@ pub fn run_runs(args: RunsArgs) -> Result<u8, Failure> {
                         .into_iter()
                         .filter(|x| x.spec["dispatchRun"] == run.name.as_str())
                         .collect();
-                if a.json {
-                    let mut all = vec![run.clone()];
-                    all.extend(attempts);
-                    all.extend(approvals);
-                    out(&json_of(&all))?;
-                } else {
-                    out(&describe(run, &attempts, &approvals))?;
-                }
+                let mut every = vec![run.clone()];
+                every.extend(attempts.iter().cloned());
+                every.extend(approvals.iter().cloned());
+                out(&a
+                    .output
+                    .render(&records(&every), || describe(run, &attempts, &approvals)))?;
                 Ok(0)
             }
             RunsCommand::Logs(a) => logs(a).await,
@@ -602,8 +595,8 @@ struct ApprovalListArgs {
     /// Decided ones too.
     #[arg(long)]
     all: bool,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: crate::args::ListOutput,
 }
 
 fn approvals_table(approvals: &[StoredObject], indent: &str) -> String {
@@ -658,11 +651,9 @@ pub fn run_approvals(args: ApprovalsArgs) -> Result<u8, Failure> {
                         .into_iter()
                         .filter(|p| a.all || p.status["phase"] == "Pending")
                         .collect();
-                out(&if a.json {
-                    json_of(&approvals)
-                } else {
-                    approvals_table(&approvals, "")
-                })?;
+                out(&a
+                    .output
+                    .render(&records(&approvals), || approvals_table(&approvals, "")))?;
                 return Ok(0);
             }
             ApprovalsCommand::Approve(a) => (a, true),
