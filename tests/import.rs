@@ -203,6 +203,47 @@ async fn import_from_github_then_apply_is_a_no_op() {
         ),
     )
     .unwrap();
+    // The same import, with the credential where apply will read it: the
+    // Secret the binding names, from the same --secrets file. Same config.
+    let dir2 = out.path().join("imported-from-secrets");
+    let mut import = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    import
+        .args(["import", "--backend", "github", "--org", "globex", "--out"])
+        .arg(&dir2)
+        .args(["--github-url", &fake.url, "--secrets"])
+        .arg(secrets_file.path())
+        .env_remove("KRADLE_GITHUB_TOKEN")
+        .env("KRADLE_ALLOWED_HOSTS", "http://127.0.0.1");
+    let imported = support::output(import).await;
+    assert_eq!(imported.status.code(), Some(0), "{}", stderr(&imported));
+    for file in ["backend", "teams", "collaborators", "users", "repositories"] {
+        let read = |d: &Path| std::fs::read_to_string(d.join(format!("orgs/globex/{file}.yaml")));
+        assert_eq!(read(&dir).unwrap(), read(&dir2).unwrap(), "{file}");
+    }
+    // A Secret without the key is refused by name, before any request.
+    let mut wrong = Command::new(env!("CARGO_BIN_EXE_kradle"));
+    wrong
+        .args(["import", "--backend", "github", "--org", "globex", "--out"])
+        .arg(out.path().join("never"))
+        .args([
+            "--github-url",
+            &fake.url,
+            "--credential",
+            "github-token:pat",
+        ])
+        .arg("--secrets")
+        .arg(secrets_file.path())
+        .env_remove("KRADLE_GITHUB_TOKEN")
+        .env("KRADLE_ALLOWED_HOSTS", "http://127.0.0.1");
+    let refused = support::output(wrong).await;
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        stderr(&refused).contains("kradle-org-globex/github-token"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!out.path().join("never").exists());
+
     let writes = fake.with(|w| w.writes.len());
     let fresh = TestDb::new().await;
     let mut again = Command::new(env!("CARGO_BIN_EXE_kradle"));

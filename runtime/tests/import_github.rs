@@ -73,9 +73,14 @@ async fn seeded() -> FakeGitHub {
 async fn what_the_model_cannot_say_is_noted() {
     let fake = seeded().await;
     let github = support::github_client(&fake.url, TOKEN);
-    let imported = import_github(&github, "Initech", "https://ghe.example/api/v3")
-        .await
-        .unwrap();
+    let imported = import_github(
+        &github,
+        "Initech",
+        "https://ghe.example/api/v3",
+        &kradle_runtime::import::Credential::default(),
+    )
+    .await
+    .unwrap();
     let notes = imported.notes.join("\n");
     for expected in [
         "repository `stapler` is archived",
@@ -87,7 +92,7 @@ async fn what_the_model_cannot_say_is_noted() {
         "collaborator `milton` on `tps` has the `triage` role",
         "branches must be up to date before merging; the push restrictions are lifted; linear history is no longer required",
         "user `peter`: the forge did not show an email",
-        "put a GitHub token in Secret `kradle-org-initech/github-token`, key `token`",
+        "`kradle apply` reads the GitHub token from Secret `kradle-org-initech/github-token`, key `token`",
     ] {
         assert!(notes.contains(expected), "{expected}\n---\n{notes}");
     }

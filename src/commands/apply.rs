@@ -174,11 +174,24 @@ pub(super) fn github_client(
     plan: &kradle_compiler::forge_plan::Plan,
     secrets: &Secrets,
 ) -> Result<GitHub, SetupError> {
-    let org = plan.org.clone();
     let provider = plan
         .provider
         .as_ref()
-        .ok_or_else(|| SetupError::NoGitHubCredentials { org: org.clone() })?;
+        .ok_or_else(|| SetupError::NoGitHubCredentials {
+            org: plan.org.clone(),
+        })?;
+    github_client_for(&plan.org, provider, secrets)
+}
+
+/// The GitHub client of `provider`, with the credential its `credentialRef`
+/// names (a token, or a GitHub App) read from `secrets`: how `apply`,
+/// `serve` and `import` all reach GitHub.
+pub(super) fn github_client_for(
+    org: &str,
+    provider: &kradle_compiler::forge_plan::Provider,
+    secrets: &Secrets,
+) -> Result<GitHub, SetupError> {
+    let org = org.to_string();
     let credential = provider
         .credential_ref
         .as_ref()

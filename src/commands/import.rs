@@ -12,7 +12,11 @@ use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::secrets::SecretValue;
 
-use super::apply::{SetupError, compile, gitea_client};
+use kradle_compiler::forge_plan::{PlanCredentialRef, Provider};
+use kradle_compiler::model::org_namespace;
+use kradle_runtime::import::Credential;
+
+use super::apply::{SetupError, compile, gitea_client, github_client_for, load_secrets};
 use super::render_diagnostics;
 use crate::Failure;
 use crate::args::Format;
@@ -37,8 +41,7 @@ pub struct Args {
     /// Gitea base URL (default: $KRADLE_GITEA_HTTP_URL). The token comes from $KRADLE_GITEA_TOKEN.
     #[arg(long, value_name = "URL", env = "KRADLE_GITEA_HTTP_URL")]
     gitea_url: Option<String>,
-    /// GitHub API URL (GitHub Enterprise: `https://HOST/api/v3`). The token comes from
-    /// $KRADLE_GITHUB_TOKEN.
+    /// GitHub API URL (GitHub Enterprise: `https://HOST/api/v3`).
     #[arg(
         long,
         value_name = "URL",
@@ -46,6 +49,19 @@ pub struct Args {
         default_value = "https://api.github.com"
     )]
     github_url: String,
+    /// The Secret (of the org's namespace) holding the GitHub credential, as
+    /// `NAME:KEY` for a token or `NAME` for a GitHub App. The binding import writes
+    /// names it, and import reads with it from --secrets or --kube-secrets, as apply will.
+    /// Without either, the token comes from $KRADLE_GITHUB_TOKEN.
+    #[arg(long, value_name = "NAME[:KEY]", default_value = "github-token:token")]
+    credential: String,
+    /// YAML file of secret values, as for apply: `"<namespace>/<name>": {<key>: <value>}`.
+    #[arg(long, value_name = "FILE")]
+    secrets: Option<PathBuf>,
+    /// Read the credential's Secret from the cluster (in-cluster service account, or
+    /// $KUBECONFIG); a --secrets file wins.
+    #[arg(long)]
+    kube_secrets: bool,
 }
 
 /// The environment variable holding the GitHub token `import` reads with.
@@ -78,20 +94,60 @@ async fn import(args: Args) -> Result<u8, Failure> {
         }
         ImportBackend::Github => {
             let endpoint = args.github_url.trim().trim_end_matches('/');
-            let token = std::env::var(GITHUB_TOKEN_ENV)
-                .ok()
-                .filter(|t| !t.trim().is_empty())
-                .ok_or_else(|| {
-                    SetupError::Client(format!("no GitHub token: set {GITHUB_TOKEN_ENV}"))
-                })?;
-            let http = Http::new(
-                endpoint,
-                Some(SecretValue::new(format!("Bearer {}", token.trim()))),
-                RetryPolicy::default(),
-            )
-            .map_err(SetupError::Client)?
-            .github();
-            kradle_runtime::import::import_github(&GitHub::new(http), &args.org, endpoint).await
+            let credential = match args.credential.split_once(':') {
+                Some((name, key)) => Credential {
+                    name: name.to_string(),
+                    key: Some(key.to_string()),
+                },
+                None => Credential {
+                    name: args.credential.clone(),
+                    key: None,
+                },
+            };
+            let github = if args.secrets.is_some() || args.kube_secrets {
+                // The Secret the binding will name: the same for import and apply.
+                let provider = Provider {
+                    name: "github".into(),
+                    endpoint: endpoint.to_string(),
+                    owner: args.org.clone(),
+                    credential_ref: Some(PlanCredentialRef {
+                        namespace: org_namespace(&org),
+                        name: credential.name.clone(),
+                        key: credential.key.clone(),
+                    }),
+                    app_id: None,
+                    installation_id: None,
+                };
+                let wanted = || {
+                    std::collections::BTreeSet::from([(
+                        org_namespace(&org),
+                        credential.name.clone(),
+                    )])
+                };
+                let secrets =
+                    load_secrets(args.secrets.as_deref(), args.kube_secrets, wanted).await?;
+                github_client_for(&org, &provider, &secrets)?
+            } else {
+                let token = std::env::var(GITHUB_TOKEN_ENV)
+                    .ok()
+                    .filter(|t| !t.trim().is_empty())
+                    .ok_or_else(|| {
+                        SetupError::Client(format!(
+                            "no GitHub credential: give --secrets (or --kube-secrets) holding Secret `{}/{}`, or set {GITHUB_TOKEN_ENV}",
+                            org_namespace(&org),
+                            credential.name
+                        ))
+                    })?;
+                let http = Http::new(
+                    endpoint,
+                    Some(SecretValue::new(format!("Bearer {}", token.trim()))),
+                    RetryPolicy::default(),
+                )
+                .map_err(SetupError::Client)?
+                .github();
+                GitHub::new(http)
+            };
+            kradle_runtime::import::import_github(&github, &args.org, endpoint, &credential).await
         }
     }
     .map_err(|e| SetupError::Forge(format!("{}: {e}", args.org)))?;

@@ -11,9 +11,28 @@ use crate::forge::github::{GitHub, role_of};
 use crate::forge::http::HttpError;
 
 /// The Secret (in the org's namespace) the binding's `credentialRef`
-/// names, and its key.
+/// names by default, and its key.
 pub const CREDENTIAL_SECRET: &str = "github-token";
 pub const CREDENTIAL_KEY: &str = "token";
+
+/// The Secret the written binding's `credentialRef` names: a key holding a
+/// token, or no key for a GitHub App (`appId`, `installationId`,
+/// `privateKey`). `import` reads with the same Secret when it is given one,
+/// so the credential is put in one place for both `import` and `apply`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub name: String,
+    pub key: Option<String>,
+}
+
+impl Default for Credential {
+    fn default() -> Credential {
+        Credential {
+            name: CREDENTIAL_SECRET.into(),
+            key: Some(CREDENTIAL_KEY.into()),
+        }
+    }
+}
 
 /// A role read from GitHub in kradle's terms (`read`, `write`, `admin`),
 /// and the note to give when GitHub's is one kradle does not write.
@@ -47,6 +66,7 @@ pub async fn import_github(
     github: &GitHub,
     owner: &str,
     endpoint: &str,
+    credential: &Credential,
 ) -> Result<Imported, HttpError> {
     let org = resource_name(owner);
     let mut d = Draft::new(&org, endpoint);
@@ -247,15 +267,24 @@ pub async fn import_github(
         &binding,
         json!({
             "providerRef": "github",
-            "credentialRef": { "name": CREDENTIAL_SECRET, "key": CREDENTIAL_KEY },
+            "credentialRef": match &credential.key {
+                Some(key) => json!({ "name": credential.name, "key": key }),
+                None => json!({ "name": credential.name }),
+            },
             "syncEnabled": true,
             "scope": { "repositories": repos },
         }),
     );
-    d.note(format!(
-        "put a GitHub token in Secret `{}/{CREDENTIAL_SECRET}`, key `{CREDENTIAL_KEY}`; for a GitHub App instead, drop `key` from the binding's credentialRef and put `appId`, `installationId` and `privateKey` in that Secret",
-        d.namespace
-    ));
+    d.note(match &credential.key {
+        Some(key) => format!(
+            "`kradle apply` reads the GitHub token from Secret `{}/{}`, key `{key}`; for a GitHub App instead, drop `key` from the binding's credentialRef and put `appId`, `installationId` and `privateKey` in that Secret",
+            d.namespace, credential.name
+        ),
+        None => format!(
+            "`kradle apply` reads the GitHub App (`appId`, `installationId`, `privateKey`) from Secret `{}/{}`",
+            d.namespace, credential.name
+        ),
+    });
     if repos.is_empty() {
         d.note(
             "no repository was imported: with no repository bound to GitHub, kradle would manage this organization on Gitea; add repositories before applying"

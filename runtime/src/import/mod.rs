@@ -25,7 +25,7 @@ mod gitea;
 mod github;
 
 pub use gitea::import_gitea;
-pub use github::import_github;
+pub use github::{Credential, import_github};
 
 /// The files of an import (paths relative to the output directory) and
 /// what the user should know.
