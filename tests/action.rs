@@ -459,3 +459,52 @@ fn the_action_runs_the_script_and_the_commands_kradle_has() {
         }
     }
 }
+
+/// The Action builds nothing when a kradle of the pinned version is already
+/// on the PATH (a container image, a runner image): its "find" step, run
+/// for real with bash, says so; with another version on the PATH, it does
+/// not.
+#[test]
+fn a_kradle_of_the_pinned_version_on_the_path_is_used_as_it_is() {
+    let action = std::fs::read_to_string(root().join("action.yml")).unwrap();
+    let (docs, errors) = kradle_compiler::yaml::parse(&action);
+    assert!(errors.is_empty(), "{errors:?}");
+    let action = docs[0].root.to_json();
+    let steps = action["runs"]["steps"].as_array().unwrap();
+    let find = steps.iter().find(|s| s["id"] == "find").unwrap();
+    let script = find["run"].as_str().unwrap();
+    // The steps that build are skipped when it found one.
+    for id in ["cache"] {
+        let step = steps.iter().find(|s| s["id"] == id).unwrap();
+        assert!(
+            step["if"]
+                .as_str()
+                .unwrap()
+                .contains("steps.find.outputs.found != 'true'"),
+            "{step}"
+        );
+    }
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kradle"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |version: &str| -> String {
+        let out = tempfile::NamedTempFile::new().unwrap();
+        let status = Command::new("bash")
+            .args(["-c", script])
+            .env("PATH", &path)
+            .env("VERSION", version)
+            .env("GITHUB_OUTPUT", out.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::fs::read_to_string(out.path()).unwrap()
+    };
+    assert_eq!(run(env!("CARGO_PKG_VERSION")), "found=true\n");
+    assert_eq!(run("9.9.9"), "found=false\n");
+}
