@@ -473,17 +473,24 @@ fn a_kradle_of_the_pinned_version_on_the_path_is_used_as_it_is() {
     let steps = action["runs"]["steps"].as_array().unwrap();
     let find = steps.iter().find(|s| s["id"] == "find").unwrap();
     let script = find["run"].as_str().unwrap();
-    // The steps that build are skipped when it found one.
-    for id in ["cache"] {
-        let step = steps.iter().find(|s| s["id"] == id).unwrap();
-        assert!(
-            step["if"]
+    // The steps that build or install are skipped when it found one.
+    let skipped: Vec<&str> = steps
+        .iter()
+        .filter(|s| {
+            s["if"]
                 .as_str()
-                .unwrap()
-                .contains("steps.find.outputs.found != 'true'"),
-            "{step}"
-        );
-    }
+                .is_some_and(|c| c.contains("steps.find.outputs.found != 'true'"))
+        })
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(
+        skipped,
+        [
+            "Cache kradle ${{ inputs.version }}",
+            "Install kradle ${{ inputs.version }}",
+            "Put kradle on the PATH"
+        ]
+    );
     let bin = std::path::Path::new(env!("CARGO_BIN_EXE_kradle"))
         .parent()
         .unwrap()
