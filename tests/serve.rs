@@ -1678,7 +1678,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     .await
     .unwrap();
     assert!(ok, "{err}");
-    for (_, plural, _) in kradle_runtime::serve::api::KINDS {
+    for (_, plural, _) in kradle_runtime::serve::api::kinds() {
         assert!(
             out.lines()
                 .any(|l| l == format!("{plural}.data.kradle.a5c.ai")),
@@ -1825,7 +1825,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     assert!(ended.code().is_some(), "{ended:?}");
 
     // explain, for every served kind and a field.
-    for (kind, plural, _) in kradle_runtime::serve::api::KINDS {
+    for (kind, plural, _) in kradle_runtime::serve::api::kinds() {
         let (ok, out, err) = run(owned(&[
             "explain",
             plural,
@@ -4244,7 +4244,7 @@ async fn behind_an_apiservice_the_front_proxy_names_the_caller_and_rbac_decides(
     let openapi: serde_json::Value = response.json().await.unwrap();
     assert_eq!(openapi["openapi"], "3.0.0");
     let schemas = openapi["components"]["schemas"].as_object().unwrap();
-    for (kind, plural, _) in kradle_runtime::serve::api::KINDS {
+    for (kind, plural, _) in kradle_runtime::serve::api::kinds() {
         let found = schemas.values().any(|s| {
             s["x-kubernetes-group-version-kind"]
                 == serde_json::json!([{ "group": "data.kradle.a5c.ai", "version": "v1alpha1", "kind": kind }])

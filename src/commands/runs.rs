@@ -533,15 +533,15 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
     }
     if attempt == run.attempts && run.backend.as_deref() == Some("agent-mux") {
         say(&format!(
-            "kradle: error: attempt {attempt} of run {} runs on the Agent Mux gateway, not in a pod: its transcript is `kubectl get agentsessiontranscripts {} -n kradle-org-{} -o yaml`",
+            "kradle: error: attempt {attempt} of run {} runs on the Agent Mux gateway, not in a pod: its transcript is `kubectl get agentsessiontranscripts {} -n {} -o yaml`",
             esc(&run.name),
             esc(&run.name),
-            run.org
+            kradle_compiler::model::org_namespace(&run.org)
         ));
         return Ok(1);
     }
     let job = kradle_runtime::dispatch::job::job_name(&run.name, attempt);
-    let namespace = format!("kradle-org-{}", run.org);
+    let namespace = kradle_compiler::model::org_namespace(&run.org);
     let client = match kradle_runtime::secrets::kubernetes::client().await {
         Ok(client) => client,
         Err(e) => {

@@ -517,10 +517,7 @@ fn rbac_is_least_privilege_and_only_in_org_namespaces() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    let served: BTreeSet<&str> = kradle_runtime::serve::api::KINDS
-        .iter()
-        .map(|k| k.1)
-        .collect();
+    let served: BTreeSet<&str> = kradle_runtime::serve::api::kinds().map(|k| k.1).collect();
     assert_eq!(listed, served);
     assert_eq!(
         view["rules"][0]["apiGroups"],

@@ -190,9 +190,10 @@ impl Catalog {
         for o in objects.iter().filter(|o| o["kind"] == "AgentStack") {
             let (org, name) = (org_of(o), name_of(o));
             let spec = &o["spec"];
-            let namespace = o["metadata"]["namespace"]
-                .as_str()
-                .map_or_else(|| format!("kradle-org-{org}"), str::to_string);
+            let namespace = o["metadata"]["namespace"].as_str().map_or_else(
+                || kradle_compiler::model::org_namespace(org),
+                str::to_string,
+            );
             let ready = readiness(report, org, name);
             let identity = spec["runtimeIdentity"]["serviceAccountRef"]
                 .as_str()

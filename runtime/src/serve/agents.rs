@@ -41,7 +41,7 @@ fn access(verb: &'static str, resource: &str, org: &str, name: Option<&str>) -> 
     Access {
         verb,
         resource: Some(resource.to_string()),
-        namespace: Some(format!("kradle-org-{org}")),
+        namespace: Some(kradle_compiler::model::org_namespace(org)),
         name: name.map(str::to_string),
     }
 }
@@ -130,7 +130,7 @@ pub async fn dispatch(
             (
                 StatusCode::CREATED,
                 Json(json!({ "apiVersion": super::api::GROUP_VERSION, "kind": "AgentDispatchRun",
-                    "metadata": { "name": name, "namespace": format!("kradle-org-{org}") },
+                    "metadata": { "name": name, "namespace": kradle_compiler::model::org_namespace(&org) },
                     "spec": { "agentStack": stack, "taskKind": task, "repository": field("repository"),
                               "ref": field("ref"), "requestedBy": who },
                     "status": { "phase": "Pending" } })),

@@ -19,79 +19,47 @@ use super::AppState;
 use super::tls::RemoteUser;
 use crate::store::{LabelSelector, ListQuery, StoredObject};
 
+/// Namespaces of organizations: `kradle-org-<slug>`.
+use kradle_compiler::model::ORG_NAMESPACE_PREFIX as NAMESPACE_PREFIX;
 /// The aggregated kinds have a group of their own: an `APIService` claims a
 /// whole group version, and `kradle.a5c.ai/v1alpha1` belongs to the CRDs the
 /// compiler emits (docs/decisions.md, "The aggregated API's group").
 pub use kradle_compiler::model::{DATA_API_VERSION as GROUP_VERSION, DATA_GROUP as GROUP, VERSION};
-/// Namespaces of organizations: `kradle-org-<slug>`.
-const NAMESPACE_PREFIX: &str = "kradle-org-";
 
-/// The served kinds: (kind, plural, singular).
-pub const KINDS: &[(&str, &str, &str)] = &[
-    ("Issue", "issues", "issue"),
-    ("PullRequest", "pullrequests", "pullrequest"),
-    ("Review", "reviews", "review"),
-    ("Pipeline", "pipelines", "pipeline"),
-    ("Job", "jobs", "job"),
-    (
-        "ExternalSyncEvent",
-        "externalsyncevents",
-        "externalsyncevent",
-    ),
-    (
-        "ExternalSyncState",
-        "externalsyncstates",
-        "externalsyncstate",
-    ),
-    (
-        "ExternalWriteIntent",
-        "externalwriteintents",
-        "externalwriteintent",
-    ),
-    (
-        "ExternalSyncConflict",
-        "externalsyncconflicts",
-        "externalsyncconflict",
-    ),
-    (
-        "AgentTriggerExecution",
-        "agenttriggerexecutions",
-        "agenttriggerexecution",
-    ),
-    ("AgentDispatchRun", "agentdispatchruns", "agentdispatchrun"),
-    (
-        "AgentDispatchAttempt",
-        "agentdispatchattempts",
-        "agentdispatchattempt",
-    ),
-    ("AgentApproval", "agentapprovals", "agentapproval"),
-    (
-        "AgentMemorySnapshot",
-        "agentmemorysnapshots",
-        "agentmemorysnapshot",
-    ),
-    (
-        "AgentContextBundle",
-        "agentcontextbundles",
-        "agentcontextbundle",
-    ),
-    ("KradleArtifact", "kradleartifacts", "kradleartifact"),
-    (
-        "AgentSessionTranscript",
-        "agentsessiontranscripts",
-        "agentsessiontranscript",
-    ),
-    (
-        "ExternalWebhookDelivery",
-        "externalwebhookdeliveries",
-        "externalwebhookdelivery",
-    ),
-    (
-        "ExternalObjectLink",
-        "externalobjectlinks",
-        "externalobjectlink",
-    ),
+/// The served kinds: the aggregated kinds the store projects. Their plural
+/// and singular names are the compiler's (`kradle_compiler::model::KINDS`),
+/// never restated here.
+const SERVED: &[&str] = &[
+    "Issue",
+    "PullRequest",
+    "Review",
+    "Pipeline",
+    "Job",
+    "ExternalSyncEvent",
+    "ExternalSyncState",
+    "ExternalWriteIntent",
+    "ExternalSyncConflict",
+    "AgentTriggerExecution",
+    "AgentDispatchRun",
+    "AgentDispatchAttempt",
+    "AgentApproval",
+    "AgentMemorySnapshot",
+    "AgentContextBundle",
+    "KradleArtifact",
+    "AgentSessionTranscript",
+    "ExternalWebhookDelivery",
+    "ExternalObjectLink",
 ];
+
+/// The served kinds as (kind, plural, singular), in the order above.
+pub fn kinds() -> impl Iterator<Item = (&'static str, &'static str, String)> {
+    SERVED.iter().filter_map(|name| {
+        let info = kradle_compiler::model::KINDS.iter().find(|k| {
+            k.kind == *name && k.storage == kradle_compiler::model::Storage::Aggregated
+        })?;
+        Some((info.kind, info.plural, info.kind.to_ascii_lowercase()))
+    })
+}
 
 /// What a request asks to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,8 +322,7 @@ pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap)
     if let Err(r) = authorized(&state, &headers, Access::discovery()).await {
         return r;
     }
-    let resources: Vec<Value> = KINDS
-        .iter()
+    let resources: Vec<Value> = kinds()
         .map(|(kind, plural, singular)| {
             json!({
                 "name": plural,
@@ -415,10 +382,7 @@ pub(super) struct ListParams {
 }
 
 fn kind_of(plural: &str) -> Option<&'static str> {
-    KINDS
-        .iter()
-        .find(|(_, p, _)| *p == plural)
-        .map(|(k, _, _)| *k)
+    kinds().find(|(_, p, _)| *p == plural).map(|(k, _, _)| k)
 }
 
 fn org_of(namespace: &str) -> Option<&str> {
@@ -831,8 +795,9 @@ mod served_kinds_doc {
             })
             .collect();
         documented.sort();
-        let mut served: Vec<(String, String)> = super::KINDS
-            .iter()
+        // Every served kind is an aggregated kind of the compiler's registry.
+        assert_eq!(super::kinds().count(), super::SERVED.len());
+        let mut served: Vec<(String, String)> = super::kinds()
             .map(|(kind, plural, _)| (kind.to_string(), plural.to_string()))
             .collect();
         served.sort();

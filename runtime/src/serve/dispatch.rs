@@ -233,7 +233,7 @@ pub fn token_hash(token: &str) -> String {
 
 fn namespace_of(catalog: &Catalog, run: &Run) -> String {
     catalog.stack(&run.org, &run.agent_stack).map_or_else(
-        || format!("kradle-org-{}", run.org),
+        || kradle_compiler::model::org_namespace(&run.org),
         |s| s.namespace.clone(),
     )
 }

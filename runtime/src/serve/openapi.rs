@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::api::{Access, GROUP, GROUP_VERSION, KINDS, VERSION};
+use super::api::{Access, GROUP, GROUP_VERSION, VERSION, kinds};
 
 /// The path of the group version's document.
 pub(super) const PATH: &str = "/openapi/v3/apis/data.kradle.a5c.ai/v1alpha1";
@@ -55,7 +55,7 @@ fn build() -> Value {
         json!({ "200": { "description": "OK",
                          "content": { "application/json": { "schema": reference(kind) } } } })
     };
-    for (kind, plural, _) in KINDS {
+    for (kind, plural, _) in kinds() {
         let Some(info) = kradle_compiler::model::kind_info(kind) else {
             continue;
         };
