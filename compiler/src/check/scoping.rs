@@ -39,7 +39,7 @@ pub fn assign_org(
             .metadata
             .namespace
             .as_deref()
-            .and_then(|ns| ns.strip_prefix(crate::model::ORG_NAMESPACE_PREFIX));
+            .and_then(crate::model::org_of_namespace);
         let from_label = doc.metadata.labels.get(ORG_LABEL).map(String::as_str);
         explicit_name = from_ns.or(from_label);
         explicit = if from_ns.is_some() {

@@ -449,9 +449,24 @@ pub fn org_namespace(slug: &str) -> String {
     format!("{ORG_NAMESPACE_PREFIX}{slug}")
 }
 
+/// The organization whose namespace `namespace` is, if it is one
+/// (`kradle-org-acme` → `acme`): [`org_namespace`] read backwards.
+pub fn org_of_namespace(namespace: &str) -> Option<&str> {
+    namespace
+        .strip_prefix(ORG_NAMESPACE_PREFIX)
+        .filter(|slug| !slug.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_org_namespace_reads_back_to_its_org() {
+        assert_eq!(org_of_namespace(&org_namespace("acme")), Some("acme"));
+        assert_eq!(org_of_namespace("kradle-org-"), None);
+        assert_eq!(org_of_namespace("default"), None);
+    }
 
     #[test]
     fn registry_counts_match_the_spec() {

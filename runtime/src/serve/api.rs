@@ -19,8 +19,6 @@ use super::AppState;
 use super::tls::RemoteUser;
 use crate::store::{LabelSelector, ListQuery, StoredObject};
 
-/// Namespaces of organizations: `kradle-org-<slug>`.
-use kradle_compiler::model::ORG_NAMESPACE_PREFIX as NAMESPACE_PREFIX;
 /// The aggregated kinds have a group of their own: an `APIService` claims a
 /// whole group version, and `kradle.a5c.ai/v1alpha1` belongs to the CRDs the
 /// compiler emits (docs/decisions.md, "The aggregated API's group").
@@ -385,12 +383,6 @@ fn kind_of(plural: &str) -> Option<&'static str> {
     kinds().find(|(_, p, _)| *p == plural).map(|(k, _, _)| k)
 }
 
-fn org_of(namespace: &str) -> Option<&str> {
-    namespace
-        .strip_prefix(NAMESPACE_PREFIX)
-        .filter(|o| !o.is_empty())
-}
-
 /// `GET …/namespaces/{ns}/{plural}`.
 pub(super) async fn list_namespaced(
     State(state): State<AppState>,
@@ -400,7 +392,9 @@ pub(super) async fn list_namespaced(
 ) -> Response {
     // A namespace that is not an org's holds none of these objects.
     // (No org is named "", so that filter matches nothing.)
-    let org = org_of(&namespace).unwrap_or_default().to_string();
+    let org = kradle_compiler::model::org_of_namespace(&namespace)
+        .unwrap_or_default()
+        .to_string();
     list(&state, &headers, Some((namespace, org)), &plural, params).await
 }
 
@@ -657,7 +651,7 @@ pub(super) async fn get_one(
             format!("{plural}.{GROUP} \"{name}\" not found"),
         )
     };
-    let Some(org) = org_of(&namespace) else {
+    let Some(org) = kradle_compiler::model::org_of_namespace(&namespace) else {
         return not_found();
     };
     let query = ListQuery {
@@ -696,7 +690,7 @@ fn object(kind: &str, o: &StoredObject) -> Value {
         "kind": kind,
         "metadata": {
             "name": o.name,
-            "namespace": format!("{NAMESPACE_PREFIX}{}", o.org),
+            "namespace": kradle_compiler::model::org_namespace(&o.org),
             "uid": o.uid,
             "resourceVersion": o.resource_version.to_string(),
             "creationTimestamp": o.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),

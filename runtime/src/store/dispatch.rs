@@ -685,11 +685,11 @@ impl Store {
         sqlx::query(
             "INSERT INTO kradle_dispatch_attempts
                  (run, number, reason, stack_snapshot, job_name, context_digest)
-             VALUES ($1, 1, 'initial', $2, 'agent-' || $3 || '-1', $4)",
+             VALUES ($1, 1, 'initial', $2, $3, $4)",
         )
         .bind(run.id)
         .bind(stack_snapshot)
-        .bind(&run.name)
+        .bind(crate::dispatch::job::job_name(&run.name, 1))
         .bind(&bundle.digest)
         .execute(&mut *tx)
         .await
@@ -1246,15 +1246,15 @@ async fn attempt_failed_on(
     code: &str,
     message: &str,
 ) -> Result<AfterFailure, sqlx::Error> {
-    let row: Option<(String, i32, i32)> = sqlx::query_as(&format!(
-        "SELECT step, attempts, max_attempts FROM kradle_dispatch_runs
+    let row: Option<(String, i32, i32, String)> = sqlx::query_as(&format!(
+        "SELECT step, attempts, max_attempts, name FROM kradle_dispatch_runs
           WHERE id = $1 AND attempts = $2 AND phase NOT IN {TERMINAL} FOR UPDATE"
     ))
     .bind(run)
     .bind(attempt)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((step, attempts, max)) = row else {
+    let Some((step, attempts, max, name)) = row else {
         return Ok(AfterFailure::Moved);
     };
     if !matches!(step.as_str(), "launch" | "watch") {
@@ -1278,14 +1278,14 @@ async fn attempt_failed_on(
         sqlx::query(
             "INSERT INTO kradle_dispatch_attempts
                  (run, number, reason, stack_snapshot, job_name, context_digest)
-             SELECT a.run, $2, 'retry', a.stack_snapshot, 'agent-' || r.name || '-' || $2,
-                    a.context_digest
-               FROM kradle_dispatch_attempts a JOIN kradle_dispatch_runs r ON r.id = a.run
+             SELECT a.run, $2, 'retry', a.stack_snapshot, $4, a.context_digest
+               FROM kradle_dispatch_attempts a
               WHERE a.run = $1 AND a.number = $3",
         )
         .bind(run)
         .bind(next)
         .bind(attempts)
+        .bind(crate::dispatch::job::job_name(&name, next))
         .execute(&mut *conn)
         .await?;
         enqueue_step(conn, run, Duration::ZERO).await?;
