@@ -511,6 +511,13 @@ pub fn run_name(stack: &str, id: i64) -> String {
     format!("{base}-{id}")
 }
 
+/// [`run_name`] as a SQL expression over the SQL expressions `stack` and
+/// `id`, for the statements that take a run's id and name it in one go; a
+/// test holds the two to the same names.
+pub fn run_name_sql(stack: &str, id: &str) -> String {
+    format!("rtrim(left({stack}, 40), '-') || '-' || {id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1019,16 +1019,17 @@ impl Store {
     ) -> Result<String, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let (id, name): (i64, String) = sqlx::query_as(
+        let (id, name): (i64, String) = sqlx::query_as(&format!(
             "WITH n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS id)
              INSERT INTO kradle_dispatch_runs
                  (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
                   requested_by, max_attempts, deadline_seconds)
-             SELECT n.id, $1, rtrim(left($2, 40), '-') || '-' || n.id, $2, $3, $4, $5,
+             SELECT n.id, $1, {}, $2, $3, $4, $5,
                     jsonb_build_array('manual:' || $6), $6, $7, $8
                FROM n
              RETURNING id, name",
-        )
+            crate::dispatch::catalog::run_name_sql("$2", "n.id")
+        ))
         .bind(org)
         .bind(stack)
         .bind(task_kind)
@@ -1203,7 +1204,7 @@ impl Store {
         if !moved {
             return Ok(false);
         }
-        let run: Option<i64> = sqlx::query_scalar(
+        let run: Option<i64> = sqlx::query_scalar(&format!(
             "WITH x AS (
                  INSERT INTO kradle_trigger_executions
                      (org, rule, agent_stack, task_kind, tick, source_event, decision)
@@ -1216,11 +1217,12 @@ impl Store {
              INSERT INTO kradle_dispatch_runs
                  (id, org, name, agent_stack, task_kind, repository, source_refs, execution,
                   trigger_rule, requested_by)
-             SELECT run_id, $1, rtrim(left($3, 40), '-') || '-' || run_id, $3, $4, $6,
+             SELECT run_id, $1, {}, $3, $4, $6,
                     jsonb_build_array(source_event), id, $2, 'kradle-scheduler'
                FROM n
              RETURNING id",
-        )
+            crate::dispatch::catalog::run_name_sql("$3", "run_id")
+        ))
         .bind(s.org)
         .bind(s.rule)
         .bind(s.agent_stack)

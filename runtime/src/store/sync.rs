@@ -435,7 +435,7 @@ async fn record_triggers(
     // transaction, so a match is dispatched once or not at all.
     let actor = base.actor.map(str::to_string);
     let dispatching = rows.iter().any(|r| r["decision"] == "Dispatching");
-    sqlx::query(
+    sqlx::query(&format!(
         "WITH x AS (
              INSERT INTO kradle_trigger_executions
                  (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason,
@@ -451,13 +451,14 @@ async fn record_triggers(
              INSERT INTO kradle_dispatch_runs
                  (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
                   execution, trigger_rule, requested_by)
-             SELECT run_id, org, rtrim(left(agent_stack, 40), '-') || '-' || run_id, agent_stack,
+             SELECT run_id, org, {}, agent_stack,
                     task_kind, $5, $6, jsonb_build_array($3), id, rule, $7
                FROM n
              RETURNING id)
          INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
          SELECT $8, 'run:' || id, jsonb_build_object('run', id), 20 FROM runs",
-    )
+        crate::dispatch::catalog::run_name_sql("agent_stack", "run_id")
+    ))
     .bind(&d.org)
     .bind(d.id)
     .bind(&source_event)
