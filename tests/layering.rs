@@ -72,13 +72,35 @@ fn the_compiler_has_no_async_database_or_network_dependency() {
 /// The layer of a top-level module of the compiler crate.
 fn layer(module: &str) -> Option<(u8, &'static str)> {
     Some(match module {
-        "yaml" | "source" | "diagnostics" | "text" | "sshkey" | "template" | "emit" => (0, "base"),
-        "model" | "schemas" | "project" | "forge_plan" => (1, "model"),
+        "yaml" | "source" | "diagnostics" | "text" | "sshkey" | "template" | "emit" | "ignore" => {
+            (0, "base")
+        }
+        "model" | "schemas" | "project" | "forge_plan" | "builtin" => (1, "model"),
         "check" => (2, "check"),
         "lower" => (3, "lower"),
-        "layout" | "diff" | "plan" | "render" | "write" => (4, "output"),
+        "layout" | "diff" | "plan" | "render" | "write" | "reference" => (4, "output"),
         _ => return None,
     })
+}
+
+/// Every module `lib.rs` declares has a layer: a new one cannot slip past
+/// the rule by being unlisted.
+#[test]
+fn every_module_of_the_compiler_has_a_layer() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("compiler/src/lib.rs"))
+            .unwrap();
+    let unlisted: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix("pub mod ")
+                .or(l.trim().strip_prefix("mod "))
+        })
+        .map(|m| m.trim_end_matches(';'))
+        .filter(|m| layer(m).is_none())
+        .collect();
+    assert!(unlisted.is_empty(), "modules with no layer: {unlisted:?}");
 }
 
 #[test]
