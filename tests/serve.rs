@@ -1824,6 +1824,57 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     // what matters is that it ended, and was not killed.
     assert!(ended.code().is_some(), "{ended:?}");
 
+    // `kubectl get -w` as people run it: the events print as rows of the
+    // same table (a Table per event), not as bare objects.
+    let mut watch = Command::new("kubectl")
+        .args([
+            "--server",
+            &https,
+            "--insecure-skip-tls-verify",
+            "--token",
+            API_TOKEN,
+        ])
+        .args([
+            "get",
+            "issues.data.kradle.a5c.ai",
+            "-n",
+            &ns,
+            "--watch-only",
+        ])
+        .args(["--request-timeout", "8s"])
+        .env("KUBECONFIG", "/dev/null")
+        .env("HOME", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    for n in 40..70u64 {
+        deliver_issue(&server, n, "doomsday").await;
+        if let Ok(line) = lines.recv_timeout(Duration::from_secs(1)) {
+            printed.push(line);
+            if let Ok(line) = lines.recv_timeout(Duration::from_secs(2)) {
+                printed.push(line);
+            }
+            break;
+        }
+    }
+    let _ = watch.kill();
+    let _ = watch.wait();
+    let header: Vec<&str> = printed
+        .first()
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    assert_eq!(header, ["NAME", "PHASE", "REASON", "AGE"], "{printed:?}");
+    assert!(printed.len() >= 2, "a row under the header: {printed:?}");
+
     // explain, for every served kind and a field.
     for (kind, plural, _) in kradle_runtime::serve::api::kinds() {
         let (ok, out, err) = run(owned(&[

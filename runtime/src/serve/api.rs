@@ -485,6 +485,7 @@ async fn list(
             },
             from,
             std::time::Duration::from_secs(timeout),
+            super::table::wants_table(headers),
         );
     }
     let after = match params.continue_.as_deref().filter(|c| !c.is_empty()) {
@@ -559,6 +560,7 @@ fn watch(
     mut query: ListQuery,
     from: Option<i64>,
     timeout: std::time::Duration,
+    as_table: bool,
 ) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     let store = state.store.clone();
@@ -586,7 +588,19 @@ fn watch(
                 } else {
                     "MODIFIED"
                 };
-                let event = json!({ "type": kind_of_change, "object": object(kind, o) });
+                // Asked for as a Table (`kubectl get -w`): one row per event,
+                // with the same columns as the list.
+                let changed = object(kind, o);
+                let changed = if as_table {
+                    super::table::table(
+                        &[changed],
+                        json!({ "resourceVersion": o.resource_version.to_string() }),
+                        chrono::Utc::now(),
+                    )
+                } else {
+                    changed
+                };
+                let event = json!({ "type": kind_of_change, "object": changed });
                 if tx.send(line(&event)).await.is_err() {
                     return; // the client went away
                 }
