@@ -1621,6 +1621,40 @@ fn kubectl_trusting(
     }
 }
 
+/// `kubectl get issues -n NS --watch-only EXTRA` against `https` (8 s
+/// request timeout), and its stdout, line by line.
+fn kubectl_watch(
+    https: &str,
+    ns: &str,
+    extra: &[&str],
+) -> (std::process::Child, mpsc::Receiver<String>) {
+    let mut watch = Command::new("kubectl")
+        .args([
+            "--server",
+            https,
+            "--insecure-skip-tls-verify",
+            "--token",
+            API_TOKEN,
+        ])
+        .args(["get", "issues.data.kradle.a5c.ai", "-n", ns, "--watch-only"])
+        .args(extra)
+        .args(["--request-timeout", "8s"])
+        .env("KUBECONFIG", "/dev/null")
+        .env("HOME", std::env::temp_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, lines) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (watch, lines)
+}
+
 /// The real kubectl, over HTTPS with a bearer token, as a person would use
 /// it: api-resources, get with a label selector as JSON, a watch that sees
 /// one event and ends at its request timeout, explain of every served kind,
@@ -1773,32 +1807,8 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
     );
 
     // A watch sees the issue opened while it runs, then ends at its
-    // request timeout.
-    let mut watch = Command::new("kubectl")
-        .args([
-            "--server",
-            &https,
-            "--insecure-skip-tls-verify",
-            "--token",
-            API_TOKEN,
-        ])
-        .args(["get", "issues.data.kradle.a5c.ai", "-n", &ns])
-        .args(["--watch-only", "--output-watch-events", "-o", "json"])
-        .args(["--request-timeout", "8s"])
-        .env("KUBECONFIG", "/dev/null")
-        .env("HOME", std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, events) = mpsc::channel();
-    std::thread::spawn(move || {
-        // kubectl prints each event as one line of JSON.
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    // request timeout. kubectl prints each event as one line of JSON.
+    let (mut watch, events) = kubectl_watch(&https, &ns, &["--output-watch-events", "-o", "json"]);
     // The watch is open once the server has seen it; deliver until the event
     // arrives (a delivery before the watch started would not show).
     let mut event = None;
@@ -1826,35 +1836,7 @@ async fn the_real_kubectl_lists_watches_and_explains_every_served_kind() {
 
     // `kubectl get -w` as people run it: the events print as rows of the
     // same table (a Table per event), not as bare objects.
-    let mut watch = Command::new("kubectl")
-        .args([
-            "--server",
-            &https,
-            "--insecure-skip-tls-verify",
-            "--token",
-            API_TOKEN,
-        ])
-        .args([
-            "get",
-            "issues.data.kradle.a5c.ai",
-            "-n",
-            &ns,
-            "--watch-only",
-        ])
-        .args(["--request-timeout", "8s"])
-        .env("KUBECONFIG", "/dev/null")
-        .env("HOME", std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut watch, lines) = kubectl_watch(&https, &ns, &[]);
     let mut printed = Vec::new();
     for n in 40..70u64 {
         deliver_issue(&server, n, "doomsday").await;
