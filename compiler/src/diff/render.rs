@@ -114,19 +114,12 @@ fn header(d: &PlanDiff, style: &Style) -> (String, bool) {
     (out, changes)
 }
 
-/// One `~ path: before → after` line per field, indented by `indent`.
-fn field_lines(
-    out: &mut String,
-    fields: &[FieldChange],
-    indent: usize,
-    paint: &dyn Fn(Action, &str) -> String,
-) {
+/// One `<prefix>path: before → after` line per field.
+fn field_lines(out: &mut String, fields: &[FieldChange], prefix: &str) {
     for f in fields {
         let _ = writeln!(
             out,
-            "{:indent$}{} {}: {} → {}",
-            "",
-            paint(Action::Change, "~"),
+            "{prefix}{}: {} → {}",
             f.path,
             short(&f.before),
             short(&f.after)
@@ -195,7 +188,8 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
                 verb(o.action),
                 object_line(o)
             );
-            field_lines(&mut out, &o.fields, 6, &paint);
+            let prefix = format!("      {} ", paint(Action::Change, "~"));
+            field_lines(&mut out, &o.fields, &prefix);
         }
     }
     let mut by_plan: BTreeMap<(&str, &str), Vec<&OperationChange>> = BTreeMap::new();
@@ -216,7 +210,8 @@ pub fn human(d: &PlanDiff, color: bool) -> String {
                     paint(o.action, sign(o.action)),
                     o.description
                 );
-                field_lines(&mut out, &o.fields, 8, &paint);
+                let prefix = format!("        {} ", paint(Action::Change, "~"));
+                field_lines(&mut out, &o.fields, &prefix);
             }
         }
     }
@@ -386,27 +381,11 @@ pub fn markdown(d: &PlanDiff) -> String {
                 verb(o.action),
                 object_line(o)
             );
-            for f in &o.fields {
-                let _ = writeln!(
-                    sec,
-                    "!   {}: {} → {}",
-                    f.path,
-                    short(&f.before),
-                    short(&f.after)
-                );
-            }
+            field_lines(&mut sec, &o.fields, "!   ");
         }
         for o in ops {
             let _ = writeln!(sec, "{} {} ({})", sign(o.action), o.description, o.backend);
-            for f in &o.fields {
-                let _ = writeln!(
-                    sec,
-                    "!   {}: {} → {}",
-                    f.path,
-                    short(&f.before),
-                    short(&f.after)
-                );
-            }
+            field_lines(&mut sec, &o.fields, "!   ");
         }
         sec.push_str("```\n\n</details>\n\n");
         if head.len() + warn.len() + body.len() + sec.len() + notice_room > MARKDOWN_LIMIT {
