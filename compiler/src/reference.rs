@@ -200,15 +200,42 @@ fn list(out: &mut String, schema: &Value, defs: &Map<String, Value>, depth: usiz
     }
 }
 
+/// Why `kradle explain` has nothing to print, with the nearest name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExplainError {
+    #[error("kind `{name}` is not a kradle kind; did you mean `{nearest}`?")]
+    KindNear { name: String, nearest: String },
+    #[error("kind `{name}` is not a kradle kind (`kradle schema` lists them)")]
+    Kind { name: String },
+    #[error("`{at}` has no fields: `{part}` is not one")]
+    NoFields { at: String, part: String },
+    #[error("`{at}` has no field `{part}`; did you mean `{nearest}`?")]
+    FieldNear {
+        at: String,
+        part: String,
+        nearest: String,
+    },
+    #[error("`{at}` has no field `{part}`; its fields: {known}")]
+    Field {
+        at: String,
+        part: String,
+        known: String,
+    },
+}
+
 /// The text of `kradle explain target`, or why there is none.
-pub fn explain(target: &str, recursive: bool) -> Result<String, String> {
+pub fn explain(target: &str, recursive: bool) -> Result<String, ExplainError> {
     let mut parts = target.split('.');
     let name = parts.next().unwrap_or_default();
     let Some(kind) = find_kind(name) else {
         let kinds: Vec<&str> = Kind::all().map(|k| k.info().kind).collect();
-        return Err(match did_you_mean(name, kinds.iter().copied()) {
-            Some(k) => format!("kind `{name}` is not a kradle kind; did you mean `{k}`?"),
-            None => format!("kind `{name}` is not a kradle kind (`kradle schema` lists them)"),
+        let name = name.to_string();
+        return Err(match did_you_mean(&name, kinds.iter().copied()) {
+            Some(k) => ExplainError::KindNear {
+                name,
+                nearest: k.to_string(),
+            },
+            None => ExplainError::Kind { name },
         });
     };
     let doc = kind.document_schema();
@@ -217,11 +244,12 @@ pub fn explain(target: &str, recursive: bool) -> Result<String, String> {
     let mut schema = &doc;
     let mut path = Vec::new();
     for part in parts {
+        let part_name = part.to_string();
         let Some(props) = fields(schema, defs) else {
-            return Err(format!(
-                "`{}` has no fields: `{part}` is not one",
-                path.join(".")
-            ));
+            return Err(ExplainError::NoFields {
+                at: path.join("."),
+                part: part_name,
+            });
         };
         let Some(next) = props.get(part) else {
             let known = props.keys().map(String::as_str);
@@ -231,11 +259,16 @@ pub fn explain(target: &str, recursive: bool) -> Result<String, String> {
                 path.join(".")
             };
             return Err(match did_you_mean(part, known) {
-                Some(f) => format!("`{at}` has no field `{part}`; did you mean `{f}`?"),
-                None => format!(
-                    "`{at}` has no field `{part}`; its fields: {}",
-                    props.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
+                Some(f) => ExplainError::FieldNear {
+                    at,
+                    part: part_name,
+                    nearest: f.to_string(),
+                },
+                None => ExplainError::Field {
+                    at,
+                    part: part_name,
+                    known: props.keys().cloned().collect::<Vec<_>>().join(", "),
+                },
             });
         };
         path.push(part.to_string());
@@ -563,11 +596,13 @@ mod tests {
     #[test]
     fn unknown_kinds_and_fields_say_the_nearest_name() {
         assert_eq!(
-            explain("agentstak", false).unwrap_err(),
+            explain("agentstak", false).unwrap_err().to_string(),
             "kind `agentstak` is not a kradle kind; did you mean `AgentStack`?"
         );
         assert_eq!(
-            explain("agentstack.spec.budjet", false).unwrap_err(),
+            explain("agentstack.spec.budjet", false)
+                .unwrap_err()
+                .to_string(),
             "`spec` has no field `budjet`; did you mean `budget`?"
         );
         assert!(explain("agentstack.spec.budget.maxAttempts.x", false).is_err());
