@@ -189,11 +189,12 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
+        let ns = kradle_compiler::model::org_namespace("acme");
         let objects = [
-            json!({ "metadata": { "name": "fixer-1", "namespace": "kradle-org-acme",
+            json!({ "metadata": { "name": "fixer-1", "namespace": ns,
                                   "creationTimestamp": "2026-12-07T11:55:00Z" },
                     "status": { "phase": "Failed", "reason": "BackoffLimitExceeded" } }),
-            json!({ "metadata": { "name": "issue-7", "namespace": "kradle-org-acme",
+            json!({ "metadata": { "name": "issue-7", "namespace": ns,
                                   "creationTimestamp": "2026-12-06T12:00:00Z" },
                     "status": {} }),
         ];
@@ -214,9 +215,6 @@ mod tests {
         );
         assert_eq!(t["rows"][1]["cells"], json!(["issue-7", "", "", "24h"]));
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
-        assert_eq!(
-            t["rows"][0]["object"]["metadata"]["namespace"],
-            "kradle-org-acme"
-        );
+        assert_eq!(t["rows"][0]["object"]["metadata"]["namespace"], ns.as_str());
     }
 }
