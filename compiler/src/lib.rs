@@ -110,14 +110,7 @@ pub fn build(sources: Sources, options: &lower::BuildOptions) -> Build {
 pub fn validate(sources: Sources, options: &Options) -> Validation {
     let mut validation = check_sources(sources, options);
     if !validation.has_errors() {
-        let build_options = lower::BuildOptions {
-            now: options.now,
-            repo_url: None,
-            target_revision: None,
-            path: None,
-            origin_repo_url: None,
-        };
-        let (_, diags) = lower::lower(&validation.model, &build_options);
+        let (_, diags) = lower::lower(&validation.model, &lower::BuildOptions::at(options.now));
         validation.diagnostics.extend(diags);
     }
     validation

@@ -270,16 +270,7 @@ pub fn compile(
     sources: kradle_compiler::source::Sources,
     now: chrono::DateTime<chrono::Utc>,
 ) -> kradle_compiler::Build {
-    kradle_compiler::build(
-        sources,
-        &BuildOptions {
-            now,
-            repo_url: None,
-            target_revision: None,
-            path: None,
-            origin_repo_url: None,
-        },
-    )
+    kradle_compiler::build(sources, &BuildOptions::at(now))
 }
 
 /// What an apply converges to: the compiled config's plans, or a saved

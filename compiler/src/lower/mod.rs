@@ -47,6 +47,20 @@ pub struct BuildOptions {
     pub origin_repo_url: Option<String>,
 }
 
+impl BuildOptions {
+    /// "Now" = `now`, and nothing else given: no repository URL, so no Argo CD
+    /// applications (what `validate` and `apply` lower with).
+    pub fn at(now: DateTime<Utc>) -> BuildOptions {
+        BuildOptions {
+            now,
+            repo_url: None,
+            target_revision: None,
+            path: None,
+            origin_repo_url: None,
+        }
+    }
+}
+
 /// Argo CD sync waves: CRDs, then namespaces, then RBAC, then resources, then policies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Wave {
