@@ -277,6 +277,29 @@ impl super::Model {
             })
     }
 
+    /// The repositories of `org` kradle manages on GitHub: those an enabled
+    /// GitHub binding scopes and, under `defaultBackend: github` with exactly
+    /// one such binding, every repository no binding scopes (KR523 refuses
+    /// the config when there is not exactly one). The others are on Gitea.
+    pub fn github_repositories<'a>(&'a self, org: &'a str) -> std::collections::BTreeSet<&'a str> {
+        let bindings: Vec<_> = self.github_bindings(org).collect();
+        let mut out: std::collections::BTreeSet<&str> = bindings
+            .iter()
+            .flat_map(|(_, b, _)| b.scope.iter().flat_map(|s| s.repositories.iter()))
+            .map(|r| r.0.as_str())
+            .collect();
+        if self.project.default_backend == Some(crate::project::Backend::Github)
+            && bindings.len() == 1
+        {
+            let bound = self.bound_repositories(org);
+            out.extend(
+                self.names_in(Some(org), super::Kind::Repository)
+                    .filter(|r| !bound.contains(r)),
+            );
+        }
+        out
+    }
+
     /// Every repository of `org` some binding scopes, whatever its
     /// provider: the others follow `defaultBackend`.
     pub fn bound_repositories(&self, org: &str) -> std::collections::BTreeSet<&str> {

@@ -11,8 +11,9 @@
 //!   name>`, on that repository or on the whole organization.
 //!
 //! The repositories are the rule's (`repository`, `webhookTrigger.repository`,
-//! `commentTrigger.repos`), else every repository of the organization.
-//! Repositories bound to another kind of provider are not judged.
+//! `commentTrigger.repos`), else every repository of the organization. Which
+//! forge a repository is on is `Model::github_repositories`, as the forge
+//! plans decide it.
 //!
 //! Why: Gitea sends nothing unless a hook says where. A rule on a Gitea
 //! organization with no receiving subscription validates, builds, applies
@@ -33,45 +34,9 @@ use std::collections::BTreeSet;
 use crate::diagnostics::Code;
 use crate::model::Kind;
 use crate::model::agents::{AgentTriggerRuleSpec, TriggerSource};
-use crate::model::external::{
-    ExternalBackendBindingSpec, ExternalBackendProviderSpec, ProviderType,
-};
 use crate::model::repository::WebhookSubscriptionSpec;
-use crate::project::Backend;
 
 use super::{Ctx, Model};
-
-/// Where a repository's events can come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Forge {
-    Github,
-    Gitea,
-    /// Bound to a provider kradle does not receive from (judged elsewhere).
-    Other,
-}
-
-fn forge_of(model: &Model, org: &str, repo: &str) -> Forge {
-    let binding = model
-        .all::<ExternalBackendBindingSpec>()
-        .filter(|(r, b)| r.org.as_deref() == Some(org) && b.sync_enabled != Some(false))
-        .find(|(_, b)| {
-            b.scope
-                .iter()
-                .flat_map(|s| s.repositories.iter())
-                .any(|r| r.name() == repo)
-        });
-    if let Some((_, b)) = binding {
-        return match model.get::<ExternalBackendProviderSpec>(Some(org), b.provider_ref.name()) {
-            Some((_, p)) if p.provider_type == ProviderType::Github => Forge::Github,
-            Some((_, p)) if p.provider_type == ProviderType::Gitea => Forge::Gitea,
-            _ => Forge::Other,
-        };
-    }
-    match model.project.default_backend {
-        Some(Backend::Github) => Forge::Github,
-        _ => Forge::Gitea,
-    }
-}
 
 /// The subscriptions of `org` whose URL is kradle's receiver for them, as
 /// (subscription name, repository it covers; `None`: the organization).
@@ -121,12 +86,15 @@ pub(super) fn check(model: &Model, d: &mut Ctx<'_, '_>, s: &AgentTriggerRuleSpec
     if repos.is_empty() {
         return;
     }
+    // A repository on GitHub reaches kradle through its binding; one on
+    // Gitea through a receiving subscription.
     let receivers = receivers(model, &org);
-    let reached = |repo: &str| match forge_of(model, &org, repo) {
-        Forge::Github | Forge::Other => true,
-        Forge::Gitea => receivers
-            .iter()
-            .any(|(_, covers)| covers.is_none_or(|c| c == repo)),
+    let on_github = model.github_repositories(&org);
+    let reached = |repo: &str| {
+        on_github.contains(repo)
+            || receivers
+                .iter()
+                .any(|(_, covers)| covers.is_none_or(|c| c == repo))
     };
     if repos.iter().any(|r| reached(r)) {
         return;

@@ -369,14 +369,10 @@ fn github_repos(model: &Model, org: &str) -> BTreeMap<String, (String, Provider)
         }
         providers.push((owner, info));
     }
-    if model.project.default_backend == Some(crate::project::Backend::Github) {
-        if let [only] = providers.as_slice() {
-            let bound = model.bound_repositories(org);
-            for (r, _) in specs::<RepositorySpec>(model, org) {
-                if !bound.contains(r.name.as_str()) {
-                    out.insert(r.name.clone(), only.clone());
-                }
-            }
+    // The unbound ones under `defaultBackend: github`, on the one binding.
+    if let [only] = providers.as_slice() {
+        for repo in model.github_repositories(org) {
+            out.entry(repo.to_string()).or_insert_with(|| only.clone());
         }
     }
     out
