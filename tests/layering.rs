@@ -105,47 +105,26 @@ fn every_module_of_the_compiler_has_a_layer() {
 
 #[test]
 fn no_module_imports_a_layer_above_its_own() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("compiler/src");
     let mut violations = Vec::new();
-    let mut todo = vec![src.clone()];
-    while let Some(dir) = todo.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                todo.push(path);
-                continue;
-            }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path
-                .strip_prefix(&src)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
-            let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
-            let Some((own, own_name)) = layer(top) else {
-                continue;
-            };
-            let text = std::fs::read_to_string(&path).unwrap();
-            // Unit tests may reach up (they build models through `validate`).
-            let code = text.split("#[cfg(test)]").next().unwrap();
-            for (i, line) in code.lines().enumerate() {
-                if line.trim_start().starts_with("//") {
-                    continue;
-                }
-                for part in line.split("crate::").skip(1) {
-                    let module: String = part
-                        .chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
-                        .collect();
-                    if let Some((other, other_name)) = layer(&module) {
-                        if other > own {
-                            violations.push(format!(
-                                "{rel}:{}: {own_name} imports {other_name} (crate::{module})",
-                                i + 1
-                            ));
-                        }
+    for (rel, code) in source_files("compiler/src") {
+        let top = rel.split('/').next().unwrap().trim_end_matches(".rs");
+        let Some((own, own_name)) = layer(top) else {
+            continue;
+        };
+        // Unit tests may reach up (they build models through `validate`):
+        // `source_files` leaves them out.
+        for (i, line) in code.lines().enumerate() {
+            for part in line.split("crate::").skip(1) {
+                let module: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some((other, other_name)) = layer(&module) {
+                    if other > own {
+                        violations.push(format!(
+                            "{rel}:{}: {own_name} imports {other_name} (crate::{module})",
+                            i + 1
+                        ));
                     }
                 }
             }
@@ -155,5 +134,209 @@ fn no_module_imports_a_layer_above_its_own() {
         violations.is_empty(),
         "imports against the layering:\n{}",
         violations.join("\n")
+    );
+}
+
+/// The Rust files under `dir` (from the repository root), relative to it,
+/// with their code: unit tests (from `#[cfg(test)]` on) left out, and
+/// comment lines blanked (so line numbers stay).
+fn source_files(dir: &str) -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let mut files = Vec::new();
+    let mut todo = vec![src.clone()];
+    while let Some(dir) = todo.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let rel = path.strip_prefix(&src).unwrap().to_string_lossy();
+                let text = std::fs::read_to_string(&path).unwrap();
+                let code: Vec<&str> = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap()
+                    .lines()
+                    .map(|l| {
+                        if l.trim_start().starts_with("//") {
+                            ""
+                        } else {
+                            l
+                        }
+                    })
+                    .collect();
+                files.push((rel.replace('\\', "/"), code.join("\n")));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The runtime's source files, relative to `runtime/src`.
+fn runtime_files() -> Vec<(String, String)> {
+    source_files("runtime/src")
+}
+
+/// The runtime file a `crate::a::b…` path names: `a/b.rs` when there is
+/// one, else `a/mod.rs` or `a.rs` (an item of `a`).
+fn runtime_file_of(path: &str, files: &[(String, String)]) -> Option<String> {
+    let parts: Vec<&str> = path.split("::").collect();
+    let has = |f: &str| files.iter().any(|(r, _)| r == f);
+    if parts.len() >= 2 {
+        let file = format!("{}/{}.rs", parts[0], parts[1]);
+        if has(&file) {
+            return Some(file);
+        }
+    }
+    [format!("{}/mod.rs", parts[0]), format!("{}.rs", parts[0])]
+        .into_iter()
+        .find(|f| has(f))
+}
+
+/// The runtime's pure modules: decisions and data, no I/O. The store may
+/// use their types; they use no adapter.
+const PURE: &[&str] = &[
+    "dispatch/mod.rs",
+    "dispatch/run.rs",
+    "dispatch/outcome.rs",
+    "dispatch/bundle.rs",
+    "dispatch/catalog.rs",
+    "dispatch/cron.rs",
+    "dispatch/job.rs",
+    "sync/mod.rs",
+    "writeback/mod.rs",
+    "secrets/mod.rs",
+    "text_enum.rs",
+];
+
+/// Every `crate::…` path of `code`.
+fn crate_paths(code: &str) -> Vec<String> {
+    code.split("crate::")
+        .skip(1)
+        .map(|p| {
+            p.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                .collect::<String>()
+                .trim_end_matches(':')
+                .to_string()
+        })
+        .collect()
+}
+
+/// Files outside `store/` that name sqlx.
+fn sql_outside_the_store(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(rel, code)| !rel.starts_with("store/") && code.contains("sqlx"))
+        .map(|(rel, _)| format!("{rel} uses sqlx"))
+        .collect()
+}
+
+/// Pure modules that do I/O or use an adapter.
+fn impure_pure_modules(files: &[(String, String)]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (rel, code) in files.iter().filter(|(r, _)| PURE.contains(&r.as_str())) {
+        for banned in [
+            "tokio::",
+            "axum::",
+            "hyper::",
+            "sqlx",
+            "kube::",
+            "k8s_openapi::",
+            "git2::",
+        ] {
+            if code.contains(banned) {
+                violations.push(format!("{rel} uses {banned}"));
+            }
+        }
+        for path in crate_paths(code) {
+            let top = path.split("::").next().unwrap_or_default();
+            if ["store", "forge", "serve", "apply", "import"].contains(&top)
+                || path.starts_with("secrets::kubernetes")
+            {
+                violations.push(format!("{rel} imports crate::{path}"));
+            }
+        }
+    }
+    violations
+}
+
+/// Store files that import a module that is not pure.
+fn store_imports(files: &[(String, String)]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (rel, code) in files.iter().filter(|(r, _)| r.starts_with("store/")) {
+        for path in crate_paths(code) {
+            if path.starts_with("store") {
+                continue;
+            }
+            match runtime_file_of(&path, files) {
+                Some(file) if PURE.contains(&file.as_str()) => {}
+                other => violations.push(format!(
+                    "{rel} imports crate::{path} ({}), which is not a pure module",
+                    other.unwrap_or_else(|| "unknown".into())
+                )),
+            }
+        }
+    }
+    violations
+}
+
+#[test]
+fn only_the_store_speaks_sql() {
+    let v = sql_outside_the_store(&runtime_files());
+    assert!(
+        v.is_empty(),
+        "sqlx outside runtime/src/store/ (serve/ and the domain modules hold no SQL):\n{}",
+        v.join("\n")
+    );
+}
+
+#[test]
+fn pure_modules_use_no_adapter_and_do_no_io() {
+    let files = runtime_files();
+    for pure in PURE {
+        assert!(
+            files.iter().any(|(r, _)| r == pure),
+            "{pure} is listed as pure but does not exist"
+        );
+    }
+    let v = impure_pure_modules(&files);
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn the_store_imports_only_pure_modules() {
+    let v = store_imports(&runtime_files());
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+/// The rules catch what crosses them.
+#[test]
+fn the_runtime_rules_fail_on_a_crossing() {
+    let file = |rel: &str, code: &str| (rel.to_string(), code.to_string());
+    let files = vec![
+        file(
+            "store/mod.rs",
+            "use crate::serve::AppState;\nuse crate::dispatch::run::Run;",
+        ),
+        file("serve/mod.rs", "sqlx::query(\"SELECT 1\")"),
+        file("serve/dispatch.rs", ""),
+        file(
+            "dispatch/run.rs",
+            "use crate::store::Store;\ntokio::spawn(x);",
+        ),
+    ];
+    assert_eq!(sql_outside_the_store(&files), ["serve/mod.rs uses sqlx"]);
+    assert_eq!(
+        impure_pure_modules(&files),
+        [
+            "dispatch/run.rs uses tokio::",
+            "dispatch/run.rs imports crate::store::Store"
+        ]
+    );
+    assert_eq!(
+        store_imports(&files),
+        ["store/mod.rs imports crate::serve::AppState (serve/mod.rs), which is not a pure module"]
     );
 }

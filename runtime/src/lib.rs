@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod serve;
 pub mod store;
 pub mod sync;
+mod text_enum;
 pub mod writeback;
 
 pub use kradle_compiler as compiler;

@@ -18,9 +18,11 @@ use kradle_runtime::dispatch::catalog::Catalog;
 use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, KubeJobs, Target};
 use kradle_runtime::dispatch::memory::MemoryGit;
 use kradle_runtime::dispatch::mux::AgentMux;
+use kradle_runtime::dispatch::outcome::Outcome;
+use kradle_runtime::dispatch::run::Run;
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::dispatch::{self, Dispatcher, token_hash};
-use kradle_runtime::store::{Called, Cancelled, Decided, Outcome, Run, Store};
+use kradle_runtime::store::{Called, Cancelled, Decided, Store};
 use serde_json::{Value, json};
 use support::TestDb;
 use support::fake_kube::FakeKube;
@@ -140,7 +142,7 @@ impl World {
         let id = self.run(name).await.id;
         dispatch::advance(&self.d, id).await.unwrap();
         let run = self.run(name).await;
-        (run.phase, run.step)
+        (run.phase.to_string(), run.step.to_string())
     }
 
     async fn callback(&self, name: &str, token: &str, phase: &str) -> Called {
@@ -196,8 +198,8 @@ impl World {
 
     /// [`World::step_until`] the run is in `phase`: its (phase, step).
     async fn until_phase(&self, name: &str, phase: &str) -> (String, String) {
-        let run = self.step_until(name, |r| r.phase == phase).await;
-        (run.phase, run.step)
+        let run = self.step_until(name, |r| r.phase.as_str() == phase).await;
+        (run.phase.to_string(), run.step.to_string())
     }
 }
 
@@ -624,7 +626,7 @@ async fn a_run_whose_job_runs_out_of_tries_ends_failed_and_frees_its_workspace()
     let name = w.dispatch("api").await;
     w.step(&name).await;
     let before = w.run(&name).await;
-    assert_eq!(before.phase, "Running");
+    assert_eq!(before.phase.as_str(), "Running");
     // The next look at the Job fails, and so does every retry: the job's
     // last try is now (no waiting out the backoff).
     w.kube.state.lock().unwrap().fail_next = 1_000;

@@ -63,7 +63,7 @@ async fn list(args: ListArgs) -> Result<u8, Failure> {
     let store = args.database.connect().await?;
     store.require_current().await?;
     let phases: &[Phase] = if args.all {
-        &Phase::ALL
+        Phase::ALL
     } else {
         &[Phase::PendingApproval]
     };

@@ -4,6 +4,7 @@
 
 use clap::Subcommand;
 use kradle_runtime::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
+use kradle_runtime::dispatch::run::{Backend, Phase};
 use kradle_runtime::store::{Cancelled, Decided, ListQuery, Store, StoredObject};
 use serde_json::Value;
 
@@ -510,8 +511,8 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
     };
     let attempt = a.attempt.unwrap_or(run.attempts);
     let waiting = matches!(
-        run.phase.as_str(),
-        "Pending" | "AwaitingApproval" | "Queued"
+        run.phase,
+        Phase::Pending | Phase::AwaitingApproval | Phase::Queued
     );
     if waiting && (run.attempts == 0 || attempt == run.attempts) {
         say(&format!(
@@ -531,7 +532,7 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
         ));
         return Ok(1);
     }
-    if attempt == run.attempts && run.backend.as_deref() == Some("agent-mux") {
+    if attempt == run.attempts && run.backend == Some(Backend::AgentMux) {
         say(&format!(
             "kradle: error: attempt {attempt} of run {} runs on the Agent Mux gateway, not in a pod: its transcript is `kubectl get agentsessiontranscripts {} -n {} -o yaml`",
             esc(&run.name),

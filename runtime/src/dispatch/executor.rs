@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 
 use super::job::{Launch, RUN_WORKSPACE};
 use super::mux::Gateway;
-use crate::store::Outcome;
+use super::outcome::Outcome;
 
 /// Why a call did not work.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -195,6 +195,17 @@ pub fn job_name(run: &str, attempt: i32) -> String {
     format!("agent-{run}-{attempt}")
 }
 
+/// The workspace a run creates when none is free: `ws-<run>`.
+pub fn workspace_name(run: &str) -> String {
+    format!("ws-{run}")
+}
+
+/// A run workspace's PVC: `kradle-run-<workspace>`. Never `kradle-ws-…`,
+/// the name a declared KradleWorkspace compiles to.
+pub fn workspace_pvc(workspace: &str) -> String {
+    format!("kradle-run-{workspace}")
+}
+
 /// The Launch of an attempt of `stack`.
 #[allow(clippy::too_many_arguments)]
 pub fn launch_of(

@@ -16,6 +16,7 @@ pub mod job;
 pub mod memory;
 pub mod mux;
 pub mod outcome;
+pub mod run;
 
 use std::collections::BTreeMap;
 

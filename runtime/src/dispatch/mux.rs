@@ -29,9 +29,9 @@ use serde_json::{Value, json};
 
 use super::executor::{ExecError, Executor, JobState, Launched, Target};
 use super::job::Launch;
+use super::outcome::Outcome;
 use super::outcome::{MAX_EVENTS, outcome_of, transcript};
 use crate::secrets::SecretValue;
-use crate::store::Outcome;
 
 /// Failures in a row before a stream is given up, when the config does
 /// not say (`reconnectPolicy.maxRetries`).

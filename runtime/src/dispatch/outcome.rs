@@ -9,7 +9,18 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::store::Outcome;
+use super::run::Phase;
+
+/// The callback's result, as validated by the handler.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub succeeded: bool,
+    pub message: Option<String>,
+    /// `[{kind, digest, size, mimeType, uri}]`.
+    pub artifacts: Vec<Value>,
+    /// The transcript's events and their digest.
+    pub transcript: Option<(Value, String)>,
+}
 
 /// The most artifacts one result may report.
 pub const MAX_ARTIFACTS: usize = 100;
@@ -28,9 +39,9 @@ const ARTIFACT_FIELDS: &[&str] = &["kind", "digest", "size", "mimeType", "uri", 
 /// Validates a result body (`{phase, message, artifacts, transcript}`)
 /// into an [`Outcome`].
 pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
-    let succeeded = match body["phase"].as_str() {
-        Some("Succeeded") => true,
-        Some("Failed") => false,
+    let succeeded = match body["phase"].as_str().and_then(Phase::parse) {
+        Some(Phase::Succeeded) => true,
+        Some(Phase::Failed) => false,
         _ => return Err("`phase` must be `Succeeded` or `Failed`".into()),
     };
     let message = match &body["message"] {

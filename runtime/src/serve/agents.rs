@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api::{Access, authorized_as};
 use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS, UnknownName};
+use crate::dispatch::run::Phase;
 use crate::store::{Cancelled, Decided};
 
 fn answer(code: StatusCode, reason: &str, message: String) -> Response {
@@ -133,7 +134,7 @@ pub async fn dispatch(
                     "metadata": { "name": name, "namespace": kradle_compiler::model::org_namespace(&org) },
                     "spec": { "agentStack": stack, "taskKind": task, "repository": field("repository"),
                               "ref": field("ref"), "requestedBy": who },
-                    "status": { "phase": "Pending" } })),
+                    "status": { "phase": Phase::Pending } })),
             )
                 .into_response()
         }
@@ -207,9 +208,11 @@ pub async fn cancel(
         Err(r) => return r,
     };
     match state.store().cancel_run(&org, &name, &who).await {
-        Ok(Cancelled::Cancelled) => {
-            answer(StatusCode::OK, "Cancelled", format!("cancelled by {who}"))
-        }
+        Ok(Cancelled::Cancelled) => answer(
+            StatusCode::OK,
+            Phase::Cancelled.as_str(),
+            format!("cancelled by {who}"),
+        ),
         Ok(Cancelled::NotFound) => answer(
             StatusCode::NOT_FOUND,
             "NotFound",

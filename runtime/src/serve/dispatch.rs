@@ -26,15 +26,16 @@ use tokio::sync::watch;
 
 use super::AppState;
 use super::workers::{hostname, listen};
-use crate::dispatch::catalog::{Catalog, Review};
+use crate::dispatch::catalog::Catalog;
 use crate::dispatch::executor::{ExecError, Executor, JobState, Launched, Target};
-use crate::dispatch::job::{Launch, launch_of};
+use crate::dispatch::job::{Launch, job_name, launch_of};
 use crate::dispatch::memory::MemoryGit;
-use crate::dispatch::mux::AgentMux;
-use crate::dispatch::outcome::outcome_of;
-use crate::store::{
-    AfterFailure, Binding, Called, DISPATCH_QUEUE, Failed, Job, Outcome, Pinned, Run, Store,
+use crate::dispatch::mux::{AgentMux, Gateway};
+use crate::dispatch::outcome::{Outcome, outcome_of};
+use crate::dispatch::run::{
+    Backend, Env, Facts, FailReason, Need, Phase, Run, Step, Transition, WorkspacePhase, next,
 };
+use crate::store::{AfterFailure, Binding, Called, DISPATCH_QUEUE, Failed, Job, Store};
 
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
 pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
@@ -203,7 +204,7 @@ async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result
     let Some(run) = d.store.dispatch_run(id).await.map_err(|e| e.to_string())? else {
         return Ok(());
     };
-    if matches!(run.phase.as_str(), "Succeeded" | "Failed" | "Cancelled") {
+    if run.phase.is_terminal() {
         return Ok(());
     }
     let message = format!(
@@ -211,7 +212,7 @@ async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result
         run.phase, run.step
     );
     d.store
-        .fail_run(&run, "DispatchGaveUp", &message, None)
+        .fail_run(&run, FailReason::DispatchGaveUp, &message, None)
         .await
         .map_err(|e| e.to_string())?;
     Ok(())
@@ -238,19 +239,35 @@ fn namespace_of(catalog: &Catalog, run: &Run) -> String {
     )
 }
 
-/// Advances run `id` until it waits. `Err` (a store or transient backend
-/// failure) retries the job after a backoff.
+/// What one call of [`advance`] carries from a transition to the next, so
+/// the next step need not read back what the last one wrote.
+#[derive(Default)]
+struct Carried {
+    /// The run as it now is.
+    run: Option<Run>,
+    /// The review's snapshot, when the run was admitted by this call: it is
+    /// recorded with the workspace binding (the stored run is still at its
+    /// review).
+    admitted: Option<Value>,
+    /// A token whose hash was committed with the workspace, and the context
+    /// bundle (content, digest) committed then.
+    prepared: Option<(String, Option<(String, String)>)>,
+}
+
+/// Advances run `id` until it waits: asks [`next`] what to do, reads the
+/// facts it needs, and carries out each transition in the store, one
+/// transaction each. `Err` (a store or transient backend failure) retries
+/// the job after a backoff.
 pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), String> {
     let store = &d.store;
     let e = |e: crate::store::StoreError| e.to_string();
-    // What a transition of this call already knows, so the next step
-    // need not read it back: the run as it now is, and a token whose hash
-    // was committed with the workspace (and the bundle committed then).
-    let mut carried: Option<Run> = None;
-    let mut prepared: Option<(String, Option<(String, String)>)> = None;
-    let mut admitted: Option<Value> = None;
+    let env = Env {
+        cluster: d.executor.is_some(),
+        memory: d.memory.is_some(),
+    };
+    let mut carried = Carried::default();
     loop {
-        let run = match carried.take() {
+        let run = match carried.run.take() {
             Some(run) => run,
             None => match store.dispatch_run(id).await.map_err(e)? {
                 Some(run) => run,
@@ -258,142 +275,81 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
             },
         };
         let catalog = current(&d.catalog);
-        let stack = catalog.stack(&run.org, &run.agent_stack);
-        let needs_stack = matches!(run.step.as_str(), "review" | "workspace" | "launch")
-            && matches!(run.phase.as_str(), "Pending" | "Queued");
-        if needs_stack {
-            let Some(stack) = stack else {
-                let why = format!(
-                    "organization `{}` has no AgentStack `{}`",
-                    run.org, run.agent_stack
-                );
-                store
-                    .fail_run(&run, "StackNotFound", &why, None)
-                    .await
-                    .map_err(e)?;
-                return Ok(());
-            };
-            if let Err(why) = &stack.ready {
-                store
-                    .fail_run(&run, "StackNotReady", why, None)
-                    .await
-                    .map_err(e)?;
-                return Ok(());
+        let mut facts = Facts {
+            fresh_token: carried.prepared.is_some(),
+            ..Facts::default()
+        };
+        let transition = loop {
+            match next(&run, &catalog, env, &facts) {
+                Transition::Observe(need) => observe(d, &run, &catalog, need, &mut facts).await?,
+                t => break t,
             }
-        }
-        match (run.phase.as_str(), run.step.as_str(), stack) {
-            ("Pending", "review", Some(stack)) => {
-                let actor = run.requested_by.as_deref().unwrap_or("kradle");
-                let review = catalog.review(stack, run.repository.as_deref(), actor);
-                let snapshot = review.snapshot(stack);
-                // The budgets: refused when the stack's, or the org's, runs
-                // of the last 24 hours reached its limit.
-                let denied = matches!(review, Review::Denied(_));
-                let budgets = [
-                    (
-                        stack.max_runs_per_day,
-                        Some(run.agent_stack.as_str()),
-                        format!("stack `{}`", run.agent_stack),
-                        "budget.maxRunsPerDay",
-                    ),
-                    (
-                        catalog.org_budget(&run.org).max_runs_per_day,
-                        None,
-                        format!("organization `{}`", run.org),
-                        "agentBudget.maxRunsPerDay",
-                    ),
-                ];
-                for (limit, of_stack, who, field) in budgets {
-                    let Some(limit) = limit.filter(|_| !denied) else {
-                        continue;
-                    };
-                    let started = store
-                        .runs_started_today(&run.org, of_stack)
-                        .await
-                        .map_err(e)?;
-                    if started >= limit {
-                        let why = format!(
-                            "{who} started {started} runs in the last 24 hours, its budget ({field}: {limit})"
-                        );
-                        store
-                            .fail_run(&run, "BudgetExceeded", &why, Some(&snapshot))
-                            .await
-                            .map_err(e)?;
-                        return Ok(());
-                    }
-                }
-                match review {
-                    Review::Allowed => {
-                        // Straight on to the workspace: the review is
-                        // recorded with the binding, in one transaction.
-                        admitted = Some(snapshot);
-                        carried = Some(Run {
-                            step: "workspace".into(),
-                            max_attempts: stack.max_attempts,
-                            deadline_seconds: stack.deadline_seconds,
-                            ..run
-                        });
-                    }
-                    Review::Denied(why) => {
-                        store
-                            .fail_run(&run, "PermissionDenied", &why, Some(&snapshot))
-                            .await
-                            .map_err(e)?;
-                        return Ok(());
-                    }
-                    Review::RequiresApproval { action, why } => {
-                        if store
-                            .hold_for_approval(&run, &snapshot, action, &why)
-                            .await
-                            .map_err(e)?
-                        {
-                            d.stats.awaiting_approval.fetch_add(1, Ordering::Relaxed);
-                            tracing::info!(run = %run.name, org = %run.org, "run awaits approval: see `kradle approvals list`");
-                        }
-                        return Ok(());
-                    }
-                }
-            }
-            ("Pending", "workspace", Some(stack)) => {
-                // The memory commit the run is pinned to, read before
-                // anything is recorded: a run whose memory cannot be read
-                // fails, rather than run against memory nobody can name.
-                let pinned = match (catalog.memory(&run.org), &d.memory) {
-                    (Some(memory), Some(git)) => match git.resolve(memory).await {
-                        Ok(commit) => Some(Pinned {
-                            memory_repository: memory.name.clone(),
-                            requested_ref: memory.branch.clone(),
-                            commit,
-                        }),
-                        Err(why) => {
-                            let why = format!(
-                                "memory repository `{}` (branch `{}`): {why}",
-                                memory.name, memory.branch
-                            );
-                            // Straight from the review, the stored run is
-                            // still at it.
-                            let stored = Run {
-                                step: if admitted.is_some() {
-                                    "review".into()
-                                } else {
-                                    run.step.clone()
-                                },
-                                ..run.clone()
-                            };
-                            store
-                                .fail_run(&stored, "MemorySnapshotFailed", &why, admitted.as_ref())
-                                .await
-                                .map_err(e)?;
-                            return Ok(());
-                        }
+        };
+        match transition {
+            Transition::Observe(_) => unreachable!("observed above"),
+            Transition::Fail {
+                reason,
+                message,
+                review,
+            } => {
+                // Admitted by this call, the stored run is still at its
+                // review, and the review is recorded with the failure.
+                let admitted = carried.admitted.take();
+                let stored = Run {
+                    step: if admitted.is_some() {
+                        Step::Review
+                    } else {
+                        run.step
                     },
-                    _ => None,
+                    ..run
+                };
+                let review = review.or(admitted);
+                store
+                    .fail_run(&stored, reason, &message, review.as_ref())
+                    .await
+                    .map_err(e)?;
+                return Ok(());
+            }
+            Transition::Hold {
+                review,
+                action,
+                why,
+            } => {
+                if store
+                    .hold_for_approval(&run, &review, action, &why)
+                    .await
+                    .map_err(e)?
+                {
+                    d.stats.awaiting_approval.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(run = %run.name, org = %run.org, "run awaits approval: see `kradle approvals list`");
+                }
+                return Ok(());
+            }
+            Transition::Admit { review } => {
+                // Straight on to the workspace: the review is recorded with
+                // the binding, in one transaction.
+                let stack = catalog.stack(&run.org, &run.agent_stack);
+                let (max_attempts, deadline_seconds) = stack
+                    .map_or((run.max_attempts, run.deadline_seconds), |s| {
+                        (s.max_attempts, s.deadline_seconds)
+                    });
+                carried.admitted = Some(review);
+                carried.run = Some(Run {
+                    step: Step::Workspace,
+                    max_attempts,
+                    deadline_seconds,
+                    ..run
+                });
+            }
+            Transition::Bind { memory } => {
+                let Some(stack) = catalog.stack(&run.org, &run.agent_stack) else {
+                    return Ok(());
                 };
                 let mut task = json!({
                     "taskKind": run.task_kind, "repository": run.repository, "ref": run.git_ref,
                     "requestedBy": run.requested_by, "stack": run.agent_stack,
                 });
-                if let Some(pin) = &pinned {
+                if let Some(pin) = &memory {
                     task["memory"] = json!({ "repository": pin.memory_repository,
                         "ref": pin.requested_ref, "commit": pin.commit });
                 }
@@ -406,7 +362,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                 // The first attempt's token: its hash commits with the
                 // workspace, before anything is sent.
                 let (token, hash) = token()?;
-                let admitted = admitted.take();
+                let admitted = carried.admitted.take();
                 let binding = Binding {
                     storage_class: stack.storage_class.as_deref(),
                     capacity: &stack.capacity,
@@ -414,86 +370,44 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     bundle: &bundle,
                     token_hash: &hash,
                     admitted: admitted.as_ref(),
-                    memory: pinned.as_ref(),
+                    memory: memory.as_ref(),
                 };
-                let bound = store.bind_workspace(&run, &binding).await.map_err(e)?;
-                if let Some(b) = bound {
-                    prepared = Some((token, Some((bundle.content.to_string(), bundle.digest))));
-                    carried = Some(Run {
-                        step: "launch".into(),
-                        attempts: 1,
-                        workspace: Some(b.workspace),
-                        pvc: Some(b.pvc),
-                        pvc_new: Some(b.new),
-                        job_name: Some(crate::dispatch::job::job_name(&run.name, 1)),
-                        launch_begun: true,
-                        ..run
-                    });
-                }
+                let Some(b) = store.bind_workspace(&run, &binding).await.map_err(e)? else {
+                    return Ok(());
+                };
+                carried.prepared = Some((token, Some((bundle.content.to_string(), bundle.digest))));
+                carried.run = Some(Run {
+                    step: Step::Launch,
+                    attempts: 1,
+                    workspace: Some(b.workspace),
+                    pvc: Some(b.pvc),
+                    workspace_phase: Some(if b.new {
+                        WorkspacePhase::Provisioning
+                    } else {
+                        WorkspacePhase::InUse
+                    }),
+                    job_name: Some(job_name(&run.name, 1)),
+                    launch_begun: true,
+                    ..run
+                });
             }
-            ("Pending" | "Queued", "launch", Some(stack)) => {
-                let gateway = catalog.gateway_for(stack);
-                let backend = match (gateway, d.executor.as_deref()) {
-                    (Some(_), _) => Backend::Mux(&d.mux),
-                    (None, Some(jobs)) => Backend::Jobs(jobs),
-                    (None, None) => {
-                        store
-                        .park_queued(
-                            &run,
-                            "no execution backend: `kradle serve` has no cluster to create Jobs in",
-                        )
-                            .await
-                            .map_err(e)?;
-                        return Ok(());
-                    }
-                };
-                let job = run.job_name.clone().unwrap_or_default();
-                // A launch of this attempt began before (and died): its Job
-                // may exist, and is adopted. Without one, or with the token
-                // this call prepared, it cannot. (A gateway session is
-                // adopted by launching again: its idempotency key finds it.)
-                let fresh = prepared.take();
-                let state = if run.launch_begun && fresh.is_none() {
-                    let target = Target {
-                        namespace: &stack.namespace,
-                        job: &job,
-                        gateway,
-                        session: None,
-                    };
-                    backend.state(target).await
-                } else {
-                    Ok(JobState::Missing)
-                };
-                match state {
-                    Ok(JobState::Missing) => {}
-                    Ok(_) => {
-                        store.started(&run, d.poll, None).await.map_err(e)?;
-                        return Ok(());
-                    }
-                    Err(ExecError::Transient(m)) => return Err(m),
-                    Err(ExecError::Refused(m)) => {
-                        failed_attempt(d, &run, "LaunchRefused", &m).await?;
-                        return Ok(());
-                    }
-                }
-                // The org's concurrency: a launch past it waits for a run
-                // to end (counted before the launch: two workers launching
-                // at the same instant may both pass).
-                if let Some(limit) = catalog.org_budget(&run.org).max_concurrent_runs {
-                    let running = store.org_runs_running(&run.org).await.map_err(e)?;
-                    if running >= limit {
-                        let why = format!(
-                            "organization `{}` has {running} runs Running, its limit (agentBudget.maxConcurrentRuns: {limit}): the launch waits",
-                            run.org
-                        );
-                        store
-                            .launch_later(&run, "OrgConcurrencyLimit", &why, d.poll)
-                            .await
-                            .map_err(e)?;
-                        return Ok(());
-                    }
-                }
-                let (token, context) = match fresh {
+            Transition::Park { message } => {
+                store.park_queued(&run, &message).await.map_err(e)?;
+                return Ok(());
+            }
+            Transition::Adopt => {
+                store.started(&run, d.poll, None).await.map_err(e)?;
+                return Ok(());
+            }
+            Transition::LaunchLater { reason, message } => {
+                store
+                    .launch_later(&run, reason, &message, d.poll)
+                    .await
+                    .map_err(e)?;
+                return Ok(());
+            }
+            Transition::Launch { backend } => {
+                let (token, context) = match carried.prepared.take() {
                     Some(prepared) => prepared,
                     None => {
                         let (token, hash) = token()?;
@@ -503,169 +417,238 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         (token, None)
                     }
                 };
-                let (pvc, new_pvc) = (
-                    run.pvc.clone().unwrap_or_default(),
-                    run.pvc_new.unwrap_or(false),
-                );
-                let mut launch = launch_of(
-                    stack,
-                    &run.name,
-                    run.attempts,
-                    &run.task_kind,
-                    run.repository.as_deref(),
-                    run.git_ref.as_deref(),
-                    &pvc,
-                    new_pvc,
-                    &d.callback_base,
-                );
-                // The deadline the review froze on the run.
-                launch.deadline_seconds = run.deadline_seconds;
-                launch.gateway = gateway.cloned();
-                launch.context = match context {
-                    Some(context) => Some(context),
-                    None => store
-                        .context_bundle(run.id)
-                        .await
-                        .map_err(e)?
-                        .map(|(content, digest)| (content.to_string(), digest)),
-                };
-                match backend.launch(&launch, &token).await {
-                    Ok(Launched { session }) => {
-                        if store
-                            .started(&run, d.poll, session.as_ref())
-                            .await
-                            .map_err(e)?
-                        {
-                            d.stats.launched.fetch_add(1, Ordering::Relaxed);
-                            match &session {
-                                None => {
-                                    tracing::info!(run = %run.name, org = %run.org, job = %job, attempt = run.attempts, "agent Job created")
-                                }
-                                Some((mux_run, _)) => {
-                                    tracing::info!(run = %run.name, org = %run.org, mux_run = %mux_run, attempt = run.attempts, "agent session launched on the gateway")
-                                }
-                            }
-                        }
-                        return Ok(());
-                    }
-                    Err(ExecError::Transient(m)) => return Err(m),
-                    Err(ExecError::Refused(m)) => {
-                        failed_attempt(d, &run, "LaunchRefused", &m).await?;
-                        return Ok(());
-                    }
-                }
+                return launch(d, &catalog, &run, backend, &token, context).await;
             }
-            ("Running", "watch", _) => {
-                let Some(backend) = backend_of(d, &run) else {
-                    store.watch_again(&run, d.poll).await.map_err(e)?;
-                    return Ok(());
-                };
-                let ns = namespace_of(&catalog, &run);
-                let job = run.job_name.clone().unwrap_or_default();
-                let target = Target {
-                    namespace: &ns,
-                    job: &job,
-                    gateway: catalog.gateway(&run.org),
-                    session: run.mux_run_id.as_deref(),
-                };
-                // A Job's deadline is Kubernetes' (activeDeadlineSeconds);
-                // a gateway session's is kradle's.
-                let over = run
-                    .attempt_seconds
-                    .is_some_and(|s| s > f64::from(run.deadline_seconds));
-                if matches!(backend, Backend::Mux(_)) && over {
-                    backend.cancel(target).await.map_err(|e| e.to_string())?;
-                    let message = format!(
-                        "the gateway session ran past its deadline ({} s)",
-                        run.deadline_seconds
-                    );
-                    failed_attempt(d, &run, "DeadlineExceeded", &message).await?;
-                    return Ok(());
+            Transition::AttemptFailed {
+                code,
+                message,
+                cancel,
+            } => {
+                if let Some(backend) = cancel {
+                    let target = watch_target(&catalog, &run);
+                    backend_for(d, backend)
+                        .ok_or("no backend")?
+                        .cancel(target.as_target())
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
-                let (code, message) = match backend.state(target).await {
-                    Ok(JobState::Reported(outcome)) => {
-                        reported(d, &run, &outcome).await?;
-                        return Ok(());
-                    }
-                    Ok(JobState::Active) => {
-                        store.watch_again(&run, d.poll).await.map_err(e)?;
-                        return Ok(());
-                    }
-                    Ok(JobState::Succeeded) => (
-                        "NoCallback".to_string(),
-                        format!("Job {job} completed without calling back"),
-                    ),
-                    Ok(JobState::Failed { reason, message }) => (reason, message),
-                    Ok(JobState::Missing) => (
-                        "JobMissing".to_string(),
-                        format!("Job {job} is gone (deleted outside kradle?)"),
-                    ),
-                    Err(ExecError::Transient(m)) => return Err(m),
-                    Err(ExecError::Refused(m)) => ("JobUnreadable".to_string(), m),
-                };
                 failed_attempt(d, &run, &code, &message).await?;
                 return Ok(());
             }
-            ("Cancelled", "cleanup", _) => {
-                let ns = namespace_of(&catalog, &run);
-                let job = run.job_name.clone().unwrap_or_default();
-                let Some(backend) = backend_of(d, &run) else {
-                    tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
-                    store.cleaned_up(&run).await.map_err(e)?;
-                    return Ok(());
-                };
-                let target = Target {
-                    namespace: &ns,
-                    job: &job,
-                    gateway: catalog.gateway(&run.org),
-                    session: run.mux_run_id.as_deref(),
-                };
-                backend.cancel(target).await.map_err(|e| e.to_string())?;
-                store.cleaned_up(&run).await.map_err(e)?;
-                tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
+            Transition::Report(outcome) => {
+                reported(d, &run, &outcome).await?;
                 return Ok(());
             }
-            // Waiting (for a person, or its Job), or over.
-            _ => return Ok(()),
+            Transition::WatchAgain => {
+                store.watch_again(&run, d.poll).await.map_err(e)?;
+                return Ok(());
+            }
+            Transition::Cleanup { backend } => {
+                let job = run.job_name.clone().unwrap_or_default();
+                match backend.and_then(|b| backend_for(d, b)) {
+                    Some(backend) => {
+                        let target = watch_target(&catalog, &run);
+                        backend
+                            .cancel(target.as_target())
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        store.cleaned_up(&run).await.map_err(e)?;
+                        tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
+                    }
+                    None => {
+                        tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
+                        store.cleaned_up(&run).await.map_err(e)?;
+                    }
+                }
+                return Ok(());
+            }
+            Transition::Retry(message) => return Err(message),
+            Transition::Stay => return Ok(()),
         }
     }
 }
 
+/// Reads the fact [`next`] asked for into `facts`.
+async fn observe<E: Executor>(
+    d: &Dispatcher<E>,
+    run: &Run,
+    catalog: &Catalog,
+    need: Need,
+    facts: &mut Facts,
+) -> Result<(), String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    match need {
+        Need::StartedByStack => {
+            let started = d.store.runs_started_today(&run.org, Some(&run.agent_stack));
+            facts.started_by_stack = Some(started.await.map_err(e)?);
+        }
+        Need::StartedByOrg => {
+            let started = d.store.runs_started_today(&run.org, None);
+            facts.started_by_org = Some(started.await.map_err(e)?);
+        }
+        Need::Memory => {
+            let read = match (catalog.memory(&run.org), &d.memory) {
+                (Some(memory), Some(git)) => git.resolve(memory).await,
+                _ => Err("no memory repository to read".into()),
+            };
+            facts.memory = Some(read);
+        }
+        Need::Job(backend) => {
+            let target = if run.step == Step::Launch {
+                launch_target(catalog, run)
+            } else {
+                watch_target(catalog, run)
+            };
+            let state = match backend_for(d, backend) {
+                Some(b) => b.state(target.as_target()).await,
+                None => Err(ExecError::Transient(format!("no {backend} backend"))),
+            };
+            facts.job = Some(state);
+        }
+        Need::Running => facts.running = Some(d.store.org_runs_running(&run.org).await.map_err(e)?),
+    }
+    Ok(())
+}
+
+/// The attempt a backend call is about, owned.
+struct OwnedTarget<'a> {
+    namespace: String,
+    job: String,
+    gateway: Option<&'a Gateway>,
+    session: Option<&'a str>,
+}
+
+impl OwnedTarget<'_> {
+    fn as_target(&self) -> Target<'_> {
+        Target {
+            namespace: &self.namespace,
+            job: &self.job,
+            gateway: self.gateway,
+            session: self.session,
+        }
+    }
+}
+
+/// The attempt being launched: in its stack's namespace, on its gateway.
+fn launch_target<'a>(catalog: &'a Catalog, run: &'a Run) -> OwnedTarget<'a> {
+    let stack = catalog.stack(&run.org, &run.agent_stack);
+    OwnedTarget {
+        namespace: namespace_of(catalog, run),
+        job: run.job_name.clone().unwrap_or_default(),
+        gateway: stack.and_then(|s| catalog.gateway_for(s)),
+        session: None,
+    }
+}
+
+/// The attempt that runs: its session, on its org's gateway.
+fn watch_target<'a>(catalog: &'a Catalog, run: &'a Run) -> OwnedTarget<'a> {
+    OwnedTarget {
+        namespace: namespace_of(catalog, run),
+        job: run.job_name.clone().unwrap_or_default(),
+        gateway: catalog.gateway(&run.org),
+        session: run.mux_run_id.as_deref(),
+    }
+}
+
+/// Creates the attempt's Job (or session) with `token`, and records that
+/// the run is Running.
+async fn launch<E: Executor>(
+    d: &Dispatcher<E>,
+    catalog: &Catalog,
+    run: &Run,
+    backend: Backend,
+    token: &str,
+    context: Option<(String, String)>,
+) -> Result<(), String> {
+    let e = |e: crate::store::StoreError| e.to_string();
+    let Some(stack) = catalog.stack(&run.org, &run.agent_stack) else {
+        return Ok(());
+    };
+    let Some(on) = backend_for(d, backend) else {
+        return Err(format!("no {backend} backend"));
+    };
+    let mut launch = launch_of(
+        stack,
+        &run.name,
+        run.attempts,
+        &run.task_kind,
+        run.repository.as_deref(),
+        run.git_ref.as_deref(),
+        run.pvc.as_deref().unwrap_or_default(),
+        run.pvc_new(),
+        &d.callback_base,
+    );
+    // The deadline the review froze on the run.
+    launch.deadline_seconds = run.deadline_seconds;
+    launch.gateway = catalog.gateway_for(stack).cloned();
+    launch.context = match context {
+        Some(context) => Some(context),
+        None => d
+            .store
+            .context_bundle(run.id)
+            .await
+            .map_err(e)?
+            .map(|(content, digest)| (content.to_string(), digest)),
+    };
+    match on.launch(&launch, token).await {
+        Ok(Launched { session }) => {
+            if d.store
+                .started(run, d.poll, session.as_ref())
+                .await
+                .map_err(e)?
+            {
+                d.stats.launched.fetch_add(1, Ordering::Relaxed);
+                let job = launch.job_name();
+                match &session {
+                    None => {
+                        tracing::info!(run = %run.name, org = %run.org, job = %job, attempt = run.attempts, "agent Job created")
+                    }
+                    Some((mux_run, _)) => {
+                        tracing::info!(run = %run.name, org = %run.org, mux_run = %mux_run, attempt = run.attempts, "agent session launched on the gateway")
+                    }
+                }
+            }
+            Ok(())
+        }
+        Err(ExecError::Transient(m)) => Err(m),
+        Err(ExecError::Refused(m)) => failed_attempt(d, run, "LaunchRefused", &m).await,
+    }
+}
+
 /// Where an attempt runs.
-enum Backend<'a, E> {
+enum On<'a, E> {
     Jobs(&'a E),
     Mux(&'a AgentMux),
 }
 
-impl<E: Executor> Backend<'_, E> {
+impl<E: Executor> On<'_, E> {
     async fn launch(&self, launch: &Launch, token: &str) -> Result<Launched, ExecError> {
         match self {
-            Backend::Jobs(jobs) => jobs.launch(launch, token).await,
-            Backend::Mux(mux) => mux.launch(launch, token).await,
+            On::Jobs(jobs) => jobs.launch(launch, token).await,
+            On::Mux(mux) => mux.launch(launch, token).await,
         }
     }
 
     async fn state(&self, target: Target<'_>) -> Result<JobState, ExecError> {
         match self {
-            Backend::Jobs(jobs) => jobs.state(target).await,
-            Backend::Mux(mux) => mux.state(target).await,
+            On::Jobs(jobs) => jobs.state(target).await,
+            On::Mux(mux) => mux.state(target).await,
         }
     }
 
     async fn cancel(&self, target: Target<'_>) -> Result<(), ExecError> {
         match self {
-            Backend::Jobs(jobs) => jobs.cancel(target).await,
-            Backend::Mux(mux) => mux.cancel(target).await,
+            On::Jobs(jobs) => jobs.cancel(target).await,
+            On::Mux(mux) => mux.cancel(target).await,
         }
     }
 }
 
-/// The backend the run's current attempt runs on, if this server has it.
-fn backend_of<'a, E>(d: &'a Dispatcher<E>, run: &Run) -> Option<Backend<'a, E>> {
-    if run.backend.as_deref() == Some("agent-mux") {
-        Some(Backend::Mux(&d.mux))
-    } else {
-        d.executor.as_deref().map(Backend::Jobs)
+/// `backend`, if this server has it.
+fn backend_for<E>(d: &Dispatcher<E>, backend: Backend) -> Option<On<'_, E>> {
+    match backend {
+        Backend::AgentMux => Some(On::Mux(&d.mux)),
+        Backend::Kubernetes => d.executor.as_deref().map(On::Jobs),
     }
 }
 
@@ -777,7 +760,7 @@ async fn record_callback(
         Ok(Called::Succeeded) => {
             state.dispatch.succeeded.fetch_add(1, Ordering::Relaxed);
             tracing::info!(run = %name, %org, "run succeeded");
-            (StatusCode::OK, Json(json!({ "phase": "Succeeded" })))
+            (StatusCode::OK, Json(json!({ "phase": Phase::Succeeded })))
         }
         Ok(Called::Failed(after)) => {
             state
@@ -785,8 +768,8 @@ async fn record_callback(
                 .attempts_failed
                 .fetch_add(1, Ordering::Relaxed);
             let phase = match after {
-                AfterFailure::Retrying(_) => "Pending",
-                _ => "Failed",
+                AfterFailure::Retrying(_) => Phase::Pending,
+                _ => Phase::Failed,
             };
             tracing::warn!(run = %name, %org, "the agent reported a failure");
             (StatusCode::OK, Json(json!({ "phase": phase })))

@@ -8,48 +8,19 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sqlx::postgres::PgConnection;
+use sqlx::Row as _;
+use sqlx::postgres::{PgConnection, PgRow};
 
 use super::deliveries::JOBS_CHANNEL;
 use super::{Store, StoreError};
+use crate::dispatch::job::{job_name, workspace_name, workspace_pvc};
+use crate::dispatch::outcome::Outcome;
+use crate::dispatch::run::{
+    ApprovalPhase, AttemptPhase, Backend, FailReason, Phase, Pinned, Run, Step, WorkspacePhase,
+};
 
 /// The queue of dispatch steps; jobs are keyed `run:<id>`.
 pub const DISPATCH_QUEUE: &str = "dispatch";
-
-/// A run, as the dispatch worker reads it.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
-pub struct Run {
-    pub id: i64,
-    pub org: String,
-    pub name: String,
-    pub agent_stack: String,
-    pub task_kind: String,
-    pub repository: Option<String>,
-    #[sqlx(rename = "ref")]
-    pub git_ref: Option<String>,
-    pub requested_by: Option<String>,
-    pub phase: String,
-    pub step: String,
-    pub attempts: i32,
-    pub max_attempts: i32,
-    pub deadline_seconds: i32,
-    pub workspace: Option<String>,
-    /// The workspace's PVC, and whether it is still to be created.
-    pub pvc: Option<String>,
-    pub pvc_new: Option<bool>,
-    /// The current attempt's Job.
-    pub job_name: Option<String>,
-    /// Whether a launch of the current attempt began (its token's hash is
-    /// recorded): only then can its Job exist already.
-    pub launch_begun: bool,
-    pub source_refs: Value,
-    /// Where the current attempt runs: `kubernetes` or `agent-mux`.
-    pub backend: Option<String>,
-    /// The gateway's run id of the current attempt.
-    pub mux_run_id: Option<String>,
-    /// How long the current attempt has been running.
-    pub attempt_seconds: Option<f64>,
-}
 
 /// The workspace a run was bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,14 +45,6 @@ pub struct Binding<'a> {
     pub admitted: Option<&'a Value>,
     /// The memory commit the run is pinned to.
     pub memory: Option<&'a Pinned>,
-}
-
-/// A memory repository's commit, pinned for a run (AgentMemorySnapshot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pinned {
-    pub memory_repository: String,
-    pub requested_ref: String,
-    pub commit: String,
 }
 
 /// What a failed attempt led to.
@@ -127,28 +90,47 @@ pub enum Decided {
     Already(String),
 }
 
-/// The callback's result, as validated by the handler.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub succeeded: bool,
-    pub message: Option<String>,
-    /// `[{kind, digest, size, mimeType, uri}]`.
-    pub artifacts: Vec<Value>,
-    /// The transcript's events and their digest.
-    pub transcript: Option<(Value, String)>,
-}
-
-const TERMINAL: &str = "('Succeeded', 'Failed', 'Cancelled')";
-
 const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
     r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
-    w.pvc, (w.phase = 'Provisioning') AS pvc_new, a.job_name,
+    w.pvc, w.phase AS workspace_phase, a.job_name,
     (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, a.backend, a.mux_run_id,
     extract(epoch FROM now() - a.started_at)::float8 AS attempt_seconds";
+
+impl sqlx::FromRow<'_, PgRow> for Run {
+    fn from_row(row: &PgRow) -> Result<Run, sqlx::Error> {
+        Ok(Run {
+            id: row.try_get("id")?,
+            org: row.try_get("org")?,
+            name: row.try_get("name")?,
+            agent_stack: row.try_get("agent_stack")?,
+            task_kind: row.try_get("task_kind")?,
+            repository: row.try_get("repository")?,
+            git_ref: row.try_get("ref")?,
+            requested_by: row.try_get("requested_by")?,
+            phase: row.try_get("phase")?,
+            step: row.try_get("step")?,
+            attempts: row.try_get("attempts")?,
+            max_attempts: row.try_get("max_attempts")?,
+            deadline_seconds: row.try_get("deadline_seconds")?,
+            workspace: row.try_get("workspace")?,
+            pvc: row.try_get("pvc")?,
+            workspace_phase: row.try_get("workspace_phase")?,
+            job_name: row.try_get("job_name")?,
+            launch_begun: row.try_get("launch_begun")?,
+            source_refs: row.try_get("source_refs")?,
+            backend: row.try_get("backend")?,
+            mux_run_id: row.try_get("mux_run_id")?,
+            attempt_seconds: row.try_get("attempt_seconds")?,
+        })
+    }
+}
 
 const RUN_FROM: &str = "kradle_dispatch_runs r
     LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
     LEFT JOIN kradle_dispatch_attempts a ON a.run = r.id AND a.number = r.attempts";
+
+/// The phases a run is launched from.
+const LAUNCHING: [Phase; 2] = [Phase::Pending, Phase::Queued];
 
 /// Queues the run's next step, `delay` from now, when the caller's
 /// transaction commits.
@@ -180,12 +162,14 @@ pub(super) async fn enqueue_step(
 async fn release_workspace(conn: &mut PgConnection, run: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE kradle_workspaces
-            SET phase = CASE WHEN phase = 'InUse' THEN 'Ready' ELSE phase END,
+            SET phase = CASE WHEN phase = $2 THEN $3 ELSE phase END,
                 claimed_by = NULL, runs = runs + 1, updated_at = now(),
                 resource_version = nextval('kradle_resource_version')
           WHERE claimed_by = $1",
     )
     .bind(run)
+    .bind(WorkspacePhase::InUse)
+    .bind(WorkspacePhase::Ready)
     .execute(conn)
     .await?;
     Ok(())
@@ -203,21 +187,25 @@ async fn record_outcome(
     let called = if outcome.succeeded {
         sqlx::query(
             "UPDATE kradle_dispatch_runs
-                    SET phase = 'Succeeded', step = 'done', reason = 'Completed', message = $2,
+                    SET phase = $4, step = $5, reason = 'Completed', message = $2,
                         result = $3, token_hash = NULL, finished_at = now(), updated_at = now(),
                         resource_version = nextval('kradle_resource_version')
                   WHERE id = $1",
         )
         .bind(id)
         .bind(&outcome.message)
-        .bind(json!({ "phase": "Succeeded", "message": outcome.message,
-                          "artifacts": outcome.artifacts.len() }))
+        .bind(
+            json!({ "phase": Phase::Succeeded, "message": outcome.message,
+                          "artifacts": outcome.artifacts.len() }),
+        )
+        .bind(Phase::Succeeded)
+        .bind(Step::Done)
         .execute(&mut *conn)
         .await?;
         settle_attempt(
             &mut *conn,
             id,
-            "Succeeded",
+            AttemptPhase::Succeeded,
             None,
             outcome.message.as_deref(),
         )
@@ -266,7 +254,7 @@ async fn record_outcome(
 async fn settle_attempt(
     conn: &mut PgConnection,
     run: i64,
-    phase: &str,
+    phase: AttemptPhase,
     code: Option<&str>,
     message: Option<&str>,
 ) -> Result<(), sqlx::Error> {
@@ -276,12 +264,13 @@ async fn settle_attempt(
                 resource_version = nextval('kradle_resource_version')
            FROM kradle_dispatch_runs r
           WHERE r.id = $1 AND a.run = r.id AND a.number = r.attempts
-            AND a.phase IN ('Starting', 'Running')",
+            AND a.phase = ANY($5)",
     )
     .bind(run)
     .bind(phase)
     .bind(code)
     .bind(message)
+    .bind([AttemptPhase::Starting, AttemptPhase::Running])
     .execute(conn)
     .await?;
     Ok(())
@@ -344,8 +333,8 @@ impl Store {
         &self,
         conn: &mut PgConnection,
         run: i64,
-        from: (&str, &str),
-        to: (&str, &str),
+        from: (Phase, Step),
+        to: (Phase, Step),
         reason: Option<&str>,
         message: Option<&str>,
         permission: Option<&Value>,
@@ -358,7 +347,7 @@ impl Store {
                     max_attempts = coalesce(($8 -> 'limits' ->> 'maxAttempts')::int, max_attempts),
                     deadline_seconds = coalesce(($8 -> 'limits' ->> 'deadlineSeconds')::int,
                                                 deadline_seconds),
-                    finished_at = CASE WHEN $4 IN ('Succeeded', 'Failed', 'Cancelled') THEN now() END,
+                    finished_at = CASE WHEN $9 THEN now() END,
                     updated_at = now(), resource_version = nextval('kradle_resource_version')
               WHERE id = $1 AND phase = $2 AND step = $3",
         )
@@ -370,6 +359,7 @@ impl Store {
         .bind(reason)
         .bind(message)
         .bind(permission)
+        .bind(to.0.is_terminal())
         .execute(conn)
         .await?;
         Ok(moved.rows_affected() == 1)
@@ -379,18 +369,19 @@ impl Store {
     pub async fn fail_run(
         &self,
         run: &Run,
-        reason: &str,
+        reason: FailReason,
         message: &str,
         permission: Option<&Value>,
     ) -> Result<bool, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
+        let reason = reason.as_str();
         let moved = self
             .move_run(
                 &mut tx,
                 run.id,
-                (&run.phase, &run.step),
-                ("Failed", "done"),
+                (run.phase, run.step),
+                (Phase::Failed, Step::Done),
                 Some(reason),
                 Some(message),
                 permission,
@@ -398,9 +389,15 @@ impl Store {
             .await
             .map_err(q)?;
         if moved {
-            settle_attempt(&mut tx, run.id, "Failed", Some(reason), Some(message))
-                .await
-                .map_err(q)?;
+            settle_attempt(
+                &mut tx,
+                run.id,
+                AttemptPhase::Failed,
+                Some(reason),
+                Some(message),
+            )
+            .await
+            .map_err(q)?;
             release_workspace(&mut tx, run.id).await.map_err(q)?;
         }
         tx.commit().await.map_err(q)?;
@@ -411,7 +408,7 @@ impl Store {
     async fn transit(
         &self,
         run: &Run,
-        to: (&str, &str),
+        to: (Phase, Step),
         reason: &str,
         message: Option<&str>,
         permission: Option<&Value>,
@@ -422,7 +419,7 @@ impl Store {
             .move_run(
                 &mut tx,
                 run.id,
-                (&run.phase, &run.step),
+                (run.phase, run.step),
                 to,
                 Some(reason),
                 message,
@@ -449,8 +446,8 @@ impl Store {
             .move_run(
                 &mut tx,
                 run.id,
-                (&run.phase, &run.step),
-                ("AwaitingApproval", "review"),
+                (run.phase, run.step),
+                (Phase::AwaitingApproval, Step::Review),
                 Some("ApprovalRequired"),
                 Some(description),
                 Some(permission),
@@ -489,7 +486,7 @@ impl Store {
     ) -> Result<Decided, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, String, Option<String>)> = sqlx::query_as(
+        let row: Option<(i64, ApprovalPhase, Option<String>)> = sqlx::query_as(
             "SELECT run, phase, decided_by FROM kradle_approvals
               WHERE org = $1 AND name = $2 FOR UPDATE",
         )
@@ -501,14 +498,18 @@ impl Store {
         let Some((run, phase, decided_by)) = row else {
             return Ok(Decided::NotFound);
         };
-        if phase != "Pending" {
+        if phase != ApprovalPhase::Pending {
             return Ok(Decided::Already(format!(
                 "{} by {}",
-                phase.to_lowercase(),
+                phase.as_str().to_lowercase(),
                 decided_by.unwrap_or_default()
             )));
         }
-        let phase = if approve { "Approved" } else { "Denied" };
+        let phase = if approve {
+            ApprovalPhase::Approved
+        } else {
+            ApprovalPhase::Denied
+        };
         sqlx::query(
             "UPDATE kradle_approvals
                 SET phase = $3, decided_by = $4, reason = $5, decided_at = now(),
@@ -525,14 +526,14 @@ impl Store {
         .map_err(q)?;
         let (to, why, message) = if approve {
             (
-                ("Pending", "workspace"),
-                "Approved",
+                (Phase::Pending, Step::Workspace),
+                phase.as_str(),
                 format!("approved by {by}"),
             )
         } else {
             (
-                ("Failed", "done"),
-                "Denied",
+                (Phase::Failed, Step::Done),
+                FailReason::Denied.as_str(),
                 format!(
                     "denied by {by}{}",
                     reason.map(|r| format!(": {r}")).unwrap_or_default()
@@ -543,7 +544,7 @@ impl Store {
             .move_run(
                 &mut tx,
                 run,
-                ("AwaitingApproval", "review"),
+                (Phase::AwaitingApproval, Step::Review),
                 to,
                 Some(why),
                 Some(&message),
@@ -588,52 +589,55 @@ impl Store {
         let mut tx = self.pool().begin().await.map_err(q)?;
         let repository = run.repository.clone().unwrap_or_default();
         let branch = run.git_ref.clone().unwrap_or_else(|| "main".into());
-        let claimed: Option<(String, String, bool)> = sqlx::query_as(
+        let claimed: Option<(String, String, WorkspacePhase)> = sqlx::query_as(
             "UPDATE kradle_workspaces
-                SET phase = CASE WHEN phase = 'Ready' THEN 'InUse' ELSE phase END,
+                SET phase = CASE WHEN phase = $5 THEN $6 ELSE phase END,
                     claimed_by = $4, updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
               WHERE id = (SELECT id FROM kradle_workspaces
                            WHERE org = $1 AND repository = $2 AND branch = $3
                              AND claimed_by IS NULL
-                           ORDER BY (phase = 'Ready') DESC, id
+                           ORDER BY (phase = $5) DESC, id
                            LIMIT 1 FOR UPDATE SKIP LOCKED)
-              RETURNING name, pvc, phase = 'Provisioning'",
+              RETURNING name, pvc, phase",
         )
         .bind(&run.org)
         .bind(&repository)
         .bind(&branch)
         .bind(run.id)
+        .bind(WorkspacePhase::Ready)
+        .bind(WorkspacePhase::InUse)
         .fetch_optional(&mut *tx)
         .await
         .map_err(q)?;
         let bound = match claimed {
-            Some((workspace, pvc, new)) => Bound {
+            Some((workspace, pvc, phase)) => Bound {
                 workspace,
                 pvc,
-                new,
+                new: phase == WorkspacePhase::Provisioning,
             },
             None => {
-                let name = format!("ws-{}", run.name);
+                let name = workspace_name(&run.name);
+                let pvc = workspace_pvc(&name);
                 sqlx::query(
                     "INSERT INTO kradle_workspaces
                          (org, name, repository, branch, pvc, storage_class, capacity, phase, claimed_by)
-                     VALUES ($1, $2, $3, $4, 'kradle-run-' || $2, $5, $6, 'Provisioning', $7)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&run.org)
                 .bind(&name)
                 .bind(&repository)
                 .bind(&branch)
+                .bind(&pvc)
                 .bind(storage_class)
                 .bind(capacity)
+                .bind(WorkspacePhase::Provisioning)
                 .bind(run.id)
                 .execute(&mut *tx)
                 .await
                 .map_err(q)?;
-                // Never `kradle-ws-…`, the name a declared KradleWorkspace
-                // compiles to.
                 Bound {
-                    pvc: format!("kradle-run-{name}"),
+                    pvc,
                     workspace: name,
                     new: true,
                 }
@@ -641,24 +645,26 @@ impl Store {
         };
         let moved = sqlx::query(
             "UPDATE kradle_dispatch_runs
-                SET step = 'launch', workspace = $2, attempts = 1, reason = 'WorkspaceBound',
+                SET step = $7, workspace = $2, attempts = 1, reason = 'WorkspaceBound',
                     message = NULL, token_hash = $3,
                     permission = coalesce($5, permission),
                     max_attempts = coalesce(($5 -> 'limits' ->> 'maxAttempts')::int, max_attempts),
                     deadline_seconds = coalesce(($5 -> 'limits' ->> 'deadlineSeconds')::int,
                                                 deadline_seconds),
                     updated_at = now(), resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND phase = 'Pending' AND step = $4",
+              WHERE id = $1 AND phase = $6 AND step = $4",
         )
         .bind(run.id)
         .bind(&bound.workspace)
         .bind(token_hash)
         .bind(if admitted.is_some() {
-            "review"
+            Step::Review
         } else {
-            "workspace"
+            Step::Workspace
         })
         .bind(admitted)
+        .bind(Phase::Pending)
+        .bind(Step::Launch)
         .execute(&mut *tx)
         .await
         .map_err(q)?
@@ -689,7 +695,7 @@ impl Store {
         )
         .bind(run.id)
         .bind(stack_snapshot)
-        .bind(crate::dispatch::job::job_name(&run.name, 1))
+        .bind(job_name(&run.name, 1))
         .bind(&bundle.digest)
         .execute(&mut *tx)
         .await
@@ -732,11 +738,12 @@ impl Store {
     pub async fn set_token(&self, run: &Run, hash: &str) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE kradle_dispatch_runs SET token_hash = $3, updated_at = now()
-              WHERE id = $1 AND attempts = $2 AND step = 'launch'",
+              WHERE id = $1 AND attempts = $2 AND step = $4",
         )
         .bind(run.id)
         .bind(run.attempts)
         .bind(hash)
+        .bind(Step::Launch)
         .execute(self.pool())
         .await
         .map_err(|e| self.query_error(e))?;
@@ -756,14 +763,17 @@ impl Store {
         let mut tx = self.pool().begin().await.map_err(q)?;
         let moved = sqlx::query(
             "UPDATE kradle_dispatch_runs
-                SET phase = 'Running', step = 'watch', reason = 'JobCreated', message = NULL,
+                SET phase = $3, step = $4, reason = 'JobCreated', message = NULL,
                     started_at = coalesce(started_at, now()), updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND step = 'launch' AND attempts = $2
-                AND phase IN ('Pending', 'Queued')",
+              WHERE id = $1 AND step = $5 AND attempts = $2 AND phase = ANY($6)",
         )
         .bind(run.id)
         .bind(run.attempts)
+        .bind(Phase::Running)
+        .bind(Step::Watch)
+        .bind(Step::Launch)
+        .bind(LAUNCHING)
         .execute(&mut *tx)
         .await
         .map_err(q)?
@@ -772,8 +782,7 @@ impl Store {
         if moved {
             sqlx::query(
                 "UPDATE kradle_dispatch_attempts
-                    SET phase = 'Running', started_at = now(),
-                        backend = CASE WHEN $3::text IS NULL THEN 'kubernetes' ELSE 'agent-mux' END,
+                    SET phase = $5, started_at = now(), backend = $6,
                         mux_run_id = $3, mux_session_id = $4,
                         resource_version = nextval('kradle_resource_version')
                   WHERE run = $1 AND number = $2",
@@ -782,16 +791,24 @@ impl Store {
             .bind(run.attempts)
             .bind(session.map(|s| &s.0))
             .bind(session.map(|s| &s.1))
+            .bind(AttemptPhase::Running)
+            .bind(if session.is_some() {
+                Backend::AgentMux
+            } else {
+                Backend::Kubernetes
+            })
             .execute(&mut *tx)
             .await
             .map_err(q)?;
             sqlx::query(
                 "UPDATE kradle_workspaces
-                    SET phase = 'InUse', updated_at = now(),
+                    SET phase = $2, updated_at = now(),
                         resource_version = nextval('kradle_resource_version')
-                  WHERE claimed_by = $1 AND phase = 'Provisioning'",
+                  WHERE claimed_by = $1 AND phase = $3",
             )
             .bind(run.id)
+            .bind(WorkspacePhase::InUse)
+            .bind(WorkspacePhase::Provisioning)
             .execute(&mut *tx)
             .await
             .map_err(q)?;
@@ -806,7 +823,7 @@ impl Store {
     pub async fn park_queued(&self, run: &Run, message: &str) -> Result<bool, StoreError> {
         self.transit(
             run,
-            ("Queued", "launch"),
+            (Phase::Queued, Step::Launch),
             "NoExecutionBackend",
             Some(message),
             None,
@@ -819,9 +836,10 @@ impl Store {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
         let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM kradle_dispatch_runs r WHERE phase = 'Queued'
+            "SELECT id FROM kradle_dispatch_runs r WHERE phase = $1
                 AND NOT EXISTS (SELECT 1 FROM kradle_jobs j WHERE j.key = 'run:' || r.id)",
         )
+        .bind(Phase::Queued)
         .fetch_all(&mut *tx)
         .await
         .map_err(q)?;
@@ -870,7 +888,7 @@ impl Store {
     ) -> Result<Called, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, i32, String, String, Option<String>)> = sqlx::query_as(
+        let row: Option<(i64, i32, Phase, Step, Option<String>)> = sqlx::query_as(
             "SELECT id, attempts, phase, step, token_hash FROM kradle_dispatch_runs
               WHERE org = $1 AND name = $2 FOR UPDATE",
         )
@@ -885,8 +903,8 @@ impl Store {
         if hash.as_deref() != Some(token_hash) {
             return Ok(Called::Unauthorized);
         }
-        if !matches!(step.as_str(), "launch" | "watch") {
-            return Ok(Called::NotRunning(phase));
+        if !step.has_attempt() {
+            return Ok(Called::NotRunning(phase.to_string()));
         }
         let called = record_outcome(&mut tx, org, id, attempt, outcome)
             .await
@@ -903,11 +921,13 @@ impl Store {
         let mut tx = self.pool().begin().await.map_err(q)?;
         let open: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM kradle_dispatch_runs
-              WHERE id = $1 AND attempts = $2 AND phase = 'Running' AND step = 'watch'
+              WHERE id = $1 AND attempts = $2 AND phase = $3 AND step = $4
                 FOR UPDATE",
         )
         .bind(run.id)
         .bind(run.attempts)
+        .bind(Phase::Running)
+        .bind(Step::Watch)
         .fetch_optional(&mut *tx)
         .await
         .map_err(q)?;
@@ -920,6 +940,7 @@ impl Store {
         tx.commit().await.map_err(q)?;
         Ok(Some(called))
     }
+
     /// Cancels run `name` of `org`: Cancelled at once; its Job (if it has
     /// one) is deleted by the next step, which then frees the workspace.
     pub async fn cancel_run(
@@ -930,7 +951,7 @@ impl Store {
     ) -> Result<Cancelled, StoreError> {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, String, i32)> = sqlx::query_as(
+        let row: Option<(i64, Phase, i32)> = sqlx::query_as(
             "SELECT id, phase, attempts FROM kradle_dispatch_runs
               WHERE org = $1 AND name = $2 FOR UPDATE",
         )
@@ -942,13 +963,17 @@ impl Store {
         let Some((id, phase, attempts)) = row else {
             return Ok(Cancelled::NotFound);
         };
-        if matches!(phase.as_str(), "Succeeded" | "Failed" | "Cancelled") {
-            return Ok(Cancelled::Finished(phase));
+        if phase.is_terminal() {
+            return Ok(Cancelled::Finished(phase.to_string()));
         }
-        let step = if attempts > 0 { "cleanup" } else { "done" };
+        let step = if attempts > 0 {
+            Step::Cleanup
+        } else {
+            Step::Done
+        };
         sqlx::query(
             "UPDATE kradle_dispatch_runs
-                SET phase = 'Cancelled', step = $2, reason = 'Cancelled', message = $3,
+                SET phase = $4, step = $2, reason = $4, message = $3,
                     token_hash = NULL, finished_at = now(), updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
               WHERE id = $1",
@@ -956,19 +981,23 @@ impl Store {
         .bind(id)
         .bind(step)
         .bind(format!("cancelled by {by}"))
+        .bind(Phase::Cancelled)
         .execute(&mut *tx)
         .await
         .map_err(q)?;
-        settle_attempt(&mut tx, id, "Cancelled", Some("Cancelled"), None)
+        let cancelled = Some(AttemptPhase::Cancelled.as_str());
+        settle_attempt(&mut tx, id, AttemptPhase::Cancelled, cancelled, None)
             .await
             .map_err(q)?;
         sqlx::query(
-            "UPDATE kradle_approvals SET phase = 'Denied', decided_by = $2, reason = 'run cancelled',
+            "UPDATE kradle_approvals SET phase = $3, decided_by = $2, reason = 'run cancelled',
                     decided_at = now(), resource_version = nextval('kradle_resource_version')
-              WHERE run = $1 AND phase = 'Pending'",
+              WHERE run = $1 AND phase = $4",
         )
         .bind(id)
         .bind(by)
+        .bind(ApprovalPhase::Denied)
+        .bind(ApprovalPhase::Pending)
         .execute(&mut *tx)
         .await
         .map_err(q)?;
@@ -986,11 +1015,13 @@ impl Store {
         let q = |e| self.query_error(e);
         let mut tx = self.pool().begin().await.map_err(q)?;
         let moved = sqlx::query(
-            "UPDATE kradle_dispatch_runs SET step = 'done', updated_at = now(),
+            "UPDATE kradle_dispatch_runs SET step = $2, updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND step = 'cleanup'",
+              WHERE id = $1 AND step = $3",
         )
         .bind(run.id)
+        .bind(Step::Done)
+        .bind(Step::Cleanup)
         .execute(&mut *tx)
         .await
         .map_err(q)?
@@ -1051,9 +1082,10 @@ impl Store {
     /// Runs of `org` Running now.
     pub async fn org_runs_running(&self, org: &str) -> Result<i64, StoreError> {
         sqlx::query_scalar(
-            "SELECT count(*) FROM kradle_dispatch_runs WHERE org = $1 AND phase = 'Running'",
+            "SELECT count(*) FROM kradle_dispatch_runs WHERE org = $1 AND phase = $2",
         )
         .bind(org)
+        .bind(Phase::Running)
         .fetch_one(self.pool())
         .await
         .map_err(|e| self.query_error(e))
@@ -1075,11 +1107,13 @@ impl Store {
                 SET reason = $2, message = $3, updated_at = now(),
                     resource_version = CASE WHEN reason IS DISTINCT FROM $2
                         THEN nextval('kradle_resource_version') ELSE resource_version END
-              WHERE id = $1 AND step = 'launch' AND phase IN ('Pending', 'Queued')",
+              WHERE id = $1 AND step = $4 AND phase = ANY($5)",
         )
         .bind(run.id)
         .bind(reason)
         .bind(message)
+        .bind(Step::Launch)
+        .bind(LAUNCHING)
         .execute(&mut *tx)
         .await
         .map_err(q)?
@@ -1123,17 +1157,19 @@ impl Store {
     /// Runs by org and phase, and the approvals waiting.
     pub async fn dispatch_gauges(&self) -> Result<DispatchGauges, StoreError> {
         let q = |e| self.query_error(e);
-        let by_phase = sqlx::query_as(&format!(
+        let by_phase = sqlx::query_as(
             "SELECT org, phase, count(*),
                     max(extract(epoch FROM now() - updated_at)::float8)
-                        FILTER (WHERE phase NOT IN {TERMINAL})
-               FROM kradle_dispatch_runs GROUP BY org, phase ORDER BY org, phase"
-        ))
+                        FILTER (WHERE phase <> ALL($1))
+               FROM kradle_dispatch_runs GROUP BY org, phase ORDER BY org, phase",
+        )
+        .bind(Phase::TERMINAL)
         .fetch_all(self.pool())
         .await
         .map_err(q)?;
         let approvals_pending =
-            sqlx::query_scalar("SELECT count(*) FROM kradle_approvals WHERE phase = 'Pending'")
+            sqlx::query_scalar("SELECT count(*) FROM kradle_approvals WHERE phase = $1")
+                .bind(ApprovalPhase::Pending)
                 .fetch_one(self.pool())
                 .await
                 .map_err(q)?;
@@ -1248,26 +1284,27 @@ async fn attempt_failed_on(
     code: &str,
     message: &str,
 ) -> Result<AfterFailure, sqlx::Error> {
-    let row: Option<(String, i32, i32, String)> = sqlx::query_as(&format!(
+    let row: Option<(Step, i32, i32, String)> = sqlx::query_as(
         "SELECT step, attempts, max_attempts, name FROM kradle_dispatch_runs
-          WHERE id = $1 AND attempts = $2 AND phase NOT IN {TERMINAL} FOR UPDATE"
-    ))
+          WHERE id = $1 AND attempts = $2 AND phase <> ALL($3) FOR UPDATE",
+    )
     .bind(run)
     .bind(attempt)
+    .bind(Phase::TERMINAL)
     .fetch_optional(&mut *conn)
     .await?;
     let Some((step, attempts, max, name)) = row else {
         return Ok(AfterFailure::Moved);
     };
-    if !matches!(step.as_str(), "launch" | "watch") {
+    if !step.has_attempt() {
         return Ok(AfterFailure::Moved);
     }
-    settle_attempt(conn, run, "Failed", Some(code), Some(message)).await?;
+    settle_attempt(conn, run, AttemptPhase::Failed, Some(code), Some(message)).await?;
     if attempts < max {
         let next = attempts + 1;
         sqlx::query(
             "UPDATE kradle_dispatch_runs
-                SET phase = 'Pending', step = 'launch', attempts = $2, reason = 'Retrying',
+                SET phase = $4, step = $5, attempts = $2, reason = 'Retrying',
                     message = $3, token_hash = NULL, updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
               WHERE id = $1",
@@ -1275,6 +1312,8 @@ async fn attempt_failed_on(
         .bind(run)
         .bind(next)
         .bind(format!("attempt {attempts} failed ({code}): {message}"))
+        .bind(Phase::Pending)
+        .bind(Step::Launch)
         .execute(&mut *conn)
         .await?;
         sqlx::query(
@@ -1287,7 +1326,7 @@ async fn attempt_failed_on(
         .bind(run)
         .bind(next)
         .bind(attempts)
-        .bind(crate::dispatch::job::job_name(&name, next))
+        .bind(job_name(&name, next))
         .execute(&mut *conn)
         .await?;
         enqueue_step(conn, run, Duration::ZERO).await?;
@@ -1295,7 +1334,7 @@ async fn attempt_failed_on(
     } else {
         sqlx::query(
             "UPDATE kradle_dispatch_runs
-                SET phase = 'Failed', step = 'done', reason = $2, message = $3, token_hash = NULL,
+                SET phase = $4, step = $5, reason = $2, message = $3, token_hash = NULL,
                     finished_at = now(), updated_at = now(),
                     resource_version = nextval('kradle_resource_version')
               WHERE id = $1",
@@ -1303,6 +1342,8 @@ async fn attempt_failed_on(
         .bind(run)
         .bind(code)
         .bind(format!("attempt {attempts} of {max} failed: {message}"))
+        .bind(Phase::Failed)
+        .bind(Step::Done)
         .execute(&mut *conn)
         .await?;
         release_workspace(conn, run).await?;

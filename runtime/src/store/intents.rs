@@ -11,62 +11,33 @@ use sqlx::postgres::PgRow;
 use kradle_compiler::forge_plan::{Backend, Operation};
 
 use super::{Store, StoreError};
+use crate::text_enum::text_enum;
 
-/// Where a write intent is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-pub enum Phase {
-    /// Recorded, not sent yet.
-    Pending,
-    /// Being sent: the request may or may not have reached the forge.
-    InFlight,
-    Succeeded,
-    /// Gave up after its retries; `last_error` says why.
-    Failed,
-    /// A destructive write waiting for `kradle intents approve`.
-    PendingApproval,
-    /// A later run found the forge already in the wanted state, or the plan
-    /// no longer has the write.
-    Superseded,
-    /// Refused by `kradle intents reject`: never sent.
-    Rejected,
+text_enum! {
+    /// Where a write intent is in its life.
+    pub enum Phase {
+        /// Recorded, not sent yet.
+        Pending = "Pending",
+        /// Being sent: the request may or may not have reached the forge.
+        InFlight = "InFlight",
+        Succeeded = "Succeeded",
+        /// Gave up after its retries; `last_error` says why.
+        Failed = "Failed",
+        /// A destructive write waiting for `kradle intents approve`.
+        PendingApproval = "PendingApproval",
+        /// A later run found the forge already in the wanted state, or the plan
+        /// no longer has the write.
+        Superseded = "Superseded",
+        /// Refused by `kradle intents reject`: never sent.
+        Rejected = "Rejected",
+    }
 }
 
 impl Phase {
     pub const OPEN: [Phase; 3] = [Phase::Pending, Phase::InFlight, Phase::PendingApproval];
-    pub const ALL: [Phase; 7] = [
-        Phase::Pending,
-        Phase::InFlight,
-        Phase::Succeeded,
-        Phase::Failed,
-        Phase::PendingApproval,
-        Phase::Superseded,
-        Phase::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Phase::Pending => "Pending",
-            Phase::InFlight => "InFlight",
-            Phase::Succeeded => "Succeeded",
-            Phase::Failed => "Failed",
-            Phase::PendingApproval => "PendingApproval",
-            Phase::Superseded => "Superseded",
-            Phase::Rejected => "Rejected",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Phase> {
-        Phase::ALL.into_iter().find(|p| p.as_str() == s)
-    }
 
     pub fn is_open(self) -> bool {
         Phase::OPEN.contains(&self)
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 

@@ -17,6 +17,7 @@ mod lock;
 mod projections;
 mod queue;
 mod sync;
+mod text;
 mod writeback;
 
 use std::str::FromStr;
@@ -29,8 +30,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 pub use applied::AppliedPlan;
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{
-    AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Outcome, Pinned, Run,
-    Scheduled,
+    AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Scheduled,
 };
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};

@@ -1,0 +1,1102 @@
+//! The dispatch run as a state machine (docs/dispatch.md, "The dispatch
+//! lifecycle"): its phases and steps as types, and [`next`], the pure
+//! function that decides a run's next transition from the run, the
+//! compiled stacks, what this server has, and the facts observed so far.
+//!
+//! `next` does no I/O. When it needs a fact (runs started today, the
+//! memory commit, the attempt's Job, runs Running) it returns
+//! [`Transition::Observe`]; the worker reads the fact, records it in
+//! [`Facts`], and asks again. So every transition of the diagram is tested
+//! here without PostgreSQL or Kubernetes, and the worker only carries out
+//! what `next` decided, one transaction per transition, in the store.
+
+use serde_json::Value;
+
+use super::catalog::{Catalog, Review, Stack};
+use super::executor::{ExecError, JobState};
+use super::outcome::Outcome;
+use crate::text_enum::text_enum;
+
+text_enum! {
+    /// The spec's phase of an AgentDispatchRun (`kradle_dispatch_runs.phase`).
+    pub enum Phase {
+        /// Being reviewed, bound to a workspace, or launched.
+        Pending = "Pending",
+        /// Waiting for a person (`kradle approvals`).
+        AwaitingApproval = "AwaitingApproval",
+        /// Admitted, waiting for a server with an execution backend.
+        Queued = "Queued",
+        /// Its attempt's Job (or gateway session) exists.
+        Running = "Running",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Cancelled = "Cancelled",
+    }
+}
+
+impl Phase {
+    /// The phases a run ends in.
+    pub const TERMINAL: [Phase; 3] = [Phase::Succeeded, Phase::Failed, Phase::Cancelled];
+
+    /// Whether a run in this phase is over.
+    pub fn is_terminal(self) -> bool {
+        Phase::TERMINAL.contains(&self)
+    }
+}
+
+text_enum! {
+    /// What the worker does next within a phase (`kradle_dispatch_runs.step`).
+    pub enum Step {
+        /// The permission review and the budgets.
+        Review = "review",
+        /// The memory pin, the workspace, the context bundle, the first attempt.
+        Workspace = "workspace",
+        /// The attempt's Job (or gateway session) is created.
+        Launch = "launch",
+        /// The attempt's Job is looked at until it ends.
+        Watch = "watch",
+        /// A cancelled run's Job is deleted.
+        Cleanup = "cleanup",
+        /// Nothing is left to do.
+        Done = "done",
+    }
+}
+
+impl Step {
+    /// The steps during which an attempt exists and can report.
+    pub fn has_attempt(self) -> bool {
+        matches!(self, Step::Launch | Step::Watch)
+    }
+}
+
+text_enum! {
+    /// Where an attempt runs (`kradle_dispatch_attempts.backend`).
+    pub enum Backend {
+        /// A Kubernetes Job.
+        Kubernetes = "kubernetes",
+        /// A session on the org's Agent Mux gateway.
+        AgentMux = "agent-mux",
+    }
+}
+
+text_enum! {
+    /// An attempt's phase (`kradle_dispatch_attempts.phase`).
+    pub enum AttemptPhase {
+        /// Recorded; its Job is being created.
+        Starting = "Starting",
+        Running = "Running",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Cancelled = "Cancelled",
+    }
+}
+
+text_enum! {
+    /// An AgentApproval's phase (`kradle_approvals.phase`).
+    pub enum ApprovalPhase {
+        Pending = "Pending",
+        Approved = "Approved",
+        Denied = "Denied",
+    }
+}
+
+text_enum! {
+    /// A run workspace's phase (`kradle_workspaces.phase`).
+    pub enum WorkspacePhase {
+        /// Bound to its first run; its PVC is created with that run's Job.
+        Provisioning = "Provisioning",
+        /// Free for the next run of its repository and branch.
+        Ready = "Ready",
+        /// Bound to a run.
+        InUse = "InUse",
+    }
+}
+
+text_enum! {
+    /// Why a run ended Failed before any attempt could (`reason`).
+    pub enum FailReason {
+        StackNotFound = "StackNotFound",
+        StackNotReady = "StackNotReady",
+        BudgetExceeded = "BudgetExceeded",
+        PermissionDenied = "PermissionDenied",
+        MemorySnapshotFailed = "MemorySnapshotFailed",
+        /// A person denied its approval.
+        Denied = "Denied",
+        /// Its dispatch job ran out of tries.
+        DispatchGaveUp = "DispatchGaveUp",
+    }
+}
+
+/// A run, as the dispatch worker reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    pub id: i64,
+    pub org: String,
+    pub name: String,
+    pub agent_stack: String,
+    pub task_kind: String,
+    pub repository: Option<String>,
+    pub git_ref: Option<String>,
+    pub requested_by: Option<String>,
+    pub phase: Phase,
+    pub step: Step,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub deadline_seconds: i32,
+    pub workspace: Option<String>,
+    /// The workspace's PVC.
+    pub pvc: Option<String>,
+    /// The workspace's phase: Provisioning while its PVC is to be created.
+    pub workspace_phase: Option<WorkspacePhase>,
+    /// The current attempt's Job.
+    pub job_name: Option<String>,
+    /// Whether a launch of the current attempt began (its token's hash is
+    /// recorded): only then can its Job exist already.
+    pub launch_begun: bool,
+    pub source_refs: Value,
+    /// Where the current attempt runs, once it was launched.
+    pub backend: Option<Backend>,
+    /// The gateway's run id of the current attempt.
+    pub mux_run_id: Option<String>,
+    /// How long the current attempt has been running.
+    pub attempt_seconds: Option<f64>,
+}
+
+impl Run {
+    /// Whether the run's workspace PVC is still to be created (with the
+    /// attempt's Job).
+    pub fn pvc_new(&self) -> bool {
+        self.workspace_phase == Some(WorkspacePhase::Provisioning)
+    }
+}
+
+/// What the server advancing the run has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Env {
+    /// A cluster to create Jobs in.
+    pub cluster: bool,
+    /// A reader of memory repositories (`--memory-git-url`).
+    pub memory: bool,
+}
+
+/// A fact [`next`] needs before it can decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Runs of the run's stack started in the last 24 hours.
+    StartedByStack,
+    /// Runs of the run's org started in the last 24 hours.
+    StartedByOrg,
+    /// The commit the org's memory repository's branch points at.
+    Memory,
+    /// The state of the current attempt's Job (or session) on `Backend`.
+    Job(Backend),
+    /// Runs of the org Running now.
+    Running,
+}
+
+/// The facts observed for one decision; each is read when [`next`] asks
+/// for it ([`Need`]), at most once per step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    pub started_by_stack: Option<i64>,
+    pub started_by_org: Option<i64>,
+    /// The memory commit, or why it could not be read.
+    pub memory: Option<Result<String, String>>,
+    pub job: Option<Result<JobState, ExecError>>,
+    pub running: Option<i64>,
+    /// This worker made the attempt's token just now (with the workspace):
+    /// no launch of the attempt began before, so its Job cannot exist.
+    pub fresh_token: bool,
+}
+
+/// A memory repository's commit, pinned for a run (AgentMemorySnapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pinned {
+    pub memory_repository: String,
+    pub requested_ref: String,
+    pub commit: String,
+}
+
+/// What [`next`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// A fact is needed first.
+    Observe(Need),
+    /// The run fails before any attempt (`review`: the frozen review,
+    /// when there was one).
+    Fail {
+        reason: FailReason,
+        message: String,
+        review: Option<Value>,
+    },
+    /// Pending → AwaitingApproval, with one AgentApproval for `action`.
+    Hold {
+        review: Value,
+        action: &'static str,
+        why: String,
+    },
+    /// The review allowed the run: on to its workspace, recorded with the
+    /// binding (nothing is written yet).
+    Admit { review: Value },
+    /// Bind a workspace, the context bundle and the first attempt, pinned
+    /// to `memory`: on to the launch.
+    Bind { memory: Option<Pinned> },
+    /// No execution backend: Pending → Queued.
+    Park { message: String },
+    /// The attempt's Job exists already (a launch that died): Running.
+    Adopt,
+    /// The launch waits (`reason`, `message`), tried again later.
+    LaunchLater {
+        reason: &'static str,
+        message: String,
+    },
+    /// Create the attempt's Job (or session) on `backend`: Running.
+    Launch { backend: Backend },
+    /// The attempt failed with `code`: a new attempt, or the run fails.
+    /// With `cancel`, the attempt's session is cancelled first.
+    AttemptFailed {
+        code: String,
+        message: String,
+        cancel: Option<Backend>,
+    },
+    /// The backend brought the attempt's result, recorded as a callback.
+    Report(Box<Outcome>),
+    /// The attempt goes on: look again later.
+    WatchAgain,
+    /// Delete the cancelled run's Job (when this server has its backend)
+    /// and free its workspace.
+    Cleanup { backend: Option<Backend> },
+    /// A transient failure: the step is tried again after a backoff.
+    Retry(String),
+    /// Nothing to do: the run waits for a person or its Job, or is over.
+    Stay,
+}
+
+/// The backend an attempt of `stack` is launched on, if this server has
+/// one: the org's gateway when it has one, else a cluster.
+fn launch_backend(catalog: &Catalog, stack: &Stack, env: Env) -> Option<Backend> {
+    if catalog.gateway_for(stack).is_some() {
+        Some(Backend::AgentMux)
+    } else {
+        env.cluster.then_some(Backend::Kubernetes)
+    }
+}
+
+/// The backend the run's current attempt runs on, if this server has it.
+pub fn watch_backend(run: &Run, env: Env) -> Option<Backend> {
+    if run.backend == Some(Backend::AgentMux) {
+        Some(Backend::AgentMux)
+    } else {
+        env.cluster.then_some(Backend::Kubernetes)
+    }
+}
+
+/// Decides what happens next to `run`. Pure: the same inputs give the
+/// same transition.
+pub fn next(run: &Run, catalog: &Catalog, env: Env, facts: &Facts) -> Transition {
+    let stack = catalog.stack(&run.org, &run.agent_stack);
+    let before_launch = matches!(run.step, Step::Review | Step::Workspace | Step::Launch)
+        && matches!(run.phase, Phase::Pending | Phase::Queued);
+    if before_launch {
+        let Some(stack) = stack else {
+            return fail(
+                FailReason::StackNotFound,
+                format!(
+                    "organization `{}` has no AgentStack `{}`",
+                    run.org, run.agent_stack
+                ),
+                None,
+            );
+        };
+        if let Err(why) = &stack.ready {
+            return fail(FailReason::StackNotReady, why.clone(), None);
+        }
+        return match (run.phase, run.step) {
+            (Phase::Pending, Step::Review) => review(run, catalog, stack, facts),
+            (Phase::Pending, Step::Workspace) => workspace(run, catalog, env, facts),
+            (_, Step::Launch) => launch(run, catalog, stack, env, facts),
+            _ => Transition::Stay,
+        };
+    }
+    match (run.phase, run.step) {
+        (Phase::Running, Step::Watch) => watch(run, env, facts),
+        (Phase::Cancelled, Step::Cleanup) => Transition::Cleanup {
+            backend: watch_backend(run, env),
+        },
+        // Waiting (for a person, or its Job), or over.
+        _ => Transition::Stay,
+    }
+}
+
+fn fail(reason: FailReason, message: String, review: Option<Value>) -> Transition {
+    Transition::Fail {
+        reason,
+        message,
+        review,
+    }
+}
+
+/// The permission review, then the budgets: refused when the stack's, or
+/// the org's, runs of the last 24 hours reached its limit.
+fn review(run: &Run, catalog: &Catalog, stack: &Stack, facts: &Facts) -> Transition {
+    let actor = run.requested_by.as_deref().unwrap_or("kradle");
+    let review = catalog.review(stack, run.repository.as_deref(), actor);
+    let snapshot = review.snapshot(stack);
+    if !matches!(review, Review::Denied(_)) {
+        let budgets = [
+            (
+                stack.max_runs_per_day,
+                facts.started_by_stack,
+                Need::StartedByStack,
+                format!("stack `{}`", run.agent_stack),
+                "budget.maxRunsPerDay",
+            ),
+            (
+                catalog.org_budget(&run.org).max_runs_per_day,
+                facts.started_by_org,
+                Need::StartedByOrg,
+                format!("organization `{}`", run.org),
+                "agentBudget.maxRunsPerDay",
+            ),
+        ];
+        for (limit, started, need, who, field) in budgets {
+            let Some(limit) = limit else { continue };
+            let Some(started) = started else {
+                return Transition::Observe(need);
+            };
+            if started >= limit {
+                return fail(
+                    FailReason::BudgetExceeded,
+                    format!(
+                        "{who} started {started} runs in the last 24 hours, its budget ({field}: {limit})"
+                    ),
+                    Some(snapshot),
+                );
+            }
+        }
+    }
+    match review {
+        Review::Allowed => Transition::Admit { review: snapshot },
+        Review::Denied(why) => fail(FailReason::PermissionDenied, why, Some(snapshot)),
+        Review::RequiresApproval { action, why } => Transition::Hold {
+            review: snapshot,
+            action,
+            why,
+        },
+    }
+}
+
+/// The memory commit the run is pinned to, read before anything is
+/// recorded: a run whose memory cannot be read fails, rather than run
+/// against memory nobody can name.
+fn workspace(run: &Run, catalog: &Catalog, env: Env, facts: &Facts) -> Transition {
+    let Some(memory) = catalog.memory(&run.org).filter(|_| env.memory) else {
+        return Transition::Bind { memory: None };
+    };
+    match &facts.memory {
+        None => Transition::Observe(Need::Memory),
+        Some(Ok(commit)) => Transition::Bind {
+            memory: Some(Pinned {
+                memory_repository: memory.name.clone(),
+                requested_ref: memory.branch.clone(),
+                commit: commit.clone(),
+            }),
+        },
+        Some(Err(why)) => fail(
+            FailReason::MemorySnapshotFailed,
+            format!(
+                "memory repository `{}` (branch `{}`): {why}",
+                memory.name, memory.branch
+            ),
+            None,
+        ),
+    }
+}
+
+fn launch(run: &Run, catalog: &Catalog, stack: &Stack, env: Env, facts: &Facts) -> Transition {
+    let Some(backend) = launch_backend(catalog, stack, env) else {
+        return Transition::Park {
+            message: "no execution backend: `kradle serve` has no cluster to create Jobs in".into(),
+        };
+    };
+    // A launch of this attempt began before (and died): its Job may exist,
+    // and is adopted. Without one, or with the token this worker just
+    // made, it cannot. (A gateway session is adopted by launching again:
+    // its idempotency key finds it.)
+    if run.launch_begun && !facts.fresh_token {
+        match &facts.job {
+            None => return Transition::Observe(Need::Job(backend)),
+            Some(Ok(JobState::Missing)) => {}
+            Some(Ok(_)) => return Transition::Adopt,
+            Some(Err(ExecError::Transient(m))) => return Transition::Retry(m.clone()),
+            Some(Err(ExecError::Refused(m))) => return attempt_failed("LaunchRefused", m, None),
+        }
+    }
+    // The org's concurrency: a launch past it waits for a run to end
+    // (counted before the launch: two workers launching at the same
+    // instant may both pass).
+    if let Some(limit) = catalog.org_budget(&run.org).max_concurrent_runs {
+        let Some(running) = facts.running else {
+            return Transition::Observe(Need::Running);
+        };
+        if running >= limit {
+            return Transition::LaunchLater {
+                reason: "OrgConcurrencyLimit",
+                message: format!(
+                    "organization `{}` has {running} runs Running, its limit (agentBudget.maxConcurrentRuns: {limit}): the launch waits",
+                    run.org
+                ),
+            };
+        }
+    }
+    Transition::Launch { backend }
+}
+
+fn attempt_failed(code: &str, message: &str, cancel: Option<Backend>) -> Transition {
+    Transition::AttemptFailed {
+        code: code.into(),
+        message: message.into(),
+        cancel,
+    }
+}
+
+/// A Running attempt: its Job's deadline is Kubernetes'
+/// (activeDeadlineSeconds); a gateway session's is kradle's.
+fn watch(run: &Run, env: Env, facts: &Facts) -> Transition {
+    let Some(backend) = watch_backend(run, env) else {
+        return Transition::WatchAgain;
+    };
+    let over = run
+        .attempt_seconds
+        .is_some_and(|s| s > f64::from(run.deadline_seconds));
+    if backend == Backend::AgentMux && over {
+        let message = format!(
+            "the gateway session ran past its deadline ({} s)",
+            run.deadline_seconds
+        );
+        return attempt_failed("DeadlineExceeded", &message, Some(backend));
+    }
+    let job = run.job_name.as_deref().unwrap_or_default();
+    match &facts.job {
+        None => Transition::Observe(Need::Job(backend)),
+        Some(Ok(JobState::Reported(outcome))) => Transition::Report(outcome.clone()),
+        Some(Ok(JobState::Active)) => Transition::WatchAgain,
+        Some(Ok(JobState::Succeeded)) => attempt_failed(
+            "NoCallback",
+            &format!("Job {job} completed without calling back"),
+            None,
+        ),
+        Some(Ok(JobState::Failed { reason, message })) => attempt_failed(reason, message, None),
+        Some(Ok(JobState::Missing)) => attempt_failed(
+            "JobMissing",
+            &format!("Job {job} is gone (deleted outside kradle?)"),
+            None,
+        ),
+        Some(Err(ExecError::Transient(m))) => Transition::Retry(m.clone()),
+        Some(Err(ExecError::Refused(m))) => attempt_failed("JobUnreadable", m, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every transition of docs/dispatch.md's diagram, without a database:
+    //! the run, the catalog and the facts in, the transition out.
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(kind: &str, name: &str, spec: Value) -> Value {
+        json!({ "kind": kind, "metadata": { "name": name, "namespace": "kradle-org-acme",
+                "labels": { "kradle.a5c.ai/org": "acme" } }, "spec": spec })
+    }
+
+    /// acme: repository `api`; stacks `fixer` (no approval, on a runner
+    /// pool, so on Jobs), `careful` (`approvalMode: always`), `broken`
+    /// (not ready), `mux` (no runner pool: on the gateway, when given).
+    fn catalog(extra: &[Value]) -> Catalog {
+        let mut objects = vec![
+            object("Repository", "api", json!({})),
+            object("RunnerPool", "default", json!({ "image": "agent:1" })),
+            object(
+                "AgentStack",
+                "fixer",
+                json!({ "runnerPolicy": { "runnerPoolRef": "default" },
+                        "budget": { "maxAttempts": 2, "maxRunSeconds": 600 } }),
+            ),
+            object(
+                "AgentStack",
+                "careful",
+                json!({ "approvalMode": "always", "runnerPolicy": { "runnerPoolRef": "default" } }),
+            ),
+            object("AgentStack", "broken", json!({})),
+            object("AgentStack", "mux", json!({})),
+        ];
+        objects.extend(extra.iter().cloned());
+        let ready = |name: &str| json!({ "organization": "acme", "name": name, "ready": true });
+        let report = json!({ "agentStacks": [ready("fixer"), ready("careful"), ready("mux"),
+            { "organization": "acme", "name": "broken", "ready": false, "conditions": [
+                { "type": "RuntimeIdentityReady", "status": "False",
+                  "message": "AgentServiceAccount agent-runner is missing" } ] }] });
+        Catalog::from_objects(&objects, &report)
+    }
+
+    fn gateway() -> Value {
+        object(
+            "AgentGatewayConfig",
+            "mux",
+            json!({ "gatewayUrl": "http://mux:8080" }),
+        )
+    }
+
+    fn run(stack: &str, phase: Phase, step: Step) -> Run {
+        Run {
+            id: 7,
+            org: "acme".into(),
+            name: format!("{stack}-7"),
+            agent_stack: stack.into(),
+            task_kind: "fix".into(),
+            repository: Some("api".into()),
+            git_ref: Some("main".into()),
+            requested_by: Some("grace".into()),
+            phase,
+            step,
+            attempts: u8::from(step.has_attempt() || phase == Phase::Running).into(),
+            max_attempts: 2,
+            deadline_seconds: 600,
+            workspace: None,
+            pvc: None,
+            workspace_phase: None,
+            job_name: Some(format!("agent-{stack}-7-1")),
+            launch_begun: false,
+            source_refs: json!([]),
+            backend: None,
+            mux_run_id: None,
+            attempt_seconds: None,
+        }
+    }
+
+    const JOBS: Env = Env {
+        cluster: true,
+        memory: true,
+    };
+
+    fn decide(run: &Run, catalog: &Catalog, facts: &Facts) -> Transition {
+        next(run, catalog, JOBS, facts)
+    }
+
+    fn reason(t: &Transition) -> (FailReason, &str) {
+        match t {
+            Transition::Fail {
+                reason, message, ..
+            } => (*reason, message),
+            other => panic!("not a failure: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn texts_round_trip_and_match_the_migration_checks() {
+        let migration = include_str!("../../migrations/0007_dispatch.sql");
+        for p in Phase::ALL {
+            assert_eq!(Phase::parse(p.as_str()), Some(*p));
+            assert!(
+                migration.contains(&format!("'{p}'")),
+                "{p} not in the CHECK"
+            );
+        }
+        let texts = Step::ALL.iter().map(|s| s.as_str());
+        let texts = texts.chain(AttemptPhase::ALL.iter().map(|s| s.as_str()));
+        let texts = texts.chain(ApprovalPhase::ALL.iter().map(|s| s.as_str()));
+        let texts = texts.chain(WorkspacePhase::ALL.iter().map(|s| s.as_str()));
+        for text in texts {
+            assert!(
+                migration.contains(&format!("'{text}'")),
+                "{text} not in the CHECKs"
+            );
+        }
+        assert_eq!(Step::parse("cleanup"), Some(Step::Cleanup));
+        assert_eq!(Phase::parse("pending"), None);
+        assert_eq!(Backend::parse("agent-mux"), Some(Backend::AgentMux));
+        let terminal: Vec<_> = Phase::ALL.iter().filter(|p| p.is_terminal()).collect();
+        assert_eq!(
+            terminal,
+            [&Phase::Succeeded, &Phase::Failed, &Phase::Cancelled]
+        );
+    }
+
+    #[test]
+    fn pending_fails_without_its_stack_or_when_it_is_not_ready() {
+        let c = catalog(&[]);
+        for step in [Step::Review, Step::Workspace, Step::Launch] {
+            let t = decide(&run("fixr", Phase::Pending, step), &c, &Facts::default());
+            assert_eq!(
+                reason(&t),
+                (
+                    FailReason::StackNotFound,
+                    "organization `acme` has no AgentStack `fixr`"
+                )
+            );
+        }
+        let t = decide(
+            &run("broken", Phase::Queued, Step::Launch),
+            &c,
+            &Facts::default(),
+        );
+        assert_eq!(
+            reason(&t),
+            (
+                FailReason::StackNotReady,
+                "RuntimeIdentityReady: AgentServiceAccount agent-runner is missing"
+            )
+        );
+    }
+
+    #[test]
+    fn an_allowed_review_admits_with_the_frozen_limits() {
+        let t = decide(
+            &run("fixer", Phase::Pending, Step::Review),
+            &catalog(&[]),
+            &Facts::default(),
+        );
+        let Transition::Admit { review } = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(review["outcome"], "allowed");
+        assert_eq!(
+            review["limits"],
+            json!({ "maxAttempts": 2, "deadlineSeconds": 600, "maxRunsPerDay": null })
+        );
+    }
+
+    #[test]
+    fn a_review_requiring_approval_holds_the_run() {
+        let t = decide(
+            &run("careful", Phase::Pending, Step::Review),
+            &catalog(&[]),
+            &Facts::default(),
+        );
+        let Transition::Hold { action, why, .. } = t else {
+            panic!("{t:?}")
+        };
+        assert_eq!(action, "escalation");
+        assert!(why.contains("approvalMode: always"), "{why}");
+    }
+
+    #[test]
+    fn a_repository_the_org_does_not_have_is_denied() {
+        let mut r = run("fixer", Phase::Pending, Step::Review);
+        r.repository = Some("elsewhere".into());
+        let t = decide(&r, &catalog(&[]), &Facts::default());
+        assert_eq!(
+            reason(&t),
+            (
+                FailReason::PermissionDenied,
+                "`elsewhere` is not a repository of organization `acme`"
+            )
+        );
+    }
+
+    #[test]
+    fn the_budgets_are_read_then_refuse_a_run_past_them() {
+        let org = object(
+            "Organization",
+            "acme",
+            json!({ "agentBudget": { "maxRunsPerDay": 10 } }),
+        );
+        let stack = object(
+            "AgentStack",
+            "fixer",
+            json!({ "runnerPolicy": { "runnerPoolRef": "default" },
+                    "budget": { "maxRunsPerDay": 3 } }),
+        );
+        let c = catalog(&[org]);
+        let c2 = {
+            let objects = vec![
+                object("Repository", "api", json!({})),
+                object("RunnerPool", "default", json!({})),
+                stack,
+                object(
+                    "Organization",
+                    "acme",
+                    json!({ "agentBudget": { "maxRunsPerDay": 10 } }),
+                ),
+            ];
+            let report = json!({ "agentStacks": [{ "organization": "acme", "name": "fixer", "ready": true }] });
+            Catalog::from_objects(&objects, &report)
+        };
+        let r = run("fixer", Phase::Pending, Step::Review);
+        // The stack's budget first, then the org's; each read only when set.
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Observe(Need::StartedByOrg)
+        );
+        assert_eq!(
+            decide(&r, &c2, &Facts::default()),
+            Transition::Observe(Need::StartedByStack)
+        );
+        let facts = Facts {
+            started_by_stack: Some(2),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&r, &c2, &facts),
+            Transition::Observe(Need::StartedByOrg)
+        );
+        let within = Facts {
+            started_by_org: Some(9),
+            ..facts.clone()
+        };
+        assert!(matches!(decide(&r, &c2, &within), Transition::Admit { .. }));
+        let stack_spent = Facts {
+            started_by_stack: Some(3),
+            ..Facts::default()
+        };
+        let t = decide(&r, &c2, &stack_spent);
+        assert_eq!(
+            reason(&t),
+            (
+                FailReason::BudgetExceeded,
+                "stack `fixer` started 3 runs in the last 24 hours, its budget (budget.maxRunsPerDay: 3)"
+            )
+        );
+        let org_spent = Facts {
+            started_by_org: Some(10),
+            ..facts
+        };
+        let t = decide(&r, &c2, &org_spent);
+        assert_eq!(
+            reason(&t),
+            (
+                FailReason::BudgetExceeded,
+                "organization `acme` started 10 runs in the last 24 hours, its budget (agentBudget.maxRunsPerDay: 10)"
+            )
+        );
+        // A denied run is denied, whatever the budget.
+        let mut elsewhere = r.clone();
+        elsewhere.repository = Some("nope".into());
+        assert_eq!(
+            reason(&decide(&elsewhere, &c2, &Facts::default())).0,
+            FailReason::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn the_workspace_binds_pinned_to_memory_or_fails_when_memory_is_unreadable() {
+        let r = run("fixer", Phase::Pending, Step::Workspace);
+        assert_eq!(
+            decide(&r, &catalog(&[]), &Facts::default()),
+            Transition::Bind { memory: None }
+        );
+        let memory = object(
+            "AgentMemoryRepository",
+            "notes",
+            json!({ "repositoryRef": "memory", "defaultBranch": "trunk" }),
+        );
+        let c = catalog(&[memory]);
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Observe(Need::Memory)
+        );
+        // Without a reader of memory repositories, runs are not pinned.
+        let no_reader = Env {
+            memory: false,
+            ..JOBS
+        };
+        assert_eq!(
+            next(&r, &c, no_reader, &Facts::default()),
+            Transition::Bind { memory: None }
+        );
+        let read = Facts {
+            memory: Some(Ok("abc123".into())),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&r, &c, &read),
+            Transition::Bind {
+                memory: Some(Pinned {
+                    memory_repository: "notes".into(),
+                    requested_ref: "trunk".into(),
+                    commit: "abc123".into(),
+                })
+            }
+        );
+        let unreadable = Facts {
+            memory: Some(Err("no such branch".into())),
+            ..Facts::default()
+        };
+        assert_eq!(
+            reason(&decide(&r, &c, &unreadable)),
+            (
+                FailReason::MemorySnapshotFailed,
+                "memory repository `notes` (branch `trunk`): no such branch"
+            )
+        );
+    }
+
+    #[test]
+    fn a_launch_without_a_backend_parks_the_run_in_queued() {
+        let r = run("fixer", Phase::Pending, Step::Launch);
+        let t = next(&r, &catalog(&[]), Env::default(), &Facts::default());
+        assert!(matches!(t, Transition::Park { .. }), "{t:?}");
+        // A stack without a runner pool goes to the org's gateway.
+        let m = run("mux", Phase::Queued, Step::Launch);
+        assert_eq!(
+            next(
+                &m,
+                &catalog(&[gateway()]),
+                Env::default(),
+                &Facts::default()
+            ),
+            Transition::Launch {
+                backend: Backend::AgentMux
+            }
+        );
+    }
+
+    #[test]
+    fn a_first_launch_creates_the_job_without_looking() {
+        let r = run("fixer", Phase::Pending, Step::Launch);
+        assert_eq!(
+            decide(&r, &catalog(&[]), &Facts::default()),
+            Transition::Launch {
+                backend: Backend::Kubernetes
+            }
+        );
+        // A launch that began with the token this worker made cannot
+        // have a Job yet.
+        let begun = Run {
+            launch_begun: true,
+            ..r
+        };
+        let fresh = Facts {
+            fresh_token: true,
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&begun, &catalog(&[]), &fresh),
+            Transition::Launch {
+                backend: Backend::Kubernetes
+            }
+        );
+    }
+
+    #[test]
+    fn a_launch_that_began_before_looks_first_and_adopts_the_job() {
+        let r = Run {
+            launch_begun: true,
+            ..run("fixer", Phase::Queued, Step::Launch)
+        };
+        let c = catalog(&[]);
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Observe(Need::Job(Backend::Kubernetes))
+        );
+        let seen = |job| Facts {
+            job: Some(job),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(JobState::Active))),
+            Transition::Adopt
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(JobState::Missing))),
+            Transition::Launch {
+                backend: Backend::Kubernetes
+            }
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Err(ExecError::Transient("503".into())))),
+            Transition::Retry("503".into())
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Err(ExecError::Refused("forbidden".into())))),
+            Transition::AttemptFailed {
+                code: "LaunchRefused".into(),
+                message: "forbidden".into(),
+                cancel: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_launch_past_the_org_concurrency_waits() {
+        let org = object(
+            "Organization",
+            "acme",
+            json!({ "agentBudget": { "maxConcurrentRuns": 2 } }),
+        );
+        let c = catalog(&[org]);
+        let r = run("fixer", Phase::Pending, Step::Launch);
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Observe(Need::Running)
+        );
+        let busy = Facts {
+            running: Some(2),
+            ..Facts::default()
+        };
+        let Transition::LaunchLater { reason, message } = decide(&r, &c, &busy) else {
+            panic!()
+        };
+        assert_eq!(reason, "OrgConcurrencyLimit");
+        assert!(message.contains("has 2 runs Running"), "{message}");
+        let free = Facts {
+            running: Some(1),
+            ..Facts::default()
+        };
+        assert!(matches!(decide(&r, &c, &free), Transition::Launch { .. }));
+    }
+
+    #[test]
+    fn running_ends_by_its_job() {
+        let c = catalog(&[]);
+        let r = Run {
+            backend: Some(Backend::Kubernetes),
+            ..run("fixer", Phase::Running, Step::Watch)
+        };
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Observe(Need::Job(Backend::Kubernetes))
+        );
+        let seen = |job| Facts {
+            job: Some(job),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(JobState::Active))),
+            Transition::WatchAgain
+        );
+        let failed = |code: &str, message: &str| Transition::AttemptFailed {
+            code: code.into(),
+            message: message.into(),
+            cancel: None,
+        };
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(JobState::Succeeded))),
+            failed(
+                "NoCallback",
+                "Job agent-fixer-7-1 completed without calling back"
+            )
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(JobState::Missing))),
+            failed(
+                "JobMissing",
+                "Job agent-fixer-7-1 is gone (deleted outside kradle?)"
+            )
+        );
+        let deadline = JobState::Failed {
+            reason: "DeadlineExceeded".into(),
+            message: "Job was active longer than specified deadline".into(),
+        };
+        assert_eq!(
+            decide(&r, &c, &seen(Ok(deadline))),
+            failed(
+                "DeadlineExceeded",
+                "Job was active longer than specified deadline"
+            )
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Err(ExecError::Refused("forbidden".into())))),
+            failed("JobUnreadable", "forbidden")
+        );
+        assert_eq!(
+            decide(&r, &c, &seen(Err(ExecError::Transient("reset".into())))),
+            Transition::Retry("reset".into())
+        );
+        // Without a cluster, a Job's run is looked at again later.
+        assert_eq!(
+            next(&r, &c, Env::default(), &Facts::default()),
+            Transition::WatchAgain
+        );
+    }
+
+    #[test]
+    fn a_gateway_session_reports_its_result_and_has_kradles_deadline() {
+        let c = catalog(&[gateway()]);
+        let r = Run {
+            backend: Some(Backend::AgentMux),
+            mux_run_id: Some("m-1".into()),
+            attempt_seconds: Some(10.0),
+            ..run("mux", Phase::Running, Step::Watch)
+        };
+        // Watched on the gateway even by a server without a cluster.
+        assert_eq!(
+            next(&r, &c, Env::default(), &Facts::default()),
+            Transition::Observe(Need::Job(Backend::AgentMux))
+        );
+        let outcome = Outcome {
+            succeeded: true,
+            message: Some("fixed".into()),
+            artifacts: vec![],
+            transcript: None,
+        };
+        let reported = Facts {
+            job: Some(Ok(JobState::Reported(Box::new(outcome.clone())))),
+            ..Facts::default()
+        };
+        assert_eq!(
+            decide(&r, &c, &reported),
+            Transition::Report(Box::new(outcome))
+        );
+        let over = Run {
+            attempt_seconds: Some(601.0),
+            ..r
+        };
+        assert_eq!(
+            decide(&over, &c, &Facts::default()),
+            Transition::AttemptFailed {
+                code: "DeadlineExceeded".into(),
+                message: "the gateway session ran past its deadline (600 s)".into(),
+                cancel: Some(Backend::AgentMux)
+            }
+        );
+    }
+
+    #[test]
+    fn a_cancelled_run_cleans_up_on_the_backend_it_ran_on() {
+        let c = catalog(&[]);
+        let r = run("fixer", Phase::Cancelled, Step::Cleanup);
+        assert_eq!(
+            decide(&r, &c, &Facts::default()),
+            Transition::Cleanup {
+                backend: Some(Backend::Kubernetes)
+            }
+        );
+        assert_eq!(
+            next(&r, &c, Env::default(), &Facts::default()),
+            Transition::Cleanup { backend: None }
+        );
+        let on_mux = Run {
+            backend: Some(Backend::AgentMux),
+            ..r
+        };
+        assert_eq!(
+            next(&on_mux, &c, Env::default(), &Facts::default()),
+            Transition::Cleanup {
+                backend: Some(Backend::AgentMux)
+            }
+        );
+    }
+
+    #[test]
+    fn waiting_and_finished_runs_stay() {
+        let c = catalog(&[]);
+        for (phase, step) in [
+            (Phase::AwaitingApproval, Step::Review),
+            (Phase::Succeeded, Step::Done),
+            (Phase::Failed, Step::Done),
+            (Phase::Cancelled, Step::Done),
+        ] {
+            // Even a run whose stack is gone: nothing is left to do.
+            for stack in ["fixer", "gone"] {
+                assert_eq!(
+                    decide(&run(stack, phase, step), &c, &Facts::default()),
+                    Transition::Stay,
+                    "{phase}/{step}"
+                );
+            }
+        }
+    }
+}
