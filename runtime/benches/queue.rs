@@ -78,7 +78,7 @@ async fn main() {
     // The upkeep `kradle serve` runs beside its workers.
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let upkeep = (!args_flag("--no-vacuum"))
-        .then(|| tokio::spawn(kradle_runtime::serve::workers::vacuum(store.clone(), stop)));
+        .then(|| tokio::spawn(kradle_runtime::loops::sync::vacuum(store.clone(), stop)));
     let mut handles = Vec::new();
     for w in 0..workers {
         let store = store.clone();

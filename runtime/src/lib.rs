@@ -14,6 +14,7 @@ pub mod apply;
 pub mod dispatch;
 pub mod forge;
 pub mod import;
+pub mod loops;
 pub mod secrets;
 pub mod serve;
 pub mod store;

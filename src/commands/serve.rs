@@ -12,14 +12,14 @@ use kradle_runtime::dispatch::executor::KubeJobs;
 use kradle_runtime::dispatch::memory::MemoryGit;
 use kradle_runtime::dispatch::mux::AgentMux;
 use kradle_runtime::forge::github::GitHub;
+use kradle_runtime::loops::backfill::{self, Target};
+use kradle_runtime::loops::dispatch;
+use kradle_runtime::loops::sync::{self as workers, SyncConfig};
+use kradle_runtime::loops::writeback;
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::api::StaticTokens;
-use kradle_runtime::serve::backfill::{self, Target};
-use kradle_runtime::serve::dispatch;
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsListener};
-use kradle_runtime::serve::workers::{self, WorkerConfig};
-use kradle_runtime::serve::writeback;
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
 use kradle_runtime::store::Store;
 use tokio::signal::unix::{Signal, SignalKind, signal as unix_signal};
@@ -462,10 +462,10 @@ async fn serve(args: Args) -> Result<u8, Failure> {
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let workers = (args.workers > 0).then(|| {
-        let config = WorkerConfig {
+        let config = SyncConfig {
             workers: args.workers,
             lease: Duration::from_secs(args.job_lease),
-            ..WorkerConfig::default()
+            ..SyncConfig::default()
         };
         tokio::spawn(workers::run(
             state.store().clone(),
@@ -521,7 +521,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         ))
     });
     let scheduler = (args.workers > 0).then(|| {
-        tokio::spawn(kradle_runtime::serve::schedule::run(
+        tokio::spawn(kradle_runtime::loops::schedule::run(
             state.store().clone(),
             state.triggers(),
             stop.clone(),

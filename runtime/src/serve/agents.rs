@@ -102,7 +102,7 @@ pub async fn dispatch(
     }
     // What the config does not have is refused now, not failed later: an
     // org the path names, a stack or repository the body names.
-    let catalog = super::dispatch::current(&state.catalog());
+    let catalog = crate::loops::current(&state.catalog());
     match catalog.check_names(&org, stack, field("repository")) {
         Ok(()) => {}
         Err(UnknownName::Org(message)) => {

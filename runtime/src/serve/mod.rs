@@ -7,18 +7,14 @@
 
 pub mod agents;
 pub mod api;
-pub mod backfill;
-pub mod dispatch;
+mod callback;
 pub mod kube_auth;
 pub mod listen;
 mod metrics;
 mod openapi;
-pub mod schedule;
 mod table;
 pub mod tls;
 mod webhook;
-pub mod workers;
-pub mod writeback;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -29,17 +25,22 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use serde_json::Value;
 
+use crate::loops::writeback::WriteBackPolicy;
+use crate::loops::{backfill, dispatch, sync as workers, writeback};
 use crate::secrets::{SecretError, SecretValue, Secrets};
 use crate::store::Store;
 
-pub use webhook::{MAX_BODY, ordering_key};
+/// The trigger rules of the current config, swapped on SIGHUP.
+pub use crate::loops::sync::SharedTriggers;
+
+pub use crate::sync::ordering_key;
+pub use webhook::MAX_BODY;
 
 /// Tries a sync job gets before it is a dead letter, when the sync policy
 /// says nothing (spec: `retryPolicy.maxRetries`, default 5).
 pub const DEFAULT_MAX_RETRIES: u32 = 5;
 
-/// The first retry's wait when the sync policy says nothing.
-pub const DEFAULT_BACKOFF_MS: u64 = 1000;
+pub use crate::loops::DEFAULT_BACKOFF_MS;
 
 /// Where deliveries may be posted, and the secret that signs each.
 #[derive(Debug, Default)]
@@ -245,28 +246,6 @@ pub fn backfill_targets<'a>(
     out
 }
 
-/// A write-back policy: from an org's ExternalBackendSyncPolicy for the
-/// forge, its `conflictResolution` (`manual` when unset), whether its
-/// ownership is `external-owned`, and its retry wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriteBackPolicy {
-    pub resolution: crate::writeback::Resolution,
-    pub external_owned: bool,
-    pub backoff: std::time::Duration,
-}
-
-impl Default for WriteBackPolicy {
-    /// An org without a sync policy for the forge: conflicts are held for
-    /// a person.
-    fn default() -> WriteBackPolicy {
-        WriteBackPolicy {
-            resolution: crate::writeback::Resolution::Manual,
-            external_owned: false,
-            backoff: std::time::Duration::from_millis(DEFAULT_BACKOFF_MS),
-        }
-    }
-}
-
 /// The write-back policies of the sync policies in `objects`, by (org,
 /// the provider's type: `github` or `gitea`).
 pub fn writeback_policies<'a>(
@@ -322,17 +301,6 @@ fn name_of(o: &Value) -> String {
         .to_string()
 }
 
-/// The trigger rules of the current config, swapped on SIGHUP.
-pub type SharedTriggers = Arc<RwLock<Arc<crate::dispatch::Triggers>>>;
-
-/// The rules `shared` holds now.
-pub(crate) fn current(shared: &SharedTriggers) -> Arc<crate::dispatch::Triggers> {
-    match shared.read() {
-        Ok(t) => t.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
-
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
@@ -340,7 +308,7 @@ pub struct AppState {
     receivers: Arc<RwLock<Arc<Receivers>>>,
     triggers: SharedTriggers,
     deliveries: Arc<metrics::DeliveryCounts>,
-    workers: Arc<workers::WorkerStats>,
+    workers: Arc<workers::SyncStats>,
     writeback: Arc<writeback::Stats>,
     dispatch: Arc<dispatch::Stats>,
     catalog: dispatch::SharedCatalog,
@@ -402,7 +370,7 @@ impl AppState {
     }
 
     /// The counters the workers of this process keep.
-    pub fn worker_stats(&self) -> Arc<workers::WorkerStats> {
+    pub fn worker_stats(&self) -> Arc<workers::SyncStats> {
         self.workers.clone()
     }
 
@@ -480,7 +448,7 @@ pub fn router(state: AppState) -> Router {
     let calls = Router::new()
         .route(
             "/api/orgs/{org}/agents/runs/{name}/callback",
-            post(dispatch::callback),
+            post(callback::callback),
         )
         .route("/api/orgs/{org}/agents/dispatch", post(agents::dispatch))
         .route(

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::AppState;
 use crate::store::{NewDelivery, Recorded};
+use crate::sync::ordering_key;
 
 /// The largest body accepted (GitHub caps payloads at 25 MB).
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
@@ -198,26 +199,6 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
         Ok(_) => Err("the payload is not a JSON object".into()),
         Err(e) => Err(format!("the payload is not JSON: {e}")),
     }
-}
-
-/// The ordering key of a delivery: deliveries about the same object (an
-/// issue or pull request and its comments and reviews, a workflow run and
-/// its jobs) share it, so they are processed in order, one at a time.
-pub fn ordering_key(source: &str, org: &str, event: &str, payload: &Value) -> String {
-    let repo = payload["repository"]["full_name"]
-        .as_str()
-        .unwrap_or_default();
-    let number = payload["issue"]["number"]
-        .as_u64()
-        .or_else(|| payload["pull_request"]["number"].as_u64())
-        .or_else(|| payload["number"].as_u64());
-    let object = match (event, number) {
-        (_, Some(n)) => format!("#{n}"),
-        ("workflow_run", _) => format!("/run/{}", payload["workflow_run"]["id"]),
-        ("workflow_job", _) => format!("/run/{}", payload["workflow_job"]["run_id"]),
-        _ => String::new(),
-    };
-    format!("{source}:{org}:{repo}{object}")
 }
 
 #[cfg(test)]

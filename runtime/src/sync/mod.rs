@@ -582,6 +582,26 @@ fn dns_label(text: &str) -> String {
     name.trim_end_matches('-').to_string()
 }
 
+/// The ordering key of a delivery: deliveries about the same object (an
+/// issue or pull request and its comments and reviews, a workflow run and
+/// its jobs) share it, so they are processed in order, one at a time.
+pub fn ordering_key(source: &str, org: &str, event: &str, payload: &Value) -> String {
+    let repo = payload["repository"]["full_name"]
+        .as_str()
+        .unwrap_or_default();
+    let number = payload["issue"]["number"]
+        .as_u64()
+        .or_else(|| payload["pull_request"]["number"].as_u64())
+        .or_else(|| payload["number"].as_u64());
+    let object = match (event, number) {
+        (_, Some(n)) => format!("#{n}"),
+        ("workflow_run", _) => format!("/run/{}", payload["workflow_run"]["id"]),
+        ("workflow_job", _) => format!("/run/{}", payload["workflow_job"]["run_id"]),
+        _ => String::new(),
+    };
+    format!("{source}:{org}:{repo}{object}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@
 //! An issue's workflowState (its kanban column) lives on the forge as one
 //! label `workflow:<column>`, so that both forges carry it.
 //!
-//! Everything here is pure; `serve::writeback` reads and writes.
+//! Everything here is pure; `loops::writeback` reads and writes.
 
 use std::collections::BTreeMap;
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::SharedTriggers;
+use super::current;
+use super::sync::SharedTriggers;
 use crate::store::{OrgLock, Scheduled, Store, StoreError};
 
 /// How often the leader looks at the schedules, and a replica standing by
@@ -66,7 +67,7 @@ pub async fn run(store: Store, triggers: SharedTriggers, mut stop: watch::Receiv
 /// One pass: fires each schedule that is due, once.
 async fn tick(store: &Store, triggers: &SharedTriggers) -> Result<(), StoreError> {
     let now = chrono::Utc::now();
-    let rules = super::current(triggers);
+    let rules = current(triggers);
     for rule in rules.scheduled() {
         let Some(schedule) = rule.schedule() else {
             continue;

@@ -1,6 +1,7 @@
-//! The dispatch worker of `kradle serve` (docs/dispatch.md): it moves each
+//! The dispatch loop of `kradle serve` (docs/dispatch.md): it moves each
 //! run through its steps — review, workspace, launch, watch, cleanup — one
-//! transaction per transition, and the agent's callback.
+//! transaction per transition, as [`next`] decides. (The agent's callback
+//! is `serve::callback`.)
 //!
 //! A run's steps are jobs on the `dispatch` queue, keyed by the run, so a
 //! run never has two workers. A job advances its run until the run waits
@@ -12,40 +13,28 @@
 //! - the callback token's hash is committed before the Secret that holds
 //!   the token is written.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::AppState;
-use super::workers::{hostname, listen};
+use super::{Handler, Settle, Shared, Worker, WorkerConfig, current};
 use crate::dispatch::catalog::Catalog;
 use crate::dispatch::executor::{ExecError, Executor, JobState, Launched, Target};
 use crate::dispatch::job::{Launch, job_name, launch_of};
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::{AgentMux, Gateway};
-use crate::dispatch::outcome::{Outcome, outcome_of};
+use crate::dispatch::outcome::Outcome;
 use crate::dispatch::run::{
-    Backend, Env, Facts, FailReason, Need, Phase, Run, Step, Transition, WorkspacePhase, next,
+    Backend, Env, Facts, FailReason, Need, Run, Step, Transition, WorkspacePhase, next,
 };
-use crate::store::{AfterFailure, Binding, Called, DISPATCH_QUEUE, Failed, Job, Store};
+use crate::store::{AfterFailure, Binding, Called, DISPATCH_QUEUE, Job, Store};
 
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
-pub type SharedCatalog = Arc<RwLock<Arc<Catalog>>>;
-
-pub(super) fn current(shared: &SharedCatalog) -> Arc<Catalog> {
-    match shared.read() {
-        Ok(c) => c.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
+pub type SharedCatalog = Shared<Catalog>;
 
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
@@ -97,7 +86,7 @@ impl<E> Clone for Dispatcher<E> {
 }
 
 /// Runs the dispatch worker until `stop` turns true.
-pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>) {
+pub async fn run<E: Executor>(d: Dispatcher<E>, stop: watch::Receiver<bool>) {
     if d.executor.is_some() {
         match d.store.requeue_queued().await {
             Ok(0) => {}
@@ -105,96 +94,60 @@ pub async fn run<E: Executor>(d: Dispatcher<E>, mut stop: watch::Receiver<bool>)
             Err(error) => tracing::warn!(%error, "cannot requeue the queued runs"),
         }
     }
-    let (wake_tx, mut wake) = watch::channel(0u64);
-    let listener = tokio::spawn(listen(
-        d.store.clone(),
-        DISPATCH_QUEUE,
-        wake_tx,
-        stop.clone(),
-    ));
-    let worker: Arc<str> = format!("{}-{}-dispatch", hostname(), std::process::id()).into();
-    // Up to `concurrency` runs advance at once; a free slot claims more
-    // at once, without waiting for the rest of a batch.
-    let slots = Arc::new(tokio::sync::Semaphore::new(d.concurrency.max(1)));
-    let mut running = tokio::task::JoinSet::new();
-    while !*stop.borrow() {
-        wake.borrow_and_update();
-        while running.try_join_next().is_some() {}
-        let free = slots.available_permits();
-        if free == 0 {
-            tokio::select! {
-                _ = running.join_next() => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
-            continue;
-        }
-        let limit = i64::try_from(free).unwrap_or(1);
-        let jobs = match d.store.claim(DISPATCH_QUEUE, &worker, limit, d.lease).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::warn!(%error, "dispatch claim failed");
-                Vec::new()
-            }
-        };
-        if jobs.is_empty() {
-            // Until the next look at a Running run (`--job-poll-ms`) or a
-            // held launch is due, not a fixed second.
-            let idle = d
-                .store
-                .idle_for(DISPATCH_QUEUE, Duration::from_secs(1))
-                .await;
-            tokio::select! {
-                _ = wake.changed() => {}
-                _ = running.join_next(), if !running.is_empty() => {}
-                _ = tokio::time::sleep(idle) => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
-            continue;
-        }
-        for job in jobs {
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                break;
-            };
-            let (d, worker) = (d.clone(), worker.clone());
-            running.spawn(async move {
-                attempt(&d, &job, &worker).await;
-                drop(permit);
-            });
-        }
-    }
-    // The runs in hand finish their step (each is one transaction at a
-    // time); the rest of the queue waits for the next worker.
-    while running.join_next().await.is_some() {}
-    listener.abort();
+    let config = WorkerConfig {
+        // Up to `concurrency` runs advance at once.
+        slots: d.concurrency,
+        lease: d.lease,
+        // Until the next look at a Running run (`--job-poll-ms`) or a held
+        // launch is due, at most a second.
+        idle: Duration::from_secs(1),
+        ..WorkerConfig::new(DISPATCH_QUEUE)
+    };
+    let worker = Worker {
+        store: d.store.clone(),
+        handler: Arc::new(d),
+        config,
+    };
+    worker.run(stop).await;
 }
 
-/// One job: advance its run, then settle the job. A run whose job ran out
-/// of tries ends Failed (`DispatchGaveUp`, with the last error) and frees its
-/// workspace, instead of staying in its phase for ever.
+/// One claimed job, handled and settled as the worker does, as `worker`.
 pub async fn attempt<E: Executor>(d: &Dispatcher<E>, job: &Job, worker: &str) {
-    let id = job.payload["run"].as_i64().unwrap_or_default();
-    match advance(d, id).await {
-        Ok(()) => {
-            if let Err(error) = d.store.complete(job, worker).await {
-                tracing::warn!(job = job.id, %error, "cannot complete the dispatch job");
+    let config = WorkerConfig {
+        name: worker.into(),
+        lease: d.lease,
+        ..WorkerConfig::new(DISPATCH_QUEUE)
+    };
+    let (_running, stop) = watch::channel(false);
+    super::work(&d.store, d, &config, std::slice::from_ref(job), &stop).await;
+}
+
+impl<E: Executor> Handler for Dispatcher<E> {
+    /// A job advances its run (`{"run": id}`); the runs in hand finish
+    /// their step on shutdown (each is one transaction at a time), the rest
+    /// of the queue waits for the next worker.
+    async fn handle_one(&self, job: &Job, _worker: &str) -> Settle {
+        let id = job.payload["run"].as_i64().unwrap_or_default();
+        match advance(self, id).await {
+            Ok(()) => Settle::Done,
+            Err(error) => {
+                tracing::warn!(run = id, %error, "dispatch step failed; retrying");
+                Settle::Failed {
+                    error,
+                    backoff: Duration::from_secs(1),
+                }
             }
         }
-        Err(error) => {
-            tracing::warn!(run = id, %error, "dispatch step failed; retrying");
-            match d
-                .store
-                .fail(job, worker, &error, Duration::from_secs(1))
-                .await
-            {
-                Ok(Failed::Dead) => {
-                    tracing::error!(run = id, %error, "dispatch step gave up: the run fails");
-                    if let Err(e) = give_up(d, id, &error).await {
-                        tracing::warn!(run = id, error = %e, "cannot fail the run");
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(job = job.id, error = %e, "cannot record the failure"),
-            }
+    }
+
+    /// A run whose job ran out of tries ends Failed (`DispatchGaveUp`, with
+    /// the last error) and frees its workspace, instead of staying in its
+    /// phase for ever.
+    async fn buried(&self, job: &Job, error: &str) {
+        let id = job.payload["run"].as_i64().unwrap_or_default();
+        tracing::error!(run = id, %error, "dispatch step gave up: the run fails");
+        if let Err(e) = give_up(self, id, error).await {
+            tracing::warn!(run = id, error = %e, "cannot fail the run");
         }
     }
 }
@@ -696,99 +649,6 @@ async fn failed_attempt<E>(
         AfterFailure::Moved => {}
     }
     Ok(())
-}
-
-fn bad(message: String) -> (StatusCode, Json<Value>) {
-    (StatusCode::BAD_REQUEST, Json(json!({ "message": message })))
-}
-
-/// `POST /api/orgs/{org}/agents/runs/{name}/callback`: the agent's
-/// result, with `Authorization: Bearer <token>` (the token of the run's
-/// current attempt). 401 for a wrong token or an unknown run alike.
-pub async fn callback(
-    State(state): State<AppState>,
-    Path((org, name)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Body,
-) -> axum::response::Response {
-    let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
-        return unauthorized().into_response();
-    };
-    // The body is read only from a caller that holds a token.
-    let body = match super::listen::read_body(body, super::MAX_CALL_BODY).await {
-        Ok(body) => body,
-        Err(refused) => return refused,
-    };
-    record_callback(&state, &org, &name, token, &body)
-        .await
-        .into_response()
-}
-
-fn unauthorized() -> (StatusCode, Json<Value>) {
-    (
-        StatusCode::UNAUTHORIZED,
-        Json(json!({ "message": "a valid run token is required" })),
-    )
-}
-
-async fn record_callback(
-    state: &AppState,
-    org: &str,
-    name: &str,
-    token: &str,
-    body: &[u8],
-) -> (StatusCode, Json<Value>) {
-    let body: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return bad(format!("the body is not JSON: {e}")),
-    };
-    let outcome = match outcome_of(&body) {
-        Ok(o) => o,
-        Err(why) => return bad(why),
-    };
-    match state
-        .store()
-        .callback(org, name, &token_hash(token), &outcome)
-        .await
-    {
-        Ok(Called::Succeeded) => {
-            state.dispatch.succeeded.fetch_add(1, Ordering::Relaxed);
-            tracing::info!(run = %name, %org, "run succeeded");
-            (StatusCode::OK, Json(json!({ "phase": Phase::Succeeded })))
-        }
-        Ok(Called::Failed(after)) => {
-            state
-                .dispatch
-                .attempts_failed
-                .fetch_add(1, Ordering::Relaxed);
-            let phase = match after {
-                AfterFailure::Retrying(_) => Phase::Pending,
-                _ => Phase::Failed,
-            };
-            tracing::warn!(run = %name, %org, "the agent reported a failure");
-            (StatusCode::OK, Json(json!({ "phase": phase })))
-        }
-        Ok(Called::Unauthorized) => unauthorized(),
-        Ok(Called::NotRunning(phase)) => (
-            StatusCode::CONFLICT,
-            Json(
-                json!({ "message": format!("the run is {phase}: it is not waiting for a result") }),
-            ),
-        ),
-        Err(error) => {
-            tracing::warn!(%error, "callback not recorded");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "message": "the store is unavailable; try again" })),
-            )
-        }
-    }
 }
 
 #[cfg(test)]

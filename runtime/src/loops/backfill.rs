@@ -14,9 +14,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::webhook::ordering_key;
 use crate::forge::github::GitHub;
 use crate::store::{NewDelivery, Recorded, Store};
+use crate::sync::ordering_key;
 
 /// One GitHub binding to backfill.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,14 +26,34 @@ use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
-use super::workers::{hostname, listen};
+use super::{Handler, Settle, Worker, WorkerConfig};
 use crate::forge::gitea::Gitea;
 use crate::forge::github::GitHub;
 use crate::forge::http::{Http, HttpError};
-use crate::store::{
-    Failed, Job, NewDelivery, Phase, Settlement, Store, WRITEBACK_QUEUE, WriteBack,
-};
+use crate::store::{Job, NewDelivery, Phase, Settlement, Store, WRITEBACK_QUEUE, WriteBack};
 use crate::writeback::{IssueFields, merge};
+
+/// A write-back policy: from an org's ExternalBackendSyncPolicy for the
+/// forge, its `conflictResolution` (`manual` when unset), whether its
+/// ownership is `external-owned`, and its retry wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteBackPolicy {
+    pub resolution: crate::writeback::Resolution,
+    pub external_owned: bool,
+    pub backoff: std::time::Duration,
+}
+
+impl Default for WriteBackPolicy {
+    /// An org without a sync policy for the forge: conflicts are held for
+    /// a person.
+    fn default() -> WriteBackPolicy {
+        WriteBackPolicy {
+            resolution: crate::writeback::Resolution::Manual,
+            external_owned: false,
+            backoff: std::time::Duration::from_millis(super::DEFAULT_BACKOFF_MS),
+        }
+    }
+}
 
 /// A forge's client.
 #[derive(Debug, Clone)]
@@ -61,7 +81,7 @@ impl Forge {
 /// What write-back may do for one organization on one forge.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub policy: super::WriteBackPolicy,
+    pub policy: WriteBackPolicy,
     /// The client, or why there is none.
     pub forge: Result<Forge, String>,
 }
@@ -98,124 +118,112 @@ pub enum Executed {
     Nothing,
 }
 
-/// Runs the write-back worker until `stop` turns true.
+/// Runs the write-back worker until `stop` turns true: one write-back at
+/// a time.
 pub async fn run(
     store: Store,
     targets: Arc<Targets>,
     lease: Duration,
     stats: Arc<Stats>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let (wake_tx, mut wake) = watch::channel(0u64);
-    let listener = tokio::spawn(listen(
-        store.clone(),
-        WRITEBACK_QUEUE,
-        wake_tx,
-        stop.clone(),
-    ));
-    let worker = format!("{}-{}-writeback", hostname(), std::process::id());
-    while !*stop.borrow() {
-        wake.borrow_and_update();
-        let jobs = match store.claim(WRITEBACK_QUEUE, &worker, 1, lease).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                tracing::warn!(%error, "write-back claim failed");
-                Vec::new()
-            }
-        };
-        if jobs.is_empty() {
-            let idle = store
-                .idle_for(WRITEBACK_QUEUE, Duration::from_secs(2))
-                .await;
-            tokio::select! {
-                _ = wake.changed() => {}
-                _ = tokio::time::sleep(idle) => {}
-                _ = stop.wait_for(|s| *s) => {}
-            }
-            continue;
-        }
-        for job in jobs {
-            let work = attempt(&store, &targets, &job, &worker, &stats);
-            tokio::pin!(work);
-            let mut heartbeat = tokio::time::interval(lease / 3);
-            heartbeat.tick().await;
-            loop {
-                tokio::select! {
-                    _ = &mut work => break,
-                    _ = heartbeat.tick() => {
-                        let _ = store.heartbeat(&worker, &[job.id], lease).await;
-                    }
-                }
-            }
-        }
-    }
-    listener.abort();
+    let worker = Worker {
+        store: store.clone(),
+        handler: Arc::new(WriteBacks {
+            store,
+            targets,
+            stats,
+        }),
+        config: WorkerConfig {
+            lease,
+            idle: Duration::from_secs(2),
+            ..WorkerConfig::new(WRITEBACK_QUEUE)
+        },
+    };
+    worker.run(stop).await;
 }
 
-/// One attempt of `job`, and what the queue and the journal make of it.
-async fn attempt(store: &Store, targets: &Targets, job: &Job, worker: &str, stats: &Stats) {
-    let id = job.payload["intent"].as_i64().unwrap_or_default();
-    let outcome = match store.write_back(id).await {
-        Ok(Some(wb)) => {
-            let target = target_of(targets, &wb);
-            execute(store, target, &wb)
-                .await
-                .map(|e| (e, wb.resource_name))
+/// The write-back handler.
+struct WriteBacks {
+    store: Store,
+    targets: Arc<Targets>,
+    stats: Arc<Stats>,
+}
+
+impl Handler for WriteBacks {
+    async fn handle_one(&self, job: &Job, _worker: &str) -> Settle {
+        self.attempt(job).await
+    }
+
+    fn retrying(&self, job: &Job, wait: Duration, error: &str) {
+        self.stats.retried.fetch_add(1, Ordering::Relaxed);
+        let intent = job.payload["intent"].as_i64().unwrap_or_default();
+        tracing::warn!(intent, %error, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "write-back failed; it will be retried");
+    }
+
+    async fn buried(&self, job: &Job, error: &str) {
+        self.stats.failed.fetch_add(1, Ordering::Relaxed);
+        let intent = job.payload["intent"].as_i64().unwrap_or_default();
+        tracing::error!(intent, %error, "write-back failed its last attempt");
+        if let Ok(Some(wb)) = self.store.write_back(intent).await {
+            let _ = self
+                .store
+                .settle_write_back(&wb, &closed(Phase::Failed, Some(error)))
+                .await;
         }
-        Ok(None) => Ok((Executed::Nothing, String::new())),
-        Err(e) => Err(e.to_string()),
-    };
-    match outcome {
-        Ok((executed, resource)) => {
-            let counter = match &executed {
-                Executed::Sent => Some(&stats.sent),
-                Executed::AlreadyThere => Some(&stats.already_there),
-                Executed::Blocked => Some(&stats.blocked),
-                Executed::Closed(_) => Some(&stats.failed),
-                Executed::Nothing => None,
-            };
-            if let Some(c) = counter {
-                c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl WriteBacks {
+    /// One attempt of `job`, and what the journal makes of it.
+    async fn attempt(&self, job: &Job) -> Settle {
+        let (store, stats) = (&self.store, &self.stats);
+        let id = job.payload["intent"].as_i64().unwrap_or_default();
+        let outcome = match store.write_back(id).await {
+            Ok(Some(wb)) => {
+                let target = target_of(&self.targets, &wb);
+                execute(store, target, &wb)
+                    .await
+                    .map(|e| (e, wb.resource_name))
             }
-            match &executed {
-                Executed::Closed(why) => {
-                    tracing::warn!(intent = id, resource = %resource, reason = %why, "write-back not sent")
+            Ok(None) => Ok((Executed::Nothing, String::new())),
+            Err(e) => Err(e.to_string()),
+        };
+        match outcome {
+            Ok((executed, resource)) => {
+                let counter = match &executed {
+                    Executed::Sent => Some(&stats.sent),
+                    Executed::AlreadyThere => Some(&stats.already_there),
+                    Executed::Blocked => Some(&stats.blocked),
+                    Executed::Closed(_) => Some(&stats.failed),
+                    Executed::Nothing => None,
+                };
+                if let Some(c) = counter {
+                    c.fetch_add(1, Ordering::Relaxed);
                 }
-                Executed::Blocked => {
-                    tracing::warn!(intent = id, resource = %resource, "write-back held: a field changed on both sides; see `kradle conflicts list`")
-                }
-                Executed::Sent => {
-                    tracing::info!(intent = id, resource = %resource, "write-back sent")
-                }
-                _ => {}
-            }
-            if let Err(error) = store.complete(job, worker).await {
-                tracing::warn!(job = job.id, %error, "cannot complete the write-back job");
-            }
-        }
-        Err(error) => {
-            let backoff = store
-                .write_back(id)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|wb| target_of(targets, &wb).map(|t| t.policy.backoff))
-                .unwrap_or(Duration::from_secs(1));
-            match store.fail(job, worker, &error, backoff).await {
-                Ok(Failed::Retry(wait)) => {
-                    stats.retried.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(intent = id, %error, retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "write-back failed; it will be retried");
-                }
-                Ok(Failed::Dead) => {
-                    stats.failed.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(intent = id, %error, "write-back failed its last attempt");
-                    if let Ok(Some(wb)) = store.write_back(id).await {
-                        let _ = store
-                            .settle_write_back(&wb, &closed(Phase::Failed, Some(&error)))
-                            .await;
+                match &executed {
+                    Executed::Closed(why) => {
+                        tracing::warn!(intent = id, resource = %resource, reason = %why, "write-back not sent")
                     }
+                    Executed::Blocked => {
+                        tracing::warn!(intent = id, resource = %resource, "write-back held: a field changed on both sides; see `kradle conflicts list`")
+                    }
+                    Executed::Sent => {
+                        tracing::info!(intent = id, resource = %resource, "write-back sent")
+                    }
+                    _ => {}
                 }
-                Ok(Failed::LostLease) | Err(_) => {}
+                Settle::Done
+            }
+            Err(error) => {
+                let backoff = store
+                    .write_back(id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|wb| target_of(&self.targets, &wb).map(|t| t.policy.backoff))
+                    .unwrap_or(Duration::from_secs(1));
+                Settle::Failed { error, backoff }
             }
         }
     }
