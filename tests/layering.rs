@@ -173,9 +173,12 @@ fn source_files(dir: &str) -> Vec<(String, String)> {
     files
 }
 
-/// The runtime's source files, relative to `runtime/src`.
+/// The runtime's source files, relative to `runtime/src`, without the unit
+/// tests kept in files of their own (`…/tests.rs`).
 fn runtime_files() -> Vec<(String, String)> {
-    source_files("runtime/src")
+    let mut files = source_files("runtime/src");
+    files.retain(|(rel, _)| !rel.ends_with("/tests.rs"));
+    files
 }
 
 /// The runtime file a `crate::a::b…` path names: `a/b.rs` when there is

@@ -24,6 +24,8 @@
 //!   (retried as one). A 2xx whose body is not JSON fails the request
 //!   ([`HttpError::Invalid`]); an empty one is `null`.
 
+mod paging;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +37,7 @@ use serde_json::Value;
 
 use super::github_app::AppTokens;
 use crate::secrets::SecretValue;
+use paging::same_origin;
 
 /// The most bytes of one forge answer, by default (`KRADLE_MAX_FORGE_RESPONSE` changes it).
 pub const DEFAULT_MAX_BODY: usize = 64 << 20;
@@ -577,84 +580,6 @@ impl Http {
         }
     }
 
-    /// Every item of the list at `path`, read to its last page the way the
-    /// forge pages.
-    pub async fn list(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        match self.paging {
-            Paging::PageLimit => self.list_gitea(path).await,
-            Paging::Link => self.list_github(path).await,
-        }
-    }
-
-    /// Every item of a Gitea list: `page`/`limit` (50, Gitea's maximum),
-    /// until a short page or `X-Total-Count`.
-    async fn list_gitea(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        const LIMIT: usize = 50;
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let mut out = Vec::new();
-        for page in 1.. {
-            let r = self
-                .get(&format!("{path}{sep}page={page}&limit={LIMIT}"))
-                .await?;
-            let items = r.body.as_array().cloned().unwrap_or_default();
-            let n = items.len();
-            out.extend(items);
-            let total = r
-                .headers
-                .get("x-total-count")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok());
-            let done = match total {
-                Some(total) => out.len() >= total || n == 0,
-                None => n < LIMIT,
-            };
-            if done {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    /// Every item of a GitHub list: `per_page=100`, following `Link:
-    /// rel="next"`, but only within the API's own origin.
-    async fn list_github(&self, path: &str) -> Result<Vec<Value>, HttpError> {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        let mut next = Some(format!("{path}{sep}per_page=100"));
-        let mut out = Vec::new();
-        let mut pages = 0u32;
-        while let Some(url) = next.take() {
-            pages += 1;
-            let r = self.get(&url).await?;
-            out.extend(r.body.as_array().cloned().unwrap_or_default());
-            let link = r
-                .headers
-                .get("link")
-                .and_then(|v| v.to_str().ok())
-                .and_then(next_link);
-            next = match link {
-                Some(link) if !same_origin(&self.base, &link) => {
-                    return Err(HttpError::Status {
-                        method: "GET".into(),
-                        path: path.to_string(),
-                        status: r.status,
-                        message: "the next page is on another server; not followed".into(),
-                    });
-                }
-                // A server that never stops paginating is not followed forever.
-                Some(_) if pages >= MAX_PAGES => {
-                    return Err(HttpError::Status {
-                        method: "GET".into(),
-                        path: path.to_string(),
-                        status: r.status,
-                        message: format!("more than {MAX_PAGES} pages"),
-                    });
-                }
-                other => other,
-            };
-        }
-        Ok(out)
-    }
-
     fn backoff(&self, attempt: u32) -> Duration {
         let exp = self
             .policy
@@ -664,22 +589,6 @@ impl Http {
         let half = exp / 2;
         half + half.mul_f64(jitter())
     }
-}
-
-/// The most pages one list is read to (100,000 items on GitHub).
-const MAX_PAGES: u32 = 1000;
-
-/// Whether `url` is on the scheme, host and port of `base`.
-fn same_origin(base: &str, url: &str) -> bool {
-    let origin = |u: &str| {
-        let (scheme, rest) = u.split_once("://")?;
-        let host = rest.split('/').next()?;
-        Some((scheme.to_ascii_lowercase(), host.to_ascii_lowercase()))
-    };
-    if !url.contains("://") {
-        return url.starts_with('/') && !url.starts_with("//");
-    }
-    matches!((origin(base), origin(url)), (Some(a), Some(b)) if a == b)
 }
 
 /// GitHub's "rate limit exceeded" 403: no requests left in the window.
@@ -704,22 +613,6 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
         .ok()?
         .as_secs();
     Some(Duration::from_secs(reset.saturating_sub(now) + 1))
-}
-
-/// The `rel="next"` URL of a `Link` header.
-fn next_link(link: &str) -> Option<String> {
-    link.split(',').find_map(|part| {
-        let (url, params) = part.split_once(';')?;
-        params
-            .split(';')
-            .any(|p| p.trim() == "rel=\"next\"")
-            .then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
-    })
 }
 
 /// The forge's own error message, cut and made terminal-safe: a response is
@@ -766,51 +659,4 @@ fn jitter() -> f64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn next_links_are_found() {
-        let link = r#"<https://api.github.com/orgs/x/repos?page=2&per_page=100>; rel="next", <https://api.github.com/orgs/x/repos?page=5>; rel="last""#;
-        assert_eq!(
-            next_link(link).as_deref(),
-            Some("https://api.github.com/orgs/x/repos?page=2&per_page=100")
-        );
-        assert_eq!(next_link(r#"<https://x/?page=1>; rel="prev""#), None);
-    }
-
-    #[test]
-    fn next_pages_stay_on_the_api_origin() {
-        let base = "https://api.github.com";
-        assert!(same_origin(
-            base,
-            "https://api.github.com/orgs/x/repos?page=2"
-        ));
-        assert!(same_origin(base, "https://API.github.com/x"));
-        assert!(!same_origin(
-            base,
-            "https://evil.example/orgs/x/repos?page=2"
-        ));
-        assert!(!same_origin(base, "http://api.github.com/x"));
-        assert!(!same_origin(base, "https://api.github.com.evil.example/x"));
-        assert!(!same_origin(base, "https://api.github.com@evil.example/x"));
-        assert!(same_origin(base, "/orgs/x/repos?page=2"));
-        assert!(!same_origin(base, "//evil.example/x"));
-    }
-
-    #[test]
-    fn jitter_stays_in_range() {
-        for _ in 0..1000 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
-    }
-
-    #[test]
-    fn forge_messages_are_cut_and_made_safe() {
-        let body = serde_json::json!({ "message": format!("bad\u{1b}[2J{}", "x".repeat(500)) });
-        let m = forge_message(&body);
-        assert!(!m.contains('\u{1b}'));
-        assert!(m.chars().count() <= 220);
-    }
-}
+mod tests;

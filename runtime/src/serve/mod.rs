@@ -5,6 +5,7 @@
 //! (Gitea) they are addressed to, and commits each new one to PostgreSQL
 //! with a queued job before answering 202. Nothing unverified is stored.
 
+mod access;
 pub mod agents;
 pub mod api;
 mod callback;
