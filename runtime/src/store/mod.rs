@@ -147,6 +147,20 @@ impl Store {
         &self.pool
     }
 
+    /// Runs `work` in one transaction: committed when it returns `Ok`,
+    /// rolled back when it fails (or when it decides nothing is to change
+    /// and the caller returns early on its own connection instead).
+    pub(crate) async fn in_tx<T>(
+        &self,
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let out = work(&mut tx).await.map_err(q)?;
+        tx.commit().await.map_err(q)?;
+        Ok(out)
+    }
+
     pub(crate) fn query_error(&self, source: sqlx::Error) -> StoreError {
         StoreError::Query {
             server: self.server.clone(),

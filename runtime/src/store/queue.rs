@@ -108,13 +108,11 @@ impl Store {
         payload: &Value,
         max_attempts: i32,
     ) -> Result<i64, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let id = enqueue_on(&mut tx, queue, key, payload, max_attempts)
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(id)
+        self.in_tx(async |tx| {
+            let id = enqueue_on(&mut *tx, queue, key, payload, max_attempts).await?;
+            Ok(id)
+        })
+        .await
     }
 
     /// Queues `jobs` (key, payload) in one statement, in order.
@@ -124,28 +122,27 @@ impl Store {
         jobs: &[(String, Value)],
         max_attempts: i32,
     ) -> Result<u64, StoreError> {
-        let q = |e| self.query_error(e);
         let items: Vec<Value> = jobs
             .iter()
             .map(|(key, payload)| serde_json::json!({ "key": key, "payload": payload }))
             .collect();
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let inserted = sqlx::query(
-            "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
-             SELECT $1, e ->> 'key', e -> 'payload', $3
-               FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)
-              ORDER BY n",
-        )
-        .bind(queue)
-        .bind(Value::Array(items))
-        .bind(max_attempts.max(1))
-        .execute(&mut *tx)
+        self.in_tx(async |tx| {
+            let inserted = sqlx::query(
+                "INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+                 SELECT $1, e ->> 'key', e -> 'payload', $3
+                   FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS t(e, n)
+                  ORDER BY n",
+            )
+            .bind(queue)
+            .bind(Value::Array(items))
+            .bind(max_attempts.max(1))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            notify(&mut *tx, queue).await?;
+            Ok(inserted)
+        })
         .await
-        .map_err(q)?
-        .rows_affected();
-        notify(&mut tx, queue).await.map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(inserted)
     }
 
     /// Claims up to `batch` ready jobs of `queue` for `worker`, each the
@@ -290,48 +287,45 @@ impl Store {
         error: &str,
         base: Duration,
     ) -> Result<Failed, StoreError> {
-        let q = |e| self.query_error(e);
         let error: String = error.chars().take(2000).collect();
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let held: Option<(i32, i32)> = sqlx::query_as(
-            "SELECT attempts, max_attempts FROM kradle_jobs
-             WHERE id = $1 AND locked_by = $2 FOR UPDATE",
-        )
-        .bind(job.id)
-        .bind(worker)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q)?;
-        let Some((attempts, max_attempts)) = held else {
-            return Ok(Failed::LostLease);
-        };
-        let outcome = if attempts >= max_attempts {
-            sqlx::query("UPDATE kradle_jobs SET last_error = $2 WHERE id = $1")
-                .bind(job.id)
-                .bind(&error)
-                .execute(&mut *tx)
-                .await
-                .map_err(q)?;
-            bury(&mut tx, job.id).await.map_err(q)?;
-            Failed::Dead
-        } else {
-            let wait = backoff(base, attempts, job.id);
-            sqlx::query(
-                "UPDATE kradle_jobs
-                    SET locked_by = NULL, lease_until = NULL, last_error = $2,
-                        run_at = now() + make_interval(secs => $3::float8 / 1000)
-                  WHERE id = $1",
+        self.in_tx(async |tx| {
+            let held: Option<(i32, i32)> = sqlx::query_as(
+                "SELECT attempts, max_attempts FROM kradle_jobs
+                 WHERE id = $1 AND locked_by = $2 FOR UPDATE",
             )
             .bind(job.id)
-            .bind(&error)
-            .bind(millis(wait) as f64)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-            Failed::Retry(wait)
-        };
-        tx.commit().await.map_err(q)?;
-        Ok(outcome)
+            .bind(worker)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((attempts, max_attempts)) = held else {
+                return Ok(Failed::LostLease);
+            };
+            let outcome = if attempts >= max_attempts {
+                sqlx::query("UPDATE kradle_jobs SET last_error = $2 WHERE id = $1")
+                    .bind(job.id)
+                    .bind(&error)
+                    .execute(&mut *tx)
+                    .await?;
+                bury(&mut *tx, job.id).await?;
+                Failed::Dead
+            } else {
+                let wait = backoff(base, attempts, job.id);
+                sqlx::query(
+                    "UPDATE kradle_jobs
+                        SET locked_by = NULL, lease_until = NULL, last_error = $2,
+                            run_at = now() + make_interval(secs => $3::float8 / 1000)
+                      WHERE id = $1",
+                )
+                .bind(job.id)
+                .bind(&error)
+                .bind(millis(wait) as f64)
+                .execute(&mut *tx)
+                .await?;
+                Failed::Retry(wait)
+            };
+            Ok(outcome)
+        })
+        .await
     }
 
     /// The depth of `queue`, and per receiver the age in seconds of the

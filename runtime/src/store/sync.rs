@@ -103,82 +103,82 @@ impl Store {
         worker: &str,
         triggers: &Triggers,
     ) -> Result<Vec<(i64, Processed)>, StoreError> {
-        let q = |e| self.query_error(e);
         let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let deliveries: Vec<Delivery> = sqlx::query_as(
-            "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.delivery_id, d.event, d.payload,
-                    d.received_at
-               FROM kradle_jobs j
-               JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
-              WHERE j.id = ANY($1) AND j.locked_by = $2
-              ORDER BY j.id
-                FOR UPDATE OF j",
-        )
-        .bind(&ids)
-        .bind(worker)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(q)?;
-        let mut results: Vec<(i64, Processed)> = ids
-            .iter()
-            .filter(|id| !deliveries.iter().any(|d| d.job == **id))
-            .map(|id| (*id, Processed::LostLease))
-            .collect();
-        let mut states: std::collections::BTreeMap<StateKey, StateChange> = Default::default();
-        for d in &deliveries {
-            let event = match normalize(&d.source, &d.org, &d.event, &d.payload) {
-                Ok(event) => event,
-                Err(e) => {
-                    results.push((d.job, Processed::Invalid(e)));
-                    continue;
-                }
-            };
-            // A Gitea label update says the labels after it: what changed
-            // is told from the projection's labels before it.
-            let labels_before = if crate::dispatch::is_label_update(&d.source, &event) {
-                Some(stored_labels(&mut tx, d, &event).await.map_err(q)?)
-            } else {
-                None
-            };
-            let (outcome, name) = apply_change(&mut tx, d, &event).await.map_err(q)?;
-            record_done(&mut tx, d, &event, outcome, name.as_deref())
-                .await
-                .map_err(q)?;
-            // A backfilled listing is a state, not an event: it triggers
-            // nothing. Nor does write-back's replay of the forge's answer:
-            // the forge sends its own webhooks for the change kradle made,
-            // and those are the events rules see (once each).
-            if event.action.as_deref() != Some("backfilled")
-                && !d.delivery_id.starts_with("writeback:")
-            {
-                record_triggers(&mut tx, d, &event, triggers, labels_before.as_deref())
+        self.in_tx(async |tx| {
+            let deliveries: Vec<Delivery> = sqlx::query_as(
+                "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.delivery_id, d.event, d.payload,
+                        d.received_at
+                   FROM kradle_jobs j
+                   JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
+                  WHERE j.id = ANY($1) AND j.locked_by = $2
+                  ORDER BY j.id
+                    FOR UPDATE OF j",
+            )
+            .bind(&ids)
+            .bind(worker)
+            .fetch_all(&mut *tx)
+            .await
+            ?;
+            let mut results: Vec<(i64, Processed)> = ids
+                .iter()
+                .filter(|id| !deliveries.iter().any(|d| d.job == **id))
+                .map(|id| (*id, Processed::LostLease))
+                .collect();
+            let mut states: std::collections::BTreeMap<StateKey, StateChange> = Default::default();
+            for d in &deliveries {
+                let event = match normalize(&d.source, &d.org, &d.event, &d.payload) {
+                    Ok(event) => event,
+                    Err(e) => {
+                        results.push((d.job, Processed::Invalid(e)));
+                        continue;
+                    }
+                };
+                // A Gitea label update says the labels after it: what changed
+                // is told from the projection's labels before it.
+                let labels_before = if crate::dispatch::is_label_update(&d.source, &event) {
+                    Some(stored_labels(&mut *tx, d, &event).await?)
+                } else {
+                    None
+                };
+                let (outcome, name) = apply_change(&mut *tx, d, &event).await?;
+                record_done(&mut *tx, d, &event, outcome, name.as_deref())
                     .await
-                    .map_err(q)?;
-            }
-            let key = (
-                d.org.clone(),
-                d.source.clone(),
-                d.receiver.clone(),
-                event.resource_kind,
-            );
-            let state = states.entry(key).or_default();
-            match outcome {
-                Outcome::Applied => {
-                    state.applied += 1;
-                    state.watermark = state.watermark.max(event.updated_at);
+                    ?;
+                // A backfilled listing is a state, not an event: it triggers
+                // nothing. Nor does write-back's replay of the forge's answer:
+                // the forge sends its own webhooks for the change kradle made,
+                // and those are the events rules see (once each).
+                if event.action.as_deref() != Some("backfilled")
+                    && !d.delivery_id.starts_with("writeback:")
+                {
+                    record_triggers(&mut *tx, d, &event, triggers, labels_before.as_deref())
+                        .await
+                        ?;
                 }
-                Outcome::Superseded => state.superseded += 1,
-                Outcome::Unmatched | Outcome::Recorded => {}
+                let key = (
+                    d.org.clone(),
+                    d.source.clone(),
+                    d.receiver.clone(),
+                    event.resource_kind,
+                );
+                let state = states.entry(key).or_default();
+                match outcome {
+                    Outcome::Applied => {
+                        state.applied += 1;
+                        state.watermark = state.watermark.max(event.updated_at);
+                    }
+                    Outcome::Superseded => state.superseded += 1,
+                    Outcome::Unmatched | Outcome::Recorded => {}
+                }
+                results.push((d.job, Processed::Done(outcome)));
             }
-            results.push((d.job, Processed::Done(outcome)));
-        }
-        for (key, change) in &states {
-            advance_state(&mut tx, key, change).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        results.sort_by_key(|(id, _)| *id);
-        Ok(results)
+            for (key, change) in &states {
+                advance_state(&mut *tx, key, change).await?;
+            }
+            results.sort_by_key(|(id, _)| *id);
+            Ok(results)
+        })
+        .await
     }
 }
 

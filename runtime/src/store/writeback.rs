@@ -228,58 +228,58 @@ impl Store {
         wb: &WriteBack,
         s: &Settlement<'_>,
     ) -> Result<(), StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        for c in s.conflicts {
-            let (phase, resolved_value) = match c.settled {
-                None => ("Open", None),
-                Some(Resolution::PreferKradle) => ("Resolved", Some(&c.local)),
-                Some(Resolution::Ignore) => ("Ignored", None),
-                Some(_) => ("Resolved", Some(&c.external)),
-            };
+        self.in_tx(async |tx| {
+            for c in s.conflicts {
+                let (phase, resolved_value) = match c.settled {
+                    None => ("Open", None),
+                    Some(Resolution::PreferKradle) => ("Resolved", Some(&c.local)),
+                    Some(Resolution::Ignore) => ("Ignored", None),
+                    Some(_) => ("Resolved", Some(&c.external)),
+                };
+                sqlx::query(
+                    "INSERT INTO kradle_sync_conflicts
+                         (org, backend, resource_kind, resource_name, intent_id, field_path,
+                          base_value, local_value, external_value, phase, resolution, resolved_value,
+                          resolved_by, resolved_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                             CASE WHEN $11::text IS NULL THEN NULL ELSE 'policy' END,
+                             CASE WHEN $11::text IS NULL THEN NULL ELSE now() END)
+                     ON CONFLICT (intent_id, field_path) WHERE phase = 'Open' DO NOTHING",
+                )
+                .bind(&wb.intent.org)
+                .bind(&wb.intent.backend)
+                .bind(&wb.resource_kind)
+                .bind(&wb.resource_name)
+                .bind(wb.intent.id)
+                .bind(c.field)
+                .bind(&c.base)
+                .bind(&c.local)
+                .bind(&c.external)
+                .bind(phase)
+                .bind(c.settled.map(Resolution::as_str))
+                .bind(resolved_value)
+                .execute(&mut *tx)
+                .await
+                ?;
+            }
             sqlx::query(
-                "INSERT INTO kradle_sync_conflicts
-                     (org, backend, resource_kind, resource_name, intent_id, field_path,
-                      base_value, local_value, external_value, phase, resolution, resolved_value,
-                      resolved_by, resolved_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                         CASE WHEN $11::text IS NULL THEN NULL ELSE 'policy' END,
-                         CASE WHEN $11::text IS NULL THEN NULL ELSE now() END)
-                 ON CONFLICT (intent_id, field_path) WHERE phase = 'Open' DO NOTHING",
+                "UPDATE kradle_write_intents
+                    SET phase = $2, last_error = $3, result = COALESCE($4, result), updated_at = now()
+                  WHERE id = $1",
             )
-            .bind(&wb.intent.org)
-            .bind(&wb.intent.backend)
-            .bind(&wb.resource_kind)
-            .bind(&wb.resource_name)
             .bind(wb.intent.id)
-            .bind(c.field)
-            .bind(&c.base)
-            .bind(&c.local)
-            .bind(&c.external)
-            .bind(phase)
-            .bind(c.settled.map(Resolution::as_str))
-            .bind(resolved_value)
+            .bind(s.phase.as_str())
+            .bind(s.error)
+            .bind(s.result)
             .execute(&mut *tx)
             .await
-            .map_err(q)?;
-        }
-        sqlx::query(
-            "UPDATE kradle_write_intents
-                SET phase = $2, last_error = $3, result = COALESCE($4, result), updated_at = now()
-              WHERE id = $1",
-        )
-        .bind(wb.intent.id)
-        .bind(s.phase.as_str())
-        .bind(s.error)
-        .bind(s.result)
-        .execute(&mut *tx)
+            ?;
+            if let Some(d) = &s.delivery {
+                record_delivery_on(&mut *tx, d).await?;
+            }
+            Ok(())
+        })
         .await
-        .map_err(q)?;
-        if let Some(d) = &s.delivery {
-            record_delivery_on(&mut tx, d).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(())
     }
 
     /// Conflicts (of `org` when given), open ones only unless `all`,

@@ -18,85 +18,80 @@ impl Store {
         by: &str,
         reason: Option<&str>,
     ) -> Result<Decided, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, ApprovalPhase, Option<String>)> = sqlx::query_as(
-            "SELECT run, phase, decided_by FROM kradle_approvals
-              WHERE org = $1 AND name = $2 FOR UPDATE",
-        )
-        .bind(org)
-        .bind(name)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q)?;
-        let Some((run, phase, decided_by)) = row else {
-            return Ok(Decided::NotFound);
-        };
-        if phase != ApprovalPhase::Pending {
-            return Ok(Decided::Already(format!(
-                "{} by {}",
-                phase.as_str().to_lowercase(),
-                decided_by.unwrap_or_default()
-            )));
-        }
-        let phase = if approve {
-            ApprovalPhase::Approved
-        } else {
-            ApprovalPhase::Denied
-        };
-        sqlx::query(
-            "UPDATE kradle_approvals
-                SET phase = $3, decided_by = $4, reason = $5, decided_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE org = $1 AND name = $2",
-        )
-        .bind(org)
-        .bind(name)
-        .bind(phase)
-        .bind(by)
-        .bind(reason)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
-        let (to, why, message) = if approve {
-            (
-                (Phase::Pending, Step::Workspace),
-                phase.as_str(),
-                format!("approved by {by}"),
+        self.in_tx(async |tx| {
+            let row: Option<(i64, ApprovalPhase, Option<String>)> = sqlx::query_as(
+                "SELECT run, phase, decided_by FROM kradle_approvals
+                  WHERE org = $1 AND name = $2 FOR UPDATE",
             )
-        } else {
-            (
-                (Phase::Failed, Step::Done),
-                FailReason::Denied.as_str(),
-                format!(
-                    "denied by {by}{}",
-                    reason.map(|r| format!(": {r}")).unwrap_or_default()
-                ),
+            .bind(org)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((run, phase, decided_by)) = row else {
+                return Ok(Decided::NotFound);
+            };
+            if phase != ApprovalPhase::Pending {
+                return Ok(Decided::Already(format!(
+                    "{} by {}",
+                    phase.as_str().to_lowercase(),
+                    decided_by.unwrap_or_default()
+                )));
+            }
+            let phase = if approve {
+                ApprovalPhase::Approved
+            } else {
+                ApprovalPhase::Denied
+            };
+            sqlx::query(
+                "UPDATE kradle_approvals
+                    SET phase = $3, decided_by = $4, reason = $5, decided_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE org = $1 AND name = $2",
             )
-        };
-        let moved = self
-            .move_run(
-                &mut tx,
-                run,
-                (Phase::AwaitingApproval, Step::Review),
-                to,
-                Some(why),
-                Some(&message),
-                None,
-            )
-            .await
-            .map_err(q)?;
-        if moved && approve {
-            enqueue_step(&mut tx, run, Duration::ZERO)
-                .await
-                .map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(if approve {
-            Decided::Approved
-        } else {
-            Decided::Denied
+            .bind(org)
+            .bind(name)
+            .bind(phase)
+            .bind(by)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+            let (to, why, message) = if approve {
+                (
+                    (Phase::Pending, Step::Workspace),
+                    phase.as_str(),
+                    format!("approved by {by}"),
+                )
+            } else {
+                (
+                    (Phase::Failed, Step::Done),
+                    FailReason::Denied.as_str(),
+                    format!(
+                        "denied by {by}{}",
+                        reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                )
+            };
+            let moved = self
+                .move_run(
+                    &mut *tx,
+                    run,
+                    (Phase::AwaitingApproval, Step::Review),
+                    to,
+                    Some(why),
+                    Some(&message),
+                    None,
+                )
+                .await?;
+            if moved && approve {
+                enqueue_step(&mut *tx, run, Duration::ZERO).await?;
+            }
+            Ok(if approve {
+                Decided::Approved
+            } else {
+                Decided::Denied
+            })
         })
+        .await
     }
 
     /// Cancels run `name` of `org`: Cancelled at once; its Job (if it has
@@ -107,65 +102,60 @@ impl Store {
         name: &str,
         by: &str,
     ) -> Result<Cancelled, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, Phase, i32)> = sqlx::query_as(
-            "SELECT id, phase, attempts FROM kradle_dispatch_runs
-              WHERE org = $1 AND name = $2 FOR UPDATE",
-        )
-        .bind(org)
-        .bind(name)
-        .fetch_optional(&mut *tx)
+        self.in_tx(async |tx| {
+            let row: Option<(i64, Phase, i32)> = sqlx::query_as(
+                "SELECT id, phase, attempts FROM kradle_dispatch_runs
+                  WHERE org = $1 AND name = $2 FOR UPDATE",
+            )
+            .bind(org)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((id, phase, attempts)) = row else {
+                return Ok(Cancelled::NotFound);
+            };
+            if phase.is_terminal() {
+                return Ok(Cancelled::Finished(phase.to_string()));
+            }
+            let step = if attempts > 0 {
+                Step::Cleanup
+            } else {
+                Step::Done
+            };
+            sqlx::query(
+                "UPDATE kradle_dispatch_runs
+                    SET phase = $4, step = $2, reason = $4, message = $3,
+                        token_hash = NULL, finished_at = now(), updated_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE id = $1",
+            )
+            .bind(id)
+            .bind(step)
+            .bind(format!("cancelled by {by}"))
+            .bind(Phase::Cancelled)
+            .execute(&mut *tx)
+            .await?;
+            let cancelled = Some(AttemptPhase::Cancelled.as_str());
+            settle_attempt(&mut *tx, id, AttemptPhase::Cancelled, cancelled, None).await?;
+            sqlx::query(
+                "UPDATE kradle_approvals SET phase = $3, decided_by = $2, reason = 'run cancelled',
+                        decided_at = now(), resource_version = nextval('kradle_resource_version')
+                  WHERE run = $1 AND phase = $4",
+            )
+            .bind(id)
+            .bind(by)
+            .bind(ApprovalPhase::Denied)
+            .bind(ApprovalPhase::Pending)
+            .execute(&mut *tx)
+            .await?;
+            if attempts > 0 {
+                enqueue_step(&mut *tx, id, Duration::ZERO).await?;
+            } else {
+                release_workspace(&mut *tx, id).await?;
+            }
+            Ok(Cancelled::Cancelled)
+        })
         .await
-        .map_err(q)?;
-        let Some((id, phase, attempts)) = row else {
-            return Ok(Cancelled::NotFound);
-        };
-        if phase.is_terminal() {
-            return Ok(Cancelled::Finished(phase.to_string()));
-        }
-        let step = if attempts > 0 {
-            Step::Cleanup
-        } else {
-            Step::Done
-        };
-        sqlx::query(
-            "UPDATE kradle_dispatch_runs
-                SET phase = $4, step = $2, reason = $4, message = $3,
-                    token_hash = NULL, finished_at = now(), updated_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE id = $1",
-        )
-        .bind(id)
-        .bind(step)
-        .bind(format!("cancelled by {by}"))
-        .bind(Phase::Cancelled)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
-        let cancelled = Some(AttemptPhase::Cancelled.as_str());
-        settle_attempt(&mut tx, id, AttemptPhase::Cancelled, cancelled, None)
-            .await
-            .map_err(q)?;
-        sqlx::query(
-            "UPDATE kradle_approvals SET phase = $3, decided_by = $2, reason = 'run cancelled',
-                    decided_at = now(), resource_version = nextval('kradle_resource_version')
-              WHERE run = $1 AND phase = $4",
-        )
-        .bind(id)
-        .bind(by)
-        .bind(ApprovalPhase::Denied)
-        .bind(ApprovalPhase::Pending)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?;
-        if attempts > 0 {
-            enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
-        } else {
-            release_workspace(&mut tx, id).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(Cancelled::Cancelled)
     }
 
     /// A manual dispatch (`kradle dispatch`, `POST .../agents/dispatch`):
@@ -182,32 +172,31 @@ impl Store {
         max_attempts: i32,
         deadline_seconds: i32,
     ) -> Result<String, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let (id, name): (i64, String) = sqlx::query_as(&format!(
-            "WITH n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS id)
-             INSERT INTO kradle_dispatch_runs
-                 (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
-                  requested_by, max_attempts, deadline_seconds)
-             SELECT n.id, $1, {}, $2, $3, $4, $5,
-                    jsonb_build_array('manual:' || $6), $6, $7, $8
-               FROM n
-             RETURNING id, name",
-            crate::dispatch::catalog::run_name_sql("$2", "n.id")
-        ))
-        .bind(org)
-        .bind(stack)
-        .bind(task_kind)
-        .bind(repository)
-        .bind(git_ref)
-        .bind(actor)
-        .bind(max_attempts)
-        .bind(deadline_seconds)
-        .fetch_one(&mut *tx)
+        self.in_tx(async |tx| {
+            let (id, name): (i64, String) = sqlx::query_as(&format!(
+                "WITH n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS id)
+                 INSERT INTO kradle_dispatch_runs
+                     (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
+                      requested_by, max_attempts, deadline_seconds)
+                 SELECT n.id, $1, {}, $2, $3, $4, $5,
+                        jsonb_build_array('manual:' || $6), $6, $7, $8
+                   FROM n
+                 RETURNING id, name",
+                crate::dispatch::catalog::run_name_sql("$2", "n.id")
+            ))
+            .bind(org)
+            .bind(stack)
+            .bind(task_kind)
+            .bind(repository)
+            .bind(git_ref)
+            .bind(actor)
+            .bind(max_attempts)
+            .bind(deadline_seconds)
+            .fetch_one(&mut *tx)
+            .await?;
+            enqueue_step(&mut *tx, id, Duration::ZERO).await?;
+            Ok(name)
+        })
         .await
-        .map_err(q)?;
-        enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(name)
     }
 }

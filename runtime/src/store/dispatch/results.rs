@@ -19,59 +19,53 @@ impl Store {
         token_hash: &str,
         outcome: &Outcome,
     ) -> Result<Called, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let row: Option<(i64, i32, Phase, Step, Option<String>)> = sqlx::query_as(
-            "SELECT id, attempts, phase, step, token_hash FROM kradle_dispatch_runs
-              WHERE org = $1 AND name = $2 FOR UPDATE",
-        )
-        .bind(org)
-        .bind(name)
-        .fetch_optional(&mut *tx)
+        self.in_tx(async |tx| {
+            let row: Option<(i64, i32, Phase, Step, Option<String>)> = sqlx::query_as(
+                "SELECT id, attempts, phase, step, token_hash FROM kradle_dispatch_runs
+                  WHERE org = $1 AND name = $2 FOR UPDATE",
+            )
+            .bind(org)
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((id, attempt, phase, step, hash)) = row else {
+                return Ok(Called::Unauthorized);
+            };
+            if hash.as_deref() != Some(token_hash) {
+                return Ok(Called::Unauthorized);
+            }
+            if !step.has_attempt() {
+                return Ok(Called::NotRunning(phase.to_string()));
+            }
+            let called = record_outcome(&mut *tx, org, id, attempt, outcome).await?;
+            Ok(called)
+        })
         .await
-        .map_err(q)?;
-        let Some((id, attempt, phase, step, hash)) = row else {
-            return Ok(Called::Unauthorized);
-        };
-        if hash.as_deref() != Some(token_hash) {
-            return Ok(Called::Unauthorized);
-        }
-        if !step.has_attempt() {
-            return Ok(Called::NotRunning(phase.to_string()));
-        }
-        let called = record_outcome(&mut tx, org, id, attempt, outcome)
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(called)
     }
 
     /// The backend brought the result of the run's current attempt (a
     /// gateway's `result` event): recorded as its callback would be.
     /// `None` when the run had moved on.
     pub async fn report(&self, run: &Run, outcome: &Outcome) -> Result<Option<Called>, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let open: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM kradle_dispatch_runs
-              WHERE id = $1 AND attempts = $2 AND phase = $3 AND step = $4
-                FOR UPDATE",
-        )
-        .bind(run.id)
-        .bind(run.attempts)
-        .bind(Phase::Running)
-        .bind(Step::Watch)
-        .fetch_optional(&mut *tx)
+        self.in_tx(async |tx| {
+            let open: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM kradle_dispatch_runs
+                  WHERE id = $1 AND attempts = $2 AND phase = $3 AND step = $4
+                    FOR UPDATE",
+            )
+            .bind(run.id)
+            .bind(run.attempts)
+            .bind(Phase::Running)
+            .bind(Step::Watch)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if open.is_none() {
+                return Ok(None);
+            }
+            let called = record_outcome(&mut *tx, &run.org, run.id, run.attempts, outcome).await?;
+            Ok(Some(called))
+        })
         .await
-        .map_err(q)?;
-        if open.is_none() {
-            return Ok(None);
-        }
-        let called = record_outcome(&mut tx, &run.org, run.id, run.attempts, outcome)
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(Some(called))
     }
 }
 

@@ -49,55 +49,55 @@ impl Store {
         s: &Scheduled<'_>,
         tick: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = sqlx::query(
-            "UPDATE kradle_schedules SET last_tick = $3, updated_at = now()
-              WHERE org = $1 AND rule = $2 AND last_tick < $3",
-        )
-        .bind(s.org)
-        .bind(s.rule)
-        .bind(tick)
-        .execute(&mut *tx)
+        self.in_tx(async |tx| {
+            let moved = sqlx::query(
+                "UPDATE kradle_schedules SET last_tick = $3, updated_at = now()
+                  WHERE org = $1 AND rule = $2 AND last_tick < $3",
+            )
+            .bind(s.org)
+            .bind(s.rule)
+            .bind(tick)
+            .execute(&mut *tx)
+            .await
+            ?
+            .rows_affected()
+                == 1;
+            if !moved {
+                return Ok(false);
+            }
+            let run: Option<i64> = sqlx::query_scalar(&format!(
+                "WITH x AS (
+                     INSERT INTO kradle_trigger_executions
+                         (org, rule, agent_stack, task_kind, tick, source_event, decision)
+                     VALUES ($1, $2, $3, $4, $5,
+                             'schedule:' || to_char($5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                             'Dispatching')
+                     ON CONFLICT (org, rule, tick) WHERE tick IS NOT NULL DO NOTHING
+                     RETURNING id, source_event),
+                 n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x)
+                 INSERT INTO kradle_dispatch_runs
+                     (id, org, name, agent_stack, task_kind, repository, source_refs, execution,
+                      trigger_rule, requested_by)
+                 SELECT run_id, $1, {}, $3, $4, $6,
+                        jsonb_build_array(source_event), id, $2, 'kradle-scheduler'
+                   FROM n
+                 RETURNING id",
+                crate::dispatch::catalog::run_name_sql("$3", "run_id")
+            ))
+            .bind(s.org)
+            .bind(s.rule)
+            .bind(s.agent_stack)
+            .bind(s.task_kind)
+            .bind(tick)
+            .bind(s.repository)
+            .fetch_optional(&mut *tx)
+            .await
+            ?;
+            if let Some(id) = run {
+                enqueue_step(&mut *tx, id, Duration::ZERO).await?;
+            }
+            Ok(run.is_some())
+        })
         .await
-        .map_err(q)?
-        .rows_affected()
-            == 1;
-        if !moved {
-            return Ok(false);
-        }
-        let run: Option<i64> = sqlx::query_scalar(&format!(
-            "WITH x AS (
-                 INSERT INTO kradle_trigger_executions
-                     (org, rule, agent_stack, task_kind, tick, source_event, decision)
-                 VALUES ($1, $2, $3, $4, $5,
-                         'schedule:' || to_char($5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                         'Dispatching')
-                 ON CONFLICT (org, rule, tick) WHERE tick IS NOT NULL DO NOTHING
-                 RETURNING id, source_event),
-             n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x)
-             INSERT INTO kradle_dispatch_runs
-                 (id, org, name, agent_stack, task_kind, repository, source_refs, execution,
-                  trigger_rule, requested_by)
-             SELECT run_id, $1, {}, $3, $4, $6,
-                    jsonb_build_array(source_event), id, $2, 'kradle-scheduler'
-               FROM n
-             RETURNING id",
-            crate::dispatch::catalog::run_name_sql("$3", "run_id")
-        ))
-        .bind(s.org)
-        .bind(s.rule)
-        .bind(s.agent_stack)
-        .bind(s.task_kind)
-        .bind(tick)
-        .bind(s.repository)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(q)?;
-        if let Some(id) = run {
-            enqueue_step(&mut tx, id, Duration::ZERO).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(run.is_some())
     }
 }

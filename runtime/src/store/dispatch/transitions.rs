@@ -63,35 +63,33 @@ impl Store {
         message: &str,
         permission: Option<&Value>,
     ) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let reason = reason.as_str();
-        let moved = self
-            .move_run(
-                &mut tx,
-                run.id,
-                (run.phase, run.step),
-                (Phase::Failed, Step::Done),
-                Some(reason),
-                Some(message),
-                permission,
-            )
-            .await
-            .map_err(q)?;
-        if moved {
-            settle_attempt(
-                &mut tx,
-                run.id,
-                AttemptPhase::Failed,
-                Some(reason),
-                Some(message),
-            )
-            .await
-            .map_err(q)?;
-            release_workspace(&mut tx, run.id).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(moved)
+        self.in_tx(async |tx| {
+            let reason = reason.as_str();
+            let moved = self
+                .move_run(
+                    &mut *tx,
+                    run.id,
+                    (run.phase, run.step),
+                    (Phase::Failed, Step::Done),
+                    Some(reason),
+                    Some(message),
+                    permission,
+                )
+                .await?;
+            if moved {
+                settle_attempt(
+                    &mut *tx,
+                    run.id,
+                    AttemptPhase::Failed,
+                    Some(reason),
+                    Some(message),
+                )
+                .await?;
+                release_workspace(&mut *tx, run.id).await?;
+            }
+            Ok(moved)
+        })
+        .await
     }
 
     /// Moves `run` from where it is to `to`, alone in a transaction.
@@ -103,22 +101,21 @@ impl Store {
         message: Option<&str>,
         permission: Option<&Value>,
     ) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = self
-            .move_run(
-                &mut tx,
-                run.id,
-                (run.phase, run.step),
-                to,
-                Some(reason),
-                message,
-                permission,
-            )
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(moved)
+        self.in_tx(async |tx| {
+            let moved = self
+                .move_run(
+                    &mut *tx,
+                    run.id,
+                    (run.phase, run.step),
+                    to,
+                    Some(reason),
+                    message,
+                    permission,
+                )
+                .await?;
+            Ok(moved)
+        })
+        .await
     }
 
     /// The review requires a person: the run waits in AwaitingApproval,
@@ -130,38 +127,38 @@ impl Store {
         action: &str,
         description: &str,
     ) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = self
-            .move_run(
-                &mut tx,
-                run.id,
-                (run.phase, run.step),
-                (Phase::AwaitingApproval, Step::Review),
-                Some("ApprovalRequired"),
-                Some(description),
-                Some(permission),
-            )
-            .await
-            .map_err(q)?;
-        if moved {
-            sqlx::query(
-                "INSERT INTO kradle_approvals (org, name, run, action, requested_by, description)
-                 VALUES ($1, $2 || '-' || $3, $4, $3, $5, $6)
-                 ON CONFLICT (run, action) DO NOTHING",
-            )
-            .bind(&run.org)
-            .bind(&run.name)
-            .bind(action)
-            .bind(run.id)
-            .bind(run.requested_by.as_deref().unwrap_or("kradle"))
-            .bind(description)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(moved)
+        self.in_tx(async |tx| {
+            let moved = self
+                .move_run(
+                    &mut *tx,
+                    run.id,
+                    (run.phase, run.step),
+                    (Phase::AwaitingApproval, Step::Review),
+                    Some("ApprovalRequired"),
+                    Some(description),
+                    Some(permission),
+                )
+                .await
+                ?;
+            if moved {
+                sqlx::query(
+                    "INSERT INTO kradle_approvals (org, name, run, action, requested_by, description)
+                     VALUES ($1, $2 || '-' || $3, $4, $3, $5, $6)
+                     ON CONFLICT (run, action) DO NOTHING",
+                )
+                .bind(&run.org)
+                .bind(&run.name)
+                .bind(action)
+                .bind(run.id)
+                .bind(run.requested_by.as_deref().unwrap_or("kradle"))
+                .bind(description)
+                .execute(&mut *tx)
+                .await
+                ?;
+            }
+            Ok(moved)
+        })
+        .await
     }
 
     /// Binds `run` to a workspace — a free one of its org, repository and
@@ -349,63 +346,60 @@ impl Store {
         poll: Duration,
         session: Option<&(String, String)>,
     ) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = sqlx::query(
-            "UPDATE kradle_dispatch_runs
-                SET phase = $3, step = $4, reason = 'JobCreated', message = NULL,
-                    started_at = coalesce(started_at, now()), updated_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND step = $5 AND attempts = $2 AND phase = ANY($6)",
-        )
-        .bind(run.id)
-        .bind(run.attempts)
-        .bind(Phase::Running)
-        .bind(Step::Watch)
-        .bind(Step::Launch)
-        .bind(LAUNCHING)
-        .execute(&mut *tx)
-        .await
-        .map_err(q)?
-        .rows_affected()
-            == 1;
-        if moved {
-            sqlx::query(
-                "UPDATE kradle_dispatch_attempts
-                    SET phase = $5, started_at = now(), backend = $6,
-                        mux_run_id = $3, mux_session_id = $4,
+        self.in_tx(async |tx| {
+            let moved = sqlx::query(
+                "UPDATE kradle_dispatch_runs
+                    SET phase = $3, step = $4, reason = 'JobCreated', message = NULL,
+                        started_at = coalesce(started_at, now()), updated_at = now(),
                         resource_version = nextval('kradle_resource_version')
-                  WHERE run = $1 AND number = $2",
+                  WHERE id = $1 AND step = $5 AND attempts = $2 AND phase = ANY($6)",
             )
             .bind(run.id)
             .bind(run.attempts)
-            .bind(session.map(|s| &s.0))
-            .bind(session.map(|s| &s.1))
-            .bind(AttemptPhase::Running)
-            .bind(if session.is_some() {
-                Backend::AgentMux
-            } else {
-                Backend::Kubernetes
-            })
+            .bind(Phase::Running)
+            .bind(Step::Watch)
+            .bind(Step::Launch)
+            .bind(LAUNCHING)
             .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-            sqlx::query(
-                "UPDATE kradle_workspaces
-                    SET phase = $2, updated_at = now(),
-                        resource_version = nextval('kradle_resource_version')
-                  WHERE claimed_by = $1 AND phase = $3",
-            )
-            .bind(run.id)
-            .bind(WorkspacePhase::InUse)
-            .bind(WorkspacePhase::Provisioning)
-            .execute(&mut *tx)
-            .await
-            .map_err(q)?;
-            enqueue_step(&mut tx, run.id, poll).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(moved)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                sqlx::query(
+                    "UPDATE kradle_dispatch_attempts
+                        SET phase = $5, started_at = now(), backend = $6,
+                            mux_run_id = $3, mux_session_id = $4,
+                            resource_version = nextval('kradle_resource_version')
+                      WHERE run = $1 AND number = $2",
+                )
+                .bind(run.id)
+                .bind(run.attempts)
+                .bind(session.map(|s| &s.0))
+                .bind(session.map(|s| &s.1))
+                .bind(AttemptPhase::Running)
+                .bind(if session.is_some() {
+                    Backend::AgentMux
+                } else {
+                    Backend::Kubernetes
+                })
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE kradle_workspaces
+                        SET phase = $2, updated_at = now(),
+                            resource_version = nextval('kradle_resource_version')
+                      WHERE claimed_by = $1 AND phase = $3",
+                )
+                .bind(run.id)
+                .bind(WorkspacePhase::InUse)
+                .bind(WorkspacePhase::Provisioning)
+                .execute(&mut *tx)
+                .await?;
+                enqueue_step(&mut *tx, run.id, poll).await?;
+            }
+            Ok(moved)
+        })
+        .await
     }
 
     /// There is no execution backend: the run waits in Queued until a
@@ -423,31 +417,26 @@ impl Store {
 
     /// Queues a launch for every Queued run (a backend is there now).
     pub async fn requeue_queued(&self) -> Result<u64, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "SELECT id FROM kradle_dispatch_runs r WHERE phase = $1
-                AND NOT EXISTS (SELECT 1 FROM kradle_jobs j WHERE j.key = 'run:' || r.id)",
-        )
-        .bind(Phase::Queued)
-        .fetch_all(&mut *tx)
+        self.in_tx(async |tx| {
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT id FROM kradle_dispatch_runs r WHERE phase = $1
+                    AND NOT EXISTS (SELECT 1 FROM kradle_jobs j WHERE j.key = 'run:' || r.id)",
+            )
+            .bind(Phase::Queued)
+            .fetch_all(&mut *tx)
+            .await?;
+            for id in &ids {
+                enqueue_step(&mut *tx, *id, Duration::ZERO).await?;
+            }
+            Ok(ids.len() as u64)
+        })
         .await
-        .map_err(q)?;
-        for id in &ids {
-            enqueue_step(&mut tx, *id, Duration::ZERO)
-                .await
-                .map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(ids.len() as u64)
     }
 
     /// Watches the Job again in `poll`.
     pub async fn watch_again(&self, run: &Run, poll: Duration) -> Result<(), StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        enqueue_step(&mut tx, run.id, poll).await.map_err(q)?;
-        tx.commit().await.map_err(q)
+        self.in_tx(async |tx| enqueue_step(tx, run.id, poll).await)
+            .await
     }
 
     /// The current attempt of `run` failed (`code`: `DeadlineExceeded`,
@@ -459,13 +448,11 @@ impl Store {
         code: &str,
         message: &str,
     ) -> Result<AfterFailure, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let after = attempt_failed_on(&mut tx, run.id, run.attempts, code, message)
-            .await
-            .map_err(q)?;
-        tx.commit().await.map_err(q)?;
-        Ok(after)
+        self.in_tx(async |tx| {
+            let after = attempt_failed_on(&mut *tx, run.id, run.attempts, code, message).await?;
+            Ok(after)
+        })
+        .await
     }
 
     /// The launch of `run` waits (`reason` and `message` say why): tried
@@ -477,53 +464,52 @@ impl Store {
         message: &str,
         delay: Duration,
     ) -> Result<(), StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = sqlx::query(
-            "UPDATE kradle_dispatch_runs
-                SET reason = $2, message = $3, updated_at = now(),
-                    resource_version = CASE WHEN reason IS DISTINCT FROM $2
-                        THEN nextval('kradle_resource_version') ELSE resource_version END
-              WHERE id = $1 AND step = $4 AND phase = ANY($5)",
-        )
-        .bind(run.id)
-        .bind(reason)
-        .bind(message)
-        .bind(Step::Launch)
-        .bind(LAUNCHING)
-        .execute(&mut *tx)
+        self.in_tx(async |tx| {
+            let moved = sqlx::query(
+                "UPDATE kradle_dispatch_runs
+                    SET reason = $2, message = $3, updated_at = now(),
+                        resource_version = CASE WHEN reason IS DISTINCT FROM $2
+                            THEN nextval('kradle_resource_version') ELSE resource_version END
+                  WHERE id = $1 AND step = $4 AND phase = ANY($5)",
+            )
+            .bind(run.id)
+            .bind(reason)
+            .bind(message)
+            .bind(Step::Launch)
+            .bind(LAUNCHING)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                enqueue_step(&mut *tx, run.id, delay).await?;
+            }
+            Ok(())
+        })
         .await
-        .map_err(q)?
-        .rows_affected()
-            == 1;
-        if moved {
-            enqueue_step(&mut tx, run.id, delay).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)
     }
 
     /// The cancelled run's Job is deleted: its workspace is free.
     pub async fn cleaned_up(&self, run: &Run) -> Result<bool, StoreError> {
-        let q = |e| self.query_error(e);
-        let mut tx = self.pool().begin().await.map_err(q)?;
-        let moved = sqlx::query(
-            "UPDATE kradle_dispatch_runs SET step = $2, updated_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE id = $1 AND step = $3",
-        )
-        .bind(run.id)
-        .bind(Step::Done)
-        .bind(Step::Cleanup)
-        .execute(&mut *tx)
+        self.in_tx(async |tx| {
+            let moved = sqlx::query(
+                "UPDATE kradle_dispatch_runs SET step = $2, updated_at = now(),
+                        resource_version = nextval('kradle_resource_version')
+                  WHERE id = $1 AND step = $3",
+            )
+            .bind(run.id)
+            .bind(Step::Done)
+            .bind(Step::Cleanup)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if moved {
+                release_workspace(&mut *tx, run.id).await?;
+            }
+            Ok(moved)
+        })
         .await
-        .map_err(q)?
-        .rows_affected()
-            == 1;
-        if moved {
-            release_workspace(&mut tx, run.id).await.map_err(q)?;
-        }
-        tx.commit().await.map_err(q)?;
-        Ok(moved)
     }
 }
 
