@@ -24,6 +24,7 @@ use regex::{Regex, RegexBuilder};
 use serde_json::Value;
 
 use crate::sync::SyncEvent;
+use crate::text_enum::text_enum;
 
 /// The most a comment pattern may compile to: a hostile pattern in a pull
 /// request cannot make every sync slow.
@@ -216,6 +217,28 @@ pub fn unrunnable(repository: Option<&str>, git_ref: Option<&str>) -> Option<Str
     check_manual("run", "task", repository, git_ref).err()
 }
 
+text_enum! {
+    /// An AgentTriggerExecution's decision (`kradle_trigger_executions.decision`).
+    pub enum ExecutionPhase {
+        /// Matched; its run is being created (in the same transaction).
+        Dispatching = "Dispatching",
+        /// Matched, and its run exists (`status.dispatchRunRef`).
+        Dispatched = "Dispatched",
+        /// A filter did not pass.
+        Skipped = "Skipped",
+        /// The same match was dispatched within the rule's `dedupWindow`.
+        Deduplicated = "Deduplicated",
+        /// A match that cannot become a run (a ref no checkout may take).
+        Failed = "Failed",
+    }
+}
+
+impl ExecutionPhase {
+    /// The decisions that count as a dispatch, for `dedupWindow`.
+    pub const DISPATCHED: [ExecutionPhase; 2] =
+        [ExecutionPhase::Dispatching, ExecutionPhase::Dispatched];
+}
+
 /// What evaluating one rule decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -226,10 +249,10 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub fn as_str(&self) -> &'static str {
+    pub fn phase(&self) -> ExecutionPhase {
         match self {
-            Decision::Dispatching => "Dispatching",
-            Decision::Skipped(_) => "Skipped",
+            Decision::Dispatching => ExecutionPhase::Dispatching,
+            Decision::Skipped(_) => ExecutionPhase::Skipped,
         }
     }
 

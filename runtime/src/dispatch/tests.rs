@@ -52,7 +52,7 @@ fn a_comment_fires_only_from_an_allowed_actor_with_the_pattern() {
         [("fix-on-comment".into(), Decision::Dispatching)]
     );
     e.comment = Some("please /kradle fix");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
     e.comment = Some("/kradle fix");
     e.actor = Some("mallory");
     assert_eq!(
@@ -61,7 +61,7 @@ fn a_comment_fires_only_from_an_allowed_actor_with_the_pattern() {
     );
     e.actor = Some("grace");
     e.repository = Some("web");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
     assert!(t.evaluate("globex", &e).is_empty(), "rules are per org");
 }
 
@@ -80,10 +80,10 @@ fn a_label_fires_when_added_not_when_removed() {
         [("label-fix".into(), Decision::Dispatching)]
     );
     e.action = Some("unlabeled");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
     e.action = Some("labeled");
     e.label = Some("bug");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
 }
 
 #[test]
@@ -107,15 +107,15 @@ fn a_webhook_trigger_filters_by_action_and_conclusion_and_a_bad_pattern_turns_it
         [("ci-failed".into(), Decision::Dispatching)]
     );
     e.conclusion = Some("timed_out");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Dispatching");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Dispatching");
     e.conclusion = Some("success");
     let skipped = decisions(&t, &e);
-    assert_eq!(skipped[0].1.as_str(), "Skipped");
+    assert_eq!(skipped[0].1.phase().as_str(), "Skipped");
     e.conclusion = None;
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
     e.conclusion = Some("failure");
     e.action = Some("requested");
-    assert_eq!(decisions(&t, &e)[0].1.as_str(), "Skipped");
+    assert_eq!(decisions(&t, &e)[0].1.phase().as_str(), "Skipped");
 
     let huge = json!({ "kind": "AgentTriggerRule",
         "metadata": { "name": "huge", "labels": { "kradle.a5c.ai/org": "acme" } },

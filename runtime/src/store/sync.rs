@@ -9,6 +9,7 @@ use sqlx::postgres::PgConnection;
 
 use super::queue::Job;
 use super::{Store, StoreError};
+use crate::dispatch::ExecutionPhase;
 use crate::dispatch::{TriggerEvent, Triggers};
 use crate::sync::{Change, NormalizeError, Projection, SyncEvent, Target, normalize};
 
@@ -117,8 +118,7 @@ impl Store {
             .bind(&ids)
             .bind(worker)
             .fetch_all(&mut *tx)
-            .await
-            ?;
+            .await?;
             let mut results: Vec<(i64, Processed)> = ids
                 .iter()
                 .filter(|id| !deliveries.iter().any(|d| d.job == **id))
@@ -142,8 +142,7 @@ impl Store {
                 };
                 let (outcome, name) = apply_change(&mut *tx, d, &event).await?;
                 record_done(&mut *tx, d, &event, outcome, name.as_deref())
-                    .await
-                    ?;
+                    .await?;
                 // A backfilled listing is a state, not an event: it triggers
                 // nothing. Nor does write-back's replay of the forge's answer:
                 // the forge sends its own webhooks for the change kradle made,
@@ -152,8 +151,7 @@ impl Store {
                     && !d.delivery_id.starts_with("writeback:")
                 {
                     record_triggers(&mut *tx, d, &event, triggers, labels_before.as_deref())
-                        .await
-                        ?;
+                        .await?;
                 }
                 let key = (
                     d.org.clone(),
@@ -341,13 +339,14 @@ async fn earlier_match(
         "SELECT EXTRACT(EPOCH FROM now() - max(evaluated_at))::float8
            FROM kradle_trigger_executions
           WHERE org = $1 AND rule = $2 AND match_key = $3
-            AND decision IN ('Dispatching', 'Dispatched')
+            AND decision = ANY($5)
             AND evaluated_at > now() - make_interval(secs => $4)",
     )
     .bind(org)
     .bind(rule)
     .bind(key)
     .bind(window.as_secs_f64())
+    .bind(ExecutionPhase::DISPATCHED)
     .fetch_one(conn)
     .await?;
     Ok(ago.map(|s| format!("{} s", s.max(0.0).round())))
@@ -408,18 +407,20 @@ async fn record_triggers(
     let mut rows: Vec<Value> = Vec::new();
     for (rule, decision, view) in &decisions {
         let key = crate::dispatch::match_key(&source_event, &views[*view], &d.payload);
-        let (mut decision_name, mut reason) =
-            (decision.as_str(), decision.reason().map(str::to_string));
+        let (mut phase, mut reason) = (decision.phase(), decision.reason().map(str::to_string));
         if *decision == crate::dispatch::Decision::Dispatching {
             if let Some(why) = &unrunnable {
                 // A match that cannot become a run (the event names a ref
                 // no checkout may take): recorded, never dispatched.
-                (decision_name, reason) = ("Failed", Some(format!("cannot dispatch: {why}")));
+                (phase, reason) = (
+                    ExecutionPhase::Failed,
+                    Some(format!("cannot dispatch: {why}")),
+                );
             } else if let Some(earlier) =
                 earlier_match(&mut *conn, &d.org, &rule.name, &key, rule.dedup_window).await?
             {
-                (decision_name, reason) = (
-                    "Deduplicated",
+                (phase, reason) = (
+                    ExecutionPhase::Deduplicated,
                     Some(format!(
                         "the same match was dispatched {earlier} ago, within the rule's dedupWindow"
                     )),
@@ -428,13 +429,15 @@ async fn record_triggers(
         }
         rows.push(serde_json::json!({
             "rule": rule.name, "stack": rule.agent_stack, "task": rule.task_kind,
-            "decision": decision_name, "reason": reason, "key": key,
+            "decision": phase, "reason": reason, "key": key,
         }));
     }
     // Each new match is a Pending run, its first step queued: in this
     // transaction, so a match is dispatched once or not at all.
     let actor = base.actor.map(str::to_string);
-    let dispatching = rows.iter().any(|r| r["decision"] == "Dispatching");
+    let dispatching = rows
+        .iter()
+        .any(|r| r["decision"] == ExecutionPhase::Dispatching.as_str());
     sqlx::query(&format!(
         "WITH x AS (
              INSERT INTO kradle_trigger_executions
@@ -446,7 +449,7 @@ async fn record_triggers(
              ON CONFLICT (org, rule, delivery) DO NOTHING
              RETURNING id, org, rule, agent_stack, task_kind, decision),
          n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x
-                WHERE decision = 'Dispatching'),
+                WHERE decision = $9),
          runs AS (
              INSERT INTO kradle_dispatch_runs
                  (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
@@ -467,6 +470,7 @@ async fn record_triggers(
     .bind(git_ref)
     .bind(actor)
     .bind(crate::store::DISPATCH_QUEUE)
+    .bind(ExecutionPhase::Dispatching)
     .execute(&mut *conn)
     .await?;
     if dispatching {

@@ -4,6 +4,7 @@
 //! a newer kradle wrote) is never taken for another state.
 
 use super::intents::Phase as IntentPhase;
+use crate::dispatch::ExecutionPhase;
 use crate::dispatch::run::{
     ApprovalPhase, AttemptPhase, Backend, FailReason, Phase, Step, WorkspacePhase,
 };
@@ -56,5 +57,6 @@ sqlx_text!(
     AttemptPhase,
     ApprovalPhase,
     WorkspacePhase,
-    IntentPhase
+    IntentPhase,
+    ExecutionPhase
 );

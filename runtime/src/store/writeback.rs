@@ -259,8 +259,7 @@ impl Store {
                 .bind(c.settled.map(Resolution::as_str))
                 .bind(resolved_value)
                 .execute(&mut *tx)
-                .await
-                ?;
+                .await?;
             }
             sqlx::query(
                 "UPDATE kradle_write_intents
@@ -272,8 +271,7 @@ impl Store {
             .bind(s.error)
             .bind(s.result)
             .execute(&mut *tx)
-            .await
-            ?;
+            .await?;
             if let Some(d) = &s.delivery {
                 record_delivery_on(&mut *tx, d).await?;
             }

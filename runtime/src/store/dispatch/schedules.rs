@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::enqueue_step;
+use crate::dispatch::ExecutionPhase;
 use crate::store::{Store, StoreError};
 
 /// A schedule's rule, as [`Store::fire_schedule`] records it.
@@ -58,8 +59,7 @@ impl Store {
             .bind(s.rule)
             .bind(tick)
             .execute(&mut *tx)
-            .await
-            ?
+            .await?
             .rows_affected()
                 == 1;
             if !moved {
@@ -71,7 +71,7 @@ impl Store {
                          (org, rule, agent_stack, task_kind, tick, source_event, decision)
                      VALUES ($1, $2, $3, $4, $5,
                              'schedule:' || to_char($5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                             'Dispatching')
+                             $7)
                      ON CONFLICT (org, rule, tick) WHERE tick IS NOT NULL DO NOTHING
                      RETURNING id, source_event),
                  n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x)
@@ -90,9 +90,9 @@ impl Store {
             .bind(s.task_kind)
             .bind(tick)
             .bind(s.repository)
+            .bind(ExecutionPhase::Dispatching)
             .fetch_optional(&mut *tx)
-            .await
-            ?;
+            .await?;
             if let Some(id) = run {
                 enqueue_step(&mut *tx, id, Duration::ZERO).await?;
             }

@@ -138,8 +138,7 @@ impl Store {
                     Some(description),
                     Some(permission),
                 )
-                .await
-                ?;
+                .await?;
             if moved {
                 sqlx::query(
                     "INSERT INTO kradle_approvals (org, name, run, action, requested_by, description)
@@ -153,8 +152,7 @@ impl Store {
                 .bind(run.requested_by.as_deref().unwrap_or("kradle"))
                 .bind(description)
                 .execute(&mut *tx)
-                .await
-                ?;
+                .await?;
             }
             Ok(moved)
         })
