@@ -9,6 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
+use crate::text_enum::text_enum;
+
 /// A delivery, normalized (spec `normalizeEvent()`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncEvent {
@@ -495,18 +497,30 @@ impl Base<'_> {
     }
 }
 
+text_enum! {
+    /// The phase of a CI run or job (a Pipeline's or Job's `status.phase`).
+    pub enum PipelinePhase {
+        Pending = "Pending",
+        Queued = "Queued",
+        Running = "Running",
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+        Cancelled = "Cancelled",
+    }
+}
+
 /// The spec's phase mapping for runs and jobs (§3.4): queued, waiting,
 /// requested and pending are `Queued`/`Pending`; in progress is `Running`;
 /// completed is `Succeeded` on success (and on a skip or neutral
 /// conclusion), `Cancelled` when cancelled, `Failed` otherwise.
-pub fn phase(status: Option<&str>, conclusion: Option<&str>) -> &'static str {
+pub fn phase(status: Option<&str>, conclusion: Option<&str>) -> PipelinePhase {
     match (status, conclusion) {
-        (Some("completed"), Some("success" | "neutral" | "skipped")) => "Succeeded",
-        (Some("completed"), Some("cancelled")) => "Cancelled",
-        (Some("completed"), _) => "Failed",
-        (Some("in_progress"), _) => "Running",
-        (Some("queued" | "requested"), _) => "Queued",
-        _ => "Pending",
+        (Some("completed"), Some("success" | "neutral" | "skipped")) => PipelinePhase::Succeeded,
+        (Some("completed"), Some("cancelled")) => PipelinePhase::Cancelled,
+        (Some("completed"), _) => PipelinePhase::Failed,
+        (Some("in_progress"), _) => PipelinePhase::Running,
+        (Some("queued" | "requested"), _) => PipelinePhase::Queued,
+        _ => PipelinePhase::Pending,
     }
 }
 
@@ -606,15 +620,22 @@ pub fn ordering_key(source: &str, org: &str, event: &str, payload: &Value) -> St
 mod tests {
     use super::*;
 
+    fn phase_text(status: Option<&str>, conclusion: Option<&str>) -> &'static str {
+        phase(status, conclusion).as_str()
+    }
+
     #[test]
     fn run_phases_follow_the_spec() {
-        assert_eq!(phase(Some("queued"), None), "Queued");
-        assert_eq!(phase(Some("in_progress"), None), "Running");
-        assert_eq!(phase(Some("completed"), Some("success")), "Succeeded");
-        assert_eq!(phase(Some("completed"), Some("failure")), "Failed");
-        assert_eq!(phase(Some("completed"), Some("timed_out")), "Failed");
-        assert_eq!(phase(Some("completed"), Some("cancelled")), "Cancelled");
-        assert_eq!(phase(Some("waiting"), None), "Pending");
+        assert_eq!(phase_text(Some("queued"), None), "Queued");
+        assert_eq!(phase_text(Some("in_progress"), None), "Running");
+        assert_eq!(phase_text(Some("completed"), Some("success")), "Succeeded");
+        assert_eq!(phase_text(Some("completed"), Some("failure")), "Failed");
+        assert_eq!(phase_text(Some("completed"), Some("timed_out")), "Failed");
+        assert_eq!(
+            phase_text(Some("completed"), Some("cancelled")),
+            "Cancelled"
+        );
+        assert_eq!(phase_text(Some("waiting"), None), "Pending");
     }
 
     #[test]
