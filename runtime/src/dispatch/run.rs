@@ -237,7 +237,12 @@ pub enum Transition {
     },
     /// The review allowed the run: on to its workspace, recorded with the
     /// binding (nothing is written yet).
-    Admit { review: Value },
+    Admit {
+        review: Value,
+        /// The stack's limits, frozen on the run.
+        max_attempts: i32,
+        deadline_seconds: i32,
+    },
     /// Bind a workspace, the context bundle and the first attempt, pinned
     /// to `memory`: on to the launch.
     Bind { memory: Option<Pinned> },
@@ -376,7 +381,11 @@ fn review(run: &Run, catalog: &Catalog, stack: &Stack, facts: &Facts) -> Transit
         }
     }
     match review {
-        Review::Allowed => Transition::Admit { review: snapshot },
+        Review::Allowed => Transition::Admit {
+            review: snapshot,
+            max_attempts: stack.max_attempts,
+            deadline_seconds: stack.deadline_seconds,
+        },
         Review::Denied(why) => fail(FailReason::PermissionDenied, why, Some(snapshot)),
         Review::RequiresApproval { action, why } => Transition::Hold {
             review: snapshot,

@@ -28,9 +28,7 @@ use crate::dispatch::job::{Launch, job_name, launch_of};
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::{AgentMux, Gateway};
 use crate::dispatch::outcome::Outcome;
-use crate::dispatch::run::{
-    Backend, Env, Facts, FailReason, Need, Run, Step, Transition, WorkspacePhase, next,
-};
+use crate::dispatch::run::{Backend, Env, Facts, FailReason, Need, Run, Step, Transition, next};
 use crate::store::{AfterFailure, Binding, Called, DISPATCH_QUEUE, Job, Store};
 
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
@@ -219,7 +217,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
         memory: d.memory.is_some(),
     };
     let mut carried = Carried::default();
-    loop {
+    'run: loop {
         let run = match carried.run.take() {
             Some(run) => run,
             None => match store.dispatch_run(id).await.map_err(e)? {
@@ -232,191 +230,187 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
             fresh_token: carried.prepared.is_some(),
             ..Facts::default()
         };
-        let transition = loop {
+        // Asks again after each fact it needed, until it decides; a
+        // transition either ends the call or carries the run on.
+        'decide: loop {
             match next(&run, &catalog, env, &facts) {
                 Transition::Observe(need) => observe(d, &run, &catalog, need, &mut facts).await?,
-                t => break t,
-            }
-        };
-        match transition {
-            Transition::Observe(_) => unreachable!("observed above"),
-            Transition::Fail {
-                reason,
-                message,
-                review,
-            } => {
-                // Admitted by this call, the stored run is still at its
-                // review, and the review is recorded with the failure.
-                let admitted = carried.admitted.take();
-                let stored = Run {
-                    step: if admitted.is_some() {
-                        Step::Review
-                    } else {
-                        run.step
-                    },
-                    ..run
-                };
-                let review = review.or(admitted);
-                store
-                    .fail_run(&stored, reason, &message, review.as_ref())
-                    .await
-                    .map_err(e)?;
-                return Ok(());
-            }
-            Transition::Hold {
-                review,
-                action,
-                why,
-            } => {
-                if store
-                    .hold_for_approval(&run, &review, action, &why)
-                    .await
-                    .map_err(e)?
-                {
-                    d.stats.awaiting_approval.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(run = %run.name, org = %run.org, "run awaits approval: see `kradle approvals list`");
+                Transition::Fail {
+                    reason,
+                    message,
+                    review,
+                } => {
+                    // Admitted by this call, the stored run is still at its
+                    // review, and the review is recorded with the failure.
+                    let admitted = carried.admitted.take();
+                    let stored = Run {
+                        step: if admitted.is_some() {
+                            Step::Review
+                        } else {
+                            run.step
+                        },
+                        ..run
+                    };
+                    let review = review.or(admitted);
+                    store
+                        .fail_run(&stored, reason, &message, review.as_ref())
+                        .await
+                        .map_err(e)?;
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            Transition::Admit { review } => {
-                // Straight on to the workspace: the review is recorded with
-                // the binding, in one transaction.
-                let stack = catalog.stack(&run.org, &run.agent_stack);
-                let (max_attempts, deadline_seconds) = stack
-                    .map_or((run.max_attempts, run.deadline_seconds), |s| {
-                        (s.max_attempts, s.deadline_seconds)
-                    });
-                carried.admitted = Some(review);
-                carried.run = Some(Run {
-                    step: Step::Workspace,
+                Transition::Hold {
+                    review,
+                    action,
+                    why,
+                } => {
+                    if store
+                        .hold_for_approval(&run, &review, action, &why)
+                        .await
+                        .map_err(e)?
+                    {
+                        d.stats.awaiting_approval.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(run = %run.name, org = %run.org, "run awaits approval: see `kradle approvals list`");
+                    }
+                    return Ok(());
+                }
+                Transition::Admit {
+                    review,
                     max_attempts,
                     deadline_seconds,
-                    ..run
-                });
-            }
-            Transition::Bind { memory } => {
-                let Some(stack) = catalog.stack(&run.org, &run.agent_stack) else {
-                    return Ok(());
-                };
-                let mut task = json!({
-                    "taskKind": run.task_kind, "repository": run.repository, "ref": run.git_ref,
-                    "requestedBy": run.requested_by, "stack": run.agent_stack,
-                });
-                if let Some(pin) = &memory {
-                    task["memory"] = json!({ "repository": pin.memory_repository,
+                } => {
+                    // Straight on to the workspace: the review is recorded with
+                    // the binding, in one transaction.
+                    carried.admitted = Some(review);
+                    carried.run = Some(Run {
+                        step: Step::Workspace,
+                        max_attempts,
+                        deadline_seconds,
+                        ..run
+                    });
+                    break 'decide;
+                }
+                Transition::Bind { memory } => {
+                    let Some(stack) = catalog.stack(&run.org, &run.agent_stack) else {
+                        return Ok(());
+                    };
+                    let mut task = json!({
+                        "taskKind": run.task_kind, "repository": run.repository, "ref": run.git_ref,
+                        "requestedBy": run.requested_by, "stack": run.agent_stack,
+                    });
+                    if let Some(pin) = &memory {
+                        task["memory"] = json!({ "repository": pin.memory_repository,
                         "ref": pin.requested_ref, "commit": pin.commit });
-                }
-                let bundle = crate::dispatch::bundle::assemble(
-                    &stack.context,
-                    &stack.context_sources,
-                    &task,
-                    &run.source_refs,
-                );
-                // The first attempt's token: its hash commits with the
-                // workspace, before anything is sent.
-                let (token, hash) = token()?;
-                let admitted = carried.admitted.take();
-                let binding = Binding {
-                    storage_class: stack.storage_class.as_deref(),
-                    capacity: &stack.capacity,
-                    stack_snapshot: &stack.spec,
-                    bundle: &bundle,
-                    token_hash: &hash,
-                    admitted: admitted.as_ref(),
-                    memory: memory.as_ref(),
-                };
-                let Some(b) = store.bind_workspace(&run, &binding).await.map_err(e)? else {
-                    return Ok(());
-                };
-                carried.prepared = Some((token, Some((bundle.content.to_string(), bundle.digest))));
-                carried.run = Some(Run {
-                    step: Step::Launch,
-                    attempts: 1,
-                    workspace: Some(b.workspace),
-                    pvc: Some(b.pvc),
-                    workspace_phase: Some(if b.new {
-                        WorkspacePhase::Provisioning
-                    } else {
-                        WorkspacePhase::InUse
-                    }),
-                    job_name: Some(job_name(&run.name, 1)),
-                    launch_begun: true,
-                    ..run
-                });
-            }
-            Transition::Park { message } => {
-                store.park_queued(&run, &message).await.map_err(e)?;
-                return Ok(());
-            }
-            Transition::Adopt => {
-                store.started(&run, d.poll, None).await.map_err(e)?;
-                return Ok(());
-            }
-            Transition::LaunchLater { reason, message } => {
-                store
-                    .launch_later(&run, reason, &message, d.poll)
-                    .await
-                    .map_err(e)?;
-                return Ok(());
-            }
-            Transition::Launch { backend } => {
-                let (token, context) = match carried.prepared.take() {
-                    Some(prepared) => prepared,
-                    None => {
-                        let (token, hash) = token()?;
-                        if !store.set_token(&run, &hash).await.map_err(e)? {
-                            continue;
-                        }
-                        (token, None)
                     }
-                };
-                return launch(d, &catalog, &run, backend, &token, context).await;
-            }
-            Transition::AttemptFailed {
-                code,
-                message,
-                cancel,
-            } => {
-                if let Some(backend) = cancel {
-                    let target = watch_target(&catalog, &run);
-                    backend_for(d, backend)
-                        .ok_or("no backend")?
-                        .cancel(target.as_target())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let bundle = crate::dispatch::bundle::assemble(
+                        &stack.context,
+                        &stack.context_sources,
+                        &task,
+                        &run.source_refs,
+                    );
+                    // The first attempt's token: its hash commits with the
+                    // workspace, before anything is sent.
+                    let (token, hash) = token()?;
+                    let admitted = carried.admitted.take();
+                    let binding = Binding {
+                        storage_class: stack.storage_class.as_deref(),
+                        capacity: &stack.capacity,
+                        stack_snapshot: &stack.spec,
+                        bundle: &bundle,
+                        token_hash: &hash,
+                        admitted: admitted.as_ref(),
+                        memory: memory.as_ref(),
+                    };
+                    let Some(b) = store.bind_workspace(&run, &binding).await.map_err(e)? else {
+                        return Ok(());
+                    };
+                    carried.prepared =
+                        Some((token, Some((bundle.content.to_string(), bundle.digest))));
+                    carried.run = Some(Run {
+                        step: Step::Launch,
+                        attempts: 1,
+                        workspace: Some(b.workspace),
+                        pvc: Some(b.pvc),
+                        workspace_phase: Some(b.phase),
+                        job_name: Some(job_name(&run.name, 1)),
+                        launch_begun: true,
+                        ..run
+                    });
+                    break 'decide;
                 }
-                failed_attempt(d, &run, &code, &message).await?;
-                return Ok(());
-            }
-            Transition::Report(outcome) => {
-                reported(d, &run, &outcome).await?;
-                return Ok(());
-            }
-            Transition::WatchAgain => {
-                store.watch_again(&run, d.poll).await.map_err(e)?;
-                return Ok(());
-            }
-            Transition::Cleanup { backend } => {
-                let job = run.job_name.clone().unwrap_or_default();
-                match backend.and_then(|b| backend_for(d, b)) {
-                    Some(backend) => {
+                Transition::Park { message } => {
+                    store.park_queued(&run, &message).await.map_err(e)?;
+                    return Ok(());
+                }
+                Transition::Adopt => {
+                    store.started(&run, d.poll, None).await.map_err(e)?;
+                    return Ok(());
+                }
+                Transition::LaunchLater { reason, message } => {
+                    store
+                        .launch_later(&run, reason, &message, d.poll)
+                        .await
+                        .map_err(e)?;
+                    return Ok(());
+                }
+                Transition::Launch { backend } => {
+                    let (token, context) = match carried.prepared.take() {
+                        Some(prepared) => prepared,
+                        None => {
+                            let (token, hash) = token()?;
+                            if !store.set_token(&run, &hash).await.map_err(e)? {
+                                continue 'run;
+                            }
+                            (token, None)
+                        }
+                    };
+                    return launch(d, &catalog, &run, backend, &token, context).await;
+                }
+                Transition::AttemptFailed {
+                    code,
+                    message,
+                    cancel,
+                } => {
+                    if let Some(backend) = cancel {
                         let target = watch_target(&catalog, &run);
-                        backend
+                        backend_for(d, backend)
+                            .ok_or("no backend")?
                             .cancel(target.as_target())
                             .await
                             .map_err(|e| e.to_string())?;
-                        store.cleaned_up(&run).await.map_err(e)?;
-                        tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
                     }
-                    None => {
-                        tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
-                        store.cleaned_up(&run).await.map_err(e)?;
-                    }
+                    failed_attempt(d, &run, &code, &message).await?;
+                    return Ok(());
                 }
-                return Ok(());
+                Transition::Report(outcome) => {
+                    reported(d, &run, &outcome).await?;
+                    return Ok(());
+                }
+                Transition::WatchAgain => {
+                    store.watch_again(&run, d.poll).await.map_err(e)?;
+                    return Ok(());
+                }
+                Transition::Cleanup { backend } => {
+                    let job = run.job_name.clone().unwrap_or_default();
+                    match backend.and_then(|b| backend_for(d, b)) {
+                        Some(backend) => {
+                            let target = watch_target(&catalog, &run);
+                            backend
+                                .cancel(target.as_target())
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            store.cleaned_up(&run).await.map_err(e)?;
+                            tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
+                        }
+                        None => {
+                            tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
+                            store.cleaned_up(&run).await.map_err(e)?;
+                        }
+                    }
+                    return Ok(());
+                }
+                Transition::Retry(message) => return Err(message),
+                Transition::Stay => return Ok(()),
             }
-            Transition::Retry(message) => return Err(message),
-            Transition::Stay => return Ok(()),
         }
     }
 }

@@ -157,10 +157,16 @@ fn an_allowed_review_admits_with_the_frozen_limits() {
         &catalog(&[]),
         &Facts::default(),
     );
-    let Transition::Admit { review } = t else {
+    let Transition::Admit {
+        review,
+        max_attempts,
+        deadline_seconds,
+    } = t
+    else {
         panic!("{t:?}")
     };
     assert_eq!(review["outcome"], "allowed");
+    assert_eq!((max_attempts, deadline_seconds), (2, 600));
     assert_eq!(
         review["limits"],
         json!({ "maxAttempts": 2, "deadlineSeconds": 600, "maxRunsPerDay": null })

@@ -30,8 +30,8 @@ pub const DISPATCH_QUEUE: &str = "dispatch";
 pub struct Bound {
     pub workspace: String,
     pub pvc: String,
-    /// Its PVC is still to be created.
-    pub new: bool,
+    /// Provisioning while its PVC is still to be created, else InUse.
+    pub phase: WorkspacePhase,
 }
 
 /// What [`Store::bind_workspace`] records with the binding.

@@ -208,7 +208,7 @@ impl Store {
             Some((workspace, pvc, phase)) => Bound {
                 workspace,
                 pvc,
-                new: phase == WorkspacePhase::Provisioning,
+                phase,
             },
             None => {
                 let name = workspace_name(&run.name);
@@ -233,7 +233,7 @@ impl Store {
                 Bound {
                     pvc,
                     workspace: name,
-                    new: true,
+                    phase: WorkspacePhase::Provisioning,
                 }
             }
         };
