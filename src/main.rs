@@ -147,3 +147,9 @@ fn main() -> ExitCode {
         }
     }
 }
+
+impl From<kradle_runtime::forge::clients::NoClient> for Failure {
+    fn from(e: kradle_runtime::forge::clients::NoClient) -> Failure {
+        Failure::Apply(e.into())
+    }
+}

@@ -265,16 +265,68 @@ fn impure_pure_modules(files: &[(String, String)]) -> Vec<String> {
     violations
 }
 
-/// Store files that import a module that is not pure.
+/// Every item a file names under `crate::`, groups expanded:
+/// `use crate::a::{B, c::D}` gives `a::B` and `a::c::D`.
+fn crate_items(code: &str) -> Vec<String> {
+    fn expand(prefix: &str, rest: &str, out: &mut Vec<String>) {
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        let after = &rest[path.len()..];
+        let full = format!("{prefix}{path}");
+        if !after.starts_with('{') {
+            out.push(full.trim_end_matches(':').to_string());
+            return;
+        }
+        let (mut depth, mut start) = (0, 1);
+        for (i, c) in after.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' | ',' if depth == 1 => {
+                    let part = after[start..i].trim();
+                    if !part.is_empty() {
+                        expand(&full, part, out);
+                    }
+                    start = i + 1;
+                    if c == '}' {
+                        return;
+                    }
+                }
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for part in code.split("crate::").skip(1) {
+        expand("", part, &mut out);
+    }
+    out
+}
+
+/// Modules any layer may use: the names kradle gives objects and the
+/// text-enum macro.
+const VOCABULARY: &[&str] = &["names.rs", "text_enum.rs"];
+
+/// Store imports that are not a type or constant of a pure module (or the
+/// vocabulary): the store is an adapter, it reads and writes the domain's
+/// types but calls none of its functions.
 fn store_imports(files: &[(String, String)]) -> Vec<String> {
     let mut violations = Vec::new();
     for (rel, code) in files.iter().filter(|(r, _)| r.starts_with("store/")) {
-        for path in crate_paths(code) {
+        for path in crate_items(code) {
             if path.starts_with("store") {
                 continue;
             }
+            let item = path.rsplit("::").next().unwrap_or_default();
+            let is_type = item.starts_with(|c: char| c.is_ascii_uppercase());
             match runtime_file_of(&path, files) {
-                Some(file) if PURE.contains(&file.as_str()) => {}
+                Some(file) if VOCABULARY.contains(&file.as_str()) => {}
+                Some(file) if PURE.contains(&file.as_str()) && is_type => {}
+                Some(file) if PURE.contains(&file.as_str()) => violations.push(format!(
+                    "{rel} calls crate::{path}, a function of {file}: the store holds no domain logic"
+                )),
                 other => violations.push(format!(
                     "{rel} imports crate::{path} ({}), which is not a pure module",
                     other.unwrap_or_else(|| "unknown".into())
@@ -283,6 +335,21 @@ fn store_imports(files: &[(String, String)]) -> Vec<String> {
         }
     }
     violations
+}
+
+/// Forge files that use the store: a forge client reads and writes the
+/// forge, the journal is the caller's.
+fn forge_imports(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(r, _)| r.starts_with("forge/"))
+        .flat_map(|(rel, code)| {
+            crate_items(code)
+                .into_iter()
+                .filter(|p| p.starts_with("store"))
+                .map(move |p| format!("{rel} imports crate::{p}"))
+        })
+        .collect()
 }
 
 #[test]
@@ -309,8 +376,14 @@ fn pure_modules_use_no_adapter_and_do_no_io() {
 }
 
 #[test]
-fn the_store_imports_only_pure_modules() {
+fn the_store_imports_only_the_domains_types() {
     let v = store_imports(&runtime_files());
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn the_forge_does_not_use_the_store() {
+    let v = forge_imports(&runtime_files());
     assert!(v.is_empty(), "{}", v.join("\n"));
 }
 
@@ -321,8 +394,11 @@ fn the_runtime_rules_fail_on_a_crossing() {
     let files = vec![
         file(
             "store/mod.rs",
-            "use crate::serve::AppState;\nuse crate::dispatch::run::Run;",
+            "use crate::serve::AppState;\nuse crate::dispatch::run::{Run, next};\n\
+             use crate::names::run_name;",
         ),
+        file("forge/mod.rs", "use crate::{http::Http, store::Link};"),
+        file("names.rs", ""),
         file("serve/mod.rs", "sqlx::query(\"SELECT 1\")"),
         file("serve/dispatch.rs", ""),
         file(
@@ -340,6 +416,13 @@ fn the_runtime_rules_fail_on_a_crossing() {
     );
     assert_eq!(
         store_imports(&files),
-        ["store/mod.rs imports crate::serve::AppState (serve/mod.rs), which is not a pure module"]
+        [
+            "store/mod.rs imports crate::serve::AppState (serve/mod.rs), which is not a pure module",
+            "store/mod.rs calls crate::dispatch::run::next, a function of dispatch/run.rs: the store holds no domain logic",
+        ]
+    );
+    assert_eq!(
+        forge_imports(&files),
+        ["forge/mod.rs imports crate::store::Link"]
     );
 }

@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod forge;
 pub mod import;
 pub mod loops;
+pub mod names;
 pub mod secrets;
 pub mod serve;
 pub mod store;

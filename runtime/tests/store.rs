@@ -330,28 +330,3 @@ async fn one_apply_per_org_at_a_time() {
     })
     .await;
 }
-
-/// The statements that take a run's id and name it in one go name it as
-/// `run_name` does: the SQL expression and the Rust function agree, on
-/// short, long, dash-ended and non-ASCII stack names.
-#[tokio::test]
-async fn runs_are_named_alike_in_sql_and_in_rust() {
-    use kradle_runtime::dispatch::catalog::{run_name, run_name_sql};
-    let db = TestDb::new().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let long = "a-".repeat(30);
-    let dashed = format!("{}-", "x".repeat(39));
-    let wide = "é".repeat(45);
-    for stack in ["fixer", long.as_str(), dashed.as_str(), wide.as_str()] {
-        let sql: String = sqlx::query_scalar(&format!(
-            "SELECT {}",
-            run_name_sql("$1::text", "$2::bigint")
-        ))
-        .bind(stack)
-        .bind(1234_i64)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        assert_eq!(sql, run_name(stack, 1234), "{stack}");
-    }
-}

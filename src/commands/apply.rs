@@ -12,20 +12,16 @@ use kradle_runtime::apply::{
     ApplyError, ApplyOptions, OpReport, OrgReport, Outcome, Summary, apply as apply_plan,
     retries_of,
 };
+use kradle_runtime::forge::clients::{self, NoClient};
 use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::github::GitHub;
-use kradle_runtime::forge::github_app::{AppCredentials, AppTokens};
-use kradle_runtime::forge::http::{Http, RetryPolicy};
-use kradle_runtime::secrets::{SecretValue, Secrets, kubernetes};
+use kradle_runtime::secrets::{Secrets, kubernetes};
 use serde_json::json;
 
 use super::db::Database;
 use super::{load, out, render_diagnostics, use_color};
 use crate::Failure;
 use crate::args::{Format, Input, Revision, parse_percent};
-
-/// The environment variable holding the Gitea token.
-const GITEA_TOKEN_ENV: &str = "KRADLE_GITEA_TOKEN";
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ApplyFormat {
@@ -89,12 +85,8 @@ pub struct Args {
 /// Why apply could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error(
-        "no Gitea URL: give --gitea-url, set KRADLE_GITEA_HTTP_URL, or set forges.gitea.url in kradle.yaml"
-    )]
-    NoGiteaUrl,
-    #[error("no Gitea token: set {GITEA_TOKEN_ENV}")]
-    NoGiteaToken,
+    #[error(transparent)]
+    NoClient(#[from] NoClient),
     #[error("{0}")]
     Client(String),
     #[error(transparent)]
@@ -103,18 +95,6 @@ pub enum SetupError {
     Forge(String),
     #[error(transparent)]
     Cluster(#[from] kubernetes::ClusterSecretError),
-    #[error(
-        "organization `{org}`: its GitHub plan names no provider credentials; bind the provider with an ExternalBackendBinding that has a credentialRef"
-    )]
-    NoGitHubCredentials { org: String },
-    #[error(
-        "organization `{org}`: the GitHub App credentials in Secret `{secret}` lack `{key}` (give it in --secrets, or appId/installationId in the provider's authConfig)"
-    )]
-    IncompleteApp {
-        org: String,
-        secret: String,
-        key: &'static str,
-    },
 }
 
 /// The Gitea URL: `flag` (--gitea-url, or $KRADLE_GITEA_HTTP_URL), else
@@ -134,113 +114,10 @@ pub(super) fn gitea_url(flag: Option<&str>, build: &kradle_compiler::Build) -> O
         })
 }
 
-/// A Gitea client of the server at `url`, with the token of
-/// `KRADLE_GITEA_TOKEN`.
-pub fn gitea_client(url: &str) -> Result<Gitea, SetupError> {
-    let token = std::env::var(GITEA_TOKEN_ENV)
-        .ok()
-        .filter(|t| !t.trim().is_empty())
-        .ok_or(SetupError::NoGiteaToken)?;
-    let http = Http::new(
-        &format!("{}/api/v1", url.trim_end_matches('/')),
-        Some(SecretValue::new(format!("token {}", token.trim()))),
-        RetryPolicy::default(),
-    )
-    .map_err(SetupError::Client)?;
-    Ok(Gitea::new(http))
-}
-
 /// A client of the forge of one plan.
 enum Client<'a> {
     Gitea(&'a Gitea),
     GitHub(Box<GitHub>),
-}
-
-/// Why the GitHub client of `org` was not made, naming the provider.
-fn refused(
-    org: &str,
-    provider: &kradle_compiler::forge_plan::Provider,
-    why: impl std::fmt::Display,
-) -> SetupError {
-    SetupError::Client(format!(
-        "organization `{org}`: ExternalBackendProvider `{}` (endpoint {}): {why}",
-        provider.name, provider.endpoint
-    ))
-}
-
-/// The GitHub client of a plan: the provider's endpoint, and its binding's
-/// credentials from the secrets (a token under `key`, else a GitHub App).
-pub(super) fn github_client(
-    plan: &kradle_compiler::forge_plan::Plan,
-    secrets: &Secrets,
-) -> Result<GitHub, SetupError> {
-    let provider = plan
-        .provider
-        .as_ref()
-        .ok_or_else(|| SetupError::NoGitHubCredentials {
-            org: plan.org.clone(),
-        })?;
-    github_client_for(&plan.org, provider, secrets)
-}
-
-/// The GitHub client of `provider`, with the credential its `credentialRef`
-/// names (a token, or a GitHub App) read from `secrets`: how `apply`,
-/// `serve` and `import` all reach GitHub.
-pub(super) fn github_client_for(
-    org: &str,
-    provider: &kradle_compiler::forge_plan::Provider,
-    secrets: &Secrets,
-) -> Result<GitHub, SetupError> {
-    let org = org.to_string();
-    let credential = provider
-        .credential_ref
-        .as_ref()
-        .ok_or_else(|| SetupError::NoGitHubCredentials { org: org.clone() })?;
-    let endpoint = provider.endpoint.trim_end_matches('/');
-    let policy = RetryPolicy::default();
-    let (ns, name) = (credential.namespace.as_str(), credential.name.as_str());
-    let http = match &credential.key {
-        Some(key) => {
-            let token = secrets.get(ns, name, key)?;
-            Http::new(
-                endpoint,
-                Some(SecretValue::new(format!(
-                    "Bearer {}",
-                    token.expose().trim()
-                ))),
-                policy,
-            )
-            .map_err(|why| refused(&org, provider, why))?
-            .github()
-        }
-        None => {
-            let field = |key: &'static str, fallback: &Option<String>| {
-                secrets
-                    .get(ns, name, key)
-                    .ok()
-                    .map(|v| v.expose().trim().to_string())
-                    .or_else(|| fallback.clone())
-                    .ok_or_else(|| SetupError::IncompleteApp {
-                        org: org.clone(),
-                        secret: format!("{ns}/{name}"),
-                        key,
-                    })
-            };
-            let credentials = AppCredentials {
-                app_id: field("appId", &provider.app_id)?,
-                installation_id: field("installationId", &provider.installation_id)?,
-                private_key: secrets.get(ns, name, "privateKey")?.clone(),
-            };
-            kradle_runtime::forge::hosts::check(endpoint)
-                .map_err(|why| refused(&org, provider, why))?;
-            let tokens = std::sync::Arc::new(AppTokens::new(endpoint, credentials, policy));
-            Http::new(endpoint, None, policy)
-                .map_err(SetupError::Client)?
-                .github()
-                .with_app(tokens)
-        }
-    };
-    Ok(GitHub::new(http))
 }
 
 pub fn run(args: Args) -> Result<u8, Failure> {
@@ -404,8 +281,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         .or(planned.gitea_url.clone());
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
-        let url = gitea_url.clone().ok_or(SetupError::NoGiteaUrl)?;
-        Some(gitea_client(&url)?)
+        Some(clients::gitea(gitea_url.as_deref(), None)?)
     } else {
         None
     };
@@ -414,8 +290,8 @@ async fn apply(args: Args) -> Result<u8, Failure> {
     let mut clients = Vec::with_capacity(plans.len());
     for plan in &plans {
         clients.push(match plan.backend {
-            Backend::Gitea => Client::Gitea(gitea.as_ref().ok_or(SetupError::NoGiteaUrl)?),
-            Backend::Github => Client::GitHub(Box::new(github_client(plan, &secrets)?)),
+            Backend::Gitea => Client::Gitea(gitea.as_ref().ok_or(NoClient::NoGiteaUrl)?),
+            Backend::Github => Client::GitHub(Box::new(clients::github(plan, &secrets)?)),
         });
     }
 

@@ -16,10 +16,11 @@ use kradle_compiler::forge_plan::{PlanCredentialRef, Provider};
 use kradle_compiler::model::org_namespace;
 use kradle_runtime::import::Credential;
 
-use super::apply::{SetupError, compile, gitea_client, github_client_for, load_secrets};
+use super::apply::{SetupError, compile, load_secrets};
 use super::render_diagnostics;
 use crate::Failure;
 use crate::args::Format;
+use kradle_runtime::forge::clients;
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum ImportBackend {
@@ -88,8 +89,9 @@ async fn import(args: Args) -> Result<u8, Failure> {
                 .gitea_url
                 .clone()
                 .filter(|u| !u.trim().is_empty())
-                .ok_or(SetupError::NoGiteaUrl)?;
-            let gitea = gitea_client(&url)?;
+                .ok_or(clients::NoClient::NoGiteaUrl)
+                .map_err(SetupError::from)?;
+            let gitea = clients::gitea(Some(&url), None).map_err(SetupError::from)?;
             kradle_runtime::import::import_gitea(&gitea, &args.org, &url).await
         }
         ImportBackend::Github => {
@@ -126,7 +128,7 @@ async fn import(args: Args) -> Result<u8, Failure> {
                 };
                 let secrets =
                     load_secrets(args.secrets.as_deref(), args.kube_secrets, wanted).await?;
-                github_client_for(&org, &provider, &secrets)?
+                clients::github_for(&org, &provider, &secrets)?
             } else {
                 let token = std::env::var(GITHUB_TOKEN_ENV)
                     .ok()
@@ -143,7 +145,7 @@ async fn import(args: Args) -> Result<u8, Failure> {
                     Some(SecretValue::new(format!("Bearer {}", token.trim()))),
                     RetryPolicy::default(),
                 )
-                .map_err(SetupError::Client)?
+                .map_err(|e| SetupError::Client(e.to_string()))?
                 .github();
                 GitHub::new(http)
             };

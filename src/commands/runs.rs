@@ -537,12 +537,12 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
             "kradle: error: attempt {attempt} of run {} runs on the Agent Mux gateway, not in a pod: its transcript is `kubectl get agentsessiontranscripts {} -n {} -o yaml`",
             esc(&run.name),
             esc(&run.name),
-            kradle_compiler::model::org_namespace(&run.org)
+            kradle_runtime::names::org_namespace(&run.org)
         ));
         return Ok(1);
     }
-    let job = kradle_runtime::dispatch::job::job_name(&run.name, attempt);
-    let namespace = kradle_compiler::model::org_namespace(&run.org);
+    let job = kradle_runtime::names::job_name(&run.name, attempt);
+    let namespace = kradle_runtime::names::org_namespace(&run.org);
     let client = match kradle_runtime::secrets::kubernetes::client().await {
         Ok(client) => client,
         Err(e) => {

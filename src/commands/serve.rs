@@ -24,11 +24,12 @@ use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_pol
 use kradle_runtime::store::Store;
 use tokio::signal::unix::{Signal, SignalKind, signal as unix_signal};
 
-use super::apply::{SetupError, compile, gitea_client, gitea_url, github_client, load_secrets};
+use super::apply::{SetupError, compile, gitea_url, load_secrets};
 use super::db::Database;
 use super::{load, render_diagnostics};
 use crate::Failure;
 use crate::args::{Format, Input};
+use kradle_runtime::forge::clients::{self, NoClient};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -256,7 +257,7 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         let Some(plan) = github_plans.iter().find(|p| p.org == target.org) else {
             continue;
         };
-        match github_client(plan, &secrets) {
+        match clients::github(plan, &secrets) {
             Ok(client) => backfill.push((target, client)),
             Err(e) => tracing::warn!(
                 org = %target.org,
@@ -275,20 +276,19 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         .plans
         .iter()
         .any(|p| p.backend == Backend::Gitea)
-        .then(|| match &gitea_url {
-            Some(url) => gitea_client(url)
+        .then(|| {
+            clients::gitea(gitea_url.as_deref(), None)
                 .map(|g| writeback::Forge::Gitea(Arc::new(g)))
-                .map_err(|e| format!("no Gitea client: {e}")),
-            None => Err(SetupError::NoGiteaUrl.to_string()),
+                .map_err(Arc::new)
         });
     let mut writeback = writeback::Targets::new();
     for plan in &build.output.plans {
         let backend = plan.backend.to_string();
         let forge = match plan.backend {
-            Backend::Github => github_client(plan, &secrets)
+            Backend::Github => clients::github(plan, &secrets)
                 .map(|g| writeback::Forge::GitHub(Arc::new(g)))
-                .map_err(|e| format!("no GitHub client for `{}`: {e}", plan.org)),
-            Backend::Gitea => gitea.clone().unwrap_or_else(|| Err("no Gitea plan".into())),
+                .map_err(Arc::new),
+            Backend::Gitea => gitea.clone().unwrap_or(Err(Arc::new(NoClient::NoGiteaUrl))),
         };
         let key = (plan.org.clone(), backend);
         let policy = policies.get(&key).copied().unwrap_or_default();
@@ -617,7 +617,10 @@ async fn front_proxy(
         let Some(reviewer) = reviewer else {
             return Ok(None);
         };
-        reviewer.front_proxy().await.map_err(failed)?
+        reviewer
+            .front_proxy()
+            .await
+            .map_err(|e| failed(e.to_string()))?
     } else {
         return Ok(None);
     };

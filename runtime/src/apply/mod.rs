@@ -237,7 +237,7 @@ async fn run<F: Forge>(
         .map(|k| (k.kind.to_string(), k.name))
         .collect();
     let scan = forge
-        .scan(plan, &run.links, &desired, options.concurrency)
+        .scan(plan, &run.managed(), &desired, options.concurrency)
         .await?;
     let mut removals: Vec<Removal> = within_archived(scan.stale);
     if options.prune {
@@ -391,6 +391,17 @@ struct Done {
 const ROUNDS: u32 = 4;
 
 impl Run<'_> {
+    /// The managed objects, as the forge's scan reads them.
+    fn managed(&self) -> crate::forge::Links {
+        self.links
+            .iter()
+            .map(|(key, link)| {
+                let native_id = link.native_id.clone();
+                (key.clone(), crate::forge::Managed { native_id })
+            })
+            .collect()
+    }
+
     fn report(&mut self, progress: &mut (dyn FnMut(&OpReport) + Send), mut report: OpReport) {
         if let Some(e) = &report.error {
             report.error = Some(self.redact(e));

@@ -33,8 +33,8 @@ pub struct Stack {
     pub name: String,
     /// The org's namespace, where its Jobs, PVCs and Secrets live.
     pub namespace: String,
-    /// `Err(condition: message)`: the first unmet readiness condition.
-    pub ready: Result<(), String>,
+    /// The first unmet readiness condition, if any.
+    pub ready: Result<(), NotReady>,
     pub approval_mode: Option<String>,
     /// The Kubernetes ServiceAccount the agent runs as.
     pub service_account: String,
@@ -190,10 +190,9 @@ impl Catalog {
         for o in objects.iter().filter(|o| o["kind"] == "AgentStack") {
             let (org, name) = (org_of(o), name_of(o));
             let spec = &o["spec"];
-            let namespace = o["metadata"]["namespace"].as_str().map_or_else(
-                || kradle_compiler::model::org_namespace(org),
-                str::to_string,
-            );
+            let namespace = o["metadata"]["namespace"]
+                .as_str()
+                .map_or_else(|| crate::names::org_namespace(org), str::to_string);
             let ready = readiness(report, org, name);
             let identity = spec["runtimeIdentity"]["serviceAccountRef"]
                 .as_str()
@@ -474,14 +473,26 @@ impl Catalog {
 
 /// `Ok` when the report says the stack is ready; otherwise the first
 /// condition that is not True.
-fn readiness(report: &Value, org: &str, name: &str) -> Result<(), String> {
+/// A stack's first unmet readiness condition, as the build reports it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{condition}: {message}")]
+pub struct NotReady {
+    pub condition: String,
+    pub message: String,
+}
+
+fn readiness(report: &Value, org: &str, name: &str) -> Result<(), NotReady> {
+    let ready = |message: &str| NotReady {
+        condition: "Ready".into(),
+        message: message.into(),
+    };
     let Some(entry) = report["agentStacks"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|s| s["organization"] == org && s["name"] == name)
     else {
-        return Err("Ready: the build reports nothing about this stack".into());
+        return Err(ready("the build reports nothing about this stack"));
     };
     if entry["ready"] == true {
         return Ok(());
@@ -492,30 +503,12 @@ fn readiness(report: &Value, org: &str, name: &str) -> Result<(), String> {
         .flatten()
         .find(|c| c["status"] != "True" && c["type"] != "Ready");
     Err(match unmet {
-        Some(c) => format!(
-            "{}: {}",
-            c["type"].as_str().unwrap_or("Ready"),
-            c["message"].as_str().unwrap_or_default()
-        ),
-        None => "Ready: the stack is not ready".into(),
+        Some(c) => NotReady {
+            condition: c["type"].as_str().unwrap_or("Ready").into(),
+            message: c["message"].as_str().unwrap_or_default().into(),
+        },
+        None => ready("the stack is not ready"),
     })
-}
-
-/// A Kubernetes name for a run of `stack` with id `id`: the stack's name
-/// cut so that `agent-<run>-<attempt>` fits a label value (63).
-pub fn run_name(stack: &str, id: i64) -> String {
-    let mut base: String = stack.chars().take(40).collect();
-    while base.ends_with('-') {
-        base.pop();
-    }
-    format!("{base}-{id}")
-}
-
-/// [`run_name`] as a SQL expression over the SQL expressions `stack` and
-/// `id`, for the statements that take a run's id and name it in one go; a
-/// test holds the two to the same names.
-pub fn run_name_sql(stack: &str, id: &str) -> String {
-    format!("rtrim(left({stack}, 40), '-') || '-' || {id}")
 }
 
 #[cfg(test)]
@@ -590,8 +583,8 @@ mod tests {
         assert_eq!(s.secret_grants, ["anthropic"]);
         let b = c.stack("acme", "broken").unwrap();
         assert_eq!(
-            b.ready,
-            Err("RuntimeIdentityReady: no service account".into())
+            b.ready.as_ref().unwrap_err().to_string(),
+            "RuntimeIdentityReady: no service account"
         );
         assert_eq!(b.image, DEFAULT_IMAGE);
         assert!(c.stack("acme", "nope").is_none());
@@ -630,13 +623,5 @@ mod tests {
         s.approval_mode = Some("secret-access".into());
         s.secret_grants.clear();
         assert_eq!(c.review(&s, None, "grace"), Review::Allowed);
-    }
-
-    #[test]
-    fn run_names_leave_room_for_the_job_name() {
-        let long = "a".repeat(60) + "-b";
-        let name = run_name(&long, 1234567890);
-        assert!(format!("agent-{name}-10").len() <= 63, "{name}");
-        assert_eq!(run_name("fix-", 7), "fix-7");
     }
 }

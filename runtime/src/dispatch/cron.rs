@@ -14,6 +14,16 @@ use croner::Cron;
 /// minutes. Past that, the latest found so far is taken.
 const MAX_WALK: usize = 366 * 24 * 60;
 
+/// Why a schedule cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Not a cron expression (the parser's reason).
+    #[error("{0}")]
+    Expression(String),
+    #[error("unknown time zone `{0}`")]
+    Zone(String),
+}
+
 /// A parsed schedule.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -25,8 +35,10 @@ pub struct Schedule {
 impl Schedule {
     /// Parses a 5-field expression; day-of-month and day-of-week match
     /// either (as cron does).
-    pub fn parse(expr: &str) -> Result<Schedule, String> {
-        let cron = Cron::new(expr).parse().map_err(|e| e.to_string())?;
+    pub fn parse(expr: &str) -> Result<Schedule, ScheduleError> {
+        let cron = Cron::new(expr)
+            .parse()
+            .map_err(|e| ScheduleError::Expression(e.to_string()))?;
         Ok(Schedule {
             cron,
             text: expr.to_string(),
@@ -35,10 +47,10 @@ impl Schedule {
     }
 
     /// Reads the expression in the IANA zone `zone` (`Europe/Paris`).
-    pub fn in_zone(self, zone: &str) -> Result<Schedule, String> {
+    pub fn in_zone(self, zone: &str) -> Result<Schedule, ScheduleError> {
         let zone: Tz = zone
             .parse()
-            .map_err(|_| format!("unknown time zone `{zone}`"))?;
+            .map_err(|_| ScheduleError::Zone(zone.to_string()))?;
         Ok(Schedule {
             zone: Some(zone),
             ..self

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use super::catalog::Stack;
+use crate::names::job_name;
 
 /// Where the workspace is mounted in the agent's container.
 pub const WORKSPACE_PATH: &str = "/workspace";
@@ -188,22 +189,6 @@ impl Launch {
             },
         })
     }
-}
-
-/// `agent-<run>-<attempt>`.
-pub fn job_name(run: &str, attempt: i32) -> String {
-    format!("agent-{run}-{attempt}")
-}
-
-/// The workspace a run creates when none is free: `ws-<run>`.
-pub fn workspace_name(run: &str) -> String {
-    format!("ws-{run}")
-}
-
-/// A run workspace's PVC: `kradle-run-<workspace>`. Never `kradle-ws-…`,
-/// the name a declared KradleWorkspace compiles to.
-pub fn workspace_pvc(workspace: &str) -> String {
-    format!("kradle-run-{workspace}")
 }
 
 /// The Launch of an attempt of `stack`.

@@ -59,6 +59,25 @@ impl std::fmt::Debug for MemoryGit {
 /// The longest a commit lookup may take.
 const LOOKUP_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Why the memory commit could not be read. Never holds the token.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    #[error("no memory repository to read")]
+    NoRepository,
+    #[error("cannot read {url}: {reason}")]
+    Read { url: String, reason: String },
+    #[error(
+        "cannot read {0}: this kradle reads memory repositories over http:// (the forge's in-cluster address) or file://, not https://"
+    )]
+    Https(String),
+    #[error("{url} has no branch `{branch}`")]
+    NoBranch { url: String, branch: String },
+    #[error("the commit lookup failed: {0}")]
+    Lookup(String),
+    #[error("the memory repository did not answer within {0} s")]
+    Timeout(u64),
+}
+
 impl MemoryGit {
     /// The git URL of `memory`.
     pub fn url(&self, memory: &Memory) -> String {
@@ -69,7 +88,7 @@ impl MemoryGit {
 
     /// The commit `memory`'s branch points at now (hex). Errors name the
     /// URL and branch, never the token.
-    pub async fn resolve(&self, memory: &Memory) -> Result<String, String> {
+    pub async fn resolve(&self, memory: &Memory) -> Result<String, MemoryError> {
         let url = self.url(memory);
         let branch = memory.branch.clone();
         let token = self.token.clone();
@@ -78,22 +97,20 @@ impl MemoryGit {
         });
         match tokio::time::timeout(LOOKUP_DEADLINE, lookup).await {
             Ok(Ok(result)) => result,
-            Ok(Err(e)) => Err(format!("the commit lookup failed: {e}")),
-            Err(_) => Err(format!(
-                "the memory repository did not answer within {} s",
-                LOOKUP_DEADLINE.as_secs()
-            )),
+            Ok(Err(e)) => Err(MemoryError::Lookup(e.to_string())),
+            Err(_) => Err(MemoryError::Timeout(LOOKUP_DEADLINE.as_secs())),
         }
     }
 }
 
 /// `git ls-remote <url> refs/heads/<branch>`.
-fn ls_remote(url: &str, branch: &str, token: Option<&str>) -> Result<String, String> {
-    let fail = |e: git2::Error| format!("cannot read {url}: {}", e.message());
+fn ls_remote(url: &str, branch: &str, token: Option<&str>) -> Result<String, MemoryError> {
+    let fail = |e: git2::Error| MemoryError::Read {
+        url: url.to_string(),
+        reason: e.message().to_string(),
+    };
     if url.starts_with("https://") && !git2::Version::get().https() {
-        return Err(format!(
-            "cannot read {url}: this kradle reads memory repositories over http:// (the forge's in-cluster address) or file://, not https://"
-        ));
+        return Err(MemoryError::Https(url.to_string()));
     }
     let mut remote = git2::Remote::create_detached(url).map_err(fail)?;
     let mut callbacks = git2::RemoteCallbacks::new();
@@ -121,7 +138,10 @@ fn ls_remote(url: &str, branch: &str, token: Option<&str>) -> Result<String, Str
         .iter()
         .find(|h| h.name() == wanted)
         .map(|h| h.oid().to_string())
-        .ok_or_else(|| format!("{url} has no branch `{branch}`"))
+        .ok_or_else(|| MemoryError::NoBranch {
+            url: url.to_string(),
+            branch: branch.to_string(),
+        })
 }
 
 #[cfg(test)]

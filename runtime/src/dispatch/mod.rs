@@ -94,6 +94,19 @@ pub fn target_of(payload: &Value) -> (Option<String>, Option<String>) {
     (repository, git_ref)
 }
 
+/// Why a run cannot be dispatched with these fields.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotDispatchable {
+    #[error("{field} `{}` is not a name (lowercase letters, digits, `-`; at most 63)", .value.escape_debug())]
+    Name { field: &'static str, value: String },
+    #[error("repository `{}` is not a repository name", .0.escape_debug())]
+    Repository(String),
+    #[error("taskKind `{}` is not a word", .0.escape_debug())]
+    TaskKind(String),
+    #[error("ref `{}` is not a git ref", .0.escape_debug())]
+    Ref(String),
+}
+
 /// Checks a manual dispatch's fields (`kradle dispatch`, `POST
 /// .../agents/dispatch`): names are DNS labels, the task kind a word, the
 /// ref a plain git ref.
@@ -102,8 +115,8 @@ pub fn check_manual(
     task_kind: &str,
     repository: Option<&str>,
     git_ref: Option<&str>,
-) -> Result<(), String> {
-    let label = |what: &str, v: &str| {
+) -> Result<(), NotDispatchable> {
+    let label = |field: &'static str, v: &str| {
         let ok = !v.is_empty()
             && v.len() <= 63
             && v.chars()
@@ -113,10 +126,10 @@ pub fn check_manual(
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "{what} `{}` is not a name (lowercase letters, digits, `-`; at most 63)",
-                v.escape_debug()
-            ))
+            Err(NotDispatchable::Name {
+                field,
+                value: v.to_string(),
+            })
         }
     };
     label("agentStack", stack)?;
@@ -126,10 +139,7 @@ pub fn check_manual(
             && r.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
         if !ok {
-            return Err(format!(
-                "repository `{}` is not a repository name",
-                r.escape_debug()
-            ));
+            return Err(NotDispatchable::Repository(r.to_string()));
         }
     }
     let word = !task_kind.is_empty()
@@ -138,10 +148,7 @@ pub fn check_manual(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
     if !word {
-        return Err(format!(
-            "taskKind `{}` is not a word",
-            task_kind.escape_debug()
-        ));
+        return Err(NotDispatchable::TaskKind(task_kind.to_string()));
     }
     if let Some(r) = git_ref {
         let ok = !r.is_empty()
@@ -151,7 +158,7 @@ pub fn check_manual(
             && r.chars()
                 .all(|c| c.is_ascii_graphic() && !"~^:?*[\\".contains(c));
         if !ok {
-            return Err(format!("ref `{}` is not a git ref", r.escape_debug()));
+            return Err(NotDispatchable::Ref(r.to_string()));
         }
     }
     Ok(())
@@ -213,7 +220,7 @@ pub fn match_key(source_event: &str, view: &TriggerEvent<'_>, payload: &Value) -
 /// Why a matched event cannot become a run: the repository or ref it
 /// names (from a webhook body, hostile as any input) is not one a run can
 /// check out.
-pub fn unrunnable(repository: Option<&str>, git_ref: Option<&str>) -> Option<String> {
+pub fn unrunnable(repository: Option<&str>, git_ref: Option<&str>) -> Option<NotDispatchable> {
     check_manual("run", "task", repository, git_ref).err()
 }
 

@@ -160,9 +160,20 @@ pub struct SseParser {
     id: Option<String>,
 }
 
+/// Why a gateway's event stream cannot be read on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadStream {
+    #[error("an event is not UTF-8")]
+    NotUtf8,
+    #[error("an event is over {MAX_EVENT_BYTES} bytes")]
+    EventTooLong,
+    #[error("a line is over {MAX_EVENT_BYTES} bytes")]
+    LineTooLong,
+}
+
 impl SseParser {
     /// Feeds a chunk; returns the events it completed.
-    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, BadStream> {
         self.buf.extend_from_slice(chunk);
         let mut out = Vec::new();
         while let Some(end) = self.buf.iter().position(|b| *b == b'\n') {
@@ -171,7 +182,7 @@ impl SseParser {
             if line.last() == Some(&b'\r') {
                 line.pop();
             }
-            let line = String::from_utf8(line).map_err(|_| "an event is not UTF-8")?;
+            let line = String::from_utf8(line).map_err(|_| BadStream::NotUtf8)?;
             if line.is_empty() {
                 if self.has_data {
                     out.push(SseEvent {
@@ -202,7 +213,7 @@ impl SseParser {
                     self.data.push_str(value);
                     self.has_data = true;
                     if self.data.len() > MAX_EVENT_BYTES {
-                        return Err(format!("an event is over {MAX_EVENT_BYTES} bytes"));
+                        return Err(BadStream::EventTooLong);
                     }
                 }
                 "event" => self.event = value.to_string(),
@@ -211,7 +222,7 @@ impl SseParser {
             }
         }
         if self.buf.len() > MAX_EVENT_BYTES {
-            return Err(format!("a line is over {MAX_EVENT_BYTES} bytes"));
+            return Err(BadStream::LineTooLong);
         }
         Ok(out)
     }
@@ -443,7 +454,7 @@ async fn connect(
         };
         let events = match parser.feed(&chunk) {
             Ok(events) => events,
-            Err(why) => return Connection::Fatal("GatewayRefused", why),
+            Err(why) => return Connection::Fatal("GatewayRefused", why.to_string()),
         };
         let mut p = lock(progress);
         for event in events {

@@ -36,9 +36,27 @@ pub const MAX_ARTIFACT_FIELD: usize = 255;
 /// The fields an artifact may report; anything else is dropped.
 const ARTIFACT_FIELDS: &[&str] = &["kind", "digest", "size", "mimeType", "uri", "name"];
 
+/// Why an agent's result body is refused (the callback answers 400 with
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadResult(pub String);
+
+impl From<String> for BadResult {
+    fn from(why: String) -> BadResult {
+        BadResult(why)
+    }
+}
+
+impl From<&str> for BadResult {
+    fn from(why: &str) -> BadResult {
+        BadResult(why.to_string())
+    }
+}
+
 /// Validates a result body (`{phase, message, artifacts, transcript}`)
 /// into an [`Outcome`].
-pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
+pub fn outcome_of(body: &Value) -> Result<Outcome, BadResult> {
     let succeeded = match body["phase"].as_str().and_then(Phase::parse) {
         Some(Phase::Succeeded) => true,
         Some(Phase::Failed) => false,
@@ -63,7 +81,7 @@ pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
     let artifacts = match &body["artifacts"] {
         Value::Null => Vec::new(),
         Value::Array(a) if a.len() <= MAX_ARTIFACTS => a.clone(),
-        Value::Array(_) => return Err(format!("at most {MAX_ARTIFACTS} artifacts")),
+        Value::Array(_) => return Err(format!("at most {MAX_ARTIFACTS} artifacts").into()),
         _ => return Err("`artifacts` must be a list".into()),
     };
     let mut checked = Vec::with_capacity(artifacts.len());
@@ -84,16 +102,16 @@ pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
         if !kind_ok || !digest_ok {
             return Err(format!(
                 "artifacts[{i}] needs a `kind` (letters, digits, `-`) and a `digest` (`sha256:<64 hex>`)"
-            ));
+            ).into());
         }
         if !(a["size"].is_null() || a["size"].is_u64()) {
-            return Err(format!("artifacts[{i}].size must be a byte count"));
+            return Err(format!("artifacts[{i}].size must be a byte count").into());
         }
     }
     let transcript = match &body["transcript"] {
         Value::Null => None,
         Value::Array(events) if events.len() <= MAX_EVENTS => Some(transcript(events.clone())),
-        Value::Array(_) => return Err(format!("at most {MAX_EVENTS} transcript events")),
+        Value::Array(_) => return Err(format!("at most {MAX_EVENTS} transcript events").into()),
         _ => return Err("`transcript` must be a list of events".into()),
     };
     Ok(Outcome {
@@ -107,23 +125,23 @@ pub fn outcome_of(body: &Value) -> Result<Outcome, String> {
 /// One reported artifact, as stored: its known fields only, each bounded;
 /// a `uri` that carries credentials (`user:password@`) refused; every
 /// string that looks like a secret redacted (a presigned URL's key too).
-fn artifact(i: usize, a: &Value) -> Result<Value, String> {
+fn artifact(i: usize, a: &Value) -> Result<Value, BadResult> {
     let Some(fields) = a.as_object() else {
-        return Err(format!("artifacts[{i}] must be an object"));
+        return Err(format!("artifacts[{i}] must be an object").into());
     };
     let mut kept: serde_json::Map<String, Value> = fields
         .iter()
         .filter(|(k, _)| ARTIFACT_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    let string = |key: &str, max: usize| -> Result<(), String> {
+    let string = |key: &str, max: usize| -> Result<(), BadResult> {
         match &kept.get(key) {
             None | Some(Value::Null) => Ok(()),
             Some(Value::String(v)) if v.len() <= max => Ok(()),
             Some(Value::String(_)) => {
-                Err(format!("artifacts[{i}].{key} is longer than {max} bytes"))
+                Err(format!("artifacts[{i}].{key} is longer than {max} bytes").into())
             }
-            Some(_) => Err(format!("artifacts[{i}].{key} must be a string")),
+            Some(_) => Err(format!("artifacts[{i}].{key} must be a string").into()),
         }
     };
     string("uri", MAX_URI)?;
@@ -139,9 +157,9 @@ fn artifact(i: usize, a: &Value) -> Result<Value, String> {
             token(t) && token(s.split(';').next().unwrap_or_default().trim())
         });
         if !shaped {
-            return Err(format!(
-                "artifacts[{i}].mimeType is not a media type (`type/subtype`)"
-            ));
+            return Err(
+                format!("artifacts[{i}].mimeType is not a media type (`type/subtype`)").into(),
+            );
         }
     }
     if let Some(uri) = kept.get("uri").and_then(Value::as_str) {
@@ -150,7 +168,8 @@ fn artifact(i: usize, a: &Value) -> Result<Value, String> {
         if !parsed.username().is_empty() || parsed.password().is_some() {
             return Err(format!(
                 "artifacts[{i}].uri carries credentials (`user:password@`): not stored"
-            ));
+            )
+            .into());
         }
     }
     let mut artifact = Value::Object(std::mem::take(&mut kept));
@@ -226,7 +245,7 @@ mod tests {
         // A URI with credentials in it is refused, not stored.
         let why = with(json!({ "uri": "https://bob:ghp_0123456789abcdefghijklmnopqrstuvwxyzAB@evil.example/?key=AKIAIOSFODNN7EXAMPLE" }))
             .unwrap_err();
-        assert!(why.contains("carries credentials"), "{why}");
+        assert!(why.0.contains("carries credentials"), "{why}");
         // A presigned URL's key is redacted.
         let stored = with(
             json!({ "uri": "https://bucket.example/r.txt?X-Amz-Credential=AKIAIOSFODNN7EXAMPLE" }),

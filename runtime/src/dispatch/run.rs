@@ -201,7 +201,7 @@ pub struct Facts {
     pub started_by_stack: Option<i64>,
     pub started_by_org: Option<i64>,
     /// The memory commit, or why it could not be read.
-    pub memory: Option<Result<String, String>>,
+    pub memory: Option<Result<String, super::memory::MemoryError>>,
     pub job: Option<Result<JobState, ExecError>>,
     pub running: Option<i64>,
     /// This worker made the attempt's token just now (with the workspace):
@@ -314,7 +314,7 @@ pub fn next(run: &Run, catalog: &Catalog, env: Env, facts: &Facts) -> Transition
             );
         };
         if let Err(why) = &stack.ready {
-            return fail(FailReason::StackNotReady, why.clone(), None);
+            return fail(FailReason::StackNotReady, why.to_string(), None);
         }
         return match (run.phase, run.step) {
             (Phase::Pending, Step::Review) => review(run, catalog, stack, facts),

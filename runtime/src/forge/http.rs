@@ -36,6 +36,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use super::github_app::AppTokens;
+use super::hosts::HostError;
 use crate::secrets::SecretValue;
 use paging::same_origin;
 
@@ -231,7 +232,22 @@ enum Auth {
     /// `Bearer` and a GitHub App installation token, renewed as needed.
     App(Arc<AppTokens>),
     /// Credentials that may not go where the client points.
-    Refused(String),
+    Refused(HostError),
+}
+
+/// Why a client cannot be made, or cannot authenticate a request.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Credentials may not go to this host ([`super::hosts`]).
+    #[error(transparent)]
+    Host(#[from] HostError),
+    #[error("cannot build the HTTP client: {0}")]
+    Build(String),
+    /// The GitHub App token exchange failed.
+    #[error(transparent)]
+    App(#[from] super::github_app::AppAuthError),
+    #[error("the credentials are not a valid header value")]
+    BadHeader,
 }
 
 /// How a forge's lists page.
@@ -272,14 +288,18 @@ impl std::fmt::Debug for Http {
 impl Http {
     /// A client of the API at `base` (e.g. `https://gitea.example/api/v1`),
     /// sending `auth` as the `Authorization` header value.
-    pub fn new(base: &str, auth: Option<SecretValue>, policy: RetryPolicy) -> Result<Http, String> {
+    pub fn new(
+        base: &str,
+        auth: Option<SecretValue>,
+        policy: RetryPolicy,
+    ) -> Result<Http, ClientError> {
         Http::with_credentials_to(base, auth.is_some())?;
         let client = reqwest::Client::builder()
             .user_agent(concat!("kradle/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(|e| ClientError::Build(e.to_string()))?;
         Ok(Http {
             client,
             base: base.trim_end_matches('/').to_string(),
@@ -321,9 +341,9 @@ impl Http {
 
     /// Refuses a client that would carry credentials to a host the
     /// operator did not allow ([`super::hosts`]).
-    fn with_credentials_to(base: &str, credentials: bool) -> Result<(), String> {
+    fn with_credentials_to(base: &str, credentials: bool) -> Result<(), HostError> {
         if credentials {
-            super::hosts::check(base).map_err(|e| e.to_string())?;
+            super::hosts::check(base)?;
         }
         Ok(())
     }
@@ -339,17 +359,17 @@ impl Http {
         self
     }
 
-    async fn authorization(&self) -> Result<Option<HeaderValue>, String> {
+    async fn authorization(&self) -> Result<Option<HeaderValue>, ClientError> {
         let value = match &self.auth {
             Auth::None => return Ok(None),
             Auth::Header(v) => HeaderValue::from_str(v.expose()),
-            Auth::Refused(why) => return Err(why.clone()),
+            Auth::Refused(why) => return Err(why.clone().into()),
             Auth::App(tokens) => {
-                let token = tokens.token().await.map_err(|e| e.to_string())?;
+                let token = tokens.token().await?;
                 HeaderValue::from_str(&format!("Bearer {}", token.expose()))
             }
         };
-        let mut value = value.map_err(|_| "the credentials are not a valid header value")?;
+        let mut value = value.map_err(|_| ClientError::BadHeader)?;
         value.set_sensitive(true);
         Ok(Some(value))
     }
@@ -400,7 +420,7 @@ impl Http {
                 Ok(Some(v)) => req = req.header(AUTHORIZATION, v),
                 Ok(None) => {}
                 Err(reason) => {
-                    let (m, p, r) = err_ctx(reason);
+                    let (m, p, r) = err_ctx(reason.to_string());
                     return Err(HttpError::Auth {
                         method: m,
                         path: p,

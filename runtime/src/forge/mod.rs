@@ -21,9 +21,9 @@ use serde_json::{Map, Value};
 
 use kradle_compiler::forge_plan::{Action, Backend, Operation, Plan};
 
-use crate::store::Link;
 use http::{Http, HttpError};
 
+pub mod clients;
 pub mod gitea;
 pub mod github;
 pub mod github_app;
@@ -131,8 +131,16 @@ pub struct Scan {
     pub grants: usize,
 }
 
+/// An object kradle manages on a forge, as a scan needs it: its id there.
+/// (The journal's object link, `store::Link`, is the apply's; the forge
+/// never reads the store.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Managed {
+    pub native_id: Option<String>,
+}
+
 /// The objects kradle manages in one organization, by (kind, name).
-pub type Links = BTreeMap<(String, String), Link>;
+pub type Links = BTreeMap<(String, String), Managed>;
 
 /// A forge that a plan can be applied to. One value serves one apply run
 /// and is shared by the operations that run at once.

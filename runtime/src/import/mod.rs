@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
+use crate::names::org_namespace;
 use kradle_compiler::emit::to_yaml;
-use kradle_compiler::model::org_namespace;
 
 mod gitea;
 mod github;

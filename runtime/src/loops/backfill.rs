@@ -45,12 +45,23 @@ pub struct Pass {
 /// The kinds whose watermark bounds the listing.
 const KINDS: [&str; 2] = ["Issue", "PullRequest"];
 
+/// Why a backfill pass stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("{repo}: {source}")]
+    List {
+        repo: String,
+        source: crate::forge::http::HttpError,
+    },
+}
+
 /// Lists and records what changed since the watermark, once.
-pub async fn once(store: &Store, github: &GitHub, t: &Target) -> Result<Pass, String> {
+pub async fn once(store: &Store, github: &GitHub, t: &Target) -> Result<Pass, BackfillError> {
     let since = store
         .oldest_watermark(&t.org, "github", &t.binding, &KINDS)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut pass = Pass::default();
     for name in &t.repositories {
         let repo = format!("{}/{name}", t.owner);
@@ -64,7 +75,10 @@ pub async fn once(store: &Store, github: &GitHub, t: &Target) -> Result<Pass, St
             .http
             .list(&path)
             .await
-            .map_err(|e| format!("{repo}: {e}"))?;
+            .map_err(|source| BackfillError::List {
+                repo: repo.clone(),
+                source,
+            })?;
         for issue in items {
             pass.listed += 1;
             let (Some(number), Some(updated)) =
@@ -96,8 +110,7 @@ pub async fn once(store: &Store, github: &GitHub, t: &Target) -> Result<Pass, St
                     max_attempts: t.max_attempts,
                     backoff_ms: t.backoff_ms,
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             if matches!(recorded, Recorded::New(_)) {
                 pass.queued += 1;
             }

@@ -24,11 +24,12 @@ use tokio::sync::watch;
 use super::{Handler, Settle, Shared, Worker, WorkerConfig, current};
 use crate::dispatch::catalog::Catalog;
 use crate::dispatch::executor::{ExecError, Executor, JobState, Launched, Target};
-use crate::dispatch::job::{Launch, job_name, launch_of};
+use crate::dispatch::job::{Launch, launch_of};
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::{AgentMux, Gateway};
 use crate::dispatch::outcome::Outcome;
 use crate::dispatch::run::{Backend, Env, Facts, FailReason, Need, Run, Step, Transition, next};
+use crate::names::job_name;
 use crate::store::{AfterFailure, Binding, Called, DISPATCH_QUEUE, Job, Store};
 
 /// The stacks the dispatch worker reads, swapped on SIGHUP.
@@ -131,7 +132,7 @@ impl<E: Executor> Handler for Dispatcher<E> {
             Err(error) => {
                 tracing::warn!(run = id, %error, "dispatch step failed; retrying");
                 Settle::Failed {
-                    error,
+                    error: error.to_string(),
                     backoff: Duration::from_secs(1),
                 }
             }
@@ -150,9 +151,26 @@ impl<E: Executor> Handler for Dispatcher<E> {
     }
 }
 
+/// Why a dispatch step stopped short: the job is retried after a backoff.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The backend failed in a way worth trying again.
+    #[error(transparent)]
+    Backend(#[from] ExecError),
+    #[error("no {0} backend")]
+    NoBackend(Backend),
+    #[error("no randomness for a token: {0}")]
+    Randomness(getrandom::Error),
+    /// The state machine asked to try again later.
+    #[error("{0}")]
+    Retry(String),
+}
+
 /// Ends run `id`, whose dispatch job ran out of tries, Failed with `error`.
-async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result<(), String> {
-    let Some(run) = d.store.dispatch_run(id).await.map_err(|e| e.to_string())? else {
+async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result<(), StepError> {
+    let Some(run) = d.store.dispatch_run(id).await? else {
         return Ok(());
     };
     if run.phase.is_terminal() {
@@ -164,15 +182,14 @@ async fn give_up<E: Executor>(d: &Dispatcher<E>, id: i64, error: &str) -> Result
     );
     d.store
         .fail_run(&run, FailReason::DispatchGaveUp, &message, None)
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(())
 }
 
 /// A fresh callback token and its hash (hex sha256).
-fn token() -> Result<(String, String), String> {
+fn token() -> Result<(String, String), StepError> {
     let mut bytes = [0u8; 32];
-    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness for a token: {e}"))?;
+    getrandom::getrandom(&mut bytes).map_err(StepError::Randomness)?;
     let token = hex::encode(bytes);
     let hash = token_hash(&token);
     Ok((token, hash))
@@ -185,7 +202,7 @@ pub fn token_hash(token: &str) -> String {
 
 fn namespace_of(catalog: &Catalog, run: &Run) -> String {
     catalog.stack(&run.org, &run.agent_stack).map_or_else(
-        || kradle_compiler::model::org_namespace(&run.org),
+        || crate::names::org_namespace(&run.org),
         |s| s.namespace.clone(),
     )
 }
@@ -209,9 +226,8 @@ struct Carried {
 /// facts it needs, and carries out each transition in the store, one
 /// transaction each. `Err` (a store or transient backend failure) retries
 /// the job after a backoff.
-pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), String> {
+pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), StepError> {
     let store = &d.store;
-    let e = |e: crate::store::StoreError| e.to_string();
     let env = Env {
         cluster: d.executor.is_some(),
         memory: d.memory.is_some(),
@@ -220,7 +236,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
     'run: loop {
         let run = match carried.run.take() {
             Some(run) => run,
-            None => match store.dispatch_run(id).await.map_err(e)? {
+            None => match store.dispatch_run(id).await? {
                 Some(run) => run,
                 None => return Ok(()),
             },
@@ -254,8 +270,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     let review = review.or(admitted);
                     store
                         .fail_run(&stored, reason, &message, review.as_ref())
-                        .await
-                        .map_err(e)?;
+                        .await?;
                     return Ok(());
                 }
                 Transition::Hold {
@@ -263,11 +278,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     action,
                     why,
                 } => {
-                    if store
-                        .hold_for_approval(&run, &review, action, &why)
-                        .await
-                        .map_err(e)?
-                    {
+                    if store.hold_for_approval(&run, &review, action, &why).await? {
                         d.stats.awaiting_approval.fetch_add(1, Ordering::Relaxed);
                         tracing::info!(run = %run.name, org = %run.org, "run awaits approval: see `kradle approvals list`");
                     }
@@ -320,7 +331,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         admitted: admitted.as_ref(),
                         memory: memory.as_ref(),
                     };
-                    let Some(b) = store.bind_workspace(&run, &binding).await.map_err(e)? else {
+                    let Some(b) = store.bind_workspace(&run, &binding).await? else {
                         return Ok(());
                     };
                     carried.prepared =
@@ -338,18 +349,15 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     break 'decide;
                 }
                 Transition::Park { message } => {
-                    store.park_queued(&run, &message).await.map_err(e)?;
+                    store.park_queued(&run, &message).await?;
                     return Ok(());
                 }
                 Transition::Adopt => {
-                    store.started(&run, d.poll, None).await.map_err(e)?;
+                    store.started(&run, d.poll, None).await?;
                     return Ok(());
                 }
                 Transition::LaunchLater { reason, message } => {
-                    store
-                        .launch_later(&run, reason, &message, d.poll)
-                        .await
-                        .map_err(e)?;
+                    store.launch_later(&run, reason, &message, d.poll).await?;
                     return Ok(());
                 }
                 Transition::Launch { backend } => {
@@ -357,7 +365,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                         Some(prepared) => prepared,
                         None => {
                             let (token, hash) = token()?;
-                            if !store.set_token(&run, &hash).await.map_err(e)? {
+                            if !store.set_token(&run, &hash).await? {
                                 continue 'run;
                             }
                             (token, None)
@@ -373,10 +381,9 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     if let Some(backend) = cancel {
                         let target = watch_target(&catalog, &run);
                         backend_for(d, backend)
-                            .ok_or("no backend")?
+                            .ok_or(StepError::NoBackend(backend))?
                             .cancel(target.as_target())
-                            .await
-                            .map_err(|e| e.to_string())?;
+                            .await?;
                     }
                     failed_attempt(d, &run, &code, &message).await?;
                     return Ok(());
@@ -386,7 +393,7 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     return Ok(());
                 }
                 Transition::WatchAgain => {
-                    store.watch_again(&run, d.poll).await.map_err(e)?;
+                    store.watch_again(&run, d.poll).await?;
                     return Ok(());
                 }
                 Transition::Cleanup { backend } => {
@@ -394,21 +401,18 @@ pub async fn advance<E: Executor>(d: &Dispatcher<E>, id: i64) -> Result<(), Stri
                     match backend.and_then(|b| backend_for(d, b)) {
                         Some(backend) => {
                             let target = watch_target(&catalog, &run);
-                            backend
-                                .cancel(target.as_target())
-                                .await
-                                .map_err(|e| e.to_string())?;
-                            store.cleaned_up(&run).await.map_err(e)?;
+                            backend.cancel(target.as_target()).await?;
+                            store.cleaned_up(&run).await?;
                             tracing::info!(run = %run.name, org = %run.org, job = %job, "cancelled run's Job deleted");
                         }
                         None => {
                             tracing::warn!(run = %run.name, org = %run.org, job = %job, "no execution backend: if the cancelled run's Job exists, delete it by hand");
-                            store.cleaned_up(&run).await.map_err(e)?;
+                            store.cleaned_up(&run).await?;
                         }
                     }
                     return Ok(());
                 }
-                Transition::Retry(message) => return Err(message),
+                Transition::Retry(message) => return Err(StepError::Retry(message)),
                 Transition::Stay => return Ok(()),
             }
         }
@@ -422,21 +426,20 @@ async fn observe<E: Executor>(
     catalog: &Catalog,
     need: Need,
     facts: &mut Facts,
-) -> Result<(), String> {
-    let e = |e: crate::store::StoreError| e.to_string();
+) -> Result<(), StepError> {
     match need {
         Need::StartedByStack => {
             let started = d.store.runs_started_today(&run.org, Some(&run.agent_stack));
-            facts.started_by_stack = Some(started.await.map_err(e)?);
+            facts.started_by_stack = Some(started.await?);
         }
         Need::StartedByOrg => {
             let started = d.store.runs_started_today(&run.org, None);
-            facts.started_by_org = Some(started.await.map_err(e)?);
+            facts.started_by_org = Some(started.await?);
         }
         Need::Memory => {
             let read = match (catalog.memory(&run.org), &d.memory) {
                 (Some(memory), Some(git)) => git.resolve(memory).await,
-                _ => Err("no memory repository to read".into()),
+                _ => Err(crate::dispatch::memory::MemoryError::NoRepository),
             };
             facts.memory = Some(read);
         }
@@ -452,7 +455,7 @@ async fn observe<E: Executor>(
             };
             facts.job = Some(state);
         }
-        Need::Running => facts.running = Some(d.store.org_runs_running(&run.org).await.map_err(e)?),
+        Need::Running => facts.running = Some(d.store.org_runs_running(&run.org).await?),
     }
     Ok(())
 }
@@ -506,13 +509,12 @@ async fn launch<E: Executor>(
     backend: Backend,
     token: &str,
     context: Option<(String, String)>,
-) -> Result<(), String> {
-    let e = |e: crate::store::StoreError| e.to_string();
+) -> Result<(), StepError> {
     let Some(stack) = catalog.stack(&run.org, &run.agent_stack) else {
         return Ok(());
     };
     let Some(on) = backend_for(d, backend) else {
-        return Err(format!("no {backend} backend"));
+        return Err(StepError::NoBackend(backend));
     };
     let mut launch = launch_of(
         stack,
@@ -533,17 +535,12 @@ async fn launch<E: Executor>(
         None => d
             .store
             .context_bundle(run.id)
-            .await
-            .map_err(e)?
+            .await?
             .map(|(content, digest)| (content.to_string(), digest)),
     };
     match on.launch(&launch, token).await {
         Ok(Launched { session }) => {
-            if d.store
-                .started(run, d.poll, session.as_ref())
-                .await
-                .map_err(e)?
-            {
+            if d.store.started(run, d.poll, session.as_ref()).await? {
                 d.stats.launched.fetch_add(1, Ordering::Relaxed);
                 let job = launch.job_name();
                 match &session {
@@ -557,7 +554,7 @@ async fn launch<E: Executor>(
             }
             Ok(())
         }
-        Err(ExecError::Transient(m)) => Err(m),
+        Err(e @ ExecError::Transient(_)) => Err(e.into()),
         Err(ExecError::Refused(m)) => failed_attempt(d, run, "LaunchRefused", &m).await,
     }
 }
@@ -601,13 +598,8 @@ fn backend_for<E>(d: &Dispatcher<E>, backend: Backend) -> Option<On<'_, E>> {
 
 /// The backend brought the attempt's result (a gateway's `result`
 /// event): recorded as a callback.
-async fn reported<E>(d: &Dispatcher<E>, run: &Run, outcome: &Outcome) -> Result<(), String> {
-    match d
-        .store
-        .report(run, outcome)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+async fn reported<E>(d: &Dispatcher<E>, run: &Run, outcome: &Outcome) -> Result<(), StepError> {
+    match d.store.report(run, outcome).await? {
         Some(Called::Succeeded) => {
             d.stats.succeeded.fetch_add(1, Ordering::Relaxed);
             tracing::info!(run = %run.name, org = %run.org, "run succeeded");
@@ -626,13 +618,9 @@ async fn failed_attempt<E>(
     run: &Run,
     code: &str,
     message: &str,
-) -> Result<(), String> {
+) -> Result<(), StepError> {
     d.stats.attempts_failed.fetch_add(1, Ordering::Relaxed);
-    let after = d
-        .store
-        .attempt_failed(run, code, message)
-        .await
-        .map_err(|e| e.to_string())?;
+    let after = d.store.attempt_failed(run, code, message).await?;
     match after {
         AfterFailure::Retrying(n) => {
             tracing::warn!(run = %run.name, org = %run.org, code, attempt = run.attempts, "attempt failed; attempt {n} next")

@@ -2,7 +2,7 @@
 //!
 //! - A [`Worker`] claims batches (up to `workers` at once); each batch is
 //!   applied in the transaction that completes its jobs
-//!   ([`Store::process_sync_batch`]), or job by job when that fails, and
+//!   ([`pipeline::process_batch`]), or job by job when that fails, and
 //!   its leases are renewed while it works.
 //! - Workers sleep until a `NOTIFY kradle_jobs` says there is work, and
 //!   poll as well, so a lost notification (or a listener that is
@@ -17,7 +17,12 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::{Handler, Settle, Shared, Worker, current};
-use crate::store::{Job, Processed, SYNC_QUEUE, Store, StoreError, SyncOutcome};
+use crate::store::{Job, SYNC_QUEUE, Store, StoreError};
+use crate::sync::Outcome as SyncOutcome;
+
+pub mod pipeline;
+
+pub use pipeline::Processed;
 
 /// How the sync workers run.
 #[derive(Debug, Clone)]
@@ -128,7 +133,7 @@ impl Handler for Sync {
         stop: &watch::Receiver<bool>,
     ) -> Vec<(i64, Settle)> {
         let triggers = current(&self.triggers);
-        match self.store.process_sync_batch(jobs, worker, &triggers).await {
+        match pipeline::process_batch(&self.store, jobs, worker, &triggers).await {
             Ok(results) => results
                 .into_iter()
                 .filter_map(|(id, processed)| {
@@ -156,7 +161,10 @@ impl Handler for Sync {
     /// One job, in the transaction that completes it.
     async fn handle_one(&self, job: &Job, worker: &str) -> Settle {
         let triggers = current(&self.triggers);
-        let processed = self.store.process_sync(job, worker, &triggers).await;
+        let processed =
+            pipeline::process_batch(&self.store, std::slice::from_ref(job), worker, &triggers)
+                .await
+                .map(|mut done| done.pop().map_or(Processed::LostLease, |(_, p)| p));
         self.settle(job, processed)
     }
 

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 
 use super::{Handler, Settle, Worker, WorkerConfig};
+use crate::forge::clients::NoClient;
 use crate::forge::gitea::Gitea;
 use crate::forge::github::GitHub;
 use crate::forge::http::{Http, HttpError};
@@ -83,7 +84,7 @@ impl Forge {
 pub struct Target {
     pub policy: WriteBackPolicy,
     /// The client, or why there is none.
-    pub forge: Result<Forge, String>,
+    pub forge: Result<Forge, Arc<NoClient>>,
 }
 
 /// Write-back targets by (org, backend: `github` or `gitea`).
@@ -187,7 +188,7 @@ impl WriteBacks {
                     .map(|e| (e, wb.resource_name))
             }
             Ok(None) => Ok((Executed::Nothing, String::new())),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         };
         match outcome {
             Ok((executed, resource)) => {
@@ -223,7 +224,10 @@ impl WriteBacks {
                     .flatten()
                     .and_then(|wb| target_of(&self.targets, &wb).map(|t| t.policy.backoff))
                     .unwrap_or(Duration::from_secs(1));
-                Settle::Failed { error, backoff }
+                Settle::Failed {
+                    error: error.to_string(),
+                    backoff,
+                }
             }
         }
     }
@@ -248,6 +252,18 @@ fn issue_of(path: &str) -> Option<(&str, &str, u64)> {
     Some((owner, repo, number.parse().ok()?))
 }
 
+/// Why an attempt of a write-back is to be retried.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteBackError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Forge(#[from] HttpError),
+    /// The forge gave no clear answer.
+    #[error("{0}")]
+    Unclear(String),
+}
+
 /// One attempt of write-back `wb`. `Err` is a failure worth retrying (the
 /// forge did not answer clearly); everything else is settled in the
 /// journal.
@@ -255,16 +271,11 @@ pub async fn execute(
     store: &Store,
     target: Option<&Target>,
     wb: &WriteBack,
-) -> Result<Executed, String> {
+) -> Result<Executed, WriteBackError> {
     if !wb.intent.phase.is_open() {
         return Ok(Executed::Nothing);
     }
-    if !store
-        .open_conflicts(wb.intent.id)
-        .await
-        .map_err(|e| e.to_string())?
-        .is_empty()
-    {
+    if !store.open_conflicts(wb.intent.id).await?.is_empty() {
         return Ok(Executed::Blocked);
     }
     let Some(target) = target else {
@@ -287,7 +298,7 @@ pub async fn execute(
     }
     let forge = match &target.forge {
         Ok(f) => f,
-        Err(why) => return refuse(store, wb, why.clone(), Phase::Failed).await,
+        Err(why) => return refuse(store, wb, why.to_string(), Phase::Failed).await,
     };
     let Some((owner, repo, number)) = issue_of(&wb.intent.path) else {
         return refuse(
@@ -299,10 +310,7 @@ pub async fn execute(
         .await;
     };
     let was_in_flight = wb.intent.phase == Phase::InFlight;
-    store
-        .start_intent(wb.intent.id)
-        .await
-        .map_err(|e| e.to_string())?;
+    store.start_intent(wb.intent.id).await?;
 
     let live = match forge.http().get_opt(&wb.intent.path).await {
         Ok(Some(live)) => live,
@@ -315,7 +323,7 @@ pub async fn execute(
             )
             .await;
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(e.into()),
     };
     let merged = merge(
         &wb.edit,
@@ -386,7 +394,7 @@ pub async fn execute(
             .await?;
             return Ok(Executed::Closed(why));
         }
-        Err(Sent::Unclear(why)) => return Err(why),
+        Err(Sent::Unclear(why)) => return Err(WriteBackError::Unclear(why)),
     };
     let result = summary(&updated);
     let payload = json!({
@@ -472,11 +480,8 @@ async fn send(forge: &Forge, path: &str, body: &Map<String, Value>) -> Result<Va
     }
 }
 
-async fn settle(store: &Store, wb: &WriteBack, s: Settlement<'_>) -> Result<(), String> {
-    store
-        .settle_write_back(wb, &s)
-        .await
-        .map_err(|e| e.to_string())
+async fn settle(store: &Store, wb: &WriteBack, s: Settlement<'_>) -> Result<(), WriteBackError> {
+    Ok(store.settle_write_back(wb, &s).await?)
 }
 
 /// Closes `wb` unsent, in `phase`, saying why.
@@ -485,7 +490,7 @@ async fn refuse(
     wb: &WriteBack,
     why: String,
     phase: Phase,
-) -> Result<Executed, String> {
+) -> Result<Executed, WriteBackError> {
     settle(store, wb, closed(phase, Some(&why))).await?;
     Ok(Executed::Closed(why))
 }

@@ -51,6 +51,22 @@ pub enum SecretError {
     Missing { reference: String },
 }
 
+/// Why a secrets file does not parse. Names secrets and keys, never a
+/// value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadSecrets {
+    #[error("YAML error at line {line}, column {column}")]
+    Yaml { line: usize, column: usize },
+    #[error("expected a mapping of \"<namespace>/<name>\" to keys")]
+    NotAMapping,
+    #[error("`{0}` is not \"<namespace>/<name>\"")]
+    Name(String),
+    #[error("`{0}` must map keys to values")]
+    Keys(String),
+    #[error("`{secret}` key `{key}` is not a scalar")]
+    NotScalar { secret: String, key: String },
+}
+
 /// Secrets by `"<namespace>/<name>"`, then key.
 #[derive(Default, Clone, Debug)]
 pub struct Secrets {
@@ -66,20 +82,20 @@ impl Secrets {
             path: shown.clone(),
             reason: e.kind().to_string(),
         })?;
-        Secrets::from_yaml(&text).map_err(|reason| SecretError::Invalid {
+        Secrets::from_yaml(&text).map_err(|e| SecretError::Invalid {
             path: shown,
-            reason,
+            reason: e.to_string(),
         })
     }
 
     /// Parses the file's text; the error never quotes a value.
-    pub fn from_yaml(text: &str) -> Result<Secrets, String> {
+    pub fn from_yaml(text: &str) -> Result<Secrets, BadSecrets> {
         let (docs, errors) = kradle_compiler::yaml::parse(text);
         if let Some(e) = errors.first() {
-            return Err(format!(
-                "YAML error at line {}, column {}",
-                e.span.line, e.span.column
-            ));
+            return Err(BadSecrets::Yaml {
+                line: e.span.line,
+                column: e.span.column,
+            });
         }
         let mut secrets = Secrets::default();
         for doc in docs {
@@ -87,15 +103,15 @@ impl Secrets {
                 if doc.root.to_json().is_null() {
                     continue;
                 }
-                return Err("expected a mapping of \"<namespace>/<name>\" to keys".into());
+                return Err(BadSecrets::NotAMapping);
             };
             for (secret, keys) in map {
                 let valid = secret.split('/').count() == 2 && !secret.contains(char::is_whitespace);
                 if !valid {
-                    return Err(format!("`{secret}` is not \"<namespace>/<name>\""));
+                    return Err(BadSecrets::Name(secret));
                 }
                 let Value::Object(keys) = keys else {
-                    return Err(format!("`{secret}` must map keys to values"));
+                    return Err(BadSecrets::Keys(secret));
                 };
                 let entry = secrets.by_secret.entry(secret.clone()).or_default();
                 for (key, value) in keys {
@@ -103,7 +119,7 @@ impl Secrets {
                         Value::String(s) => s,
                         Value::Number(n) => n.to_string(),
                         Value::Bool(b) => b.to_string(),
-                        _ => return Err(format!("`{secret}` key `{key}` is not a scalar")),
+                        _ => return Err(BadSecrets::NotScalar { secret, key }),
                     };
                     entry.insert(key, SecretValue(value));
                 }
@@ -224,9 +240,13 @@ mod tests {
 
     #[test]
     fn a_bad_file_is_refused_without_quoting_values() {
-        let err = Secrets::from_yaml("acme/hooks:\n  token: [sup3r]\n").unwrap_err();
+        let err = Secrets::from_yaml("acme/hooks:\n  token: [sup3r]\n")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("sup3r"), "{err}");
-        let err = Secrets::from_yaml("no-slash: { a: b }").unwrap_err();
+        let err = Secrets::from_yaml("no-slash: { a: b }")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("<namespace>/<name>"), "{err}");
     }
 }

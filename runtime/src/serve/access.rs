@@ -34,8 +34,18 @@ impl Access {
     }
 }
 
+/// Why an [`Authenticator`] cannot decide now (the answer is then 503).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{call} failed: {reason}")]
+pub struct Undecided {
+    /// The review that failed (`TokenReview`, `SubjectAccessReview`).
+    pub call: &'static str,
+    /// The cluster's reason; never the token or a request body.
+    pub reason: String,
+}
+
 /// The future an [`Authenticator`] answers with.
-pub type Verdict<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, String>> + Send + 'a>>;
+pub type Verdict<'a> = std::pin::Pin<Box<dyn Future<Output = Result<bool, Undecided>> + Send + 'a>>;
 
 /// What [`Authenticator::authorize_as`] decided about a token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +59,7 @@ pub enum Decision {
 }
 
 /// The future [`Authenticator::authorize_as`] answers with.
-pub type Who<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Decision, String>> + Send + 'a>>;
+pub type Who<'a> = std::pin::Pin<Box<dyn Future<Output = Result<Decision, Undecided>> + Send + 'a>>;
 
 /// Who may use the API.
 pub trait Authenticator: Send + Sync + std::fmt::Debug {

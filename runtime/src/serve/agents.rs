@@ -42,7 +42,7 @@ fn access(verb: &'static str, resource: &str, org: &str, name: Option<&str>) -> 
     Access {
         verb,
         resource: Some(resource.to_string()),
-        namespace: Some(kradle_compiler::model::org_namespace(org)),
+        namespace: Some(crate::names::org_namespace(org)),
         name: name.map(str::to_string),
     }
 }
@@ -98,7 +98,7 @@ pub async fn dispatch(
     };
     if let Err(why) = crate::dispatch::check_manual(stack, task, field("repository"), field("ref"))
     {
-        return answer(StatusCode::BAD_REQUEST, "BadRequest", why);
+        return answer(StatusCode::BAD_REQUEST, "BadRequest", why.to_string());
     }
     // What the config does not have is refused now, not failed later: an
     // org the path names, a stack or repository the body names.
@@ -131,7 +131,7 @@ pub async fn dispatch(
             (
                 StatusCode::CREATED,
                 Json(json!({ "apiVersion": super::api::GROUP_VERSION, "kind": "AgentDispatchRun",
-                    "metadata": { "name": name, "namespace": kradle_compiler::model::org_namespace(&org) },
+                    "metadata": { "name": name, "namespace": crate::names::org_namespace(&org) },
                     "spec": { "agentStack": stack, "taskKind": task, "repository": field("repository"),
                               "ref": field("ref"), "requestedBy": who },
                     "status": { "phase": Phase::Pending } })),

@@ -155,7 +155,7 @@ pub(super) async fn list_namespaced(
 ) -> Response {
     // A namespace that is not an org's holds none of these objects.
     // (No org is named "", so that filter matches nothing.)
-    let org = kradle_compiler::model::org_of_namespace(&namespace)
+    let org = crate::names::org_of_namespace(&namespace)
         .unwrap_or_default()
         .to_string();
     list(&state, &headers, Some((namespace, org)), &plural, params).await
@@ -204,7 +204,7 @@ async fn list(
     };
     let selector = match LabelSelector::parse(params.label_selector.as_deref().unwrap_or("")) {
         Ok(s) => s,
-        Err(why) => return status(StatusCode::BAD_REQUEST, "BadRequest", why),
+        Err(why) => return status(StatusCode::BAD_REQUEST, "BadRequest", why.to_string()),
     };
     if watching {
         let from = match params.resource_version.as_deref().filter(|v| !v.is_empty()) {
@@ -428,7 +428,7 @@ pub(super) async fn get_one(
             format!("{plural}.{GROUP} \"{name}\" not found"),
         )
     };
-    let Some(org) = kradle_compiler::model::org_of_namespace(&namespace) else {
+    let Some(org) = crate::names::org_of_namespace(&namespace) else {
         return not_found();
     };
     let query = ListQuery {
@@ -467,7 +467,7 @@ fn object(kind: &str, o: &StoredObject) -> Value {
         "kind": kind,
         "metadata": {
             "name": o.name,
-            "namespace": kradle_compiler::model::org_namespace(&o.org),
+            "namespace": crate::names::org_namespace(&o.org),
             "uid": o.uid,
             "resourceVersion": o.resource_version.to_string(),
             "creationTimestamp": o.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -527,7 +527,7 @@ mod tests {
         let act = Access {
             verb: "create",
             resource: Some("agentdispatchruns".into()),
-            namespace: Some(kradle_compiler::model::org_namespace("acme")),
+            namespace: Some(crate::names::org_namespace("acme")),
             name: None,
         };
         assert_eq!(

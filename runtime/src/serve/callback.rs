@@ -68,7 +68,7 @@ async fn record_callback(
     };
     let outcome = match outcome_of(&body) {
         Ok(o) => o,
-        Err(why) => return bad(why),
+        Err(why) => return bad(why.to_string()),
     };
     match state
         .store()

@@ -15,8 +15,9 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
+use super::access::Undecided;
 use super::api::{Access, Authenticator, Decision, GROUP, VERSION, Verdict, Who};
-use super::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser};
+use super::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser, TlsError};
 
 /// Reviews tokens and access with the API server.
 #[derive(Clone)]
@@ -36,7 +37,7 @@ impl ClusterReviewer {
     }
 
     /// Who holds the token, and whether they may do `access`.
-    async fn review(&self, token: &str, access: &Access) -> Result<Decision, String> {
+    async fn review(&self, token: &str, access: &Access) -> Result<Decision, Undecided> {
         let review = TokenReview {
             spec: TokenReviewSpec {
                 token: Some(token.to_string()),
@@ -48,7 +49,10 @@ impl ClusterReviewer {
             .create(&PostParams::default(), &review)
             .await
             // The error names the API call, never the token.
-            .map_err(|e| format!("TokenReview failed: {}", without_body(&e)))?;
+            .map_err(|e| Undecided {
+                call: "TokenReview",
+                reason: without_body(&e),
+            })?;
         let Some(status) = reviewed.status.filter(|s| s.authenticated == Some(true)) else {
             return Ok(Decision::Unauthenticated);
         };
@@ -82,7 +86,7 @@ impl ClusterReviewer {
         &self,
         mut spec: SubjectAccessReviewSpec,
         access: &Access,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, Undecided> {
         let Some(resource) = &access.resource else {
             return Ok(true);
         };
@@ -102,21 +106,29 @@ impl ClusterReviewer {
         let decided = Api::<SubjectAccessReview>::all(self.client.clone())
             .create(&PostParams::default(), &sar)
             .await
-            .map_err(|e| format!("SubjectAccessReview failed: {}", without_body(&e)))?;
+            .map_err(|e| Undecided {
+                call: "SubjectAccessReview",
+                reason: without_body(&e),
+            })?;
         Ok(decided.status.is_some_and(|s| s.allowed))
     }
 
     /// The front proxy the API server describes in
     /// `kube-system/extension-apiserver-authentication` (readable through
     /// the Role `extension-apiserver-authentication-reader`).
-    pub async fn front_proxy(&self) -> Result<FrontProxy, String> {
+    pub async fn front_proxy(&self) -> Result<FrontProxy, TlsError> {
         let (namespace, name) = AUTHENTICATION_CONFIG_MAP;
         let map = Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
             .get(name)
             .await
-            .map_err(|e| format!("cannot read {namespace}/{name}: {}", without_body(&e)))?;
+            .map_err(|e| {
+                TlsError::Invalid(format!(
+                    "cannot read {namespace}/{name}: {}",
+                    without_body(&e)
+                ))
+            })?;
         let data = map.data.unwrap_or_default();
-        FrontProxy::from_config_map(&data).map_err(|e| e.to_string())
+        FrontProxy::from_config_map(&data)
     }
 }
 

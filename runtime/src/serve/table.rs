@@ -189,7 +189,7 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-12-07T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let ns = kradle_compiler::model::org_namespace("acme");
+        let ns = crate::names::org_namespace("acme");
         let objects = [
             json!({ "metadata": { "name": "fixer-1", "namespace": ns,
                                   "creationTimestamp": "2026-12-07T11:55:00Z" },

@@ -133,7 +133,7 @@ async fn receive(
     }
     let payload = match parse(headers, body) {
         Ok(payload) => payload,
-        Err(why) => return answer(StatusCode::BAD_REQUEST, why),
+        Err(why) => return answer(StatusCode::BAD_REQUEST, why.to_string()),
     };
 
     let recorded = state
@@ -179,8 +179,19 @@ fn verify(secret: &[u8], body: &[u8], hex_signature: &str) -> bool {
     mac.verify_slice(&signature).is_ok()
 }
 
+/// Why a delivery's body is not a payload (400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum BadPayload {
+    #[error("a form-encoded delivery needs a `payload` field")]
+    NoFormPayload,
+    #[error("the payload is not a JSON object")]
+    NotAnObject,
+    #[error("the payload is not JSON: {0}")]
+    NotJson(String),
+}
+
 /// The JSON payload: the body, or its `payload` field when form-encoded.
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, BadPayload> {
     let form = headers
         .get("content-type")
         .and_then(|v| v.to_str().ok())
@@ -189,15 +200,15 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Value, String> {
         let payload = form_urlencoded::parse(body)
             .find(|(k, _)| k == "payload")
             .map(|(_, v)| v.into_owned())
-            .ok_or("a form-encoded delivery needs a `payload` field")?;
+            .ok_or(BadPayload::NoFormPayload)?;
         payload.into_bytes().into()
     } else {
         body.into()
     };
     match serde_json::from_slice::<Value>(&json) {
         Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err("the payload is not a JSON object".into()),
-        Err(e) => Err(format!("the payload is not JSON: {e}")),
+        Ok(_) => Err(BadPayload::NotAnObject),
+        Err(e) => Err(BadPayload::NotJson(e.to_string())),
     }
 }
 

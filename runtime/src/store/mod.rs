@@ -30,14 +30,14 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 pub use applied::AppliedPlan;
 pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{
-    AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, Scheduled,
+    AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, NewRun, Scheduled,
 };
 pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
 pub use projections::{LabelSelector, ListQuery, MAX_PAGE, Page, ProjectionRef, StoredObject};
 pub use queue::{Failed, Job, JobListener, backoff};
-pub use sync::{Outcome as SyncOutcome, Processed};
+pub use sync::{Delivery, Execution, StateChange, StateKey, SyncTx};
 pub use writeback::{Conflict, NewWriteBack, ResolveError, Settlement, WRITEBACK_QUEUE, WriteBack};
 
 /// The environment variable that holds the database URL.

@@ -6,6 +6,17 @@ use serde_json::{Map, Value};
 
 use super::{Store, StoreError};
 
+/// Why a `labelSelector` is refused (the API answers 400 with it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadSelector(pub String);
+
+impl From<String> for BadSelector {
+    fn from(why: String) -> BadSelector {
+        BadSelector(why)
+    }
+}
+
 /// An equality-based label selector (`a=b,c!=d,e,!f`), parsed.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabelSelector {
@@ -18,13 +29,13 @@ pub struct LabelSelector {
 impl LabelSelector {
     /// Parses Kubernetes' equality-based selector syntax. Set-based terms
     /// (`in`, `notin`) are refused with a message.
-    pub fn parse(text: &str) -> Result<LabelSelector, String> {
+    pub fn parse(text: &str) -> Result<LabelSelector, BadSelector> {
         let mut out = LabelSelector::default();
         for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             if term.contains('(') || term.contains(" in ") || term.contains(" notin ") {
-                return Err(format!(
-                    "set-based label selectors are not supported: `{term}`"
-                ));
+                return Err(
+                    format!("set-based label selectors are not supported: `{term}`").into(),
+                );
             }
             if let Some((k, v)) = term.split_once("!=") {
                 out.not_equal.push((key(k)?, value(v)?));
@@ -40,7 +51,7 @@ impl LabelSelector {
     }
 }
 
-fn key(text: &str) -> Result<String, String> {
+fn key(text: &str) -> Result<String, BadSelector> {
     let k = text.trim();
     let ok = !k.is_empty()
         && k.len() <= 317
@@ -49,11 +60,11 @@ fn key(text: &str) -> Result<String, String> {
     if ok {
         Ok(k.to_string())
     } else {
-        Err(format!("`{k}` is not a label key"))
+        Err(format!("`{k}` is not a label key").into())
     }
 }
 
-fn value(text: &str) -> Result<String, String> {
+fn value(text: &str) -> Result<String, BadSelector> {
     let v = text.trim();
     let ok = v.len() <= 63
         && v.chars()
@@ -61,7 +72,7 @@ fn value(text: &str) -> Result<String, String> {
     if ok {
         Ok(v.to_string())
     } else {
-        Err(format!("`{v}` is not a label value"))
+        Err(format!("`{v}` is not a label value").into())
     }
 }
 

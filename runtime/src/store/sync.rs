@@ -1,182 +1,251 @@
-//! Applying a sync job: the delivery's normalized event, its projection
-//! and the watermark, written in the transaction that completes the job.
-//! A worker that dies before the commit leaves nothing behind, and the job
-//! is claimed again when its lease expires: each delivery is applied once.
+//! The sync pipeline's reads and writes: a [`SyncTx`] is the transaction
+//! that completes a batch of sync jobs, and its methods are what the
+//! pipeline (`loops::sync`) needs of the database. It decides nothing: what
+//! a delivery means, which rules it triggers and whether a match is
+//! dispatched are the pipeline's. A worker that dies before the commit
+//! leaves nothing behind, and the job is claimed again when its lease
+//! expires: each delivery is applied once.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::postgres::PgConnection;
 
-use super::queue::Job;
+use super::dispatch::{NewRun, create_run};
 use super::{Store, StoreError};
 use crate::dispatch::ExecutionPhase;
-use crate::dispatch::{TriggerEvent, Triggers};
-use crate::sync::{Change, NormalizeError, Projection, SyncEvent, Target, normalize};
+use crate::sync::{Change, Outcome, Projection, SyncEvent, Target};
 
-/// What became of a sync event (`kradle_sync_events.outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The projection was written.
-    Applied,
-    /// The projection already held a newer state of the object.
-    Superseded,
-    /// A status update for an object kradle does not have.
-    Unmatched,
-    /// kradle keeps no projection of this kind; the event is recorded.
-    Recorded,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Applied => "applied",
-            Outcome::Superseded => "superseded",
-            Outcome::Unmatched => "unmatched",
-            Outcome::Recorded => "recorded",
-        }
-    }
-}
-
-/// What processing a sync job did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Processed {
-    /// Applied, and the job completed.
-    Done(Outcome),
-    /// The payload could not be normalized: nothing was written; the job
-    /// is the caller's to fail.
-    Invalid(NormalizeError),
-    /// The worker no longer holds the job: nothing was written.
-    LostLease,
-}
-
-#[derive(sqlx::FromRow)]
-struct Delivery {
+/// A delivery a claimed sync job carries.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Delivery {
     /// The job that carries it.
-    job: i64,
-    id: i64,
-    org: String,
-    source: String,
-    receiver: String,
+    pub job: i64,
+    pub id: i64,
+    pub org: String,
+    pub source: String,
+    pub receiver: String,
     /// The forge's delivery id (`writeback:<intent>` for write-back's own
     /// replay of what the forge answered).
-    delivery_id: String,
-    event: String,
-    payload: Value,
-    received_at: DateTime<Utc>,
+    pub delivery_id: String,
+    pub event: String,
+    pub payload: Value,
+    pub received_at: DateTime<Utc>,
 }
 
 /// A receiver's watermark row: (org, source, receiver, kind).
-type StateKey = (String, String, String, &'static str);
+pub type StateKey = (String, String, String, &'static str);
 
 /// What a batch adds to one watermark row.
-#[derive(Default)]
-struct StateChange {
-    watermark: Option<DateTime<Utc>>,
-    applied: i64,
-    superseded: i64,
+#[derive(Debug, Default)]
+pub struct StateChange {
+    pub watermark: Option<DateTime<Utc>>,
+    pub applied: i64,
+    pub superseded: i64,
+}
+
+/// What one rule decided about an event (an AgentTriggerExecution).
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub rule: String,
+    pub agent_stack: String,
+    pub task_kind: String,
+    pub decision: ExecutionPhase,
+    pub reason: Option<String>,
+    /// What the rule's dedupWindow compares.
+    pub match_key: String,
+}
+
+/// The transaction of a sync batch.
+pub struct SyncTx<'c> {
+    conn: &'c mut PgConnection,
+    store: &'c Store,
 }
 
 impl Store {
-    /// Processes sync job `job`, which `worker` holds (a batch of one).
-    pub async fn process_sync(
+    /// Runs `work` in one transaction, committed when it returns `Ok`.
+    pub async fn sync_tx<T>(
         &self,
-        job: &Job,
-        worker: &str,
-        triggers: &Triggers,
-    ) -> Result<Processed, StoreError> {
-        let mut done = self
-            .process_sync_batch(std::slice::from_ref(job), worker, triggers)
-            .await?;
-        Ok(done.pop().map_or(Processed::LostLease, |(_, p)| p))
+        work: impl AsyncFnOnce(&mut SyncTx<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let q = |e| self.query_error(e);
+        let mut tx = self.pool().begin().await.map_err(q)?;
+        let out = work(&mut SyncTx {
+            conn: &mut tx,
+            store: self,
+        })
+        .await?;
+        tx.commit().await.map_err(q)?;
+        Ok(out)
+    }
+}
+
+impl SyncTx<'_> {
+    fn error(&self, e: sqlx::Error) -> StoreError {
+        self.store.query_error(e)
     }
 
-    /// Processes the sync jobs `worker` holds among `jobs`, in id order,
-    /// in one transaction: for each, normalizes its delivery, writes the
-    /// projection and the sync event, deletes the job and marks the
-    /// delivery processed; then moves each receiver's watermark once,
-    /// last, so its row is locked only until the commit. Returns what
-    /// became of each job. A job whose payload cannot be normalized is left
-    /// as it is, for the caller to fail. On a database error nothing is
-    /// written, and the caller can process the jobs one by one.
-    pub async fn process_sync_batch(
-        &self,
-        jobs: &[Job],
+    /// The deliveries of the jobs among `jobs` that `worker` holds, in job
+    /// id order, locked until the commit.
+    pub async fn claimed(
+        &mut self,
+        jobs: &[i64],
         worker: &str,
-        triggers: &Triggers,
-    ) -> Result<Vec<(i64, Processed)>, StoreError> {
-        let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
-        self.in_tx(async |tx| {
-            let deliveries: Vec<Delivery> = sqlx::query_as(
-                "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.delivery_id, d.event, d.payload,
-                        d.received_at
-                   FROM kradle_jobs j
-                   JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
-                  WHERE j.id = ANY($1) AND j.locked_by = $2
-                  ORDER BY j.id
-                    FOR UPDATE OF j",
-            )
-            .bind(&ids)
-            .bind(worker)
-            .fetch_all(&mut *tx)
-            .await?;
-            let mut results: Vec<(i64, Processed)> = ids
-                .iter()
-                .filter(|id| !deliveries.iter().any(|d| d.job == **id))
-                .map(|id| (*id, Processed::LostLease))
-                .collect();
-            let mut states: std::collections::BTreeMap<StateKey, StateChange> = Default::default();
-            for d in &deliveries {
-                let event = match normalize(&d.source, &d.org, &d.event, &d.payload) {
-                    Ok(event) => event,
-                    Err(e) => {
-                        results.push((d.job, Processed::Invalid(e)));
-                        continue;
-                    }
-                };
-                // A Gitea label update says the labels after it: what changed
-                // is told from the projection's labels before it.
-                let labels_before = if crate::dispatch::is_label_update(&d.source, &event) {
-                    Some(stored_labels(&mut *tx, d, &event).await?)
-                } else {
-                    None
-                };
-                let (outcome, name) = apply_change(&mut *tx, d, &event).await?;
-                record_done(&mut *tx, d, &event, outcome, name.as_deref())
-                    .await?;
-                // A backfilled listing is a state, not an event: it triggers
-                // nothing. Nor does write-back's replay of the forge's answer:
-                // the forge sends its own webhooks for the change kradle made,
-                // and those are the events rules see (once each).
-                if event.action.as_deref() != Some("backfilled")
-                    && !d.delivery_id.starts_with("writeback:")
-                {
-                    record_triggers(&mut *tx, d, &event, triggers, labels_before.as_deref())
-                        .await?;
-                }
-                let key = (
-                    d.org.clone(),
-                    d.source.clone(),
-                    d.receiver.clone(),
-                    event.resource_kind,
-                );
-                let state = states.entry(key).or_default();
-                match outcome {
-                    Outcome::Applied => {
-                        state.applied += 1;
-                        state.watermark = state.watermark.max(event.updated_at);
-                    }
-                    Outcome::Superseded => state.superseded += 1,
-                    Outcome::Unmatched | Outcome::Recorded => {}
-                }
-                results.push((d.job, Processed::Done(outcome)));
-            }
-            for (key, change) in &states {
-                advance_state(&mut *tx, key, change).await?;
-            }
-            results.sort_by_key(|(id, _)| *id);
-            Ok(results)
-        })
+    ) -> Result<Vec<Delivery>, StoreError> {
+        sqlx::query_as(
+            "SELECT j.id AS job, d.id, d.org, d.source, d.receiver, d.delivery_id, d.event, d.payload,
+                    d.received_at
+               FROM kradle_jobs j
+               JOIN kradle_webhook_deliveries d ON d.id = (j.payload ->> 'delivery')::bigint
+              WHERE j.id = ANY($1) AND j.locked_by = $2
+              ORDER BY j.id
+                FOR UPDATE OF j",
+        )
+        .bind(jobs)
+        .bind(worker)
+        .fetch_all(&mut *self.conn)
         .await
+        .map_err(|e| self.error(e))
+    }
+
+    /// Writes the event's change; returns its outcome and the projection's
+    /// name.
+    pub async fn apply(
+        &mut self,
+        d: &Delivery,
+        event: &SyncEvent,
+    ) -> Result<(Outcome, Option<String>), StoreError> {
+        let out = apply_change(&mut *self.conn, d, event).await;
+        out.map_err(|e| self.error(e))
+    }
+
+    /// The labels of the projection of `kind` with `native_id` before the
+    /// delivery is applied (none when kradle has no projection of it yet).
+    pub async fn stored_labels(
+        &mut self,
+        d: &Delivery,
+        kind: &str,
+        native_id: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let labels: Option<Value> = sqlx::query_scalar(
+            "SELECT spec -> 'labels' FROM kradle_projections
+              WHERE org = $1 AND source = $2 AND kind = $3 AND native_id = $4",
+        )
+        .bind(&d.org)
+        .bind(&d.source)
+        .bind(kind)
+        .bind(native_id)
+        .fetch_optional(&mut *self.conn)
+        .await
+        .map_err(|e| self.error(e))?
+        .flatten();
+        Ok(labels
+            .as_ref()
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// How many seconds ago `rule` dispatched a match with `key`, when that
+    /// was within `window`.
+    pub async fn dispatched_within(
+        &mut self,
+        org: &str,
+        rule: &str,
+        key: &str,
+        window: std::time::Duration,
+    ) -> Result<Option<f64>, StoreError> {
+        if window.is_zero() {
+            return Ok(None);
+        }
+        sqlx::query_scalar(
+            "SELECT EXTRACT(EPOCH FROM now() - max(evaluated_at))::float8
+               FROM kradle_trigger_executions
+              WHERE org = $1 AND rule = $2 AND match_key = $3
+                AND decision = ANY($5)
+                AND evaluated_at > now() - make_interval(secs => $4)",
+        )
+        .bind(org)
+        .bind(rule)
+        .bind(key)
+        .bind(window.as_secs_f64())
+        .bind(ExecutionPhase::DISPATCHED)
+        .fetch_one(&mut *self.conn)
+        .await
+        .map_err(|e| self.error(e))
+    }
+
+    /// Records what the rules decided about the delivery; a rule already
+    /// recorded for it is left as it is. Returns the executions recorded
+    /// now, as (id, index into `executions`).
+    pub async fn record_executions(
+        &mut self,
+        d: &Delivery,
+        source_event: &str,
+        executions: &[Execution],
+    ) -> Result<Vec<(i64, usize)>, StoreError> {
+        let rows: Vec<Value> = executions
+            .iter()
+            .map(|x| {
+                serde_json::json!({
+                    "rule": x.rule, "stack": x.agent_stack, "task": x.task_kind,
+                    "decision": x.decision, "reason": x.reason, "key": x.match_key,
+                })
+            })
+            .collect();
+        let recorded: Vec<(i64, String)> = sqlx::query_as(
+            "INSERT INTO kradle_trigger_executions
+                 (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason,
+                  match_key)
+             SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision',
+                    r ->> 'reason', r ->> 'key'
+               FROM jsonb_array_elements($4::jsonb) AS t(r)
+             ON CONFLICT (org, rule, delivery) DO NOTHING
+             RETURNING id, rule",
+        )
+        .bind(&d.org)
+        .bind(d.id)
+        .bind(source_event)
+        .bind(Value::Array(rows))
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(|e| self.error(e))?;
+        Ok(recorded
+            .into_iter()
+            .filter_map(|(id, rule)| Some((id, executions.iter().position(|x| x.rule == rule)?)))
+            .collect())
+    }
+
+    /// A Pending run, its first step queued ([`Store::create_run`]).
+    pub async fn create_run(&mut self, run: &NewRun<'_>) -> Result<(i64, String), StoreError> {
+        let out = create_run(&mut *self.conn, run).await;
+        out.map_err(|e| self.error(e))
+    }
+
+    /// In one statement: records the sync event, deletes the job and marks
+    /// the delivery processed.
+    pub async fn record_event(
+        &mut self,
+        d: &Delivery,
+        event: &SyncEvent,
+        outcome: Outcome,
+        name: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let out = record_done(&mut *self.conn, d, event, outcome, name).await;
+        out.map_err(|e| self.error(e))
+    }
+
+    /// Moves a receiver's watermark for a kind (only forward) and adds to
+    /// its counts.
+    pub async fn advance_state(
+        &mut self,
+        key: &StateKey,
+        change: &StateChange,
+    ) -> Result<(), StoreError> {
+        let out = advance_state(&mut *self.conn, key, change).await;
+        out.map_err(|e| self.error(e))
     }
 }
 
@@ -295,196 +364,6 @@ async fn upsert(
     .await
 }
 
-/// The labels of the projection `event` is about, before it is applied
-/// (none when kradle has no projection of it yet).
-async fn stored_labels(
-    conn: &mut PgConnection,
-    d: &Delivery,
-    event: &SyncEvent,
-) -> Result<Vec<String>, sqlx::Error> {
-    let labels: Option<Value> = sqlx::query_scalar(
-        "SELECT spec -> 'labels' FROM kradle_projections
-          WHERE org = $1 AND source = $2 AND kind = $3 AND native_id = $4",
-    )
-    .bind(&d.org)
-    .bind(&d.source)
-    .bind(event.resource_kind)
-    .bind(&event.native_id)
-    .fetch_optional(conn)
-    .await?
-    .flatten();
-    Ok(labels
-        .as_ref()
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_string)
-        .collect())
-}
-
-/// How long ago `rule` dispatched a match with `key`, when that was within
-/// `window`.
-async fn earlier_match(
-    conn: &mut PgConnection,
-    org: &str,
-    rule: &str,
-    key: &str,
-    window: std::time::Duration,
-) -> Result<Option<String>, sqlx::Error> {
-    if window.is_zero() {
-        return Ok(None);
-    }
-    let ago: Option<f64> = sqlx::query_scalar(
-        "SELECT EXTRACT(EPOCH FROM now() - max(evaluated_at))::float8
-           FROM kradle_trigger_executions
-          WHERE org = $1 AND rule = $2 AND match_key = $3
-            AND decision = ANY($5)
-            AND evaluated_at > now() - make_interval(secs => $4)",
-    )
-    .bind(org)
-    .bind(rule)
-    .bind(key)
-    .bind(window.as_secs_f64())
-    .bind(ExecutionPhase::DISPATCHED)
-    .fetch_one(conn)
-    .await?;
-    Ok(ago.map(|s| format!("{} s", s.max(0.0).round())))
-}
-
-/// Records what each of the org's rules about this event decided; a rule
-/// already recorded for this delivery is left as it is. `labels_before`
-/// (a Gitea label update): each label added or removed is evaluated as a
-/// `labeled` or `unlabeled` event.
-async fn record_triggers(
-    conn: &mut PgConnection,
-    d: &Delivery,
-    event: &SyncEvent,
-    triggers: &Triggers,
-    labels_before: Option<&[String]>,
-) -> Result<(), sqlx::Error> {
-    let base = TriggerEvent::of(event, &d.payload);
-    let changes = match labels_before {
-        Some(before) => {
-            let item = if d.payload["pull_request"].is_object() {
-                &d.payload["pull_request"]
-            } else {
-                &d.payload["issue"]
-            };
-            let after: Vec<String> = item["labels"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|l| l["name"].as_str())
-                .map(str::to_string)
-                .collect();
-            crate::dispatch::label_changes(before, &after)
-        }
-        None => Vec::new(),
-    };
-    let views: Vec<TriggerEvent<'_>> = if changes.is_empty() {
-        vec![base.clone()]
-    } else {
-        changes
-            .iter()
-            .map(|(label, action)| TriggerEvent {
-                action: Some(action),
-                label: Some(label.as_str()),
-                ..base.clone()
-            })
-            .collect()
-    };
-    let decisions = triggers.evaluate_all(&d.org, &views);
-    if decisions.is_empty() {
-        return Ok(());
-    }
-    let source_event = format!(
-        "{}:{}:{}",
-        event.event_type, event.resource_kind, event.native_id
-    );
-    let (repository, git_ref) = crate::dispatch::target_of(&d.payload);
-    let unrunnable = crate::dispatch::unrunnable(repository.as_deref(), git_ref.as_deref());
-    let mut rows: Vec<Value> = Vec::new();
-    for (rule, decision, view) in &decisions {
-        let key = crate::dispatch::match_key(&source_event, &views[*view], &d.payload);
-        let (mut phase, mut reason) = (decision.phase(), decision.reason().map(str::to_string));
-        if *decision == crate::dispatch::Decision::Dispatching {
-            if let Some(why) = &unrunnable {
-                // A match that cannot become a run (the event names a ref
-                // no checkout may take): recorded, never dispatched.
-                (phase, reason) = (
-                    ExecutionPhase::Failed,
-                    Some(format!("cannot dispatch: {why}")),
-                );
-            } else if let Some(earlier) =
-                earlier_match(&mut *conn, &d.org, &rule.name, &key, rule.dedup_window).await?
-            {
-                (phase, reason) = (
-                    ExecutionPhase::Deduplicated,
-                    Some(format!(
-                        "the same match was dispatched {earlier} ago, within the rule's dedupWindow"
-                    )),
-                );
-            }
-        }
-        rows.push(serde_json::json!({
-            "rule": rule.name, "stack": rule.agent_stack, "task": rule.task_kind,
-            "decision": phase, "reason": reason, "key": key,
-        }));
-    }
-    // Each new match is a Pending run, its first step queued: in this
-    // transaction, so a match is dispatched once or not at all.
-    let actor = base.actor.map(str::to_string);
-    let dispatching = rows
-        .iter()
-        .any(|r| r["decision"] == ExecutionPhase::Dispatching.as_str());
-    sqlx::query(&format!(
-        "WITH x AS (
-             INSERT INTO kradle_trigger_executions
-                 (org, rule, agent_stack, task_kind, delivery, source_event, decision, reason,
-                  match_key)
-             SELECT $1, r ->> 'rule', r ->> 'stack', r ->> 'task', $2, $3, r ->> 'decision',
-                    r ->> 'reason', r ->> 'key'
-               FROM jsonb_array_elements($4::jsonb) AS t(r)
-             ON CONFLICT (org, rule, delivery) DO NOTHING
-             RETURNING id, org, rule, agent_stack, task_kind, decision),
-         n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x
-                WHERE decision = $9),
-         runs AS (
-             INSERT INTO kradle_dispatch_runs
-                 (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
-                  execution, trigger_rule, requested_by)
-             SELECT run_id, org, {}, agent_stack,
-                    task_kind, $5, $6, jsonb_build_array($3), id, rule, $7
-               FROM n
-             RETURNING id)
-         INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
-         SELECT $8, 'run:' || id, jsonb_build_object('run', id), 20 FROM runs",
-        crate::dispatch::catalog::run_name_sql("agent_stack", "run_id")
-    ))
-    .bind(&d.org)
-    .bind(d.id)
-    .bind(&source_event)
-    .bind(Value::Array(rows))
-    .bind(repository)
-    .bind(git_ref)
-    .bind(actor)
-    .bind(crate::store::DISPATCH_QUEUE)
-    .bind(ExecutionPhase::Dispatching)
-    .execute(&mut *conn)
-    .await?;
-    if dispatching {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(super::deliveries::JOBS_CHANNEL)
-            .bind(crate::store::DISPATCH_QUEUE)
-            .execute(conn)
-            .await?;
-    }
-    Ok(())
-}
-
-/// In one statement: records the sync event, deletes the job and marks
-/// the delivery processed.
 async fn record_done(
     conn: &mut PgConnection,
     d: &Delivery,
@@ -515,15 +394,13 @@ async fn record_done(
     .bind(name)
     .bind(event.updated_at)
     .bind(d.received_at)
-    .bind(outcome.as_str())
+    .bind(outcome)
     .bind(d.job)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Moves a receiver's watermark for a kind (only forward) and adds to its
-/// counts.
 async fn advance_state(
     conn: &mut PgConnection,
     (org, source, receiver, kind): &StateKey,

@@ -8,6 +8,7 @@ use crate::dispatch::ExecutionPhase;
 use crate::dispatch::run::{
     ApprovalPhase, AttemptPhase, Backend, FailReason, Phase, Step, WorkspacePhase,
 };
+use crate::sync::Outcome as SyncOutcome;
 
 macro_rules! sqlx_text {
     ($($name:ident),+ $(,)?) => {$(
@@ -58,5 +59,6 @@ sqlx_text!(
     ApprovalPhase,
     WorkspacePhase,
     IntentPhase,
-    ExecutionPhase
+    ExecutionPhase,
+    SyncOutcome
 );

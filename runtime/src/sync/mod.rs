@@ -11,6 +11,20 @@ use serde_json::{Map, Value, json};
 
 use crate::text_enum::text_enum;
 
+text_enum! {
+    /// What became of a sync event (`kradle_sync_events.outcome`).
+    pub enum Outcome {
+        /// The projection was written.
+        Applied = "applied",
+        /// The projection already held a newer state of the object.
+        Superseded = "superseded",
+        /// A status update for an object kradle does not have.
+        Unmatched = "unmatched",
+        /// kradle keeps no projection of this kind; the event is recorded.
+        Recorded = "recorded",
+    }
+}
+
 /// A delivery, normalized (spec `normalizeEvent()`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyncEvent {
@@ -622,6 +636,21 @@ mod tests {
 
     fn phase_text(status: Option<&str>, conclusion: Option<&str>) -> &'static str {
         phase(status, conclusion).as_str()
+    }
+
+    #[test]
+    fn outcomes_are_the_texts_the_migration_allows() {
+        let migration = include_str!("../../migrations/0004_sync.sql");
+        let check = migration
+            .split("CHECK (outcome IN (")
+            .nth(1)
+            .and_then(|rest| rest.split("))").next())
+            .expect("the outcome CHECK");
+        let allowed: Vec<&str> = check.split(", ").map(|t| t.trim_matches('\'')).collect();
+        let ours: Vec<&str> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+        assert_eq!(ours, allowed);
+        assert_eq!(Outcome::parse("applied"), Some(Outcome::Applied));
+        assert_eq!(Outcome::parse("Applied"), None);
     }
 
     #[test]

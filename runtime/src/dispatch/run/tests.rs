@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::dispatch::memory::MemoryError;
 
 fn object(kind: &str, name: &str, spec: Value) -> Value {
     json!({ "kind": kind, "metadata": { "name": name, "namespace": "kradle-org-acme",
@@ -327,14 +328,17 @@ fn the_workspace_binds_pinned_to_memory_or_fails_when_memory_is_unreadable() {
         }
     );
     let unreadable = Facts {
-        memory: Some(Err("no such branch".into())),
+        memory: Some(Err(MemoryError::NoBranch {
+            url: "http://forge/acme/notes.git".into(),
+            branch: "trunk".into(),
+        })),
         ..Facts::default()
     };
     assert_eq!(
         reason(&decide(&r, &c, &unreadable)),
         (
             FailReason::MemorySnapshotFailed,
-            "memory repository `notes` (branch `trunk`): no such branch"
+            "memory repository `notes` (branch `trunk`): http://forge/acme/notes.git has no branch `trunk`"
         )
     );
 }

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Cancelled, Decided, enqueue_step, release_workspace, settle_attempt};
+use super::{
+    Cancelled, Decided, NewRun, create_run, enqueue_step, release_workspace, settle_attempt,
+};
 use crate::dispatch::run::{ApprovalPhase, AttemptPhase, FailReason, Phase, Step};
 use crate::store::{Store, StoreError};
 
@@ -172,29 +174,20 @@ impl Store {
         max_attempts: i32,
         deadline_seconds: i32,
     ) -> Result<String, StoreError> {
+        let source = format!("manual:{actor}");
+        let run = NewRun {
+            org,
+            agent_stack: stack,
+            task_kind,
+            repository,
+            git_ref,
+            source: &source,
+            execution: None,
+            requested_by: Some(actor),
+            limits: Some((max_attempts, deadline_seconds)),
+        };
         self.in_tx(async |tx| {
-            let (id, name): (i64, String) = sqlx::query_as(&format!(
-                "WITH n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS id)
-                 INSERT INTO kradle_dispatch_runs
-                     (id, org, name, agent_stack, task_kind, repository, ref, source_refs,
-                      requested_by, max_attempts, deadline_seconds)
-                 SELECT n.id, $1, {}, $2, $3, $4, $5,
-                        jsonb_build_array('manual:' || $6), $6, $7, $8
-                   FROM n
-                 RETURNING id, name",
-                crate::dispatch::catalog::run_name_sql("$2", "n.id")
-            ))
-            .bind(org)
-            .bind(stack)
-            .bind(task_kind)
-            .bind(repository)
-            .bind(git_ref)
-            .bind(actor)
-            .bind(max_attempts)
-            .bind(deadline_seconds)
-            .fetch_one(&mut *tx)
-            .await?;
-            enqueue_step(&mut *tx, id, Duration::ZERO).await?;
+            let (_, name) = create_run(tx, &run).await?;
             Ok(name)
         })
         .await

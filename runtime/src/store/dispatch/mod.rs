@@ -20,6 +20,7 @@ pub use schedules::Scheduled;
 
 use super::deliveries::JOBS_CHANNEL;
 use super::{Store, StoreError};
+use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
 use crate::dispatch::run::{ApprovalPhase, AttemptPhase, Phase, Pinned, Run, WorkspacePhase};
 
 /// The queue of dispatch steps; jobs are keyed `run:<id>`.
@@ -48,6 +49,64 @@ pub struct Binding<'a> {
     pub admitted: Option<&'a Value>,
     /// The memory commit the run is pinned to.
     pub memory: Option<&'a Pinned>,
+}
+
+/// A run about to be born. The three ways a run is born (a trigger's
+/// match, a schedule's tick, a manual dispatch) all go through
+/// [`create_run`], which names it ([`crate::names::run_name`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewRun<'a> {
+    pub org: &'a str,
+    pub agent_stack: &'a str,
+    pub task_kind: &'a str,
+    pub repository: Option<&'a str>,
+    pub git_ref: Option<&'a str>,
+    /// What caused it: the run's one source ref (`issues:Issue:42`,
+    /// `schedule:…`, `manual:<actor>`).
+    pub source: &'a str,
+    /// The trigger execution that decided it, and its rule.
+    pub execution: Option<(i64, &'a str)>,
+    pub requested_by: Option<&'a str>,
+    /// (maxAttempts, deadlineSeconds) until the run is admitted, which
+    /// takes the stack's; the catalog's defaults when `None`.
+    pub limits: Option<(i32, i32)>,
+}
+
+/// Creates a Pending run, its first step queued; returns its id and name.
+pub(crate) async fn create_run(
+    conn: &mut PgConnection,
+    run: &NewRun<'_>,
+) -> Result<(i64, String), sqlx::Error> {
+    let id: i64 = sqlx::query_scalar("SELECT nextval('kradle_dispatch_runs_id_seq')")
+        .fetch_one(&mut *conn)
+        .await?;
+    let name = crate::names::run_name(run.agent_stack, id);
+    let (max_attempts, deadline_seconds) = run
+        .limits
+        .unwrap_or((DEFAULT_MAX_ATTEMPTS, DEFAULT_DEADLINE_SECONDS));
+    sqlx::query(
+        "INSERT INTO kradle_dispatch_runs
+             (id, org, name, agent_stack, task_kind, repository, ref, source_refs, execution,
+              trigger_rule, requested_by, max_attempts, deadline_seconds)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_array($8::text), $9, $10, $11, $12, $13)",
+    )
+    .bind(id)
+    .bind(run.org)
+    .bind(&name)
+    .bind(run.agent_stack)
+    .bind(run.task_kind)
+    .bind(run.repository)
+    .bind(run.git_ref)
+    .bind(run.source)
+    .bind(run.execution.map(|(id, _)| id))
+    .bind(run.execution.map(|(_, rule)| rule))
+    .bind(run.requested_by)
+    .bind(max_attempts)
+    .bind(deadline_seconds)
+    .execute(&mut *conn)
+    .await?;
+    enqueue_step(conn, id, Duration::ZERO).await?;
+    Ok((id, name))
 }
 
 /// What a failed attempt led to.

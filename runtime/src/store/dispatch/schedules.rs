@@ -1,9 +1,7 @@
 //! Cron rules' ticks (docs/dispatch.md, "Cron rules"): each fired once, with
 //! its AgentTriggerExecution and its run, in one transaction.
 
-use std::time::Duration;
-
-use super::enqueue_step;
+use super::{NewRun, create_run};
 use crate::dispatch::ExecutionPhase;
 use crate::store::{Store, StoreError};
 
@@ -65,38 +63,42 @@ impl Store {
             if !moved {
                 return Ok(false);
             }
-            let run: Option<i64> = sqlx::query_scalar(&format!(
-                "WITH x AS (
-                     INSERT INTO kradle_trigger_executions
-                         (org, rule, agent_stack, task_kind, tick, source_event, decision)
-                     VALUES ($1, $2, $3, $4, $5,
-                             'schedule:' || to_char($5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                             $7)
-                     ON CONFLICT (org, rule, tick) WHERE tick IS NOT NULL DO NOTHING
-                     RETURNING id, source_event),
-                 n AS (SELECT nextval('kradle_dispatch_runs_id_seq') AS run_id, x.* FROM x)
-                 INSERT INTO kradle_dispatch_runs
-                     (id, org, name, agent_stack, task_kind, repository, source_refs, execution,
-                      trigger_rule, requested_by)
-                 SELECT run_id, $1, {}, $3, $4, $6,
-                        jsonb_build_array(source_event), id, $2, 'kradle-scheduler'
-                   FROM n
-                 RETURNING id",
-                crate::dispatch::catalog::run_name_sql("$3", "run_id")
-            ))
+            let execution: Option<(i64, String)> = sqlx::query_as(
+                "INSERT INTO kradle_trigger_executions
+                     (org, rule, agent_stack, task_kind, tick, source_event, decision)
+                 VALUES ($1, $2, $3, $4, $5,
+                         'schedule:' || to_char($5 AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                         $6)
+                 ON CONFLICT (org, rule, tick) WHERE tick IS NOT NULL DO NOTHING
+                 RETURNING id, source_event",
+            )
             .bind(s.org)
             .bind(s.rule)
             .bind(s.agent_stack)
             .bind(s.task_kind)
             .bind(tick)
-            .bind(s.repository)
             .bind(ExecutionPhase::Dispatching)
             .fetch_optional(&mut *tx)
             .await?;
-            if let Some(id) = run {
-                enqueue_step(&mut *tx, id, Duration::ZERO).await?;
-            }
-            Ok(run.is_some())
+            let Some((execution, source)) = execution else {
+                return Ok(false);
+            };
+            create_run(
+                tx,
+                &NewRun {
+                    org: s.org,
+                    agent_stack: s.agent_stack,
+                    task_kind: s.task_kind,
+                    repository: s.repository,
+                    git_ref: None,
+                    source: &source,
+                    execution: Some((execution, s.rule)),
+                    requested_by: Some("kradle-scheduler"),
+                    limits: None,
+                },
+            )
+            .await?;
+            Ok(true)
         })
         .await
     }

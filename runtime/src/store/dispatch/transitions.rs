@@ -11,8 +11,8 @@ use sqlx::postgres::PgConnection;
 use super::{
     AfterFailure, Binding, Bound, LAUNCHING, enqueue_step, release_workspace, settle_attempt,
 };
-use crate::dispatch::job::{job_name, workspace_name, workspace_pvc};
 use crate::dispatch::run::{AttemptPhase, Backend, FailReason, Phase, Run, Step, WorkspacePhase};
+use crate::names::{job_name, workspace_name, workspace_pvc};
 use crate::store::{Store, StoreError};
 
 impl Store {
