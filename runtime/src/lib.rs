@@ -18,6 +18,7 @@ pub mod loops;
 pub mod names;
 pub mod secrets;
 pub mod serve;
+pub mod server;
 pub mod store;
 pub mod sync;
 mod text_enum;

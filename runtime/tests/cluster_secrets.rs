@@ -322,7 +322,11 @@ async fn the_api_server_decides_who_reads_the_aggregated_api() {
         before + 1,
         "an unauthenticated token gets no access review"
     );
-    let failed = reviewer.authorize("broken", &globex).await.unwrap_err();
+    let failed = reviewer
+        .authorize("broken", &globex)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(failed.contains("TokenReview failed"), "{failed}");
     assert!(
         !failed.contains("broken"),

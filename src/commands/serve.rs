@@ -10,17 +10,15 @@ use kradle_runtime::dispatch::Triggers;
 use kradle_runtime::dispatch::catalog::Catalog;
 use kradle_runtime::dispatch::executor::KubeJobs;
 use kradle_runtime::dispatch::memory::MemoryGit;
-use kradle_runtime::dispatch::mux::AgentMux;
 use kradle_runtime::forge::github::GitHub;
-use kradle_runtime::loops::backfill::{self, Target};
-use kradle_runtime::loops::dispatch;
-use kradle_runtime::loops::sync::{self as workers, SyncConfig};
+use kradle_runtime::loops::backfill::Target;
 use kradle_runtime::loops::writeback;
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::api::StaticTokens;
 use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsListener};
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
+use kradle_runtime::server;
 use kradle_runtime::store::Store;
 use tokio::signal::unix::{Signal, SignalKind, signal as unix_signal};
 
@@ -461,29 +459,6 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     }
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let workers = (args.workers > 0).then(|| {
-        let config = SyncConfig {
-            workers: args.workers,
-            lease: Duration::from_secs(args.job_lease),
-            ..SyncConfig::default()
-        };
-        tokio::spawn(workers::run(
-            state.store().clone(),
-            config,
-            state.worker_stats(),
-            state.triggers(),
-            stop.clone(),
-        ))
-    });
-    let writeback_worker = (args.workers > 0).then(|| {
-        tokio::spawn(writeback::run(
-            state.store().clone(),
-            Arc::new(writeback_targets),
-            Duration::from_secs(args.job_lease),
-            state.writeback_stats(),
-            stop.clone(),
-        ))
-    });
     let memory = args.memory_git_url.clone().map(|url_template| MemoryGit {
         url_template,
         token: ["KRADLE_MEMORY_GIT_TOKEN", "KRADLE_GITEA_TOKEN"]
@@ -499,42 +474,20 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             "runs are not pinned to a memory commit: AgentMemoryRepository needs --memory-git-url"
         );
     }
-    let dispatcher = (args.workers > 0).then(|| {
-        let callback_base = args
+    let loops = server::Loops {
+        workers: args.workers,
+        lease: Duration::from_secs(args.job_lease),
+        poll: Duration::from_millis(args.job_poll_ms),
+        callback_base: args
             .callback_url
             .clone()
-            .unwrap_or_else(|| format!("http://{local}"));
-        tokio::spawn(dispatch::run(
-            dispatch::Dispatcher {
-                store: state.store().clone(),
-                catalog: state.catalog(),
-                executor,
-                mux: Arc::new(AgentMux::new()),
-                memory,
-                callback_base,
-                poll: Duration::from_millis(args.job_poll_ms),
-                lease: Duration::from_secs(args.job_lease),
-                concurrency: 16,
-                stats: state.dispatch_stats(),
-            },
-            stop.clone(),
-        ))
-    });
-    let scheduler = (args.workers > 0).then(|| {
-        tokio::spawn(kradle_runtime::loops::schedule::run(
-            state.store().clone(),
-            state.triggers(),
-            stop.clone(),
-        ))
-    });
-    for (target, client) in backfill {
-        tokio::spawn(backfill::run(
-            state.store().clone(),
-            client,
-            target,
-            stop.clone(),
-        ));
-    }
+            .unwrap_or_else(|| format!("http://{local}")),
+        executor,
+        memory,
+        writeback: writeback_targets,
+        backfill,
+    };
+    let running = server::start(&state, loops, &stop);
     reload_on_hangup(args, state.clone(), hangup);
     tokio::spawn(async move {
         terminated(term).await;
@@ -555,27 +508,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         kradle_runtime::serve::run(listener, state.clone(), stopped(stop.clone())),
         https
     )?;
-    if let Some(scheduler) = scheduler {
-        // Releases the lead at once, so another replica takes it now.
-        let _ = tokio::time::timeout(DRAIN_DEADLINE, scheduler).await;
-    }
-    if let Some(worker) = dispatcher {
-        if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
-            tracing::warn!("the dispatch worker did not stop in time; its lease will expire");
-        }
-    }
-    if let Some(worker) = writeback_worker {
-        if tokio::time::timeout(DRAIN_DEADLINE, worker).await.is_err() {
-            tracing::warn!("the write-back worker did not stop in time; its lease will expire");
-        }
-    }
-    if let Some(workers) = workers {
-        // A worker finishes the job in hand (one transaction) and gives the
-        // rest of its batch back; past the deadline, leases expire instead.
-        if tokio::time::timeout(DRAIN_DEADLINE, workers).await.is_err() {
-            tracing::warn!("workers did not stop in time; their leases will expire");
-        }
-    }
+    running.drain(DRAIN_DEADLINE).await;
     tracing::info!("stopped");
     Ok(0)
 }
