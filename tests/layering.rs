@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
@@ -207,6 +208,7 @@ const PURE: &[&str] = &[
     "dispatch/catalog.rs",
     "dispatch/cron.rs",
     "dispatch/job.rs",
+    "dispatch/executor.rs",
     "sync/mod.rs",
     "writeback/mod.rs",
     "secrets/mod.rs",
@@ -255,8 +257,10 @@ fn impure_pure_modules(files: &[(String, String)]) -> Vec<String> {
         }
         for path in crate_paths(code) {
             let top = path.split("::").next().unwrap_or_default();
-            if ["store", "forge", "serve", "apply", "import"].contains(&top)
-                || path.starts_with("secrets::kubernetes")
+            if [
+                "store", "forge", "serve", "apply", "import", "cluster", "loops",
+            ]
+            .contains(&top)
             {
                 violations.push(format!("{rel} imports crate::{path}"));
             }
@@ -350,6 +354,147 @@ fn forge_imports(files: &[(String, String)]) -> Vec<String> {
                 .map(move |p| format!("{rel} imports crate::{p}"))
         })
         .collect()
+}
+
+/// Files outside `cluster/` that use kube-rs: the Kubernetes adapter is
+/// one module.
+fn kubernetes_outside_the_cluster_adapter(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .filter(|(rel, code)| {
+            !rel.starts_with("cluster/")
+                && (code.contains("kube::") || code.contains("k8s_openapi"))
+        })
+        .map(|(rel, _)| format!("{rel} uses kube-rs"))
+        .collect()
+}
+
+/// The adapters: each speaks to one outside system.
+const ADAPTERS: &[&str] = &["store", "forge", "cluster"];
+
+/// Adapter files that import another adapter.
+fn adapters_importing_adapters(files: &[(String, String)]) -> Vec<String> {
+    let mut violations = Vec::new();
+    for (rel, code) in files {
+        let own = rel.split('/').next().unwrap_or_default();
+        if !ADAPTERS.contains(&own) {
+            continue;
+        }
+        for path in crate_items(code) {
+            let top = path.split("::").next().unwrap_or_default();
+            if top != own && ADAPTERS.contains(&top) {
+                violations.push(format!("{rel} imports crate::{path}"));
+            }
+        }
+    }
+    violations
+}
+
+/// The module path of a runtime file: `dispatch/mux.rs` is
+/// `dispatch::mux`, `dispatch/mod.rs` is `dispatch`.
+fn module_of(rel: &str) -> Vec<String> {
+    let mut parts: Vec<String> = rel
+        .trim_end_matches(".rs")
+        .split('/')
+        .map(str::to_string)
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
+        parts.pop();
+    }
+    parts
+}
+
+/// The file a module path names: the longest prefix that is a file.
+fn file_of(parts: &[String], files: &[(String, String)]) -> Option<String> {
+    let has = |f: &str| files.iter().any(|(r, _)| r == f);
+    (1..=parts.len()).rev().find_map(|n| {
+        let base = parts[..n].join("/");
+        [format!("{base}.rs"), format!("{base}/mod.rs")]
+            .into_iter()
+            .find(|f| has(f))
+    })
+}
+
+/// The runtime files each file imports (`crate::` and `super::` paths).
+fn import_graph(files: &[(String, String)]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut graph = BTreeMap::new();
+    for (rel, code) in files {
+        let me = module_of(rel);
+        let parent = &me[..me.len().saturating_sub(1)];
+        let mut deps = BTreeSet::new();
+        let supers = code.replace("crate::", "\u{0}");
+        let mut paths: Vec<Vec<String>> = crate_items(code)
+            .iter()
+            .map(|p| p.split("::").map(str::to_string).collect())
+            .collect();
+        for p in crate_items(&supers.replace("super::", "crate::")) {
+            let mut full = parent.to_vec();
+            full.extend(p.split("::").map(str::to_string));
+            paths.push(full);
+        }
+        for path in paths {
+            if let Some(file) = file_of(&path, files) {
+                if &file != rel {
+                    deps.insert(file);
+                }
+            }
+        }
+        graph.insert(rel.clone(), deps);
+    }
+    graph
+}
+
+/// Groups of runtime files that import each other, in a cycle.
+fn import_cycles(files: &[(String, String)]) -> Vec<Vec<String>> {
+    let graph = import_graph(files);
+    let reaches = |from: &str| {
+        let mut seen = BTreeSet::new();
+        let mut todo = vec![from.to_string()];
+        while let Some(f) = todo.pop() {
+            for d in graph.get(&f).into_iter().flatten() {
+                if seen.insert(d.clone()) {
+                    todo.push(d.clone());
+                }
+            }
+        }
+        seen
+    };
+    let reach: BTreeMap<&String, BTreeSet<String>> =
+        graph.keys().map(|f| (f, reaches(f))).collect();
+    let mut cycles: Vec<Vec<String>> = Vec::new();
+    for (f, r) in &reach {
+        if !r.contains(*f) || cycles.iter().any(|c| c.contains(*f)) {
+            continue;
+        }
+        let cycle: Vec<String> = reach
+            .iter()
+            .filter(|(g, rg)| r.contains(**g) && rg.contains(*f))
+            .map(|(g, _)| (*g).clone())
+            .collect();
+        cycles.push(cycle);
+    }
+    cycles
+}
+
+#[test]
+fn only_the_cluster_adapter_speaks_kubernetes() {
+    let v = kubernetes_outside_the_cluster_adapter(&runtime_files());
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn no_adapter_imports_another() {
+    let v = adapters_importing_adapters(&runtime_files());
+    assert!(v.is_empty(), "{}", v.join("\n"));
+}
+
+#[test]
+fn the_runtime_has_no_import_cycle() {
+    let cycles = import_cycles(&runtime_files());
+    assert!(
+        cycles.is_empty(),
+        "files that import each other: {cycles:?}"
+    );
 }
 
 #[test]

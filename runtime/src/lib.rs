@@ -11,6 +11,7 @@
 //! It depends on the compiler, never the reverse (`tests/layering.rs`).
 
 pub mod apply;
+pub mod cluster;
 pub mod dispatch;
 pub mod forge;
 pub mod import;

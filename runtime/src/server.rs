@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::dispatch::executor::KubeJobs;
+use crate::cluster::jobs::KubeJobs;
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::AgentMux;
 use crate::forge::github::GitHub;

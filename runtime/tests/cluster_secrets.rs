@@ -16,7 +16,7 @@ use http::{Request, Response, StatusCode};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kradle_runtime::secrets::kubernetes::{ClusterSecretError, from_cluster};
+use kradle_runtime::cluster::secrets::{ClusterSecretError, from_cluster};
 use kube::client::Body;
 use serde_json::json;
 
@@ -191,8 +191,8 @@ async fn a_secret_kradle_may_not_read_stops_with_its_name() {
 // The aggregated API's reviewer.
 
 use kradle_compiler::model::org_namespace;
+use kradle_runtime::cluster::reviews::ClusterReviewer;
 use kradle_runtime::serve::api::{Access, Authenticator, Decision};
-use kradle_runtime::serve::kube_auth::ClusterReviewer;
 
 fn json_response(code: StatusCode, body: serde_json::Value) -> Response<Body> {
     Response::builder()

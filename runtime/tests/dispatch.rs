@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::source::Sources;
+use kradle_runtime::cluster::jobs::KubeJobs;
 use kradle_runtime::dispatch::catalog::Catalog;
-use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, KubeJobs, Target};
+use kradle_runtime::dispatch::executor::{ExecError, Executor, JobState, Target};
 use kradle_runtime::dispatch::memory::MemoryGit;
 use kradle_runtime::dispatch::mux::AgentMux;
 use kradle_runtime::dispatch::outcome::Outcome;

@@ -12,10 +12,11 @@ use kradle_runtime::apply::{
     ApplyError, ApplyOptions, OpReport, OrgReport, Outcome, Summary, apply as apply_plan,
     retries_of,
 };
+use kradle_runtime::cluster;
 use kradle_runtime::forge::clients::{self, NoClient};
 use kradle_runtime::forge::gitea::Gitea;
 use kradle_runtime::forge::github::GitHub;
-use kradle_runtime::secrets::{Secrets, kubernetes};
+use kradle_runtime::secrets::Secrets;
 use serde_json::json;
 
 use super::db::Database;
@@ -94,7 +95,9 @@ pub enum SetupError {
     #[error("{0}")]
     Forge(String),
     #[error(transparent)]
-    Cluster(#[from] kubernetes::ClusterSecretError),
+    Cluster(#[from] cluster::secrets::ClusterSecretError),
+    #[error(transparent)]
+    NoCluster(#[from] cluster::NoCluster),
 }
 
 /// The Gitea URL: `flag` (--gitea-url, or $KRADLE_GITEA_HTTP_URL), else
@@ -136,8 +139,8 @@ pub async fn load_secrets(
         None => Secrets::default(),
     };
     if kube {
-        let client = kubernetes::client().await?;
-        secrets.fill_from(kubernetes::from_cluster(&client, &wanted()).await?);
+        let client = cluster::client().await?;
+        secrets.fill_from(cluster::secrets::from_cluster(&client, &wanted()).await?);
     }
     Ok(secrets)
 }

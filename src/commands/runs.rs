@@ -543,7 +543,7 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
     }
     let job = kradle_runtime::names::job_name(&run.name, attempt);
     let namespace = kradle_runtime::names::org_namespace(&run.org);
-    let client = match kradle_runtime::secrets::kubernetes::client().await {
+    let client = match kradle_runtime::cluster::client().await {
         Ok(client) => client,
         Err(e) => {
             say(&format!(
@@ -552,7 +552,7 @@ async fn logs(mut a: LogsArgs) -> Result<u8, Failure> {
             return Ok(2);
         }
     };
-    let jobs = kradle_runtime::dispatch::executor::KubeJobs::new(client);
+    let jobs = kradle_runtime::cluster::jobs::KubeJobs::new(client);
     match jobs.logs(&namespace, &job).await {
         Ok(Some(text)) => {
             out(&text)?;

@@ -5,17 +5,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kradle_runtime::cluster::jobs::KubeJobs;
+use kradle_runtime::cluster::reviews::ClusterReviewer;
 use kradle_runtime::compiler::forge_plan::{Backend, Plan};
 use kradle_runtime::dispatch::Triggers;
 use kradle_runtime::dispatch::catalog::Catalog;
-use kradle_runtime::dispatch::executor::KubeJobs;
 use kradle_runtime::dispatch::memory::MemoryGit;
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::loops::backfill::Target;
 use kradle_runtime::loops::writeback;
 use kradle_runtime::secrets::{SecretValue, Secrets};
 use kradle_runtime::serve::api::StaticTokens;
-use kradle_runtime::serve::kube_auth::ClusterReviewer;
 use kradle_runtime::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsListener};
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
 use kradle_runtime::server;
@@ -363,9 +363,9 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     }
 
     let reviewer = if args.api_token_review {
-        let client = kradle_runtime::secrets::kubernetes::client()
+        let client = kradle_runtime::cluster::client()
             .await
-            .map_err(SetupError::Cluster)?;
+            .map_err(SetupError::NoCluster)?;
         Some(ClusterReviewer::new(client))
     } else {
         None
@@ -419,7 +419,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     state.replace_catalog(catalog);
     let executor = match args.dispatch {
         DispatchBackend::Off => None,
-        DispatchBackend::Kubernetes => match kradle_runtime::secrets::kubernetes::client().await {
+        DispatchBackend::Kubernetes => match kradle_runtime::cluster::client().await {
             Ok(client) => Some(Arc::new(KubeJobs::new(client))),
             Err(error) => {
                 tracing::warn!(%error, "agent runs wait in Queued: no cluster to create their Jobs in");

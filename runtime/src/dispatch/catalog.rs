@@ -6,12 +6,12 @@
 //! Pure: built from the objects `kradle build` produces.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::memory::Memory;
-use super::mux::Gateway;
-use crate::secrets::{SecretError, Secrets};
+use crate::secrets::{SecretError, SecretValue, Secrets};
 
 /// The most a run may take, unless the stack's runner pool is given a
 /// shorter deadline: Kubernetes ends the Job after it
@@ -509,6 +509,71 @@ fn readiness(report: &Value, org: &str, name: &str) -> Result<(), NotReady> {
         },
         None => ready("the stack is not ready"),
     })
+}
+
+/// Failures in a row before a stream is given up, when the config does
+/// not say (`reconnectPolicy.maxRetries`).
+pub const DEFAULT_MAX_RETRIES: u32 = 5;
+/// The first wait before reopening a stream (`reconnectPolicy.backoffMs`).
+pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
+/// An org's gateway (AgentGatewayConfig).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Gateway {
+    pub org: String,
+    /// The AgentGatewayConfig's name.
+    pub name: String,
+    /// `gatewayUrl`, without a trailing `/`.
+    pub url: String,
+    /// The Secret (namespace, name, key) holding the bearer token
+    /// (`auth.secretRef`), and its value once read.
+    pub token_ref: Option<(String, String, String)>,
+    pub token: Option<SecretValue>,
+    pub max_retries: u32,
+    pub backoff: Duration,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("org", &self.org)
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("token_ref", &self.token_ref)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// The gateway of an AgentGatewayConfig object.
+    pub fn from_object(o: &Value) -> Option<Gateway> {
+        let spec = &o["spec"];
+        let url = spec["gatewayUrl"]
+            .as_str()?
+            .trim_end_matches('/')
+            .to_string();
+        let org = o["metadata"]["labels"]["kradle.a5c.ai/org"].as_str()?;
+        let namespace = o["metadata"]["namespace"].as_str().unwrap_or_default();
+        let r = &spec["auth"]["secretRef"];
+        let token_ref = match (r["name"].as_str(), r["key"].as_str()) {
+            (Some(name), Some(key)) => Some((namespace.to_string(), name.into(), key.into())),
+            _ => None,
+        };
+        let policy = &spec["reconnectPolicy"];
+        Some(Gateway {
+            org: org.to_string(),
+            name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
+            url,
+            token_ref,
+            token: None,
+            max_retries: policy["maxRetries"]
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(DEFAULT_MAX_RETRIES),
+            backoff: policy["backoffMs"]
+                .as_u64()
+                .map_or(DEFAULT_BACKOFF, Duration::from_millis),
+        })
+    }
 }
 
 #[cfg(test)]

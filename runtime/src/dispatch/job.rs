@@ -52,7 +52,7 @@ pub struct Launch {
     /// The stack's spec (a gateway session gets it).
     pub stack_spec: Value,
     /// The org's Agent Mux gateway: the attempt runs there, not as a Job.
-    pub gateway: Option<super::mux::Gateway>,
+    pub gateway: Option<super::catalog::Gateway>,
 }
 
 impl Launch {

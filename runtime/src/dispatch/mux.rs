@@ -27,17 +27,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::catalog::Gateway;
 use super::executor::{ExecError, Executor, JobState, Launched, Target};
 use super::job::Launch;
 use super::outcome::Outcome;
 use super::outcome::{MAX_EVENTS, outcome_of, transcript};
-use crate::secrets::SecretValue;
 
-/// Failures in a row before a stream is given up, when the config does
-/// not say (`reconnectPolicy.maxRetries`).
-pub const DEFAULT_MAX_RETRIES: u32 = 5;
-/// The first wait before reopening a stream (`reconnectPolicy.backoffMs`).
-pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest wait between two reconnections.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// A stream silent this long (no event, no keep-alive comment) is reopened.
@@ -51,6 +46,21 @@ const MAX_SEEN: usize = 100_000;
 /// The largest answer body read from a gateway (not the event stream).
 const MAX_ANSWER: usize = 64 * 1024;
 
+/// `request` with the gateway's token, when the operator allows the
+/// gateway's host ([`crate::forge::hosts`]); without it otherwise, so a
+/// config cannot point the token (or a run's callback token) elsewhere.
+fn authorize(gateway: &Gateway, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    match &gateway.token {
+        Some(token) if allowed(gateway).is_ok() => request.bearer_auth(token.expose()),
+        _ => request,
+    }
+}
+
+/// Whether the operator allows sending credentials to this gateway.
+pub fn allowed(gateway: &Gateway) -> Result<(), crate::forge::hosts::HostError> {
+    crate::forge::hosts::check(&gateway.url)
+}
+
 /// A gateway's answer body, read up to [`MAX_ANSWER`] bytes.
 async fn answer(mut response: reqwest::Response) -> String {
     let mut body = Vec::new();
@@ -62,81 +72,6 @@ async fn answer(mut response: reqwest::Response) -> String {
         }
     }
     String::from_utf8_lossy(&body).into_owned()
-}
-
-/// An org's gateway (AgentGatewayConfig).
-#[derive(Clone, PartialEq, Eq)]
-pub struct Gateway {
-    pub org: String,
-    /// The AgentGatewayConfig's name.
-    pub name: String,
-    /// `gatewayUrl`, without a trailing `/`.
-    pub url: String,
-    /// The Secret (namespace, name, key) holding the bearer token
-    /// (`auth.secretRef`), and its value once read.
-    pub token_ref: Option<(String, String, String)>,
-    pub token: Option<SecretValue>,
-    pub max_retries: u32,
-    pub backoff: Duration,
-}
-
-impl std::fmt::Debug for Gateway {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gateway")
-            .field("org", &self.org)
-            .field("name", &self.name)
-            .field("url", &self.url)
-            .field("token_ref", &self.token_ref)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Gateway {
-    /// The gateway of an AgentGatewayConfig object.
-    pub fn from_object(o: &Value) -> Option<Gateway> {
-        let spec = &o["spec"];
-        let url = spec["gatewayUrl"]
-            .as_str()?
-            .trim_end_matches('/')
-            .to_string();
-        let org = o["metadata"]["labels"]["kradle.a5c.ai/org"].as_str()?;
-        let namespace = o["metadata"]["namespace"].as_str().unwrap_or_default();
-        let r = &spec["auth"]["secretRef"];
-        let token_ref = match (r["name"].as_str(), r["key"].as_str()) {
-            (Some(name), Some(key)) => Some((namespace.to_string(), name.into(), key.into())),
-            _ => None,
-        };
-        let policy = &spec["reconnectPolicy"];
-        Some(Gateway {
-            org: org.to_string(),
-            name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
-            url,
-            token_ref,
-            token: None,
-            max_retries: policy["maxRetries"]
-                .as_u64()
-                .and_then(|n| u32::try_from(n).ok())
-                .unwrap_or(DEFAULT_MAX_RETRIES),
-            backoff: policy["backoffMs"]
-                .as_u64()
-                .map_or(DEFAULT_BACKOFF, Duration::from_millis),
-        })
-    }
-
-    /// `request` with the gateway's token, when the operator allows the
-    /// gateway's host ([`crate::forge::hosts`]); without it otherwise, so a
-    /// config cannot point the token (or a run's callback token) elsewhere.
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.token {
-            Some(token) if self.allowed().is_ok() => request.bearer_auth(token.expose()),
-            _ => request,
-        }
-    }
-
-    /// Whether the operator allows sending credentials to this gateway.
-    pub fn allowed(&self) -> Result<(), crate::forge::hosts::HostError> {
-        crate::forge::hosts::check(&self.url)
-    }
 }
 
 /// One event of a `text/event-stream`.
@@ -407,9 +342,11 @@ async fn connect(
     progress: &Mutex<Progress>,
 ) -> Connection {
     let last = lock(progress).last_id.clone();
-    let mut request = gateway
-        .authorize(http.get(format!("{}/v1/runs/{run_id}/events", gateway.url)))
-        .header(reqwest::header::ACCEPT, "text/event-stream");
+    let mut request = authorize(
+        gateway,
+        http.get(format!("{}/v1/runs/{run_id}/events", gateway.url)),
+    )
+    .header(reqwest::header::ACCEPT, "text/event-stream");
     if let Some(last) = &last {
         request = request.header("Last-Event-ID", last);
     }
@@ -514,7 +451,7 @@ impl Executor for AgentMux {
         };
         // The launch carries the run's callback token: never to a host the
         // operator did not allow.
-        if let Err(why) = gateway.allowed() {
+        if let Err(why) = allowed(gateway) {
             return Err(ExecError::Refused(format!(
                 "gateway `{}` of `{}`: {why}",
                 gateway.name, launch.org
@@ -547,11 +484,13 @@ impl Executor for AgentMux {
             "contextBundleDigest": context.as_ref().map(|c| c.1),
             "callback": { "url": launch.callback_url, "token": token },
         });
-        let request = gateway
-            .authorize(self.http.post(format!("{}/v1/sessions", gateway.url)))
-            .header("Idempotency-Key", launch.job_name())
-            .timeout(Duration::from_secs(30))
-            .json(&body);
+        let request = authorize(
+            gateway,
+            self.http.post(format!("{}/v1/sessions", gateway.url)),
+        )
+        .header("Idempotency-Key", launch.job_name())
+        .timeout(Duration::from_secs(30))
+        .json(&body);
         let response = request.send().await.map_err(|e| {
             ExecError::Transient(format!(
                 "cannot reach the Agent Mux gateway `{}`: {e}",
@@ -630,15 +569,15 @@ impl Executor for AgentMux {
         if let Some(f) = lock(&self.follows).remove(run_id) {
             f.task.abort();
         }
-        let response = gateway
-            .authorize(
-                self.http
-                    .delete(format!("{}/v1/runs/{run_id}", gateway.url)),
-            )
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .map_err(|e| ExecError::Transient(format!("cannot reach the gateway: {e}")))?;
+        let response = authorize(
+            gateway,
+            self.http
+                .delete(format!("{}/v1/runs/{run_id}", gateway.url)),
+        )
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .map_err(|e| ExecError::Transient(format!("cannot reach the gateway: {e}")))?;
         let status = response.status();
         if status.is_success() || status.as_u16() == 404 {
             return Ok(());

@@ -9,7 +9,16 @@
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::run::Phase;
+use crate::text_enum::text_enum;
+
+text_enum! {
+    /// How an agent says its attempt ended (the result body's `phase`):
+    /// the run's own phases are the worker's to set.
+    pub enum Reported {
+        Succeeded = "Succeeded",
+        Failed = "Failed",
+    }
+}
 
 /// The callback's result, as validated by the handler.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,9 +66,9 @@ impl From<&str> for BadResult {
 /// Validates a result body (`{phase, message, artifacts, transcript}`)
 /// into an [`Outcome`].
 pub fn outcome_of(body: &Value) -> Result<Outcome, BadResult> {
-    let succeeded = match body["phase"].as_str().and_then(Phase::parse) {
-        Some(Phase::Succeeded) => true,
-        Some(Phase::Failed) => false,
+    let succeeded = match body["phase"].as_str().and_then(Reported::parse) {
+        Some(Reported::Succeeded) => true,
+        Some(Reported::Failed) => false,
         _ => return Err("`phase` must be `Succeeded` or `Failed`".into()),
     };
     let message = match &body["message"] {

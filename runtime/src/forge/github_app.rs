@@ -15,7 +15,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use super::http::{Http, HttpError, RetryPolicy};
+use super::http::{Bearer, Http, HttpError, RetryPolicy, TokenSource};
 use crate::secrets::SecretValue;
 
 /// A token is renewed when it has less than this left.
@@ -50,6 +50,12 @@ pub struct AppTokens {
     cached: Mutex<Option<(SecretValue, SystemTime)>>,
     /// Exchanges done (for tests and the summary).
     pub exchanges: std::sync::atomic::AtomicU64,
+}
+
+impl TokenSource for AppTokens {
+    fn bearer(&self) -> Bearer<'_> {
+        Box::pin(async move { Ok(self.token().await?) })
+    }
 }
 
 impl AppTokens {

@@ -35,7 +35,6 @@ use reqwest::header::{ACCEPT, AUTHORIZATION, ETAG, HeaderMap, HeaderValue, IF_NO
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use super::github_app::AppTokens;
 use super::hosts::HostError;
 use crate::secrets::SecretValue;
 use paging::same_origin;
@@ -230,10 +229,26 @@ enum Auth {
     /// The `Authorization` header value.
     Header(SecretValue),
     /// `Bearer` and a GitHub App installation token, renewed as needed.
-    App(Arc<AppTokens>),
+    App(Arc<dyn TokenSource>),
     /// Credentials that may not go where the client points.
     Refused(HostError),
 }
+
+/// Where a client gets a bearer token that expires and is renewed (a
+/// GitHub App installation, `super::github_app::AppTokens`).
+pub trait TokenSource: Send + Sync {
+    /// A token valid now.
+    fn bearer(&self) -> Bearer<'_>;
+}
+
+/// What [`TokenSource::bearer`] answers with.
+pub type Bearer<'a> = std::pin::Pin<
+    Box<
+        dyn Future<Output = Result<SecretValue, Box<dyn std::error::Error + Send + Sync>>>
+            + Send
+            + 'a,
+    >,
+>;
 
 /// Why a client cannot be made, or cannot authenticate a request.
 #[derive(Debug, thiserror::Error)]
@@ -243,9 +258,9 @@ pub enum ClientError {
     Host(#[from] HostError),
     #[error("cannot build the HTTP client: {0}")]
     Build(String),
-    /// The GitHub App token exchange failed.
-    #[error(transparent)]
-    App(#[from] super::github_app::AppAuthError),
+    /// The token exchange failed (a GitHub App's).
+    #[error("{0}")]
+    Token(Box<dyn std::error::Error + Send + Sync>),
     #[error("the credentials are not a valid header value")]
     BadHeader,
 }
@@ -349,7 +364,7 @@ impl Http {
     }
 
     /// Authenticates as a GitHub App installation.
-    pub fn with_app(mut self, tokens: Arc<AppTokens>) -> Http {
+    pub fn with_app(mut self, tokens: Arc<dyn TokenSource>) -> Http {
         if let Err(why) = Http::with_credentials_to(&self.base, true) {
             // Never sent: every request fails with the reason.
             self.auth = Auth::Refused(why);
@@ -365,7 +380,7 @@ impl Http {
             Auth::Header(v) => HeaderValue::from_str(v.expose()),
             Auth::Refused(why) => return Err(why.clone().into()),
             Auth::App(tokens) => {
-                let token = tokens.token().await?;
+                let token = tokens.bearer().await.map_err(ClientError::Token)?;
                 HeaderValue::from_str(&format!("Bearer {}", token.expose()))
             }
         };

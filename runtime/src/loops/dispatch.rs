@@ -23,10 +23,11 @@ use tokio::sync::watch;
 
 use super::{Handler, Settle, Shared, Worker, WorkerConfig, current};
 use crate::dispatch::catalog::Catalog;
+use crate::dispatch::catalog::Gateway;
 use crate::dispatch::executor::{ExecError, Executor, JobState, Launched, Target};
 use crate::dispatch::job::{Launch, launch_of};
 use crate::dispatch::memory::MemoryGit;
-use crate::dispatch::mux::{AgentMux, Gateway};
+use crate::dispatch::mux::AgentMux;
 use crate::dispatch::outcome::Outcome;
 use crate::dispatch::run::{Backend, Env, Facts, FailReason, Need, Run, Step, Transition, next};
 use crate::names::job_name;

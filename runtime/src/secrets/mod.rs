@@ -4,8 +4,6 @@
 //! of a plan only at the moment a request is built. Errors name the
 //! reference, never a value.
 
-pub mod kubernetes;
-
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;

@@ -8,8 +8,9 @@ use axum::response::Response;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::api::{GROUP, status};
+use super::status::status;
 use super::tls::RemoteUser;
+use kradle_compiler::model::DATA_GROUP as GROUP;
 
 /// What a request asks to read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -60,23 +60,7 @@ pub fn kinds() -> impl Iterator<Item = (&'static str, &'static str, String)> {
 pub use super::access::{Access, Authenticator, Decision, StaticTokens, Verdict, Who};
 pub(super) use super::access::{authorized, authorized_as};
 
-/// A Kubernetes `Status` failure.
-pub(super) fn status(code: StatusCode, reason: &str, message: impl Into<String>) -> Response {
-    (code, Json(status_body(code, reason, message.into()))).into_response()
-}
-
-/// A Kubernetes `Status` object of a failure.
-fn status_body(code: StatusCode, reason: &str, message: String) -> Value {
-    json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": message,
-        "reason": reason,
-        "code": code.as_u16(),
-    })
-}
+pub(super) use super::status::{status, status_body};
 
 /// `GET /apis/data.kradle.a5c.ai/v1alpha1`: an APIResourceList.
 pub(super) async fn discovery(State(state): State<AppState>, headers: HeaderMap) -> Response {

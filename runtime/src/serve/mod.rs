@@ -5,14 +5,14 @@
 //! (Gitea) they are addressed to, and commits each new one to PostgreSQL
 //! with a queued job before answering 202. Nothing unverified is stored.
 
-mod access;
+pub mod access;
 pub mod agents;
 pub mod api;
 mod callback;
-pub mod kube_auth;
 pub mod listen;
 mod metrics;
 mod openapi;
+mod status;
 mod table;
 pub mod tls;
 mod webhook;

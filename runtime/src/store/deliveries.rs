@@ -4,9 +4,6 @@ use serde_json::Value;
 
 use super::{Store, StoreError};
 
-/// The channel workers LISTEN on; the payload is the queue's name.
-pub const JOBS_CHANNEL: &str = "kradle_jobs";
-
 /// A verified delivery, to record.
 #[derive(Debug, Clone)]
 pub struct NewDelivery<'a> {

@@ -28,7 +28,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
 pub use applied::AppliedPlan;
-pub use deliveries::{JOBS_CHANNEL, NewDelivery, Recorded, SYNC_QUEUE};
+pub use deliveries::{NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{
     AfterFailure, Binding, Bound, Called, Cancelled, DISPATCH_QUEUE, Decided, NewRun, Scheduled,
 };
@@ -36,7 +36,7 @@ pub use intents::{Intent, NewIntent, Phase, body_digest};
 pub use links::{CreatedBy, Link};
 pub use lock::OrgLock;
 pub use projections::{LabelSelector, ListQuery, MAX_PAGE, Page, ProjectionRef, StoredObject};
-pub use queue::{Failed, Job, JobListener, backoff};
+pub use queue::{Failed, JOBS_CHANNEL, Job, JobListener, backoff};
 pub use sync::{Delivery, Execution, StateChange, StateKey, SyncTx};
 pub use writeback::{Conflict, NewWriteBack, ResolveError, Settlement, WRITEBACK_QUEUE, WriteBack};
 

@@ -18,8 +18,10 @@ use std::time::Duration;
 use serde_json::Value;
 use sqlx::postgres::{PgConnection, PgListener};
 
-use super::deliveries::JOBS_CHANNEL;
 use super::{Store, StoreError};
+
+/// The channel workers LISTEN on; the payload is the queue's name.
+pub const JOBS_CHANNEL: &str = "kradle_jobs";
 
 /// A claimed job.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::secrets::SecretValue;
 
 #[test]
 fn the_parser_follows_the_event_stream_rules_across_chunks() {

@@ -18,7 +18,7 @@ mod transitions;
 
 pub use schedules::Scheduled;
 
-use super::deliveries::JOBS_CHANNEL;
+use super::queue::JOBS_CHANNEL;
 use super::{Store, StoreError};
 use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
 use crate::dispatch::run::{ApprovalPhase, AttemptPhase, Phase, Pinned, Run, WorkspacePhase};

@@ -15,9 +15,9 @@ use k8s_openapi::api::authorization::v1::{
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, PostParams};
 
-use super::access::Undecided;
-use super::api::{Access, Authenticator, Decision, GROUP, VERSION, Verdict, Who};
-use super::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser, TlsError};
+use crate::serve::access::Undecided;
+use crate::serve::api::{Access, Authenticator, Decision, GROUP, VERSION, Verdict, Who};
+use crate::serve::tls::{AUTHENTICATION_CONFIG_MAP, FrontProxy, RemoteUser, TlsError};
 
 /// Reviews tokens and access with the API server.
 #[derive(Clone)]

@@ -12,12 +12,12 @@ use std::collections::BTreeSet;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 
-use super::{SecretValue, Secrets};
+use crate::secrets::{SecretValue, Secrets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterSecretError {
-    #[error("cannot reach the Kubernetes API: {0}")]
-    NoCluster(String),
+    #[error(transparent)]
+    NoCluster(#[from] super::NoCluster),
     #[error(
         "not allowed to read Secret `{namespace}/{name}` (HTTP {code}): give kradle's service account `get` on it"
     )]
@@ -38,13 +38,6 @@ pub enum ClusterSecretError {
         name: String,
         key: String,
     },
-}
-
-/// A client of the cluster kradle runs in (or `$KUBECONFIG`'s).
-pub async fn client() -> Result<kube::Client, ClusterSecretError> {
-    kube::Client::try_default()
-        .await
-        .map_err(|e| ClusterSecretError::NoCluster(e.to_string()))
 }
 
 /// Reads the Secrets `wanted` (namespace, name).
