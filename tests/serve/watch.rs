@@ -132,6 +132,33 @@ async fn a_watch_streams_what_sync_writes_then_ends() {
         .await;
         assert_eq!(status, 400, "resourceVersion={given}: {body}");
     }
+    // An issue created after the list, before the watch from the list's
+    // version starts, is ADDED to that watch (kubectl lists, then watches:
+    // it has not seen the issue), not MODIFIED.
+    let mut nine: serde_json::Value =
+        serde_json::from_slice(&issue_event("opened", "Nine", "2026-01-02T10:07:00Z")).unwrap();
+    nine["issue"]["number"] = 9.into();
+    let nine = serde_json::to_vec(&nine).unwrap();
+    let status = github(&server, hook, "issues", "w4", &nine, GITHUB_SECRET).await;
+    assert_eq!(status.as_u16(), 202);
+    until_title(&server.db, "Issue", 9, "Nine").await;
+    let mut late = client
+        .get(format!(
+            "{issues}?watch=true&resourceVersion={version}&timeoutSeconds=60"
+        ))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut late_buffer = Vec::new();
+    let added = watch_until(
+        &mut late,
+        &mut late_buffer,
+        &[("ADDED", "github-doomsday-9")],
+    )
+    .await;
+    assert_eq!(added.len(), 1, "{added:?}");
+    drop(late);
     // SIGTERM ends the open watch; the server still stops.
     signal(&server, "TERM");
     let rest = tokio::time::timeout(Duration::from_secs(30), async {

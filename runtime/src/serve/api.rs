@@ -295,9 +295,11 @@ const WATCH_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 /// - With one, the changes after it.
 ///
 /// A change is found by polling every second for objects with a higher
-/// resourceVersion: ADDED for an object created after the watch started,
-/// MODIFIED for the rest (an object created between the given
-/// resourceVersion and the start shows as MODIFIED). Objects are never
+/// resourceVersion: ADDED for an object created after the version the
+/// watch started from (the given one, or the last of the first listing),
+/// MODIFIED for the rest. Where kradle does not keep the version an object
+/// was created at (the tables other than the synced projections), its
+/// creation time is compared with the watch's start instead. Objects are never
 /// deleted, so there is no DELETED. The stream ends after `timeoutSeconds`
 /// (at most 30 minutes), when the server stops, or with an ERROR event
 /// when the database does not answer.
@@ -316,6 +318,7 @@ fn watch(
         let started = chrono::Utc::now();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut initial = from.is_none();
+        let mut start_version = from;
         query.newer_than = Some(from.unwrap_or(i64::MIN));
         query.limit = Some(crate::store::MAX_PAGE);
         loop {
@@ -330,7 +333,11 @@ fn watch(
                 }
             };
             for o in &page.items {
-                let kind_of_change = if initial || o.created_at >= started {
+                let created_after = match (o.created_version, start_version) {
+                    (Some(created), Some(start)) => created > start,
+                    _ => o.created_at >= started,
+                };
+                let kind_of_change = if initial || created_after {
                     "ADDED"
                 } else {
                     "MODIFIED"
@@ -357,6 +364,7 @@ fn watch(
                 continue;
             }
             initial = false;
+            start_version = start_version.or(query.newer_than);
             tokio::select! {
                 _ = tokio::time::sleep(WATCH_POLL) => {}
                 _ = tokio::time::sleep_until(deadline) => return,

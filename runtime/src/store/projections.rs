@@ -86,6 +86,9 @@ pub struct StoredObject {
     pub uid: String,
     pub resource_version: i64,
     pub created_at: DateTime<Utc>,
+    /// The resourceVersion it was created at, where kradle keeps it (the
+    /// synced projections).
+    pub created_version: Option<i64>,
     pub labels: Value,
     pub spec: Value,
     pub status: Value,
@@ -126,7 +129,7 @@ fn source(kind: &str) -> Option<&'static str> {
         "ExternalSyncEvent" => {
             "SELECT e.id, e.org, e.source || '-' || e.receiver || '-' || e.id AS name,
                     md5('event/' || e.id)::uuid::text AS uid, e.id AS resource_version,
-                    e.canonical_at AS created_at,
+                    e.canonical_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', e.org, 'kradle.a5c.ai/source', e.source,
                                        'kradle.a5c.ai/event', e.event_type) AS labels,
                     jsonb_build_object('organizationRef', e.org, 'providerRef', e.source,
@@ -146,7 +149,7 @@ fn source(kind: &str) -> Option<&'static str> {
                     md5('delivery/' || d.id)::uuid::text AS uid,
                     (extract(epoch FROM coalesce(d.processed_at, d.received_at)) * 1000)::bigint
                         AS resource_version,
-                    d.received_at AS created_at,
+                    d.received_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', d.org, 'kradle.a5c.ai/source', d.source,
                                        'kradle.a5c.ai/event', d.event) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', d.org,
@@ -166,7 +169,7 @@ fn source(kind: &str) -> Option<&'static str> {
                     l.backend || '-' || l.kind || '-' || substr(md5(l.name), 1, 12) AS name,
                     md5('link/' || l.org || '/' || l.backend || '/' || l.kind || '/' || l.name)::uuid::text AS uid,
                     (extract(epoch FROM l.updated_at) * 1000)::bigint AS resource_version,
-                    l.created_at,
+                    l.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', l.org, 'kradle.a5c.ai/source', l.backend,
                                        'kradle.a5c.ai/link-kind', l.kind) AS labels,
                     jsonb_build_object('organizationRef', l.org, 'providerRef', l.backend,
@@ -182,7 +185,7 @@ fn source(kind: &str) -> Option<&'static str> {
                     s.org, lower(s.source || '-' || s.receiver || '-' || s.resource_kind) AS name,
                     md5('state/' || s.org || s.source || s.receiver || s.resource_kind)::uuid::text AS uid,
                     (extract(epoch FROM s.last_synced_at) * 1000)::bigint AS resource_version,
-                    s.last_synced_at AS created_at,
+                    s.last_synced_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', s.org, 'kradle.a5c.ai/source', s.source) AS labels,
                     jsonb_build_object('organizationRef', s.org, 'providerRef', s.source,
                         'bindingRef', s.receiver,
@@ -198,7 +201,7 @@ fn source(kind: &str) -> Option<&'static str> {
             "SELECT i.id, i.org, 'intent-' || i.id AS name,
                     md5('intent/' || i.id)::uuid::text AS uid,
                     (extract(epoch FROM i.updated_at) * 1000)::bigint AS resource_version,
-                    i.created_at,
+                    i.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', i.org, 'kradle.a5c.ai/source', i.backend,
                                        'kradle.a5c.ai/phase', i.phase) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', i.org, 'providerRef', i.backend,
@@ -218,7 +221,7 @@ fn source(kind: &str) -> Option<&'static str> {
             "SELECT c.id, c.org, 'conflict-' || c.id AS name,
                     md5('conflict/' || c.id)::uuid::text AS uid,
                     (extract(epoch FROM coalesce(c.resolved_at, c.detected_at)) * 1000)::bigint AS resource_version,
-                    c.detected_at AS created_at,
+                    c.detected_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', c.org, 'kradle.a5c.ai/source', c.backend,
                                        'kradle.a5c.ai/phase', c.phase) AS labels,
                     jsonb_build_object('organizationRef', c.org, 'providerRef', c.backend,
@@ -237,7 +240,7 @@ fn source(kind: &str) -> Option<&'static str> {
                     x.rule || '-' || coalesce(x.delivery::text,
                         'tick-' || extract(epoch FROM x.tick)::bigint::text) AS name,
                     md5('trigger/' || x.id)::uuid::text AS uid, x.id AS resource_version,
-                    x.evaluated_at AS created_at,
+                    x.evaluated_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/trigger-rule', x.rule,
                                        'kradle.a5c.ai/decision',
                                        CASE WHEN r.id IS NOT NULL THEN 'Dispatched' ELSE x.decision END) AS labels,
@@ -255,7 +258,7 @@ fn source(kind: &str) -> Option<&'static str> {
         // The dispatch lifecycle (docs/dispatch.md).
         "AgentDispatchRun" => {
             "SELECT r.id, r.org, r.name, md5('run/' || r.id)::uuid::text AS uid, r.resource_version,
-                    r.queued_at AS created_at,
+                    r.queued_at AS created_at, NULL::bigint AS created_version,
                     jsonb_strip_nulls(jsonb_build_object('kradle.a5c.ai/org', r.org,
                         'kradle.a5c.ai/stack', r.agent_stack, 'kradle.a5c.ai/phase', r.phase,
                         'kradle.a5c.ai/trigger-rule', r.trigger_rule)) AS labels,
@@ -301,7 +304,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "AgentDispatchAttempt" => {
             "SELECT a.id, r.org, r.name || '-' || a.number AS name,
-                    md5('attempt/' || a.id)::uuid::text AS uid, a.resource_version, a.created_at,
+                    md5('attempt/' || a.id)::uuid::text AS uid, a.resource_version, a.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', r.org, 'kradle.a5c.ai/run', r.name,
                         'kradle.a5c.ai/phase', a.phase) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', r.org,
@@ -317,7 +320,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "AgentMemorySnapshot" => {
             "SELECT m.id, m.org, m.name, md5('memory/' || m.id)::uuid::text AS uid,
-                    m.resource_version, m.created_at,
+                    m.resource_version, m.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', m.org, 'kradle.a5c.ai/run', r.name) AS labels,
                     jsonb_build_object('organizationRef', m.org, 'memoryRepository', m.memory_repository,
                         'requestedRef', m.requested_ref, 'resolvedCommit', m.resolved_commit,
@@ -327,7 +330,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "AgentApproval" => {
             "SELECT p.id, p.org, p.name, md5('approval/' || p.id)::uuid::text AS uid,
-                    p.resource_version, p.requested_at AS created_at,
+                    p.resource_version, p.requested_at AS created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', p.org, 'kradle.a5c.ai/run', r.name,
                         'kradle.a5c.ai/phase', p.phase) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', p.org,
@@ -339,7 +342,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "AgentContextBundle" => {
             "SELECT b.run AS id, b.org, r.name, md5('bundle/' || b.run)::uuid::text AS uid,
-                    b.run AS resource_version, b.created_at,
+                    b.run AS resource_version, b.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', b.org, 'kradle.a5c.ai/run', r.name) AS labels,
                     jsonb_build_object('organizationRef', b.org, 'dispatchRun', r.name,
                         'digest', b.digest, 'sources', b.sources, 'content', b.content,
@@ -350,7 +353,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "KradleArtifact" => {
             "SELECT x.id, x.org, r.name || '-' || substr(x.digest, 8, 12) AS name,
-                    md5('artifact/' || x.id)::uuid::text AS uid, x.id AS resource_version, x.created_at,
+                    md5('artifact/' || x.id)::uuid::text AS uid, x.id AS resource_version, x.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', x.org, 'kradle.a5c.ai/run', r.name,
                         'kradle.a5c.ai/artifact-kind', x.kind) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', x.org, 'dispatchRun', r.name,
@@ -361,7 +364,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "AgentSessionTranscript" => {
             "SELECT t.run AS id, t.org, r.name, md5('transcript/' || t.run)::uuid::text AS uid,
-                    r.resource_version, t.created_at,
+                    r.resource_version, t.created_at, NULL::bigint AS created_version,
                     jsonb_build_object('kradle.a5c.ai/org', t.org, 'kradle.a5c.ai/run', r.name) AS labels,
                     jsonb_build_object('organizationRef', t.org, 'dispatchRun', r.name,
                         'attempt', t.attempt, 'digest', t.digest, 'events', t.events) AS spec,
@@ -371,7 +374,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         "Issue" | "PullRequest" | "Review" | "Pipeline" | "Job" => {
             "SELECT p.id, p.org, p.name, p.uid::text AS uid, p.resource_version, p.created_at,
-                    p.labels, p.spec,
+                    p.created_version, p.labels, p.spec,
                     p.status || jsonb_build_object('external', jsonb_build_object(
                         'provider', p.source, 'binding', p.receiver, 'nativeId', p.native_id,
                         'url', p.status -> 'url', 'updatedAt', p.external_updated_at,
@@ -449,7 +452,8 @@ impl Store {
             query.selector.not_equal.iter().cloned().unzip();
         let sql = format!(
             "WITH o AS ({from})
-             SELECT id, org, name, uid, resource_version, created_at, labels, spec, status
+             SELECT id, org, name, uid, resource_version, created_at, created_version, labels,
+                    spec, status
                FROM o
               WHERE ($1::text IS NULL OR org = $1)
                 AND ($2::text IS NULL OR name = $2)

@@ -324,13 +324,15 @@ async fn upsert(
 ) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
         "INSERT INTO kradle_projections
-             (org, kind, name, source, receiver, native_id, labels, spec, status, external_updated_at)
-         VALUES ($1, $2,
-                 CASE WHEN EXISTS (SELECT 1 FROM kradle_projections o
-                                    WHERE o.org = $1 AND o.kind = $2 AND o.name = $3
-                                      AND (o.source, o.native_id) <> ($4, $6))
-                      THEN $11 ELSE $3 END,
-                 $4, $5, $6, $7, $8, $9, $10)
+             (org, kind, name, source, receiver, native_id, labels, spec, status, external_updated_at,
+              resource_version, created_version)
+         SELECT $1, $2,
+                CASE WHEN EXISTS (SELECT 1 FROM kradle_projections o
+                                   WHERE o.org = $1 AND o.kind = $2 AND o.name = $3
+                                     AND (o.source, o.native_id) <> ($4, $6))
+                     THEN $11 ELSE $3 END,
+                $4, $5, $6, $7, $8, $9, $10, v.version, v.version
+           FROM (SELECT nextval('kradle_resource_version') AS version) v
          ON CONFLICT (org, kind, source, native_id) DO UPDATE
             SET labels = kradle_projections.labels || EXCLUDED.labels,
                 -- An Issue's workflowState comes from its labels: new labels
