@@ -15,8 +15,7 @@ use kradle_compiler::lower::BuildOptions;
 use kradle_compiler::{Build, Sources, build, render};
 use serde_json::{Value, json};
 
-#[path = "../runtime/tests/support/upstream.rs"]
-mod upstream;
+use kradle_test_support::upstream;
 
 use upstream::Api;
 

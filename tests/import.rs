@@ -4,8 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../runtime/tests/support/mod.rs"]
-mod support;
+use kradle_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -10,8 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../runtime/tests/support/mod.rs"]
-mod support;
+use kradle_test_support as support;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use kradle_test_support as support;
 
 use kradle_compiler::forge_plan::{Action, Backend, Plan};
 use kradle_runtime::apply::{ApplyError, ApplyOptions, OrgReport, Outcome, apply};

@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
+use kradle_test_support as support;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! `testdata/upstream/trim.py`), to check requests against: the method and
 //! path exist, and the JSON body matches the documented schema.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -11,15 +11,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-/// The workspace root (the root package and the runtime crate both use
-/// this module).
+/// The workspace root (this crate's parent directory).
 pub fn workspace() -> PathBuf {
     let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    if here.ends_with("runtime") {
-        here.parent().unwrap().to_path_buf()
-    } else {
-        here
-    }
+    here.parent().unwrap().to_path_buf()
 }
 
 /// The upstream test oracles the repository carries (`testdata/upstream`).

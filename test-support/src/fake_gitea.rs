@@ -24,7 +24,7 @@
 //! Faults can be injected: 500s before or after the write is applied, 429s
 //! with `Retry-After`, and connections closed without an answer.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! What the forge fakes share: fault injection, JSON answers, and the
 //! small parsers a server needs.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 

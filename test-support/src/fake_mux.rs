@@ -11,7 +11,7 @@
 //! or replay everything from the start (a gateway that ignores
 //! `Last-Event-ID`).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};

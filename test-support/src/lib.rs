@@ -4,7 +4,7 @@
 //! The server comes from `KRADLE_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_gitea;
 pub mod fake_github;

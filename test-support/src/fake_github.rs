@@ -33,7 +33,7 @@
 //! /app/installations/{id}/access_tokens` with any well-formed App JWT (the
 //! JWT itself is verified in `github_app.rs`).
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
