@@ -19,11 +19,13 @@
 //! each write, so a write that landed before the kill is found and not sent
 //! again, and the intent it left open is closed.
 
+mod levels;
 mod removals;
 mod summary;
 
 pub use summary::{Summary, retries_of};
 
+use levels::levels;
 use removals::within_archived;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -345,25 +347,6 @@ async fn run<F: Forge>(
         backend: forge.backend(),
         operations: run.reports,
     })
-}
-
-/// Each operation's level: 0 without dependencies, else one more than its
-/// deepest dependency. Plans list dependencies first.
-fn levels(plan: &Plan) -> Vec<usize> {
-    let mut by_id: HashMap<&str, usize> = HashMap::new();
-    let mut out = Vec::with_capacity(plan.operations.len());
-    for op in &plan.operations {
-        let level = op
-            .depends_on
-            .iter()
-            .filter_map(|d| by_id.get(d.as_str()))
-            .map(|l| l + 1)
-            .max()
-            .unwrap_or(0);
-        by_id.insert(&op.id, level);
-        out.push(level);
-    }
-    out
 }
 
 struct Run<'a> {

@@ -582,7 +582,7 @@ mod tests {
 
     fn objects() -> Vec<Value> {
         let meta = |kind: &str, name: &str, spec: Value| {
-            json!({ "kind": kind, "metadata": { "name": name, "namespace": "kradle-org-acme",
+            json!({ "kind": kind, "metadata": { "name": name, "namespace": crate::names::org_namespace("acme"),
                     "labels": { "kradle.a5c.ai/org": "acme" } }, "spec": spec })
         };
         vec![

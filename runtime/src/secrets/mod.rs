@@ -217,22 +217,23 @@ mod tests {
 
     #[test]
     fn values_never_print() {
-        let s = Secrets::from_yaml("kradle-org-acme/hooks:\n  token: t0p-s3cret\n").unwrap();
-        let v = s.get("kradle-org-acme", "hooks", "token").unwrap();
+        let s = Secrets::from_yaml("ns-acme/hooks:\n  token: t0p-s3cret\n").unwrap();
+        let v = s.get("ns-acme", "hooks", "token").unwrap();
         assert_eq!(v.expose(), "t0p-s3cret");
         assert_eq!(format!("{v} {v:?} {s:?}").matches("t0p").count(), 0);
     }
 
     #[test]
     fn placeholders_resolve_and_missing_ones_name_the_reference() {
-        let s = Secrets::from_yaml("kradle-org-acme/hooks: { token: abc }").unwrap();
-        let body = json!({ "config": { "url": "https://x", "secret": "${secret:kradle-org-acme/hooks/token}" } });
+        let s = Secrets::from_yaml("ns-acme/hooks: { token: abc }").unwrap();
+        let body =
+            json!({ "config": { "url": "https://x", "secret": "${secret:ns-acme/hooks/token}" } });
         assert_eq!(s.resolve(&body).unwrap()["config"]["secret"], "abc");
-        let missing = json!({ "secret": "${secret:kradle-org-acme/other/token}" });
+        let missing = json!({ "secret": "${secret:ns-acme/other/token}" });
         let err = s.resolve(&missing).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "secret `kradle-org-acme/other/token` is not in the secrets given (--secrets, or the cluster's)"
+            "secret `ns-acme/other/token` is not in the secrets given (--secrets, or the cluster's)"
         );
     }
 

@@ -199,9 +199,10 @@ impl Store {
         self.fetch_intent(
             sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM kradle_write_intents
-             WHERE idempotency_key = $1 AND phase IN ('Pending', 'InFlight', 'PendingApproval')"
+             WHERE idempotency_key = $1 AND phase = ANY($2)"
             ))
-            .bind(key),
+            .bind(key)
+            .bind(&Phase::OPEN[..]),
         )
         .await
     }

@@ -157,7 +157,9 @@ impl Store {
             "INSERT INTO kradle_write_intents
                  (idempotency_key, org, backend, operation_id, action, method, path, body_digest,
                   phase, resource_kind, resource_name, payload)
-             VALUES ($1, $2, $3, $4, 'updateIssue', 'PATCH', $5, $6, 'Pending', $7, $8, $9)
+             VALUES ($1, $2, $3, $4, 'updateIssue', 'PATCH', $5, $6, $10, $7, $8, $9)
+             -- The partial index's predicate, as written in the migration
+             -- (an ON CONFLICT target must repeat it, literally).
              ON CONFLICT (idempotency_key) WHERE phase IN ('Pending', 'InFlight', 'PendingApproval')
              DO NOTHING
              RETURNING {COLUMNS}, resource_kind, resource_name, payload, result"
@@ -175,6 +177,7 @@ impl Store {
         .bind(new.resource_kind)
         .bind(new.resource_name)
         .bind(&payload)
+        .bind(Phase::Pending)
         .fetch_optional(&mut *tx)
         .await
         .map_err(q)?;

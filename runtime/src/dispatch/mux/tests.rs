@@ -41,7 +41,7 @@ fn the_parser_follows_the_event_stream_rules_across_chunks() {
 #[test]
 fn a_gateway_comes_from_its_config_and_never_prints_its_token() {
     let o = json!({ "kind": "AgentGatewayConfig",
-        "metadata": { "name": "mux", "namespace": "kradle-org-acme",
+        "metadata": { "name": "mux", "namespace": crate::names::org_namespace("acme"),
                       "labels": { "kradle.a5c.ai/org": "acme" } },
         "spec": { "gatewayUrl": "https://mux.example/", "reconnectPolicy": { "maxRetries": 2, "backoffMs": 50 },
                   "auth": { "secretRef": { "name": "mux-auth", "key": "token" } } } });
@@ -50,7 +50,11 @@ fn a_gateway_comes_from_its_config_and_never_prints_its_token() {
     assert_eq!((g.max_retries, g.backoff), (2, Duration::from_millis(50)));
     assert_eq!(
         g.token_ref,
-        Some(("kradle-org-acme".into(), "mux-auth".into(), "token".into()))
+        Some((
+            crate::names::org_namespace("acme"),
+            "mux-auth".into(),
+            "token".into()
+        ))
     );
     g.token = Some(SecretValue::new("s3cr3t-value"));
     assert!(!format!("{g:?}").contains("s3cr3t"));

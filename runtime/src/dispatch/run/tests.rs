@@ -7,7 +7,7 @@ use super::*;
 use crate::dispatch::memory::MemoryError;
 
 fn object(kind: &str, name: &str, spec: Value) -> Value {
-    json!({ "kind": kind, "metadata": { "name": name, "namespace": "kradle-org-acme",
+    json!({ "kind": kind, "metadata": { "name": name, "namespace": crate::names::org_namespace("acme"),
             "labels": { "kradle.a5c.ai/org": "acme" } }, "spec": spec })
 }
 

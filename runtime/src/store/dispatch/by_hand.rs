@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use super::{
-    Cancelled, Decided, NewRun, create_run, enqueue_step, release_workspace, settle_attempt,
+    Cancelled, Decided, Ending, NewRun, create_run, end_run, enqueue_step, release_workspace,
+    settle_attempt,
 };
 use crate::dispatch::run::{ApprovalPhase, AttemptPhase, FailReason, Phase, Step};
 use crate::store::{Store, StoreError};
@@ -124,19 +125,15 @@ impl Store {
             } else {
                 Step::Done
             };
-            sqlx::query(
-                "UPDATE kradle_dispatch_runs
-                    SET phase = $4, step = $2, reason = $4, message = $3,
-                        token_hash = NULL, finished_at = now(), updated_at = now(),
-                        resource_version = nextval('kradle_resource_version')
-                  WHERE id = $1",
-            )
-            .bind(id)
-            .bind(step)
-            .bind(format!("cancelled by {by}"))
-            .bind(Phase::Cancelled)
-            .execute(&mut *tx)
-            .await?;
+            let message = format!("cancelled by {by}");
+            let ending = Ending {
+                phase: Phase::Cancelled,
+                step,
+                reason: Phase::Cancelled.as_str(),
+                message: Some(&message),
+                result: None,
+            };
+            end_run(&mut *tx, id, &ending).await?;
             let cancelled = Some(AttemptPhase::Cancelled.as_str());
             settle_attempt(&mut *tx, id, AttemptPhase::Cancelled, cancelled, None).await?;
             sqlx::query(

@@ -219,6 +219,42 @@ pub(super) async fn enqueue_step(
     Ok(())
 }
 
+/// How a run ends, as [`end_run`] records it.
+pub(super) struct Ending<'a> {
+    pub phase: Phase,
+    /// `Done`, or `Cleanup` when a cancelled run's Job is to be deleted.
+    pub step: crate::dispatch::run::Step,
+    pub reason: &'a str,
+    pub message: Option<&'a str>,
+    /// The run's result, when the agent reported one.
+    pub result: Option<&'a Value>,
+}
+
+/// Ends run `id`: its phase, step, reason and message, the result if any;
+/// its callback token is dropped (no later callback is taken).
+pub(super) async fn end_run(
+    conn: &mut PgConnection,
+    id: i64,
+    e: &Ending<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE kradle_dispatch_runs
+            SET phase = $2, step = $3, reason = $4, message = $5,
+                result = coalesce($6, result), token_hash = NULL, finished_at = now(),
+                updated_at = now(), resource_version = nextval('kradle_resource_version')
+          WHERE id = $1",
+    )
+    .bind(id)
+    .bind(e.phase)
+    .bind(e.step)
+    .bind(e.reason)
+    .bind(e.message)
+    .bind(e.result)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Frees the run's workspace for the next run of its repository and
 /// branch. A workspace whose PVC was never created stays Provisioning.
 pub(super) async fn release_workspace(

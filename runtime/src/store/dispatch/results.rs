@@ -5,7 +5,7 @@ use serde_json::json;
 use sqlx::postgres::PgConnection;
 
 use super::transitions::attempt_failed_on;
-use super::{Called, release_workspace, settle_attempt};
+use super::{Called, Ending, end_run, release_workspace, settle_attempt};
 use crate::dispatch::outcome::Outcome;
 use crate::dispatch::run::{AttemptPhase, Phase, Run, Step};
 use crate::store::{Store, StoreError};
@@ -79,23 +79,16 @@ async fn record_outcome(
     outcome: &Outcome,
 ) -> Result<Called, sqlx::Error> {
     let called = if outcome.succeeded {
-        sqlx::query(
-            "UPDATE kradle_dispatch_runs
-                    SET phase = $4, step = $5, reason = 'Completed', message = $2,
-                        result = $3, token_hash = NULL, finished_at = now(), updated_at = now(),
-                        resource_version = nextval('kradle_resource_version')
-                  WHERE id = $1",
-        )
-        .bind(id)
-        .bind(&outcome.message)
-        .bind(
-            json!({ "phase": Phase::Succeeded, "message": outcome.message,
-                          "artifacts": outcome.artifacts.len() }),
-        )
-        .bind(Phase::Succeeded)
-        .bind(Step::Done)
-        .execute(&mut *conn)
-        .await?;
+        let result = json!({ "phase": Phase::Succeeded, "message": outcome.message,
+                             "artifacts": outcome.artifacts.len() });
+        let ending = Ending {
+            phase: Phase::Succeeded,
+            step: Step::Done,
+            reason: "Completed",
+            message: outcome.message.as_deref(),
+            result: Some(&result),
+        };
+        end_run(&mut *conn, id, &ending).await?;
         settle_attempt(
             &mut *conn,
             id,

@@ -9,7 +9,8 @@ use serde_json::Value;
 use sqlx::postgres::PgConnection;
 
 use super::{
-    AfterFailure, Binding, Bound, LAUNCHING, enqueue_step, release_workspace, settle_attempt,
+    AfterFailure, Binding, Bound, Ending, LAUNCHING, end_run, enqueue_step, release_workspace,
+    settle_attempt,
 };
 use crate::dispatch::run::{AttemptPhase, Backend, FailReason, Phase, Run, Step, WorkspacePhase};
 use crate::names::{job_name, workspace_name, workspace_pvc};
@@ -567,20 +568,15 @@ pub(super) async fn attempt_failed_on(
         enqueue_step(conn, run, Duration::ZERO).await?;
         Ok(AfterFailure::Retrying(next))
     } else {
-        sqlx::query(
-            "UPDATE kradle_dispatch_runs
-                SET phase = $4, step = $5, reason = $2, message = $3, token_hash = NULL,
-                    finished_at = now(), updated_at = now(),
-                    resource_version = nextval('kradle_resource_version')
-              WHERE id = $1",
-        )
-        .bind(run)
-        .bind(code)
-        .bind(format!("attempt {attempts} of {max} failed: {message}"))
-        .bind(Phase::Failed)
-        .bind(Step::Done)
-        .execute(&mut *conn)
-        .await?;
+        let message = format!("attempt {attempts} of {max} failed: {message}");
+        let ending = Ending {
+            phase: Phase::Failed,
+            step: Step::Done,
+            reason: code,
+            message: Some(&message),
+            result: None,
+        };
+        end_run(&mut *conn, run, &ending).await?;
         release_workspace(conn, run).await?;
         Ok(AfterFailure::Failed)
     }
