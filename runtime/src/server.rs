@@ -1,7 +1,12 @@
-//! `kradle serve`, assembled: what runs besides HTTP is started here, from
-//! a [`Loops`] the CLI fills from its flags, and drained here on stop. The
-//! CLI maps flags; it does not know which loop needs which piece.
+//! `kradle serve`, assembled. The CLI maps its flags to an [`Http`] and a
+//! [`Loops`]; [`listen`] binds the listeners and makes the authenticators,
+//! [`start`] starts the loops, [`Listening::serve`] serves until stopped
+//! and [`Running::drain`] stops the loops in order. The CLI compiles the
+//! config and reloads it on SIGHUP; it does not know which loop or
+//! listener needs which piece.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,11 +14,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::cluster::jobs::KubeJobs;
+use crate::cluster::reviews::ClusterReviewer;
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::AgentMux;
 use crate::forge::github::GitHub;
 use crate::loops::{backfill, dispatch, schedule, sync, writeback};
 use crate::serve::AppState;
+use crate::serve::api::StaticTokens;
+use crate::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsError, TlsListener};
 
 /// What the loops of `kradle serve` need besides the server's state.
 pub struct Loops {
@@ -128,4 +136,264 @@ impl Running {
             }
         }
     }
+}
+
+/// Where and how `kradle serve` listens, and who may use its API.
+#[derive(Debug, Clone, Default)]
+pub struct Http {
+    /// The plain HTTP address (webhooks, callbacks, probes, metrics).
+    pub listen: String,
+    /// HTTPS (the aggregated API behind the API server), when asked for.
+    pub tls: Option<Tls>,
+    /// Bearer token files: (path, may the holders act, not only read).
+    pub token_files: Vec<(PathBuf, bool)>,
+    /// Ask the cluster who holds a token (TokenReview) and what they may
+    /// do (SubjectAccessReview).
+    pub token_review: bool,
+    /// Whose `X-Remote-*` headers are believed.
+    pub front_proxy: FrontProxyFrom,
+    pub max_connections: usize,
+    /// How long requests in flight get after SIGTERM.
+    pub drain_timeout: Duration,
+    /// `/metrics` only with an API token.
+    pub metrics_require_token: bool,
+}
+
+/// The HTTPS listener.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    pub listen: String,
+    /// The certificate and key files; a self-signed pair when `None`.
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Where to write the self-signed certificate, for clients to trust.
+    pub write_cert: Option<PathBuf>,
+    /// How often the files are read again for a renewed pair.
+    pub reload: Duration,
+}
+
+/// Where the front proxy's CA comes from.
+#[derive(Debug, Clone, Default)]
+pub enum FrontProxyFrom {
+    /// No front proxy: `X-Remote-*` headers are ignored.
+    #[default]
+    None,
+    /// A CA file, and the client certificate names allowed (any when empty).
+    CaFile {
+        path: PathBuf,
+        allowed_names: Vec<String>,
+    },
+    /// The cluster's `kube-system/extension-apiserver-authentication`.
+    Cluster,
+}
+
+/// Why `kradle serve` cannot listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot read the API token file {path}: {reason}")]
+    TokenFile { path: String, reason: String },
+    #[error("the API token file {0} holds no token")]
+    NoToken(String),
+    #[error(transparent)]
+    NoCluster(#[from] crate::cluster::NoCluster),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("{path}: {source}")]
+    FrontProxyCa { path: String, source: TlsError },
+    #[error("cannot write the certificate to {path}: {reason}")]
+    WriteCert { path: String, reason: String },
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// The listeners, bound, and the state they serve.
+pub struct Listening {
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+    tls: Option<TlsListener>,
+    /// The plain HTTP address bound (its port when 0 was asked).
+    pub local: SocketAddr,
+    /// The HTTPS address bound, and whether it believes a front proxy.
+    pub https: Option<(SocketAddr, bool)>,
+}
+
+/// Binds the listeners `http` asks for and gives `state` its
+/// authenticators, front proxy and limits.
+pub async fn listen(http: &Http, mut state: AppState) -> Result<Listening, ServeError> {
+    let mut tokens: Option<StaticTokens> = None;
+    for (path, write) in &http.token_files {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ServeError::TokenFile {
+            path: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut file = StaticTokens::default();
+        file.add(&text, *write);
+        if file.is_empty() {
+            return Err(ServeError::NoToken(shown));
+        }
+        tokens
+            .get_or_insert_with(StaticTokens::default)
+            .add(&text, *write);
+    }
+    let reviewer = match http.token_review {
+        true => Some(ClusterReviewer::new(crate::cluster::client().await?)),
+        false => None,
+    };
+    let front_proxy = match &http.front_proxy {
+        FrontProxyFrom::None => None,
+        FrontProxyFrom::CaFile {
+            path,
+            allowed_names,
+        } => {
+            let pem = tls::read_client_ca(path)?;
+            let proxy = FrontProxy::new(&pem, allowed_names.clone()).map_err(|source| {
+                ServeError::FrontProxyCa {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            Some(Arc::new(proxy))
+        }
+        // The CLI asks for token reviews with it, so the reviewer is there.
+        FrontProxyFrom::Cluster => match &reviewer {
+            Some(reviewer) => Some(Arc::new(reviewer.front_proxy().await?)),
+            None => None,
+        },
+    };
+    let bind = |address: String| async move {
+        tokio::net::TcpListener::bind(&address)
+            .await
+            .map_err(|source| ServeError::Listen { address, source })
+    };
+    let tls = match &http.tls {
+        None => None,
+        Some(t) => {
+            let identity = match (&t.cert_file, &t.key_file) {
+                (Some(cert), Some(key)) => Identity::Files {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                },
+                _ => Identity::SelfSigned {
+                    names: self_signed_names(&t.listen),
+                },
+            };
+            let cert = ServingCert::load(identity)?;
+            if let (Some(file), Some(pem)) = (&t.write_cert, cert.self_signed_pem()) {
+                std::fs::write(file, pem).map_err(|e| ServeError::WriteCert {
+                    path: file.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                tracing::info!(file = %file.display(), "wrote the self-signed certificate");
+            }
+            let config = tls::server_config(cert.clone(), front_proxy.as_deref())?;
+            let tcp = bind(t.listen.clone()).await?;
+            if t.cert_file.is_some() {
+                reload_certificate(cert, t.reload);
+            }
+            let listener =
+                TlsListener::new(tcp, config, front_proxy.clone()).map_err(|source| {
+                    ServeError::Listen {
+                        address: t.listen.clone(),
+                        source,
+                    }
+                })?;
+            Some(listener)
+        }
+    };
+    let listener = bind(http.listen.clone()).await?;
+    let local = listener.local_addr().map_err(|source| ServeError::Listen {
+        address: http.listen.clone(),
+        source,
+    })?;
+    state = state.with_limits(crate::serve::listen::Limits {
+        max_connections: http.max_connections,
+        drain_timeout: http.drain_timeout,
+        ..Default::default()
+    });
+    if let Some(tokens) = tokens {
+        state = state.with_api(Arc::new(tokens));
+    }
+    if let Some(reviewer) = reviewer {
+        state = state.with_api(Arc::new(reviewer));
+    }
+    if http.metrics_require_token {
+        state = state.with_protected_metrics();
+    }
+    let proxied = front_proxy.is_some();
+    if let Some(proxy) = front_proxy {
+        state = state.with_front_proxy(proxy);
+    }
+    let https = tls.as_ref().map(|t| (t.addr(), proxied));
+    Ok(Listening {
+        state,
+        listener,
+        tls,
+        local,
+        https,
+    })
+}
+
+impl Listening {
+    /// Serves until `stop` turns true, then lets the requests in flight
+    /// finish (at most the drain timeout).
+    pub async fn serve(self, stop: watch::Receiver<bool>) -> std::io::Result<()> {
+        let stopped = |mut stop: watch::Receiver<bool>| async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        let state = self.state;
+        let https = async {
+            match self.tls {
+                Some(tls) => crate::serve::run(tls, state.clone(), stopped(stop.clone())).await,
+                None => Ok(()),
+            }
+        };
+        tokio::try_join!(
+            crate::serve::run(self.listener, state.clone(), stopped(stop.clone())),
+            https
+        )?;
+        Ok(())
+    }
+}
+
+/// Reads the serving certificate's files every `every`, and swaps in a
+/// renewed pair; a broken one is logged and the old one kept.
+fn reload_certificate(cert: Arc<ServingCert>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let cert = cert.clone();
+            match tokio::task::spawn_blocking(move || cert.reload()).await {
+                Ok(Ok(true)) => {
+                    tracing::info!("the TLS certificate changed; new connections use it")
+                }
+                Ok(Ok(false)) => {}
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "the TLS certificate is refused; the old one stays in use");
+                }
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// The names of the self-signed certificate: `localhost`, the loopback
+/// addresses, and the host of the HTTPS address (its IP, or its name), so a
+/// client that trusts the certificate can verify it at that address.
+pub fn self_signed_names(listen: &str) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
+    let host = match listen.rsplit_once(':') {
+        Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => listen,
+    };
+    let unspecified = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if !host.is_empty() && !unspecified && !names.iter().any(|n| n == host) {
+        names.push(host.to_string());
+    }
+    names
 }

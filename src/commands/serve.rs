@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kradle_runtime::cluster::jobs::KubeJobs;
-use kradle_runtime::cluster::reviews::ClusterReviewer;
 use kradle_runtime::compiler::forge_plan::{Backend, Plan};
 use kradle_runtime::dispatch::Triggers;
 use kradle_runtime::dispatch::catalog::Catalog;
@@ -15,8 +14,6 @@ use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::loops::backfill::Target;
 use kradle_runtime::loops::writeback;
 use kradle_runtime::secrets::{SecretValue, Secrets};
-use kradle_runtime::serve::api::StaticTokens;
-use kradle_runtime::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsListener};
 use kradle_runtime::serve::{AppState, Receivers, backfill_targets, writeback_policies};
 use kradle_runtime::server;
 use kradle_runtime::store::Store;
@@ -335,88 +332,50 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     let store = Store::connect_waiting(url, Duration::from_secs(3)).await?;
     store.migrate().await?;
 
-    let mut api_tokens: Option<StaticTokens> = None;
-    for (path, write) in [
-        (&args.api_token_file, false),
-        (&args.api_write_token_file, true),
-    ] {
-        let Some(path) = path else {
-            continue;
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Failure::Apply(SetupError::Forge(format!(
-                "cannot read the API token file {}: {e}",
-                path.display()
-            )))
-        })?;
-        let mut file = StaticTokens::default();
-        file.add(&text, write);
-        if file.is_empty() {
-            return Err(Failure::Apply(SetupError::Forge(format!(
-                "the API token file {} holds no token",
-                path.display()
-            ))));
-        }
-        api_tokens
-            .get_or_insert_with(StaticTokens::default)
-            .add(&text, write);
-    }
-
-    let reviewer = if args.api_token_review {
-        let client = kradle_runtime::cluster::client()
-            .await
-            .map_err(SetupError::NoCluster)?;
-        Some(ClusterReviewer::new(client))
-    } else {
-        None
-    };
-    let front_proxy = front_proxy(&args, reviewer.as_ref()).await?;
-    let tls = match &args.tls_listen {
-        None => None,
-        Some(addr) => {
-            let identity = match (&args.tls_cert_file, &args.tls_key_file) {
-                (Some(cert), Some(key)) => Identity::Files {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                },
-                _ => Identity::SelfSigned {
-                    names: self_signed_names(addr),
-                },
-            };
-            let failed = |e: tls::TlsError| Failure::Apply(SetupError::Forge(e.to_string()));
-            let cert = ServingCert::load(identity).map_err(failed)?;
-            if let (Some(file), Some(pem)) = (&args.tls_write_cert, cert.self_signed_pem()) {
-                std::fs::write(file, pem)?;
-                tracing::info!(file = %file.display(), "wrote the self-signed certificate");
-            }
-            let config =
-                tls::server_config(cert.clone(), front_proxy.as_deref()).map_err(failed)?;
-            let tcp = tokio::net::TcpListener::bind(addr).await?;
-            if args.tls_cert_file.is_some() {
-                reload_certificate(cert, Duration::from_secs(args.tls_reload));
-            }
-            Some(TlsListener::new(tcp, config, front_proxy.clone())?)
-        }
-    };
-
-    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
-    // The signal handlers are in place before `listening on` is logged: a
-    // SIGHUP or SIGTERM sent as soon as that line shows must not meet the
-    // default action (which ends the process).
-    let hangup = unix_signal(SignalKind::hangup())?;
-    let term = unix_signal(SignalKind::terminate())?;
-    let (github, gitea) = receivers.counts();
-    let limits = kradle_runtime::serve::listen::Limits {
+    let http = server::Http {
+        listen: args.listen.clone(),
+        tls: args.tls_listen.clone().map(|listen| server::Tls {
+            listen,
+            cert_file: args.tls_cert_file.clone(),
+            key_file: args.tls_key_file.clone(),
+            write_cert: args.tls_write_cert.clone(),
+            reload: Duration::from_secs(args.tls_reload),
+        }),
+        token_files: [
+            (&args.api_token_file, false),
+            (&args.api_write_token_file, true),
+        ]
+        .into_iter()
+        .filter_map(|(path, write)| Some((path.clone()?, write)))
+        .collect(),
+        token_review: args.api_token_review,
+        front_proxy: match &args.requestheader_client_ca_file {
+            Some(path) => server::FrontProxyFrom::CaFile {
+                path: path.clone(),
+                allowed_names: args.requestheader_allowed_names.clone(),
+            },
+            None if args.requestheader_from_cluster => server::FrontProxyFrom::Cluster,
+            None => server::FrontProxyFrom::None,
+        },
         max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         drain_timeout: Duration::from_secs(args.shutdown_timeout),
-        ..Default::default()
+        metrics_require_token: args.metrics_require_token,
     };
-    let mut state = AppState::new(store, receivers).with_limits(limits);
+    let (github, gitea) = receivers.counts();
+    let state = AppState::new(store, receivers);
     let trigger_rules = triggers.len();
     state.replace_triggers(triggers);
     let stacks = catalog.len();
     let memories = catalog.memories();
     state.replace_catalog(catalog);
+    let listening = server::listen(&http, state)
+        .await
+        .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))?;
+    // The signal handlers are in place before `listening on` is logged: a
+    // SIGHUP or SIGTERM sent as soon as that line shows must not meet the
+    // default action (which ends the process).
+    let hangup = unix_signal(SignalKind::hangup())?;
+    let term = unix_signal(SignalKind::terminate())?;
     let executor = match args.dispatch {
         DispatchBackend::Off => None,
         DispatchBackend::Kubernetes => match kradle_runtime::cluster::client().await {
@@ -427,20 +386,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             }
         },
     };
-    if let Some(tokens) = api_tokens {
-        state = state.with_api(std::sync::Arc::new(tokens));
-    }
-    if let Some(reviewer) = reviewer {
-        state = state.with_api(std::sync::Arc::new(reviewer));
-    }
-    if args.metrics_require_token {
-        state = state.with_protected_metrics();
-    }
-    let proxied = front_proxy.is_some();
-    if let Some(proxy) = front_proxy {
-        state = state.with_front_proxy(proxy);
-    }
-    let local = listener.local_addr()?;
+    let local = listening.local;
     tracing::info!(
         github_bindings = github,
         gitea_subscriptions = gitea,
@@ -449,14 +395,14 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         agent_stacks = stacks,
         "listening on http://{local}",
     );
-    if let Some(tls) = &tls {
+    if let Some((addr, proxied)) = listening.https {
         tracing::info!(
             front_proxy = proxied,
             self_signed = args.tls_cert_file.is_none(),
-            "serving HTTPS on https://{}",
-            tls.addr()
+            "serving HTTPS on https://{addr}",
         );
     }
+    let state = listening.state.clone();
 
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let memory = args.memory_git_url.clone().map(|url_template| MemoryGit {
@@ -493,71 +439,10 @@ async fn serve(args: Args) -> Result<u8, Failure> {
         terminated(term).await;
         let _ = stop_tx.send(true);
     });
-    let stopped = |mut stop: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    let https = async {
-        match tls {
-            Some(tls) => {
-                kradle_runtime::serve::run(tls, state.clone(), stopped(stop.clone())).await
-            }
-            None => Ok(()),
-        }
-    };
-    tokio::try_join!(
-        kradle_runtime::serve::run(listener, state.clone(), stopped(stop.clone())),
-        https
-    )?;
+    listening.serve(stop.clone()).await?;
     running.drain(DRAIN_DEADLINE).await;
     tracing::info!("stopped");
     Ok(0)
-}
-
-/// Reads the serving certificate's files every `every`, and swaps in a
-/// renewed pair; a broken one is logged and the old one kept.
-fn reload_certificate(cert: Arc<ServingCert>, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let cert = cert.clone();
-            match tokio::task::spawn_blocking(move || cert.reload()).await {
-                Ok(Ok(true)) => {
-                    tracing::info!("the TLS certificate changed; new connections use it")
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(error)) => {
-                    tracing::warn!(%error, "the TLS certificate is refused; the old one stays in use");
-                }
-                Err(_) => return,
-            }
-        }
-    });
-}
-
-/// The front proxy whose X-Remote-* headers are believed: from a CA file,
-/// or from the cluster's `extension-apiserver-authentication` ConfigMap.
-async fn front_proxy(
-    args: &Args,
-    reviewer: Option<&ClusterReviewer>,
-) -> Result<Option<Arc<FrontProxy>>, Failure> {
-    let failed = |e: String| Failure::Apply(SetupError::Forge(e));
-    let proxy = if let Some(path) = &args.requestheader_client_ca_file {
-        let pem = tls::read_client_ca(path).map_err(|e| failed(e.to_string()))?;
-        FrontProxy::new(&pem, args.requestheader_allowed_names.clone())
-            .map_err(|e| failed(format!("{}: {e}", path.display())))?
-    } else if args.requestheader_from_cluster {
-        // clap requires --api-token-review with it, so the reviewer is there.
-        let Some(reviewer) = reviewer else {
-            return Ok(None);
-        };
-        reviewer
-            .front_proxy()
-            .await
-            .map_err(|e| failed(e.to_string()))?
-    } else {
-        return Ok(None);
-    };
-    Ok(Some(Arc::new(proxy)))
 }
 
 /// What the config is, for `--watch-config`: the folder its path resolves to
@@ -670,23 +555,4 @@ async fn terminated(mut term: Signal) {
         _ = tokio::signal::ctrl_c() => {}
     }
     tracing::info!("draining: no new connections or claims; finishing those in flight");
-}
-
-/// The names of the self-signed certificate: `localhost`, the loopback
-/// addresses, and the host of `--tls-listen` (its IP, or its name), so a
-/// client that trusts the certificate (`--tls-write-cert`) can verify it at
-/// the address it dials.
-fn self_signed_names(listen: &str) -> Vec<String> {
-    let mut names = vec!["localhost".to_string(), "127.0.0.1".into(), "::1".into()];
-    let host = match listen.rsplit_once(':') {
-        Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
-        None => listen,
-    };
-    let unspecified = host
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_unspecified());
-    if !host.is_empty() && !unspecified && !names.iter().any(|n| n == host) {
-        names.push(host.to_string());
-    }
-    names
 }
