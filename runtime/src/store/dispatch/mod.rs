@@ -84,11 +84,21 @@ pub(crate) async fn create_run(
     let (max_attempts, deadline_seconds) = run
         .limits
         .unwrap_or((DEFAULT_MAX_ATTEMPTS, DEFAULT_DEADLINE_SECONDS));
+    // One statement: the run, its first step queued, and the workers woken
+    // (as `enqueue_step` does), so a trigger batch pays one round trip per
+    // run besides its id.
     sqlx::query(
-        "INSERT INTO kradle_dispatch_runs
-             (id, org, name, agent_stack, task_kind, repository, ref, source_refs, execution,
-              trigger_rule, requested_by, max_attempts, deadline_seconds)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_array($8::text), $9, $10, $11, $12, $13)",
+        "WITH run AS (
+             INSERT INTO kradle_dispatch_runs
+                 (id, org, name, agent_stack, task_kind, repository, ref, source_refs, execution,
+                  trigger_rule, requested_by, max_attempts, deadline_seconds)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_array($8::text), $9, $10, $11, $12,
+                     $13)
+             RETURNING id),
+         job AS (
+             INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
+             SELECT $14, 'run:' || id, jsonb_build_object('run', id), 20 FROM run)
+         SELECT pg_notify($15, $14)",
     )
     .bind(id)
     .bind(run.org)
@@ -103,9 +113,10 @@ pub(crate) async fn create_run(
     .bind(run.requested_by)
     .bind(max_attempts)
     .bind(deadline_seconds)
+    .bind(DISPATCH_QUEUE)
+    .bind(JOBS_CHANNEL)
     .execute(&mut *conn)
     .await?;
-    enqueue_step(conn, id, Duration::ZERO).await?;
     Ok((id, name))
 }
 
