@@ -170,6 +170,11 @@ async fn the_api_dispatches_approves_and_cancels_for_write_tokens_only() {
     .await;
     assert_eq!(got["status"]["phase"], "Cancelled");
     assert_eq!(got["status"]["message"], "cancelled by ada");
+    let completed = got["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Completed"))
+        .map(|c| c["status"].clone());
+    assert_eq!(completed, Some("False".into()), "{got}");
     assert_ne!(run, second);
     let log: Vec<String> = server.lines.try_iter().collect();
     assert!(

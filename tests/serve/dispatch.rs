@@ -195,6 +195,15 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     .await;
     assert_eq!(status, 200, "{got}");
     assert_eq!(got["status"]["phase"], "Succeeded");
+    let completed = got["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Completed"))
+        .cloned();
+    assert_eq!(
+        completed.as_ref().map(|c| c["status"].clone()),
+        Some("True".into()),
+        "{got}"
+    );
     assert_eq!(got["spec"]["triggerRule"], "fix-on-comment");
     assert_eq!(got["spec"]["requestedBy"], "grace");
     assert_eq!(got["status"]["transcriptRef"], run.as_str());

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{Store, StoreError};
+use crate::dispatch::run::Phase;
 
 /// Why a `labelSelector` is refused (the API answers 400 with it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,6 +121,60 @@ pub struct ListQuery {
 
 /// The most items one page holds, whatever `limit` asks.
 pub const MAX_PAGE: i64 = 500;
+
+/// The served view of dispatch runs: its `Completed` condition is read
+/// from the run's phase, whose texts come from the enum.
+static RUNS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "SELECT r.id, r.org, r.name, md5('run/' || r.id)::uuid::text AS uid, r.resource_version,
+                    r.queued_at AS created_at, NULL::bigint AS created_version,
+                    jsonb_strip_nulls(jsonb_build_object('kradle.a5c.ai/org', r.org,
+                        'kradle.a5c.ai/stack', r.agent_stack, 'kradle.a5c.ai/phase', r.phase,
+                        'kradle.a5c.ai/trigger-rule', r.trigger_rule)) AS labels,
+                    jsonb_strip_nulls(jsonb_build_object('organizationRef', r.org,
+                        'repository', r.repository, 'ref', r.ref, 'sourceRefs', r.source_refs,
+                        'agentStack', r.agent_stack, 'taskKind', r.task_kind,
+                        'triggerRule', r.trigger_rule, 'requestedBy', r.requested_by,
+                        'workspaceRef', r.workspace, 'memorySnapshotRef', r.memory_snapshot,
+                        'contextBundleRef', (SELECT r.name FROM kradle_context_bundles b WHERE b.run = r.id),
+                        'mountSpec', CASE WHEN w.pvc IS NOT NULL THEN jsonb_build_object(
+                            'volume', jsonb_build_object('name', 'workspace',
+                                'persistentVolumeClaim', jsonb_build_object('claimName', w.pvc)),
+                            'volumeMount', jsonb_build_object('name', 'workspace', 'mountPath', '/workspace')) END)) AS spec,
+                    jsonb_strip_nulls(jsonb_build_object('phase', r.phase, 'reason', r.reason,
+                        'message', r.message, 'attempts', r.attempts, 'maxAttempts', r.max_attempts,
+                        'deadlineSeconds', r.deadline_seconds, 'jobName', a.job_name,
+                        'backend', a.backend,
+                        'queuedAt', r.queued_at, 'startedAt', r.started_at, 'finishedAt', r.finished_at,
+                        'permissionSnapshot', r.permission, 'result', r.result,
+                        'transcriptRef', CASE WHEN t.run IS NOT NULL THEN r.name END,
+                        'conditions', jsonb_build_array(
+                            jsonb_build_object('type', 'StackResolved', 'status',
+                                CASE WHEN r.reason IN ('StackNotFound', 'StackNotReady') THEN 'False'
+                                     WHEN r.permission IS NOT NULL OR r.step <> 'review' THEN 'True'
+                                     ELSE 'Unknown' END),
+                            jsonb_build_object('type', 'PermissionReviewed', 'status',
+                                CASE WHEN r.reason IN ('PermissionDenied', 'Denied') THEN 'False'
+                                     WHEN r.phase = 'AwaitingApproval' THEN 'Unknown'
+                                     WHEN r.step NOT IN ('review') OR r.reason = 'Approved' THEN 'True'
+                                     ELSE 'Unknown' END),
+                            jsonb_build_object('type', 'WorkspaceBound', 'status',
+                                CASE WHEN r.workspace IS NOT NULL THEN 'True' ELSE 'False' END),
+                            jsonb_build_object('type', 'JobCreated', 'status',
+                                CASE WHEN r.started_at IS NOT NULL THEN 'True' ELSE 'False' END),
+                            jsonb_build_object('type', 'Completed', 'status',
+                                CASE r.phase WHEN '{succeeded}' THEN 'True'
+                                     WHEN '{failed}' THEN 'False' WHEN '{cancelled}' THEN 'False'
+                                     ELSE 'Unknown' END, 'reason', r.reason)))) AS status
+               FROM kradle_dispatch_runs r
+               LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
+               LEFT JOIN kradle_dispatch_attempts a ON a.run = r.id AND a.number = r.attempts
+               LEFT JOIN kradle_transcripts t ON t.run = r.id",
+        succeeded = Phase::Succeeded,
+        failed = Phase::Failed,
+        cancelled = Phase::Cancelled,
+    )
+});
 
 /// The SELECT of each served table, as (id, org, name, uid,
 /// resource_version, created_at, labels, spec, status) — one per kind
@@ -257,50 +312,7 @@ fn source(kind: &str) -> Option<&'static str> {
         }
         // The dispatch lifecycle (docs/dispatch.md).
         "AgentDispatchRun" => {
-            "SELECT r.id, r.org, r.name, md5('run/' || r.id)::uuid::text AS uid, r.resource_version,
-                    r.queued_at AS created_at, NULL::bigint AS created_version,
-                    jsonb_strip_nulls(jsonb_build_object('kradle.a5c.ai/org', r.org,
-                        'kradle.a5c.ai/stack', r.agent_stack, 'kradle.a5c.ai/phase', r.phase,
-                        'kradle.a5c.ai/trigger-rule', r.trigger_rule)) AS labels,
-                    jsonb_strip_nulls(jsonb_build_object('organizationRef', r.org,
-                        'repository', r.repository, 'ref', r.ref, 'sourceRefs', r.source_refs,
-                        'agentStack', r.agent_stack, 'taskKind', r.task_kind,
-                        'triggerRule', r.trigger_rule, 'requestedBy', r.requested_by,
-                        'workspaceRef', r.workspace, 'memorySnapshotRef', r.memory_snapshot,
-                        'contextBundleRef', (SELECT r.name FROM kradle_context_bundles b WHERE b.run = r.id),
-                        'mountSpec', CASE WHEN w.pvc IS NOT NULL THEN jsonb_build_object(
-                            'volume', jsonb_build_object('name', 'workspace',
-                                'persistentVolumeClaim', jsonb_build_object('claimName', w.pvc)),
-                            'volumeMount', jsonb_build_object('name', 'workspace', 'mountPath', '/workspace')) END)) AS spec,
-                    jsonb_strip_nulls(jsonb_build_object('phase', r.phase, 'reason', r.reason,
-                        'message', r.message, 'attempts', r.attempts, 'maxAttempts', r.max_attempts,
-                        'deadlineSeconds', r.deadline_seconds, 'jobName', a.job_name,
-                        'backend', a.backend,
-                        'queuedAt', r.queued_at, 'startedAt', r.started_at, 'finishedAt', r.finished_at,
-                        'permissionSnapshot', r.permission, 'result', r.result,
-                        'transcriptRef', CASE WHEN t.run IS NOT NULL THEN r.name END,
-                        'conditions', jsonb_build_array(
-                            jsonb_build_object('type', 'StackResolved', 'status',
-                                CASE WHEN r.reason IN ('StackNotFound', 'StackNotReady') THEN 'False'
-                                     WHEN r.permission IS NOT NULL OR r.step <> 'review' THEN 'True'
-                                     ELSE 'Unknown' END),
-                            jsonb_build_object('type', 'PermissionReviewed', 'status',
-                                CASE WHEN r.reason IN ('PermissionDenied', 'Denied') THEN 'False'
-                                     WHEN r.phase = 'AwaitingApproval' THEN 'Unknown'
-                                     WHEN r.step NOT IN ('review') OR r.reason = 'Approved' THEN 'True'
-                                     ELSE 'Unknown' END),
-                            jsonb_build_object('type', 'WorkspaceBound', 'status',
-                                CASE WHEN r.workspace IS NOT NULL THEN 'True' ELSE 'False' END),
-                            jsonb_build_object('type', 'JobCreated', 'status',
-                                CASE WHEN r.started_at IS NOT NULL THEN 'True' ELSE 'False' END),
-                            jsonb_build_object('type', 'Completed', 'status',
-                                CASE r.phase WHEN 'Succeeded' THEN 'True'
-                                     WHEN 'Failed' THEN 'False' WHEN 'Cancelled' THEN 'False'
-                                     ELSE 'Unknown' END, 'reason', r.reason)))) AS status
-               FROM kradle_dispatch_runs r
-               LEFT JOIN kradle_workspaces w ON w.org = r.org AND w.name = r.workspace
-               LEFT JOIN kradle_dispatch_attempts a ON a.run = r.id AND a.number = r.attempts
-               LEFT JOIN kradle_transcripts t ON t.run = r.id"
+            RUNS.as_str()
         }
         "AgentDispatchAttempt" => {
             "SELECT a.id, r.org, r.name || '-' || a.number AS name,
