@@ -139,6 +139,19 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
     assert_eq!(var("KRADLE_REPOSITORY"), "api");
     assert_eq!(var("KRADLE_REF"), "main");
     assert_eq!(var("KRADLE_TASK_KIND"), "fix");
+    // The stack's provider: its key by reference to its Secret, never a value.
+    let key = env
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "KRADLE_PROVIDER_API_KEY")
+        .unwrap();
+    assert_eq!(
+        key["valueFrom"]["secretKeyRef"],
+        serde_json::json!({ "name": "anthropic-api", "key": "api-key" })
+    );
+    assert!(key.get("value").is_none(), "{key}");
+    assert_eq!(var("KRADLE_PROVIDER_API_BASE"), "https://api.anthropic.com");
     poll_until("Running", || runs(&server.db), |r| r[0].1 == "Running").await;
 
     let token = kube.token("kradle-org-acme", &jobs[0]).unwrap();
@@ -233,6 +246,10 @@ async fn a_matching_comment_runs_its_stack_as_a_job_until_the_callback() {
             .starts_with("sha256:"),
         "{bundle}"
     );
+    let provider = &bundle["spec"]["content"]["stack"]["provider"];
+    assert_eq!(provider["provider"], "anthropic", "{bundle}");
+    assert_eq!(provider["apiKeyEnv"], "KRADLE_PROVIDER_API_KEY");
+    assert!(provider.get("secretRef").is_none(), "{provider}");
     assert_eq!(got["spec"]["contextBundleRef"], run.as_str());
     let (code, list, _) = kradle(&server, &["runs", "list", "--org", "acme"]);
     assert_eq!(code, 0);

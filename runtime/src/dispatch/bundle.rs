@@ -56,15 +56,56 @@ pub fn stack_context(
         "subagentRefs",
         &|s| json!({ "rolePrompt": s["rolePrompt"], "taskKinds": s["taskKinds"] }),
     );
+    let mcp_servers = gather(
+        "AgentMcpServer",
+        "mcpServerRefs",
+        &|m| json!({ "transport": m["transport"], "endpoint": m["endpoint"] }),
+    );
+    // One object by reference (`provider`, `toolPolicyRef`): its spec as
+    // `take` keeps it.
+    let mut one = |kind: &str, name: Option<&str>, take: &dyn Fn(&Value) -> Value| -> Value {
+        let Some(o) = name.and_then(|n| find(kind, n)) else {
+            return Value::Null;
+        };
+        sources.push(json!({ "kind": kind, "name": name }));
+        take(&o["spec"])
+    };
+    // The model provider, without its Secret: the pod reads the key from
+    // `apiKeyEnv`, which the Job fills by reference.
+    let provider = one("AgentProviderConfig", spec["provider"].as_str(), &|p| {
+        json!({ "provider": p["provider"], "authType": p["authType"], "apiBase": p["apiBase"],
+                "defaultModel": p["defaultModel"], "modelTranslations": p["modelTranslations"],
+                "rateLimits": p["rateLimits"],
+                "apiKeyEnv": if p["secretRef"].is_object() { json!(PROVIDER_KEY_ENV) } else { Value::Null } })
+    });
+    let tool_policy = spec["toolPolicyRef"]
+        .as_str()
+        .or_else(|| spec["toolPolicy"].as_str());
+    let tools = one("AgentToolProfile", tool_policy, &|t| {
+        let mut t = t.clone();
+        if let Some(t) = t.as_object_mut() {
+            t.remove("organizationRef");
+        }
+        t
+    });
     let context = json!({
         "prompts": spec["promptTemplates"],
         "model": spec["model"],
+        "provider": provider,
+        "tools": tools,
+        "mcpServers": mcp_servers,
         "contextLabels": labels,
         "skills": skills,
         "subagents": subagents,
     });
     (context, sources)
 }
+
+/// The pod's environment variable holding the model provider's API key,
+/// read from the provider's Secret by reference (never a value in the Job).
+pub const PROVIDER_KEY_ENV: &str = "KRADLE_PROVIDER_API_KEY";
+/// The pod's environment variable holding the provider's `apiBase`.
+pub const PROVIDER_BASE_ENV: &str = "KRADLE_PROVIDER_API_BASE";
 
 /// Redacts every string of `v` that looks like a secret, recording its
 /// path in `manifest`.
@@ -157,5 +198,46 @@ mod tests {
         );
         let other = assemble(&context, &sources, &json!({ "taskKind": "review" }), &refs);
         assert_ne!(other.digest, b.digest);
+    }
+
+    #[test]
+    fn a_bundle_carries_the_provider_by_reference_the_tool_policy_and_the_mcp_servers() {
+        let spec = json!({ "provider": "claude", "toolPolicyRef": "careful",
+            "mcpServerRefs": ["search", "gone"] });
+        let find = |kind: &str, name: &str| match (kind, name) {
+            ("AgentProviderConfig", "claude") => Some(json!({ "spec": {
+                "organizationRef": "acme", "provider": "anthropic", "authType": "api-key",
+                "apiBase": "https://llm.internal/v1", "defaultModel": "sonnet",
+                "modelTranslations": { "sonnet": "claude-sonnet-4" },
+                "rateLimits": { "requestsPerMinute": 60 },
+                "secretRef": { "name": "anthropic", "key": "api-key" } } })),
+            ("AgentToolProfile", "careful") => Some(json!({ "spec": {
+                "organizationRef": "acme", "network": { "allow": ["github.com"] },
+                "denyList": ["rm -rf"], "approvalPolicyByTool": { "push": "required" } } })),
+            ("AgentMcpServer", "search") => Some(json!({ "spec": {
+                "transport": "http", "endpoint": "http://search.acme:8080/mcp" } })),
+            _ => None,
+        };
+        let (context, sources) = stack_context(&spec, find);
+        let provider = &context["provider"];
+        assert_eq!(provider["provider"], "anthropic");
+        assert_eq!(provider["apiBase"], "https://llm.internal/v1");
+        assert_eq!(provider["modelTranslations"]["sonnet"], "claude-sonnet-4");
+        assert_eq!(provider["apiKeyEnv"], PROVIDER_KEY_ENV);
+        assert!(provider.get("secretRef").is_none(), "{provider}");
+        assert_eq!(context["tools"]["denyList"][0], "rm -rf");
+        assert_eq!(context["tools"]["approvalPolicyByTool"]["push"], "required");
+        assert!(context["tools"].get("organizationRef").is_none());
+        assert_eq!(context["mcpServers"].as_array().unwrap().len(), 1);
+        assert_eq!(context["mcpServers"][0]["name"], "search");
+        assert_eq!(
+            context["mcpServers"][0]["content"]["endpoint"],
+            "http://search.acme:8080/mcp"
+        );
+        let kinds: Vec<&str> = sources.iter().filter_map(|s| s["kind"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["AgentMcpServer", "AgentProviderConfig", "AgentToolProfile"]
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct Stack {
     /// Its side of each run's context bundle, and where it came from.
     pub context: Value,
     pub context_sources: Vec<Value>,
+    /// The model provider (its AgentProviderConfig), as the pod gets it.
+    pub provider: Option<Provider>,
 }
 
 /// The stacks of a compiled config, by (org, name), and each org's
@@ -280,6 +282,10 @@ impl Catalog {
                     spec: spec.clone(),
                     context,
                     context_sources,
+                    provider: spec["provider"]
+                        .as_str()
+                        .and_then(|p| find("AgentProviderConfig", org, p))
+                        .map(Provider::from_object),
                 },
             );
         }
@@ -473,6 +479,32 @@ impl Catalog {
 
 /// `Ok` when the report says the stack is ready; otherwise the first
 /// condition that is not True.
+/// A stack's model provider, as its pods get it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provider {
+    /// The AgentProviderConfig's name.
+    pub name: String,
+    pub api_base: Option<String>,
+    /// The Secret (name, key) in the org's namespace holding the API key:
+    /// the pod reads it by reference.
+    pub secret: Option<(String, String)>,
+}
+
+impl Provider {
+    fn from_object(o: &Value) -> Provider {
+        let spec = &o["spec"];
+        let r = &spec["secretRef"];
+        Provider {
+            name: o["metadata"]["name"].as_str().unwrap_or_default().into(),
+            api_base: spec["apiBase"].as_str().map(str::to_string),
+            secret: match (r["name"].as_str(), r["key"].as_str()) {
+                (Some(name), Some(key)) => Some((name.into(), key.into())),
+                _ => None,
+            },
+        }
+    }
+}
+
 /// A stack's first unmet readiness condition, as the build reports it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{condition}: {message}")]
@@ -632,6 +664,71 @@ mod tests {
                 { "type": "RuntimeIdentityReady", "status": "False", "message": "no service account" },
                 { "type": "Ready", "status": "False", "message": "" } ] },
         ] })
+    }
+
+    #[test]
+    fn a_stacks_provider_key_reaches_its_job_by_reference_only() {
+        let meta = |kind: &str, name: &str, spec: Value| {
+            json!({ "kind": kind, "metadata": { "name": name, "namespace": crate::names::org_namespace("acme"),
+                    "labels": { "kradle.a5c.ai/org": "acme" } }, "spec": spec })
+        };
+        let mut objects = objects();
+        objects.push(meta(
+            "AgentProviderConfig",
+            "claude",
+            json!({ "provider": "anthropic", "authType": "api-key",
+                    "apiBase": "https://llm.internal/v1",
+                    "secretRef": { "name": "anthropic", "key": "api-key" } }),
+        ));
+        for o in &mut objects {
+            if o["kind"] == "AgentStack" && o["metadata"]["name"] == "fixer" {
+                o["spec"]["provider"] = "claude".into();
+            }
+        }
+        let c = Catalog::from_objects(&objects, &report());
+        let stack = c.stack("acme", "fixer").unwrap();
+        let provider = stack.provider.as_ref().unwrap();
+        assert_eq!(
+            provider.secret,
+            Some(("anthropic".into(), "api-key".into()))
+        );
+        assert_eq!(
+            stack.context["provider"]["apiKeyEnv"],
+            "KRADLE_PROVIDER_API_KEY"
+        );
+        let launch = crate::dispatch::job::launch_of(
+            stack,
+            "fixer-1",
+            1,
+            "fix",
+            Some("api"),
+            Some("main"),
+            "pvc",
+            true,
+            "http://kradle",
+        );
+        let job = launch.job();
+        let env = &job["spec"]["template"]["spec"]["containers"][0]["env"];
+        let named = |name: &str| {
+            env.as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["name"] == name)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            named("KRADLE_PROVIDER_API_KEY")["valueFrom"]["secretKeyRef"],
+            json!({ "name": "anthropic", "key": "api-key" })
+        );
+        assert!(named("KRADLE_PROVIDER_API_KEY").get("value").is_none());
+        assert_eq!(
+            named("KRADLE_PROVIDER_API_BASE")["value"],
+            "https://llm.internal/v1"
+        );
+        // A stack without a provider gets neither.
+        let broken = c.stack("acme", "broken").unwrap();
+        assert!(broken.provider.is_none());
     }
 
     #[test]

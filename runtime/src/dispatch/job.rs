@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use super::bundle::{PROVIDER_BASE_ENV, PROVIDER_KEY_ENV};
 use super::catalog::Stack;
 use crate::names::job_name;
 
@@ -53,6 +54,8 @@ pub struct Launch {
     pub stack_spec: Value,
     /// The org's Agent Mux gateway: the attempt runs there, not as a Job.
     pub gateway: Option<super::catalog::Gateway>,
+    /// The stack's model provider: its key reaches the pod by reference.
+    pub provider: Option<super::catalog::Provider>,
 }
 
 impl Launch {
@@ -134,6 +137,15 @@ impl Launch {
             env_value("AGENT_MUX_TRANSPORT", &self.transport),
             env_value("TRANSPORT_MUX_CODEC", TRANSPORT_CODEC),
         ];
+        if let Some(p) = &self.provider {
+            if let Some((secret, key)) = &p.secret {
+                env.push(json!({ "name": PROVIDER_KEY_ENV,
+                    "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } }));
+            }
+            if let Some(base) = &p.api_base {
+                env.push(env_value(PROVIDER_BASE_ENV, base));
+            }
+        }
         if let Some(repo) = &self.repository {
             env.push(env_value("KRADLE_REPOSITORY", repo));
         }
@@ -228,5 +240,6 @@ pub fn launch_of(
         context: None,
         stack_spec: stack.spec.clone(),
         gateway: None,
+        provider: stack.provider.clone(),
     }
 }
