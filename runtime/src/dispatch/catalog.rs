@@ -477,8 +477,6 @@ impl Catalog {
     }
 }
 
-/// `Ok` when the report says the stack is ready; otherwise the first
-/// condition that is not True.
 /// A stack's model provider, as its pods get it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Provider {
@@ -513,6 +511,8 @@ pub struct NotReady {
     pub message: String,
 }
 
+/// `Ok` when the report says the stack is ready; otherwise the first
+/// condition that is not True.
 fn readiness(report: &Value, org: &str, name: &str) -> Result<(), NotReady> {
     let ready = |message: &str| NotReady {
         condition: "Ready".into(),
