@@ -88,6 +88,8 @@ pub struct Args {
 pub enum SetupError {
     #[error(transparent)]
     NoClient(#[from] NoClient),
+    #[error(transparent)]
+    Serve(#[from] kradle_runtime::server::ServeError),
     #[error("{0}")]
     Client(String),
     #[error(transparent)]
@@ -284,7 +286,7 @@ async fn apply(args: Args) -> Result<u8, Failure> {
         .or(planned.gitea_url.clone());
     let needs_gitea = plans.iter().any(|p| p.backend == Backend::Gitea);
     let gitea = if needs_gitea {
-        Some(clients::gitea(gitea_url.as_deref(), None)?)
+        Some(clients::gitea(gitea_url.as_deref())?)
     } else {
         None
     };

@@ -91,7 +91,7 @@ async fn import(args: Args) -> Result<u8, Failure> {
                 .filter(|u| !u.trim().is_empty())
                 .ok_or(clients::NoClient::NoGiteaUrl)
                 .map_err(SetupError::from)?;
-            let gitea = clients::gitea(Some(&url), None).map_err(SetupError::from)?;
+            let gitea = clients::gitea(Some(&url)).map_err(SetupError::from)?;
             kradle_runtime::import::import_gitea(&gitea, &args.org, &url).await
         }
         ImportBackend::Github => {

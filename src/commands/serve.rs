@@ -272,7 +272,7 @@ async fn load_config(args: &Args) -> Result<Result<Loaded, String>, Failure> {
         .iter()
         .any(|p| p.backend == Backend::Gitea)
         .then(|| {
-            clients::gitea(gitea_url.as_deref(), None)
+            clients::gitea(gitea_url.as_deref())
                 .map(|g| writeback::Forge::Gitea(Arc::new(g)))
                 .map_err(Arc::new)
         });
@@ -370,7 +370,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
     state.replace_catalog(catalog);
     let listening = server::listen(&http, state)
         .await
-        .map_err(|e| Failure::Apply(SetupError::Forge(e.to_string())))?;
+        .map_err(SetupError::from)?;
     // The signal handlers are in place before `listening on` is logged: a
     // SIGHUP or SIGTERM sent as soon as that line shows must not meet the
     // default action (which ends the process).

@@ -53,13 +53,13 @@ pub enum NoClient {
     },
 }
 
-/// A Gitea client of the server at `url`, with the token `token`
-/// (`KRADLE_GITEA_TOKEN` when `None`).
-pub fn gitea(url: Option<&str>, token: Option<&str>) -> Result<Gitea, NoClient> {
+/// A Gitea client of the server at `url`, with the token of
+/// `KRADLE_GITEA_TOKEN`.
+pub fn gitea(url: Option<&str>) -> Result<Gitea, NoClient> {
     let url = url.ok_or(NoClient::NoGiteaUrl)?;
     let from_env = std::env::var(GITEA_TOKEN_ENV).ok();
-    let token = token
-        .or(from_env.as_deref())
+    let token = from_env
+        .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(NoClient::NoGiteaToken)?;

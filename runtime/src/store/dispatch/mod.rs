@@ -21,10 +21,13 @@ pub use schedules::Scheduled;
 use super::queue::JOBS_CHANNEL;
 use super::{Store, StoreError};
 use crate::dispatch::catalog::{DEFAULT_DEADLINE_SECONDS, DEFAULT_MAX_ATTEMPTS};
-use crate::dispatch::run::{ApprovalPhase, AttemptPhase, Phase, Pinned, Run, WorkspacePhase};
+use crate::dispatch::run::{ApprovalPhase, AttemptPhase, Phase, Pinned, Run, Step, WorkspacePhase};
 
 /// The queue of dispatch steps; jobs are keyed `run:<id>`.
 pub const DISPATCH_QUEUE: &str = "dispatch";
+
+/// Tries of one dispatch step before the run gives up (`DispatchGaveUp`).
+const STEP_MAX_ATTEMPTS: i32 = 20;
 
 /// The workspace a run was bound to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +100,7 @@ pub(crate) async fn create_run(
              RETURNING id),
          job AS (
              INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
-             SELECT $14, 'run:' || id, jsonb_build_object('run', id), 20 FROM run)
+             SELECT $14, 'run:' || id, jsonb_build_object('run', id), $16 FROM run)
          SELECT pg_notify($15, $14)",
     )
     .bind(id)
@@ -115,6 +118,7 @@ pub(crate) async fn create_run(
     .bind(deadline_seconds)
     .bind(DISPATCH_QUEUE)
     .bind(JOBS_CHANNEL)
+    .bind(STEP_MAX_ATTEMPTS)
     .execute(&mut *conn)
     .await?;
     Ok((id, name))
@@ -214,12 +218,13 @@ pub(super) async fn enqueue_step(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO kradle_jobs (queue, key, payload, max_attempts, run_at)
-         VALUES ($1, 'run:' || $2, jsonb_build_object('run', $2::bigint), 20,
+         VALUES ($1, 'run:' || $2, jsonb_build_object('run', $2::bigint), $4,
                  now() + make_interval(secs => $3::float8 / 1000))",
     )
     .bind(DISPATCH_QUEUE)
     .bind(run)
     .bind(delay.as_millis() as f64)
+    .bind(STEP_MAX_ATTEMPTS)
     .execute(&mut *conn)
     .await?;
     sqlx::query("SELECT pg_notify($1, $2)")
@@ -234,7 +239,7 @@ pub(super) async fn enqueue_step(
 pub(super) struct Ending<'a> {
     pub phase: Phase,
     /// `Done`, or `Cleanup` when a cancelled run's Job is to be deleted.
-    pub step: crate::dispatch::run::Step,
+    pub step: Step,
     pub reason: &'a str,
     pub message: Option<&'a str>,
     /// The run's result, when the agent reported one.
