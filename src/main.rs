@@ -74,6 +74,9 @@ enum Command {
     Approvals(commands::runs::ApprovalsArgs),
     /// Manage the runtime's PostgreSQL database (migrations).
     Db(commands::db::Args),
+    /// From an agent's pod: comment, open a pull request, set a status,
+    /// report the result, through the run's agent API.
+    Agent(commands::agent::Args),
 }
 
 /// A failure of kradle itself (exit 2), as opposed to problems in the input.
@@ -138,6 +141,7 @@ fn main() -> ExitCode {
         Command::Dispatch(args) => commands::runs::run_dispatch(args),
         Command::Runs(args) => commands::runs::run_runs(args),
         Command::Approvals(args) => commands::runs::run_approvals(args),
+        Command::Agent(args) => commands::agent::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

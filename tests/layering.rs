@@ -201,6 +201,7 @@ fn runtime_file_of(path: &str, files: &[(String, String)]) -> Option<String> {
 /// The runtime's pure modules: decisions and data, no I/O. The store may
 /// use their types; they use no adapter.
 const PURE: &[&str] = &[
+    "agent/mod.rs",
     "dispatch/mod.rs",
     "dispatch/run.rs",
     "dispatch/outcome.rs",

@@ -10,6 +10,7 @@
 //!
 //! It depends on the compiler, never the reverse (`tests/layering.rs`).
 
+pub mod agent;
 pub mod apply;
 pub mod cluster;
 pub mod dispatch;

@@ -18,7 +18,7 @@ use crate::cluster::reviews::ClusterReviewer;
 use crate::dispatch::memory::MemoryGit;
 use crate::dispatch::mux::AgentMux;
 use crate::forge::github::GitHub;
-use crate::loops::{backfill, dispatch, schedule, sync, writeback};
+use crate::loops::{agent, backfill, dispatch, schedule, sync, writeback};
 use crate::serve::AppState;
 use crate::serve::api::StaticTokens;
 use crate::serve::tls::{self, FrontProxy, Identity, ServingCert, TlsError, TlsListener};
@@ -95,11 +95,22 @@ pub fn start(state: &AppState, loops: Loops, stop: &watch::Receiver<bool>) -> Ru
         "dispatch",
         tokio::spawn(dispatch::run(dispatcher, stop.clone())),
     ));
+    let forges = Arc::new(loops.writeback);
+    tasks.push((
+        "agent writes",
+        tokio::spawn(agent::run(
+            state.store().clone(),
+            forges.clone(),
+            loops.lease,
+            state.agent_write_stats(),
+            stop.clone(),
+        )),
+    ));
     tasks.push((
         "write-back",
         tokio::spawn(writeback::run(
             state.store().clone(),
-            Arc::new(loops.writeback),
+            forges,
             loops.lease,
             state.writeback_stats(),
             stop.clone(),

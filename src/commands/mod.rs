@@ -1,6 +1,7 @@
 //! The commands, one module each, and what they share: reading the input,
 //! rendering diagnostics, writing to stdout.
 
+pub mod agent;
 pub mod apply;
 pub mod build;
 pub mod completions;

@@ -691,6 +691,19 @@ pub fn run_approvals(args: ApprovalsArgs) -> Result<u8, Failure> {
                 ));
                 Ok(0)
             }
+            Decided::Writes { approved, writes } => {
+                say(&format!(
+                    "approval {} {} by {who}: {writes} write(s) of its run {}",
+                    esc(&a.named.name),
+                    if approved { "approved" } else { "denied" },
+                    if approved {
+                        "queued; later ones are sent without asking"
+                    } else {
+                        "rejected; later ones are too"
+                    }
+                ));
+                Ok(0)
+            }
             Decided::NotFound => {
                 say(&format!(
                     "kradle: error: organization `{}` has no approval `{}`",

@@ -68,6 +68,14 @@ pub struct World {
     pub issues: BTreeMap<(String, String), Vec<Value>>,
     /// (org, repo) → the names of the labels it defines.
     pub labels: BTreeMap<(String, String), Vec<String>>,
+    /// (org, repo) → branch → its head commit (`push`).
+    pub branches: BTreeMap<(String, String), BTreeMap<String, String>>,
+    /// (org, repo) → its pull requests (which share issues' numbers).
+    pub pulls: BTreeMap<(String, String), Vec<Value>>,
+    /// (org, repo, issue or pull number) → its comments.
+    pub comments: BTreeMap<(String, String, i64), Vec<Value>>,
+    /// (org, repo, sha) → the commit's statuses, oldest first.
+    pub statuses: BTreeMap<(String, String, String), Vec<Value>>,
     pub next_id: i64,
     /// Every write that changed something: "METHOD /path".
     pub writes: Vec<String>,
@@ -107,6 +115,40 @@ impl World {
             .get_mut(&(org.to_string(), repo.to_string()))?
             .iter_mut()
             .find(|i| i["number"].as_i64().is_some_and(|n| index.parse() == Ok(n)))
+    }
+
+    /// The next number of `org/repo`'s issues and pull requests.
+    fn next_index(&self, key: &(String, String)) -> i64 {
+        let numbers = self
+            .issues
+            .get(key)
+            .into_iter()
+            .flatten()
+            .chain(self.pulls.get(key).into_iter().flatten())
+            .filter_map(|i| i["number"].as_i64());
+        numbers.max().unwrap_or(0) + 1
+    }
+
+    /// Whether `org/repo` has an issue or pull request `index`.
+    fn has_index(&self, key: &(String, String), index: &str) -> bool {
+        let Ok(n) = index.parse::<i64>() else {
+            return false;
+        };
+        self.issues
+            .get(key)
+            .into_iter()
+            .flatten()
+            .chain(self.pulls.get(key).into_iter().flatten())
+            .any(|i| i["number"].as_i64() == Some(n))
+    }
+
+    /// Every comment of `org/repo`, over its issues and pull requests.
+    pub fn comments_of(&self, org: &str, repo: &str) -> Vec<Value> {
+        self.comments
+            .iter()
+            .filter(|((o, r, _), _)| o == org && r == repo)
+            .flat_map(|(_, c)| c.iter().cloned())
+            .collect()
     }
 
     pub fn hooks_of(&self, scope: &str) -> usize {
@@ -167,26 +209,46 @@ impl FakeGitea {
     /// labels the repository defines.
     pub fn issue(&self, org: &str, repo: &str, issue: Value, labels: &[&str]) {
         self.with(|w| {
-            if !w.orgs.contains_key(org) {
-                let id = w.id();
-                w.orgs
-                    .insert(org.into(), json!({ "id": id, "username": org }));
-            }
+            w.repo_in(org, repo);
             let key = (org.to_string(), repo.to_string());
-            if !w.repos.contains_key(&key) {
-                let id = w.id();
-                w.repos.insert(
-                    key.clone(),
-                    json!({ "id": id, "name": repo, "full_name": format!("{org}/{repo}"),
-                            "private": false, "default_branch": "main" }),
-                );
-            }
             w.issues.entry(key.clone()).or_default().push(issue);
             w.labels
                 .entry(key)
                 .or_default()
                 .extend(labels.iter().map(|l| l.to_string()));
         });
+    }
+
+    /// Someone pushed `sha` to `branch` of `org/repo` (made with its
+    /// organization when missing).
+    pub fn push(&self, org: &str, repo: &str, branch: &str, sha: &str) {
+        self.with(|w| {
+            w.repo_in(org, repo);
+            w.branches
+                .entry((org.to_string(), repo.to_string()))
+                .or_default()
+                .insert(branch.to_string(), sha.to_string());
+        });
+    }
+}
+
+impl World {
+    /// `org/repo`, made with its organization when missing.
+    fn repo_in(&mut self, org: &str, repo: &str) {
+        if !self.orgs.contains_key(org) {
+            let id = self.id();
+            self.orgs
+                .insert(org.into(), json!({ "id": id, "username": org }));
+        }
+        let key = (org.to_string(), repo.to_string());
+        if !self.repos.contains_key(&key) {
+            let id = self.id();
+            self.repos.insert(
+                key,
+                json!({ "id": id, "name": repo, "full_name": format!("{org}/{repo}"),
+                        "private": false, "default_branch": "main" }),
+            );
+        }
     }
 }
 
@@ -560,6 +622,123 @@ fn route(
             issue["labels"] = json!(labels);
             issue["updated_at"] = now();
             json_response(StatusCode::OK, json!(labels))
+        }
+        // repo/issue_comment.go: ListIssueComments (every comment, with
+        // X-Total-Count), CreateIssueComment (201); the issue (or pull
+        // request: both are issues to Gitea) must exist.
+        ("GET" | "POST", ["repos", org, repo, "issues", index, "comments"]) => {
+            let key = (org.to_string(), repo.to_string());
+            if !w.has_index(&key, index) {
+                return not_found();
+            }
+            let number = index.parse::<i64>().unwrap_or_default();
+            let ckey = (org.to_string(), repo.to_string(), number);
+            if m == "GET" {
+                let all = w.comments.get(&ckey).cloned().unwrap_or_default();
+                let total = all.len();
+                return (
+                    StatusCode::OK,
+                    [("x-total-count", total.to_string())],
+                    axum::Json(Value::Array(all)),
+                )
+                    .into_response();
+            }
+            let id = w.id();
+            let c = json!({
+                "id": id, "body": body["body"], "user": user(ADMIN),
+                "html_url": format!("http://gitea.local/{org}/{repo}/issues/{index}#issuecomment-{id}"),
+                "issue_url": format!("http://gitea.local/{org}/{repo}/issues/{index}"),
+                "created_at": now(), "updated_at": now(),
+            });
+            w.comments.entry(ckey).or_default().push(c.clone());
+            json_response(StatusCode::CREATED, c)
+        }
+        // repo/pull.go: ListPullRequests (`state`, default open; paged),
+        // CreatePullRequest: 404 when a branch is missing
+        // (parseCompareInfo), 409 for a second open pull request of the
+        // same head and base (ErrPullRequestAlreadyExists), 201.
+        ("GET", ["repos", org, repo, "pulls"]) => {
+            let state = query.get("state").map_or("open", String::as_str);
+            let mut pulls: Vec<Value> = w
+                .pulls
+                .get(&(org.to_string(), repo.to_string()))
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| state == "all" || p["state"] == state)
+                .collect();
+            pulls.reverse();
+            page(pulls, query)
+        }
+        ("POST", ["repos", org, repo, "pulls"]) => {
+            let key = (org.to_string(), repo.to_string());
+            let (head, base) = (
+                body["head"].as_str().unwrap_or_default(),
+                body["base"].as_str().unwrap_or_default(),
+            );
+            let branches = w.branches.get(&key).cloned().unwrap_or_default();
+            let (Some(head_sha), Some(base_sha)) = (branches.get(head), branches.get(base)) else {
+                return not_found();
+            };
+            if let Some(p) = w.pulls.get(&key).into_iter().flatten().find(|p| {
+                p["state"] == "open" && p["head"]["ref"] == head && p["base"]["ref"] == base
+            }) {
+                return message(
+                    StatusCode::CONFLICT,
+                    &format!(
+                        "pull request already exists for these targets [id: {}, issue_id: {}, head_repo_id: 0, base_repo_id: 0, head_branch: {head}, base_branch: {base}]",
+                        p["id"], p["number"]
+                    ),
+                );
+            }
+            let (id, number) = (w.id(), w.next_index(&key));
+            let p = json!({
+                "id": id, "number": number, "title": body["title"], "body": body["body"],
+                "state": "open", "user": user(ADMIN), "merged": false,
+                "html_url": format!("http://gitea.local/{org}/{repo}/pulls/{number}"),
+                "head": { "label": head, "ref": head, "sha": head_sha },
+                "base": { "label": base, "ref": base, "sha": base_sha },
+                "created_at": now(), "updated_at": now(),
+            });
+            w.pulls.entry(key).or_default().push(p.clone());
+            json_response(StatusCode::CREATED, p)
+        }
+        // repo/status.go: NewCommitStatus; a commit the repository does
+        // not have fails in GetCommit, which the handler answers with 500
+        // (services/repository/files/commit.go). GetCommitStatuses: paged.
+        ("POST", ["repos", org, repo, "statuses", sha]) => {
+            let key = (org.to_string(), repo.to_string());
+            let known = w
+                .branches
+                .get(&key)
+                .is_some_and(|b| b.values().any(|s| s == sha));
+            if !known {
+                return message(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("GetCommit[{sha}]: object does not exist"),
+                );
+            }
+            let id = w.id();
+            let st = json!({
+                "id": id, "state": body["state"], "context": body["context"],
+                "description": body.get("description").cloned().unwrap_or(json!("")),
+                "target_url": body.get("target_url").cloned().unwrap_or(json!("")),
+                "creator": user(ADMIN), "created_at": now(), "updated_at": now(),
+            });
+            w.statuses
+                .entry((org.to_string(), repo.to_string(), sha.to_string()))
+                .or_default()
+                .push(st.clone());
+            json_response(StatusCode::CREATED, st)
+        }
+        ("GET", ["repos", org, repo, "statuses", sha]) => {
+            let mut all = w
+                .statuses
+                .get(&(org.to_string(), repo.to_string(), sha.to_string()))
+                .cloned()
+                .unwrap_or_default();
+            all.reverse();
+            page(all, query)
         }
         // repo/collaborators.go: ListCollaborators.
         ("GET", ["repos", org, repo, "collaborators"]) => {

@@ -17,6 +17,7 @@ use sha2::Sha256;
 use support::TestDb;
 use support::upstream::workspace;
 
+mod agent_writes;
 mod agents_api;
 mod api;
 mod apiservice;

@@ -151,17 +151,28 @@ pub fn check_manual(
         return Err(NotDispatchable::TaskKind(task_kind.to_string()));
     }
     if let Some(r) = git_ref {
-        let ok = !r.is_empty()
-            && r.len() <= 255
-            && !r.contains("..")
-            && !r.starts_with('-')
-            && r.chars()
-                .all(|c| c.is_ascii_graphic() && !"~^:?*[\\".contains(c));
-        if !ok {
+        if !is_plain_ref(r) {
             return Err(NotDispatchable::Ref(r.to_string()));
         }
     }
     Ok(())
+}
+
+/// Whether `r` is a plain git ref a checkout or a push may take: printable
+/// ASCII without the characters git refuses in a ref (`~^:?*[\`), no
+/// `..`, no leading `-` (an option to git), no `@{`, and no `/`-separated
+/// part that is empty, starts with `.` or ends with `.lock`.
+pub fn is_plain_ref(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 255
+        && !r.contains("..")
+        && !r.contains("@{")
+        && !r.starts_with('-')
+        && !r.ends_with('.')
+        && r.chars()
+            .all(|c| c.is_ascii_graphic() && !"~^:?*[\\".contains(c))
+        && r.split('/')
+            .all(|part| !part.is_empty() && !part.starts_with('.') && !part.ends_with(".lock"))
 }
 
 /// Whether `event` is a Gitea label update, which carries the issue's

@@ -9,6 +9,7 @@
 //! when one is retried or buried. A new loop is a new module here with a
 //! handler (see docs/architecture.md).
 
+pub mod agent;
 pub mod backfill;
 pub mod dispatch;
 pub mod schedule;

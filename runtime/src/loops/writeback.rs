@@ -64,14 +64,14 @@ pub enum Forge {
 }
 
 impl Forge {
-    fn http(&self) -> &Http {
+    pub fn http(&self) -> &Http {
         match self {
             Forge::GitHub(g) => &g.http,
             Forge::Gitea(g) => &g.http,
         }
     }
 
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Forge::GitHub(_) => "GitHub",
             Forge::Gitea(_) => "Gitea",

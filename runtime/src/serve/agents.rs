@@ -179,6 +179,15 @@ pub async fn decide(
     {
         Ok(Decided::Approved) => answer(StatusCode::OK, "Approved", format!("approved by {who}")),
         Ok(Decided::Denied) => answer(StatusCode::OK, "Denied", format!("denied by {who}")),
+        Ok(Decided::Writes { approved, writes }) => answer(
+            StatusCode::OK,
+            if approved { "Approved" } else { "Denied" },
+            format!(
+                "{} by {who}: {writes} write(s) of the run {}",
+                if approved { "approved" } else { "denied" },
+                if approved { "queued" } else { "rejected" }
+            ),
+        ),
         Ok(Decided::NotFound) => answer(
             StatusCode::NOT_FOUND,
             "NotFound",

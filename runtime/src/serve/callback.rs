@@ -29,13 +29,7 @@ pub async fn callback(
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> axum::response::Response {
-    let Some(token) = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    else {
+    let Some(token) = bearer(&headers) else {
         return unauthorized().into_response();
     };
     // The body is read only from a caller that holds a token.
@@ -48,7 +42,18 @@ pub async fn callback(
         .into_response()
 }
 
-fn unauthorized() -> (StatusCode, Json<Value>) {
+/// The bearer token of a request, if it has one.
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// 401: the same for a wrong token and an unknown run.
+pub(super) fn unauthorized() -> (StatusCode, Json<Value>) {
     (
         StatusCode::UNAUTHORIZED,
         Json(json!({ "message": "a valid run token is required" })),

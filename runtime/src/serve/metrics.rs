@@ -121,6 +121,20 @@ pub(super) async fn metrics(
             ("retried", &wb.retried),
         ],
     );
+    let aw = &state.agent_writes;
+    counters(
+        &mut out,
+        "kradle_agent_writes_total",
+        "Agent writes (comments, pull requests, statuses) finished by this process, by outcome.",
+        "outcome",
+        &[
+            ("sent", &aw.sent),
+            ("already_there", &aw.already_there),
+            ("refused", &aw.refused),
+            ("failed", &aw.failed),
+            ("retried", &aw.retried),
+        ],
+    );
     let ds = &state.dispatch;
     counters(
         &mut out,

@@ -6,6 +6,7 @@
 //! with a queued job before answering 202. Nothing unverified is stored.
 
 pub mod access;
+mod agent_api;
 pub mod agents;
 pub mod api;
 mod callback;
@@ -311,6 +312,7 @@ pub struct AppState {
     deliveries: Arc<metrics::DeliveryCounts>,
     workers: Arc<workers::SyncStats>,
     writeback: Arc<writeback::Stats>,
+    agent_writes: Arc<crate::loops::agent::Stats>,
     dispatch: Arc<dispatch::Stats>,
     catalog: dispatch::SharedCatalog,
     /// Turns true when the server stops: watches end.
@@ -333,6 +335,7 @@ impl AppState {
             deliveries: Arc::default(),
             workers: Arc::default(),
             writeback: Arc::default(),
+            agent_writes: Arc::default(),
             dispatch: Arc::default(),
             catalog: dispatch::SharedCatalog::default(),
             stopping: Arc::new(tokio::sync::watch::channel(false).0),
@@ -383,6 +386,11 @@ impl AppState {
     /// The counters the write-back worker of this process keeps.
     pub fn writeback_stats(&self) -> Arc<writeback::Stats> {
         self.writeback.clone()
+    }
+
+    /// The counters the agent-writes worker of this process keeps.
+    pub fn agent_write_stats(&self) -> Arc<crate::loops::agent::Stats> {
+        self.agent_writes.clone()
     }
 
     /// The counters the dispatch worker of this process keeps.
@@ -460,6 +468,16 @@ pub fn router(state: AppState) -> Router {
             "/api/orgs/{org}/agents/approvals/{name}/{decision}",
             post(agents::decide),
         );
+    // The agent API: bodies bounded by its handlers, and by this layer.
+    let agent = Router::new()
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/writes",
+            post(agent_api::write),
+        )
+        .route(
+            "/api/orgs/{org}/agents/runs/{name}/writes/{key}",
+            get(agent_api::write_status),
+        );
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -496,6 +514,10 @@ pub fn router(state: AppState) -> Router {
         )))
         .merge(calls.layer(axum::middleware::from_fn_with_state(
             guard.limited(MAX_CALL_BODY),
+            listen::guard_body,
+        )))
+        .merge(agent.layer(axum::middleware::from_fn_with_state(
+            guard.limited(agent_api::MAX_WRITE_CALL),
             listen::guard_body,
         )))
         .layer(axum::middleware::from_fn_with_state(

@@ -8,6 +8,7 @@
 //! Nothing stored is secret: intents keep the path and a digest of the body
 //! as planned, with `${secret:…}` placeholders unresolved.
 
+mod agent;
 mod applied;
 mod deliveries;
 mod dispatch;
@@ -27,6 +28,7 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 
+pub use agent::{AGENT_QUEUE, AgentWrite, Caller, Calling, NewAgentWrite, WRITE_BACK};
 pub use applied::AppliedPlan;
 pub use deliveries::{NewDelivery, Recorded, SYNC_QUEUE};
 pub use dispatch::{

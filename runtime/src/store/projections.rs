@@ -260,17 +260,23 @@ fn source(kind: &str) -> Option<&'static str> {
                     jsonb_build_object('kradle.a5c.ai/org', i.org, 'kradle.a5c.ai/source', i.backend,
                                        'kradle.a5c.ai/phase', i.phase) AS labels,
                     jsonb_strip_nulls(jsonb_build_object('organizationRef', i.org, 'providerRef', i.backend,
-                        'resourceRef', CASE WHEN i.resource_name IS NULL
-                            THEN jsonb_build_object('operation', i.operation_id)
+                        'resourceRef', CASE
+                            WHEN r.name IS NOT NULL
+                                THEN jsonb_build_object('kind', 'AgentDispatchRun', 'name', r.name)
+                            WHEN i.resource_name IS NULL
+                                THEN jsonb_build_object('operation', i.operation_id)
                             ELSE jsonb_build_object('kind', i.resource_kind, 'name', i.resource_name) END,
-                        'interfaceKey', CASE WHEN i.resource_name IS NULL THEN 'gitForge' ELSE 'issueTracking' END,
+                        'interfaceKey', CASE WHEN i.resource_name IS NULL AND i.run IS NULL
+                            THEN 'gitForge' ELSE 'issueTracking' END,
                         'operation', i.action, 'method', i.method, 'path', i.path,
-                        'payload', i.payload -> 'edit', 'base', i.payload -> 'base',
+                        'payload', coalesce(i.payload -> 'edit', i.payload -> 'write'),
+                        'base', i.payload -> 'base', 'dispatchRun', r.name,
                         'idempotencyKey', i.idempotency_key)) AS spec,
                     jsonb_strip_nulls(jsonb_build_object('phase', i.phase, 'attempts', i.attempts,
                         'lastError', i.last_error, 'externalResult', i.result,
                         'updatedAt', i.updated_at)) AS status
-               FROM kradle_write_intents i"
+               FROM kradle_write_intents i
+               LEFT JOIN kradle_dispatch_runs r ON r.id = i.run"
         }
         "ExternalSyncConflict" => {
             "SELECT c.id, c.org, 'conflict-' || c.id AS name,

@@ -8,6 +8,7 @@ use super::{
     settle_attempt,
 };
 use crate::dispatch::run::{ApprovalPhase, AttemptPhase, FailReason, Phase, Step};
+use crate::store::agent::{WRITE_BACK, decide_writes};
 use crate::store::{Store, StoreError};
 
 impl Store {
@@ -22,15 +23,15 @@ impl Store {
         reason: Option<&str>,
     ) -> Result<Decided, StoreError> {
         self.in_tx(async |tx| {
-            let row: Option<(i64, ApprovalPhase, Option<String>)> = sqlx::query_as(
-                "SELECT run, phase, decided_by FROM kradle_approvals
+            let row: Option<(i64, ApprovalPhase, Option<String>, String)> = sqlx::query_as(
+                "SELECT run, phase, decided_by, action FROM kradle_approvals
                   WHERE org = $1 AND name = $2 FOR UPDATE",
             )
             .bind(org)
             .bind(name)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((run, phase, decided_by)) = row else {
+            let Some((run, phase, decided_by, action)) = row else {
                 return Ok(Decided::NotFound);
             };
             if phase != ApprovalPhase::Pending {
@@ -58,6 +59,14 @@ impl Store {
             .bind(reason)
             .execute(&mut *tx)
             .await?;
+            if action == WRITE_BACK {
+                // The run's writes wait for it, not the run.
+                let writes = decide_writes(&mut *tx, run, approve, by).await?;
+                return Ok(Decided::Writes {
+                    approved: approve,
+                    writes,
+                });
+            }
             let (to, why, message) = if approve {
                 (
                     (Phase::Pending, Step::Workspace),

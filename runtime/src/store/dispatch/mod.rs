@@ -162,6 +162,12 @@ pub enum Cancelled {
 pub enum Decided {
     Approved,
     Denied,
+    /// A `write-back` approval: the run's writes held for it were queued
+    /// (approved) or Rejected; how many.
+    Writes {
+        approved: bool,
+        writes: usize,
+    },
     NotFound,
     /// Decided already: by whom, and how.
     Already(String),
