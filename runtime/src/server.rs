@@ -34,6 +34,8 @@ pub struct Loops {
     pub poll: Duration,
     /// The base URL agents call back.
     pub callback_base: String,
+    /// kradle's own image, for the tools and checkout of agent pods.
+    pub tools_image: Option<String>,
     /// Where attempts run as Jobs; without it they wait in Queued.
     pub executor: Option<Arc<KubeJobs>>,
     /// How memory repositories are read.
@@ -86,6 +88,7 @@ pub fn start(state: &AppState, loops: Loops, stop: &watch::Receiver<bool>) -> Ru
         mux: Arc::new(AgentMux::new()),
         memory: loops.memory,
         callback_base: loops.callback_base,
+        tools_image: loops.tools_image,
         poll: loops.poll,
         lease: loops.lease,
         concurrency: DISPATCH_CONCURRENCY,

@@ -99,6 +99,7 @@ async fn world(catalog: Catalog) -> World {
         mux: Arc::default(),
         memory: None,
         callback_base: "http://kradle.test:8080".into(),
+        tools_image: None,
         poll: Duration::from_millis(10),
         lease: Duration::from_secs(30),
         concurrency: 4,

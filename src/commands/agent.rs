@@ -71,6 +71,23 @@ enum AgentCommand {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Copy this kradle binary into DIR (the pod's init container does,
+    /// so any agent image can run `kradle agent`).
+    Install {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Check out the run's repository at its ref into the workspace: a
+    /// clone, or in a reused workspace a fetch, a hard reset and a clean
+    /// (the pod's checkout init container runs it, in the agent's image).
+    Checkout {
+        #[arg(long, env = "KRADLE_CHECKOUT_URL", value_name = "URL")]
+        url: String,
+        #[arg(long = "ref", env = "KRADLE_REF", value_name = "BRANCH")]
+        git_ref: String,
+        #[arg(long, env = "KRADLE_WORKSPACE_PATH", value_name = "DIR")]
+        workspace: PathBuf,
+    },
     /// Report the run's result: the callback.
     Done {
         #[arg(long, conflicts_with = "failed", required_unless_present = "failed")]
@@ -153,6 +170,15 @@ fn default_key(write: &Value) -> String {
 }
 
 pub fn run(args: Args) -> Result<u8, Failure> {
+    match &args.command {
+        AgentCommand::Install { dir } => return install(dir),
+        AgentCommand::Checkout {
+            url,
+            git_ref,
+            workspace,
+        } => return super::checkout::checkout(url, git_ref, workspace),
+        _ => {}
+    }
     let Some(callback) = args.callback_url.clone() else {
         say(
             "kradle agent: error: KRADLE_CALLBACK_URL is not set: kradle agent runs in an agent's pod",
@@ -198,6 +224,7 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             let phase = if succeeded { "Succeeded" } else { "Failed" };
             return crate::block_on(api.done(phase, message));
         }
+        AgentCommand::Install { .. } | AgentCommand::Checkout { .. } => return Ok(0),
         AgentCommand::Comment { body_file, write } => match read_text(&body_file) {
             Ok(body) => (json!({ "op": "comment", "body": body }), write),
             Err(e) => {
@@ -260,6 +287,24 @@ pub fn run(args: Args) -> Result<u8, Failure> {
         }
     };
     crate::block_on(api.write(write, flags))
+}
+
+/// Copies the running binary to `dir/kradle`, executable.
+fn install(dir: &std::path::Path) -> Result<u8, Failure> {
+    let me = std::env::current_exe()?;
+    std::fs::create_dir_all(dir)?;
+    let to = dir.join("kradle");
+    // Written aside, then renamed: a half-copied binary is never run.
+    let part = dir.join(".kradle.part");
+    std::fs::copy(&me, &part)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&part, std::fs::Permissions::from_mode(0o755))?;
+    }
+    std::fs::rename(&part, &to)?;
+    say(&format!("kradle agent: installed {}", to.display()));
+    Ok(0)
 }
 
 struct Api {

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod apply;
 pub mod build;
+pub mod checkout;
 pub mod completions;
 pub mod db;
 pub mod explain;

@@ -125,6 +125,11 @@ pub struct Args {
     /// their pods reach this server; default: http:// and the address listened on.
     #[arg(long, value_name = "URL", env = "KRADLE_CALLBACK_URL")]
     callback_url: Option<String>,
+    /// kradle's own image (the Helm chart sets it): each agent pod gets an init container
+    /// that copies its static binary to /kradle/bin (`kradle agent …`), and one that checks
+    /// out the run's repository into /workspace. Without it, pods get neither.
+    #[arg(long, value_name = "IMAGE", env = "KRADLE_AGENT_TOOLS_IMAGE")]
+    agent_tools_image: Option<String>,
     /// The git URL of an org's memory repository (AgentMemoryRepository), with `{org}` and
     /// `{repo}` in it (`https://gitea.example/{org}/{repo}.git`). With it, each run is pinned
     /// to the commit of its org's memory branch (AgentMemorySnapshot); without it, runs are
@@ -428,6 +433,7 @@ async fn serve(args: Args) -> Result<u8, Failure> {
             .callback_url
             .clone()
             .unwrap_or_else(|| format!("http://{local}")),
+        tools_image: args.agent_tools_image.clone(),
         executor,
         memory,
         writeback: writeback_targets,

@@ -216,11 +216,26 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
             "50",
             "--api-token-file",
             tokens.path().to_str().unwrap(),
+            "--agent-tools-image",
+            "ghcr.io/a5c-ai/kradle:test",
         ],
         Some(kubeconfig.path()),
     )
     .await;
     let (run, token) = started_run(&server, &kube).await;
+    // The pod: kradle's binary copied in, then the checkout of the event's
+    // repository at the run's ref, then the agent.
+    let job = kube
+        .get("jobs", "kradle-org-acme", &format!("agent-{run}-1"))
+        .unwrap();
+    let init = &job["spec"]["template"]["spec"]["initContainers"];
+    assert_eq!(init[0]["image"], "ghcr.io/a5c-ai/kradle:test");
+    assert_eq!(init[1]["name"], "checkout");
+    let env = init[1]["env"].as_array().unwrap();
+    assert!(env.contains(&serde_json::json!({
+        "name": "KRADLE_CHECKOUT_URL", "value": "http://gitea.acme.test/acme/api.git" })));
+    assert!(env.contains(&serde_json::json!({ "name": "KRADLE_REF", "value": "main" })));
+    assert!(kube.invalid().is_empty(), "{:?}", kube.invalid());
 
     let codes = run_agent(&server, &run, &token, workspace.path());
     // The fixer stack says `approvalMode: write-back`: every write waits

@@ -29,7 +29,8 @@ pub(crate) async fn cluster(
 pub(crate) fn fix_comment(id: u64) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "action": "created",
-        "repository": { "id": 3, "name": "api", "full_name": "acme/api", "default_branch": "main" },
+        "repository": { "id": 3, "name": "api", "full_name": "acme/api", "default_branch": "main",
+                        "clone_url": "http://gitea.acme.test/acme/api.git" },
         "issue": { "id": 40, "number": 4, "title": "Flaky test", "state": "open",
                    "user": { "login": "alice" }, "labels": [], "assignees": null,
                    "pull_request": null, "updated_at": "2026-01-02T10:00:00Z" },

@@ -732,6 +732,80 @@ mod tests {
     }
 
     #[test]
+    fn with_kradle_s_image_the_pod_gets_the_binary_and_a_checkout_before_the_agent() {
+        use crate::dispatch::job::{TOOLS_DIR, WORKSPACE_PATH, launch_of};
+        let objects = objects();
+        let c = Catalog::from_objects(&objects, &report());
+        let stack = c.stack("acme", "fixer").unwrap();
+        let mut launch = launch_of(
+            stack,
+            "fixer-1",
+            1,
+            "fix",
+            Some("api"),
+            Some("kradle/fix-4"),
+            "pvc",
+            true,
+            "http://kradle",
+        );
+        // Without kradle's image: the agent alone, as before.
+        let bare = launch.job();
+        assert!(bare["spec"]["template"]["spec"]["initContainers"].is_null());
+        launch.tools_image = Some("ghcr.io/a5c-ai/kradle:0.1.0".into());
+        launch.clone_url = Some("https://gitea.acme.test/acme/api.git".into());
+        let job = launch.job();
+        let pod = &job["spec"]["template"]["spec"];
+        let init = pod["initContainers"].as_array().unwrap();
+        let names: Vec<&str> = init.iter().filter_map(|c| c["name"].as_str()).collect();
+        assert_eq!(names, ["kradle-tools", "checkout"]);
+        assert_eq!(init[0]["image"], "ghcr.io/a5c-ai/kradle:0.1.0");
+        assert_eq!(init[0]["args"], json!(["agent", "install", TOOLS_DIR]));
+        // The checkout runs kradle in the agent's image, on the workspace.
+        assert_eq!(init[1]["image"], stack.image.as_str());
+        assert_eq!(
+            init[1]["command"],
+            json!([format!("{TOOLS_DIR}/kradle"), "agent", "checkout"])
+        );
+        let env = init[1]["env"].as_array().unwrap();
+        assert!(env.contains(&json!({ "name": "KRADLE_REF", "value": "kradle/fix-4" })));
+        assert!(env.contains(
+            &json!({ "name": "KRADLE_CHECKOUT_URL", "value": "https://gitea.acme.test/acme/api.git" })
+        ));
+        let mounts = init[1]["volumeMounts"].as_array().unwrap();
+        assert!(mounts.contains(&json!({ "name": "workspace", "mountPath": WORKSPACE_PATH })));
+        // The agent finds the binary where the init container put it.
+        let agent = &pod["containers"][0];
+        assert!(
+            agent["volumeMounts"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "name": "kradle-bin", "mountPath": TOOLS_DIR }))
+        );
+        assert!(
+            agent["env"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "name": "KRADLE_BIN", "value": format!("{TOOLS_DIR}/kradle") }))
+        );
+        assert!(
+            pod["volumes"]
+                .as_array()
+                .unwrap()
+                .contains(&json!({ "name": "kradle-bin", "emptyDir": {} }))
+        );
+        // No clone URL (a run by hand): the binary, no checkout.
+        launch.clone_url = None;
+        let job = launch.job();
+        assert_eq!(
+            job["spec"]["template"]["spec"]["initContainers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
     fn a_stack_takes_its_defaults_from_its_pool_identity_and_workspace_policy() {
         let objects = objects();
         let c = Catalog::from_objects(&objects, &report());

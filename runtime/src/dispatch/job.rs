@@ -23,6 +23,10 @@ pub const CONTEXT_DIR: &str = "/var/run/kradle";
 /// found under that name without it is not kradle's to mount.
 pub const RUN_WORKSPACE: &str = "kradle.a5c.ai/run-workspace";
 
+/// Where the `kradle` binary is, in every container of an agent's pod
+/// that has the tools (docs/dispatch.md, "The pod").
+pub const TOOLS_DIR: &str = "/kradle/bin";
+
 /// How long a finished Job is kept for `kubectl logs`.
 const TTL_AFTER_FINISHED: i64 = 24 * 3600;
 
@@ -56,6 +60,11 @@ pub struct Launch {
     pub gateway: Option<super::catalog::Gateway>,
     /// The stack's model provider: its key reaches the pod by reference.
     pub provider: Option<super::catalog::Provider>,
+    /// kradle's own image: an init container copies its static binary to
+    /// [`TOOLS_DIR`] for the agent (`kradle agent …`) and the checkout.
+    pub tools_image: Option<String>,
+    /// Where the checkout clones from (with the tools only).
+    pub clone_url: Option<String>,
 }
 
 impl Launch {
@@ -167,20 +176,54 @@ impl Launch {
             volumes.push(json!({ "name": "context", "secret": {
                 "secretName": name, "items": [{ "key": "context.json", "path": "context.json" }] } }));
         }
+        let security = json!({
+            "allowPrivilegeEscalation": false,
+            "capabilities": { "drop": ["ALL"] },
+        });
+        let mut init = Vec::new();
+        if let Some(tools) = &self.tools_image {
+            let bin = json!({ "name": "kradle-bin", "mountPath": TOOLS_DIR });
+            volumes.push(json!({ "name": "kradle-bin", "emptyDir": {} }));
+            // The image's entrypoint is kradle.
+            init.push(json!({
+                "name": "kradle-tools",
+                "image": tools,
+                "args": ["agent", "install", TOOLS_DIR],
+                "volumeMounts": [bin.clone()],
+                "securityContext": security.clone(),
+            }));
+            if let (Some(url), Some(git_ref)) = (&self.clone_url, &self.git_ref) {
+                // In the agent's image (its git), before the agent starts.
+                init.push(json!({
+                    "name": "checkout",
+                    "image": self.image,
+                    "command": [format!("{TOOLS_DIR}/kradle"), "agent", "checkout"],
+                    "env": [
+                        env_value("KRADLE_CHECKOUT_URL", url),
+                        env_value("KRADLE_REF", git_ref),
+                        env_value("KRADLE_WORKSPACE_PATH", WORKSPACE_PATH),
+                    ],
+                    "volumeMounts": [
+                        json!({ "name": "workspace", "mountPath": WORKSPACE_PATH }),
+                        bin.clone(),
+                    ],
+                    "securityContext": security.clone(),
+                }));
+            }
+            mounts.push(bin);
+            env.push(env_value("KRADLE_BIN", &format!("{TOOLS_DIR}/kradle")));
+        }
         let mut container = json!({
             "name": "agent",
             "image": self.image,
             "env": env,
             "volumeMounts": mounts,
-            "securityContext": {
-                "allowPrivilegeEscalation": false,
-                "capabilities": { "drop": ["ALL"] },
-            },
+            "securityContext": security,
         });
         if self.resources.as_object().is_some_and(|r| !r.is_empty()) {
             container["resources"] = self.resources.clone();
         }
-        json!({
+        let mut job = json!({
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": { "name": name, "namespace": self.namespace, "labels": self.labels() },
@@ -199,7 +242,11 @@ impl Launch {
                     },
                 },
             },
-        })
+        });
+        if !init.is_empty() {
+            job["spec"]["template"]["spec"]["initContainers"] = json!(init);
+        }
+        job
     }
 }
 
@@ -241,5 +288,7 @@ pub fn launch_of(
         stack_spec: stack.spec.clone(),
         gateway: None,
         provider: stack.provider.clone(),
+        tools_image: None,
+        clone_url: None,
     }
 }

@@ -94,6 +94,23 @@ pub fn target_of(payload: &Value) -> (Option<String>, Option<String>) {
     (repository, git_ref)
 }
 
+/// Where a run's checkout clones from: the `clone_url` of the event's
+/// repository, when it is a plain http(s) URL (no credentials in it, no
+/// spaces or control characters, at most 2048 bytes); else none, and the
+/// run gets no checkout.
+pub fn clone_url_of(payload: &Value) -> Option<String> {
+    let url = payload["repository"]["clone_url"].as_str()?;
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let plain = url.len() <= 2048
+        && !authority.is_empty()
+        && !authority.contains('@')
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    plain.then(|| url.to_string())
+}
+
 /// Why a run cannot be dispatched with these fields.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NotDispatchable {

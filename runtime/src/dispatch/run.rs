@@ -154,6 +154,8 @@ pub struct Run {
     /// recorded): only then can its Job exist already.
     pub launch_begun: bool,
     pub source_refs: Value,
+    /// Where its checkout clones from, when the event said.
+    pub clone_url: Option<String>,
     /// Where the current attempt runs, once it was launched.
     pub backend: Option<Backend>,
     /// The gateway's run id of the current attempt.

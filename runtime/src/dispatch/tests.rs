@@ -218,3 +218,36 @@ fn a_ref_a_checkout_may_not_take_is_unrunnable() {
     assert!(unrunnable(Some("a b"), Some("main")).is_some());
     assert!(unrunnable(Some("api"), Some("-x")).is_some());
 }
+
+#[test]
+fn a_checkout_clones_only_from_a_plain_http_url() {
+    let of = |url: &str| clone_url_of(&json!({ "repository": { "clone_url": url } }));
+    assert_eq!(
+        of("https://gitea.acme.test/acme/api.git").as_deref(),
+        Some("https://gitea.acme.test/acme/api.git")
+    );
+    assert!(of("http://gitea:3000/acme/api.git").is_some());
+    for bad in [
+        "https://user:token@gitea/acme/api.git",
+        "file:///etc/passwd",
+        "ssh://git@gitea/acme/api.git",
+        "ext::sh -c touch% /tmp/pwned",
+        "https://gitea/acme/api.git --upload-pack=x",
+        "https:///acme/api.git",
+    ] {
+        assert_eq!(of(bad), None, "{bad}");
+    }
+    assert_eq!(clone_url_of(&json!({ "repository": {} })), None);
+}
+
+#[test]
+fn a_plain_ref_is_what_git_takes_as_a_branch() {
+    for ok in ["main", "kradle/fix-4", "release-1.2", "feature/a_b"] {
+        assert!(is_plain_ref(ok), "{ok}");
+    }
+    for bad in [
+        "", "-x", "a..b", "a b", "a~1", ".hidden", "x.lock", "a//b", "@{-1}", "a/", "a.", "a\u{7f}",
+    ] {
+        assert!(!is_plain_ref(bad), "{bad}");
+    }
+}

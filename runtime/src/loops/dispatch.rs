@@ -60,6 +60,8 @@ pub struct Dispatcher<E> {
     pub memory: Option<MemoryGit>,
     /// The base URL agents call back (`http://kradle.kradle-system:8080`).
     pub callback_base: String,
+    /// kradle's own image: agent pods get its binary and a checkout.
+    pub tools_image: Option<String>,
     /// How often a Running run's Job is looked at.
     pub poll: Duration,
     pub lease: Duration,
@@ -77,6 +79,7 @@ impl<E> Clone for Dispatcher<E> {
             mux: self.mux.clone(),
             memory: self.memory.clone(),
             callback_base: self.callback_base.clone(),
+            tools_image: self.tools_image.clone(),
             poll: self.poll,
             lease: self.lease,
             concurrency: self.concurrency,
@@ -531,6 +534,8 @@ async fn launch<E: Executor>(
     // The deadline the review froze on the run.
     launch.deadline_seconds = run.deadline_seconds;
     launch.gateway = catalog.gateway_for(stack).cloned();
+    launch.tools_image = d.tools_image.clone();
+    launch.clone_url = run.clone_url.clone();
     launch.context = match context {
         Some(context) => Some(context),
         None => d

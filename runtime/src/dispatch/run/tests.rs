@@ -70,6 +70,7 @@ fn run(stack: &str, phase: Phase, step: Step) -> Run {
         job_name: Some(format!("agent-{stack}-7-1")),
         launch_begun: false,
         source_refs: json!([]),
+        clone_url: None,
         backend: None,
         mux_run_id: None,
         attempt_seconds: None,

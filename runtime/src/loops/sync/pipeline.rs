@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use crate::dispatch::{
-    Decision, ExecutionPhase, TriggerEvent, Triggers, is_label_update, label_changes, match_key,
-    target_of, unrunnable,
+    Decision, ExecutionPhase, TriggerEvent, Triggers, clone_url_of, is_label_update, label_changes,
+    match_key, target_of, unrunnable,
 };
 use crate::store::{
     Delivery, Execution, Job, NewRun, StateChange, StateKey, Store, StoreError, SyncTx,
@@ -157,6 +157,7 @@ async fn trigger(
     );
     let (repository, git_ref) = target_of(&d.payload);
     let unrunnable = unrunnable(repository.as_deref(), git_ref.as_deref());
+    let clone_url = clone_url_of(&d.payload);
     let mut executions = Vec::with_capacity(decisions.len());
     for (rule, decision, view) in &decisions {
         let key = match_key(&source_event, &views[*view], &d.payload);
@@ -207,6 +208,7 @@ async fn trigger(
             execution: Some((id, &x.rule)),
             requested_by: base.actor,
             limits: None,
+            clone_url: clone_url.as_deref(),
         })
         .await?;
     }

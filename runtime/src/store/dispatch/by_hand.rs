@@ -191,6 +191,7 @@ impl Store {
             execution: None,
             requested_by: Some(actor),
             limits: Some((max_attempts, deadline_seconds)),
+            clone_url: None,
         };
         self.in_tx(async |tx| {
             let (_, name) = create_run(tx, &run).await?;

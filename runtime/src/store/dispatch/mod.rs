@@ -73,6 +73,8 @@ pub struct NewRun<'a> {
     /// (maxAttempts, deadlineSeconds) until the run is admitted, which
     /// takes the stack's; the catalog's defaults when `None`.
     pub limits: Option<(i32, i32)>,
+    /// Where its checkout clones from (checked: `dispatch::clone_url_of`).
+    pub clone_url: Option<&'a str>,
 }
 
 /// Creates a Pending run, its first step queued; returns its id and name.
@@ -94,9 +96,9 @@ pub(crate) async fn create_run(
         "WITH run AS (
              INSERT INTO kradle_dispatch_runs
                  (id, org, name, agent_stack, task_kind, repository, ref, source_refs, execution,
-                  trigger_rule, requested_by, max_attempts, deadline_seconds)
+                  trigger_rule, requested_by, max_attempts, deadline_seconds, clone_url)
              VALUES ($1, $2, $3, $4, $5, $6, $7, jsonb_build_array($8::text), $9, $10, $11, $12,
-                     $13)
+                     $13, $17)
              RETURNING id),
          job AS (
              INSERT INTO kradle_jobs (queue, key, payload, max_attempts)
@@ -119,6 +121,7 @@ pub(crate) async fn create_run(
     .bind(DISPATCH_QUEUE)
     .bind(JOBS_CHANNEL)
     .bind(STEP_MAX_ATTEMPTS)
+    .bind(run.clone_url)
     .execute(&mut *conn)
     .await?;
     Ok((id, name))
@@ -176,7 +179,7 @@ pub enum Decided {
 const RUN_COLUMNS: &str = "r.id, r.org, r.name, r.agent_stack, r.task_kind, r.repository, r.ref,
     r.requested_by, r.phase, r.step, r.attempts, r.max_attempts, r.deadline_seconds, r.workspace,
     w.pvc, w.phase AS workspace_phase, a.job_name,
-    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, a.backend, a.mux_run_id,
+    (r.token_hash IS NOT NULL) AS launch_begun, r.source_refs, r.clone_url, a.backend, a.mux_run_id,
     extract(epoch FROM now() - a.started_at)::float8 AS attempt_seconds";
 
 impl sqlx::FromRow<'_, PgRow> for Run {
@@ -201,6 +204,7 @@ impl sqlx::FromRow<'_, PgRow> for Run {
             job_name: row.try_get("job_name")?,
             launch_begun: row.try_get("launch_begun")?,
             source_refs: row.try_get("source_refs")?,
+            clone_url: row.try_get("clone_url")?,
             backend: row.try_get("backend")?,
             mux_run_id: row.try_get("mux_run_id")?,
             attempt_seconds: row.try_get("attempt_seconds")?,

@@ -95,6 +95,7 @@ impl Store {
                     execution: Some((execution, s.rule)),
                     requested_by: Some("kradle-scheduler"),
                     limits: None,
+                    clone_url: None,
                 },
             )
             .await?;
