@@ -18,7 +18,6 @@
 use kradle_test_support as support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,16 +37,7 @@ async fn main() {
     let kube_url = kube.serve().await;
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(kubeconfig.path(), FakeKube::kubeconfig(&kube_url)).unwrap();
-    let secrets = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        secrets.path(),
-        format!(
-            "kradle-org-globex/github-app:\n  webhook-secret: unused\n\
-             kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
-             kradle-org-acme/api-webhook:\n  hmac: {SECRET}\n"
-        ),
-    )
-    .unwrap();
+    let secrets = support::bench_secrets(SECRET);
     let example = support::upstream::workspace().join("examples/acme-platform");
     let mut child = Command::new(env!("CARGO_BIN_EXE_kradle"))
         .args([
@@ -68,14 +58,7 @@ async fn main() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next().expect("kradle serve stopped").unwrap();
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines.by_ref() {});
+    let url = support::listening_url(&mut child);
     let endpoint = format!("{url}/webhooks/gitea/acme/api-events");
 
     let requests: Vec<(String, Vec<u8>, String)> = (0..events)

@@ -74,6 +74,14 @@ pub struct Repo {
     /// Issues and pull requests, as `GET /repos/{o}/{r}/issues` lists them
     /// (a pull request has a `pull_request` field).
     pub issues: Vec<Value>,
+    /// branch → its head commit (`push_commit`).
+    pub heads: BTreeMap<String, String>,
+    /// Pull requests, as `GET /repos/{o}/{r}/pulls` lists them.
+    pub pulls: Vec<Value>,
+    /// issue or pull number → its comments.
+    pub comments: BTreeMap<u64, Vec<Value>>,
+    /// sha → the commit's statuses, oldest first.
+    pub statuses: BTreeMap<String, Vec<Value>>,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -190,6 +198,16 @@ impl FakeGitHub {
 
     pub fn with<T>(&self, f: impl FnOnce(&mut World) -> T) -> T {
         f(&mut self.world.lock().unwrap())
+    }
+
+    /// Someone pushed `sha` to `branch` of `owner/repo`.
+    pub fn push_commit(&self, owner: &str, repo: &str, branch: &str, sha: &str) {
+        self.with(|w| {
+            if let Some(r) = w.repos.get_mut(&(owner.to_string(), repo.to_string())) {
+                r.branches.insert(branch.to_string());
+                r.heads.insert(branch.to_string(), sha.to_string());
+            }
+        });
     }
 
     /// Someone pushed `branch` to `owner/repo`.
@@ -419,6 +437,16 @@ fn done(status: StatusCode, body: Value) -> Answer {
 
 fn no_content() -> Answer {
     Answer::Done(StatusCode::NO_CONTENT.into_response())
+}
+
+/// GitHub's 422: "Validation Failed", and what failed in `errors`
+/// (recorded in `octokit-fixtures/errors`).
+fn invalid(error: Value) -> Answer {
+    Answer::Done(json_response(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        json!({ "message": "Validation Failed", "errors": [error],
+                "documentation_url": "https://docs.github.com/rest" }),
+    ))
 }
 
 /// An error as GitHub words it: `message` and `documentation_url`.
@@ -665,6 +693,150 @@ fn route(
             }
             issue["updated_at"] = json!(now);
             done(StatusCode::OK, issue.clone())
+        }
+        // issues/comments: list (paged by Link) and create (201); 404
+        // for an issue or pull request the repository does not have.
+        ("GET" | "POST", ["repos", o, r, "issues", n, "comments"]) => {
+            let Some(repo) = w.repos.get(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let known = repo
+                .issues
+                .iter()
+                .chain(&repo.pulls)
+                .any(|i| same_id(&i["number"], n));
+            let Ok(number) = n.parse::<u64>() else {
+                return not_found();
+            };
+            if !known {
+                return not_found();
+            }
+            if m == "GET" {
+                return Answer::List(repo.comments.get(&number).cloned().unwrap_or_default());
+            }
+            let id = w.id();
+            let c = json!({
+                "id": id, "node_id": format!("IC_{id}"), "body": body["body"],
+                "user": { "login": "kradle-bot", "id": 1, "type": "Bot" },
+                "html_url": format!("https://github.com/{o}/{r}/issues/{n}#issuecomment-{id}"),
+                "issue_url": format!("https://api.github.com/repos/{o}/{r}/issues/{n}"),
+                "author_association": "NONE",
+                "created_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                "updated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+            let repo = w.repos.get_mut(&repo_key(o, r)).unwrap();
+            repo.comments.entry(number).or_default().push(c.clone());
+            done(StatusCode::CREATED, c)
+        }
+        // pulls: list (`state`, default open; `head=owner:branch`), create:
+        // 422 for a head the repository lacks (`head invalid`) and for a
+        // second open pull request of the same head ("A pull request
+        // already exists for owner:branch.").
+        ("GET", ["repos", o, r, "pulls"]) => match w.repos.get(&repo_key(o, r)) {
+            Some(repo) => {
+                let state = query.get("state").map_or("open", String::as_str);
+                let head = query.get("head").cloned();
+                let items = repo
+                    .pulls
+                    .iter()
+                    .filter(|p| state == "all" || p["state"] == state)
+                    .filter(|p| {
+                        head.as_ref()
+                            .is_none_or(|h| p["head"]["label"] == h.as_str())
+                    })
+                    .rev()
+                    .cloned()
+                    .collect();
+                Answer::List(items)
+            }
+            None => not_found(),
+        },
+        ("POST", ["repos", o, r, "pulls"]) => {
+            let Some(repo) = w.repos.get(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let (head, base) = (
+                body["head"].as_str().unwrap_or_default().to_string(),
+                body["base"].as_str().unwrap_or_default().to_string(),
+            );
+            let (Some(head_sha), Some(base_sha)) = (
+                repo.heads.get(&head).cloned(),
+                repo.heads.get(&base).cloned(),
+            ) else {
+                let field = if repo.heads.contains_key(&head) {
+                    "base"
+                } else {
+                    "head"
+                };
+                return invalid(
+                    json!({ "resource": "PullRequest", "field": field, "code": "invalid" }),
+                );
+            };
+            let label = format!("{o}:{head}");
+            if repo
+                .pulls
+                .iter()
+                .any(|p| p["state"] == "open" && p["head"]["label"] == label)
+            {
+                return invalid(json!({ "resource": "PullRequest", "code": "custom",
+                    "message": format!("A pull request already exists for {label}.") }));
+            }
+            let number = repo
+                .issues
+                .iter()
+                .chain(&repo.pulls)
+                .filter_map(|i| i["number"].as_u64())
+                .max()
+                .unwrap_or(0)
+                + 1;
+            let id = w.id();
+            let p = json!({
+                "id": id, "number": number, "state": "open", "title": body["title"],
+                "body": body["body"], "draft": false, "merged": false,
+                "user": { "login": "kradle-bot", "id": 1, "type": "Bot" },
+                "html_url": format!("https://github.com/{o}/{r}/pull/{number}"),
+                "head": { "label": label, "ref": head, "sha": head_sha },
+                "base": { "label": format!("{o}:{base}"), "ref": base, "sha": base_sha },
+            });
+            let repo = w.repos.get_mut(&repo_key(o, r)).unwrap();
+            repo.pulls.push(p.clone());
+            done(StatusCode::CREATED, p)
+        }
+        // statuses: create on a commit the repository has (else 422 "No
+        // commit found for SHA"), list newest first.
+        ("POST", ["repos", o, r, "statuses", sha]) => {
+            let id = w.id();
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            if !repo.heads.values().any(|s| s == sha) {
+                return fail(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("No commit found for SHA: {sha}"),
+                );
+            }
+            let st = json!({
+                "id": id, "node_id": format!("SC_{id}"), "state": body["state"],
+                "context": body.get("context").cloned().unwrap_or(json!("default")),
+                "description": body.get("description").cloned().unwrap_or(Value::Null),
+                "target_url": body.get("target_url").cloned().unwrap_or(Value::Null),
+                "creator": { "login": "kradle-bot", "id": 1, "type": "Bot" },
+            });
+            repo.statuses
+                .entry(sha.to_string())
+                .or_default()
+                .push(st.clone());
+            done(StatusCode::CREATED, st)
+        }
+        ("GET", ["repos", o, r, "commits", sha, "statuses"]) => {
+            match w.repos.get(&repo_key(o, r)) {
+                Some(repo) => {
+                    let mut all = repo.statuses.get(*sha).cloned().unwrap_or_default();
+                    all.reverse();
+                    Answer::List(all)
+                }
+                None => not_found(),
+            }
         }
         ("GET", ["orgs", org, "teams", t, "invitations"]) => {
             let Some(team) = w.team_by_slug(org, t).cloned() else {

@@ -301,6 +301,38 @@ pub fn path_with(dir: &std::path::Path) -> std::ffi::OsString {
         .unwrap()
 }
 
+/// The URL a `kradle serve` child (its stderr piped) says it listens on;
+/// the rest of its stderr is read away, so it never blocks on a full pipe.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let url = loop {
+        let line = lines.next().expect("kradle serve stopped").unwrap();
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines.by_ref() {});
+    url
+}
+
+/// The `--secrets` file of a benchmark: acme's Gitea hook secret is
+/// `secret`, the rest unused.
+pub fn bench_secrets(secret: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "kradle-org-globex/github-app:\n  webhook-secret: unused\n\
+             kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
+             kradle-org-acme/api-webhook:\n  hmac: {secret}\n"
+        ),
+    )
+    .unwrap();
+    file
+}
+
 /// A benchmark's `--name N` option, or `default`.
 pub fn bench_arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();

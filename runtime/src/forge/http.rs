@@ -651,12 +651,34 @@ fn wait_hint(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// The forge's own error message, cut and made terminal-safe: a response is
-/// hostile input.
+/// hostile input. GitHub's "Validation Failed" says what failed in
+/// `errors` (a `message`, or a `field` and `code`): those follow it.
 fn forge_message(body: &Value) -> String {
-    let text = body
+    let mut text = body
         .get("message")
         .and_then(Value::as_str)
-        .unwrap_or_default();
+        .unwrap_or_default()
+        .to_string();
+    let details: Vec<String> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(5)
+        .filter_map(|e| {
+            match (
+                e["message"].as_str(),
+                e["field"].as_str(),
+                e["code"].as_str(),
+            ) {
+                (Some(m), _, _) => Some(m.to_string()),
+                (None, Some(f), Some(c)) => Some(format!("{f} {c}")),
+                _ => None,
+            }
+        })
+        .collect();
+    if !details.is_empty() {
+        text = format!("{text}: {}", details.join("; "));
+    }
     let cut: String = text.chars().take(200).collect();
     kradle_compiler::text::escape_controls(&cut).into_owned()
 }

@@ -77,7 +77,7 @@ pub async fn run(
         }),
         config: WorkerConfig {
             lease,
-            slots: 4,
+            slots: 16,
             idle: Duration::from_secs(2),
             ..WorkerConfig::new(AGENT_QUEUE)
         },

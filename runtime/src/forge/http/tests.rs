@@ -45,3 +45,25 @@ fn forge_messages_are_cut_and_made_safe() {
     assert!(!m.contains('\u{1b}'));
     assert!(m.chars().count() <= 220);
 }
+
+#[test]
+fn github_s_validation_errors_say_what_failed() {
+    // POST /repos/{owner}/{repo}/pulls for a head that has one already.
+    let body = serde_json::json!({
+        "message": "Validation Failed",
+        "errors": [{ "resource": "PullRequest", "code": "custom",
+                     "message": "A pull request already exists for acme:kradle/fix-4." }],
+        "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+    });
+    assert_eq!(
+        forge_message(&body),
+        "Validation Failed: A pull request already exists for acme:kradle/fix-4."
+    );
+    let body = serde_json::json!({ "message": "Validation Failed",
+        "errors": [{ "resource": "PullRequest", "field": "head", "code": "invalid" }] });
+    assert_eq!(forge_message(&body), "Validation Failed: head invalid");
+    assert_eq!(
+        forge_message(&serde_json::json!({ "message": "Not Found" })),
+        "Not Found"
+    );
+}
