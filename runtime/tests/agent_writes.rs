@@ -233,3 +233,52 @@ async fn a_pull_request_someone_opened_first_is_taken_and_a_refusal_is_said() {
     assert_eq!(w.intent.phase, Phase::Failed);
     assert!(env.fake.with(|w| w.violations.is_empty()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn labels_are_added_and_removed_and_twice_is_once() {
+    let env = env().await;
+    env.fake.with(|w| {
+        let repo = w
+            .repos
+            .get_mut(&("globex".to_string(), "doomsday".to_string()))
+            .unwrap();
+        repo.issues[0]["labels"] = json!([{ "name": "bug" }, { "name": "needs review" }]);
+    });
+    let id = env
+        .ask(json!({ "key": "l", "op": "labels", "add": ["triage"],
+                      "remove": ["needs review", "not-there"] }))
+        .await;
+    assert_eq!(
+        execute(&env.store, &env.targets, id).await.unwrap(),
+        Executed::Sent
+    );
+    let names = |env: &Env| {
+        env.repo(|r| {
+            r.issues[0]["labels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["name"].as_str().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+    };
+    assert_eq!(names(&env), ["bug", "triage"]);
+    let w = env.store.agent_write(id).await.unwrap().unwrap();
+    assert_eq!(w.result.unwrap()["labels"], json!(["bug", "triage"]));
+    // Found InFlight (its answer lost): the issue has it, nothing is sent.
+    let pool = sqlx::PgPool::connect(&env._db.url).await.unwrap();
+    sqlx::query("UPDATE kradle_write_intents SET phase = 'InFlight' WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    let writes = env.fake.with(|w| w.writes.len());
+    assert_eq!(
+        execute(&env.store, &env.targets, id).await.unwrap(),
+        Executed::AlreadyThere
+    );
+    assert_eq!(env.fake.with(|w| w.writes.len()), writes);
+    assert_eq!(names(&env), ["bug", "triage"]);
+    assert!(env.fake.with(|w| w.violations.is_empty()));
+}

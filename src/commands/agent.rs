@@ -71,6 +71,18 @@ enum AgentCommand {
         #[command(flatten)]
         write: WriteArgs,
     },
+    /// Add labels to, or remove them from, the issue or pull request the
+    /// run came from.
+    Labels {
+        /// A label to add (repeatable).
+        #[arg(long = "add", value_name = "LABEL", required_unless_present = "remove")]
+        add: Vec<String>,
+        /// A label to remove (repeatable).
+        #[arg(long = "remove", value_name = "LABEL")]
+        remove: Vec<String>,
+        #[command(flatten)]
+        write: WriteArgs,
+    },
     /// Copy this kradle binary into DIR (the pod's init container does,
     /// so any agent image can run `kradle agent`).
     Install {
@@ -225,6 +237,10 @@ pub fn run(args: Args) -> Result<u8, Failure> {
             return crate::block_on(api.done(phase, message));
         }
         AgentCommand::Install { .. } | AgentCommand::Checkout { .. } => return Ok(0),
+        AgentCommand::Labels { add, remove, write } => (
+            json!({ "op": "labels", "add": add, "remove": remove }),
+            write,
+        ),
         AgentCommand::Comment { body_file, write } => match read_text(&body_file) {
             Ok(body) => (json!({ "op": "comment", "body": body }), write),
             Err(e) => {

@@ -142,6 +142,14 @@ impl World {
             .any(|i| i["number"].as_i64() == Some(n))
     }
 
+    /// The names of the labels `org/repo` defines.
+    fn defined_labels(&self, org: &str, repo: &str) -> Vec<String> {
+        self.labels
+            .get(&(org.to_string(), repo.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Every comment of `org/repo`, over its issues and pull requests.
     pub fn comments_of(&self, org: &str, repo: &str) -> Vec<Value> {
         self.comments
@@ -603,11 +611,7 @@ fn route(
         // repo/issue_label.go: ReplaceIssueLabels; names the repository does
         // not define are dropped.
         ("PUT", ["repos", org, repo, "issues", index, "labels"]) => {
-            let defined = w
-                .labels
-                .get(&(org.to_string(), repo.to_string()))
-                .cloned()
-                .unwrap_or_default();
+            let defined = w.defined_labels(org, repo);
             let Some(issue) = w.issue_mut(org, repo, index) else {
                 return not_found();
             };
@@ -739,6 +743,85 @@ fn route(
                 .unwrap_or_default();
             all.reverse();
             page(all, query)
+        }
+        // repo/label.go: ListLabels (paged); a label's id is its place
+        // among the repository's (1000, 1001, …).
+        ("GET", ["repos", org, repo, "labels"]) => {
+            let defined = w.defined_labels(org, repo);
+            let items = defined
+                .iter()
+                .enumerate()
+                .map(|(i, name)| json!({ "id": 1000 + i, "name": name }))
+                .collect();
+            page(items, query)
+        }
+        // repo/issue_label.go: ListIssueLabels; AddIssueLabels (names the
+        // repository does not define are dropped, GetLabelIDsInRepoByNames),
+        // 200 with the issue's labels; DeleteIssueLabel by id: 422 for a
+        // label that does not exist (IsErrLabelNotExist), 204.
+        ("GET" | "POST", ["repos", org, repo, "issues", index, "labels"]) => {
+            let defined = w.defined_labels(org, repo);
+            let Some(issue) = w.issue_mut(org, repo, index) else {
+                return not_found();
+            };
+            if m == "POST" {
+                let mut names: Vec<String> = issue["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| l["name"].as_str().map(str::to_string))
+                    .collect();
+                for name in body["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if defined.iter().any(|d| d == name) && !names.iter().any(|n| n == name) {
+                        names.push(name.to_string());
+                    }
+                }
+                issue["labels"] = names.iter().map(|n| json!({ "name": n })).collect();
+                issue["updated_at"] = now();
+            }
+            let with_ids: Vec<Value> = issue["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| l["name"].as_str())
+                .map(|n| {
+                    let id = defined.iter().position(|d| d == n).map_or(0, |i| 1000 + i);
+                    json!({ "id": id, "name": n })
+                })
+                .collect();
+            json_response(StatusCode::OK, Value::Array(with_ids))
+        }
+        ("DELETE", ["repos", org, repo, "issues", index, "labels", id]) => {
+            let defined = w.defined_labels(org, repo);
+            let name = id
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| n.checked_sub(1000))
+                .and_then(|i| defined.get(i).cloned());
+            let Some(name) = name else {
+                return message(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    &format!("label does not exist [id: {id}]"),
+                );
+            };
+            let Some(issue) = w.issue_mut(org, repo, index) else {
+                return not_found();
+            };
+            let kept: Vec<Value> = issue["labels"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|l| l["name"] != name.as_str())
+                .cloned()
+                .collect();
+            issue["labels"] = json!(kept);
+            issue["updated_at"] = now();
+            no_content()
         }
         // repo/collaborators.go: ListCollaborators.
         ("GET", ["repos", org, repo, "collaborators"]) => {

@@ -838,6 +838,48 @@ fn route(
                 None => not_found(),
             }
         }
+        // issues/labels: list, add (labels the repository lacks are
+        // created, 200 with the issue's labels), remove by name (200 with
+        // the rest; 404 "Label does not exist" when the issue lacks it).
+        ("GET" | "POST", ["repos", o, r, "issues", n, "labels"]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let Some(issue) = repo.issues.iter_mut().find(|i| same_id(&i["number"], n)) else {
+                return not_found();
+            };
+            if m == "POST" {
+                let mut labels = issue["labels"].as_array().cloned().unwrap_or_default();
+                for name in body["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                {
+                    if !labels.iter().any(|l| l["name"] == name) {
+                        labels.push(json!({ "name": name }));
+                    }
+                }
+                issue["labels"] = json!(labels);
+                return done(StatusCode::OK, issue["labels"].clone());
+            }
+            Answer::List(issue["labels"].as_array().cloned().unwrap_or_default())
+        }
+        ("DELETE", ["repos", o, r, "issues", n, "labels", name]) => {
+            let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
+                return not_found();
+            };
+            let Some(issue) = repo.issues.iter_mut().find(|i| same_id(&i["number"], n)) else {
+                return not_found();
+            };
+            let labels = issue["labels"].as_array().cloned().unwrap_or_default();
+            if !labels.iter().any(|l| l["name"] == *name) {
+                return fail(StatusCode::NOT_FOUND, "Label does not exist");
+            }
+            let kept: Vec<Value> = labels.into_iter().filter(|l| l["name"] != *name).collect();
+            issue["labels"] = json!(kept);
+            done(StatusCode::OK, issue["labels"].clone())
+        }
         ("GET", ["orgs", org, "teams", t, "invitations"]) => {
             let Some(team) = w.team_by_slug(org, t).cloned() else {
                 return not_found();

@@ -17,6 +17,7 @@ kradle agent status --state success --description "tests pass"; echo "status=$?"
 kradle agent pull-request --branch kradle/fix-4 --title "Fix the flaky test" \
     --body-file "$NOTES/pr.md"; echo "pull-request=$?" >> "$OUT"
 kradle agent comment --body-file "$NOTES/comment.md"; echo "comment=$?" >> "$OUT"
+kradle agent labels --add triage --remove bug; echo "labels=$?" >> "$OUT"
 # The same call again (a retry): the same write, not a second one.
 kradle agent comment --body-file "$NOTES/comment.md"; echo "again=$?" >> "$OUT"
 # A secret in a comment is refused, never sent.
@@ -55,10 +56,10 @@ async fn gitea_with_issue_4(head: &str) -> FakeGitea {
     let fake = FakeGitea::start(support::upstream::Api::gitea()).await;
     let issue = serde_json::json!({
         "id": 40, "number": 4, "title": "Flaky test", "state": "open",
-        "user": { "login": "alice" }, "labels": [], "assignees": [],
+        "user": { "login": "alice" }, "labels": [{ "name": "bug" }], "assignees": [],
         "pull_request": null, "updated_at": "2026-01-02T10:00:00Z",
     });
-    fake.issue("acme", "api", issue, &[]);
+    fake.issue("acme", "api", issue, &["bug", "triage"]);
     fake.push("acme", "api", "main", &"a".repeat(40));
     fake.push("acme", "api", "kradle/fix-4", head);
     fake
@@ -242,7 +243,7 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
     // (exit 4), the retried comment is the same write, the leak is refused.
     assert_eq!(
         codes,
-        "status=4\npull-request=4\ncomment=4\nagain=4\nleak=1\ndone=0\n"
+        "status=4\npull-request=4\ncomment=4\nlabels=4\nagain=4\nleak=1\ndone=0\n"
     );
     assert_eq!(runs(&server.db).await[0].1, "Succeeded");
     assert_eq!(
@@ -251,6 +252,7 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
             ("status".into(), "PendingApproval".into()),
             ("pull-request".into(), "PendingApproval".into()),
             ("comment".into(), "PendingApproval".into()),
+            ("labels".into(), "PendingApproval".into()),
         ]
     );
     assert!(pulls(&fake).is_empty() && comments(&fake).is_empty());
@@ -275,14 +277,17 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
         ],
     );
     assert_eq!(code, 0, "{err}");
-    assert!(err.contains("3 write(s)"), "{err}");
+    assert!(err.contains("4 write(s)"), "{err}");
     let sent = poll_until(
         "the writes sent",
         || agent_writes(&server.db),
         |w| w.iter().all(|(_, p)| p == "Succeeded"),
     )
     .await;
-    assert_eq!(sent.len(), 3);
+    assert_eq!(sent.len(), 4);
+    let labels =
+        fake.with(|w| w.issues[&("acme".to_string(), "api".to_string())][0]["labels"].clone());
+    assert_eq!(labels, serde_json::json!([{ "name": "triage" }]));
     let prs = pulls(&fake);
     assert_eq!(prs.len(), 1, "{prs:?}");
     assert_eq!(prs[0]["head"]["ref"], "kradle/fix-4");
@@ -460,7 +465,7 @@ async fn a_server_killed_while_sending_the_agent_s_writes_sends_each_once() {
     poll_until(
         "the writes sent",
         || agent_writes(&db),
-        |w| w.len() == 3 && w.iter().all(|(_, p)| p == "Succeeded"),
+        |w| w.len() == 4 && w.iter().all(|(_, p)| p == "Succeeded"),
     )
     .await;
     assert_eq!(pulls(&fake).len(), 1);

@@ -28,6 +28,10 @@ pub const MAX_DESCRIPTION: usize = 140;
 /// The longest status context, and target URL.
 pub const MAX_CONTEXT: usize = 100;
 pub const MAX_URL: usize = 2048;
+/// The most labels one write adds, or removes; and the longest label
+/// (GitHub's limit).
+pub const MAX_LABELS: usize = 20;
+pub const MAX_LABEL: usize = 50;
 /// The status context when the agent names none.
 pub const DEFAULT_CONTEXT: &str = "kradle";
 
@@ -70,6 +74,15 @@ pub enum Write {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target_url: Option<String>,
     },
+    /// Labels added to, and removed from, the issue or pull request the
+    /// run came from. Labels a repository does not define are GitHub's to
+    /// create and Gitea's to ignore, as each does.
+    Labels {
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<String>,
+    },
 }
 
 /// A write as the agent API receives it: the agent's own key for it (a
@@ -103,6 +116,10 @@ pub enum BadWrite {
     Sha,
     #[error("`targetUrl` must be an http or https URL")]
     Url,
+    #[error(
+        "give labels to `add` or `remove` (at most {MAX_LABELS} each), not the same one to both"
+    )]
+    Labels,
     /// A secret-looking value is never sent: the reason says what it
     /// looked like, never the value.
     #[error("`{field}` looks like it holds {what}: kradle does not send secrets to a forge")]
@@ -120,6 +137,7 @@ impl Write {
             Write::Comment { .. } => "comment",
             Write::PullRequest { .. } => "pull-request",
             Write::Status { .. } => "status",
+            Write::Labels { .. } => "labels",
         }
     }
 
@@ -170,6 +188,20 @@ impl Write {
                     if !scheme || url.chars().any(char::is_whitespace) {
                         return Err(BadWrite::Url);
                     }
+                }
+                Ok(())
+            }
+            Write::Labels { add, remove } => {
+                let both = add.iter().any(|a| remove.contains(a));
+                if (add.is_empty() && remove.is_empty())
+                    || add.len() > MAX_LABELS
+                    || remove.len() > MAX_LABELS
+                    || both
+                {
+                    return Err(BadWrite::Labels);
+                }
+                for label in add.iter().chain(remove) {
+                    text("labels", label, MAX_LABEL, false)?;
                 }
                 Ok(())
             }
@@ -416,7 +448,31 @@ impl Write {
                     body,
                 }
             }
+            // The labels added; the removals are one DELETE each
+            // ([`Write::removals`]).
+            Write::Labels { add, .. } => Call {
+                method: "POST",
+                path: format!(
+                    "/repos/{repo}/issues/{}/labels",
+                    origin.number.ok_or(NoTarget::NoIssue)?
+                ),
+                body: json!({ "labels": add }),
+            },
         })
+    }
+
+    /// The labels a write removes.
+    pub fn removals(&self) -> &[String] {
+        match self {
+            Write::Labels { remove, .. } => remove,
+            _ => &[],
+        }
+    }
+
+    /// Whether sending it twice does what sending it once does: then no
+    /// look on the forge is needed before sending it again.
+    pub fn idempotent(&self) -> bool {
+        matches!(self, Write::Labels { .. })
     }
 
     /// The list to look for the write in before sending it again.
@@ -438,6 +494,7 @@ impl Write {
             }
             (Write::Status { sha, .. }, "gitea") => format!("/repos/{repo}/statuses/{sha}"),
             (Write::Status { sha, .. }, _) => format!("/repos/{repo}/commits/{sha}/statuses"),
+            (Write::Labels { .. }, _) => call.path.clone(),
         }
     }
 
@@ -461,6 +518,7 @@ impl Write {
                         && (item["state"] == "open"
                             || item["body"].as_str().is_some_and(|b| b.contains(&marker)))
                 }
+                Write::Labels { .. } => false,
                 Write::Status { .. } => {
                     item["context"] == call.body["context"]
                         && item["state"] == call.body["state"]

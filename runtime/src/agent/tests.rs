@@ -244,3 +244,37 @@ fn a_duplicate_pull_request_is_told_apart_from_a_refusal() {
     assert!(!already_exists(422, "Validation Failed: head invalid"));
     assert!(!already_exists(404, "already exists"));
 }
+
+#[test]
+fn labels_are_checked_and_added_in_one_call() {
+    let w = parse(&json!({ "key": "l", "op": "labels", "add": ["triage"], "remove": ["bug"] }))
+        .unwrap()
+        .write;
+    assert_eq!(w.op(), "labels");
+    assert!(w.idempotent());
+    assert_eq!(w.removals(), ["bug".to_string()]);
+    let call = w.call(&origin("gitea"), "k").unwrap();
+    assert_eq!(call.path, "/repos/acme/api/issues/4/labels");
+    assert_eq!(call.body, json!({ "labels": ["triage"] }));
+    let refused = |v: serde_json::Value| parse(&v).unwrap_err();
+    assert_eq!(
+        refused(json!({ "key": "l", "op": "labels" })),
+        BadWrite::Labels
+    );
+    assert_eq!(
+        refused(json!({ "key": "l", "op": "labels", "add": ["a"], "remove": ["a"] })),
+        BadWrite::Labels
+    );
+    assert_eq!(
+        refused(json!({ "key": "l", "op": "labels", "add": ["x".repeat(MAX_LABEL + 1)] })),
+        BadWrite::TooLong {
+            field: "labels",
+            max: MAX_LABEL
+        }
+    );
+    let many: Vec<String> = (0..=MAX_LABELS).map(|i| format!("l{i}")).collect();
+    assert_eq!(
+        refused(json!({ "key": "l", "op": "labels", "add": many })),
+        BadWrite::Labels
+    );
+}

@@ -197,6 +197,28 @@ pub async fn execute(
             .await?;
         Ok(executed)
     };
+    if let Write::Labels { add, remove } = &write {
+        return match labels(forge, &origin, &call, add, remove).await {
+            Ok((now, sent)) => {
+                let result = serde_json::json!({ "labels": now });
+                store
+                    .settle_agent_write(id, Phase::Succeeded, None, Some(&result))
+                    .await?;
+                Ok(if sent {
+                    Executed::Sent
+                } else {
+                    Executed::AlreadyThere
+                })
+            }
+            Err(e)
+                if e.status()
+                    .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+            {
+                close(format!("{} refused it: {e}", forge.name())).await
+            }
+            Err(e) => Err(e.into()),
+        };
+    }
     if maybe_sent
         && let Some(found) = look(forge, &write, &origin, &call, &w.intent.idempotency_key).await?
     {
@@ -225,6 +247,83 @@ pub async fn execute(
             close(format!("{} refused it: {e}", forge.name())).await
         }
     }
+}
+
+/// A label name as one path segment.
+fn segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Adds and removes labels of the issue at `call.path`, as far as the
+/// issue does not have it so already (read first: so an attempt whose
+/// answers were lost is finished by the next, which sends only what is
+/// left); the labels it has after, and whether anything was sent.
+/// - Adding is one POST of names on both forges.
+/// - GitHub removes by name (404 when the issue does not have it).
+/// - Gitea removes by id: the repository's labels say which (a name it
+///   does not define is on no issue).
+async fn labels(
+    forge: &Forge,
+    origin: &Origin,
+    call: &Call,
+    add: &[String],
+    remove: &[String],
+) -> Result<(Vec<String>, bool), HttpError> {
+    let http = forge.http();
+    let before = names(&http.list(&call.path).await?);
+    let missing: Vec<&String> = add.iter().filter(|a| !before.contains(a)).collect();
+    let present: Vec<&String> = remove.iter().filter(|r| before.contains(r)).collect();
+    if missing.is_empty() && present.is_empty() {
+        return Ok((before, false));
+    }
+    if !missing.is_empty() {
+        let body = serde_json::json!({ "labels": missing });
+        http.send(Method::POST, &call.path, Some(&body)).await?;
+    }
+    let defined = match (forge, present.is_empty()) {
+        (Forge::Gitea(_), false) => {
+            http.list(&format!("/repos/{}/labels", origin.repository))
+                .await?
+        }
+        _ => Vec::new(),
+    };
+    for name in present {
+        let target = match forge {
+            Forge::GitHub(_) => Some(segment(name)),
+            Forge::Gitea(_) => defined
+                .iter()
+                .find(|l| l["name"] == name.as_str())
+                .and_then(|l| l["id"].as_i64())
+                .map(|id| id.to_string()),
+        };
+        let Some(target) = target else {
+            continue;
+        };
+        match http
+            .send(Method::DELETE, &format!("{}/{target}", call.path), None)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.status() == Some(404) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((names(&http.list(&call.path).await?), true))
+}
+
+/// The names of a list of labels.
+fn names(labels: &[Value]) -> Vec<String> {
+    labels
+        .iter()
+        .filter_map(|l| l["name"].as_str().map(str::to_string))
+        .collect()
 }
 
 /// The write on the forge, if it is there.
