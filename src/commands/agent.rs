@@ -337,11 +337,16 @@ type Answer = (u16, Value);
 
 impl Api {
     async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach kradle: {e}"))?;
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            // The cause says which: refused, TLS, a name, a timeout.
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            format!("cannot reach kradle: {why}")
+        })?;
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         Ok((status, body))
