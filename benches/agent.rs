@@ -126,6 +126,7 @@ async fn main() {
     }
 
     // The agents: each Job's, once it is there.
+    let namespace = kradle_compiler::model::org_namespace("acme");
     let mut started: BTreeSet<String> = BTreeSet::new();
     let mut agents = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -136,7 +137,7 @@ async fn main() {
             if !started.insert(job.clone()) {
                 continue;
             }
-            let Some(token) = kube.token("kradle-org-acme", &job) else {
+            let Some(token) = kube.token(&namespace, &job) else {
                 started.remove(&job);
                 continue;
             };

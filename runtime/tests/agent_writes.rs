@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use kradle_runtime::agent::{Origin, gate, idempotency_key, parse};
+use kradle_runtime::agent::{Origin, parse};
 use kradle_runtime::forge::github::GitHub;
 use kradle_runtime::forge::http::{Http, RetryPolicy};
 use kradle_runtime::loops::agent::{Executed, execute};
@@ -120,22 +120,20 @@ impl Env {
         let asked = parse(&body).unwrap();
         let (source, payload) = self.caller.delivery.as_ref().unwrap();
         let origin = Origin::of(source, payload, self.caller.git_ref.as_deref()).unwrap();
-        let op = asked.write.op();
-        let key = idempotency_key(&self.caller.org, &self.caller.name, op, &asked.key);
-        let call = asked.write.call(&origin, &key).unwrap();
-        let gate = gate(op, None, &Value::Null);
-        let payload = json!({ "key": asked.key, "write": asked.write, "origin": origin });
+        let planned = asked
+            .plan(
+                &self.caller.org,
+                &self.caller.name,
+                origin,
+                None,
+                &Value::Null,
+            )
+            .unwrap();
         let (w, _) = self
             .store
             .record_agent_write(&NewAgentWrite {
                 caller: &self.caller,
-                backend: "github",
-                idempotency_key: &key,
-                op,
-                method: call.method,
-                path: &call.path,
-                payload: &payload,
-                gate: &gate,
+                planned: &planned,
             })
             .await
             .unwrap();

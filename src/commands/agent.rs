@@ -159,19 +159,44 @@ fn read_text(path: &PathBuf) -> std::io::Result<String> {
 }
 
 /// The head commit of the workspace's checkout, by git itself.
-fn head_commit() -> Result<String, String> {
+fn head_commit() -> Result<String, NoHead> {
     let dir = std::env::var("KRADLE_WORKSPACE_PATH").unwrap_or_else(|_| ".".into());
     let out = std::process::Command::new("git")
         .args(["-C", &dir, "rev-parse", "HEAD"])
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(NoHead::Git)?;
     if !out.status.success() {
-        return Err(format!(
-            "no commit checked out in {dir}: give --sha ({})",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        let said = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(NoHead::NoCommit { dir, said });
     }
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Why the workspace has no head commit to set a status on.
+#[derive(Debug, thiserror::Error)]
+enum NoHead {
+    #[error("cannot run git: {0}")]
+    Git(std::io::Error),
+    #[error("no commit checked out in {dir}: give --sha ({said})")]
+    NoCommit { dir: String, said: String },
+}
+
+/// kradle did not answer: why, with every cause (refused, TLS, a name, a
+/// timeout).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach kradle: {0}")]
+struct Unreachable(String);
+
+impl From<reqwest::Error> for Unreachable {
+    fn from(e: reqwest::Error) -> Unreachable {
+        let mut why = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            why = format!("{why}: {s}");
+            source = s.source();
+        }
+        Unreachable(why)
+    }
 }
 
 /// The key of a write the agent did not key: its digest.
@@ -336,17 +361,8 @@ struct Api {
 type Answer = (u16, Value);
 
 impl Api {
-    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, String> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
-            // The cause says which: refused, TLS, a name, a timeout.
-            let mut why = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                why = format!("{why}: {s}");
-                source = s.source();
-            }
-            format!("cannot reach kradle: {why}")
-        })?;
+    async fn call(&self, request: reqwest::RequestBuilder) -> Result<Answer, Unreachable> {
+        let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status().as_u16();
         let body = response.json().await.unwrap_or(Value::Null);
         Ok((status, body))

@@ -20,7 +20,7 @@ const SCHEMES: [&str; 4] = ["https://", "http://", "ssh://", "file://"];
 
 /// Runs `git` in `dir` with hooks off and no prompt; its stdout, or what
 /// it said on failure.
-fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+fn git(dir: &Path, args: &[&str]) -> Result<String, GitFailed> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -36,16 +36,24 @@ fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .output()
-        .map_err(|e| format!("cannot run git: {e}"))?;
+        .map_err(GitFailed::Run)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     } else {
-        Err(format!(
-            "git {} failed: {}",
-            args.first().copied().unwrap_or_default(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(GitFailed::Step {
+            step: args.first().copied().unwrap_or_default().to_string(),
+            said: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
+}
+
+/// Why a git step of the checkout failed.
+#[derive(Debug, thiserror::Error)]
+enum GitFailed {
+    #[error("cannot run git: {0}")]
+    Run(std::io::Error),
+    #[error("git {step} failed: {said}")]
+    Step { step: String, said: String },
 }
 
 /// Checks out `git_ref` of `url` into `workspace`.

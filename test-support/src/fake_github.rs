@@ -694,8 +694,9 @@ fn route(
             issue["updated_at"] = json!(now);
             done(StatusCode::OK, issue.clone())
         }
-        // issues/comments: list (paged by Link) and create (201); 404
-        // for an issue or pull request the repository does not have.
+        // OpenAPI `issues/list-comments` (paged by Link) and
+        // `issues/create-comment` (201); 404 for an issue or pull request
+        // the repository does not have.
         ("GET" | "POST", ["repos", o, r, "issues", n, "comments"]) => {
             let Some(repo) = w.repos.get(&repo_key(o, r)) else {
                 return not_found();
@@ -728,10 +729,12 @@ fn route(
             repo.comments.entry(number).or_default().push(c.clone());
             done(StatusCode::CREATED, c)
         }
-        // pulls: list (`state`, default open; `head=owner:branch`), create:
-        // 422 for a head the repository lacks (`head invalid`) and for a
-        // second open pull request of the same head ("A pull request
-        // already exists for owner:branch.").
+        // OpenAPI `pulls/list` (`state`, default open; `head=owner:branch`)
+        // and `pulls/create`: 422 Validation Failed for a head the
+        // repository lacks (`head invalid`) and for a second open pull
+        // request of the same head ("A pull request already exists for
+        // owner:branch."), in the `errors` shape recorded in
+        // octokit-fixtures/errors.
         ("GET", ["repos", o, r, "pulls"]) => match w.repos.get(&repo_key(o, r)) {
             Some(repo) => {
                 let state = query.get("state").map_or("open", String::as_str);
@@ -802,8 +805,10 @@ fn route(
             repo.pulls.push(p.clone());
             done(StatusCode::CREATED, p)
         }
-        // statuses: create on a commit the repository has (else 422 "No
-        // commit found for SHA"), list newest first.
+        // OpenAPI `repos/create-commit-status` on a commit the repository
+        // has (else 422 "No commit found for SHA", which GitHub answers
+        // though the description lists only 201), and
+        // `repos/list-commit-statuses-for-ref`, newest first.
         ("POST", ["repos", o, r, "statuses", sha]) => {
             let id = w.id();
             let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
@@ -838,9 +843,10 @@ fn route(
                 None => not_found(),
             }
         }
-        // issues/labels: list, add (labels the repository lacks are
-        // created, 200 with the issue's labels), remove by name (200 with
-        // the rest; 404 "Label does not exist" when the issue lacks it).
+        // OpenAPI `issues/list-labels-on-issue`, `issues/add-labels` (labels
+        // the repository lacks are created; 200 with the issue's labels)
+        // and `issues/remove-label` by name (200 with the rest; 404 "Label
+        // does not exist" when the issue lacks it).
         ("GET" | "POST", ["repos", o, r, "issues", n, "labels"]) => {
             let Some(repo) = w.repos.get_mut(&repo_key(o, r)) else {
                 return not_found();

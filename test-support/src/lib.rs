@@ -320,13 +320,17 @@ pub fn listening_url(child: &mut std::process::Child) -> String {
 /// The `--secrets` file of a benchmark: acme's Gitea hook secret is
 /// `secret`, the rest unused.
 pub fn bench_secrets(secret: &str) -> tempfile::NamedTempFile {
+    let (globex, acme) = (
+        kradle_compiler::model::org_namespace("globex"),
+        kradle_compiler::model::org_namespace("acme"),
+    );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         file.path(),
         format!(
-            "kradle-org-globex/github-app:\n  webhook-secret: unused\n\
-             kradle-org-globex/doomsday-webhook:\n  hmac: unused\n\
-             kradle-org-acme/api-webhook:\n  hmac: {secret}\n"
+            "{globex}/github-app:\n  webhook-secret: unused\n\
+             {globex}/doomsday-webhook:\n  hmac: unused\n\
+             {acme}/api-webhook:\n  hmac: {secret}\n"
         ),
     )
     .unwrap();

@@ -29,19 +29,7 @@ kradle agent done --succeeded --summary-file "$NOTES/summary.md"; echo "done=$?"
 /// A checkout with one commit (made by git), and its head.
 fn checkout() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
-    let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(dir.path())
-            .env("GIT_AUTHOR_NAME", "agent")
-            .env("GIT_AUTHOR_EMAIL", "agent@example.com")
-            .env("GIT_COMMITTER_NAME", "agent")
-            .env("GIT_COMMITTER_EMAIL", "agent@example.com")
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let git = |args: &[&str]| support::git(dir.path(), args);
     git(&["init", "-q", "-b", "kradle/fix-4"]);
     std::fs::write(dir.path().join("fix.txt"), "no more fixed sleeps\n").unwrap();
     git(&["add", "fix.txt"]);
@@ -85,11 +73,7 @@ fn run_agent(server: &Server, run: &str, token: &str, workspace: &std::path::Pat
         .parent()
         .unwrap()
         .to_path_buf();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    let path = support::path_with(&bin);
     let status = Command::new("sh")
         .args(["-c", AGENT_SCRIPT])
         .env_clear()
@@ -158,7 +142,9 @@ async fn started_run(server: &Server, kube: &support::fake_kube::FakeKube) -> (S
     .await;
     poll_until("Running", || runs(&server.db), |r| r[0].1 == "Running").await;
     let run = runs(&server.db).await[0].0.clone();
-    let token = kube.token("kradle-org-acme", &jobs[0]).unwrap();
+    let token = kube
+        .token(&kradle_compiler::model::org_namespace("acme"), &jobs[0])
+        .unwrap();
     (run, token)
 }
 
@@ -227,7 +213,11 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
     // The pod: kradle's binary copied in, then the checkout of the event's
     // repository at the run's ref, then the agent.
     let job = kube
-        .get("jobs", "kradle-org-acme", &format!("agent-{run}-1"))
+        .get(
+            "jobs",
+            &kradle_compiler::model::org_namespace("acme"),
+            &format!("agent-{run}-1"),
+        )
         .unwrap();
     let init = &job["spec"]["template"]["spec"]["initContainers"];
     assert_eq!(init[0]["image"], "ghcr.io/a5c-ai/kradle:test");
@@ -316,7 +306,10 @@ async fn an_agent_s_writes_wait_for_approval_then_reach_gitea_once() {
     // Where each landed is in the journal, as kubectl shows it.
     let (status, intents) = api_get(
         &server,
-        "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/kradle-org-acme/externalwriteintents",
+        &format!(
+            "/apis/data.kradle.a5c.ai/v1alpha1/namespaces/{}/externalwriteintents",
+            kradle_compiler::model::org_namespace("acme")
+        ),
         Some(API_TOKEN),
     )
     .await;

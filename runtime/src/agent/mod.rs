@@ -362,6 +362,46 @@ impl Origin {
     }
 }
 
+/// A checked write, ready to record: where it goes, its key in the forge
+/// journal, its request, what the stack says of it, and what the journal
+/// keeps of it (the agent's key, the write, the origin: what the worker
+/// sends it from).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    pub op: &'static str,
+    pub origin: Origin,
+    pub key: String,
+    pub call: Call,
+    pub gate: Gate,
+    pub payload: Value,
+}
+
+impl Asked {
+    /// The write run `run` of `org` asked for, going to `origin`, gated by
+    /// the run's frozen `approval_mode` and tool profile `tools`.
+    pub fn plan(
+        &self,
+        org: &str,
+        run: &str,
+        origin: Origin,
+        approval_mode: Option<&str>,
+        tools: &Value,
+    ) -> Result<Planned, NoTarget> {
+        let op = self.write.op();
+        let key = idempotency_key(org, run, op, &self.key);
+        let call = self.write.call(&origin, &key)?;
+        let payload = json!({ "key": self.key, "write": self.write, "origin": origin });
+        Ok(Planned {
+            op,
+            gate: gate(op, approval_mode, tools),
+            origin,
+            key,
+            call,
+            payload,
+        })
+    }
+}
+
 /// Why a write has nowhere to go.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoTarget {
@@ -461,20 +501,6 @@ impl Write {
         })
     }
 
-    /// The labels a write removes.
-    pub fn removals(&self) -> &[String] {
-        match self {
-            Write::Labels { remove, .. } => remove,
-            _ => &[],
-        }
-    }
-
-    /// Whether sending it twice does what sending it once does: then no
-    /// look on the forge is needed before sending it again.
-    pub fn idempotent(&self) -> bool {
-        matches!(self, Write::Labels { .. })
-    }
-
     /// The list to look for the write in before sending it again.
     pub fn lookup(&self, origin: &Origin, call: &Call) -> String {
         let repo = &origin.repository;
@@ -500,14 +526,10 @@ impl Write {
 
     /// The write among what [`Write::lookup`] found, if it is there.
     pub fn found(&self, call: &Call, listing: &Value, key: &str) -> Option<Value> {
-        let items: Vec<&Value> = match listing {
-            Value::Array(items) => items.iter().collect(),
-            Value::Object(_) => vec![listing],
-            _ => Vec::new(),
-        };
         let marker = marker(key);
-        items
-            .into_iter()
+        listing
+            .as_array()?
+            .iter()
             .find(|item| match self {
                 Write::Comment { .. } => item["body"].as_str().is_some_and(|b| b.contains(&marker)),
                 // One pull request per head and base: an open one from the

@@ -141,15 +141,22 @@ impl Handler for AgentWrites {
 }
 
 /// What a recorded write asks for: the write, where it goes, its request.
-fn planned(w: &AgentWrite) -> Result<(Write, Origin, Call), String> {
+fn planned(w: &AgentWrite) -> Result<(Write, Origin, Call), Unsendable> {
     let write: Write = serde_json::from_value(w.payload["write"].clone())
-        .map_err(|e| format!("the recorded write is unreadable: {e}"))?;
+        .map_err(|e| Unsendable::Unreadable("write", e))?;
     let origin: Origin = serde_json::from_value(w.payload["origin"].clone())
-        .map_err(|e| format!("the recorded origin is unreadable: {e}"))?;
-    let call = write
-        .call(&origin, &w.intent.idempotency_key)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Unsendable::Unreadable("origin", e))?;
+    let call = write.call(&origin, &w.intent.idempotency_key)?;
     Ok((write, origin, call))
+}
+
+/// Why a recorded write cannot be sent at all.
+#[derive(Debug, thiserror::Error)]
+enum Unsendable {
+    #[error("the recorded {0} is unreadable: {1}")]
+    Unreadable(&'static str, serde_json::Error),
+    #[error(transparent)]
+    NoTarget(#[from] crate::agent::NoTarget),
 }
 
 /// One attempt of write `id`. `Err` is worth retrying (no clear answer
@@ -186,7 +193,7 @@ pub async fn execute(
     };
     let (write, origin, call) = match planned(&w) {
         Ok(p) => p,
-        Err(why) => return close(why).await,
+        Err(why) => return close(why.to_string()).await,
     };
     let maybe_sent = w.intent.phase == Phase::InFlight || w.intent.attempts > 0;
     store.start_intent(id).await?;

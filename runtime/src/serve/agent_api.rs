@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::AppState;
 use super::callback::{bearer, unauthorized};
-use crate::agent::{Origin, gate, idempotency_key, parse};
+use crate::agent::{Origin, parse};
 use crate::loops::dispatch::token_hash;
 use crate::store::{AgentWrite, Caller, Calling, NewAgentWrite, Phase, StoreError};
 
@@ -117,25 +117,22 @@ pub async fn write(
             "the run did not come from a forge event (it was dispatched by hand or by a schedule): there is nowhere to write back".into(),
         );
     };
-    let op = asked.write.op();
-    let key = idempotency_key(&org, &name, op, &asked.key);
-    let call = match asked.write.call(&origin, &key) {
-        Ok(c) => c,
+    let planned = match asked.plan(
+        &org,
+        &name,
+        origin,
+        caller.approval_mode.as_deref(),
+        &caller.tools,
+    ) {
+        Ok(p) => p,
         Err(why) => return refuse(StatusCode::CONFLICT, why.to_string()),
     };
-    let gate = gate(op, caller.approval_mode.as_deref(), &caller.tools);
-    let payload = json!({ "key": asked.key, "write": asked.write, "origin": origin });
+    let op = planned.op;
     let recorded = state
         .store()
         .record_agent_write(&NewAgentWrite {
             caller: &caller,
-            backend: &origin.backend,
-            idempotency_key: &key,
-            op,
-            method: call.method,
-            path: &call.path,
-            payload: &payload,
-            gate: &gate,
+            planned: &planned,
         })
         .await;
     match recorded {

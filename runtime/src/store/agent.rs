@@ -9,7 +9,7 @@ use sqlx::Row;
 use super::intents::{COLUMNS, intent};
 use super::queue::enqueue_on;
 use super::{Intent, Phase, Store, StoreError};
-use crate::agent::Gate;
+use crate::agent::{Gate, Planned};
 use crate::dispatch::run::{ApprovalPhase, Step};
 
 /// The queue the agent's writes go to.
@@ -47,19 +47,11 @@ pub enum Calling {
     Caller(Box<Caller>),
 }
 
-/// A write to record.
+/// A write to record: the plan of what `caller`'s run asked.
 #[derive(Debug, Clone)]
 pub struct NewAgentWrite<'a> {
     pub caller: &'a Caller,
-    pub backend: &'a str,
-    pub idempotency_key: &'a str,
-    /// `comment`, `pull-request`, `status`.
-    pub op: &'a str,
-    pub method: &'a str,
-    pub path: &'a str,
-    /// `{"key": …, "write": …, "origin": …}`: what was asked, checked.
-    pub payload: &'a Value,
-    pub gate: &'a Gate,
+    pub planned: &'a Planned,
 }
 
 /// A recorded write of an agent.
@@ -149,14 +141,15 @@ impl Store {
         new: &NewAgentWrite<'_>,
     ) -> Result<(AgentWrite, bool), StoreError> {
         let q = |e| self.query_error(e);
-        if let Some(earlier) = self.last_agent_write(new.idempotency_key).await?
+        let planned = new.planned;
+        if let Some(earlier) = self.last_agent_write(&planned.key).await?
             && earlier.intent.phase != Phase::Failed
         {
             return Ok((earlier, false));
         }
         let caller = new.caller;
         let mut tx = self.pool().begin().await.map_err(q)?;
-        let (phase, why): (Phase, Option<String>) = match new.gate {
+        let (phase, why): (Phase, Option<String>) = match &planned.gate {
             Gate::Send => (Phase::Pending, None),
             Gate::Denied(why) => (Phase::Rejected, Some(why.clone())),
             Gate::Approval(why) => {
@@ -207,17 +200,17 @@ impl Store {
              DO NOTHING
              RETURNING {COLUMNS}, run, payload, result"
         ))
-        .bind(new.idempotency_key)
+        .bind(&planned.key)
         .bind(&caller.org)
-        .bind(new.backend)
-        .bind(new.op)
-        .bind(new.method)
-        .bind(new.path)
-        .bind(super::body_digest(new.payload))
+        .bind(&planned.origin.backend)
+        .bind(planned.op)
+        .bind(planned.call.method)
+        .bind(&planned.call.path)
+        .bind(super::body_digest(&planned.payload))
         .bind(phase)
         .bind(why)
         .bind(caller.run)
-        .bind(new.payload)
+        .bind(&planned.payload)
         .fetch_optional(&mut *tx)
         .await
         .map_err(q)?;
@@ -225,7 +218,7 @@ impl Store {
             // The same call, recorded meanwhile by another request.
             tx.rollback().await.map_err(q)?;
             let open = self
-                .last_agent_write(new.idempotency_key)
+                .last_agent_write(&planned.key)
                 .await?
                 .ok_or_else(|| q(sqlx::Error::RowNotFound))?;
             return Ok((open, false));
